@@ -1,0 +1,133 @@
+# SPDX-License-Identifier: MIT
+#
+# kvfs build. `make` builds everything into build/, `make check` runs every
+# test, `make asan` builds and tests with ASan/UBSan in build-asan/,
+# `make static` builds a static kvfs (no libdaxctl) for machines without
+# libfuse3, `make install PREFIX=/usr/local DESTDIR=`.
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+B       ?= build
+CC      ?= gcc
+NVCC    ?= /usr/local/cuda/bin/nvcc
+
+PKGS      := fuse3 libxxhash
+CFLAGS    ?= -O2 -g
+CFLAGS    += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wshadow -fPIC \
+             -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -Iinclude -Imm -Ifs \
+             $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS_MM := -lnuma -lxxhash -lpthread
+ifeq ($(NO_DAXCTL),)
+LDLIBS_MM += -ldaxctl
+else
+CFLAGS    += -DKVFS_NO_DAXCTL
+endif
+LDLIBS_FS := $(shell pkg-config --libs fuse3 2>/dev/null || echo -lfuse3) -ldl
+
+MM_SRC   := $(wildcard mm/*.c)
+FS_SRC   := $(filter-out fs/libkvfs.c,$(wildcard fs/*.c))
+LIB_SRC  := fs/libkvfs.c mm/hash.c
+MM_OBJ   := $(MM_SRC:%.c=$(B)/%.o)
+FS_OBJ   := $(FS_SRC:%.c=$(B)/%.o)
+LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o)
+
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
+ITEST_SRC:= $(wildcard tests/integration/*.c)
+ITEST_BIN:= $(ITEST_SRC:tests/integration/%.c=$(B)/tests/%)
+BENCH_SRC:= $(wildcard tests/bench/*.c)
+BENCH_BIN:= $(BENCH_SRC:tests/bench/%.c=$(B)/bench/%)
+EX_SRC   := $(wildcard examples/*.c)
+EX_BIN   := $(EX_SRC:examples/%.c=$(B)/examples/%)
+
+all: $(B)/kvfs $(B)/libkvfs.a $(B)/libkvfs.so $(B)/kvfs.pc $(UNIT_BIN) $(ITEST_BIN) \
+     $(BENCH_BIN) $(EX_BIN)
+
+$(B)/%.o: %.c $(wildcard include/*.h mm/*.h fs/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(B)/libkvfs_mm.a: $(MM_OBJ)
+	@rm -f $@; ar rcs $@ $^
+
+$(B)/kvfs: $(FS_OBJ) $(B)/libkvfs_mm.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS_FS) $(LDLIBS_MM)
+
+$(B)/libkvfs.a: $(LIB_OBJ)
+	@rm -f $@; ar rcs $@ $^
+
+$(B)/libkvfs.so: $(LIB_OBJ)
+	$(CC) -shared -Wl,-soname,libkvfs.so.1 -o $@ $^ -lxxhash -lpthread
+
+$(B)/kvfs.pc: Makefile
+	@mkdir -p $(B)
+	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: kvfs\nDescription: kvfs client library: prefix lookup, pins and batch stores on a kvfs mount\nVersion: 0.1.0\nLibs: -L$${libdir} -lkvfs\nLibs.private: -lxxhash -lpthread\nCflags: -I$${includedir}\n' $(PREFIX) > $@
+
+$(B)/tests/%: tests/unit/%.c $(B)/libkvfs_mm.a $(B)/libkvfs.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests -o $@ $^ -lcmocka $(LDLIBS_MM)
+
+$(B)/tests/%: tests/integration/%.c $(B)/libkvfs.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ -lxxhash -lpthread
+
+$(B)/bench/%: tests/bench/%.c $(B)/libkvfs_mm.a $(B)/libkvfs.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_MM)
+
+$(B)/examples/%: examples/%.c $(B)/libkvfs.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ -lxxhash -lpthread
+
+# --- GPU (libkvfs_cuda): built only where nvcc exists ---
+ifneq ($(wildcard $(NVCC)),)
+-include gpu/gpu.mk
+endif
+
+# --- tests ---
+check: all
+	@KVFS_BUILD=$(B) tests/run-tests.sh
+
+unit: all
+	@KVFS_BUILD=$(B) tests/run-tests.sh unit
+
+asan:
+	$(MAKE) B=build-asan NO_DAXCTL=$(NO_DAXCTL) \
+	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \
+	  LDFLAGS="-fsanitize=address,undefined" check
+
+valgrind: all
+	@KVFS_BUILD=$(B) KVFS_VALGRIND=1 tests/run-tests.sh unit
+
+static:
+	$(MAKE) B=build-static NO_DAXCTL=1 LDFLAGS="-static" build-static/kvfs \
+	  build-static/libkvfs.a build-static/libkvfs.so $(patsubst $(B)/%,build-static/%,$(EX_BIN))
+
+bench: all
+	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h' '*.cu')
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/lib \
+	  $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include \
+	  $(DESTDIR)$(PREFIX)/share/man/man3 $(DESTDIR)$(PREFIX)/share/man/man7 \
+	  $(DESTDIR)$(PREFIX)/share/man/man8
+	install -m 755 $(B)/kvfs $(DESTDIR)$(PREFIX)/bin/kvfs
+	ln -sf ../bin/kvfs $(DESTDIR)$(PREFIX)/sbin/mount.kvfs
+	ln -sf ../bin/kvfs $(DESTDIR)$(PREFIX)/sbin/mount.fuse.kvfs
+	install -m 644 $(B)/libkvfs.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(B)/libkvfs.so $(DESTDIR)$(PREFIX)/lib/libkvfs.so.1
+	ln -sf libkvfs.so.1 $(DESTDIR)$(PREFIX)/lib/libkvfs.so
+	install -m 644 $(B)/kvfs.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	install -m 644 include/kvfs.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 man/*.3 $(DESTDIR)$(PREFIX)/share/man/man3/
+	install -m 644 man/*.7 $(DESTDIR)$(PREFIX)/share/man/man7/
+	install -m 644 man/*.8 $(DESTDIR)$(PREFIX)/share/man/man8/
+
+clean:
+	rm -rf build build-asan build-static
+
+.PHONY: all check unit asan valgrind static bench format install clean
+.SECONDARY:

@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kvfs.h - libkvfs, the zero-copy client of a kvfs mount.
+ *
+ * An engine hashes its token ids into chained block hashes, asks the daemon
+ * in one call which leading blocks are cached (and pins them), then reads the
+ * blocks in place through its own mapping of the pool. Stores go the other
+ * way: reserve extents, fill them, publish all names with one commit.
+ *
+ * Every call returns 0 (or a count) on success and -errno on failure; the
+ * library never prints. A handle may be used from several threads.
+ * See libkvfs(3).
+ */
+#ifndef KVFS_H
+#define KVFS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** A block's 128-bit chained hash, in canonical (big-endian) byte order. */
+typedef struct kvfs_hash {
+	uint8_t b[16];
+} kvfs_hash_t;
+
+#define KVFS_HASH_NAME_LEN 32 /* hex digits, without the NUL */
+
+typedef struct kvfs kvfs_t;
+
+/* kvfs_open() flags */
+#define KVFS_RDONLY 0x1 /* map the pool read-only: lookups only, no stores */
+
+/* kvfs_block.status */
+enum kvfs_block_status {
+	KVFS_BLOCK_PINNED = 1,   /* lookup: present and pinned to the handle */
+	KVFS_BLOCK_RESERVED = 2, /* reserve: an extent for the caller to fill */
+	KVFS_BLOCK_PRESENT = 3,  /* reserve: already stored; nothing reserved */
+};
+
+/** Where one block lives in the pool, and in the caller's mapping of it. */
+struct kvfs_block {
+	uint64_t offset; /* byte offset in the pool */
+	uint64_t length; /* bytes of data */
+	void *addr;      /* pool base of this handle + offset */
+	int32_t status;  /* enum kvfs_block_status */
+	uint32_t reserved;
+};
+
+/* --- prefix hashing (no mount needed) --- */
+
+/**
+ * kvfs_prefix_hashes() - chained hashes of the full blocks of a token list.
+ * @ns: namespace (the directory the blocks live in); seeds the chain
+ * @tokens: token ids
+ * @ntokens: number of token ids
+ * @block_tokens: tokens per block (> 0)
+ * @out: receives min(ntokens / block_tokens, max_out) hashes
+ *
+ * seed = XXH3_128("kvfs-v1:" ns); h[i] = XXH3_128(h[i-1] || tokens of block i
+ * as little-endian uint32), with h[-1] = seed, hashes in canonical big-endian
+ * form. See libkvfs(3) for the exact bytes.
+ *
+ * Return: the number of hashes written, or -EINVAL.
+ */
+long kvfs_prefix_hashes(const char *ns, const uint32_t *tokens, size_t ntokens,
+			uint32_t block_tokens, kvfs_hash_t *out, size_t max_out);
+
+/** kvfs_hash_name() - the 32 lowercase hex digits of @h, NUL-terminated. */
+void kvfs_hash_name(const kvfs_hash_t *h, char out[KVFS_HASH_NAME_LEN + 1]);
+
+/** kvfs_hash_parse() - parse 32 hex digits. Return: 0 or -EINVAL. */
+int kvfs_hash_parse(const char *name, kvfs_hash_t *h);
+
+/* --- handles --- */
+
+/**
+ * kvfs_open() - open the fast path of a mounted kvfs.
+ * @mountpoint: where kvfs is mounted
+ * @flags: 0 or KVFS_RDONLY
+ * @out: the new handle
+ *
+ * Opens <mountpoint>/.kvfs/ctl, maps the pool (its path comes from the mount;
+ * the pool file's permissions decide read-write or read-only) and checks that
+ * the pool's UUID is the mount's.
+ *
+ * Return: 0, -ENOENT (not a kvfs mount), -EACCES (pool not accessible),
+ * -ESTALE (UUID mismatch), or another -errno.
+ */
+int kvfs_open(const char *mountpoint, int flags, kvfs_t **out);
+
+/** kvfs_close() - release every pin and reservation, unmap, close. */
+void kvfs_close(kvfs_t *kv);
+
+void *kvfs_pool_base(const kvfs_t *kv);
+uint64_t kvfs_pool_size(const kvfs_t *kv);
+/** kvfs_pool_path() - the pool's path as the mount reports it. */
+const char *kvfs_pool_path(const kvfs_t *kv);
+
+/* --- lookup and pins --- */
+
+/**
+ * kvfs_lookup() - find and pin the longest cached prefix.
+ * @ns: namespace directory under the mount (one path component)
+ * @hashes: the chain, first block first
+ * @n: number of hashes (any number; the library batches)
+ * @out: n entries; the first <return value> are filled (status PINNED)
+ *
+ * Pinned blocks are not evicted and stay readable (even if unlinked) until
+ * kvfs_unpin(), kvfs_close() or the process exits.
+ *
+ * Return: the number of leading blocks present (0..n), or -errno.
+ */
+long kvfs_lookup(kvfs_t *kv, const char *ns, const kvfs_hash_t *hashes, size_t n,
+		 struct kvfs_block *out);
+
+/** kvfs_unpin() - drop one pin on each of @n blocks. Return: 0 or -errno. */
+int kvfs_unpin(kvfs_t *kv, const char *ns, const kvfs_hash_t *hashes, size_t n);
+
+/* --- stores --- */
+
+/**
+ * kvfs_reserve() - reserve one contiguous extent per block.
+ * @sizes: bytes of each block (> 0)
+ * @out: per block, RESERVED (fill @addr, then commit) or PRESENT (skip)
+ * @txn: receives the reservation's id
+ *
+ * Reserved extents read as zeros until filled. Nothing is visible under
+ * the namespace until kvfs_commit().
+ *
+ * Return: 0, -EROFS (read-only handle), -ENOSPC, -ENOENT (no such
+ * namespace), or another -errno; on error nothing stays reserved.
+ */
+int kvfs_reserve(kvfs_t *kv, const char *ns, const kvfs_hash_t *hashes,
+		 const uint64_t *sizes, size_t n, struct kvfs_block *out, uint64_t *txn);
+
+/**
+ * kvfs_commit() - publish every block of a reservation, atomically.
+ *
+ * A block that another client committed meanwhile is kept as theirs and
+ * this one's extent freed. Return: 0 or -errno (-ENOENT: unknown txn).
+ */
+int kvfs_commit(kvfs_t *kv, uint64_t txn);
+
+/** kvfs_abort() - free a reservation. Return: 0 or -ENOENT. */
+int kvfs_abort(kvfs_t *kv, uint64_t txn);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* KVFS_H */
