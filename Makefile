@@ -25,8 +25,8 @@ endif
 LDLIBS_FS := $(shell pkg-config --libs fuse3 2>/dev/null || echo -lfuse3) -ldl
 
 MM_SRC   := $(wildcard mm/*.c)
-FS_SRC   := $(filter-out fs/libkvfs.c,$(wildcard fs/*.c))
-LIB_SRC  := fs/libkvfs.c mm/hash.c
+FS_SRC   := $(filter-out fs/libkvfs.c fs/hash.c,$(wildcard fs/*.c))
+LIB_SRC  := fs/libkvfs.c fs/hash.c
 MM_OBJ   := $(MM_SRC:%.c=$(B)/%.o)
 FS_OBJ   := $(FS_SRC:%.c=$(B)/%.o)
 LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o)

@@ -1,0 +1,739 @@
+// SPDX-License-Identifier: MIT
+/*
+ * daemon.c - the FUSE low-level operations of kvfs: each request becomes a
+ * call on mm/ and one reply. Only this layer turns -errno into replies.
+ * The .kvfs directory (stats, metrics, ctl) is answered by special.c; the
+ * fast-path ioctls by ctl.c.
+ *
+ * Handlers must not send kernel notifications themselves (the kernel may
+ * hold the directory lock the notification needs): they queue them for the
+ * janitor (mount.c).
+ */
+#include "daemon.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/xattr.h>
+
+#define DAEMON(req) ((struct kv_daemon *)fuse_req_userdata(req))
+#define KV_READ_IOV_MAX (KV_INLINE_EXTENTS + 1)
+
+void kv_stat_from_attr(const struct kv_attr *a, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = a->ino;
+	st->st_mode = a->mode;
+	st->st_nlink = a->nlink;
+	st->st_uid = a->uid;
+	st->st_gid = a->gid;
+	st->st_size = (off_t)a->size;
+	st->st_blksize = 1 << 20; /* tools size their buffers from this: ask for big I/O */
+	st->st_blocks = (blkcnt_t)(a->alloc_bytes / 512);
+	st->st_atim.tv_sec = a->atime_ns / 1000000000;
+	st->st_atim.tv_nsec = a->atime_ns % 1000000000;
+	st->st_mtim.tv_sec = a->mtime_ns / 1000000000;
+	st->st_mtim.tv_nsec = a->mtime_ns % 1000000000;
+	st->st_ctim.tv_sec = a->ctime_ns / 1000000000;
+	st->st_ctim.tv_nsec = a->ctime_ns % 1000000000;
+}
+
+static void fill_entry(const struct kv_attr *a, struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->ino = a->ino;
+	e->generation = a->gen;
+	kv_stat_from_attr(a, &e->attr);
+	e->attr_timeout = KV_CACHE_TIMEOUT;
+	e->entry_timeout = KV_CACHE_TIMEOUT;
+}
+
+/* The name ".kvfs" in the root belongs to kvfs. */
+static bool reserved_name(uint64_t parent, const char *name)
+{
+	return parent == FUSE_ROOT_ID && strcmp(name, KV_CTL_DIRNAME) == 0;
+}
+
+/*
+ * lookup: reply_entry (also a negative entry with ino 0, which the kernel
+ * caches: absent names are asked for often), reply_err(ENAMETOOLONG, ENOTDIR)
+ */
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct kv_daemon *d = DAEMON(req);
+	struct fuse_entry_param e;
+	struct kv_attr a;
+	int rc;
+
+	if (kv_is_virtual(d, parent) || reserved_name(parent, name)) {
+		rc = kv_special_lookup(d, parent, name, &e);
+		if (rc)
+			fuse_reply_err(req, -rc);
+		else
+			fuse_reply_entry(req, &e);
+		return;
+	}
+	rc = kv_lookup(d->pool, parent, name, strlen(name), &a);
+	if (rc == -ENOENT) {
+		memset(&e, 0, sizeof(e));
+		e.entry_timeout = KV_CACHE_TIMEOUT;
+		fuse_reply_entry(req, &e);
+		return;
+	}
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	fill_entry(&a, &e);
+	kv_ref(d->pool, a.ino, 1);
+	if (fuse_reply_entry(req, &e))
+		kv_forget(d->pool, a.ino, 1);
+}
+
+/* forget: reply_none */
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	struct kv_daemon *d = DAEMON(req);
+
+	if (!kv_is_virtual(d, ino))
+		kv_forget(d->pool, ino, nlookup);
+	fuse_reply_none(req);
+}
+
+/* forget_multi: reply_none */
+static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+	struct kv_daemon *d = DAEMON(req);
+	size_t i;
+
+	for (i = 0; i < count; i++)
+		if (!kv_is_virtual(d, forgets[i].ino))
+			kv_forget(d->pool, forgets[i].ino, forgets[i].nlookup);
+	fuse_reply_none(req);
+}
+
+/* getattr: reply_attr, reply_err(ENOENT) */
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct kv_daemon *d = DAEMON(req);
+	struct kv_attr a;
+	struct stat st;
+	int rc;
+
+	if (kv_is_virtual(d, ino)) {
+		rc = kv_special_getattr(d, ino, &st);
+	} else {
+		rc = kv_getattr(d->pool, ino, &a);
+		if (!rc)
+			kv_stat_from_attr(&a, &st);
+	}
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_attr(req, &st, KV_CACHE_TIMEOUT);
+}
+
+/* setattr: reply_attr, reply_err(ENOENT, EFBIG, ENOSPC, EISDIR, EPERM) */
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *st, int to_set,
+		       struct fuse_file_info *fi)
+{
+	struct kv_daemon *d = DAEMON(req);
+	struct kv_attr in = { 0 }, out;
+	struct stat reply;
+	unsigned mask = 0;
+	int64_t now = 0;
+	int rc;
+
+	if (kv_is_virtual(d, ino)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	if (to_set & (FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW)) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	}
+	if (to_set & FUSE_SET_ATTR_MODE) {
+		mask |= KV_SET_MODE;
+		in.mode = st->st_mode;
+	}
+	if (to_set & FUSE_SET_ATTR_UID) {
+		mask |= KV_SET_UID;
+		in.uid = st->st_uid;
+	}
+	if (to_set & FUSE_SET_ATTR_GID) {
+		mask |= KV_SET_GID;
+		in.gid = st->st_gid;
+	}
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		mask |= KV_SET_SIZE;
+		in.size = (uint64_t)st->st_size;
+	}
+	if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_ATIME_NOW)) {
+		mask |= KV_SET_ATIME;
+		in.atime_ns = (to_set & FUSE_SET_ATTR_ATIME_NOW) ? now
+			: (int64_t)st->st_atim.tv_sec * 1000000000 + st->st_atim.tv_nsec;
+	}
+	if (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW)) {
+		mask |= KV_SET_MTIME;
+		in.mtime_ns = (to_set & FUSE_SET_ATTR_MTIME_NOW) ? now
+			: (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+	}
+	if (to_set & FUSE_SET_ATTR_CTIME) {
+		mask |= KV_SET_CTIME;
+		in.ctime_ns = (int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
+	}
+	rc = kv_setattr(d->pool, ino, mask, &in, &out);
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	if (mask & KV_SET_SIZE)
+		kv_kick_janitor(d);
+	kv_stat_from_attr(&out, &reply);
+	fuse_reply_attr(req, &reply, KV_CACHE_TIMEOUT);
+}
+
+/* Create a file or directory and reply with its entry (and open it for create). */
+static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		      struct fuse_file_info *fi)
+{
+	struct kv_daemon *d = DAEMON(req);
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	struct fuse_entry_param e;
+	struct kv_attr a;
+	int rc;
+
+	if (kv_is_virtual(d, parent)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	if (reserved_name(parent, name)) {
+		fuse_reply_err(req, EEXIST);
+		return;
+	}
+	rc = kv_create(d->pool, parent, name, strlen(name), mode & ~ctx->umask, ctx->uid,
+		       ctx->gid, &a);
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	fill_entry(&a, &e);
+	if (fi) {
+		rc = kv_open(d->pool, a.ino);
+		if (rc) {
+			kv_forget(d->pool, a.ino, 1);
+			fuse_reply_err(req, -rc);
+			return;
+		}
+		fi->keep_cache = 1;
+		if (fuse_reply_create(req, &e, fi)) {
+			kv_release(d->pool, a.ino);
+			kv_forget(d->pool, a.ino, 1);
+		}
+		return;
+	}
+	if (fuse_reply_entry(req, &e))
+		kv_forget(d->pool, a.ino, 1);
+}
+
+/* mkdir: reply_entry, reply_err(EEXIST, ENOSPC, ENAMETOOLONG, ENOENT) */
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	make_node(req, parent, name, S_IFDIR | (mode & 07777), NULL);
+}
+
+/* mknod: reply_entry for regular files; reply_err(EPERM) for devices, fifos, sockets */
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+{
+	if (!S_ISREG(mode)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	make_node(req, parent, name, mode, NULL);
+}
+
+/* create: reply_create, reply_err(EEXIST, ENOSPC, ENAMETOOLONG) */
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		      struct fuse_file_info *fi)
+{
+	make_node(req, parent, name, S_IFREG | (mode & 07777), fi);
+}
+
+/* symlink, link: reply_err(EPERM): kvfs holds regular files and directories only */
+static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+	fuse_reply_err(req, EPERM);
+}
+
+static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+	fuse_reply_err(req, EPERM);
+}
+
+/* unlink: reply_err(0, ENOENT, EISDIR, EPERM) */
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct kv_daemon *d = DAEMON(req);
+
+	if (kv_is_virtual(d, parent) || reserved_name(parent, name)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	fuse_reply_err(req, -kv_unlink(d->pool, parent, name, strlen(name)));
+}
+
+/* rmdir: reply_err(0, ENOENT, ENOTDIR, ENOTEMPTY, EPERM) */
+static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct kv_daemon *d = DAEMON(req);
+
+	if (kv_is_virtual(d, parent) || reserved_name(parent, name)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	fuse_reply_err(req, -kv_rmdir(d->pool, parent, name, strlen(name)));
+}
+
+/* rename: reply_err(0, ENOENT, EEXIST, EINVAL, EISDIR, ENOTDIR, ENOTEMPTY, EPERM) */
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+		      const char *newname, unsigned int flags)
+{
+	struct kv_daemon *d = DAEMON(req);
+	uint64_t replaced;
+
+	if (kv_is_virtual(d, parent) || kv_is_virtual(d, newparent) ||
+	    reserved_name(parent, name) || reserved_name(newparent, newname)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	fuse_reply_err(req, -kv_rename(d->pool, parent, name, strlen(name), newparent, newname,
+				       strlen(newname), flags, &replaced));
+}
+
+/* open: reply_open, reply_err(ENOENT, ESTALE, EISDIR) */
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct kv_daemon *d = DAEMON(req);
+	int rc;
+
+	if (kv_is_virtual(d, ino)) {
+		kv_special_open(d, req, ino, fi);
+		return;
+	}
+	rc = kv_open(d->pool, ino);
+	if (rc) {
+		fuse_reply_err(req, rc == -ESTALE ? ENOENT : -rc);
+		return;
+	}
+	if (fi->flags & O_TRUNC) {
+		struct kv_attr in = { .size = 0 }, out;
+
+		rc = kv_setattr(d->pool, ino, KV_SET_SIZE, &in, &out);
+		if (rc) {
+			kv_release(d->pool, ino);
+			fuse_reply_err(req, -rc);
+			return;
+		}
+	}
+	/* Pages stay valid across opens; anything kvfs changes itself, it invalidates. */
+	fi->keep_cache = 1;
+	if (fuse_reply_open(req, fi))
+		kv_release(d->pool, ino);
+}
+
+/* read: reply_data (straight from the pool), reply_err(EISDIR, ENOENT) */
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct kv_daemon *d = DAEMON(req);
+	struct iovec iov[KV_READ_IOV_MAX];
+	ssize_t n;
+	int niov;
+
+	if (kv_is_virtual(d, ino)) {
+		kv_special_read(d, req, ino, size, off, fi);
+		return;
+	}
+	n = kv_read_iov(d->pool, ino, (uint64_t)off, size, iov, KV_READ_IOV_MAX, &niov);
+	if (n < 0) {
+		fuse_reply_err(req, (int)-n);
+		return;
+	}
+	fuse_reply_iov(req, iov, niov);
+	kv_read_iov_done(d->pool, ino);
+}
+
+/* write: reply_write, reply_err(ENOSPC, EFBIG, EPERM) */
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+		     struct fuse_file_info *fi)
+{
+	struct kv_daemon *d = DAEMON(req);
+	ssize_t n;
+
+	if (kv_is_virtual(d, ino)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	n = kv_write(d->pool, ino, buf, size, (uint64_t)off);
+	if (n < 0) {
+		fuse_reply_err(req, (int)-n);
+		return;
+	}
+	if (d->high_watermark < 100)
+		kv_kick_janitor(d);
+	fuse_reply_write(req, (size_t)n);
+}
+
+/* flush, fsync: reply_err(0): the pool is memory; a completed write is in it */
+static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, 0);
+}
+
+static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, 0);
+}
+
+/* release: reply_err(0) */
+static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct kv_daemon *d = DAEMON(req);
+
+	if (kv_is_virtual(d, ino))
+		kv_special_release(d, req, ino, fi);
+	else
+		kv_release(d->pool, ino);
+	fuse_reply_err(req, 0);
+}
+
+/* fallocate: reply_err(0, EOPNOTSUPP, ENOSPC, EFBIG) */
+static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
+			 struct fuse_file_info *fi)
+{
+	struct kv_daemon *d = DAEMON(req);
+
+	if (kv_is_virtual(d, ino)) {
+		fuse_reply_err(req, EOPNOTSUPP);
+		return;
+	}
+	fuse_reply_err(req, -kv_fallocate(d->pool, ino, mode, (uint64_t)off, (uint64_t)len));
+}
+
+/* --- directories --- */
+
+struct dir_handle {
+	struct kv_dirent *ents;
+	uint64_t count;
+};
+
+/* opendir: reply_open, reply_err(ENOENT, ENOTDIR) */
+static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct kv_daemon *d = DAEMON(req);
+	struct dir_handle *h;
+	int rc;
+
+	if (kv_is_virtual(d, ino)) {
+		fi->fh = 0;
+		fuse_reply_open(req, fi);
+		return;
+	}
+	h = calloc(1, sizeof(*h));
+	if (!h) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	rc = kv_dir_snapshot(d->pool, ino, &h->ents, &h->count);
+	if (rc) {
+		free(h);
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	fi->fh = (uint64_t)(uintptr_t)h;
+	fi->cache_readdir = 0;
+	if (fuse_reply_open(req, fi)) {
+		free(h->ents);
+		free(h);
+	}
+}
+
+/*
+ * Offsets: 1 ".", 2 "..", 3 ".kvfs" (root only), then 3 + i for entry i of
+ * the snapshot taken at opendir. An entry removed since is skipped.
+ */
+static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi, bool plus)
+{
+	struct kv_daemon *d = DAEMON(req);
+	struct dir_handle *h = (struct dir_handle *)(uintptr_t)fi->fh;
+	char *buf, name[KV_NAME_MAX + 1];
+	size_t used = 0;
+	uint64_t i;
+
+	if (kv_is_virtual(d, ino)) {
+		kv_special_readdir(d, req, size, off, plus);
+		return;
+	}
+	buf = malloc(size);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	for (i = (uint64_t)off; ; i++) {
+		struct fuse_entry_param e;
+		struct kv_attr a;
+		const char *n = name;
+		size_t sz;
+
+		memset(&e, 0, sizeof(e));
+		if (i == 0 || i == 1) {
+			n = i == 0 ? "." : "..";
+			e.attr.st_ino = i == 0 ? ino : FUSE_ROOT_ID; /* ".." : the kernel knows the parent */
+			e.attr.st_mode = S_IFDIR;
+		} else if (i == 2) {
+			if (ino != FUSE_ROOT_ID)
+				continue;
+			kv_special_lookup(d, FUSE_ROOT_ID, KV_CTL_DIRNAME, &e);
+			n = KV_CTL_DIRNAME;
+		} else if (i - 3 < h->count) {
+			if (kv_dirent_name(d->pool, &h->ents[i - 3], name, sizeof(name), &a) < 0)
+				continue;
+			fill_entry(&a, &e);
+		} else {
+			break;
+		}
+		if (plus) {
+			sz = fuse_add_direntry_plus(req, buf + used, size - used, n, &e, (off_t)(i + 1));
+			if (sz > size - used)
+				break;
+			if (i >= 3)
+				kv_ref(d->pool, e.ino, 1);
+		} else {
+			sz = fuse_add_direntry(req, buf + used, size - used, n, &e.attr, (off_t)(i + 1));
+			if (sz > size - used)
+				break;
+		}
+		used += sz;
+	}
+	fuse_reply_buf(req, buf, used);
+	free(buf);
+}
+
+/* readdir, readdirplus: reply_buf */
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, off, fi, false);
+}
+
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			   struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, off, fi, true);
+}
+
+/* releasedir: reply_err(0) */
+static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct dir_handle *h = (struct dir_handle *)(uintptr_t)fi->fh;
+
+	if (h) {
+		free(h->ents);
+		free(h);
+	}
+	fuse_reply_err(req, 0);
+}
+
+/* fsyncdir: reply_err(0) */
+static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, 0);
+}
+
+/* statfs: reply_statfs */
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct kv_daemon *d = DAEMON(req);
+	struct kv_pool_stats ps;
+	struct statvfs sv;
+
+	kv_pool_get_stats(d->pool, &ps);
+	memset(&sv, 0, sizeof(sv));
+	sv.f_bsize = KV_PAGE_SIZE;
+	sv.f_frsize = KV_PAGE_SIZE;
+	sv.f_blocks = ps.capacity_bytes / KV_PAGE_SIZE;
+	sv.f_bfree = ps.free_bytes / KV_PAGE_SIZE;
+	sv.f_bavail = sv.f_bfree;
+	sv.f_files = ps.inodes_total;
+	sv.f_ffree = ps.inodes_free;
+	sv.f_favail = ps.inodes_free;
+	sv.f_namemax = KV_NAME_MAX;
+	fuse_reply_statfs(req, &sv);
+}
+
+/* --- xattrs: user.* stored; user.kvfs.* are kvfs's own, read-only --- */
+
+static bool own_xattr(const char *name)
+{
+	return strncmp(name, "user.kvfs.", 10) == 0;
+}
+
+/* setxattr: reply_err(0, EPERM, ENOTSUP, EEXIST, ENODATA, E2BIG, ENOSPC) */
+static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+			size_t size, int flags)
+{
+	struct kv_daemon *d = DAEMON(req);
+
+	if (kv_is_virtual(d, ino) || own_xattr(name)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	if (strncmp(name, "user.", 5) != 0) {
+		fuse_reply_err(req, ENOTSUP);
+		return;
+	}
+	fuse_reply_err(req, -kv_setxattr(d->pool, ino, name, value, size, flags));
+}
+
+/* getxattr: reply_xattr (size probe), reply_buf, reply_err(ENODATA, ERANGE) */
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	struct kv_daemon *d = DAEMON(req);
+	char *buf = size ? malloc(size) : NULL;
+	ssize_t n;
+
+	if (size && !buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	if (own_xattr(name) || kv_is_virtual(d, ino))
+		n = kv_special_getxattr(d, ino, name, buf, size);
+	else if (strncmp(name, "user.", 5) == 0)
+		n = kv_getxattr(d->pool, ino, name, buf, size);
+	else
+		n = -ENODATA;
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else if (!size)
+		fuse_reply_xattr(req, (size_t)n);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+	free(buf);
+}
+
+/* listxattr: reply_xattr (size probe), reply_buf, reply_err(ERANGE) */
+static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct kv_daemon *d = DAEMON(req);
+	char own[256];
+	size_t nown = kv_special_listxattr(d, ino, own, sizeof(own));
+	ssize_t n = kv_is_virtual(d, ino) ? 0 : kv_listxattr(d->pool, ino, NULL, 0);
+	char *buf;
+
+	if (n < 0) {
+		fuse_reply_err(req, (int)-n);
+		return;
+	}
+	if (!size) {
+		fuse_reply_xattr(req, nown + (size_t)n);
+		return;
+	}
+	if (size < nown + (size_t)n) {
+		fuse_reply_err(req, ERANGE);
+		return;
+	}
+	buf = malloc(nown + (size_t)n + 1);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	memcpy(buf, own, nown);
+	if (n && kv_listxattr(d->pool, ino, buf + nown, (size_t)n) != n)
+		n = 0; /* changed meanwhile; report ours */
+	fuse_reply_buf(req, buf, nown + (size_t)n);
+	free(buf);
+}
+
+/* removexattr: reply_err(0, ENODATA, EPERM) */
+static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	struct kv_daemon *d = DAEMON(req);
+
+	if (kv_is_virtual(d, ino) || own_xattr(name)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	if (strncmp(name, "user.", 5) != 0) {
+		fuse_reply_err(req, ENOTSUP);
+		return;
+	}
+	fuse_reply_err(req, -kv_removexattr(d->pool, ino, name));
+}
+
+/* ioctl: only on .kvfs/ctl (ctl.c); reply_err(ENOTTY) elsewhere */
+static void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
+		     struct fuse_file_info *fi, unsigned flags, const void *in_buf, size_t in_bufsz,
+		     size_t out_bufsz)
+{
+	struct kv_daemon *d = DAEMON(req);
+
+	if (ino != d->ino_base + KV_VINO_CTL) {
+		fuse_reply_err(req, ENOTTY);
+		return;
+	}
+	kv_ctl_ioctl(d, req, cmd, arg, fi, flags, in_buf, in_bufsz, out_bufsz);
+}
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	conn->max_write = 1 << 20;
+	conn->max_readahead = 1 << 20;
+	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
+		conn->want |= FUSE_CAP_SPLICE_WRITE;
+	if (conn->capable & FUSE_CAP_READDIRPLUS)
+		conn->want |= FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO;
+	/* no writeback cache: a write() reaches the pool before it returns */
+	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+}
+
+const struct fuse_lowlevel_ops kv_fuse_ops = {
+	.init = op_init,
+	.lookup = op_lookup,
+	.forget = op_forget,
+	.forget_multi = op_forget_multi,
+	.getattr = op_getattr,
+	.setattr = op_setattr,
+	.mknod = op_mknod,
+	.mkdir = op_mkdir,
+	.unlink = op_unlink,
+	.rmdir = op_rmdir,
+	.symlink = op_symlink,
+	.rename = op_rename,
+	.link = op_link,
+	.open = op_open,
+	.read = op_read,
+	.write = op_write,
+	.flush = op_flush,
+	.release = op_release,
+	.fsync = op_fsync,
+	.opendir = op_opendir,
+	.readdir = op_readdir,
+	.readdirplus = op_readdirplus,
+	.releasedir = op_releasedir,
+	.fsyncdir = op_fsyncdir,
+	.statfs = op_statfs,
+	.setxattr = op_setxattr,
+	.getxattr = op_getxattr,
+	.listxattr = op_listxattr,
+	.removexattr = op_removexattr,
+	.create = op_create,
+	.fallocate = op_fallocate,
+	.ioctl = op_ioctl,
+};

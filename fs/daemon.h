@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * daemon.h - state shared by the FUSE daemon's files: the ops (daemon.c),
+ * the .kvfs control directory and fast-path ioctls (special.c, ctl.c), and
+ * the mount command with its janitor thread (mount.c).
+ */
+#ifndef KVFS_FS_DAEMON_H
+#define KVFS_FS_DAEMON_H
+
+#define FUSE_USE_VERSION 312
+#include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mm.h"
+
+/* Kernel caches what we say for this long; every change behind its back is invalidated. */
+#define KV_CACHE_TIMEOUT 3600.0
+
+struct kv_inval {
+	struct kv_inval *next;
+	uint64_t parent, ino;
+	size_t len;
+	char name[];
+};
+
+struct kv_ctl_state; /* per open ctl handle: pins and reservations (ctl.c) */
+
+struct kv_daemon {
+	struct kv_pool *pool;
+	struct fuse_session *se;
+	char pool_path[4096];
+	char uuid_text[40];
+	unsigned high_watermark; /* percent; 100 = only on demand */
+	uint64_t ino_base;       /* first virtual inode number (.kvfs and its files) */
+	struct timespec mount_time;
+	uid_t owner_uid;
+	gid_t owner_gid;
+
+	/* invalidations the janitor sends to the kernel (never from a request) */
+	pthread_mutex_t inval_lock;
+	pthread_cond_t inval_cond;
+	struct kv_inval *inval_head, **inval_tail;
+	bool stopping;
+	pthread_t janitor;
+
+	/* fast-path counters */
+	_Atomic uint64_t ctl_lookups, ctl_blocks_pinned, ctl_commits, ctl_blocks_committed;
+};
+
+/* virtual inodes, relative to ino_base */
+enum { KV_VINO_DIR = 0, KV_VINO_STATS, KV_VINO_METRICS, KV_VINO_CTL, KV_VINO_COUNT };
+#define KV_CTL_DIRNAME ".kvfs"
+
+extern const struct fuse_lowlevel_ops kv_fuse_ops;
+
+/* special.c */
+bool kv_is_virtual(const struct kv_daemon *d, uint64_t ino);
+int kv_special_lookup(struct kv_daemon *d, uint64_t parent, const char *name,
+		      struct fuse_entry_param *e);
+int kv_special_getattr(struct kv_daemon *d, uint64_t ino, struct stat *st);
+void kv_special_open(struct kv_daemon *d, fuse_req_t req, uint64_t ino, struct fuse_file_info *fi);
+void kv_special_read(struct kv_daemon *d, fuse_req_t req, uint64_t ino, size_t size, off_t off,
+		     struct fuse_file_info *fi);
+void kv_special_release(struct kv_daemon *d, fuse_req_t req, uint64_t ino,
+			struct fuse_file_info *fi);
+void kv_special_readdir(struct kv_daemon *d, fuse_req_t req, size_t size, off_t off, bool plus);
+/* getxattr of kvfs's own read-only attributes; -ENODATA when @name is not one */
+ssize_t kv_special_getxattr(struct kv_daemon *d, uint64_t ino, const char *name, char *buf,
+			    size_t size);
+/* The list of kvfs's own attributes of @ino ("user.kvfs.*"), NUL-separated. */
+size_t kv_special_listxattr(struct kv_daemon *d, uint64_t ino, char *buf, size_t size);
+/* text of .kvfs/stats or .kvfs/metrics, malloc'ed */
+char *kv_stats_text(struct kv_daemon *d, bool prometheus, size_t *len);
+void kv_stat_from_attr(const struct kv_attr *a, struct stat *st);
+
+/* ctl.c */
+void kv_ctl_ioctl(struct kv_daemon *d, fuse_req_t req, unsigned int cmd, void *arg,
+		  struct fuse_file_info *fi, unsigned flags, const void *in_buf, size_t in_bufsz,
+		  size_t out_bufsz);
+void kv_ctl_release(struct kv_daemon *d, struct fuse_file_info *fi);
+int kv_ctl_open(struct kv_daemon *d, struct fuse_file_info *fi);
+
+/* mount.c: queue a kernel invalidation for the janitor */
+void kv_queue_inval(struct kv_daemon *d, uint64_t parent, const char *name, size_t len,
+		    uint64_t ino);
+void kv_kick_janitor(struct kv_daemon *d);
+
+#endif /* KVFS_FS_DAEMON_H */

@@ -1,0 +1,331 @@
+// SPDX-License-Identifier: MIT
+/*
+ * mount.c - `kvfs mount`: parse options, open (or create) the pool, mount,
+ * daemonize once the mount is up, run the multi-threaded FUSE loop, and on
+ * unmount mark the pool clean. Also the janitor thread, which sends the
+ * kernel the invalidations that request handlers must not send themselves
+ * and evicts down from the high watermark in the background.
+ */
+#include "cli.h"
+#include "daemon.h"
+#include "log.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+struct mount_opts {
+	uint64_t size;
+	uint64_t inodes;
+	int numa;
+	unsigned high_watermark;
+	unsigned threads;
+	bool allow_other;
+	bool debug;
+	bool foreground;
+};
+
+/* Options mount(8) passes along that mean nothing to kvfs. */
+static const char *const ignored_opts[] = {
+	"rw", "dev", "nodev", "suid", "nosuid", "exec", "noexec", "auto", "noauto", "user",
+	"nouser", "users", "nofail", "_netdev", "defaults", "async", "atime", "noatime",
+	"relatime", "strictatime", "lazytime", NULL,
+};
+
+static int parse_one(struct mount_opts *mo, char *opt)
+{
+	char *val = strchr(opt, '=');
+	uint64_t v;
+	int i;
+
+	if (val)
+		*val++ = 0;
+	for (i = 0; ignored_opts[i]; i++)
+		if (strcmp(opt, ignored_opts[i]) == 0)
+			return 0;
+	if (strcmp(opt, "size") == 0 && val) {
+		if (kv_parse_size(val, &mo->size) == 0)
+			return 0;
+		fprintf(stderr, "kvfs mount: size=%s is not a size (use e.g. size=1G)\n", val);
+	} else if (strcmp(opt, "inodes") == 0 && val) {
+		if (kv_parse_uint(val, 16, UINT32_MAX - 2, &mo->inodes) == 0)
+			return 0;
+		fprintf(stderr, "kvfs mount: inodes=%s is not a number\n", val);
+	} else if (strcmp(opt, "numa") == 0 && val) {
+		if (kv_parse_uint(val, 0, 1023, &v) == 0) {
+			mo->numa = (int)v;
+			return 0;
+		}
+		fprintf(stderr, "kvfs mount: numa=%s is not a node number\n", val);
+	} else if (strcmp(opt, "high_watermark") == 0 && val) {
+		if (kv_parse_uint(val, 1, 100, &v) == 0) {
+			mo->high_watermark = (unsigned)v;
+			return 0;
+		}
+		fprintf(stderr, "kvfs mount: high_watermark=%s must be a percentage 1-100\n", val);
+	} else if (strcmp(opt, "threads") == 0 && val) {
+		if (kv_parse_uint(val, 1, 1024, &v) == 0) {
+			mo->threads = (unsigned)v;
+			return 0;
+		}
+		fprintf(stderr, "kvfs mount: threads=%s must be 1-1024\n", val);
+	} else if (strcmp(opt, "allow_other") == 0 && !val) {
+		mo->allow_other = true;
+		return 0;
+	} else if (strcmp(opt, "debug") == 0 && !val) {
+		mo->debug = true;
+		return 0;
+	} else {
+		fprintf(stderr, "kvfs mount: unknown option '%s'; see kvfs(8)\n", opt);
+	}
+	return -EINVAL;
+}
+
+static int parse_opts(struct mount_opts *mo, const char *list)
+{
+	char *copy = strdup(list), *save = NULL, *tok;
+	int rc = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	for (tok = strtok_r(copy, ",", &save); tok && !rc; tok = strtok_r(NULL, ",", &save))
+		rc = parse_one(mo, tok);
+	free(copy);
+	return rc;
+}
+
+static int check_mountpoint(const char *mnt)
+{
+	char parent[PATH_MAX + 4];
+	struct stat st, pst;
+
+	if (stat(mnt, &st) < 0) {
+		fprintf(stderr, "kvfs mount: mountpoint %s: %s%s\n", mnt, strerror(errno),
+			errno == ENOENT ? " (create it with mkdir -p)" : "");
+		return -errno;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "kvfs mount: mountpoint %s is not a directory\n", mnt);
+		return -ENOTDIR;
+	}
+	snprintf(parent, sizeof(parent), "%s/..", mnt);
+	if (stat(parent, &pst) == 0 && (pst.st_dev != st.st_dev || pst.st_ino == st.st_ino)) {
+		fprintf(stderr, "kvfs mount: %s is already a mount point (busy); unmount it first "
+			"or choose another directory\n", mnt);
+		return -EBUSY;
+	}
+	return 0;
+}
+
+/* --- janitor --- */
+
+void kv_queue_inval(struct kv_daemon *d, uint64_t parent, const char *name, size_t len,
+		    uint64_t ino)
+{
+	struct kv_inval *iv = malloc(sizeof(*iv) + len + 1);
+
+	if (!iv)
+		return; /* the kernel's entry times out; the inode is already refused on open */
+	iv->next = NULL;
+	iv->parent = parent;
+	iv->ino = ino;
+	iv->len = len;
+	memcpy(iv->name, name, len);
+	iv->name[len] = 0;
+	pthread_mutex_lock(&d->inval_lock);
+	*d->inval_tail = iv;
+	d->inval_tail = &iv->next;
+	pthread_cond_signal(&d->inval_cond);
+	pthread_mutex_unlock(&d->inval_lock);
+}
+
+void kv_kick_janitor(struct kv_daemon *d)
+{
+	if (d->high_watermark < 100 && kv_pool_over_watermark(d->pool)) {
+		pthread_mutex_lock(&d->inval_lock);
+		pthread_cond_signal(&d->inval_cond);
+		pthread_mutex_unlock(&d->inval_lock);
+	}
+}
+
+static void evicted(void *arg, uint64_t parent, const char *name, size_t len, uint64_t ino)
+{
+	kv_queue_inval(arg, parent, name, len, ino);
+}
+
+static void *janitor_main(void *arg)
+{
+	struct kv_daemon *d = arg;
+
+	pthread_mutex_lock(&d->inval_lock);
+	while (!d->stopping) {
+		struct kv_inval *iv = d->inval_head;
+		struct timespec ts;
+
+		if (iv) {
+			d->inval_head = NULL;
+			d->inval_tail = &d->inval_head;
+			pthread_mutex_unlock(&d->inval_lock);
+			for (; iv; iv = arg) {
+				arg = iv->next;
+				if (fuse_lowlevel_notify_delete(d->se, iv->parent, iv->ino, iv->name,
+								iv->len))
+					fuse_lowlevel_notify_inval_entry(d->se, iv->parent, iv->name,
+									 iv->len);
+				fuse_lowlevel_notify_inval_inode(d->se, iv->ino, 0, 0);
+				free(iv);
+			}
+			arg = d;
+			pthread_mutex_lock(&d->inval_lock);
+			continue;
+		}
+		if (d->high_watermark < 100 && kv_pool_over_watermark(d->pool)) {
+			pthread_mutex_unlock(&d->inval_lock);
+			kv_pool_evict_to(d->pool, d->high_watermark > 5 ? d->high_watermark - 5 : 0);
+			pthread_mutex_lock(&d->inval_lock);
+			continue;
+		}
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 200 * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&d->inval_cond, &d->inval_lock, &ts);
+	}
+	pthread_mutex_unlock(&d->inval_lock);
+	return NULL;
+}
+
+/* --- mount --- */
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: kvfs mount [-f] [-o OPTS] POOL MOUNTPOINT\n"
+		"  OPTS: size=SIZE,inodes=N,high_watermark=PCT,numa=NODE,threads=N,allow_other,debug\n");
+}
+
+int kv_cmd_mount(int argc, char **argv)
+{
+	struct mount_opts mo = { .numa = -1, .high_watermark = 100, .threads = 8 };
+	struct kv_open_opts oo = { .numa_node = -1 };
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	struct fuse_loop_config *cfg = NULL;
+	struct kv_daemon *d;
+	const uint8_t *u;
+	char fuse_opts[PATH_MAX + 128], mnt[PATH_MAX];
+	const char *pool, *mntarg;
+	int c, rc = 1;
+
+	optind = 1;
+	while ((c = getopt(argc, argv, "+fo:hsnvd")) != -1) {
+		switch (c) {
+		case 'f':
+			mo.foreground = true;
+			break;
+		case 'o':
+			if (parse_opts(&mo, optarg))
+				return 2;
+			break;
+		case 'd':
+			mo.debug = true;
+			break;
+		case 's': case 'n': case 'v':
+			break; /* mount(8)'s sloppy, no-mtab, verbose */
+		default:
+			usage();
+			return 2;
+		}
+	}
+	if (argc - optind != 2) {
+		usage();
+		return 2;
+	}
+	pool = argv[optind];
+	mntarg = argv[optind + 1];
+	if (check_mountpoint(mntarg))
+		return 1;
+	if (!realpath(mntarg, mnt))
+		return 1;
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return 1;
+	pthread_mutex_init(&d->inval_lock, NULL);
+	pthread_cond_init(&d->inval_cond, NULL);
+	d->inval_tail = &d->inval_head;
+	d->high_watermark = mo.high_watermark;
+	oo.create_size = mo.size;
+	oo.inode_count = mo.inodes;
+	oo.numa_node = mo.numa;
+	if (kv_pool_open(pool, &oo, &d->pool))
+		goto out_free;
+	kv_pool_set_watermark(d->pool, mo.high_watermark);
+	kv_pool_set_evict_hook(d->pool, evicted, d);
+	if (!realpath(kv_pool_path(d->pool), d->pool_path))
+		snprintf(d->pool_path, sizeof(d->pool_path), "%s", kv_pool_path(d->pool));
+	u = kv_pool_geometry(d->pool)->uuid;
+	snprintf(d->uuid_text, sizeof(d->uuid_text),
+		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1],
+		 u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14],
+		 u[15]);
+	d->ino_base = kv_pool_geometry(d->pool)->inode_count;
+	clock_gettime(CLOCK_REALTIME, &d->mount_time);
+	d->owner_uid = getuid();
+	d->owner_gid = getgid();
+
+	snprintf(fuse_opts, sizeof(fuse_opts), "fsname=%s,subtype=kvfs,default_permissions%s",
+		 d->pool_path, mo.allow_other ? ",allow_other" : "");
+	if (fuse_opt_add_arg(&args, "kvfs") || fuse_opt_add_arg(&args, "-o") ||
+	    fuse_opt_add_arg(&args, fuse_opts) || (mo.debug && fuse_opt_add_arg(&args, "-d")))
+		goto out_pool;
+	d->se = fuse_session_new(&args, &kv_fuse_ops, sizeof(kv_fuse_ops), d);
+	if (!d->se) {
+		fprintf(stderr, "kvfs mount: cannot start a FUSE session (is the fuse module loaded "
+			"and /dev/fuse present?)\n");
+		goto out_pool;
+	}
+	if (fuse_set_signal_handlers(d->se))
+		goto out_session;
+	if (fuse_session_mount(d->se, mnt)) {
+		fprintf(stderr, "kvfs mount: cannot mount on %s (fusermount3 missing, or not "
+			"permitted? see above)\n", mnt);
+		goto out_signals;
+	}
+	if (mo.debug)
+		kv_log_set_level(KV_LOG_DEBUG);
+	if (fuse_daemonize(mo.foreground))
+		goto out_unmount;
+	if (pthread_create(&d->janitor, NULL, janitor_main, d))
+		goto out_unmount;
+	cfg = fuse_loop_cfg_create();
+	if (!cfg)
+		goto out_janitor;
+	fuse_loop_cfg_set_max_threads(cfg, mo.threads);
+	fuse_loop_cfg_set_clone_fd(cfg, 0);
+	rc = fuse_session_loop_mt(d->se, cfg) ? 1 : 0;
+	fuse_loop_cfg_destroy(cfg);
+out_janitor:
+	pthread_mutex_lock(&d->inval_lock);
+	d->stopping = true;
+	pthread_cond_signal(&d->inval_cond);
+	pthread_mutex_unlock(&d->inval_lock);
+	pthread_join(d->janitor, NULL);
+out_unmount:
+	fuse_session_unmount(d->se);
+out_signals:
+	fuse_remove_signal_handlers(d->se);
+out_session:
+	fuse_session_destroy(d->se);
+out_pool:
+	kv_pool_close(d->pool);
+out_free:
+	fuse_opt_free_args(&args);
+	free(d);
+	return rc;
+}

@@ -1,0 +1,372 @@
+// SPDX-License-Identifier: MIT
+/*
+ * alloc.c - two-level segregated fit over page runs.
+ *
+ * Each free run is a node in three structures: its size class's list (found
+ * through a 512-bit bitmap), a hash by first page and a hash by end page. A
+ * request rounds up to the first class whose every member fits, so finding a
+ * run is a couple of bit scans; freeing looks up both neighbours by hash and
+ * merges. Classes: lengths 1..15 pages exactly, then 8 classes per power of
+ * two. Nothing here touches the pool's bytes.
+ */
+#include "alloc.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct kv_free_node {
+	uint64_t start, len; /* pages */
+	struct kv_free_node *snext, *enext;        /* hash chains */
+	struct kv_free_node *cprev, *cnext;        /* class list */
+	unsigned cls;
+};
+
+/* --- size classes --- */
+
+static unsigned class_of(uint64_t len)
+{
+	unsigned fl;
+
+	if (len < 16)
+		return (unsigned)len;
+	fl = 63 - (unsigned)__builtin_clzll(len);
+	return 16 + (fl - 4) * 8 + (unsigned)((len >> (fl - 3)) & 7);
+}
+
+static uint64_t class_low(unsigned c)
+{
+	unsigned fl, sl;
+
+	if (c < 16)
+		return c;
+	fl = (c - 16) / 8 + 4;
+	sl = (c - 16) % 8;
+	return (UINT64_C(1) << fl) | ((uint64_t)sl << (fl - 3));
+}
+
+static void bit_set(struct kv_alloc *a, unsigned c)
+{
+	a->bitmap[c / 64] |= UINT64_C(1) << (c % 64);
+}
+
+static void bit_clear(struct kv_alloc *a, unsigned c)
+{
+	a->bitmap[c / 64] &= ~(UINT64_C(1) << (c % 64));
+}
+
+/* First non-empty class >= c, or -1. */
+static int find_class(struct kv_alloc *a, unsigned c)
+{
+	unsigned w = c / 64;
+	uint64_t bits;
+
+	if (c >= KV_ALLOC_CLASSES)
+		return -1;
+	bits = a->bitmap[w] & (~UINT64_C(0) << (c % 64));
+	while (!bits) {
+		if (++w == KV_ALLOC_CLASSES / 64)
+			return -1;
+		bits = a->bitmap[w];
+	}
+	return (int)(w * 64 + (unsigned)__builtin_ctzll(bits));
+}
+
+/* --- hashes --- */
+
+static uint64_t bucket(const struct kv_alloc *a, uint64_t key)
+{
+	return (key * UINT64_C(0x9E3779B97F4A7C15)) >> 32 & (a->nbuckets - 1);
+}
+
+static struct kv_free_node *find_start(struct kv_alloc *a, uint64_t start)
+{
+	struct kv_free_node *n = a->by_start[bucket(a, start)];
+
+	while (n && n->start != start)
+		n = n->snext;
+	return n;
+}
+
+static struct kv_free_node *find_end(struct kv_alloc *a, uint64_t end)
+{
+	struct kv_free_node *n = a->by_end[bucket(a, end)];
+
+	while (n && n->start + n->len != end)
+		n = n->enext;
+	return n;
+}
+
+static void unhash(struct kv_free_node **head, struct kv_free_node *n, int by_end)
+{
+	struct kv_free_node **pp = head;
+
+	while (*pp != n)
+		pp = by_end ? &(*pp)->enext : &(*pp)->snext;
+	*pp = by_end ? n->enext : n->snext;
+}
+
+static int rehash(struct kv_alloc *a, uint64_t nbuckets)
+{
+	struct kv_free_node **s = calloc(nbuckets, sizeof(*s));
+	struct kv_free_node **e = calloc(nbuckets, sizeof(*e));
+	struct kv_free_node **olds = a->by_start, **olde = a->by_end;
+	uint64_t i, oldn = a->nbuckets;
+
+	if (!s || !e) {
+		free(s);
+		free(e);
+		return -ENOMEM;
+	}
+	a->by_start = s;
+	a->by_end = e;
+	a->nbuckets = nbuckets;
+	for (i = 0; i < oldn; i++) {
+		struct kv_free_node *n = olds[i], *next;
+
+		for (; n; n = next) {
+			uint64_t bs = bucket(a, n->start), be = bucket(a, n->start + n->len);
+
+			next = n->snext;
+			n->snext = s[bs];
+			s[bs] = n;
+			n->enext = e[be];
+			e[be] = n;
+		}
+	}
+	free(olds);
+	free(olde);
+	return 0;
+}
+
+/* --- node insert/remove --- */
+
+static void node_link(struct kv_alloc *a, struct kv_free_node *n)
+{
+	uint64_t bs = bucket(a, n->start), be = bucket(a, n->start + n->len);
+
+	n->cls = class_of(n->len);
+	n->cprev = NULL;
+	n->cnext = a->cls[n->cls];
+	if (n->cnext)
+		n->cnext->cprev = n;
+	a->cls[n->cls] = n;
+	bit_set(a, n->cls);
+	n->snext = a->by_start[bs];
+	a->by_start[bs] = n;
+	n->enext = a->by_end[be];
+	a->by_end[be] = n;
+	a->free_extents++;
+	a->free_pages += n->len;
+}
+
+static void node_unlink(struct kv_alloc *a, struct kv_free_node *n)
+{
+	if (n->cprev)
+		n->cprev->cnext = n->cnext;
+	else
+		a->cls[n->cls] = n->cnext;
+	if (n->cnext)
+		n->cnext->cprev = n->cprev;
+	if (!a->cls[n->cls])
+		bit_clear(a, n->cls);
+	unhash(&a->by_start[bucket(a, n->start)], n, 0);
+	unhash(&a->by_end[bucket(a, n->start + n->len)], n, 1);
+	a->free_extents--;
+	a->free_pages -= n->len;
+}
+
+/* Insert a free run, merging with free neighbours. Caller holds the lock. */
+static int insert_free(struct kv_alloc *a, uint64_t start, uint64_t len)
+{
+	struct kv_free_node *prev = find_end(a, start), *next = find_start(a, start + len);
+	struct kv_free_node *n;
+
+	if (prev) {
+		node_unlink(a, prev);
+		start = prev->start;
+		len += prev->len;
+	}
+	if (next) {
+		node_unlink(a, next);
+		len += next->len;
+	}
+	n = prev ? prev : next ? next : malloc(sizeof(*n));
+	if (prev && next)
+		free(next);
+	if (!n)
+		return -ENOMEM;
+	n->start = start;
+	n->len = len;
+	node_link(a, n);
+	if (a->free_extents > a->nbuckets)
+		rehash(a, a->nbuckets * 2); /* on failure chains just grow longer */
+	return 0;
+}
+
+static int cmp_extent(const void *x, const void *y)
+{
+	const struct kv_extent *a = x, *b = y;
+
+	return a->off < b->off ? -1 : a->off > b->off;
+}
+
+int kv_alloc_build(struct kv_alloc *a, uint64_t base, uint64_t pages, struct kv_extent *used,
+		   uint64_t nused, uint64_t *bad)
+{
+	uint64_t cursor = 0, i;
+	int rc;
+
+	memset(a, 0, sizeof(*a));
+	pthread_mutex_init(&a->lock, NULL);
+	a->base = base;
+	a->pages = pages;
+	rc = rehash(a, 1024);
+	if (rc)
+		return rc;
+	qsort(used, nused, sizeof(*used), cmp_extent);
+	for (i = 0; i <= nused; i++) {
+		uint64_t start = pages, len = 0;
+
+		if (i < nused) {
+			const struct kv_extent *e = &used[i];
+
+			if (e->off < base || e->off % KV_PAGE_SIZE || e->len % KV_PAGE_SIZE || !e->len ||
+			    (e->off - base) / KV_PAGE_SIZE < cursor ||
+			    (e->off - base + e->len) / KV_PAGE_SIZE > pages) {
+				if (bad)
+					*bad = i;
+				return -EUCLEAN;
+			}
+			start = (e->off - base) / KV_PAGE_SIZE;
+			len = e->len / KV_PAGE_SIZE;
+		}
+		if (start > cursor) {
+			rc = insert_free(a, cursor, start - cursor);
+			if (rc)
+				return rc;
+		}
+		cursor = start + len;
+	}
+	return 0;
+}
+
+void kv_alloc_destroy(struct kv_alloc *a)
+{
+	uint64_t i;
+
+	for (i = 0; i < a->nbuckets; i++) {
+		struct kv_free_node *n = a->by_start[i], *next;
+
+		for (; n; n = next) {
+			next = n->snext;
+			free(n);
+		}
+	}
+	free(a->by_start);
+	free(a->by_end);
+	pthread_mutex_destroy(&a->lock);
+	memset(a, 0, sizeof(*a));
+}
+
+/* Take @len pages from the front of free node @n. Caller holds the lock. */
+static uint64_t carve(struct kv_alloc *a, struct kv_free_node *n, uint64_t len)
+{
+	uint64_t start = n->start;
+
+	node_unlink(a, n);
+	if (n->len == len) {
+		free(n);
+	} else {
+		n->start += len;
+		n->len -= len;
+		node_link(a, n);
+	}
+	return start;
+}
+
+int kv_alloc_extent(struct kv_alloc *a, uint64_t bytes, struct kv_extent *out)
+{
+	uint64_t len = (bytes + KV_PAGE_SIZE - 1) / KV_PAGE_SIZE;
+	struct kv_free_node *n = NULL;
+	unsigned c;
+	int found, scanned = 0;
+
+	if (!len)
+		len = 1;
+	pthread_mutex_lock(&a->lock);
+	c = class_of(len);
+	/* Every run in a class above c (or in c when len is its lower bound) fits. */
+	found = find_class(a, class_low(c) == len ? c : c + 1);
+	if (found >= 0) {
+		n = a->cls[found];
+	} else {
+		/* Fall back to the runs of len's own class that happen to be long enough. */
+		for (n = a->cls[c]; n && n->len < len && scanned < 64; n = n->cnext)
+			scanned++;
+		if (n && n->len < len)
+			n = NULL;
+	}
+	if (!n) {
+		pthread_mutex_unlock(&a->lock);
+		return -ENOSPC;
+	}
+	out->off = a->base + carve(a, n, len) * KV_PAGE_SIZE;
+	out->len = len * KV_PAGE_SIZE;
+	pthread_mutex_unlock(&a->lock);
+	return 0;
+}
+
+int kv_alloc_extend(struct kv_alloc *a, struct kv_extent *ext, uint64_t bytes)
+{
+	uint64_t len = (bytes + KV_PAGE_SIZE - 1) / KV_PAGE_SIZE;
+	uint64_t end = (ext->off - a->base + ext->len) / KV_PAGE_SIZE;
+	struct kv_free_node *n;
+	int rc = -ENOSPC;
+
+	pthread_mutex_lock(&a->lock);
+	n = find_start(a, end);
+	if (n && n->len >= len) {
+		carve(a, n, len);
+		ext->len += len * KV_PAGE_SIZE;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&a->lock);
+	return rc;
+}
+
+void kv_alloc_free(struct kv_alloc *a, const struct kv_extent *ext)
+{
+	if (!ext->len)
+		return;
+	pthread_mutex_lock(&a->lock);
+	insert_free(a, (ext->off - a->base) / KV_PAGE_SIZE, ext->len / KV_PAGE_SIZE);
+	pthread_mutex_unlock(&a->lock);
+}
+
+void kv_alloc_get_stats(struct kv_alloc *a, struct kv_alloc_stats *st)
+{
+	uint64_t largest = 0;
+	int c;
+
+	pthread_mutex_lock(&a->lock);
+	for (c = KV_ALLOC_CLASSES - 1; c >= 0; c--) {
+		struct kv_free_node *n;
+		int seen = 0;
+
+		if (!a->cls[c])
+			continue;
+		for (n = a->cls[c]; n && seen < 256; n = n->cnext, seen++)
+			if (n->len > largest)
+				largest = n->len;
+		break;
+	}
+	st->capacity_bytes = a->pages * KV_PAGE_SIZE;
+	st->free_bytes = a->free_pages * KV_PAGE_SIZE;
+	st->used_bytes = st->capacity_bytes - st->free_bytes;
+	st->free_extents = a->free_extents;
+	st->largest_free_bytes = largest * KV_PAGE_SIZE;
+	st->fragmentation_pct =
+		a->free_pages ? (unsigned)(100 - largest * 100 / a->free_pages) : 0;
+	pthread_mutex_unlock(&a->lock);
+}

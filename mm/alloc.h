@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * alloc.h - the extent allocator of the data area. It lives in DRAM and is
+ * rebuilt at open from the extents the inode table references, so free space
+ * can never leak or disagree with the index across a crash. Allocation and
+ * free are O(1) (two-level segregated fit with bitmaps, hashed neighbours for
+ * coalescing); nothing scans the pool.
+ */
+#ifndef KVFS_MM_ALLOC_H
+#define KVFS_MM_ALLOC_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "layout.h"
+
+#define KV_ALLOC_CLASSES 512
+
+struct kv_free_node;
+
+struct kv_alloc {
+	pthread_mutex_t lock;
+	uint64_t base;        /* pool offset of page 0 */
+	uint64_t pages;       /* pages managed */
+	uint64_t free_pages;
+	uint64_t free_extents;
+	struct kv_free_node **by_start, **by_end;
+	uint64_t nbuckets;    /* power of two */
+	struct kv_free_node *cls[KV_ALLOC_CLASSES];
+	uint64_t bitmap[KV_ALLOC_CLASSES / 64];
+};
+
+struct kv_alloc_stats {
+	uint64_t capacity_bytes;
+	uint64_t free_bytes;
+	uint64_t used_bytes;
+	uint64_t free_extents;
+	uint64_t largest_free_bytes;
+	/* 0 = all free space in one extent; 100 = shattered */
+	unsigned fragmentation_pct;
+};
+
+/**
+ * kv_alloc_build() - set up the allocator over [base, base + pages pages),
+ * marking @used (any order, pool offsets in bytes) as allocated.
+ * Return: 0, -ENOMEM, or -EUCLEAN when an extent is misaligned, outside the
+ * area or overlaps another (*bad then holds its index). Locking: none needed.
+ */
+int kv_alloc_build(struct kv_alloc *a, uint64_t base, uint64_t pages, struct kv_extent *used,
+		   uint64_t nused, uint64_t *bad);
+void kv_alloc_destroy(struct kv_alloc *a);
+
+/**
+ * kv_alloc_extent() - one contiguous extent of at least @bytes (rounded up to
+ * pages). Return: 0 or -ENOSPC. Locking: takes a->lock.
+ */
+int kv_alloc_extent(struct kv_alloc *a, uint64_t bytes, struct kv_extent *out);
+/**
+ * kv_alloc_extend() - grow @ext in place by @bytes when the pages right after
+ * it are free. Return: 0 or -ENOSPC (ext unchanged). Locking: takes a->lock.
+ */
+int kv_alloc_extend(struct kv_alloc *a, struct kv_extent *ext, uint64_t bytes);
+/** kv_alloc_free() - give an extent back. Locking: takes a->lock. */
+void kv_alloc_free(struct kv_alloc *a, const struct kv_extent *ext);
+void kv_alloc_get_stats(struct kv_alloc *a, struct kv_alloc_stats *st);
+
+#endif /* KVFS_MM_ALLOC_H */

@@ -1,0 +1,207 @@
+// SPDX-License-Identifier: MIT
+/*
+ * backend_file.c - the embedded default pool: a regular file, normally on
+ * /dev/shm. Created at the requested size when missing (with its memory
+ * reserved up front, so a full tmpfs fails here and not with SIGBUS later),
+ * optionally bound to one NUMA node (CXL memory in system-ram mode is a
+ * CPU-less node). Never MAP_SYNC: this is not DAX.
+ */
+#include "backend.h"
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <numa.h>
+#include <numaif.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Take the pool lock: one read-write user, or any number of readers. */
+static int lock_pool(struct kv_backend *be, const struct kv_backend_opts *o)
+{
+	if (o->no_lock)
+		return 0;
+	if (flock(be->fd, (o->readonly ? LOCK_SH : LOCK_EX) | LOCK_NB) == 0)
+		return 0;
+	if (errno == EWOULDBLOCK) {
+		kv_log(KV_LOG_ERR, "pool %s is in use by another kvfs process (mounted?); "
+		       "unmount it first or use another pool", be->path);
+		return -EBUSY;
+	}
+	return -errno;
+}
+
+static int file_open(struct kv_backend *be, const char *path, const struct kv_backend_opts *o)
+{
+	struct stat st;
+	int rc;
+
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+		kv_log(KV_LOG_ERR, "pool %s is a directory; give a file path such as %s/kvfs.pool",
+		       path, path);
+		return -EISDIR;
+	}
+	be->fd = open(path, (o->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	if (be->fd < 0 && errno == ENOENT && o->create_size && !o->readonly) {
+		be->fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (be->fd >= 0)
+			be->created = true;
+	}
+	if (be->fd < 0) {
+		rc = -errno;
+		if (rc == -ENOENT)
+			kv_log(KV_LOG_ERR, "pool %s does not exist; create it with "
+			       "'kvfs mkfs -s 1G %s' or mount with -o size=1G", path, path);
+		else
+			kv_log(KV_LOG_ERR, "cannot open pool %s: %s", path, strerror(-rc));
+		return rc;
+	}
+	rc = lock_pool(be, o);
+	if (rc)
+		goto out_close;
+	if (be->created && ftruncate(be->fd, (off_t)o->create_size) < 0) {
+		rc = -errno;
+		kv_log(KV_LOG_ERR, "cannot size pool %s to %llu bytes: %s", path,
+		       (unsigned long long)o->create_size, strerror(-rc));
+		goto out_close;
+	}
+	if (fstat(be->fd, &st) < 0) {
+		rc = -errno;
+		goto out_close;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		kv_log(KV_LOG_ERR, "pool %s is neither a regular file nor a device-DAX device", path);
+		rc = -EINVAL;
+		goto out_close;
+	}
+	be->size = (uint64_t)st.st_size;
+	be->align = 4096;
+	return 0;
+out_close:
+	if (be->created)
+		unlink(path);
+	close(be->fd);
+	be->fd = -1;
+	return rc;
+}
+
+static int bind_numa(struct kv_backend *be, int node)
+{
+	struct bitmask *mask;
+	long rc;
+
+	if (numa_available() < 0) {
+		kv_log(KV_LOG_ERR, "numa=%d: this kernel has no NUMA support; drop the option", node);
+		return -ENOTSUP;
+	}
+	if (node > numa_max_node() || numa_bitmask_isbitset(numa_all_nodes_ptr, node) == 0) {
+		kv_log(KV_LOG_ERR, "numa=%d: no such memory node (this machine has nodes 0-%d)",
+		       node, numa_max_node());
+		return -EINVAL;
+	}
+	mask = numa_allocate_nodemask();
+	numa_bitmask_setbit(mask, (unsigned)node);
+	rc = mbind(be->base, be->size, MPOL_BIND, mask->maskp, mask->size + 1, MPOL_MF_MOVE);
+	numa_free_nodemask(mask);
+	if (rc < 0) {
+		rc = -errno;
+		kv_log(KV_LOG_ERR, "numa=%d: cannot bind pool memory: %s", node, strerror((int)-rc));
+		return (int)rc;
+	}
+	return 0;
+}
+
+static int file_map(struct kv_backend *be, const struct kv_backend_opts *o)
+{
+	int prot = PROT_READ | (o->readonly ? 0 : PROT_WRITE);
+	int rc;
+
+	be->base = mmap(NULL, be->size, prot, MAP_SHARED, be->fd, 0);
+	if (be->base == MAP_FAILED) {
+		rc = -errno;
+		be->base = NULL;
+		kv_log(KV_LOG_ERR, "cannot map pool %s: %s", be->path, strerror(-rc));
+		return rc;
+	}
+	if (o->numa_node >= 0) {
+		rc = bind_numa(be, o->numa_node);
+		if (rc)
+			return rc;
+	}
+	/* Reserve the memory now (after binding, so pages land on the node). */
+	if (be->created) {
+		rc = posix_fallocate(be->fd, 0, (off_t)be->size);
+		if (rc && rc != EOPNOTSUPP && rc != EINVAL) {
+			kv_log(KV_LOG_ERR, "cannot reserve %llu bytes for pool %s: %s "
+			       "(is the filesystem full? try a smaller -o size=)",
+			       (unsigned long long)be->size, be->path, strerror(rc));
+			return -rc;
+		}
+	}
+	return 0;
+}
+
+static void file_close(struct kv_backend *be)
+{
+	if (be->base)
+		munmap(be->base, be->size);
+	if (be->fd >= 0)
+		close(be->fd);
+	be->base = NULL;
+	be->fd = -1;
+}
+
+const struct kv_backend_ops kv_backend_file_ops = {
+	.name = "file",
+	.open = file_open,
+	.map = file_map,
+	.close = file_close,
+};
+
+/* --- backend selection --- */
+
+bool kv_backend_is_dax(const char *path)
+{
+	struct stat st;
+
+	if (strncmp(path, "dax:", 4) == 0)
+		return true;
+	return stat(path, &st) == 0 && S_ISCHR(st.st_mode);
+}
+
+int kv_backend_open(struct kv_backend *be, const char *path, const struct kv_backend_opts *o)
+{
+	int rc;
+
+	memset(be, 0, sizeof(*be));
+	be->fd = -1;
+	if (strlen(path) >= sizeof(be->path)) {
+		kv_log(KV_LOG_ERR, "pool path is too long");
+		return -ENAMETOOLONG;
+	}
+	snprintf(be->path, sizeof(be->path), "%s", path);
+	be->ops = kv_backend_is_dax(path) ? &kv_backend_dax_ops : &kv_backend_file_ops;
+	rc = be->ops->open(be, path, o);
+	if (rc)
+		return rc;
+	rc = be->ops->map(be, o);
+	if (rc) {
+		bool created = be->created;
+
+		be->ops->close(be);
+		if (created)
+			unlink(path);
+	}
+	return rc;
+}
+
+void kv_backend_close(struct kv_backend *be)
+{
+	if (be->ops)
+		be->ops->close(be);
+	be->ops = NULL;
+}

@@ -1,0 +1,969 @@
+// SPDX-License-Identifier: MIT
+/*
+ * index.c - names, directories, references and eviction.
+ *
+ * The inode table on the pool is the truth; this file keeps DRAM indexes
+ * over it, rebuilt at open: a hash of (parent, name) for O(1) lookups, a
+ * per-directory child list for readdir without scanning the table, an LRU
+ * list of files nobody holds (so eviction pops its head in O(1)), and the
+ * reference counts (kernel lookups, opens, pins) that decide when an
+ * unlinked file's data and record can go. Every function here that changes
+ * more than one field does so in one journal transaction.
+ */
+#include "pool_int.h"
+#include "log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <linux/fs.h>
+#include <xxhash.h>
+
+/* --- helpers --- */
+
+uint64_t kv_inode_alloc_bytes(const struct kv_inode *in)
+{
+	uint64_t sum = 0;
+	int i;
+
+	for (i = 0; i < in->extent_count && i < KV_INLINE_EXTENTS; i++)
+		sum += in->ext[i].len;
+	return sum;
+}
+
+static bool is_dir(const struct kv_inode *in)
+{
+	return S_ISDIR(in->mode);
+}
+
+static bool is_live_dir(struct kv_pool *p, uint64_t ino)
+{
+	return kv_ino_valid(p, ino) && kv_inode(p, ino)->state == KV_INODE_LIVE &&
+	       is_dir(kv_inode(p, ino));
+}
+
+static uint64_t name_hash(struct kv_pool *p, uint64_t parent, const char *name, size_t len)
+{
+	return XXH3_64bits_withSeed(name, len, parent) & p->hmask;
+}
+
+static bool name_eq(const struct kv_inode *in, uint64_t parent, const char *name, size_t len)
+{
+	return in->parent == parent && in->name_len == len && memcmp(in->name, name, len) == 0;
+}
+
+static void fill_attr(struct kv_pool *p, uint64_t ino, struct kv_attr *a)
+{
+	const struct kv_inode *in = kv_inode(p, ino);
+
+	memset(a, 0, sizeof(*a));
+	a->ino = ino;
+	a->gen = in->gen;
+	a->mode = in->mode;
+	a->uid = in->uid;
+	a->gid = in->gid;
+	a->atime_ns = in->atime_ns;
+	a->mtime_ns = in->mtime_ns;
+	a->ctime_ns = in->ctime_ns;
+	if (is_dir(in)) {
+		a->nlink = 2 + p->nsubdir[ino];
+		a->size = 4096;
+	} else {
+		a->nlink = in->state == KV_INODE_LIVE ? 1 : 0;
+		a->size = atomic_load_explicit((_Atomic uint64_t *)&in->size, memory_order_acquire);
+		a->alloc_bytes = kv_inode_alloc_bytes(in) +
+				 ((in->xattr_len + KV_PAGE_SIZE - 1) & ~(uint64_t)(KV_PAGE_SIZE - 1));
+	}
+}
+
+/* --- the name hash --- */
+
+static void hash_insert(struct kv_pool *p, uint64_t ino)
+{
+	struct kv_inode *in = kv_inode(p, ino);
+	uint64_t b = name_hash(p, in->parent, (const char *)in->name, in->name_len);
+
+	p->hnext[ino] = p->hbucket[b];
+	p->hbucket[b] = (uint32_t)ino;
+}
+
+static void hash_remove(struct kv_pool *p, uint64_t ino)
+{
+	struct kv_inode *in = kv_inode(p, ino);
+	uint32_t *pp = &p->hbucket[name_hash(p, in->parent, (const char *)in->name, in->name_len)];
+
+	while (*pp && *pp != ino)
+		pp = &p->hnext[*pp];
+	if (*pp)
+		*pp = p->hnext[ino];
+	p->hnext[ino] = KV_NONE;
+}
+
+static uint64_t hash_find(struct kv_pool *p, uint64_t parent, const char *name, size_t len)
+{
+	uint32_t ino = p->hbucket[name_hash(p, parent, name, len)];
+
+	while (ino && !name_eq(kv_inode(p, ino), parent, name, len))
+		ino = p->hnext[ino];
+	return ino;
+}
+
+/* --- directory child lists --- */
+
+static void child_add(struct kv_pool *p, uint64_t dir, uint64_t ino)
+{
+	p->sib_next[ino] = KV_NONE;
+	p->sib_prev[ino] = p->child_last[dir];
+	if (p->child_last[dir])
+		p->sib_next[p->child_last[dir]] = (uint32_t)ino;
+	else
+		p->child_first[dir] = (uint32_t)ino;
+	p->child_last[dir] = (uint32_t)ino;
+	p->nchild[dir]++;
+	if (is_dir(kv_inode(p, ino)))
+		p->nsubdir[dir]++;
+}
+
+static void child_remove(struct kv_pool *p, uint64_t dir, uint64_t ino)
+{
+	if (p->sib_prev[ino])
+		p->sib_next[p->sib_prev[ino]] = p->sib_next[ino];
+	else
+		p->child_first[dir] = p->sib_next[ino];
+	if (p->sib_next[ino])
+		p->sib_prev[p->sib_next[ino]] = p->sib_prev[ino];
+	else
+		p->child_last[dir] = p->sib_prev[ino];
+	p->sib_next[ino] = p->sib_prev[ino] = KV_NONE;
+	p->nchild[dir]--;
+	if (is_dir(kv_inode(p, ino)))
+		p->nsubdir[dir]--;
+}
+
+/* --- LRU of unheld files --- */
+
+void kv_lru_remove(struct kv_pool *p, uint64_t ino)
+{
+	if (!p->in_lru[ino])
+		return;
+	if (p->lru_prev[ino])
+		p->lru_next[p->lru_prev[ino]] = p->lru_next[ino];
+	else
+		p->lru_head = p->lru_next[ino];
+	if (p->lru_next[ino])
+		p->lru_prev[p->lru_next[ino]] = p->lru_prev[ino];
+	else
+		p->lru_tail = p->lru_prev[ino];
+	p->lru_prev[ino] = p->lru_next[ino] = KV_NONE;
+	p->in_lru[ino] = 0;
+}
+
+void kv_lru_append(struct kv_pool *p, uint64_t ino)
+{
+	p->lru_next[ino] = KV_NONE;
+	p->lru_prev[ino] = p->lru_tail;
+	if (p->lru_tail)
+		p->lru_next[p->lru_tail] = (uint32_t)ino;
+	else
+		p->lru_head = (uint32_t)ino;
+	p->lru_tail = (uint32_t)ino;
+	p->in_lru[ino] = 1;
+}
+
+static bool held(struct kv_pool *p, uint64_t ino)
+{
+	return p->open_count[ino] || p->pin_count[ino];
+}
+
+void kv_lru_touch(struct kv_pool *p, uint64_t ino)
+{
+	struct kv_inode *in = kv_inode(p, ino);
+
+	in->last_use_ns = kv_now_ns();
+	if (p->in_lru[ino]) {
+		kv_lru_remove(p, ino);
+		kv_lru_append(p, ino);
+	}
+}
+
+/* --- record lifecycle --- */
+
+/*
+ * Take the record off every DRAM index and, in one transaction, make it an
+ * orphan (still referenced) or free; data goes now unless someone holds it.
+ */
+static void unlink_record(struct kv_pool *p, uint64_t ino, bool dram_only_unlinked)
+{
+	struct kv_inode *in = kv_inode(p, ino);
+	struct kv_extent freed[KV_INLINE_EXTENTS + 1];
+	bool keep_data = held(p, ino), keep_record = keep_data || p->kref[ino];
+	int nfreed = 0;
+
+	if (!dram_only_unlinked) {
+		hash_remove(p, ino);
+		child_remove(p, in->parent, ino);
+		kv_lru_remove(p, ino);
+		if (is_dir(in))
+			p->dirs--;
+		else
+			p->files--;
+	}
+	kv_jtx_begin(p);
+	if (!keep_data)
+		kv_data_drop(p, ino, freed, &nfreed);
+	KV_JTX_FIELD(p, &in->state, keep_record ? KV_INODE_ORPHAN : KV_INODE_FREE);
+	kv_jtx_commit(p);
+	kv_data_free_extents(p, freed, nfreed);
+	if (!keep_record)
+		p->free_ino[p->nfree_ino++] = (uint32_t)ino;
+}
+
+/* An orphan whose last holder went: free its data, and its record when unreferenced. */
+static void reap_orphan(struct kv_pool *p, uint64_t ino)
+{
+	struct kv_inode *in = kv_inode(p, ino);
+
+	if (in->state != KV_INODE_ORPHAN || held(p, ino))
+		return;
+	unlink_record(p, ino, true);
+}
+
+long kv_evict_one(struct kv_pool *p)
+{
+	uint64_t ino = p->lru_head, parent;
+	struct kv_inode *in;
+	char name[KV_NAME_MAX + 1];
+	size_t len;
+	long bytes;
+
+	if (!ino)
+		return -ENOSPC;
+	in = kv_inode(p, ino);
+	parent = in->parent;
+	len = in->name_len;
+	memcpy(name, in->name, len);
+	name[len] = 0;
+	bytes = (long)kv_inode_alloc_bytes(in);
+	unlink_record(p, ino, false);
+	atomic_fetch_add(&p->evictions, 1);
+	atomic_fetch_add(&p->evicted_bytes, (uint64_t)bytes);
+	if (p->evict_cb)
+		p->evict_cb(p->evict_arg, parent, name, len, ino);
+	return bytes;
+}
+
+/* --- build at open, free at close --- */
+
+#define ALLOC_ARRAY(field, n) (p->field = calloc((n), sizeof(*p->field)))
+
+static int cmp_recency(const void *a, const void *b, void *arg)
+{
+	const struct kv_inode *inodes = arg;
+	int64_t x = inodes[*(const uint32_t *)a].last_use_ns, y = inodes[*(const uint32_t *)b].last_use_ns;
+
+	return x < y ? -1 : x > y;
+}
+
+static bool record_sane(struct kv_pool *p, uint64_t ino)
+{
+	const struct kv_inode *in = kv_inode(p, ino);
+
+	return (S_ISDIR(in->mode) || S_ISREG(in->mode)) && in->name_len <= KV_NAME_MAX &&
+	       in->extent_count <= KV_INLINE_EXTENTS && in->xattr_len <= KV_XATTR_MAX_BLOB &&
+	       (in->xattr_len == 0) == (in->xattr_off == 0) &&
+	       (ino == KV_ROOT_INO || in->name_len > 0);
+}
+
+int kv_index_build(struct kv_pool *p)
+{
+	uint64_t n = p->ninodes, ino, nused = 0, bad = 0, hb = 1, nlru = 0, i;
+	struct kv_extent *used = NULL;
+	uint32_t *lru = NULL;
+	int rc = -ENOMEM, j;
+
+	while (hb < n)
+		hb <<= 1;
+	p->hmask = hb - 1;
+	if (!ALLOC_ARRAY(hbucket, hb) || !ALLOC_ARRAY(hnext, n) || !ALLOC_ARRAY(child_first, n) ||
+	    !ALLOC_ARRAY(child_last, n) || !ALLOC_ARRAY(sib_next, n) || !ALLOC_ARRAY(sib_prev, n) ||
+	    !ALLOC_ARRAY(nchild, n) || !ALLOC_ARRAY(nsubdir, n) || !ALLOC_ARRAY(lru_prev, n) ||
+	    !ALLOC_ARRAY(lru_next, n) || !ALLOC_ARRAY(in_lru, n) || !ALLOC_ARRAY(kref, n) ||
+	    !ALLOC_ARRAY(open_count, n) || !ALLOC_ARRAY(pin_count, n) || !ALLOC_ARRAY(free_ino, n))
+		goto out;
+	if (kv_inode(p, KV_ROOT_INO)->state != KV_INODE_LIVE || !is_dir(kv_inode(p, KV_ROOT_INO))) {
+		kv_log(KV_LOG_ERR, "pool %s: the root directory record is damaged; reformat with "
+		       "'kvfs mkfs -f %s'", p->be.path, p->be.path);
+		rc = -EUCLEAN;
+		goto out;
+	}
+	/* Pass 1: free what nobody can reach any more (rw only), drop insane records. */
+	for (ino = KV_ROOT_INO + 1; ino < n; ino++) {
+		struct kv_inode *in = kv_inode(p, ino);
+
+		if (in->state == KV_INODE_FREE)
+			continue;
+		if (in->state == KV_INODE_LIVE && record_sane(p, ino))
+			continue;
+		if (in->state == KV_INODE_LIVE)
+			kv_log(KV_LOG_WARNING, "pool %s: inode %llu is damaged; dropping it",
+			       p->be.path, (unsigned long long)ino);
+		if (!p->readonly) {
+			in->extent_count = 0;
+			in->xattr_off = 0;
+			in->xattr_len = 0;
+			atomic_store_explicit((_Atomic uint32_t *)&in->state, KV_INODE_FREE,
+					      memory_order_release);
+			p->orphans_freed++;
+		}
+	}
+	/* Pass 2: parents must be live directories; a chain up to the root is implied
+	 * because rmdir only removes empty directories. */
+	used = malloc(sizeof(*used) * 1024);
+	lru = malloc(sizeof(*lru) * n);
+	if (!used || !lru)
+		goto out;
+	for (ino = n - 1; ino > KV_ROOT_INO; ino--) {
+		struct kv_inode *in = kv_inode(p, ino);
+
+		if (in->state == KV_INODE_LIVE && !is_live_dir(p, in->parent)) {
+			kv_log(KV_LOG_WARNING, "pool %s: inode %llu has no parent directory; dropping it",
+			       p->be.path, (unsigned long long)ino);
+			if (!p->readonly) {
+				in->extent_count = 0;
+				in->xattr_off = in->xattr_len = 0;
+				in->state = KV_INODE_FREE;
+			}
+		}
+		if (in->state == KV_INODE_FREE) {
+			p->free_ino[p->nfree_ino++] = (uint32_t)ino;
+			continue;
+		}
+	}
+	for (ino = KV_ROOT_INO; ino < n; ino++) {
+		struct kv_inode *in = kv_inode(p, ino);
+
+		if (in->state == KV_INODE_FREE)
+			continue;
+		for (j = 0; j <= in->extent_count && j <= KV_INLINE_EXTENTS; j++) {
+			struct kv_extent e;
+
+			if (j < in->extent_count)
+				e = in->ext[j];
+			else if (in->xattr_off)
+				e = (struct kv_extent){ in->xattr_off,
+					(in->xattr_len + KV_PAGE_SIZE - 1) & ~(uint64_t)(KV_PAGE_SIZE - 1) };
+			else
+				break;
+			if ((nused & (nused + 1)) == 0 && nused >= 1023) {
+				struct kv_extent *u = realloc(used, sizeof(*used) * (nused + 1) * 2);
+
+				if (!u)
+					goto out;
+				used = u;
+			}
+			used[nused++] = e;
+		}
+		if (in->state != KV_INODE_LIVE || ino == KV_ROOT_INO)
+			continue;
+		hash_insert(p, ino);
+		child_add(p, in->parent, ino);
+		if (is_dir(in)) {
+			p->dirs++;
+		} else {
+			p->files++;
+			lru[nlru++] = (uint32_t)ino;
+		}
+	}
+	rc = kv_alloc_build(&p->alloc, p->sb->geo.data_off, p->sb->geo.data_size / KV_PAGE_SIZE,
+			    used, nused, &bad);
+	if (rc == -EUCLEAN) {
+		kv_log(KV_LOG_ERR, "pool %s: the index is corrupt (an extent at pool offset %llu is "
+		       "outside the data area or shared by two files); run 'kvfs fsck %s'",
+		       p->be.path, (unsigned long long)used[bad].off, p->be.path);
+		goto out;
+	} else if (rc) {
+		goto out;
+	}
+	qsort_r(lru, nlru, sizeof(*lru), cmp_recency, p->inodes);
+	for (i = 0; i < nlru; i++)
+		kv_lru_append(p, lru[i]);
+	/* Free orphans and reservations a dead holder left (their extents counted as used). */
+	for (ino = KV_ROOT_INO + 1; ino < n && !p->readonly; ino++) {
+		struct kv_inode *in = kv_inode(p, ino);
+
+		if (in->state == KV_INODE_ORPHAN || in->state == KV_INODE_RESERVED) {
+			unlink_record(p, ino, true);
+			p->orphans_freed++;
+		} else if (in->state == KV_INODE_LIVE && !is_dir(in)) {
+			p->bytes_trimmed += kv_data_trim(p, ino);
+		}
+	}
+	rc = 0;
+out:
+	free(used);
+	free(lru);
+	return rc;
+}
+
+void kv_index_free(struct kv_pool *p)
+{
+	free(p->hbucket);
+	free(p->hnext);
+	free(p->child_first);
+	free(p->child_last);
+	free(p->sib_next);
+	free(p->sib_prev);
+	free(p->nchild);
+	free(p->nsubdir);
+	free(p->lru_prev);
+	free(p->lru_next);
+	free(p->in_lru);
+	free(p->kref);
+	free(p->open_count);
+	free(p->pin_count);
+	free(p->free_ino);
+	p->hbucket = NULL;
+	if (p->alloc.by_start)
+		kv_alloc_destroy(&p->alloc);
+}
+
+/* --- lookups and creation --- */
+
+static int check_name(const char *name, size_t len)
+{
+	if (len == 0 || memchr(name, '/', len) || memchr(name, 0, len))
+		return -EINVAL;
+	if (len > KV_NAME_MAX)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+int kv_lookup(struct kv_pool *p, uint64_t parent, const char *name, size_t len,
+	      struct kv_attr *out)
+{
+	uint64_t ino;
+	int rc = check_name(name, len);
+
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&p->lock);
+	if (!is_live_dir(p, parent)) {
+		rc = kv_ino_valid(p, parent) && kv_inode(p, parent)->state == KV_INODE_LIVE ?
+			     -ENOTDIR : -ENOENT;
+		goto out;
+	}
+	ino = hash_find(p, parent, name, len);
+	if (!ino) {
+		atomic_fetch_add(&p->misses, 1);
+		rc = -ENOENT;
+		goto out;
+	}
+	atomic_fetch_add(&p->hits, 1);
+	if (!is_dir(kv_inode(p, ino)))
+		kv_lru_touch(p, ino);
+	fill_attr(p, ino, out);
+out:
+	pthread_mutex_unlock(&p->lock);
+	return rc;
+}
+
+int kv_create(struct kv_pool *p, uint64_t parent, const char *name, size_t len, uint32_t mode,
+	      uint32_t uid, uint32_t gid, struct kv_attr *out)
+{
+	struct kv_inode *in, *dir;
+	int64_t now = kv_now_ns();
+	uint64_t ino;
+	int rc = check_name(name, len);
+
+	if (rc)
+		return rc;
+	if (!S_ISREG(mode) && !S_ISDIR(mode))
+		return -EPERM;
+	if (p->readonly)
+		return -EROFS;
+	pthread_mutex_lock(&p->lock);
+	if (!is_live_dir(p, parent)) {
+		rc = -ENOENT;
+		goto out;
+	}
+	if (hash_find(p, parent, name, len)) {
+		rc = -EEXIST;
+		goto out;
+	}
+	while (!p->nfree_ino && kv_evict_one(p) >= 0)
+		;
+	if (!p->nfree_ino) {
+		kv_log(KV_LOG_WARNING, "pool %s: all %llu inodes are in use and held; reformat with "
+		       "a larger -i to hold more files", p->be.path,
+		       (unsigned long long)(p->ninodes - 1));
+		rc = -ENOSPC;
+		goto out;
+	}
+	ino = p->free_ino[--p->nfree_ino];
+	in = kv_inode(p, ino);
+	/* Fill while FREE; the state store below publishes it. */
+	in->gen++;
+	in->mode = mode;
+	in->uid = uid;
+	in->gid = gid;
+	in->parent = parent;
+	in->size = 0;
+	in->atime_ns = in->mtime_ns = in->ctime_ns = in->last_use_ns = now;
+	in->xattr_off = 0;
+	in->xattr_len = 0;
+	in->extent_count = 0;
+	in->name_len = (uint16_t)len;
+	memcpy(in->name, name, len);
+	kv_fault(p, KV_FP_CREATE_FILLED);
+	atomic_store_explicit((_Atomic uint32_t *)&in->state, KV_INODE_LIVE, memory_order_release);
+	hash_insert(p, ino);
+	child_add(p, parent, ino);
+	if (S_ISDIR(mode)) {
+		p->dirs++;
+	} else {
+		p->files++;
+		kv_lru_append(p, ino);
+	}
+	dir = kv_inode(p, parent);
+	dir->mtime_ns = dir->ctime_ns = now;
+	p->kref[ino]++;
+	fill_attr(p, ino, out);
+out:
+	pthread_mutex_unlock(&p->lock);
+	return rc;
+}
+
+static int remove_name(struct kv_pool *p, uint64_t parent, const char *name, size_t len,
+		       bool want_dir)
+{
+	uint64_t ino;
+	struct kv_inode *in;
+	int rc = check_name(name, len);
+
+	if (rc)
+		return rc;
+	if (p->readonly)
+		return -EROFS;
+	pthread_mutex_lock(&p->lock);
+	if (!is_live_dir(p, parent)) {
+		rc = -ENOENT;
+		goto out;
+	}
+	ino = hash_find(p, parent, name, len);
+	if (!ino) {
+		rc = -ENOENT;
+		goto out;
+	}
+	in = kv_inode(p, ino);
+	if (want_dir && !is_dir(in)) {
+		rc = -ENOTDIR;
+		goto out;
+	}
+	if (!want_dir && is_dir(in)) {
+		rc = -EISDIR;
+		goto out;
+	}
+	if (want_dir && p->nchild[ino]) {
+		rc = -ENOTEMPTY;
+		goto out;
+	}
+	unlink_record(p, ino, false);
+	kv_inode(p, parent)->mtime_ns = kv_inode(p, parent)->ctime_ns = kv_now_ns();
+out:
+	pthread_mutex_unlock(&p->lock);
+	return rc;
+}
+
+int kv_unlink(struct kv_pool *p, uint64_t parent, const char *name, size_t len)
+{
+	return remove_name(p, parent, name, len, false);
+}
+
+int kv_rmdir(struct kv_pool *p, uint64_t parent, const char *name, size_t len)
+{
+	return remove_name(p, parent, name, len, true);
+}
+
+/* Is @ino @dir or one of its ancestors? (moving a directory below itself) */
+static bool is_ancestor(struct kv_pool *p, uint64_t ino, uint64_t dir)
+{
+	for (;;) {
+		if (dir == ino)
+			return true;
+		if (dir == KV_ROOT_INO)
+			return false;
+		dir = kv_inode(p, dir)->parent;
+	}
+}
+
+/* Stage the parent and name of @ino in the open transaction. */
+static void stage_name(struct kv_pool *p, uint64_t ino, uint64_t parent, const char *name,
+		       size_t len)
+{
+	struct kv_inode *in = kv_inode(p, ino);
+
+	KV_JTX_FIELD(p, &in->parent, parent);
+	KV_JTX_FIELD(p, &in->name_len, (uint16_t)len);
+	kv_jtx_add(p, in->name, name, (uint32_t)len);
+	KV_JTX_FIELD(p, &in->ctime_ns, kv_now_ns());
+}
+
+static void relink(struct kv_pool *p, uint64_t ino, uint64_t oldparent)
+{
+	/* hash and child list already hold the old position; the record the new one */
+	child_add(p, kv_inode(p, ino)->parent, ino);
+	hash_insert(p, ino);
+	(void)oldparent;
+}
+
+int kv_rename(struct kv_pool *p, uint64_t parent, const char *name, size_t len, uint64_t newparent,
+	      const char *newname, size_t newlen, unsigned flags, uint64_t *replaced)
+{
+	uint64_t src, dst;
+	struct kv_inode *s, *d = NULL;
+	char sname[KV_NAME_MAX];
+	int64_t now = kv_now_ns();
+	int rc;
+
+	*replaced = 0;
+	if ((rc = check_name(name, len)) || (rc = check_name(newname, newlen)))
+		return rc;
+	if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE) ||
+	    (flags & RENAME_NOREPLACE && flags & RENAME_EXCHANGE))
+		return -EINVAL;
+	if (p->readonly)
+		return -EROFS;
+	pthread_mutex_lock(&p->lock);
+	if (!is_live_dir(p, parent) || !is_live_dir(p, newparent)) {
+		rc = -ENOENT;
+		goto out;
+	}
+	src = hash_find(p, parent, name, len);
+	if (!src) {
+		rc = -ENOENT;
+		goto out;
+	}
+	s = kv_inode(p, src);
+	dst = hash_find(p, newparent, newname, newlen);
+	if (dst)
+		d = kv_inode(p, dst);
+	if (dst == src) {
+		rc = 0; /* same file: POSIX says do nothing */
+		goto out;
+	}
+	if (flags & RENAME_NOREPLACE && dst) {
+		rc = -EEXIST;
+		goto out;
+	}
+	if (flags & RENAME_EXCHANGE) {
+		if (!dst) {
+			rc = -ENOENT;
+			goto out;
+		}
+		if ((is_dir(s) && is_ancestor(p, src, newparent)) ||
+		    (is_dir(d) && is_ancestor(p, dst, parent))) {
+			rc = -EINVAL;
+			goto out;
+		}
+		hash_remove(p, src);
+		hash_remove(p, dst);
+		child_remove(p, parent, src);
+		child_remove(p, newparent, dst);
+		memcpy(sname, s->name, len);
+		kv_jtx_begin(p);
+		stage_name(p, src, newparent, newname, newlen);
+		stage_name(p, dst, parent, sname, len);
+		kv_jtx_commit(p);
+		relink(p, src, parent);
+		relink(p, dst, newparent);
+		goto out_times;
+	}
+	if (is_dir(s) && is_ancestor(p, src, newparent)) {
+		rc = -EINVAL;
+		goto out;
+	}
+	if (d) {
+		if (is_dir(s) && !is_dir(d)) {
+			rc = -ENOTDIR;
+			goto out;
+		}
+		if (!is_dir(s) && is_dir(d)) {
+			rc = -EISDIR;
+			goto out;
+		}
+		if (is_dir(d) && p->nchild[dst]) {
+			rc = -ENOTEMPTY;
+			goto out;
+		}
+	}
+	hash_remove(p, src);
+	child_remove(p, parent, src);
+	if (d) {
+		/* The victim leaves the index; its state changes in the same transaction. */
+		struct kv_extent freed[KV_INLINE_EXTENTS + 1];
+		bool keep_data = held(p, dst), keep_record = keep_data || p->kref[dst];
+		int nfreed = 0;
+
+		hash_remove(p, dst);
+		child_remove(p, newparent, dst);
+		kv_lru_remove(p, dst);
+		if (is_dir(d))
+			p->dirs--;
+		else
+			p->files--;
+		kv_jtx_begin(p);
+		stage_name(p, src, newparent, newname, newlen);
+		if (!keep_data)
+			kv_data_drop(p, dst, freed, &nfreed);
+		KV_JTX_FIELD(p, &d->state, keep_record ? KV_INODE_ORPHAN : KV_INODE_FREE);
+		kv_jtx_commit(p);
+		kv_data_free_extents(p, freed, nfreed);
+		if (!keep_record)
+			p->free_ino[p->nfree_ino++] = (uint32_t)dst;
+		*replaced = dst;
+	} else {
+		kv_jtx_begin(p);
+		stage_name(p, src, newparent, newname, newlen);
+		kv_jtx_commit(p);
+	}
+	relink(p, src, parent);
+out_times:
+	kv_inode(p, parent)->mtime_ns = kv_inode(p, parent)->ctime_ns = now;
+	kv_inode(p, newparent)->mtime_ns = kv_inode(p, newparent)->ctime_ns = now;
+out:
+	pthread_mutex_unlock(&p->lock);
+	return rc;
+}
+
+int kv_name(struct kv_pool *p, uint64_t ino, char *buf, size_t size, uint64_t *parent)
+{
+	struct kv_inode *in;
+	int rc;
+
+	if (!kv_ino_valid(p, ino))
+		return -ENOENT;
+	pthread_mutex_lock(&p->lock);
+	in = kv_inode(p, ino);
+	if (in->state != KV_INODE_LIVE) {
+		rc = -ENOENT;
+	} else if (in->name_len >= size) {
+		rc = -ERANGE;
+	} else {
+		memcpy(buf, in->name, in->name_len);
+		buf[in->name_len] = 0;
+		*parent = in->parent;
+		rc = in->name_len;
+	}
+	pthread_mutex_unlock(&p->lock);
+	return rc;
+}
+
+/* --- references --- */
+
+void kv_ref(struct kv_pool *p, uint64_t ino, uint64_t n)
+{
+	if (!kv_ino_valid(p, ino))
+		return;
+	pthread_mutex_lock(&p->lock);
+	p->kref[ino] += (uint32_t)n;
+	pthread_mutex_unlock(&p->lock);
+}
+
+void kv_forget(struct kv_pool *p, uint64_t ino, uint64_t n)
+{
+	if (!kv_ino_valid(p, ino) || ino == KV_ROOT_INO)
+		return;
+	pthread_mutex_lock(&p->lock);
+	p->kref[ino] = p->kref[ino] > n ? p->kref[ino] - (uint32_t)n : 0;
+	if (!p->kref[ino])
+		reap_orphan(p, ino);
+	pthread_mutex_unlock(&p->lock);
+}
+
+static int hold(struct kv_pool *p, uint64_t ino, uint32_t *count, uint64_t gen, bool pin)
+{
+	struct kv_inode *in;
+	int rc = 0;
+
+	if (!kv_ino_valid(p, ino))
+		return -ENOENT;
+	pthread_mutex_lock(&p->lock);
+	in = kv_inode(p, ino);
+	if ((in->state != KV_INODE_LIVE && !(in->state == KV_INODE_ORPHAN && held(p, ino))) ||
+	    (gen && in->gen != gen)) {
+		rc = -ESTALE;
+		goto out;
+	}
+	if (!held(p, ino) && !is_dir(in))
+		p->held++;
+	if (pin && !p->pin_count[ino])
+		p->pinned++;
+	count[ino]++;
+	kv_lru_remove(p, ino);
+	in->last_use_ns = kv_now_ns();
+out:
+	pthread_mutex_unlock(&p->lock);
+	return rc;
+}
+
+static void unhold(struct kv_pool *p, uint64_t ino, uint32_t *count, bool pin)
+{
+	struct kv_inode *in;
+
+	if (!kv_ino_valid(p, ino))
+		return;
+	pthread_mutex_lock(&p->lock);
+	in = kv_inode(p, ino);
+	if (!count[ino])
+		goto out;
+	count[ino]--;
+	if (pin && !p->pin_count[ino])
+		p->pinned--;
+	if (held(p, ino) || is_dir(in))
+		goto out;
+	p->held--;
+	if (in->state == KV_INODE_ORPHAN) {
+		reap_orphan(p, ino);
+	} else if (in->state == KV_INODE_LIVE) {
+		p->bytes_trimmed += kv_data_trim(p, ino);
+		in->last_use_ns = kv_now_ns();
+		kv_lru_append(p, ino);
+	}
+out:
+	pthread_mutex_unlock(&p->lock);
+}
+
+int kv_open(struct kv_pool *p, uint64_t ino)
+{
+	return hold(p, ino, p->open_count, 0, false);
+}
+
+void kv_release(struct kv_pool *p, uint64_t ino)
+{
+	unhold(p, ino, p->open_count, false);
+}
+
+int kv_pin(struct kv_pool *p, uint64_t ino, uint64_t gen)
+{
+	return hold(p, ino, p->pin_count, gen, true);
+}
+
+void kv_unpin(struct kv_pool *p, uint64_t ino)
+{
+	unhold(p, ino, p->pin_count, true);
+}
+
+/* --- attributes --- */
+
+int kv_getattr(struct kv_pool *p, uint64_t ino, struct kv_attr *out)
+{
+	int rc = 0;
+
+	if (!kv_ino_valid(p, ino))
+		return -ENOENT;
+	pthread_mutex_lock(&p->lock);
+	if (kv_inode(p, ino)->state == KV_INODE_FREE)
+		rc = -ENOENT;
+	else
+		fill_attr(p, ino, out);
+	pthread_mutex_unlock(&p->lock);
+	return rc;
+}
+
+int kv_setattr(struct kv_pool *p, uint64_t ino, unsigned mask, const struct kv_attr *in,
+	       struct kv_attr *out)
+{
+	struct kv_inode *r;
+	int rc = 0;
+
+	if (!kv_ino_valid(p, ino))
+		return -ENOENT;
+	if (p->readonly)
+		return -EROFS;
+	if (mask & KV_SET_SIZE) {
+		rc = kv_truncate(p, ino, in->size);
+		if (rc)
+			return rc;
+	}
+	pthread_mutex_lock(&p->lock);
+	r = kv_inode(p, ino);
+	if (r->state == KV_INODE_FREE) {
+		rc = -ENOENT;
+		goto out;
+	}
+	/* Single aligned stores: each field is published whole, no journal needed. */
+	if (mask & KV_SET_MODE)
+		r->mode = (r->mode & S_IFMT) | (in->mode & 07777);
+	if (mask & KV_SET_UID)
+		r->uid = in->uid;
+	if (mask & KV_SET_GID)
+		r->gid = in->gid;
+	if (mask & KV_SET_ATIME)
+		r->atime_ns = in->atime_ns;
+	if (mask & KV_SET_MTIME)
+		r->mtime_ns = in->mtime_ns;
+	r->ctime_ns = (mask & KV_SET_CTIME) ? in->ctime_ns : kv_now_ns();
+	fill_attr(p, ino, out);
+out:
+	pthread_mutex_unlock(&p->lock);
+	return rc;
+}
+
+/* --- directories --- */
+
+int kv_dir_snapshot(struct kv_pool *p, uint64_t dir, struct kv_dirent **out, uint64_t *count)
+{
+	struct kv_dirent *ents;
+	uint64_t n = 0;
+	uint32_t c;
+	int rc = 0;
+
+	pthread_mutex_lock(&p->lock);
+	if (!is_live_dir(p, dir)) {
+		rc = kv_ino_valid(p, dir) && kv_inode(p, dir)->state != KV_INODE_FREE ? -ENOTDIR
+										      : -ENOENT;
+		goto out;
+	}
+	ents = malloc(sizeof(*ents) * (p->nchild[dir] + 1));
+	if (!ents) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (c = p->child_first[dir]; c; c = p->sib_next[c]) {
+		ents[n].ino = c;
+		ents[n].gen = kv_inode(p, c)->gen;
+		n++;
+	}
+	*out = ents;
+	*count = n;
+out:
+	pthread_mutex_unlock(&p->lock);
+	return rc;
+}
+
+int kv_dirent_name(struct kv_pool *p, const struct kv_dirent *d, char *buf, size_t size,
+		   struct kv_attr *attr)
+{
+	struct kv_inode *in;
+	int rc;
+
+	if (!kv_ino_valid(p, d->ino))
+		return -ENOENT;
+	pthread_mutex_lock(&p->lock);
+	in = kv_inode(p, d->ino);
+	if (in->state != KV_INODE_LIVE || in->gen != d->gen) {
+		rc = -ENOENT;
+	} else if (in->name_len >= size) {
+		rc = -ERANGE;
+	} else {
+		memcpy(buf, in->name, in->name_len);
+		buf[in->name_len] = 0;
+		if (attr)
+			fill_attr(p, d->ino, attr);
+		rc = in->name_len;
+	}
+	pthread_mutex_unlock(&p->lock);
+	return rc;
+}

@@ -1,0 +1,196 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mm.h - the public face of mm/: a kvfs pool, its files and directories.
+ *
+ * The FUSE daemon (fs/) and the tools call these; nothing here knows FUSE.
+ * Inode numbers are record indices in the pool's inode table (1 = root) and
+ * double as FUSE node ids. Every call returns 0 (or a byte count) or -errno,
+ * and logs a line through kv_log() where a person needs to act.
+ *
+ * Locking: each call takes what it needs (one metadata mutex, per-file data
+ * stripes); callers hold nothing. The eviction callback runs with the
+ * metadata mutex held and must only queue work.
+ */
+#ifndef KVFS_MM_MM_H
+#define KVFS_MM_MM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "layout.h"
+
+struct kv_pool;
+
+struct kv_open_opts {
+	uint64_t create_size;  /* file pool: create and format at this size when missing */
+	uint64_t inode_count;  /* for a pool formatted now; 0: one per 64 KiB of data */
+	int numa_node;         /* -1: no binding */
+	bool readonly;         /* inspect only (stat, fsck): nothing is written */
+};
+
+struct kv_attr {
+	uint64_t ino;
+	uint64_t gen;
+	uint32_t mode;
+	uint32_t nlink;
+	uint32_t uid, gid;
+	uint64_t size;
+	uint64_t alloc_bytes; /* data bytes allocated */
+	int64_t atime_ns, mtime_ns, ctime_ns;
+};
+
+struct kv_pool_stats {
+	uint64_t capacity_bytes, used_bytes, free_bytes;
+	uint64_t free_extents, largest_free_bytes;
+	unsigned fragmentation_pct;
+	uint64_t inodes_total, inodes_free;
+	uint64_t files, directories;
+	uint64_t held_files;    /* open, mapped or pinned */
+	uint64_t pinned_files;
+	uint64_t evictions, evicted_bytes;
+	uint64_t hits, misses;  /* lookups of names that existed / did not */
+	uint64_t unclean_opens; /* times the pool was opened after its holder died */
+	uint64_t orphans_freed, bytes_trimmed; /* recovery work at the last open */
+};
+
+/* Fault injection: called at named points; a test hook may kill the process there. */
+enum kv_fault_point {
+	KV_FP_JOURNAL_WRITTEN = 1, /* records in the journal, not yet committed */
+	KV_FP_JOURNAL_COMMITTED,   /* commit mark stored, records not applied */
+	KV_FP_JOURNAL_APPLIED,     /* applied, journal not yet cleared */
+	KV_FP_CREATE_FILLED,       /* new inode filled, not yet live */
+	KV_FP_DATA_WRITTEN,        /* write copied its bytes, size not yet published */
+	KV_FP_EXTENT_ALLOCATED,    /* extent taken in DRAM, inode not updated */
+	KV_FP_FORMAT_HALF,         /* mkfs wrote the tables but not the superblock */
+};
+typedef void (*kv_fault_fn)(enum kv_fault_point fp, void *arg);
+void kv_pool_set_fault_hook(struct kv_pool *p, kv_fault_fn fn, void *arg);
+
+/* Called for each file eviction removes (with the metadata mutex held). */
+typedef void (*kv_evict_fn)(void *arg, uint64_t parent, const char *name, size_t len,
+			    uint64_t ino);
+void kv_pool_set_evict_hook(struct kv_pool *p, kv_evict_fn fn, void *arg);
+
+/* --- the pool --- */
+
+/**
+ * kv_pool_mkfs() - format @path (a file is created at @size when missing).
+ * @size: bytes for a new or resized file pool; 0 keeps the present size
+ * @inode_count: 0 for the default
+ * @force: erase an existing kvfs pool
+ * Return: 0; -EEXIST when it holds a kvfs pool and !@force (left untouched).
+ */
+int kv_pool_mkfs(const char *path, uint64_t size, uint64_t inode_count, bool force);
+
+/**
+ * kv_pool_open() - open a formatted pool, recovering after a crash.
+ * Return: 0, -ENOENT, -EBUSY (held by another process), -EUCLEAN (corrupt),
+ * -EPROTO (not kvfs), -ENOTSUP (newer format), -EINVAL, -ENOMEM.
+ */
+int kv_pool_open(const char *path, const struct kv_open_opts *o, struct kv_pool **out);
+/** kv_pool_close() - mark the pool clean and unmap it. */
+void kv_pool_close(struct kv_pool *p);
+
+const struct kv_geometry *kv_pool_geometry(const struct kv_pool *p);
+const char *kv_pool_path(const struct kv_pool *p);
+void kv_pool_get_stats(struct kv_pool *p, struct kv_pool_stats *st);
+/** kv_pool_set_watermark() - percent of data use above which kv_pool_over_watermark() says so. */
+void kv_pool_set_watermark(struct kv_pool *p, unsigned pct);
+bool kv_pool_over_watermark(struct kv_pool *p);
+/** kv_pool_evict_to() - evict LRU unheld files until used <= @pct of capacity. Return: files evicted. */
+long kv_pool_evict_to(struct kv_pool *p, unsigned pct);
+
+/**
+ * kv_pool_fsck() - check superblock, journal, index and allocator agree.
+ * Logs one line per problem. Return: the number of problems (0 = clean),
+ * or -errno when the pool cannot be opened at all.
+ */
+long kv_pool_fsck(const char *path);
+
+/* --- names --- */
+
+int kv_lookup(struct kv_pool *p, uint64_t parent, const char *name, size_t len,
+	      struct kv_attr *out);
+int kv_create(struct kv_pool *p, uint64_t parent, const char *name, size_t len, uint32_t mode,
+	      uint32_t uid, uint32_t gid, struct kv_attr *out);
+int kv_unlink(struct kv_pool *p, uint64_t parent, const char *name, size_t len);
+int kv_rmdir(struct kv_pool *p, uint64_t parent, const char *name, size_t len);
+/* flags: 0, RENAME_NOREPLACE or RENAME_EXCHANGE; *replaced: the inode a plain rename unlinked, or 0 */
+int kv_rename(struct kv_pool *p, uint64_t parent, const char *name, size_t len, uint64_t newparent,
+	      const char *newname, size_t newlen, unsigned flags, uint64_t *replaced);
+/** kv_name() - copy an inode's name and parent (for invalidation). Return: name length or -errno. */
+int kv_name(struct kv_pool *p, uint64_t ino, char *buf, size_t size, uint64_t *parent);
+
+/* --- references: the kernel's lookups, opens (and maps), fast-path pins --- */
+
+void kv_ref(struct kv_pool *p, uint64_t ino, uint64_t n);
+void kv_forget(struct kv_pool *p, uint64_t ino, uint64_t n);
+int kv_open(struct kv_pool *p, uint64_t ino);
+void kv_release(struct kv_pool *p, uint64_t ino);
+int kv_pin(struct kv_pool *p, uint64_t ino, uint64_t gen);
+void kv_unpin(struct kv_pool *p, uint64_t ino);
+
+/* --- attributes --- */
+
+int kv_getattr(struct kv_pool *p, uint64_t ino, struct kv_attr *out);
+#define KV_SET_MODE 0x01
+#define KV_SET_UID 0x02
+#define KV_SET_GID 0x04
+#define KV_SET_SIZE 0x08
+#define KV_SET_ATIME 0x10
+#define KV_SET_MTIME 0x20
+#define KV_SET_CTIME 0x40
+int kv_setattr(struct kv_pool *p, uint64_t ino, unsigned mask, const struct kv_attr *in,
+	       struct kv_attr *out);
+
+/* --- data --- */
+
+ssize_t kv_read(struct kv_pool *p, uint64_t ino, void *buf, size_t len, uint64_t off);
+/**
+ * kv_read_iov() - point @iov at up to @len bytes of a file at @off, in place
+ * in the pool (for zero-copy replies). On return >= 0 the file's data lock is
+ * held for reading until kv_read_iov_done(). Return: bytes covered (0 at
+ * EOF) or -errno (nothing held).
+ */
+struct iovec;
+ssize_t kv_read_iov(struct kv_pool *p, uint64_t ino, uint64_t off, size_t len, struct iovec *iov,
+		    int max, int *niov);
+void kv_read_iov_done(struct kv_pool *p, uint64_t ino);
+ssize_t kv_write(struct kv_pool *p, uint64_t ino, const void *buf, size_t len, uint64_t off);
+int kv_truncate(struct kv_pool *p, uint64_t ino, uint64_t size);
+/* mode: 0 or FALLOC_FL_KEEP_SIZE; others -EOPNOTSUPP */
+int kv_fallocate(struct kv_pool *p, uint64_t ino, int mode, uint64_t off, uint64_t len);
+/**
+ * kv_extents() - copy up to @max extents of a file. Return: the number the
+ * file has (may exceed @max), or -errno. *size receives the file size.
+ */
+int kv_extents(struct kv_pool *p, uint64_t ino, struct kv_extent *ext, int max, uint64_t *size);
+/** kv_pool_base() - the pool mapping (for zero-copy replies; hold the file open). */
+void *kv_pool_base(const struct kv_pool *p);
+
+/* --- directories --- */
+
+struct kv_dirent {
+	uint64_t ino;
+	uint64_t gen;
+};
+/**
+ * kv_dir_snapshot() - the children of a directory, in creation order, into a
+ * malloc'ed array (*out, *count). POSIX lets readdir ignore later changes.
+ */
+int kv_dir_snapshot(struct kv_pool *p, uint64_t dir, struct kv_dirent **out, uint64_t *count);
+/** kv_dirent_name() - name and attributes of a snapshot entry still alive. Return: len or -ENOENT. */
+int kv_dirent_name(struct kv_pool *p, const struct kv_dirent *d, char *buf, size_t size,
+		   struct kv_attr *attr);
+
+/* --- user xattrs (names with the "user." prefix, as given) --- */
+
+int kv_setxattr(struct kv_pool *p, uint64_t ino, const char *name, const void *value, size_t size,
+		int flags);
+/* Return: value size; -ERANGE when @size is too small and not 0 */
+ssize_t kv_getxattr(struct kv_pool *p, uint64_t ino, const char *name, void *value, size_t size);
+ssize_t kv_listxattr(struct kv_pool *p, uint64_t ino, char *list, size_t size);
+int kv_removexattr(struct kv_pool *p, uint64_t ino, const char *name);
+
+#endif /* KVFS_MM_MM_H */

@@ -1,0 +1,514 @@
+// SPDX-License-Identifier: MIT
+/*
+ * pool.c - format, open, recover and close a kvfs pool; the redo journal.
+ *
+ * Crash model: the process holding the pool may die at any instruction; the
+ * pool's memory survives (a shared-memory file, or CXL memory). So every
+ * update is ordered such that the pool is always either before or after it:
+ * single aligned stores publish single fields (a size, a state), and changes
+ * of several fields go through the journal: stage the new bytes in DRAM, copy
+ * them to the journal, store the commit mark, apply, clear. Open replays a
+ * committed transaction, frees orphans and reservations, and trims
+ * over-allocation. Free space is derived from the inode table, never stored.
+ */
+#include "pool_int.h"
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+int64_t kv_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static uint64_t geometry_checksum(const struct kv_geometry *g)
+{
+	return XXH64(g, offsetof(struct kv_geometry, checksum), 0);
+}
+
+/* --- journal --- */
+
+static struct kv_journal_head *journal_head(struct kv_pool *p)
+{
+	return (struct kv_journal_head *)(p->base + p->sb->geo.journal_off);
+}
+
+void kv_jtx_begin(struct kv_pool *p)
+{
+	p->jbytes = 0;
+	p->jnrec = 0;
+}
+
+int kv_jtx_add(struct kv_pool *p, void *dst, const void *src, uint32_t len)
+{
+	uint32_t need = sizeof(struct kv_journal_rec) + ((len + 7) & ~7u);
+	struct kv_journal_rec *r;
+
+	if (p->jbytes + need > p->sb->geo.journal_size - sizeof(struct kv_journal_head))
+		return -E2BIG;
+	r = (struct kv_journal_rec *)(p->jbuf + p->jbytes);
+	r->off = (uint64_t)((uint8_t *)dst - p->base);
+	r->len = len;
+	r->pad = 0;
+	memcpy(r + 1, src, len);
+	p->jbytes += need;
+	p->jnrec++;
+	return 0;
+}
+
+static void journal_apply(struct kv_pool *p, const uint8_t *recs, uint32_t nrec)
+{
+	uint32_t i;
+
+	for (i = 0; i < nrec; i++) {
+		const struct kv_journal_rec *r = (const void *)recs;
+
+		memcpy(p->base + r->off, r + 1, r->len);
+		recs += sizeof(*r) + ((r->len + 7) & ~7u);
+	}
+}
+
+void kv_jtx_commit(struct kv_pool *p)
+{
+	struct kv_journal_head *h = journal_head(p);
+	uint8_t *recs = (uint8_t *)(h + 1);
+
+	if (!p->jnrec)
+		return;
+	memcpy(recs, p->jbuf, p->jbytes);
+	h->seq = ++p->jseq;
+	h->nrec = p->jnrec;
+	h->bytes = p->jbytes;
+	h->checksum = XXH64(recs, p->jbytes, h->seq);
+	kv_fault(p, KV_FP_JOURNAL_WRITTEN);
+	atomic_store_explicit((_Atomic uint64_t *)&h->state, KV_JOURNAL_COMMITTED,
+			      memory_order_release);
+	kv_fault(p, KV_FP_JOURNAL_COMMITTED);
+	journal_apply(p, p->jbuf, p->jnrec);
+	kv_fault(p, KV_FP_JOURNAL_APPLIED);
+	atomic_store_explicit((_Atomic uint64_t *)&h->state, KV_JOURNAL_EMPTY,
+			      memory_order_release);
+	p->jnrec = 0;
+	p->jbytes = 0;
+}
+
+/* Replay a committed transaction a dead holder left behind. Return: 1 replayed, 0 none, -EUCLEAN. */
+static int journal_recover(struct kv_pool *p)
+{
+	struct kv_journal_head *h = journal_head(p);
+	const uint8_t *recs = (const uint8_t *)(h + 1), *r = recs;
+	uint64_t limit = p->sb->geo.journal_size - sizeof(*h);
+	uint32_t i;
+
+	p->jseq = h->seq;
+	if (h->state != KV_JOURNAL_COMMITTED) {
+		h->state = KV_JOURNAL_EMPTY; /* an uncommitted transaction never happened */
+		return 0;
+	}
+	if (h->bytes > limit || XXH64(recs, h->bytes, h->seq) != h->checksum) {
+		kv_log(KV_LOG_ERR, "pool %s: the journal is committed but its checksum is wrong; "
+		       "run 'kvfs fsck %s'", p->be.path, p->be.path);
+		return -EUCLEAN;
+	}
+	/* Every record must land inside the metadata area before we apply any. */
+	for (i = 0; i < h->nrec; i++) {
+		const struct kv_journal_rec *jr = (const void *)r;
+
+		if ((uint64_t)(r - recs) + sizeof(*jr) > h->bytes ||
+		    jr->off < p->sb->geo.inode_off || jr->off + jr->len > p->sb->geo.data_off) {
+			kv_log(KV_LOG_ERR, "pool %s: journal record %u points outside the index",
+			       p->be.path, i);
+			return -EUCLEAN;
+		}
+		r += sizeof(*jr) + ((jr->len + 7) & ~7u);
+	}
+	journal_apply(p, recs, h->nrec);
+	h->state = KV_JOURNAL_EMPTY;
+	return 1;
+}
+
+/* --- geometry --- */
+
+static int geometry_plan(struct kv_geometry *g, uint64_t size, uint64_t inode_count)
+{
+	uint64_t inode_bytes;
+
+	memset(g, 0, sizeof(*g));
+	size &= ~(uint64_t)(KV_PAGE_SIZE - 1);
+	if (size < KV_MIN_POOL_SIZE)
+		return -ENOSPC;
+	if (!inode_count) {
+		inode_count = size / (64u << 10);
+		if (inode_count < 1024)
+			inode_count = 1024;
+	}
+	if (inode_count >= UINT32_MAX)
+		return -EINVAL;
+	g->magic = KV_MAGIC;
+	g->version = KV_FORMAT_VERSION;
+	g->page_size = KV_PAGE_SIZE;
+	g->pool_size = size;
+	g->journal_off = KV_SUPER_SIZE;
+	g->journal_size = KV_JOURNAL_SIZE;
+	g->inode_off = g->journal_off + g->journal_size;
+	g->inode_count = inode_count + 1; /* record 0 is never used */
+	g->inode_size = KV_INODE_SIZE;
+	g->name_max = KV_NAME_MAX;
+	inode_bytes = g->inode_count * KV_INODE_SIZE;
+	g->data_off = (g->inode_off + inode_bytes + KV_DATA_ALIGN - 1) & ~(uint64_t)(KV_DATA_ALIGN - 1);
+	if (g->data_off + KV_DATA_ALIGN > size)
+		return -ENOSPC;
+	g->data_size = (size - g->data_off) & ~(uint64_t)(KV_PAGE_SIZE - 1);
+	g->created_ns = kv_now_ns();
+	return 0;
+}
+
+/* Is this superblock one we can use? Logs why not. */
+int kv_geometry_check(const char *path, const struct kv_geometry *g, uint64_t dev_size)
+{
+	static const uint8_t zero[sizeof(*g)];
+
+	if (dev_size < sizeof(struct kv_super)) {
+		kv_log(KV_LOG_ERR, "pool %s is only %llu bytes: too small to hold a kvfs pool "
+		       "(at least 16 MiB); recreate it with 'kvfs mkfs -f -s 1G %s'", path,
+		       (unsigned long long)dev_size, path);
+		return -EPROTO;
+	}
+	if (g->magic != KV_MAGIC) {
+		if (memcmp(g, zero, sizeof(*g)) == 0)
+			kv_log(KV_LOG_ERR, "pool %s is not formatted; run 'kvfs mkfs %s'", path, path);
+		else
+			kv_log(KV_LOG_ERR, "pool %s does not hold a kvfs pool (foreign data); "
+			       "to erase it and format: 'kvfs mkfs -f %s'", path, path);
+		return -EPROTO;
+	}
+	if (g->version > KV_FORMAT_VERSION) {
+		kv_log(KV_LOG_ERR, "pool %s has format version %u, newer than this kvfs knows (%u); "
+		       "use a newer kvfs", path, g->version, KV_FORMAT_VERSION);
+		return -ENOTSUP;
+	}
+	if (geometry_checksum(g) != g->checksum) {
+		kv_log(KV_LOG_ERR, "pool %s: superblock checksum mismatch (corrupt); the cache "
+		       "cannot be trusted: reformat with 'kvfs mkfs -f %s'", path, path);
+		return -EUCLEAN;
+	}
+	if (g->page_size != KV_PAGE_SIZE || g->inode_size != KV_INODE_SIZE ||
+	    g->journal_off != KV_SUPER_SIZE || g->inode_off != g->journal_off + g->journal_size ||
+	    g->inode_count < 2 || g->inode_count >= UINT32_MAX ||
+	    g->data_off < g->inode_off + g->inode_count * KV_INODE_SIZE ||
+	    g->data_off % KV_DATA_ALIGN || g->data_off + g->data_size > g->pool_size) {
+		kv_log(KV_LOG_ERR, "pool %s: superblock geometry is inconsistent; reformat with "
+		       "'kvfs mkfs -f %s'", path, path);
+		return -EUCLEAN;
+	}
+	if (g->pool_size > dev_size) {
+		kv_log(KV_LOG_ERR, "pool %s was formatted for %llu bytes but is %llu bytes "
+		       "(truncated?); reformat with 'kvfs mkfs -f %s'", path,
+		       (unsigned long long)g->pool_size, (unsigned long long)dev_size, path);
+		return -EUCLEAN;
+	}
+	return 0;
+}
+
+/* --- mkfs --- */
+
+static void format_mapped(uint8_t *base, const struct kv_geometry *g, struct kv_pool *fault_p)
+{
+	struct kv_super *sb = (struct kv_super *)base;
+	struct kv_inode *root;
+
+	/* Invalidate first: a half-written format must never look formatted. */
+	atomic_store_explicit((_Atomic uint64_t *)&sb->geo.magic, 0, memory_order_release);
+	memset(base + g->journal_off, 0, sizeof(struct kv_journal_head));
+	memset(base + g->inode_off, 0, g->inode_count * KV_INODE_SIZE);
+	root = (struct kv_inode *)(base + g->inode_off) + KV_ROOT_INO;
+	root->mode = 040755;
+	root->uid = (uint32_t)getuid();
+	root->gid = (uint32_t)getgid();
+	root->gen = 1;
+	root->parent = KV_ROOT_INO;
+	root->atime_ns = root->mtime_ns = root->ctime_ns = g->created_ns;
+	root->state = KV_INODE_LIVE;
+	if (fault_p)
+		kv_fault(fault_p, KV_FP_FORMAT_HALF);
+	memset(&sb->rt, 0, sizeof(sb->rt));
+	sb->rt.state = KV_STATE_CLEAN;
+	memcpy(&sb->geo, g, sizeof(*g));
+	sb->geo.magic = 0;
+	atomic_store_explicit((_Atomic uint64_t *)&sb->geo.magic, KV_MAGIC, memory_order_release);
+}
+
+int kv_pool_mkfs(const char *path, uint64_t size, uint64_t inode_count, bool force)
+{
+	struct kv_backend_opts bo = { .create_size = size, .numa_node = -1 };
+	struct kv_geometry g, old;
+	struct kv_backend be;
+	struct stat st;
+	int rc, fd;
+
+	/* Look before touching: a formatted pool is left alone without force. */
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+			close(fd);
+			kv_log(KV_LOG_ERR, "pool %s is a directory; give a file path such as "
+			       "%s/kvfs.pool", path, path);
+			return -EISDIR;
+		}
+		if (pread(fd, &old, sizeof(old), 0) == (ssize_t)sizeof(old) &&
+		    old.magic == KV_MAGIC && !force) {
+			close(fd);
+			kv_log(KV_LOG_ERR, "%s already holds a kvfs pool; add -f to erase it "
+			       "(every cached block is lost)", path);
+			return -EEXIST;
+		}
+		if (S_ISREG(st.st_mode) && size && (uint64_t)st.st_size != size) {
+			/* Resize before mapping; the lock below still guards a live pool. */
+			struct kv_backend probe;
+			struct kv_backend_opts po = { .numa_node = -1, .readonly = false };
+
+			close(fd);
+			rc = kv_backend_open(&probe, path, &po);
+			if (rc)
+				return rc;
+			rc = ftruncate(probe.fd, (off_t)size) < 0 ? -errno : 0;
+			kv_backend_close(&probe);
+			if (rc) {
+				kv_log(KV_LOG_ERR, "cannot resize %s: %s", path, strerror(-rc));
+				return rc;
+			}
+		} else {
+			close(fd);
+		}
+	}
+	rc = kv_backend_open(&be, path, &bo);
+	if (rc)
+		return rc;
+	rc = geometry_plan(&g, be.size, inode_count);
+	if (rc == -ENOSPC) {
+		kv_log(KV_LOG_ERR, "pool %s is %llu bytes: too small for kvfs (at least 16 MiB, and "
+		       "room for the inode table); give a larger -s", path,
+		       (unsigned long long)be.size);
+		goto out;
+	} else if (rc) {
+		kv_log(KV_LOG_ERR, "pool %s: inode count out of range", path);
+		goto out;
+	}
+	if (getrandom(g.uuid, sizeof(g.uuid), 0) != sizeof(g.uuid)) {
+		rc = -EIO;
+		goto out;
+	}
+	g.checksum = geometry_checksum(&g);
+	format_mapped(be.base, &g, NULL);
+out:
+	kv_backend_close(&be);
+	if (rc && be.created)
+		unlink(path); /* nothing left behind by a failed mkfs */
+	return rc;
+}
+
+/* --- open and close --- */
+
+static int pool_alloc_dram(struct kv_pool *p)
+{
+	p->jbuf = malloc(p->sb->geo.journal_size);
+	return p->jbuf ? 0 : -ENOMEM;
+}
+
+int kv_pool_open(const char *path, const struct kv_open_opts *o, struct kv_pool **out)
+{
+	struct kv_backend_opts bo = {
+		.create_size = o->create_size, .numa_node = o->numa_node, .readonly = o->readonly
+	};
+	struct kv_pool *p;
+	int rc, i;
+
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	pthread_mutex_init(&p->lock, NULL);
+	for (i = 0; i < KV_STRIPES; i++)
+		pthread_rwlock_init(&p->stripes[i], NULL);
+	p->readonly = o->readonly;
+	p->watermark_pct = 100;
+	rc = kv_backend_open(&p->be, path, &bo);
+	if (rc)
+		goto out_free;
+	p->base = p->be.base;
+	p->sb = (struct kv_super *)p->base;
+	if (p->be.created) {
+		struct kv_geometry g;
+
+		rc = geometry_plan(&g, p->be.size, o->inode_count);
+		if (rc) {
+			kv_log(KV_LOG_ERR, "size=%llu is too small for a kvfs pool (at least 16 MiB)",
+			       (unsigned long long)p->be.size);
+			rc = -EINVAL;
+			unlink(path);
+			goto out_close;
+		}
+		if (getrandom(g.uuid, sizeof(g.uuid), 0) != sizeof(g.uuid)) {
+			rc = -EIO;
+			goto out_close;
+		}
+		g.checksum = geometry_checksum(&g);
+		format_mapped(p->base, &g, NULL);
+		kv_log(KV_LOG_INFO, "created and formatted pool %s (%llu bytes)", path,
+		       (unsigned long long)p->be.size);
+	}
+	rc = kv_geometry_check(path, &p->sb->geo, p->be.size);
+	if (rc)
+		goto out_close;
+	p->inodes = (struct kv_inode *)(p->base + p->sb->geo.inode_off);
+	p->ninodes = p->sb->geo.inode_count;
+	rc = pool_alloc_dram(p);
+	if (rc)
+		goto out_close;
+	if (!p->readonly) {
+		rc = journal_recover(p);
+		if (rc < 0)
+			goto out_close;
+		if (p->sb->rt.state == KV_STATE_OPEN) {
+			p->sb->rt.unclean_count++;
+			kv_log(KV_LOG_NOTICE, "pool %s was not closed cleanly: recovering", path);
+		}
+		p->sb->rt.open_count++;
+		p->sb->rt.last_open_ns = kv_now_ns();
+		atomic_store_explicit((_Atomic uint64_t *)&p->sb->rt.state, KV_STATE_OPEN,
+				      memory_order_release);
+	} else if (journal_head(p)->state == KV_JOURNAL_COMMITTED) {
+		kv_log(KV_LOG_WARNING, "pool %s has an unreplayed journal; it is replayed at the "
+		       "next read-write open", path);
+	}
+	rc = kv_index_build(p);
+	if (rc)
+		goto out_close;
+	*out = p;
+	return 0;
+out_close:
+	kv_index_free(p);
+	free(p->jbuf);
+	kv_backend_close(&p->be);
+out_free:
+	free(p);
+	return rc;
+}
+
+void kv_pool_close(struct kv_pool *p)
+{
+	if (!p)
+		return;
+	if (!p->readonly) {
+		p->sb->rt.last_close_ns = kv_now_ns();
+		atomic_store_explicit((_Atomic uint64_t *)&p->sb->rt.state, KV_STATE_CLEAN,
+				      memory_order_release);
+	}
+	kv_index_free(p);
+	kv_alloc_destroy(&p->alloc);
+	free(p->jbuf);
+	kv_backend_close(&p->be);
+	free(p);
+}
+
+/* --- accessors --- */
+
+const struct kv_geometry *kv_pool_geometry(const struct kv_pool *p)
+{
+	return &p->sb->geo;
+}
+
+const char *kv_pool_path(const struct kv_pool *p)
+{
+	return p->be.path;
+}
+
+void *kv_pool_base(const struct kv_pool *p)
+{
+	return p->base;
+}
+
+void kv_pool_set_fault_hook(struct kv_pool *p, kv_fault_fn fn, void *arg)
+{
+	p->fault = fn;
+	p->fault_arg = arg;
+}
+
+void kv_pool_set_evict_hook(struct kv_pool *p, kv_evict_fn fn, void *arg)
+{
+	pthread_mutex_lock(&p->lock);
+	p->evict_cb = fn;
+	p->evict_arg = arg;
+	pthread_mutex_unlock(&p->lock);
+}
+
+void kv_pool_set_watermark(struct kv_pool *p, unsigned pct)
+{
+	p->watermark_pct = pct > 100 ? 100 : pct;
+}
+
+bool kv_pool_over_watermark(struct kv_pool *p)
+{
+	struct kv_alloc_stats st;
+
+	if (p->watermark_pct >= 100)
+		return false;
+	kv_alloc_get_stats(&p->alloc, &st);
+	return st.used_bytes * 100 > st.capacity_bytes * p->watermark_pct;
+}
+
+long kv_pool_evict_to(struct kv_pool *p, unsigned pct)
+{
+	struct kv_alloc_stats st;
+	long n = 0;
+
+	pthread_mutex_lock(&p->lock);
+	for (;;) {
+		kv_alloc_get_stats(&p->alloc, &st);
+		if (st.used_bytes * 100 <= st.capacity_bytes * pct || kv_evict_one(p) < 0)
+			break;
+		n++;
+	}
+	pthread_mutex_unlock(&p->lock);
+	return n;
+}
+
+void kv_pool_get_stats(struct kv_pool *p, struct kv_pool_stats *st)
+{
+	struct kv_alloc_stats as;
+
+	memset(st, 0, sizeof(*st));
+	kv_alloc_get_stats(&p->alloc, &as);
+	st->capacity_bytes = as.capacity_bytes;
+	st->used_bytes = as.used_bytes;
+	st->free_bytes = as.free_bytes;
+	st->free_extents = as.free_extents;
+	st->largest_free_bytes = as.largest_free_bytes;
+	st->fragmentation_pct = as.fragmentation_pct;
+	pthread_mutex_lock(&p->lock);
+	st->inodes_total = p->ninodes - 1;
+	st->inodes_free = p->nfree_ino;
+	st->files = p->files;
+	st->directories = p->dirs;
+	st->held_files = p->held;
+	st->pinned_files = p->pinned;
+	st->unclean_opens = p->sb->rt.unclean_count;
+	st->orphans_freed = p->orphans_freed;
+	st->bytes_trimmed = p->bytes_trimmed;
+	pthread_mutex_unlock(&p->lock);
+	st->evictions = atomic_load(&p->evictions);
+	st->evicted_bytes = atomic_load(&p->evicted_bytes);
+	st->hits = atomic_load(&p->hits);
+	st->misses = atomic_load(&p->misses);
+}
