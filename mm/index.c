@@ -44,9 +44,11 @@ static bool is_live_dir(struct kv_pool *p, uint64_t ino)
 	       is_dir(kv_inode(p, ino));
 }
 
-static uint64_t name_hash(struct kv_pool *p, uint64_t parent, const char *name, size_t len)
+/* The bucket is the hash's low bits; its high 32 bits are kept per inode as a
+ * fingerprint, so walking a chain touches no inode record but the match. */
+static uint64_t name_hash(const char *name, size_t len, uint64_t parent)
 {
-	return XXH3_64bits_withSeed(name, len, parent) & p->hmask;
+	return XXH3_64bits_withSeed(name, len, parent);
 }
 
 static bool name_eq(const struct kv_inode *in, uint64_t parent, const char *name, size_t len)
@@ -83,8 +85,9 @@ static void fill_attr(struct kv_pool *p, uint64_t ino, struct kv_attr *a)
 static void hash_insert(struct kv_pool *p, uint64_t ino)
 {
 	struct kv_inode *in = kv_inode(p, ino);
-	uint64_t b = name_hash(p, in->parent, (const char *)in->name, in->name_len);
+	uint64_t h = name_hash((const char *)in->name, in->name_len, in->parent), b = h & p->hmask;
 
+	p->hfp[ino] = (uint32_t)(h >> 32);
 	p->hnext[ino] = p->hbucket[b];
 	p->hbucket[b] = (uint32_t)ino;
 }
@@ -92,7 +95,8 @@ static void hash_insert(struct kv_pool *p, uint64_t ino)
 static void hash_remove(struct kv_pool *p, uint64_t ino)
 {
 	struct kv_inode *in = kv_inode(p, ino);
-	uint32_t *pp = &p->hbucket[name_hash(p, in->parent, (const char *)in->name, in->name_len)];
+	uint32_t *pp = &p->hbucket[name_hash((const char *)in->name, in->name_len, in->parent) &
+				   p->hmask];
 
 	while (*pp && *pp != ino)
 		pp = &p->hnext[*pp];
@@ -103,9 +107,10 @@ static void hash_remove(struct kv_pool *p, uint64_t ino)
 
 static uint64_t hash_find(struct kv_pool *p, uint64_t parent, const char *name, size_t len)
 {
-	uint32_t ino = p->hbucket[name_hash(p, parent, name, len)];
+	uint64_t h = name_hash(name, len, parent);
+	uint32_t fp = (uint32_t)(h >> 32), ino = p->hbucket[h & p->hmask];
 
-	while (ino && !name_eq(kv_inode(p, ino), parent, name, len))
+	while (ino && (p->hfp[ino] != fp || !name_eq(kv_inode(p, ino), parent, name, len)))
 		ino = p->hnext[ino];
 	return ino;
 }
@@ -286,7 +291,7 @@ int kv_index_build(struct kv_pool *p)
 	while (hb < n)
 		hb <<= 1;
 	p->hmask = hb - 1;
-	if (!ALLOC_ARRAY(hbucket, hb) || !ALLOC_ARRAY(hnext, n) || !ALLOC_ARRAY(child_first, n) ||
+	if (!ALLOC_ARRAY(hbucket, hb) || !ALLOC_ARRAY(hnext, n) || !ALLOC_ARRAY(hfp, n) || !ALLOC_ARRAY(child_first, n) ||
 	    !ALLOC_ARRAY(child_last, n) || !ALLOC_ARRAY(sib_next, n) || !ALLOC_ARRAY(sib_prev, n) ||
 	    !ALLOC_ARRAY(nchild, n) || !ALLOC_ARRAY(nsubdir, n) || !ALLOC_ARRAY(lru_prev, n) ||
 	    !ALLOC_ARRAY(lru_next, n) || !ALLOC_ARRAY(in_lru, n) || !ALLOC_ARRAY(kref, n) ||
@@ -411,6 +416,7 @@ void kv_index_free(struct kv_pool *p)
 {
 	free(p->hbucket);
 	free(p->hnext);
+	free(p->hfp);
 	free(p->child_first);
 	free(p->child_last);
 	free(p->sib_next);

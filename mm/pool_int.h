@@ -41,6 +41,7 @@ struct kv_pool {
 	uint32_t *hbucket;
 	uint64_t hmask;
 	uint32_t *hnext;
+	uint32_t *hfp; /* high 32 bits of each inode's name hash */
 	/* directory children in creation order */
 	uint32_t *child_first, *child_last, *sib_next, *sib_prev;
 	uint32_t *nchild, *nsubdir;

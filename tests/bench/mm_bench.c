@@ -1,0 +1,162 @@
+// SPDX-License-Identifier: MIT
+/*
+ * mm_bench.c - how mm/ scales with the number of files: extent alloc+free,
+ * name lookup (present and absent), and create, at 1k, 100k and 1M files
+ * in one directory. The last column is the rate relative to the 1k row,
+ * measured in the same run: it should stay near 1 (nothing scans the pool).
+ * Usage: mm_bench [POOLFILE]   (default /dev/shm/kvfs-bench.pool)
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "log.h"
+#include "mm.h"
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int name_of(char *buf, uint64_t i)
+{
+	return snprintf(buf, 40, "%016llx%016llx", (unsigned long long)(i * 0x9E3779B97F4A7C15ull),
+			(unsigned long long)i);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+struct row {
+	uint64_t files;
+	double create, lookup_hit, lookup_miss, alloc_free;
+	double touch; /* reference: one random 512-byte record touched per operation */
+};
+
+/* median of 5 runs of @ops operations of one kind, in operations per second */
+#define MEDIAN5(expr_block, ops)                                     \
+	({                                                           \
+		double r_[5];                                        \
+		for (int k_ = 0; k_ < 5; k_++) {                     \
+			double t0_ = now();                          \
+			expr_block;                                  \
+			r_[k_] = (ops) / (now() - t0_);              \
+		}                                                    \
+		qsort(r_, 5, sizeof(double), cmp_double);            \
+		r_[2];                                               \
+	})
+
+static int measure(const char *path, uint64_t files, struct row *r)
+{
+	struct kv_open_opts o = { .numa_node = -1 };
+	struct kv_pool *p;
+	struct kv_attr a, d;
+	char nm[40];
+	uint64_t i, probes = 200000;
+	double t0;
+	int rc;
+
+	unlink(path);
+	rc = kv_pool_mkfs(path, (files + 200000) * 512 + (512ull << 20), files + 1000, false);
+	if (rc || kv_pool_open(path, &o, &p))
+		return -1;
+	kv_create(p, KV_ROOT_INO, "ns", 2, S_IFDIR | 0755, 0, 0, &d);
+	t0 = now();
+	for (i = 0; i < files; i++) {
+		int len = name_of(nm, i);
+
+		if (kv_create(p, d.ino, nm, (size_t)len, S_IFREG | 0644, 0, 0, &a))
+			return -1;
+	}
+	r->files = files;
+	r->create = (double)files / (now() - t0);
+	r->lookup_hit = MEDIAN5(
+		for (uint64_t j = 0; j < probes; j++) {
+			int len = name_of(nm, (j * 7919) % files);
+			kv_lookup(p, d.ino, nm, (size_t)len, &a);
+		}, (double)probes);
+	r->lookup_miss = MEDIAN5(
+		for (uint64_t j = 0; j < probes; j++) {
+			int len = name_of(nm, files + j);
+			kv_lookup(p, d.ino, nm, (size_t)len, &a);
+		}, (double)probes);
+	kv_pool_close(p);
+
+	/* reference: the memory cost of touching one random record of a table this size */
+	{
+		uint8_t *tab = calloc(files, 512);
+		volatile uint64_t sink = 0;
+		uint64_t idx = 1;
+
+		/* each read's address depends on the previous read, as a lookup's do */
+		r->touch = MEDIAN5(
+			for (uint64_t j = 0; j < probes; j++)
+				idx = (idx * 7919 + 1 + tab[(idx % files) * 512 + 8]) % files;, (double)probes);
+		sink = idx;
+		(void)sink;
+		free(tab);
+	}
+
+	/* the allocator with @files extents live (fragmented: every other one freed) */
+	{
+		struct kv_alloc al;
+		struct kv_extent *ext = malloc(sizeof(*ext) * files), e;
+		uint64_t pages = files * 4 + 100000;
+
+		kv_alloc_build(&al, 0, pages, NULL, 0, NULL);
+		for (i = 0; i < files; i++)
+			kv_alloc_extent(&al, (1 + i % 3) * KV_PAGE_SIZE, &ext[i]);
+		for (i = 0; i < files; i += 2)
+			kv_alloc_free(&al, &ext[i]);
+		r->alloc_free = MEDIAN5(
+			for (uint64_t j = 0; j < probes; j++) {
+				kv_alloc_extent(&al, (1 + j % 5) * KV_PAGE_SIZE, &e);
+				kv_alloc_free(&al, &e);
+			}, (double)probes);
+		kv_alloc_destroy(&al);
+		free(ext);
+	}
+	unlink(path);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *path = argc > 1 ? argv[1] : "/dev/shm/kvfs-bench.pool";
+	static const uint64_t sizes[] = { 1000, 100000, 1000000 };
+	struct row rows[3];
+	int i;
+
+	kv_log_set_handler(kv_log_stderr);
+	for (i = 0; i < 3; i++)
+		if (measure(path, sizes[i], &rows[i])) {
+			fprintf(stderr, "mm_bench: setup failed at %llu files\n",
+				(unsigned long long)sizes[i]);
+			return 1;
+		}
+	printf("mm_bench: operations per second (median of 5), one directory\n");
+	printf("%-8s %11s %11s %11s %11s %11s %16s %10s\n", "files", "create", "lookup-hit",
+	       "lookup-miss", "alloc+free", "mem-touch", "ratio-vs-1k", "hit/touch");
+	for (i = 0; i < 3; i++)
+		printf("%-8llu %11.0f %11.0f %11.0f %11.0f %11.0f %4.2f/%4.2f/%4.2f %10.2f\n",
+		       (unsigned long long)rows[i].files, rows[i].create, rows[i].lookup_hit,
+		       rows[i].lookup_miss, rows[i].alloc_free, rows[i].touch,
+		       rows[i].lookup_hit / rows[0].lookup_hit, rows[i].lookup_miss / rows[0].lookup_miss,
+		       rows[i].alloc_free / rows[0].alloc_free, rows[i].lookup_hit / rows[i].touch);
+	printf("ratio-vs-1k: lookup-hit / lookup-miss / alloc+free rate at this size over the 1k rate.\n"
+	       "mem-touch: reference, random reads of one 512-byte record from a table of that many\n"
+	       "records (the DRAM cost any index pays); hit/touch: lookup-hit over that reference.\n");
+	return 0;
+}

@@ -1,0 +1,537 @@
+// SPDX-License-Identifier: MIT
+/*
+ * test_pool.c - mm/ through its public API on a pool file under /tmp: format
+ * checks and bad input (each a clear error, the pool untouched), device-DAX
+ * discovery against a fake libdaxctl, the namespace operations, data,
+ * xattrs, persistence across reopen, and one directory of a million files.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <linux/falloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "backend.h"
+#include "log.h"
+#include "mm.h"
+
+static char path[64];
+static char lastlog[1024];
+
+static void capture_log(enum kv_log_level level, const char *fmt, va_list ap)
+{
+	vsnprintf(lastlog, sizeof(lastlog), fmt, ap);
+}
+
+static int setup(void **state)
+{
+	snprintf(path, sizeof(path), "/tmp/kvfs-unit-%d.pool", getpid());
+	unlink(path);
+	lastlog[0] = 0;
+	kv_log_set_handler(capture_log);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	unlink(path);
+	return 0;
+}
+
+static struct kv_pool *open_pool(void)
+{
+	struct kv_open_opts o = { .numa_node = -1 };
+	struct kv_pool *p = NULL;
+
+	assert_int_equal(kv_pool_open(path, &o, &p), 0);
+	return p;
+}
+
+static uint64_t file_hash(void)
+{
+	int fd = open(path, O_RDONLY);
+	struct stat st;
+	void *m;
+	uint64_t h;
+
+	assert_true(fd >= 0);
+	fstat(fd, &st);
+	m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+	h = XXH64(m, (size_t)st.st_size, 0);
+	munmap(m, (size_t)st.st_size);
+	close(fd);
+	return h;
+}
+
+/* --- format and bad input --- */
+
+static void test_mkfs_refuses_formatted(void **state)
+{
+	uint64_t before;
+
+	assert_int_equal(kv_pool_mkfs(path, 32 << 20, 0, false), 0);
+	before = file_hash();
+	assert_int_equal(kv_pool_mkfs(path, 32 << 20, 0, false), -EEXIST);
+	assert_non_null(strstr(lastlog, "-f"));
+	assert_int_equal(file_hash(), before);
+	assert_int_equal(kv_pool_mkfs(path, 32 << 20, 0, true), 0);
+	assert_int_not_equal(file_hash(), before); /* new UUID */
+}
+
+static void test_too_small(void **state)
+{
+	assert_int_equal(kv_pool_mkfs(path, 1 << 20, 0, false), -ENOSPC);
+	assert_non_null(strstr(lastlog, "too small"));
+	assert_int_equal(access(path, F_OK), -1); /* nothing left behind */
+}
+
+static void test_not_formatted_and_foreign(void **state)
+{
+	struct kv_open_opts o = { .numa_node = -1 };
+	struct kv_pool *p;
+	char junk[4096];
+	int fd = open(path, O_CREAT | O_RDWR, 0600);
+
+	assert_int_equal(ftruncate(fd, 32 << 20), 0);
+	assert_int_equal(kv_pool_open(path, &o, &p), -EPROTO);
+	assert_non_null(strstr(lastlog, "not formatted"));
+	memset(junk, 0xa5, sizeof(junk));
+	assert_int_equal(pwrite(fd, junk, sizeof(junk), 0), (ssize_t)sizeof(junk));
+	close(fd);
+	assert_int_equal(kv_pool_open(path, &o, &p), -EPROTO);
+	assert_non_null(strstr(lastlog, "foreign"));
+	assert_true(kv_pool_fsck(path) > 0);
+}
+
+static void poke(off_t off, const void *bytes, size_t len)
+{
+	int fd = open(path, O_RDWR);
+
+	assert_int_equal(pwrite(fd, bytes, len, off), (ssize_t)len);
+	close(fd);
+}
+
+static void test_newer_version_and_corrupt(void **state)
+{
+	struct kv_open_opts o = { .numa_node = -1 };
+	struct kv_pool *p;
+	uint32_t v = KV_FORMAT_VERSION + 1;
+	uint64_t before;
+	uint8_t b = 0x5a;
+
+	assert_int_equal(kv_pool_mkfs(path, 32 << 20, 0, false), 0);
+	poke(8, &v, sizeof(v));
+	before = file_hash();
+	assert_int_equal(kv_pool_open(path, &o, &p), -ENOTSUP);
+	assert_non_null(strstr(lastlog, "newer"));
+	assert_int_equal(file_hash(), before);
+	v = KV_FORMAT_VERSION;
+	poke(8, &v, sizeof(v));
+	assert_int_equal(kv_pool_fsck(path), 0);
+	poke(40, &b, 1); /* inside the checksummed geometry */
+	before = file_hash();
+	assert_int_equal(kv_pool_open(path, &o, &p), -EUCLEAN);
+	assert_non_null(strstr(lastlog, "checksum"));
+	assert_true(kv_pool_fsck(path) > 0);
+	assert_int_equal(file_hash(), before);
+}
+
+static void test_directory_and_missing(void **state)
+{
+	struct kv_open_opts o = { .numa_node = -1 };
+	struct kv_pool *p;
+
+	assert_int_equal(kv_pool_open("/tmp", &o, &p), -EISDIR);
+	assert_non_null(strstr(lastlog, "directory"));
+	assert_int_equal(kv_pool_open(path, &o, &p), -ENOENT);
+	assert_non_null(strstr(lastlog, "mkfs"));
+	assert_int_equal(kv_pool_mkfs("/tmp", 32 << 20, 0, false), -EISDIR);
+}
+
+static void test_truncated_pool(void **state)
+{
+	struct kv_open_opts o = { .numa_node = -1 };
+	struct kv_pool *p;
+
+	assert_int_equal(kv_pool_mkfs(path, 64 << 20, 0, false), 0);
+	assert_int_equal(truncate(path, 32 << 20), 0);
+	assert_int_equal(kv_pool_open(path, &o, &p), -EUCLEAN);
+	assert_non_null(strstr(lastlog, "truncated"));
+}
+
+static void test_locked_twice(void **state)
+{
+	struct kv_open_opts o = { .numa_node = -1 };
+	struct kv_pool *p, *q;
+
+	assert_int_equal(kv_pool_mkfs(path, 32 << 20, 0, false), 0);
+	p = open_pool();
+	assert_int_equal(kv_pool_open(path, &o, &q), -EBUSY);
+	assert_non_null(strstr(lastlog, "in use"));
+	assert_int_equal(kv_pool_mkfs(path, 32 << 20, 0, true), -EBUSY);
+	kv_pool_close(p);
+}
+
+/* --- device-DAX discovery through a fake enumerator --- */
+
+static struct kv_dax_dev fake_devs[4];
+static int fake_n;
+
+static int fake_enum(struct kv_dax_dev *devs, int max, void *arg)
+{
+	memcpy(devs, fake_devs, sizeof(fake_devs[0]) * (size_t)fake_n);
+	return fake_n;
+}
+
+static void test_dax_discovery(void **state)
+{
+	struct kv_dax_dev d;
+
+	kv_dax_set_enumerator(fake_enum, NULL);
+	fake_n = 0;
+	assert_int_equal(kv_dax_resolve("dax:auto", &d), -ENODEV);
+	assert_non_null(strstr(lastlog, "/dev/shm/kvfs.pool")); /* names the next thing to try */
+	fake_devs[0] = (struct kv_dax_dev){ "dax0.0", 1ull << 34, 2 << 20, KV_DAX_SYSTEM_RAM, 2 };
+	fake_n = 1;
+	assert_int_equal(kv_dax_resolve("dax:auto", &d), -ENOTSUP);
+	assert_non_null(strstr(lastlog, "system-ram"));
+	assert_non_null(strstr(lastlog, "numa=2"));
+	assert_int_equal(kv_dax_resolve("/dev/dax0.0", &d), -ENOTSUP);
+	fake_devs[1] = (struct kv_dax_dev){ "dax1.0", 1ull << 35, 2 << 20, KV_DAX_DEVDAX, 3 };
+	fake_n = 2;
+	assert_int_equal(kv_dax_resolve("dax:auto", &d), 0);
+	assert_string_equal(d.name, "dax1.0");
+	assert_int_equal(d.align, 2 << 20);
+	assert_int_equal(kv_dax_resolve("/dev/dax7.0", &d), -ENODEV);
+	assert_non_null(strstr(lastlog, "daxctl list"));
+	kv_dax_set_enumerator(NULL, NULL);
+}
+
+/* --- namespace and data --- */
+
+static void test_names(void **state)
+{
+	struct kv_pool *p;
+	struct kv_attr a, dir, b;
+	struct kv_dirent *ents;
+	uint64_t n, replaced;
+	char name[300];
+
+	assert_int_equal(kv_pool_mkfs(path, 64 << 20, 0, false), 0);
+	p = open_pool();
+	assert_int_equal(kv_create(p, KV_ROOT_INO, "ns", 2, S_IFDIR | 0755, 0, 0, &dir), 0);
+	assert_int_equal(kv_create(p, dir.ino, "a", 1, S_IFREG | 0644, 0, 0, &a), 0);
+	assert_int_equal(kv_create(p, dir.ino, "a", 1, S_IFREG | 0644, 0, 0, &b), -EEXIST);
+	assert_int_equal(kv_create(p, dir.ino, "l", 1, S_IFLNK | 0777, 0, 0, &b), -EPERM);
+	memset(name, 'x', sizeof(name));
+	assert_int_equal(kv_create(p, dir.ino, name, 255, S_IFREG | 0644, 0, 0, &b), 0);
+	assert_int_equal(kv_create(p, dir.ino, name, 256, S_IFREG | 0644, 0, 0, &b), -ENAMETOOLONG);
+	assert_int_equal(kv_lookup(p, dir.ino, "a", 1, &b), 0);
+	assert_int_equal(b.ino, a.ino);
+	assert_int_equal(kv_lookup(p, dir.ino, "zz", 2, &b), -ENOENT);
+	assert_int_equal(kv_lookup(p, a.ino, "zz", 2, &b), -ENOTDIR);
+	/* rename: plain, NOREPLACE, onto an existing file, dir into its own child */
+	assert_int_equal(kv_create(p, dir.ino, "b", 1, S_IFREG | 0644, 0, 0, &b), 0);
+	assert_int_equal(kv_rename(p, dir.ino, "a", 1, dir.ino, "b", 1, RENAME_NOREPLACE, &replaced),
+			 -EEXIST);
+	assert_int_equal(kv_lookup(p, dir.ino, "a", 1, &b), 0);
+	assert_int_equal(kv_rename(p, dir.ino, "a", 1, dir.ino, "b", 1, 0, &replaced), 0);
+	assert_int_not_equal(replaced, 0);
+	assert_int_equal(kv_lookup(p, dir.ino, "a", 1, &b), -ENOENT);
+	assert_int_equal(kv_lookup(p, dir.ino, "b", 1, &b), 0);
+	assert_int_equal(b.ino, a.ino);
+	assert_int_equal(kv_create(p, dir.ino, "sub", 3, S_IFDIR | 0755, 0, 0, &b), 0);
+	assert_int_equal(kv_rename(p, KV_ROOT_INO, "ns", 2, b.ino, "x", 1, 0, &replaced), -EINVAL);
+	assert_int_equal(kv_rmdir(p, KV_ROOT_INO, "ns", 2), -ENOTEMPTY);
+	assert_int_equal(kv_unlink(p, dir.ino, "sub", 3), -EISDIR);
+	assert_int_equal(kv_rmdir(p, dir.ino, "b", 1), -ENOTDIR);
+	assert_int_equal(kv_dir_snapshot(p, dir.ino, &ents, &n), 0);
+	assert_int_equal(n, 3); /* xxx..., b, sub */
+	free(ents);
+	kv_pool_close(p);
+	/* everything is still there after reopen */
+	p = open_pool();
+	assert_int_equal(kv_lookup(p, KV_ROOT_INO, "ns", 2, &dir), 0);
+	assert_int_equal(kv_lookup(p, dir.ino, "b", 1, &b), 0);
+	assert_int_equal(kv_lookup(p, dir.ino, name, 255, &b), 0);
+	assert_int_equal(kv_pool_fsck(path), -EBUSY); /* held: fsck refuses */
+	kv_pool_close(p);
+	assert_int_equal(kv_pool_fsck(path), 0);
+}
+
+static void fill(uint8_t *buf, size_t n, unsigned seed)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		buf[i] = (uint8_t)(seed * 131 + i * 7 + (i >> 12));
+}
+
+static void test_data(void **state)
+{
+	struct kv_pool *p;
+	struct kv_attr a;
+	struct kv_extent ext[KV_INLINE_EXTENTS];
+	uint8_t *w = malloc(8 << 20), *r = malloc(8 << 20);
+	uint64_t size;
+	int i;
+
+	assert_int_equal(kv_pool_mkfs(path, 64 << 20, 0, false), 0);
+	p = open_pool();
+	assert_int_equal(kv_create(p, KV_ROOT_INO, "f", 1, S_IFREG | 0644, 0, 0, &a), 0);
+	assert_int_equal(kv_open(p, a.ino), 0);
+	/* size known up front: exactly one extent */
+	assert_int_equal(kv_truncate(p, a.ino, 3 << 20), 0);
+	assert_int_equal(kv_extents(p, a.ino, ext, KV_INLINE_EXTENTS, &size), 1);
+	assert_int_equal(ext[0].len, 3 << 20);
+	assert_int_equal(size, 3 << 20);
+	/* the new bytes read as zeros */
+	assert_int_equal(kv_read(p, a.ino, r, 3 << 20, 0), 3 << 20);
+	for (i = 0; i < (3 << 20); i++)
+		assert_int_equal(r[i], 0);
+	fill(w, 3 << 20, 1);
+	assert_int_equal(kv_write(p, a.ino, w, 3 << 20, 0), 3 << 20);
+	assert_int_equal(kv_read(p, a.ino, r, 8 << 20, 0), 3 << 20);
+	assert_memory_equal(r, w, 3 << 20);
+	assert_int_equal(kv_read(p, a.ino, r, 10, 5 << 20), 0); /* beyond EOF */
+	/* a write past EOF leaves a zero gap */
+	assert_int_equal(kv_write(p, a.ino, w, 100, (4 << 20) + 5), 100);
+	assert_int_equal(kv_read(p, a.ino, r, 2 << 20, 3 << 20), (1 << 20) + 105);
+	for (i = 0; i < (1 << 20) + 5; i++)
+		assert_int_equal(r[i], 0);
+	assert_memory_equal(r + (1 << 20) + 5, w, 100);
+	/* shrink, then grow: the old bytes must not come back */
+	assert_int_equal(kv_truncate(p, a.ino, 10), 0);
+	assert_int_equal(kv_truncate(p, a.ino, 1 << 20), 0);
+	assert_int_equal(kv_read(p, a.ino, r, 1 << 20, 0), 1 << 20);
+	assert_memory_equal(r, w, 10);
+	for (i = 10; i < (1 << 20); i++)
+		assert_int_equal(r[i], 0);
+	/* too big: EFBIG, nothing changed */
+	assert_int_equal(kv_truncate(p, a.ino, 1ull << 40), -EFBIG);
+	assert_int_equal(kv_getattr(p, a.ino, &a), 0);
+	assert_int_equal(a.size, 1 << 20);
+	/* fallocate */
+	assert_int_equal(kv_fallocate(p, a.ino, FALLOC_FL_KEEP_SIZE, 0, 2 << 20), 0);
+	assert_int_equal(kv_getattr(p, a.ino, &a), 0);
+	assert_int_equal(a.size, 1 << 20);
+	assert_int_equal(kv_fallocate(p, a.ino, 0, 0, 2 << 20), 0);
+	assert_int_equal(kv_getattr(p, a.ino, &a), 0);
+	assert_int_equal(a.size, 2 << 20);
+	assert_int_equal(kv_fallocate(p, a.ino, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 4096),
+			 -EOPNOTSUPP);
+	kv_release(p, a.ino);
+	kv_pool_close(p);
+	free(w);
+	free(r);
+}
+
+/* Appends: many extents stay within the inline list (moved into one when full). */
+static void test_appends(void **state)
+{
+	struct kv_pool *p;
+	struct kv_attr a, other[40];
+	struct kv_extent ext[KV_INLINE_EXTENTS];
+	uint8_t *w = malloc(1 << 20), *r = malloc(24 << 20);
+	uint64_t size, off = 0;
+	int i, n;
+
+	assert_int_equal(kv_pool_mkfs(path, 128 << 20, 0, false), 0);
+	p = open_pool();
+	assert_int_equal(kv_create(p, KV_ROOT_INO, "big", 3, S_IFREG | 0644, 0, 0, &a), 0);
+	assert_int_equal(kv_open(p, a.ino), 0);
+	/* interleave with small files so in-place extension often fails */
+	for (i = 0; i < 24; i++) {
+		char nm[8];
+
+		fill(w, 1 << 20, (unsigned)i);
+		assert_int_equal(kv_write(p, a.ino, w, 1 << 20, off), 1 << 20);
+		off += 1 << 20;
+		snprintf(nm, sizeof(nm), "s%d", i);
+		assert_int_equal(kv_create(p, KV_ROOT_INO, nm, strlen(nm), S_IFREG | 0644, 0, 0,
+					   &other[i]), 0);
+		assert_int_equal(kv_write(p, other[i].ino, w, 4096, 0), 4096);
+	}
+	n = kv_extents(p, a.ino, ext, KV_INLINE_EXTENTS, &size);
+	assert_true(n >= 1 && n <= KV_INLINE_EXTENTS);
+	assert_int_equal(size, 24 << 20);
+	assert_int_equal(kv_read(p, a.ino, r, 24 << 20, 0), 24 << 20);
+	for (i = 0; i < 24; i++) {
+		fill(w, 1 << 20, (unsigned)i);
+		assert_memory_equal(r + ((size_t)i << 20), w, 1 << 20);
+	}
+	kv_release(p, a.ino); /* trims the room ahead */
+	assert_int_equal(kv_getattr(p, a.ino, &a), 0);
+	assert_int_equal(a.alloc_bytes, 24 << 20);
+	kv_pool_close(p);
+	assert_int_equal(kv_pool_fsck(path), 0);
+	free(w);
+	free(r);
+}
+
+static void test_xattrs(void **state)
+{
+	struct kv_pool *p;
+	struct kv_attr a;
+	char buf[256];
+
+	assert_int_equal(kv_pool_mkfs(path, 32 << 20, 0, false), 0);
+	p = open_pool();
+	assert_int_equal(kv_create(p, KV_ROOT_INO, "f", 1, S_IFREG | 0644, 0, 0, &a), 0);
+	assert_int_equal(kv_getxattr(p, a.ino, "user.x", buf, sizeof(buf)), -ENODATA);
+	assert_int_equal(kv_setxattr(p, a.ino, "user.x", "hello", 5, 0), 0);
+	assert_int_equal(kv_setxattr(p, a.ino, "user.y", "", 0, 0), 0);
+	assert_int_equal(kv_setxattr(p, a.ino, "user.x", "no", 2, XATTR_CREATE), -EEXIST);
+	assert_int_equal(kv_setxattr(p, a.ino, "user.z", "no", 2, XATTR_REPLACE), -ENODATA);
+	assert_int_equal(kv_getxattr(p, a.ino, "user.x", NULL, 0), 5);
+	assert_int_equal(kv_getxattr(p, a.ino, "user.x", buf, 2), -ERANGE);
+	assert_int_equal(kv_listxattr(p, a.ino, buf, sizeof(buf)), 14);
+	assert_memory_equal(buf, "user.x\0user.y\0", 14);
+	kv_pool_close(p);
+	p = open_pool();
+	assert_int_equal(kv_getxattr(p, a.ino, "user.x", buf, sizeof(buf)), 5);
+	assert_memory_equal(buf, "hello", 5);
+	assert_int_equal(kv_removexattr(p, a.ino, "user.x"), 0);
+	assert_int_equal(kv_getxattr(p, a.ino, "user.x", buf, sizeof(buf)), -ENODATA);
+	assert_int_equal(kv_unlink(p, KV_ROOT_INO, "f", 1), 0);
+	kv_forget(p, a.ino, 1);
+	kv_pool_close(p);
+	assert_int_equal(kv_pool_fsck(path), 0);
+}
+
+/* Unlinked while open: data stays readable until the last holder goes. */
+static void test_unlink_open(void **state)
+{
+	struct kv_pool *p;
+	struct kv_pool_stats st0, st1;
+	struct kv_attr a;
+	uint8_t buf[8192], r[8192];
+
+	assert_int_equal(kv_pool_mkfs(path, 32 << 20, 0, false), 0);
+	p = open_pool();
+	kv_pool_get_stats(p, &st0);
+	assert_int_equal(kv_create(p, KV_ROOT_INO, "f", 1, S_IFREG | 0644, 0, 0, &a), 0);
+	assert_int_equal(kv_truncate(p, a.ino, sizeof(buf)), 0);
+	fill(buf, sizeof(buf), 9);
+	assert_int_equal(kv_write(p, a.ino, buf, sizeof(buf), 0), sizeof(buf));
+	assert_int_equal(kv_open(p, a.ino), 0);
+	assert_int_equal(kv_unlink(p, KV_ROOT_INO, "f", 1), 0);
+	assert_int_equal(kv_lookup(p, KV_ROOT_INO, "f", 1, &a), -ENOENT);
+	assert_int_equal(kv_read(p, a.ino, r, sizeof(r), 0), sizeof(r));
+	assert_memory_equal(r, buf, sizeof(r));
+	kv_release(p, a.ino);
+	kv_forget(p, a.ino, 1);
+	kv_pool_get_stats(p, &st1);
+	assert_int_equal(st1.used_bytes, st0.used_bytes);
+	assert_int_equal(st1.inodes_free, st0.inodes_free);
+	kv_pool_close(p);
+}
+
+/* Eviction: LRU order, held files never, ENOSPC when all is held. */
+static void test_eviction(void **state)
+{
+	struct kv_pool *p;
+	struct kv_attr a[64], x;
+	struct kv_pool_stats st;
+	uint64_t cap;
+	int i, n;
+
+	assert_int_equal(kv_pool_mkfs(path, 32 << 20, 0, false), 0);
+	p = open_pool();
+	kv_pool_get_stats(p, &st);
+	cap = st.capacity_bytes;
+	n = (int)(cap / (1 << 20));
+	for (i = 0; i < n + 8 && i < 64; i++) {
+		char nm[8];
+
+		snprintf(nm, sizeof(nm), "f%d", i);
+		assert_int_equal(kv_create(p, KV_ROOT_INO, nm, strlen(nm), S_IFREG | 0644, 0, 0, &a[i]), 0);
+		if (i == 1)
+			assert_int_equal(kv_open(p, a[1].ino), 0); /* held */
+		if (i == 2)
+			assert_int_equal(kv_pin(p, a[2].ino, a[2].gen), 0); /* pinned */
+		assert_int_equal(kv_truncate(p, a[i].ino, 1 << 20), 0);
+	}
+	kv_pool_get_stats(p, &st);
+	assert_true(st.evictions >= 8);
+	assert_true(st.used_bytes <= cap);
+	assert_int_equal(kv_lookup(p, KV_ROOT_INO, "f0", 2, &x), -ENOENT); /* oldest went first */
+	assert_int_equal(kv_lookup(p, KV_ROOT_INO, "f1", 2, &x), 0);
+	assert_int_equal(kv_lookup(p, KV_ROOT_INO, "f2", 2, &x), 0);
+	/* hold everything left: now ENOSPC */
+	for (i = 3; i < n + 8 && i < 64; i++)
+		if (kv_open(p, a[i].ino) != 0)
+			a[i].ino = 0;
+	assert_int_equal(kv_create(p, KV_ROOT_INO, "last", 4, S_IFREG | 0644, 0, 0, &x), 0);
+	assert_int_equal(kv_truncate(p, x.ino, 4 << 20), -ENOSPC);
+	kv_pool_close(p);
+}
+
+/* A million files in one directory: all found, listed, and the pool checks clean. */
+static void test_million(void **state)
+{
+	struct kv_open_opts o = { .numa_node = -1 };
+	struct kv_pool *p;
+	struct kv_attr a, d;
+	struct kv_dirent *ents;
+	uint64_t n, i;
+	char nm[40];
+
+	assert_int_equal(kv_pool_mkfs(path, 1100ull << 20, 1000100, false), 0);
+	assert_int_equal(kv_pool_open(path, &o, &p), 0);
+	assert_int_equal(kv_create(p, KV_ROOT_INO, "d", 1, S_IFDIR | 0755, 0, 0, &d), 0);
+	for (i = 0; i < 1000000; i++) {
+		int len = snprintf(nm, sizeof(nm), "%016llx%016llx", (unsigned long long)i * 7919,
+				   (unsigned long long)i);
+
+		assert_int_equal(kv_create(p, d.ino, nm, (size_t)len, S_IFREG | 0644, 0, 0, &a), 0);
+	}
+	kv_pool_close(p);
+	assert_int_equal(kv_pool_open(path, &o, &p), 0);
+	for (i = 0; i < 1000000; i += 997) {
+		int len = snprintf(nm, sizeof(nm), "%016llx%016llx", (unsigned long long)i * 7919,
+				   (unsigned long long)i);
+
+		assert_int_equal(kv_lookup(p, d.ino, nm, (size_t)len, &a), 0);
+		nm[0] ^= 1;
+		assert_int_equal(kv_lookup(p, d.ino, nm, (size_t)len, &a), -ENOENT);
+	}
+	assert_int_equal(kv_dir_snapshot(p, d.ino, &ents, &n), 0);
+	assert_int_equal(n, 1000000);
+	free(ents);
+	kv_pool_close(p);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_mkfs_refuses_formatted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_too_small, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_not_formatted_and_foreign, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_newer_version_and_corrupt, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_directory_and_missing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_truncated_pool, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_locked_twice, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dax_discovery, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_names, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_data, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_appends, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_xattrs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unlink_open, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_eviction, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_million, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
