@@ -50,7 +50,7 @@ $(B)/%.o: %.c $(wildcard include/*.h mm/*.h fs/*.h)
 $(B)/libkvfs_mm.a: $(MM_OBJ)
 	@rm -f $@; ar rcs $@ $^
 
-$(B)/kvfs: $(FS_OBJ) $(B)/libkvfs_mm.a
+$(B)/kvfs: $(FS_OBJ) $(B)/fs/hash.o $(B)/libkvfs_mm.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS_FS) $(LDLIBS_MM)
 
 $(B)/libkvfs.a: $(LIB_OBJ)
@@ -84,14 +84,22 @@ ifneq ($(wildcard $(NVCC)),)
 -include gpu/gpu.mk
 endif
 
-# --- tests ---
-check: all
+# --- the two commands of the README ---
+deps:
+	@tests/install-deps.sh
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@examples/demo.sh $(B)
+
+check: deps
+	@$(MAKE) --no-print-directory all
 	@KVFS_BUILD=$(B) tests/run-tests.sh
 
 unit: all
 	@KVFS_BUILD=$(B) tests/run-tests.sh unit
 
-asan:
+asan: deps
 	$(MAKE) B=build-asan NO_DAXCTL=$(NO_DAXCTL) \
 	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \
 	  LDFLAGS="-fsanitize=address,undefined" check
@@ -129,5 +137,6 @@ install: all
 clean:
 	rm -rf build build-asan build-static
 
-.PHONY: all check unit asan valgrind static bench format install clean
+
+.PHONY: deps demo all check unit asan valgrind static bench format install clean
 .SECONDARY:

@@ -1,10 +1,469 @@
 // SPDX-License-Identifier: MIT
-/* ctl.c - placeholder until the fast path lands. */
+/*
+ * ctl.c - the fast path's daemon side: ioctls on <mnt>/.kvfs/ctl.
+ *
+ * Each open ctl handle owns its pins and reservations. Closing it (or the
+ * process dying, which closes it) unpins every block, tail of the chain
+ * first, and frees every reservation that was not committed. Every request
+ * is checked whole before anything changes: a malformed one gets EINVAL,
+ * one on a read-only handle EPERM, and the pool is untouched.
+ */
 #include "daemon.h"
-#include <errno.h>
+#include "kvfs.h"
+#include "kvfs_abi.h"
 
-int kv_ctl_open(struct kv_daemon *d, struct fuse_file_info *fi) { fi->fh = 0; return 0; }
-void kv_ctl_release(struct kv_daemon *d, struct fuse_file_info *fi) {}
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define KV_CTL_MAX_PINS (16u << 20)
+
+struct pin {
+	uint64_t dir;
+	uint8_t hash[16];
+	uint64_t ino;
+	uint32_t count;
+};
+
+struct txn {
+	uint64_t id;
+	uint64_t dir;
+	uint64_t *inos;
+	uint8_t (*hashes)[16];
+	size_t n, cap;
+};
+
+struct kv_ctl_state {
+	pthread_mutex_t lock;
+	bool writable;
+	struct pin *pins;   /* in pin order */
+	size_t npins, pins_cap;
+	uint32_t *slots;    /* open addressing over pins: index + 1, 0 = empty */
+	size_t nslots;      /* power of two */
+	struct txn *txns;
+	size_t ntxns;
+	uint64_t next_txn;
+};
+
+static void hash_name(const uint8_t h[16], char out[33])
+{
+	kvfs_hash_t k;
+
+	memcpy(k.b, h, 16);
+	kvfs_hash_name(&k, out);
+}
+
+static size_t slot_of(const struct kv_ctl_state *s, uint64_t dir, const uint8_t h[16])
+{
+	uint64_t k;
+
+	memcpy(&k, h, sizeof(k));
+	return (size_t)((k ^ (dir * 0x9E3779B97F4A7C15ull)) & (s->nslots - 1));
+}
+
+/* The first pin of (dir, hash) still counted, or NULL. */
+static struct pin *pin_find(struct kv_ctl_state *s, uint64_t dir, const uint8_t h[16])
+{
+	size_t i;
+
+	if (!s->nslots)
+		return NULL;
+	for (i = slot_of(s, dir, h); s->slots[i]; i = (i + 1) & (s->nslots - 1)) {
+		struct pin *p = &s->pins[s->slots[i] - 1];
+
+		if (p->count && p->dir == dir && !memcmp(p->hash, h, 16))
+			return p;
+	}
+	return NULL;
+}
+
+static int pin_add(struct kv_ctl_state *s, uint64_t dir, const uint8_t h[16], uint64_t ino)
+{
+	struct pin *p;
+	size_t i;
+
+	if (s->npins == KV_CTL_MAX_PINS)
+		return -ENOSPC;
+	if (s->npins == s->pins_cap) {
+		size_t cap = s->pins_cap ? s->pins_cap * 2 : 1024;
+		struct pin *np = realloc(s->pins, cap * sizeof(*np));
+
+		if (!np)
+			return -ENOMEM;
+		s->pins = np;
+		s->pins_cap = cap;
+	}
+	if ((s->npins + 1) * 2 > s->nslots) {
+		size_t n = s->nslots ? s->nslots * 2 : 2048, j;
+		uint32_t *ns = calloc(n, sizeof(*ns));
+
+		if (!ns)
+			return -ENOMEM;
+		free(s->slots);
+		s->slots = ns;
+		s->nslots = n;
+		for (j = 0; j < s->npins; j++) {
+			for (i = slot_of(s, s->pins[j].dir, s->pins[j].hash); s->slots[i];
+			     i = (i + 1) & (n - 1))
+				;
+			s->slots[i] = (uint32_t)j + 1;
+		}
+	}
+	p = &s->pins[s->npins];
+	p->dir = dir;
+	memcpy(p->hash, h, 16);
+	p->ino = ino;
+	p->count = 1;
+	for (i = slot_of(s, dir, h); s->slots[i]; i = (i + 1) & (s->nslots - 1))
+		;
+	s->slots[i] = (uint32_t)++s->npins;
+	return 0;
+}
+
+static struct txn *txn_find(struct kv_ctl_state *s, uint64_t id)
+{
+	size_t i;
+
+	for (i = 0; i < s->ntxns; i++)
+		if (s->txns[i].id == id)
+			return &s->txns[i];
+	return NULL;
+}
+
+static void txn_remove(struct kv_ctl_state *s, struct txn *t)
+{
+	free(t->inos);
+	free(t->hashes);
+	*t = s->txns[--s->ntxns];
+}
+
+int kv_ctl_open(struct kv_daemon *d, struct fuse_file_info *fi)
+{
+	struct kv_ctl_state *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return -ENOMEM;
+	pthread_mutex_init(&s->lock, NULL);
+	s->writable = (fi->flags & O_ACCMODE) != O_RDONLY;
+	s->next_txn = 1;
+	fi->fh = (uint64_t)(uintptr_t)s;
+	fi->direct_io = 1;
+	fi->nonseekable = 1;
+	return 0;
+}
+
+void kv_ctl_release(struct kv_daemon *d, struct fuse_file_info *fi)
+{
+	struct kv_ctl_state *s = (struct kv_ctl_state *)(uintptr_t)fi->fh;
+	size_t i;
+
+	if (!s)
+		return;
+	/* Tail first: the head of a chain ends up most recently used, evicted last. */
+	for (i = s->npins; i-- > 0;)
+		while (s->pins[i].count) {
+			s->pins[i].count--;
+			kv_unpin(d->pool, s->pins[i].ino);
+		}
+	while (s->ntxns) {
+		kv_abort(d->pool, s->txns[0].inos, s->txns[0].n);
+		txn_remove(s, &s->txns[0]);
+	}
+	free(s->pins);
+	free(s->slots);
+	free(s->txns);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+	fi->fh = 0;
+}
+
+/* Check the common head and resolve the namespace. Return: 0 or -errno. */
+static int check_head(struct kv_daemon *d, const struct kvfs_ioc_head *h, uint32_t max,
+		      bool want_ns, uint64_t *dir)
+{
+	struct kv_attr a;
+	size_t len;
+	int rc;
+
+	if (h->abi != KVFS_ABI_VERSION)
+		return -EPROTO;
+	if (max && (h->count == 0 || h->count > max))
+		return -EINVAL;
+	if (!want_ns)
+		return 0;
+	len = strnlen(h->ns, KVFS_NS_MAX);
+	if (len == 0 || len == KVFS_NS_MAX || memchr(h->ns, '/', len) || strcmp(h->ns, ".") == 0 ||
+	    strcmp(h->ns, "..") == 0 || strcmp(h->ns, KV_CTL_DIRNAME) == 0)
+		return -EINVAL;
+	rc = kv_lookup(d->pool, FUSE_ROOT_ID, h->ns, len, &a);
+	if (rc)
+		return rc;
+	if (!S_ISDIR(a.mode))
+		return -ENOTDIR;
+	*dir = a.ino;
+	return 0;
+}
+
+static int do_lookup(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_ioc_lookup *io)
+{
+	uint64_t dir;
+	uint32_t i, n;
+	int rc = check_head(d, &io->h, KVFS_IOC_LOOKUP_MAX, true, &dir);
+
+	if (rc)
+		return rc;
+	n = io->h.count;
+	for (i = 0; i < n; i++) {
+		uint8_t h[16];
+		char name[33];
+		struct kv_attr a;
+		struct kv_extent e;
+		struct pin *p;
+
+		memcpy(h, io->item[i].hash, 16);
+		hash_name(h, name);
+		if (kv_lookup_pin(d->pool, dir, name, 32, &a, &e))
+			break;
+		p = pin_find(s, dir, h);
+		if (p && p->ino == a.ino) {
+			p->count++;
+		} else if ((rc = pin_add(s, dir, h, a.ino))) {
+			kv_unpin(d->pool, a.ino);
+			break;
+		}
+		io->item[i].ext.off = e.off;
+		io->item[i].ext.len = a.size;
+	}
+	io->h.count = i;
+	d->ctl_lookups++;
+	d->ctl_blocks_pinned += i;
+	return 0;
+}
+
+static int do_unpin(struct kv_daemon *d, struct kv_ctl_state *s, const struct kvfs_ioc_unpin *io)
+{
+	uint64_t dir;
+	uint32_t i;
+	int rc = check_head(d, &io->h, KVFS_IOC_LOOKUP_MAX, true, &dir);
+
+	if (rc)
+		return rc;
+	/* all or nothing: every hash must be pinned (counting repeats) */
+	for (i = 0; i < io->h.count; i++) {
+		struct pin *p = pin_find(s, dir, io->hash[i]);
+		uint32_t j, seen = 0;
+
+		if (!p)
+			return -EINVAL;
+		for (j = 0; j < i; j++)
+			seen += !memcmp(io->hash[j], io->hash[i], 16);
+		if (seen >= p->count)
+			return -EINVAL;
+	}
+	for (i = 0; i < io->h.count; i++) {
+		struct pin *p = pin_find(s, dir, io->hash[i]);
+
+		p->count--;
+		kv_unpin(d->pool, p->ino);
+	}
+	return 0;
+}
+
+static int do_reserve(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_ioc_reserve *io,
+		      const struct fuse_ctx *ctx)
+{
+	uint64_t dir, inos[KVFS_IOC_RESERVE_MAX];
+	uint32_t i, n, nres = 0;
+	struct txn *t;
+	int rc;
+
+	if (!s->writable)
+		return -EPERM;
+	rc = check_head(d, &io->h, KVFS_IOC_RESERVE_MAX, true, &dir);
+	if (rc)
+		return rc;
+	n = io->h.count;
+	for (i = 0; i < n; i++)
+		if (io->item[i].in.size == 0 || io->item[i].in.size > kv_pool_geometry(d->pool)->data_size)
+			return -EINVAL;
+	if (io->h.txn) {
+		t = txn_find(s, io->h.txn);
+		if (!t || t->dir != dir)
+			return -ENOENT;
+	} else {
+		struct txn *nt = realloc(s->txns, (s->ntxns + 1) * sizeof(*nt));
+
+		if (!nt)
+			return -ENOMEM;
+		s->txns = nt;
+		t = &s->txns[s->ntxns++];
+		memset(t, 0, sizeof(*t));
+		t->id = s->next_txn++;
+		t->dir = dir;
+	}
+	if (t->n + n > t->cap) {
+		size_t cap = (t->n + n) * 2;
+		uint64_t *ni = realloc(t->inos, cap * sizeof(*ni));
+		uint8_t(*nh)[16];
+
+		if (ni)
+			t->inos = ni;
+		nh = ni ? realloc(t->hashes, cap * sizeof(*nh)) : NULL;
+		if (!nh) {
+			rc = -ENOMEM;
+			goto out_fail;
+		}
+		t->hashes = nh;
+		t->cap = cap;
+	}
+	for (i = 0; i < n; i++) {
+		uint8_t h[16];
+		char name[33];
+		struct kv_extent e;
+		uint64_t size = io->item[i].in.size;
+
+		memcpy(h, io->item[i].in.hash, 16);
+		hash_name(h, name);
+		rc = kv_reserve(d->pool, dir, name, 32, size, ctx->uid, ctx->gid, &inos[nres], &e);
+		memset(&io->item[i].out, 0, sizeof(io->item[i].out));
+		if (rc == -EEXIST) {
+			io->item[i].out.status = 3; /* KVFS_BLOCK_PRESENT */
+			continue;
+		}
+		if (rc)
+			goto out_fail;
+		io->item[i].out.off = e.off;
+		io->item[i].out.len = size;
+		io->item[i].out.status = 2; /* KVFS_BLOCK_RESERVED */
+		memcpy(t->hashes[t->n], h, 16);
+		t->inos[t->n++] = inos[nres++];
+	}
+	io->h.txn = t->id;
+	return 0;
+out_fail:
+	/* nothing from this call stays reserved */
+	kv_abort(d->pool, inos, nres);
+	t->n -= nres;
+	if (!t->n && !io->h.txn)
+		txn_remove(s, t);
+	return rc;
+}
+
+static int do_commit(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_ioc_txn *io)
+{
+	struct txn *t;
+	uint8_t *published;
+	uint32_t done = 0;
+	size_t i;
+	int rc = check_head(d, &io->h, 0, false, NULL);
+
+	if (rc)
+		return rc;
+	if (!s->writable)
+		return -EPERM;
+	t = txn_find(s, io->h.txn);
+	if (!t)
+		return -ENOENT;
+	published = calloc(t->n ? t->n : 1, 1);
+	if (!published)
+		return -ENOMEM;
+	rc = kv_commit(d->pool, t->inos, t->n, published);
+	if (rc) {
+		free(published);
+		return rc;
+	}
+	for (i = 0; i < t->n; i++) {
+		char name[33];
+
+		if (!published[i])
+			continue;
+		done++;
+		/* The kernel may hold a negative entry for this name: drop it now. */
+		hash_name(t->hashes[i], name);
+		fuse_lowlevel_notify_inval_entry(d->se, t->dir, name, 32);
+	}
+	d->ctl_commits++;
+	d->ctl_blocks_committed += done;
+	free(published);
+	txn_remove(s, t);
+	io->h.count = done;
+	return 0;
+}
+
+static int do_abort(struct kv_daemon *d, struct kv_ctl_state *s, const struct kvfs_ioc_txn *io)
+{
+	struct txn *t;
+	int rc = check_head(d, &io->h, 0, false, NULL);
+
+	if (rc)
+		return rc;
+	t = txn_find(s, io->h.txn);
+	if (!t)
+		return -ENOENT;
+	kv_abort(d->pool, t->inos, t->n);
+	txn_remove(s, t);
+	return 0;
+}
+
+/*
+ * ioctl on .kvfs/ctl: reply_ioctl with the updated struct (LOOKUP, RESERVE,
+ * COMMIT), reply_ioctl with no data (UNPIN, ABORT), reply_err(EINVAL,
+ * EPROTO, ENOENT, ENOTDIR, EPERM, ENOSPC, ENOTTY)
+ */
 void kv_ctl_ioctl(struct kv_daemon *d, fuse_req_t req, unsigned int cmd, void *arg,
 		  struct fuse_file_info *fi, unsigned flags, const void *in_buf, size_t in_bufsz,
-		  size_t out_bufsz) { fuse_reply_err(req, ENOTTY); }
+		  size_t out_bufsz)
+{
+	struct kv_ctl_state *s = (struct kv_ctl_state *)(uintptr_t)fi->fh;
+	size_t size = _IOC_SIZE(cmd);
+	bool out = _IOC_DIR(cmd) & _IOC_READ;
+	void *buf;
+	int rc;
+
+	if (!s || (flags & FUSE_IOCTL_COMPAT)) {
+		fuse_reply_err(req, ENOTTY);
+		return;
+	}
+	if (cmd != KVFS_IOC_LOOKUP && cmd != KVFS_IOC_UNPIN && cmd != KVFS_IOC_RESERVE &&
+	    cmd != KVFS_IOC_COMMIT && cmd != KVFS_IOC_ABORT) {
+		fuse_reply_err(req, ENOTTY);
+		return;
+	}
+	if (in_bufsz != size || (out && out_bufsz != size)) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	buf = malloc(size);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	memcpy(buf, in_buf, size);
+	pthread_mutex_lock(&s->lock);
+	switch (cmd) {
+	case KVFS_IOC_LOOKUP:
+		rc = do_lookup(d, s, buf);
+		break;
+	case KVFS_IOC_UNPIN:
+		rc = do_unpin(d, s, buf);
+		break;
+	case KVFS_IOC_RESERVE:
+		rc = do_reserve(d, s, buf, fuse_req_ctx(req));
+		break;
+	case KVFS_IOC_COMMIT:
+		rc = do_commit(d, s, buf);
+		break;
+	default:
+		rc = do_abort(d, s, buf);
+		break;
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_ioctl(req, 0, out ? buf : NULL, out ? size : 0);
+	free(buf);
+}

@@ -316,7 +316,12 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 				       strlen(newname), flags, &replaced));
 }
 
-/* open: reply_open, reply_err(ENOENT, ESTALE, EISDIR) */
+/*
+ * open: reply_open, reply_err(ENOENT, ESTALE, EISDIR). ESTALE (the inode the
+ * kernel resolved was replaced by a rename, unlinked or evicted before the
+ * open arrived) makes the kernel look the name up again and retry once, so
+ * an open racing with rename-over sees the new file, never ENOENT.
+ */
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct kv_daemon *d = DAEMON(req);
@@ -328,7 +333,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	rc = kv_open(d->pool, ino);
 	if (rc) {
-		fuse_reply_err(req, rc == -ESTALE ? ENOENT : -rc);
+		fuse_reply_err(req, -rc);
 		return;
 	}
 	if (fi->flags & O_TRUNC) {

@@ -1,0 +1,87 @@
+// SPDX-License-Identifier: MIT
+/*
+ * hash.c - libkvfs's block naming: chained XXH3-128 over token ids.
+ * seed = XXH3_128("kvfs-v1:" ns); h[i] = XXH3_128(h[i-1] || tokens of
+ * block i as little-endian uint32), h[-1] = seed, each hash in XXH128's
+ * canonical (big-endian) bytes. Deterministic across processes and hosts.
+ */
+#include "kvfs.h"
+
+#include <errno.h>
+#include <string.h>
+#include <xxhash.h>
+
+static void canonical(XXH128_hash_t h, kvfs_hash_t *out)
+{
+	XXH128_canonical_t c;
+
+	XXH128_canonicalFromHash(&c, h);
+	memcpy(out->b, c.digest, 16);
+}
+
+long kvfs_prefix_hashes(const char *ns, const uint32_t *tokens, size_t ntokens,
+			uint32_t block_tokens, kvfs_hash_t *out, size_t max_out)
+{
+	XXH3_state_t *st;
+	kvfs_hash_t prev;
+	size_t nblocks, i, j;
+
+	if (!ns || !block_tokens || (ntokens && !tokens) || (max_out && !out))
+		return -EINVAL;
+	st = XXH3_createState();
+	if (!st)
+		return -ENOMEM;
+	XXH3_128bits_reset(st);
+	XXH3_128bits_update(st, "kvfs-v1:", 8);
+	XXH3_128bits_update(st, ns, strlen(ns));
+	canonical(XXH3_128bits_digest(st), &prev);
+	nblocks = ntokens / block_tokens;
+	if (nblocks > max_out)
+		nblocks = max_out;
+	for (i = 0; i < nblocks; i++) {
+		XXH3_128bits_reset(st);
+		XXH3_128bits_update(st, prev.b, 16);
+		for (j = 0; j < block_tokens; j++) {
+			uint32_t t = tokens[i * block_tokens + j];
+			uint8_t le[4] = { (uint8_t)t, (uint8_t)(t >> 8), (uint8_t)(t >> 16),
+					  (uint8_t)(t >> 24) };
+
+			XXH3_128bits_update(st, le, 4);
+		}
+		canonical(XXH3_128bits_digest(st), &out[i]);
+		prev = out[i];
+	}
+	XXH3_freeState(st);
+	return (long)nblocks;
+}
+
+void kvfs_hash_name(const kvfs_hash_t *h, char out[KVFS_HASH_NAME_LEN + 1])
+{
+	static const char hex[] = "0123456789abcdef";
+	int i;
+
+	for (i = 0; i < 16; i++) {
+		out[2 * i] = hex[h->b[i] >> 4];
+		out[2 * i + 1] = hex[h->b[i] & 15];
+	}
+	out[32] = 0;
+}
+
+int kvfs_hash_parse(const char *name, kvfs_hash_t *h)
+{
+	int i;
+
+	for (i = 0; i < 32; i++) {
+		char c = name[i];
+		int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+			: c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+
+		if (v < 0)
+			return -EINVAL;
+		if (i % 2 == 0)
+			h->b[i / 2] = (uint8_t)(v << 4);
+		else
+			h->b[i / 2] |= (uint8_t)v;
+	}
+	return name[32] == 0 ? 0 : -EINVAL;
+}

@@ -224,7 +224,7 @@ int kv_cmd_mount(int argc, char **argv)
 	int c, rc = 1;
 
 	optind = 1;
-	while ((c = getopt(argc, argv, "+fo:hsnvd")) != -1) {
+	while ((c = getopt(argc, argv, "fo:hsnvd")) != -1) {
 		switch (c) {
 		case 'f':
 			mo.foreground = true;

@@ -169,10 +169,13 @@ int kvfs_cuda_store(kvfs_cuda_reg_t *reg, const struct kvfs_cuda_piece *pieces, 
  * @device: CUDA device index
  *
  * Times both methods over 4 KiB..4 MiB pieces in both directions on private
- * scratch buffers (the pool is not touched; about 0.3 s) and sets copy_min
- * to the smallest size from which the copy engine stays faster. The first
- * transfer on a GPU does this on its own unless a method was set, or
- * KVFS_CUDA_METHOD is "kernel" or "copy". Do it before capturing graphs.
+ * scratch buffers (the pool is not touched; well under a second; it ends
+ * with a device-wide synchronization) and sets copy_min to the smallest size
+ * from which the copy engine stays faster. The result is kept for the
+ * process: other registrations on this GPU reuse it. The first transfer on
+ * a GPU calibrates on its own unless a method was set, a calibration of
+ * this GPU exists, or KVFS_CUDA_METHOD is "kernel" or "copy". Do it before
+ * capturing graphs or timing anything.
  *
  * Return: 0 or -errno.
  */

@@ -123,6 +123,11 @@ static int migrate(struct kv_pool *p, uint64_t ino, uint64_t total)
 	return 0;
 }
 
+int kv_data_migrate_locked(struct kv_pool *p, uint64_t ino)
+{
+	return migrate(p, ino, page_up(load_size(kv_inode(p, ino))));
+}
+
 /* Make [0, end) allocated. @exact: the size is known, take no room ahead. */
 static int grow(struct kv_pool *p, uint64_t ino, uint64_t end, bool exact)
 {

@@ -788,20 +788,14 @@ void kv_forget(struct kv_pool *p, uint64_t ino, uint64_t n)
 	pthread_mutex_unlock(&p->lock);
 }
 
-static int hold(struct kv_pool *p, uint64_t ino, uint32_t *count, uint64_t gen, bool pin)
+/* Add a hold (open or pin) on a live file. Caller holds p->lock. */
+static int hold_locked(struct kv_pool *p, uint64_t ino, uint32_t *count, uint64_t gen, bool pin)
 {
-	struct kv_inode *in;
-	int rc = 0;
+	struct kv_inode *in = kv_inode(p, ino);
 
-	if (!kv_ino_valid(p, ino))
-		return -ENOENT;
-	pthread_mutex_lock(&p->lock);
-	in = kv_inode(p, ino);
 	if ((in->state != KV_INODE_LIVE && !(in->state == KV_INODE_ORPHAN && held(p, ino))) ||
-	    (gen && in->gen != gen)) {
-		rc = -ESTALE;
-		goto out;
-	}
+	    (gen && in->gen != gen))
+		return -ESTALE;
 	if (!held(p, ino) && !is_dir(in))
 		p->held++;
 	if (pin && !p->pin_count[ino])
@@ -809,9 +803,43 @@ static int hold(struct kv_pool *p, uint64_t ino, uint32_t *count, uint64_t gen, 
 	count[ino]++;
 	kv_lru_remove(p, ino);
 	in->last_use_ns = kv_now_ns();
-out:
+	return 0;
+}
+
+static int hold(struct kv_pool *p, uint64_t ino, uint32_t *count, uint64_t gen, bool pin)
+{
+	int rc;
+
+	if (!kv_ino_valid(p, ino))
+		return -ENOENT;
+	pthread_mutex_lock(&p->lock);
+	rc = hold_locked(p, ino, count, gen, pin);
 	pthread_mutex_unlock(&p->lock);
 	return rc;
+}
+
+/* --- for batch.c; caller holds p->lock --- */
+
+int kv_index_pin_locked(struct kv_pool *p, uint64_t ino)
+{
+	return hold_locked(p, ino, p->pin_count, 0, true);
+}
+
+uint64_t kv_index_find(struct kv_pool *p, uint64_t parent, const char *name, size_t len)
+{
+	return hash_find(p, parent, name, len);
+}
+
+/* A committed reservation joins the indexes. */
+void kv_index_link(struct kv_pool *p, uint64_t ino)
+{
+	struct kv_inode *in = kv_inode(p, ino);
+
+	hash_insert(p, ino);
+	child_add(p, in->parent, ino);
+	p->files++;
+	kv_lru_append(p, ino);
+	kv_inode(p, in->parent)->mtime_ns = kv_inode(p, in->parent)->ctime_ns = kv_now_ns();
 }
 
 static void unhold(struct kv_pool *p, uint64_t ino, uint32_t *count, bool pin)

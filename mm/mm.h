@@ -184,6 +184,30 @@ int kv_dir_snapshot(struct kv_pool *p, uint64_t dir, struct kv_dirent **out, uin
 int kv_dirent_name(struct kv_pool *p, const struct kv_dirent *d, char *buf, size_t size,
 		   struct kv_attr *attr);
 
+/* --- the fast path (libkvfs through fs/ctl.c) --- */
+
+/**
+ * kv_lookup_pin() - look a file up and pin it in one step. A file written in
+ * several extents is first moved into one. *ext: its single extent.
+ * Return: 0, -ENOENT (absent or a directory), -EBUSY (being written), -ENOSPC.
+ */
+int kv_lookup_pin(struct kv_pool *p, uint64_t dir, const char *name, size_t len,
+		  struct kv_attr *attr, struct kv_extent *ext);
+/**
+ * kv_reserve() - an invisible file of @size bytes in one zeroed extent, held
+ * until kv_commit() or kv_abort() (or freed at the next open after a crash).
+ * Return: 0, -EEXIST (the name is present), -ENOENT (no such dir), -ENOSPC.
+ */
+int kv_reserve(struct kv_pool *p, uint64_t dir, const char *name, size_t len, uint64_t size,
+	       uint32_t uid, uint32_t gid, uint64_t *ino, struct kv_extent *ext);
+/**
+ * kv_commit() - publish reservations atomically (one journal transaction).
+ * published[i] = 0 where the name appeared meanwhile: that reservation is
+ * freed and the other file kept. Return: 0, -EINVAL (not a reservation).
+ */
+int kv_commit(struct kv_pool *p, const uint64_t *inos, size_t n, uint8_t *published);
+void kv_abort(struct kv_pool *p, const uint64_t *inos, size_t n);
+
 /* --- user xattrs (names with the "user." prefix, as given) --- */
 
 int kv_setxattr(struct kv_pool *p, uint64_t ino, const char *name, const void *value, size_t size,

@@ -112,6 +112,9 @@ void kv_lru_append(struct kv_pool *p, uint64_t ino);
 /* Evict the least recently used unheld file. Return: bytes freed, or -ENOSPC when none is left. */
 long kv_evict_one(struct kv_pool *p);
 uint64_t kv_inode_alloc_bytes(const struct kv_inode *in);
+int kv_index_pin_locked(struct kv_pool *p, uint64_t ino);
+uint64_t kv_index_find(struct kv_pool *p, uint64_t parent, const char *name, size_t len);
+void kv_index_link(struct kv_pool *p, uint64_t ino);
 
 /* --- data.c; caller holds p->lock --- */
 /* Free all data and xattrs of a record in a journal transaction the caller commits. */
@@ -119,5 +122,7 @@ void kv_data_drop(struct kv_pool *p, uint64_t ino, struct kv_extent *freed, int 
 void kv_data_free_extents(struct kv_pool *p, struct kv_extent *ext, int n);
 /* Trim allocation beyond the size (page-rounded). Return: bytes trimmed. */
 uint64_t kv_data_trim(struct kv_pool *p, uint64_t ino);
+/* Move a file's data into one extent (nobody may be reading or writing it). Return: 0 or -ENOSPC. */
+int kv_data_migrate_locked(struct kv_pool *p, uint64_t ino);
 
 #endif /* KVFS_MM_POOL_INT_H */

@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kvfs_abi.h - the ioctls on <mnt>/.kvfs/ctl, shared by the daemon (ctl.c)
+ * and libkvfs. FUSE restricted ioctls carry a fixed size encoded in the
+ * command, at most 16 KiB each way, so each call carries a bounded batch and
+ * the library splits larger requests. Everything is validated by the
+ * daemon; a malformed request gets EINVAL/EFAULT/EPERM and changes nothing.
+ */
+#ifndef KVFS_FS_ABI_H
+#define KVFS_FS_ABI_H
+
+#include <linux/ioctl.h>
+#include <stdint.h>
+
+#define KVFS_ABI_VERSION 1
+#define KVFS_NS_MAX 128 /* namespace: one path component under the mount */
+
+#define KVFS_IOC_LOOKUP_MAX 1000
+#define KVFS_IOC_RESERVE_MAX 500
+
+struct kvfs_ioc_head {
+	uint32_t abi;   /* KVFS_ABI_VERSION */
+	uint32_t count; /* items in; on return, items answered */
+	uint64_t txn;   /* reserve: 0 = new, else append; commit/abort: the id */
+	char ns[KVFS_NS_MAX]; /* NUL-terminated */
+};
+
+/* LOOKUP: in hashes; out the extents of the leading present blocks (pinned). */
+struct kvfs_ioc_lookup {
+	struct kvfs_ioc_head h;
+	union {
+		uint8_t hash[16];
+		struct {
+			uint64_t off, len;
+		} ext;
+	} item[KVFS_IOC_LOOKUP_MAX];
+};
+
+/* UNPIN: drop one pin for each hash. */
+struct kvfs_ioc_unpin {
+	struct kvfs_ioc_head h;
+	uint8_t hash[KVFS_IOC_LOOKUP_MAX][16];
+};
+
+/* RESERVE: in hash+size; out extent+status (enum kvfs_block_status); h.txn set. */
+struct kvfs_ioc_reserve {
+	struct kvfs_ioc_head h;
+	union {
+		struct {
+			uint8_t hash[16];
+			uint64_t size;
+			uint64_t pad;
+		} in;
+		struct {
+			uint64_t off, len;
+			uint32_t status;
+			uint32_t pad;
+			uint64_t pad2;
+		} out;
+	} item[KVFS_IOC_RESERVE_MAX];
+};
+
+/* COMMIT / ABORT: h.txn; COMMIT returns in h.count the blocks it published. */
+struct kvfs_ioc_txn {
+	struct kvfs_ioc_head h;
+};
+
+#define KVFS_IOC_MAGIC 'K'
+#define KVFS_IOC_LOOKUP _IOWR(KVFS_IOC_MAGIC, 1, struct kvfs_ioc_lookup)
+#define KVFS_IOC_UNPIN _IOW(KVFS_IOC_MAGIC, 2, struct kvfs_ioc_unpin)
+#define KVFS_IOC_RESERVE _IOWR(KVFS_IOC_MAGIC, 3, struct kvfs_ioc_reserve)
+#define KVFS_IOC_COMMIT _IOWR(KVFS_IOC_MAGIC, 4, struct kvfs_ioc_txn)
+#define KVFS_IOC_ABORT _IOW(KVFS_IOC_MAGIC, 5, struct kvfs_ioc_txn)
+
+_Static_assert(sizeof(struct kvfs_ioc_lookup) < (1 << 14), "fits a restricted ioctl");
+_Static_assert(sizeof(struct kvfs_ioc_unpin) < (1 << 14), "fits a restricted ioctl");
+_Static_assert(sizeof(struct kvfs_ioc_reserve) < (1 << 14), "fits a restricted ioctl");
+_Static_assert(sizeof(struct kvfs_ioc_head) == 144, "head is 144 bytes");
+
+#endif /* KVFS_FS_ABI_H */
