@@ -1,0 +1,455 @@
+// SPDX-License-Identifier: MIT
+/*
+ * fastpath_check.c - libkvfs against a real mount (run by test_fastpath.sh
+ * on a fresh 128 MiB pool): stores publish ordinary files, lookup returns
+ * exactly the longest present prefix, pins survive rm and eviction pressure
+ * and die with their process, concurrent stores of one prefix publish each
+ * block once, bad requests get clear errors and change nothing, and fuzzed
+ * ioctl payloads never take the daemon down.
+ *   fastpath_check MOUNTPOINT
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kvfs.h"
+#include "kvfs_abi.h"
+
+static const char *mnt;
+static int passed, failed;
+
+#define CHECK(cond, ...)                                  \
+	do {                                              \
+		if (cond) {                               \
+			passed++;                         \
+		} else {                                  \
+			failed++;                         \
+			printf("not ok %d: ", __LINE__);  \
+			printf(__VA_ARGS__);              \
+			printf("\n");                     \
+		}                                         \
+	} while (0)
+
+#define BT 16
+
+static void tokens_for(uint32_t *t, size_t n, uint32_t seed)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		t[i] = (uint32_t)(i * 2654435761u ^ seed) % 128000;
+}
+
+static uint8_t byte_of(const kvfs_hash_t *h, size_t i)
+{
+	return (uint8_t)(h->b[i % 16] + i * 7 + (i >> 9));
+}
+
+static void fill(uint8_t *p, const kvfs_hash_t *h, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		p[i] = byte_of(h, i);
+}
+
+static int verify(const uint8_t *p, const kvfs_hash_t *h, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (p[i] != byte_of(h, i))
+			return -1;
+	return 0;
+}
+
+/* store blocks [first, first+n) of a chain; return committed count or -errno */
+static int store(kvfs_t *kv, const char *ns, const kvfs_hash_t *h, size_t n, size_t bytes)
+{
+	uint64_t *sizes = calloc(n, sizeof(*sizes)), txn;
+	struct kvfs_block *b = calloc(n, sizeof(*b));
+	size_t i;
+	int rc;
+
+	for (i = 0; i < n; i++)
+		sizes[i] = bytes;
+	rc = kvfs_reserve(kv, ns, h, sizes, n, b, &txn);
+	if (!rc) {
+		for (i = 0; i < n; i++)
+			if (b[i].status == KVFS_BLOCK_RESERVED)
+				fill(b[i].addr, &h[i], bytes);
+		rc = kvfs_commit(kv, txn);
+	}
+	free(sizes);
+	free(b);
+	return rc;
+}
+
+static void path_of(char *buf, const char *ns, const kvfs_hash_t *h)
+{
+	char name[KVFS_HASH_NAME_LEN + 1];
+
+	kvfs_hash_name(h, name);
+	sprintf(buf, "%s/%s/%s", mnt, ns, name);
+}
+
+static long stat_value(const char *key)
+{
+	char path[512], k[64];
+	long v;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/.kvfs/stats", mnt);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fscanf(f, "%63s %ld", k, &v) == 2)
+		if (!strcmp(k, key)) {
+			fclose(f);
+			return v;
+		}
+	fclose(f);
+	return -1;
+}
+
+static void mkns(const char *ns)
+{
+	char p[512];
+
+	snprintf(p, sizeof(p), "%s/%s", mnt, ns);
+	mkdir(p, 0755);
+}
+
+/* Blocks stored by the fast path are ordinary files with the right bytes. */
+static void test_store_is_files(kvfs_t *kv)
+{
+	uint32_t t[8 * BT];
+	kvfs_hash_t h[8];
+	char p[512];
+	struct stat st;
+	uint8_t *buf = malloc(64 << 10);
+	int fd, i, bad = 0;
+
+	mkns("files");
+	tokens_for(t, 8 * BT, 1);
+	kvfs_prefix_hashes("files", t, 8 * BT, BT, h, 8);
+	path_of(p, "files", &h[0]);
+	CHECK(stat(p, &st) < 0 && errno == ENOENT, "absent before commit"); /* caches a negative entry */
+	CHECK(store(kv, "files", h, 8, 64 << 10) == 0, "store 8 blocks");
+	for (i = 0; i < 8; i++) {
+		path_of(p, "files", &h[i]);
+		fd = open(p, O_RDONLY);
+		if (fd < 0 || read(fd, buf, 64 << 10) != 64 << 10 || verify(buf, &h[i], 64 << 10))
+			bad++;
+		if (fd >= 0)
+			close(fd);
+	}
+	CHECK(bad == 0, "read through the mount: %d blocks wrong or missing", bad);
+	CHECK(stat_value("ctl_blocks_committed") >= 8, "stats count commits");
+	free(buf);
+}
+
+/* Lookup returns exactly the longest present prefix, pinned, with addresses. */
+static void test_longest_prefix(kvfs_t *kv)
+{
+	uint32_t t[16 * BT];
+	kvfs_hash_t h[16];
+	struct kvfs_block b[16];
+	long n;
+	int i, bad = 0;
+
+	mkns("prefix");
+	tokens_for(t, 16 * BT, 2);
+	kvfs_prefix_hashes("prefix", t, 16 * BT, BT, h, 16);
+	CHECK(kvfs_lookup(kv, "prefix", h, 16, b) == 0, "nothing cached yet");
+	CHECK(store(kv, "prefix", h, 10, 8192) == 0, "store 0..9");
+	CHECK(store(kv, "prefix", h + 12, 4, 8192) == 0, "store 12..15");
+	n = kvfs_lookup(kv, "prefix", h, 16, b);
+	CHECK(n == 10, "longest prefix is 10, got %ld", n);
+	for (i = 0; i < n && i < 16; i++)
+		if (b[i].status != KVFS_BLOCK_PINNED || b[i].length != 8192 ||
+		    verify(b[i].addr, &h[i], 8192))
+			bad++;
+	CHECK(bad == 0, "pinned blocks readable in place");
+	CHECK(kvfs_unpin(kv, "prefix", h, (size_t)n) == 0, "unpin");
+	CHECK(kvfs_unpin(kv, "prefix", h, 1) == -EINVAL, "unpin of an unpinned block: EINVAL");
+	/* a request longer than one ioctl batch */
+	{
+		size_t big = 2500;
+		kvfs_hash_t *hh = calloc(big, sizeof(*hh));
+		struct kvfs_block *bb = calloc(big, sizeof(*bb));
+		uint32_t *tt = calloc(big * 4, sizeof(*tt));
+
+		mkns("long");
+		tokens_for(tt, big * 4, 3);
+		kvfs_prefix_hashes("long", tt, big * 4, 4, hh, big);
+		CHECK(store(kv, "long", hh, 2100, 4096) == 0, "store 2100 blocks (5 ioctls)");
+		n = kvfs_lookup(kv, "long", hh, big, bb);
+		CHECK(n == 2100, "batched lookup finds 2100, got %ld", n);
+		CHECK(n > 0 && verify(bb[n - 1].addr, &hh[n - 1], 4096) == 0, "last block's bytes");
+		kvfs_unpin(kv, "long", hh, n > 0 ? (size_t)n : 0);
+		free(hh);
+		free(bb);
+		free(tt);
+	}
+}
+
+/* Pins hold through rm; pins die with their process. */
+static void test_pins(kvfs_t *kv)
+{
+	uint32_t t[4 * BT];
+	kvfs_hash_t h[4];
+	struct kvfs_block b[4];
+	char p[512];
+	int pipefd[2], status;
+	pid_t pid;
+	long held0;
+
+	mkns("pins");
+	tokens_for(t, 4 * BT, 4);
+	kvfs_prefix_hashes("pins", t, 4 * BT, BT, h, 4);
+	CHECK(store(kv, "pins", h, 4, 1 << 20) == 0, "store");
+	CHECK(kvfs_lookup(kv, "pins", h, 4, b) == 4, "pin 4");
+	path_of(p, "pins", &h[0]);
+	CHECK(unlink(p) == 0, "rm a pinned block");
+	CHECK(access(p, F_OK) < 0, "its name is gone");
+	CHECK(verify(b[0].addr, &h[0], 1 << 20) == 0, "its bytes stay readable while pinned");
+	CHECK(stat_value("pinned_files") >= 4, "pinned_files counts it");
+	kvfs_unpin(kv, "pins", h, 4);
+	held0 = stat_value("held_files");
+	/* a child pins, then dies by SIGKILL: the daemon sees the handle go */
+	CHECK(pipe(pipefd) == 0, "pipe");
+	pid = fork();
+	if (pid == 0) {
+		kvfs_t *c;
+
+		if (kvfs_open(mnt, KVFS_RDONLY, &c) || kvfs_lookup(c, "pins", h + 1, 3, b) != 3)
+			_exit(1);
+		if (write(pipefd[1], "x", 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	{
+		char x;
+
+		CHECK(read(pipefd[0], &x, 1) == 1, "child pinned");
+	}
+	CHECK(stat_value("held_files") >= held0 + 3, "child's pins held");
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	usleep(200000);
+	CHECK(stat_value("held_files") == held0, "pins released when the process died (%ld vs %ld)",
+	      stat_value("held_files"), held0);
+	close(pipefd[0]);
+	close(pipefd[1]);
+}
+
+/* Under eviction pressure pinned blocks stay; unpinned ones may go. */
+static void test_eviction_pressure(kvfs_t *kv)
+{
+	uint32_t t[4 * BT];
+	kvfs_hash_t h[4];
+	struct kvfs_block b[4];
+	char p[512];
+	uint8_t *junk = calloc(1, 4 << 20);
+	long ev0 = stat_value("evictions");
+	int i, fd;
+
+	mkns("press");
+	tokens_for(t, 4 * BT, 5);
+	kvfs_prefix_hashes("press", t, 4 * BT, BT, h, 4);
+	CHECK(store(kv, "press", h, 4, 2 << 20) == 0, "store");
+	CHECK(kvfs_lookup(kv, "press", h, 2, b) == 2, "pin the first 2");
+	mkns("junk");
+	for (i = 0; i < 48; i++) { /* 192 MiB through a 128 MiB pool */
+		snprintf(p, sizeof(p), "%s/junk/%d", mnt, i);
+		fd = open(p, O_CREAT | O_WRONLY | O_TRUNC, 0644);
+		CHECK(fd >= 0 && write(fd, junk, 4 << 20) == 4 << 20, "write junk %d", i);
+		if (fd >= 0)
+			close(fd);
+	}
+	CHECK(stat_value("evictions") > ev0, "the pool evicted");
+	for (i = 0; i < 2; i++) {
+		path_of(p, "press", &h[i]);
+		CHECK(access(p, F_OK) == 0, "pinned block %d survived", i);
+		CHECK(verify(b[i].addr, &h[i], 2 << 20) == 0, "pinned block %d bytes", i);
+	}
+	kvfs_unpin(kv, "press", h, 2);
+	free(junk);
+}
+
+/* Several processes store the same prefix at once: each block once, right bytes. */
+static void test_concurrent_stores(void)
+{
+	uint32_t t[64 * BT];
+	kvfs_hash_t h[64];
+	struct kvfs_block b[64];
+	kvfs_t *kv;
+	int i, status, ok = 1;
+	long n;
+
+	mkns("race");
+	tokens_for(t, 64 * BT, 6);
+	kvfs_prefix_hashes("race", t, 64 * BT, BT, h, 64);
+	for (i = 0; i < 4; i++)
+		if (fork() == 0) {
+			kvfs_t *c;
+
+			if (kvfs_open(mnt, 0, &c))
+				_exit(1);
+			_exit(store(c, "race", h, 64, 32 << 10) == 0 ? 0 : 1);
+		}
+	for (i = 0; i < 4; i++) {
+		wait(&status);
+		ok &= WIFEXITED(status) && WEXITSTATUS(status) == 0;
+	}
+	CHECK(ok, "all four stores succeeded");
+	kvfs_open(mnt, 0, &kv);
+	n = kvfs_lookup(kv, "race", h, 64, b);
+	CHECK(n == 64, "all 64 present, got %ld", n);
+	for (i = 0; i < n; i++)
+		if (verify(b[i].addr, &h[i], 32 << 10))
+			ok = 0;
+	CHECK(ok, "bytes correct");
+	{
+		char p[512];
+		int count = 0;
+		FILE *f;
+
+		snprintf(p, sizeof(p), "ls %s/race | wc -l", mnt);
+		f = popen(p, "r");
+		if (f && fscanf(f, "%d", &count) == 1)
+			pclose(f);
+		CHECK(count == 64, "one file per block: %d", count);
+	}
+	kvfs_close(kv);
+}
+
+/* Bad input: clear errors, nothing published. */
+static void test_bad_input(kvfs_t *kv)
+{
+	uint32_t t[4 * BT];
+	kvfs_hash_t h[4];
+	struct kvfs_block b[4];
+	uint64_t sizes[4] = { 4096, 4096, 0, 4096 }, txn = 0;
+	kvfs_t *ro;
+	long files0 = stat_value("files");
+
+	mkns("bad");
+	tokens_for(t, 4 * BT, 7);
+	kvfs_prefix_hashes("bad", t, 4 * BT, BT, h, 4);
+	CHECK(kvfs_lookup(kv, "nosuch", h, 4, b) == -ENOENT, "missing namespace: ENOENT");
+	CHECK(kvfs_lookup(kv, "..", h, 4, b) == -EINVAL, "'..': EINVAL");
+	CHECK(kvfs_lookup(kv, "a/b", h, 4, b) == -EINVAL, "'a/b': EINVAL");
+	CHECK(kvfs_lookup(kv, "", h, 4, b) == -EINVAL, "empty: EINVAL");
+	CHECK(kvfs_lookup(kv, ".kvfs", h, 4, b) == -EINVAL, ".kvfs: EINVAL");
+	CHECK(kvfs_lookup(kv, "bad", h, 0, b) == 0, "n = 0 finds nothing");
+	CHECK(kvfs_reserve(kv, "bad", h, sizes, 4, b, &txn) == -EINVAL, "a zero size: EINVAL");
+	sizes[2] = 1ull << 50;
+	CHECK(kvfs_reserve(kv, "bad", h, sizes, 4, b, &txn) == -EINVAL, "a huge size: EINVAL");
+	CHECK(kvfs_commit(kv, 12345) == -ENOENT, "commit of a txn never reserved: ENOENT");
+	CHECK(kvfs_abort(kv, 12345) == -ENOENT, "abort of a txn never reserved: ENOENT");
+	CHECK(kvfs_open(mnt, KVFS_RDONLY, &ro) == 0, "read-only handle");
+	sizes[2] = 4096;
+	CHECK(kvfs_reserve(ro, "bad", h, sizes, 4, b, &txn) == -EROFS, "store on read-only: EROFS");
+	kvfs_close(ro);
+	CHECK(kvfs_open("/tmp", 0, &ro) == -ENOENT, "not a kvfs mount: ENOENT");
+	/* reserve then abort: nothing published, space back */
+	{
+		long used0 = stat_value("used_bytes");
+
+		CHECK(kvfs_reserve(kv, "bad", h, sizes, 4, b, &txn) == 0, "reserve");
+		CHECK(b[0].status == KVFS_BLOCK_RESERVED && b[0].addr, "reserved");
+		CHECK(((uint8_t *)b[0].addr)[100] == 0, "reserved extent reads zero");
+		CHECK(kvfs_abort(kv, txn) == 0, "abort");
+		CHECK(kvfs_commit(kv, txn) == -ENOENT, "commit after abort: ENOENT");
+		CHECK(stat_value("used_bytes") == used0, "space returned");
+	}
+	CHECK(stat_value("files") == files0, "no file published by bad requests");
+	/* a closed handle's reservations vanish */
+	{
+		kvfs_t *c;
+
+		kvfs_open(mnt, 0, &c);
+		CHECK(kvfs_reserve(c, "bad", h, sizes, 4, b, &txn) == 0, "reserve, then close");
+		kvfs_close(c);
+		CHECK(stat_value("files") == files0, "nothing published by a closed handle");
+	}
+}
+
+/* Raw ioctls with random payloads: errors, never a crash. */
+static void test_fuzz(int seconds)
+{
+	static const unsigned long cmds[] = { KVFS_IOC_LOOKUP, KVFS_IOC_UNPIN, KVFS_IOC_RESERVE,
+					      KVFS_IOC_COMMIT, KVFS_IOC_ABORT,
+					      _IOWR('K', 9, struct kvfs_ioc_txn) };
+	char path[512];
+	uint8_t *buf = malloc(1 << 14);
+	time_t end = time(NULL) + seconds;
+	unsigned seed = 1234;
+	long calls = 0;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/.kvfs/ctl", mnt);
+	fd = open(path, O_RDWR);
+	CHECK(fd >= 0, "open ctl");
+	while (time(NULL) < end) {
+		unsigned long cmd = cmds[rand_r(&seed) % 6];
+		struct kvfs_ioc_head *h = (void *)buf;
+		size_t i;
+
+		for (i = 0; i < (1 << 14); i++)
+			buf[i] = (uint8_t)rand_r(&seed);
+		/* half the time make the head plausible so deeper code runs */
+		if (rand_r(&seed) % 2) {
+			h->abi = KVFS_ABI_VERSION;
+			h->count = (uint32_t)(rand_r(&seed) % 1200);
+			h->txn = rand_r(&seed) % 4;
+			strcpy(h->ns, rand_r(&seed) % 2 ? "bad" : "files");
+		}
+		ioctl(fd, cmd, buf);
+		calls++;
+		if (calls % 200 == 0) { /* reopen: drops what the fuzz pinned or reserved */
+			close(fd);
+			fd = open(path, O_RDWR);
+		}
+	}
+	close(fd);
+	CHECK(stat_value("files") >= 0, "daemon alive after %ld fuzzed ioctls", calls);
+	free(buf);
+}
+
+int main(int argc, char **argv)
+{
+	kvfs_t *kv;
+	int rc;
+
+	if (argc < 2) {
+		fprintf(stderr, "usage: fastpath_check MOUNTPOINT [FUZZ_SECONDS]\n");
+		return 2;
+	}
+	mnt = argv[1];
+	rc = kvfs_open(mnt, 0, &kv);
+	CHECK(rc == 0, "kvfs_open: %s", strerror(-rc));
+	if (rc)
+		return 1;
+	test_store_is_files(kv);
+	test_longest_prefix(kv);
+	test_pins(kv);
+	test_concurrent_stores();
+	test_bad_input(kv);
+	test_eviction_pressure(kv);
+	kvfs_close(kv);
+	test_fuzz(argc > 2 ? atoi(argv[2]) : 3);
+	printf("%d passed, %d failed\n", passed, failed);
+	return failed ? 1 : 0;
+}

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# The libkvfs fast path against a real mount (fastpath_check.c), then the
+# examples that use it, then fsck of the pool after a clean unmount.
+. "$(dirname "$0")/lib.sh"
+kv_setup size=128M,inodes=8192
+ok "fastpath_check" "$BUILD/tests/fastpath_check" "$MNT" "${KVFS_FUZZ_SECONDS:-3}"
+mkdir -p "$MNT/example"
+ok "examples/store_load stores, then finds the prefix from another process" \
+	"$BUILD/examples/store_load" "$MNT" example
+ok "a second run finds every block already stored" \
+	bash -c "'$BUILD/examples/store_load' '$MNT' example | grep -q 'stored 0 of 24'"
+ok "the stored blocks are files" test "$(ls "$MNT/example" | wc -l)" -eq 24
+kv_unmount
+ok "fsck clean after the fast path and fuzzing" "$KVFS" fsck "$POOL"
+kv_done
