@@ -7,9 +7,11 @@
  * The same kernel serves both directions: for a load the source is the
  * pool, read through its mapped host address over PCIe, for a store the
  * destination is. PCIe latency is hidden by keeping `U` 16-byte accesses in
- * flight per thread and many CTAs per SM; consecutive threads touch
- * consecutive 16 bytes, so a warp reads or writes 512 contiguous bytes
- * (full 128-byte lines, which is what posted writes to host memory want).
+ * flight per thread (16 KiB per CTA with U = 4) in a grid of a few CTAs per
+ * SM, never more than fit at once (a second wave would only add a tail).
+ * Consecutive threads touch consecutive 16 bytes, so a warp reads or writes
+ * 512 contiguous bytes (full 128-byte lines, which is what posted writes to
+ * host memory want).
  * Pieces whose two addresses are not mutually 16-byte aligned fall back to
  * 8-, 4- or 1-byte accesses: correct, slower.
  *
@@ -120,4 +122,24 @@ int kc_launch(const kc_item *items, uint32_t nitems, unsigned unroll, unsigned g
 	cudaError_t e = cudaGetLastError();
 
 	return e == cudaSuccess ? 0 : kc_cuda_error(e, "copy kernel launch");
+}
+
+/**
+ * kc_occupancy() - how many CTAs of the kernel fit on one SM of the current
+ * device.
+ * @unroll: 4 or 8
+ * @ctas: result (at least 1)
+ *
+ * Return: 0 or -errno (message set).
+ */
+int kc_occupancy(unsigned unroll, int *ctas)
+{
+	cudaError_t e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(
+		ctas, unroll == 8 ? kc_copy_kernel<8> : kc_copy_kernel<4>, KC_THREADS, 0);
+
+	if (e != cudaSuccess)
+		return kc_cuda_error(e, "cudaOccupancyMaxActiveBlocksPerMultiprocessor");
+	if (*ctas < 1)
+		*ctas = 1;
+	return 0;
 }

@@ -38,4 +38,13 @@ $(B)/bench/gpu_bench: tests/bench/gpu_bench.cu $(B)/libkvfs_cuda.a $(GPU_DEPS)
 gpu-check: $(B)/tests/gpu_test
 	$(B)/tests/gpu_test
 
-.PHONY: gpu-check
+# `make install` installs libkvfs_cuda too (its man page goes with man/*.3)
+install: install-gpu
+install-gpu: $(B)/libkvfs_cuda.a $(B)/libkvfs_cuda.so
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include
+	install -m 644 $(B)/libkvfs_cuda.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(B)/libkvfs_cuda.so $(DESTDIR)$(PREFIX)/lib/libkvfs_cuda.so.1
+	ln -sf libkvfs_cuda.so.1 $(DESTDIR)$(PREFIX)/lib/libkvfs_cuda.so
+	install -m 644 include/kvfs_cuda.h $(DESTDIR)$(PREFIX)/include/
+
+.PHONY: gpu-check install-gpu

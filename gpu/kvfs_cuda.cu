@@ -149,7 +149,7 @@ void kc_method_defaults(kvfs_cuda_method *m)
 	m->copy_min[KVFS_CUDA_STORE] = KVFS_CUDA_NEVER;
 	m->kernel_threads = KC_THREADS;
 	m->kernel_unroll = 4;
-	m->kernel_ctas_per_sm = 8;
+	m->kernel_ctas_per_sm = 2;
 	memcpy(m->sizes, sizes, sizeof(sizes));
 }
 
@@ -169,7 +169,23 @@ static void kc_dev_free(kc_dev *d)
 	delete d;
 }
 
-/* Apply KVFS_CUDA_METHOD=kernel|copy, or calibrate. Lock held, device current. */
+/*
+ * Calibrations are kept per process and GPU: a second registration (or a
+ * read-only one beside a read-write one) reuses the first measurement.
+ */
+static std::mutex kc_cal_lock;
+static std::vector<kvfs_cuda_method> kc_cal_cache; /* [device]; calibrated == 0: none */
+
+static void kc_cal_remember(const kc_dev *d)
+{
+	std::lock_guard<std::mutex> g(kc_cal_lock);
+
+	if (kc_cal_cache.size() <= (size_t)d->device)
+		kc_cal_cache.resize(d->device + 1);
+	kc_cal_cache[d->device] = d->method;
+}
+
+/* Apply KVFS_CUDA_METHOD=kernel|copy, a cached calibration, or calibrate. Lock held. */
 static int kc_dev_choose(kc_dev *d)
 {
 	const char *env = getenv("KVFS_CUDA_METHOD");
@@ -183,10 +199,21 @@ static int kc_dev_choose(kc_dev *d)
 		kc_debug_line(d, "set by KVFS_CUDA_METHOD");
 		return 0;
 	}
+	{
+		std::lock_guard<std::mutex> g(kc_cal_lock);
+
+		if (kc_cal_cache.size() > (size_t)d->device && kc_cal_cache[d->device].calibrated) {
+			d->method = kc_cal_cache[d->device];
+			d->have_method = true;
+			return 0;
+		}
+	}
 	int rc = kc_calibrate(d);
 
-	if (rc == 0)
+	if (rc == 0) {
+		kc_cal_remember(d);
 		kc_debug_line(d, "calibrated");
+	}
 	return rc;
 }
 
@@ -212,6 +239,14 @@ static int kc_dev_create(int device, kc_dev **out)
 		return kc_set_error(-ENOMEM, "out of memory");
 	d->device = device;
 	d->sms = prop.multiProcessorCount;
+	for (int u = 0; u < 2; u++) {
+		int rc = kc_occupancy(u ? 8 : 4, &d->resident[u]);
+
+		if (rc) {
+			delete d;
+			return rc;
+		}
+	}
 	snprintf(d->name, sizeof(d->name), "%s", prop.name);
 	kc_method_defaults(&d->method);
 	*out = d;
@@ -280,7 +315,7 @@ static int kc_take_slot(kc_dev *d, size_t nitems, kc_slot **out)
 		sl = &d->slots[d->next % d->nslots];
 		e = cudaEventSynchronize(sl->done);
 		if (e != cudaSuccess)
-			return kc_cuda_error(e, "cudaEventSynchronize (an earlier transfer failed)");
+			return kc_cuda_error(e, "cudaEventSynchronize (earlier transfer failed)");
 	}
 	d->next = (unsigned)(sl - d->slots + 1) % KC_MAX_SLOTS;
 	if (sl->cap < nitems) {
@@ -367,8 +402,11 @@ static int kc_enqueue_into(kc_dev *d, kc_slot *sl, const kc_xfer *x, const kvfs_
 				    cudaMemcpyHostToDevice, s);
 		if (e != cudaSuccess)
 			return kc_cuda_error(e, "cudaMemcpyAsync (piece list upload)");
-		rc = kc_launch(sl->dev, (uint32_t)nitems, x->unroll, (unsigned)d->sms * x->ctas_per_sm,
-			       s);
+		/* never more CTAs than fit at once: a second wave would only add a tail */
+		unsigned per_sm = std::min<unsigned>(x->ctas_per_sm, d->resident[x->unroll == 8]);
+
+		rc = kc_launch(sl->dev, (uint32_t)nitems, x->unroll,
+			       (unsigned)d->sms * std::max(per_sm, 1u), s);
 		if (rc)
 			return rc;
 	}
@@ -383,10 +421,12 @@ static int kc_enqueue_into(kc_dev *d, kc_slot *sl, const kc_xfer *x, const kvfs_
 			uint64_t stop = std::min(end, (off / x->chunk + 1) * x->chunk);
 			char *host = x->host_base + off;
 
+			size_t len = stop - off;
+
 			if (x->dir == KVFS_CUDA_LOAD)
-				e = cudaMemcpyAsync(dev, host, stop - off, cudaMemcpyHostToDevice, s);
+				e = cudaMemcpyAsync(dev, host, len, cudaMemcpyHostToDevice, s);
 			else
-				e = cudaMemcpyAsync(host, dev, stop - off, cudaMemcpyDeviceToHost, s);
+				e = cudaMemcpyAsync(host, dev, len, cudaMemcpyDeviceToHost, s);
 			if (e != cudaSuccess)
 				return kc_cuda_error(e, "cudaMemcpyAsync (copy-engine piece)");
 			dev += stop - off;
@@ -438,6 +478,19 @@ struct kc_range_cache {
 	}
 };
 
+static bool kc_is_device_memory(const cudaPointerAttributes *attr)
+{
+	return attr->type == cudaMemoryTypeDevice || attr->type == cudaMemoryTypeManaged;
+}
+
+static int kc_past_allocation(size_t idx, uint64_t start, uint64_t len, uint64_t at)
+{
+	return kc_set_error(-EFAULT, "piece %zu: dev_ptr 0x%llx + %llu runs past its allocation "
+				     "(at 0x%llx)",
+			    idx, (unsigned long long)start, (unsigned long long)len,
+			    (unsigned long long)at);
+}
+
 /* Is [a, a+len) device memory usable on @device? Device current. */
 static int kc_check_dev_ptr(kc_range_cache *c, int device, size_t idx, uint64_t a, uint64_t len)
 {
@@ -466,13 +519,9 @@ static int kc_check_dev_ptr(kc_range_cache *c, int device, size_t idx, uint64_t 
 					    "piece %zu: dev_ptr 0x%llx is memory of GPU %d, the "
 					    "stream is on GPU %d",
 					    idx, (unsigned long long)a, attr.device, device);
-		if (attr.type != cudaMemoryTypeDevice && attr.type != cudaMemoryTypeManaged) {
+		if (!kc_is_device_memory(&attr)) {
 			if (a != start)
-				return kc_set_error(-EFAULT,
-						    "piece %zu: dev_ptr 0x%llx + %llu runs past its "
-						    "allocation (at 0x%llx)",
-						    idx, (unsigned long long)start,
-						    (unsigned long long)len, (unsigned long long)a);
+				return kc_past_allocation(idx, start, len, a);
 			return kc_set_error(-EFAULT,
 					    "piece %zu: dev_ptr 0x%llx is not device memory "
 					    "(cudaMemoryType %d)",
@@ -483,15 +532,10 @@ static int kc_check_dev_ptr(kc_range_cache *c, int device, size_t idx, uint64_t 
 		size_t size;
 
 		if (!fn) { /* no range query: at least check the last byte */
-			if (cudaPointerGetAttributes(&attr, (const void *)(uintptr_t)(end - 1)) !=
-				    cudaSuccess ||
-			    (attr.type != cudaMemoryTypeDevice && attr.type != cudaMemoryTypeManaged)) {
-				(void)cudaGetLastError();
-				return kc_set_error(-EFAULT,
-						    "piece %zu: dev_ptr 0x%llx + %llu runs past its "
-						    "allocation",
-						    idx, (unsigned long long)a, (unsigned long long)len);
-			}
+			e = cudaPointerGetAttributes(&attr, (const void *)(uintptr_t)(end - 1));
+			(void)cudaGetLastError();
+			if (e != cudaSuccess || !kc_is_device_memory(&attr))
+				return kc_past_allocation(idx, start, len, end - 1);
 			return 0;
 		}
 		if (fn(&base, &size, (CUdeviceptr)a) != CUDA_SUCCESS || base + size <= a)
@@ -504,9 +548,15 @@ static int kc_check_dev_ptr(kc_range_cache *c, int device, size_t idx, uint64_t 
 	return 0;
 }
 
+/*
+ * Every piece before anything is enqueued. Runs once per piece per call, so
+ * the common case (same allocation as the piece before) stays a compare.
+ */
 static int kc_validate(kvfs_cuda_reg *reg, int device, const kvfs_cuda_piece *p, size_t n)
 {
 	kc_range_cache cache;
+	uint64_t last_lo = 1, last_hi = 0; /* last piece's allocation; empty at first */
+	bool check = !(reg->flags & KVFS_CUDA_REG_NO_CHECK);
 
 	for (size_t i = 0; i < n; i++) {
 		if (!p[i].bytes)
@@ -520,13 +570,20 @@ static int kc_validate(kvfs_cuda_reg *reg, int device, const kvfs_cuda_piece *p,
 					    (unsigned long long)reg->size);
 		if (!p[i].dev_ptr)
 			return kc_set_error(-EFAULT, "piece %zu: dev_ptr is NULL", i);
-		if (reg->flags & KVFS_CUDA_REG_NO_CHECK)
+		uint64_t a = (uint64_t)(uintptr_t)p[i].dev_ptr;
+
+		if (!check || (a >= last_lo && a + p[i].bytes <= last_hi && a + p[i].bytes > a))
 			continue;
-		int rc = kc_check_dev_ptr(&cache, device, i, (uint64_t)(uintptr_t)p[i].dev_ptr,
-					  p[i].bytes);
+		int rc = kc_check_dev_ptr(&cache, device, i, a, p[i].bytes);
 
 		if (rc)
 			return rc;
+		const std::pair<uint64_t, uint64_t> *r = cache.find(a);
+
+		if (r && a + p[i].bytes <= r->second) {
+			last_lo = r->first;
+			last_hi = r->second;
+		}
 	}
 	return 0;
 }
@@ -548,18 +605,22 @@ static int kc_transfer(kvfs_cuda_reg *reg, const kvfs_cuda_piece *p, size_t n, i
 		return kc_set_error(-EROFS, "store into a read-only registration");
 	if (!n)
 		return 0;
+	/* first: most other stream calls would invalidate a capture in progress */
+	e = cudaStreamIsCapturing(s, &cap);
+	if (e == cudaErrorStreamCaptureImplicit)
+		return kc_set_error(-ENOTSUP, "the legacy default stream cannot be used while "
+					      "another stream is being captured");
+	if (e != cudaSuccess)
+		return kc_cuda_error(e, "cudaStreamIsCapturing");
+	if (cap != cudaStreamCaptureStatusNone)
+		return kc_set_error(-ENOTSUP, "stream is being captured: the piece list is "
+					      "staged per call, graphs cannot replay it");
 	e = s ? cudaStreamGetDevice(s, &device) : cudaGetDevice(&device);
 	if (e != cudaSuccess)
 		return kc_cuda_error(e, "cudaStreamGetDevice");
 	rc = guard.enter(device);
 	if (rc)
 		return rc;
-	e = cudaStreamIsCapturing(s, &cap);
-	if (e != cudaSuccess)
-		return kc_cuda_error(e, "cudaStreamIsCapturing");
-	if (cap != cudaStreamCaptureStatusNone)
-		return kc_set_error(-ENOTSUP, "stream is being captured: the piece list is "
-					      "staged per call, graphs cannot replay it");
 	rc = kc_get_dev(reg, device, true, &d);
 	if (rc)
 		return rc;
@@ -610,8 +671,10 @@ int kvfs_cuda_calibrate(kvfs_cuda_reg_t *reg, int device)
 	std::lock_guard<std::mutex> g(d->lock);
 
 	rc = kc_calibrate(d);
-	if (rc == 0)
+	if (rc == 0) {
+		kc_cal_remember(d);
 		kc_debug_line(d, "calibrated");
+	}
 	return rc;
 }
 
@@ -644,7 +707,8 @@ int kvfs_cuda_set_method(kvfs_cuda_reg_t *reg, int device, const struct kvfs_cud
 		return kc_set_error(-EINVAL, "NULL argument");
 	if ((m->kernel_unroll != 4 && m->kernel_unroll != 8) || m->kernel_ctas_per_sm < 1 ||
 	    m->kernel_ctas_per_sm > 32)
-		return kc_set_error(-EINVAL, "kernel_unroll must be 4 or 8, kernel_ctas_per_sm 1..32");
+		return kc_set_error(-EINVAL,
+				    "kernel_unroll must be 4 or 8, kernel_ctas_per_sm 1..32");
 	rc = guard.enter(device);
 	if (rc)
 		return rc;

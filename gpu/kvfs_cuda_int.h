@@ -16,7 +16,7 @@
 #include "kvfs_cuda.h"
 
 /* One CTA's unit of work: pieces are cut into items of at most this. */
-#define KC_ITEM_BYTES (64u << 10)
+#define KC_ITEM_BYTES (32u << 10)
 #define KC_THREADS 256
 #define KC_MAX_SLOTS 64
 #define KC_SLOT_MIN_ITEMS 4096
@@ -46,6 +46,7 @@ struct kc_slot {
 struct kc_dev {
 	int device;
 	int sms;
+	int resident[2]; /* CTAs per SM that fit, unroll 4 and 8 */
 	char name[256];
 	std::mutex lock; /* slots, method; held while enqueueing */
 	kc_slot slots[KC_MAX_SLOTS];
@@ -88,6 +89,8 @@ void kc_method_defaults(kvfs_cuda_method *m);
 /* --- copy_kernel.cu --- */
 int kc_launch(const kc_item *items, uint32_t nitems, unsigned unroll, unsigned grid,
 	      cudaStream_t s);
+/* CTAs of the kernel with @unroll that fit on one SM (current device). */
+int kc_occupancy(unsigned unroll, int *ctas);
 
 /* --- calibrate.cu --- */
 /* Measure and fill d->method. Caller holds d->lock, device current. */

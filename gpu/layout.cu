@@ -56,9 +56,9 @@ long kvfs_cuda_layout_pieces(const struct kvfs_cuda_layout *lo, const int64_t *b
 		int64_t id = block_ids[b];
 
 		if (id < 0 || (uint64_t)id >= lo->num_blocks)
-			return kc_set_error(-EINVAL, "block %zu: engine block id %lld not in 0..%llu",
-					    b, (long long)id,
-					    (unsigned long long)lo->num_blocks - 1);
+			return kc_set_error(-EINVAL,
+					    "block %zu: engine block id %lld not in 0..%llu", b,
+					    (long long)id, (unsigned long long)lo->num_blocks - 1);
 		uint64_t pool = pool_offsets[b], dev = (uint64_t)id * piece;
 
 		for (uint32_t l = 0; l < lo->num_layers; l++) {

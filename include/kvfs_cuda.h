@@ -76,7 +76,7 @@ struct kvfs_cuda_method {
 	uint64_t copy_min[2];          /* [enum kvfs_cuda_dir] */
 	uint32_t kernel_threads;       /* threads per CTA (fixed: 256) */
 	uint32_t kernel_unroll;        /* 16-byte accesses in flight per thread: 4 or 8 */
-	uint32_t kernel_ctas_per_sm;   /* grid = SMs x this (1..32) */
+	uint32_t kernel_ctas_per_sm;   /* grid = SMs x this (1..32, clamped to what fits) */
 	uint32_t calibrated;           /* 1: copy_min came from a measurement */
 	double calibrate_ms;           /* wall time the measurement took */
 	uint64_t sizes[KVFS_CUDA_NSIZES];             /* piece sizes measured */

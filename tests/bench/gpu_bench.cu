@@ -358,6 +358,15 @@ static void fill_parallel(char *p, uint64_t len)
 		x.join();
 }
 
+static void kvfs_move(kvfs_cuda_reg_t *reg, int dir, const std::vector<kvfs_cuda_piece> &p)
+{
+	int e = dir ? kvfs_cuda_store(reg, p.data(), p.size(), g_s)
+		    : kvfs_cuda_load(reg, p.data(), p.size(), g_s);
+
+	if (e)
+		die("kvfs transfer: %s", kvfs_cuda_last_error());
+}
+
 static const char *choice(uint64_t copy_min, uint64_t piece)
 {
 	return piece >= copy_min ? "copy engine" : "kernel";
@@ -474,12 +483,8 @@ int main(int argc, char **argv)
 
 		snprintf(pl, sizeof(pl), "%lluK", (unsigned long long)(piece >> 10));
 		for (int dir = 0; dir < 2; dir++) {
-			rate g = time_gpu(CALL_BYTES, [&](int r) {
-				int e = dir ? kvfs_cuda_store(reg, c.lists[r].data(), n, g_s)
-					    : kvfs_cuda_load(reg, c.lists[r].data(), n, g_s);
-				if (e)
-					die("kvfs transfer: %s", kvfs_cuda_last_error());
-			});
+			rate g = time_gpu(CALL_BYTES,
+					  [&](int r) { kvfs_move(reg, dir, c.lists[r]); });
 			add(dir ? "kvfs_cuda_store" : "kvfs_cuda_load", dir, pl, g,
 			    choice(m.copy_min[dir], piece));
 		}
@@ -497,16 +502,15 @@ int main(int argc, char **argv)
 
 					for (int dir = 0; dir < 2; dir++)
 						g[dir] = time_gpu(CALL_BYTES, [&](int r) {
-							int e = dir ? kvfs_cuda_store(reg, c.lists[r].data(), n, g_s)
-								    : kvfs_cuda_load(reg, c.lists[r].data(), n, g_s);
-							if (e)
-								die("kvfs transfer: %s", kvfs_cuda_last_error());
+							kvfs_move(reg, dir, c.lists[r]);
 						});
 					snprintf(line, sizeof(line),
-						 "# tune %s: unroll %u, %2u CTAs/SM: load %.1f GB/s (%.3f) "
-						 "one call %.1f, store %.1f GB/s (%.3f) one call %.1f",
-						 pl, u, ctas, g[0].pipe, g[0].pipe / g_limit[0].pipe, g[0].one,
-						 g[1].pipe, g[1].pipe / g_limit[1].pipe, g[1].one);
+						 "# tune %s: unroll %u, %2u CTAs/SM: load %.1f GB/s "
+						 "(%.3f) one call %.1f, store %.1f GB/s (%.3f) one "
+						 "call %.1f",
+						 pl, u, ctas, g[0].pipe, g[0].pipe / g_limit[0].pipe,
+						 g[0].one, g[1].pipe, g[1].pipe / g_limit[1].pipe,
+						 g[1].one);
 					tune_lines.push_back(line);
 				}
 			kvfs_cuda_set_method(reg, device, &m);
