@@ -11,6 +11,8 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <mntent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -165,13 +167,35 @@ static int stat_mount(const char *dir)
 	return 0;
 }
 
+/* Is @pool mounted (a fuse.kvfs mount whose source is its real path)? Its mountpoint into @mnt. */
+static bool mounted_on(const char *pool, char *mnt, size_t size)
+{
+	char real[PATH_MAX];
+	struct mntent *m;
+	bool found = false;
+	FILE *f;
+
+	if (!realpath(pool, real))
+		return false;
+	f = setmntent("/proc/self/mounts", "r");
+	if (!f)
+		return false;
+	while (!found && (m = getmntent(f)))
+		if (strcmp(m->mnt_type, "fuse.kvfs") == 0 && strcmp(m->mnt_fsname, real) == 0) {
+			snprintf(mnt, size, "%s", m->mnt_dir);
+			found = true;
+		}
+	endmntent(f);
+	return found;
+}
+
 int kv_cmd_stat(int argc, char **argv)
 {
 	struct kv_open_opts o = { .numa_node = -1, .readonly = true };
 	struct kv_pool_stats st;
 	struct kv_pool *p;
 	struct stat sb;
-	char a[32], b[32], c[32];
+	char a[32], b[32], c[32], mnt[4096];
 	const uint8_t *u;
 	int rc;
 
@@ -181,13 +205,15 @@ int kv_cmd_stat(int argc, char **argv)
 	}
 	if (stat(argv[1], &sb) == 0 && S_ISDIR(sb.st_mode))
 		return stat_mount(argv[1]);
-	rc = kv_pool_open(argv[1], &o, &p);
-	if (rc == -EBUSY) {
-		fprintf(stderr, "kvfs stat: %s is mounted; run 'kvfs stat MOUNTPOINT'\n", argv[1]);
+	if (mounted_on(argv[1], mnt, sizeof(mnt))) {
+		/* its daemon holds the lock; the mount answers instead (one line, no lock error) */
+		fprintf(stderr, "kvfs stat: %s is mounted on %s; run 'kvfs stat %s'\n", argv[1], mnt,
+			mnt);
 		return 1;
 	}
+	rc = kv_pool_open(argv[1], &o, &p);
 	if (rc)
-		return 1;
+		return 1; /* kv_pool_open said why (-EBUSY: held by a process that is not a mount) */
 	kv_pool_get_stats(p, &st);
 	u = kv_pool_geometry(p)->uuid;
 	printf("pool %s\n", kv_pool_path(p));

@@ -118,7 +118,9 @@ int kvfs_open(const char *mountpoint, int flags, kvfs_t **out)
 		goto out_free;
 	}
 	kv->size = geo.pool_size;
-	kv->base = mmap(NULL, kv->size, PROT_READ | (kv->rdonly ? 0 : PROT_WRITE), MAP_SHARED, fd, 0);
+	/* Populated: a page fault per 4 KiB on first touch would cost more than the copy. */
+	kv->base = mmap(NULL, kv->size, PROT_READ | (kv->rdonly ? 0 : PROT_WRITE),
+			MAP_SHARED | MAP_POPULATE, fd, 0);
 	if (kv->base == MAP_FAILED) {
 		rc = -errno;
 		kv->base = NULL;

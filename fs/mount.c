@@ -162,7 +162,13 @@ static void evicted(void *arg, uint64_t parent, const char *name, size_t len, ui
 static void *janitor_main(void *arg)
 {
 	struct kv_daemon *d = arg;
+	int rc;
 
+	/* In the background: the mount serves meanwhile, each first touch faulting. */
+	rc = kv_pool_populate(d->pool);
+	if (rc)
+		kv_log(KV_LOG_WARNING, "could not prefault the pool (%s); first touches will fault",
+		       strerror(-rc));
 	pthread_mutex_lock(&d->inval_lock);
 	while (!d->stopping) {
 		struct kv_inval *iv = d->inval_head;
@@ -307,6 +313,8 @@ int kv_cmd_mount(int argc, char **argv)
 	if (!cfg)
 		goto out_janitor;
 	fuse_loop_cfg_set_max_threads(cfg, mo.threads);
+	/* keep idle workers: a new one costs a fresh 1 MiB buffer and its page faults */
+	fuse_loop_cfg_set_idle_threads(cfg, mo.threads);
 	fuse_loop_cfg_set_clone_fd(cfg, 0);
 	rc = fuse_session_loop_mt(d->se, cfg) ? 1 : 0;
 	fuse_loop_cfg_destroy(cfg);

@@ -66,6 +66,12 @@ int kv_dax_resolve(const char *path, struct kv_dax_dev *out);
 /** kv_backend_open() - pick the backend for @path, open and map it. Return: 0 or -errno. */
 int kv_backend_open(struct kv_backend *be, const char *path, const struct kv_backend_opts *o);
 void kv_backend_close(struct kv_backend *be);
+/**
+ * kv_backend_populate() - map every page of the pool into this process now.
+ * Call it in the process that serves (page tables of shared maps are not
+ * inherited across fork). Return: 0 or -errno.
+ */
+int kv_backend_populate(struct kv_backend *be, bool writable);
 /** kv_backend_is_dax() - does @path name a device-DAX pool ("dax:..." or a char device)? */
 bool kv_backend_is_dax(const char *path);
 

@@ -145,6 +145,13 @@ static int file_map(struct kv_backend *be, const struct kv_backend_opts *o)
 	return 0;
 }
 
+int kv_backend_populate(struct kv_backend *be, bool writable)
+{
+	/* One fault per 4 KiB page on the data path costs far more than this. */
+	return madvise(be->base, be->size, writable ? MADV_POPULATE_WRITE : MADV_POPULATE_READ) ? -errno
+												    : 0;
+}
+
 static void file_close(struct kv_backend *be)
 {
 	if (be->base)

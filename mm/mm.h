@@ -78,8 +78,9 @@ void kv_pool_set_evict_hook(struct kv_pool *p, kv_evict_fn fn, void *arg);
  * kv_pool_mkfs() - format @path (a file is created at @size when missing).
  * @size: bytes for a new or resized file pool; 0 keeps the present size
  * @inode_count: 0 for the default
- * @force: erase an existing kvfs pool
- * Return: 0; -EEXIST when it holds a kvfs pool and !@force (left untouched).
+ * @force: erase an existing kvfs pool, or other data
+ * Return: 0; -EEXIST when it holds a kvfs pool or other (non-zero) data and
+ * !@force; -ENOSPC when @size is too small. Nothing is touched on error.
  */
 int kv_pool_mkfs(const char *path, uint64_t size, uint64_t inode_count, bool force);
 
@@ -92,6 +93,12 @@ int kv_pool_open(const char *path, const struct kv_open_opts *o, struct kv_pool 
 /** kv_pool_close() - mark the pool clean and unmap it. */
 void kv_pool_close(struct kv_pool *p);
 
+/**
+ * kv_pool_populate() - map every page of the pool now, so that no read or
+ * write faults later. Call it in the serving process, after any fork.
+ * Return: 0 or -errno.
+ */
+int kv_pool_populate(struct kv_pool *p);
 const struct kv_geometry *kv_pool_geometry(const struct kv_pool *p);
 const char *kv_pool_path(const struct kv_pool *p);
 void kv_pool_get_stats(struct kv_pool *p, struct kv_pool_stats *st);

@@ -258,6 +258,12 @@ int kv_pool_mkfs(const char *path, uint64_t size, uint64_t inode_count, bool for
 	struct stat st;
 	int rc, fd;
 
+	/* A size that cannot hold a pool is refused before anything is created or resized. */
+	if (size && geometry_plan(&g, size, inode_count) == -ENOSPC) {
+		kv_log(KV_LOG_ERR, "-s %llu bytes is too small for a kvfs pool (at least 16 MiB, "
+		       "and room for the inode table); give a larger -s", (unsigned long long)size);
+		return -ENOSPC;
+	}
 	/* Look before touching: a formatted pool is left alone without force. */
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd >= 0) {
@@ -267,12 +273,22 @@ int kv_pool_mkfs(const char *path, uint64_t size, uint64_t inode_count, bool for
 			       "%s/kvfs.pool", path, path);
 			return -EISDIR;
 		}
-		if (pread(fd, &old, sizeof(old), 0) == (ssize_t)sizeof(old) &&
-		    old.magic == KV_MAGIC && !force) {
-			close(fd);
-			kv_log(KV_LOG_ERR, "%s already holds a kvfs pool; add -f to erase it "
-			       "(every cached block is lost)", path);
-			return -EEXIST;
+		if (pread(fd, &old, sizeof(old), 0) == (ssize_t)sizeof(old) && !force) {
+			static const uint8_t zero[sizeof(old)];
+
+			if (old.magic == KV_MAGIC) {
+				close(fd);
+				kv_log(KV_LOG_ERR, "%s already holds a kvfs pool; add -f to erase it "
+				       "(every cached block is lost)", path);
+				return -EEXIST;
+			}
+			/* Someone's data (a typo'd path?) is not erased without -f either. */
+			if (memcmp(&old, zero, sizeof(old)) != 0) {
+				close(fd);
+				kv_log(KV_LOG_ERR, "%s holds foreign data (not a kvfs pool); add -f to "
+				       "erase it and format", path);
+				return -EEXIST;
+			}
 		}
 		if (S_ISREG(st.st_mode) && size && (uint64_t)st.st_size != size) {
 			/* Resize before mapping; the lock below still guards a live pool. */
@@ -437,6 +453,11 @@ const char *kv_pool_path(const struct kv_pool *p)
 void *kv_pool_base(const struct kv_pool *p)
 {
 	return p->base;
+}
+
+int kv_pool_populate(struct kv_pool *p)
+{
+	return kv_backend_populate(&p->be, !p->readonly);
 }
 
 void kv_pool_set_fault_hook(struct kv_pool *p, kv_fault_fn fn, void *arg)
