@@ -12,8 +12,8 @@ CC      ?= gcc
 NVCC    ?= /usr/local/cuda/bin/nvcc
 
 PKGS      := fuse3 libxxhash
-CFLAGS    ?= -O2 -g
-CFLAGS    += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wshadow -fPIC \
+OPT       ?= -O2 -g
+CFLAGS    += $(OPT) -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wshadow -fPIC \
              -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -Iinclude -Imm -Ifs \
              $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS_MM := -lnuma -lxxhash -lpthread
@@ -101,7 +101,7 @@ unit: all
 
 asan: deps
 	$(MAKE) B=build-asan NO_DAXCTL=$(NO_DAXCTL) \
-	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \
+	  OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \
 	  LDFLAGS="-fsanitize=address,undefined" check
 
 valgrind: all

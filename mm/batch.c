@@ -82,18 +82,17 @@ int kv_reserve(struct kv_pool *p, uint64_t dir, const char *name, size_t len, ui
 		rc = -EEXIST;
 		goto out;
 	}
-	while (!p->nfree_ino && kv_evict_one(p) >= 0)
-		;
-	if (!p->nfree_ino) {
-		rc = -ENOSPC;
-		goto out;
-	}
 	while ((rc = kv_alloc_extent(&p->alloc, size, &e)) == -ENOSPC)
 		if (kv_evict_one(p) < 0)
 			break;
 	if (rc)
 		goto out;
-	ino = p->free_ino[--p->nfree_ino];
+	ino = kv_index_take_inode(p);
+	if (!ino) {
+		kv_alloc_free(&p->alloc, &e);
+		rc = -ENOSPC;
+		goto out;
+	}
 	in = kv_inode(p, ino);
 	in->gen++;
 	in->mode = S_IFREG | 0644;

@@ -223,6 +223,39 @@ static void unlink_record(struct kv_pool *p, uint64_t ino, bool dram_only_unlink
 	kv_data_free_extents(p, freed, nfreed);
 	if (!keep_record)
 		p->free_ino[p->nfree_ino++] = (uint32_t)ino;
+	else if (!keep_data && !p->in_reclaim[ino]) {
+		/* only the kernel's cache still names it: reusable when records run out */
+		p->in_reclaim[ino] = 1;
+		p->reclaim[p->nreclaim++] = (uint32_t)ino;
+	}
+}
+
+/*
+ * A free inode record, or 0. When none is free, reuse an orphan that only
+ * the kernel's inode cache still refers to (its generation changes, so the
+ * kernel drops its stale inode; forgets for it are paid from kref_debt),
+ * and failing that evict the least recently used file.
+ */
+uint64_t kv_index_take_inode(struct kv_pool *p)
+{
+	for (;;) {
+		if (p->nfree_ino)
+			return p->free_ino[--p->nfree_ino];
+		while (p->nreclaim) {
+			uint64_t ino = p->reclaim[--p->nreclaim];
+
+			p->in_reclaim[ino] = 0;
+			if (kv_inode(p, ino)->state != KV_INODE_ORPHAN || held(p, ino))
+				continue;
+			p->kref_debt[ino] += p->kref[ino];
+			p->kref[ino] = 0;
+			atomic_store_explicit((_Atomic uint32_t *)&kv_inode(p, ino)->state,
+					      KV_INODE_FREE, memory_order_release);
+			return ino;
+		}
+		if (kv_evict_one(p) < 0)
+			return 0;
+	}
 }
 
 /* An orphan whose last holder went: free its data, and its record when unreferenced. */
@@ -295,7 +328,8 @@ int kv_index_build(struct kv_pool *p)
 	    !ALLOC_ARRAY(child_last, n) || !ALLOC_ARRAY(sib_next, n) || !ALLOC_ARRAY(sib_prev, n) ||
 	    !ALLOC_ARRAY(nchild, n) || !ALLOC_ARRAY(nsubdir, n) || !ALLOC_ARRAY(lru_prev, n) ||
 	    !ALLOC_ARRAY(lru_next, n) || !ALLOC_ARRAY(in_lru, n) || !ALLOC_ARRAY(kref, n) ||
-	    !ALLOC_ARRAY(open_count, n) || !ALLOC_ARRAY(pin_count, n) || !ALLOC_ARRAY(free_ino, n))
+	    !ALLOC_ARRAY(open_count, n) || !ALLOC_ARRAY(pin_count, n) || !ALLOC_ARRAY(free_ino, n) ||
+	    !ALLOC_ARRAY(reclaim, n) || !ALLOC_ARRAY(in_reclaim, n) || !ALLOC_ARRAY(kref_debt, n))
 		goto out;
 	if (kv_inode(p, KV_ROOT_INO)->state != KV_INODE_LIVE || !is_dir(kv_inode(p, KV_ROOT_INO))) {
 		kv_log(KV_LOG_ERR, "pool %s: the root directory record is damaged; reformat with "
@@ -430,6 +464,9 @@ void kv_index_free(struct kv_pool *p)
 	free(p->open_count);
 	free(p->pin_count);
 	free(p->free_ino);
+	free(p->reclaim);
+	free(p->in_reclaim);
+	free(p->kref_debt);
 	p->hbucket = NULL;
 	if (p->alloc.by_start)
 		kv_alloc_destroy(&p->alloc);
@@ -498,16 +535,14 @@ int kv_create(struct kv_pool *p, uint64_t parent, const char *name, size_t len, 
 		rc = -EEXIST;
 		goto out;
 	}
-	while (!p->nfree_ino && kv_evict_one(p) >= 0)
-		;
-	if (!p->nfree_ino) {
+	ino = kv_index_take_inode(p);
+	if (!ino) {
 		kv_log(KV_LOG_WARNING, "pool %s: all %llu inodes are in use and held; reformat with "
 		       "a larger -i to hold more files", p->be.path,
 		       (unsigned long long)(p->ninodes - 1));
 		rc = -ENOSPC;
 		goto out;
 	}
-	ino = p->free_ino[--p->nfree_ino];
 	in = kv_inode(p, ino);
 	/* Fill while FREE; the state store below publishes it. */
 	in->gen++;
@@ -782,6 +817,12 @@ void kv_forget(struct kv_pool *p, uint64_t ino, uint64_t n)
 	if (!kv_ino_valid(p, ino) || ino == KV_ROOT_INO)
 		return;
 	pthread_mutex_lock(&p->lock);
+	if (p->kref_debt[ino]) { /* forgets owed by an earlier life of this record */
+		uint64_t paid = p->kref_debt[ino] < n ? p->kref_debt[ino] : n;
+
+		p->kref_debt[ino] -= paid;
+		n -= paid;
+	}
 	p->kref[ino] = p->kref[ino] > n ? p->kref[ino] - (uint32_t)n : 0;
 	if (!p->kref[ino])
 		reap_orphan(p, ino);

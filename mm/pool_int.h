@@ -54,6 +54,11 @@ struct kv_pool {
 	/* free records */
 	uint32_t *free_ino;
 	uint64_t nfree_ino;
+	/* orphans only the kernel's cache names: reused when no record is free */
+	uint32_t *reclaim;
+	uint8_t *in_reclaim;
+	uint64_t nreclaim;
+	uint64_t *kref_debt; /* kernel lookups of a reused record's earlier life */
 
 	uint64_t files, dirs, held, pinned;
 	unsigned watermark_pct;
@@ -113,6 +118,7 @@ void kv_lru_append(struct kv_pool *p, uint64_t ino);
 long kv_evict_one(struct kv_pool *p);
 uint64_t kv_inode_alloc_bytes(const struct kv_inode *in);
 int kv_index_pin_locked(struct kv_pool *p, uint64_t ino);
+uint64_t kv_index_take_inode(struct kv_pool *p);
 uint64_t kv_index_find(struct kv_pool *p, uint64_t parent, const char *name, size_t len);
 void kv_index_link(struct kv_pool *p, uint64_t ino);
 

@@ -478,6 +478,46 @@ static void test_eviction(void **state)
 	kv_pool_close(p);
 }
 
+/* Records only the kernel's cache still names are reused when none is free. */
+static void test_inode_reuse(void **state)
+{
+	struct kv_pool *p;
+	struct kv_attr a[40], b, old;
+	struct kv_pool_stats st;
+	char nm[16];
+	int i;
+
+	assert_int_equal(kv_pool_mkfs(path, 32 << 20, 16, false), 0);
+	p = open_pool();
+	kv_pool_get_stats(p, &st);
+	/* fill every record; each create leaves a kernel reference (kref 1) */
+	for (i = 0; i < (int)st.inodes_free; i++) {
+		snprintf(nm, sizeof(nm), "f%d", i);
+		assert_int_equal(kv_create(p, KV_ROOT_INO, nm, strlen(nm), S_IFREG | 0644, 0, 0, &a[i]), 0);
+	}
+	old = a[0];
+	/* more creates evict the oldest (still referenced) and reuse its record */
+	for (i = 0; i < 8; i++) {
+		snprintf(nm, sizeof(nm), "g%d", i);
+		assert_int_equal(kv_create(p, KV_ROOT_INO, nm, strlen(nm), S_IFREG | 0644, 0, 0, &b), 0);
+	}
+	assert_int_equal(kv_lookup(p, KV_ROOT_INO, "f0", 2, &b), -ENOENT);
+	assert_int_equal(kv_lookup(p, KV_ROOT_INO, "g7", 2, &b), 0);
+	/* a held file's record is never reused */
+	assert_int_equal(kv_open(p, b.ino), 0);
+	assert_int_equal(kv_unlink(p, KV_ROOT_INO, "g7", 2), 0);
+	for (i = 8; i < 40; i++) {
+		snprintf(nm, sizeof(nm), "g%d", i);
+		assert_int_equal(kv_create(p, KV_ROOT_INO, nm, strlen(nm), S_IFREG | 0644, 0, 0, &a[0]), 0);
+		assert_int_not_equal(a[0].ino, b.ino);
+	}
+	/* the reused record carries a new generation; late forgets of its old life are absorbed */
+	kv_forget(p, old.ino, 1);
+	kv_release(p, b.ino);
+	kv_pool_close(p);
+	assert_int_equal(kv_pool_fsck(path), 0);
+}
+
 /* A million files in one directory: all found, listed, and the pool checks clean. */
 static void test_million(void **state)
 {
@@ -530,6 +570,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_xattrs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unlink_open, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_eviction, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_inode_reuse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_million, setup, teardown),
 	};
 
