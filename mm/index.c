@@ -544,6 +544,13 @@ int kv_create(struct kv_pool *p, uint64_t parent, const char *name, size_t len, 
 		goto out;
 	}
 	in = kv_inode(p, ino);
+	dir = kv_inode(p, parent);
+	/* POSIX/BSD set-group-ID directories: new entries take the directory's group */
+	if (dir->mode & S_ISGID) {
+		gid = dir->gid;
+		if (S_ISDIR(mode))
+			mode |= S_ISGID;
+	}
 	/* Fill while FREE; the state store below publishes it. */
 	in->gen++;
 	in->mode = mode;
@@ -567,7 +574,6 @@ int kv_create(struct kv_pool *p, uint64_t parent, const char *name, size_t len, 
 		p->files++;
 		kv_lru_append(p, ino);
 	}
-	dir = kv_inode(p, parent);
 	dir->mtime_ns = dir->ctime_ns = now;
 	p->kref[ino]++;
 	fill_attr(p, ino, out);
