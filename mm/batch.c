@@ -178,7 +178,12 @@ int kv_commit(struct kv_pool *p, const uint64_t *inos, size_t n, uint8_t *publis
 		published[i] = 1;
 	}
 	kv_jtx_commit(p);
-	for (i = 0; i < n; i++) {
+	/*
+	 * Link tail first: the LRU then holds the chain's head as the most
+	 * recently used, so eviction takes a chain from its tail (a child is
+	 * useless without its parent).
+	 */
+	for (i = n; i-- > 0;) {
 		if (!published[i]) {
 			drop_reservation(p, inos[i]);
 			continue;

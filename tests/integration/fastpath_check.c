@@ -8,6 +8,7 @@
  * ioctl payloads never take the daemon down.
  *   fastpath_check MOUNTPOINT
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -287,6 +288,67 @@ static void test_eviction_pressure(kvfs_t *kv)
 	free(junk);
 }
 
+/* Which of @n chain blocks are listed in @ns (readdir: it does not touch recency). */
+static void listed(const char *ns, const kvfs_hash_t *h, int n, int *present)
+{
+	char dir[512], name[KVFS_HASH_NAME_LEN + 1];
+	struct dirent *e;
+	DIR *d;
+	int i;
+
+	for (i = 0; i < n; i++)
+		present[i] = 0;
+	snprintf(dir, sizeof(dir), "%s/%s", mnt, ns);
+	d = opendir(dir);
+	while (d && (e = readdir(d)))
+		for (i = 0; i < n; i++) {
+			kvfs_hash_name(&h[i], name);
+			if (!strcmp(e->d_name, name))
+				present[i] = 1;
+		}
+	if (d)
+		closedir(d);
+}
+
+/* Eviction takes a stored chain from its tail: the present blocks stay a prefix. */
+static void test_chain_evicted_from_tail(kvfs_t *kv)
+{
+	uint32_t t[8 * BT];
+	kvfs_hash_t h[8];
+	char p[512];
+	uint8_t *junk = calloc(1, 4 << 20);
+	int i, fd, present[8], prefix_ok = 1, seen_gap = 0;
+
+	mkns("chain");
+	tokens_for(t, 8 * BT, 8);
+	kvfs_prefix_hashes("chain", t, 8 * BT, BT, h, 8);
+	CHECK(store(kv, "chain", h, 8, 2 << 20) == 0, "store a chain of 8");
+	mkns("junk2");
+	for (i = 0; i < 64; i++) { /* newer files until the chain's tail is evicted */
+		listed("chain", h, 8, present);
+		if (!present[7])
+			break;
+		snprintf(p, sizeof(p), "%s/junk2/%d", mnt, i);
+		fd = open(p, O_CREAT | O_WRONLY | O_TRUNC, 0644);
+		if (fd >= 0) {
+			if (write(fd, junk, 4 << 20) != 4 << 20)
+				break;
+			close(fd);
+		}
+	}
+	listed("chain", h, 8, present);
+	for (i = 0; i < 8; i++) {
+		if (!present[i])
+			seen_gap = 1;
+		else if (seen_gap)
+			prefix_ok = 0;
+	}
+	CHECK(!present[7], "the tail was evicted");
+	CHECK(present[0], "the head outlived the tail");
+	CHECK(prefix_ok, "what is left of the chain is a prefix");
+	free(junk);
+}
+
 /* Several processes store the same prefix at once: each block once, right bytes. */
 static void test_concurrent_stores(void)
 {
@@ -448,6 +510,7 @@ int main(int argc, char **argv)
 	test_concurrent_stores();
 	test_bad_input(kv);
 	test_eviction_pressure(kv);
+	test_chain_evicted_from_tail(kv);
 	kvfs_close(kv);
 	test_fuzz(argc > 2 ? atoi(argv[2]) : 3);
 	printf("%d passed, %d failed\n", passed, failed);
