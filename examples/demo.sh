@@ -42,6 +42,8 @@ if [ -x "$build/examples/store_load" ]; then
 	say "store and load a token prefix through libkvfs (zero-copy fast path)"
 	mkdir -p "$mnt/demo"
 	"$build/examples/store_load" "$mnt" demo
+	say "inspect what it stored (examples/inspect.sh)"
+	"$top/examples/inspect.sh" "$mnt" demo
 fi
 
 say "ls -l $mnt/demo-files"

@@ -11,6 +11,9 @@ ok "examples/store_load stores, then finds the prefix from another process" \
 ok "a second run finds every block already stored" \
 	bash -c "'$BUILD/examples/store_load' '$MNT' example | grep -q 'stored 0 of 24'"
 ok "the stored blocks are files" test "$(ls "$MNT/example" | wc -l)" -eq 24
+ok "examples/inspect.sh walks through them (mount and pool agree)" \
+	bash -c "'$TOP/examples/inspect.sh' '$MNT' example > '$WORK/inspect.out'"
+ok "inspect shows the extents xattr" grep -q 'user.kvfs.extents=' "$WORK/inspect.out"
 kv_unmount
 ok "fsck clean after the fast path and fuzzing" "$KVFS" fsck "$POOL"
 kv_done
