@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -100,15 +101,43 @@ static int parse_opts(struct mount_opts *mo, const char *list)
 	return rc;
 }
 
+/* Is @mnt listed in /proc/self/mounts as a kvfs mount? */
+static bool dead_kvfs_mount(const char *mnt)
+{
+	char dev[PATH_MAX], dir[PATH_MAX], type[64], abs[PATH_MAX];
+	bool found = false;
+	FILE *f = fopen("/proc/self/mounts", "r");
+
+	if (!f)
+		return false;
+	/* realpath() would fail on the dead mount itself: resolve its parent */
+	snprintf(abs, sizeof(abs), "%s", mnt);
+	while (!found && fscanf(f, "%4095s %4095s %63s %*[^\n]", dev, dir, type) == 3)
+		found = strcmp(type, "fuse.kvfs") == 0 &&
+			(strcmp(dir, abs) == 0 || (mnt[0] != '/' && strstr(dir, mnt) &&
+						   strcmp(dir + strlen(dir) - strlen(mnt), mnt) == 0));
+	fclose(f);
+	return found;
+}
+
 static int check_mountpoint(const char *mnt)
 {
 	char parent[PATH_MAX + 4];
 	struct stat st, pst;
 
+	if (stat(mnt, &st) < 0 && errno == ENOTCONN && dead_kvfs_mount(mnt)) {
+		/* a kvfs daemon died here (kill -9, OOM): clear its dead mount and go on */
+		if (umount2(mnt, MNT_DETACH) == 0)
+			fprintf(stderr, "kvfs mount: cleared the dead kvfs mount left on %s\n", mnt);
+	}
 	if (stat(mnt, &st) < 0) {
-		fprintf(stderr, "kvfs mount: mountpoint %s: %s%s\n", mnt, strerror(errno),
-			errno == ENOENT ? " (create it with mkdir -p)" : "");
-		return -errno;
+		int e = errno;
+
+		fprintf(stderr, "kvfs mount: mountpoint %s: %s%s\n", mnt, strerror(e),
+			e == ENOENT ? " (create it with mkdir -p)"
+			: e == ENOTCONN ? " (a dead FUSE mount: clear it with 'fusermount3 -u' or 'umount -l')"
+					: "");
+		return -e;
 	}
 	if (!S_ISDIR(st.st_mode)) {
 		fprintf(stderr, "kvfs mount: mountpoint %s is not a directory\n", mnt);

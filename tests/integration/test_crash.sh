@@ -154,4 +154,13 @@ ok "mount after a clean unmount does not recover" bash -c "! grep -q 'not closed
 ok "unclean_opens did not grow" test "$(stat_of unclean_opens)" = 3
 ok "the file written before the clean unmount is there" test "$(cat "$MNT/after")" = data
 ok "every inode record came back" test "$(stat_of inodes_free)" = $((free_inodes - 1))
+
+# after a kill -9, mounting again on the same directory just works (the dead mount is cleared)
+pid=$(daemon_pid)
+[ -n "$pid" ] && kill -9 "$pid"
+sleep 0.3
+mount_out=$(kv_mount size=512M 2>&1)
+ok "mount over the dead mount of a killed daemon works" test $? -eq 0
+ok "it says it cleared the dead mount" grep -q 'cleared the dead kvfs mount' <<<"$mount_out"
+ok "the file is still there" test "$(cat "$MNT/after")" = data
 kv_done
