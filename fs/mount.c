@@ -11,6 +11,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
@@ -102,22 +103,41 @@ static int parse_opts(struct mount_opts *mo, const char *list)
 }
 
 /* Is @mnt listed in /proc/self/mounts as a kvfs mount? */
-static bool dead_kvfs_mount(const char *mnt)
+static bool is_kvfs_mount(const char *mnt)
 {
-	char dev[PATH_MAX], dir[PATH_MAX], type[64], abs[PATH_MAX];
+	char dev[PATH_MAX], dir[PATH_MAX], type[64], abs[PATH_MAX + 1], cwd[PATH_MAX];
 	bool found = false;
-	FILE *f = fopen("/proc/self/mounts", "r");
+	FILE *f;
 
+	/* no realpath(): it fails on a dead mount */
+	if (mnt[0] == '/' || !getcwd(cwd, sizeof(cwd)))
+		snprintf(abs, sizeof(abs), "%s", mnt);
+	else
+		snprintf(abs, sizeof(abs), "%.2000s/%.2000s", cwd, mnt);
+	while (strlen(abs) > 1 && abs[strlen(abs) - 1] == '/')
+		abs[strlen(abs) - 1] = 0;
+	f = fopen("/proc/self/mounts", "r");
 	if (!f)
 		return false;
-	/* realpath() would fail on the dead mount itself: resolve its parent */
-	snprintf(abs, sizeof(abs), "%s", mnt);
 	while (!found && fscanf(f, "%4095s %4095s %63s %*[^\n]", dev, dir, type) == 3)
-		found = strcmp(type, "fuse.kvfs") == 0 &&
-			(strcmp(dir, abs) == 0 || (mnt[0] != '/' && strstr(dir, mnt) &&
-						   strcmp(dir + strlen(dir) - strlen(mnt), mnt) == 0));
+		found = strcmp(type, "fuse.kvfs") == 0 && strcmp(dir, abs) == 0;
 	fclose(f);
 	return found;
+}
+
+/* A kvfs mount whose daemon died (kill -9, OOM) answers ENOTCONN to an open. */
+static bool is_dead_mount(const char *mnt)
+{
+	char path[PATH_MAX + 32];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/.kvfs/stats", mnt);
+	fd = open(path, O_RDONLY);
+	if (fd >= 0) {
+		close(fd);
+		return false;
+	}
+	return errno == ENOTCONN || errno == ECONNABORTED;
 }
 
 static int check_mountpoint(const char *mnt)
@@ -125,8 +145,13 @@ static int check_mountpoint(const char *mnt)
 	char parent[PATH_MAX + 4];
 	struct stat st, pst;
 
-	if (stat(mnt, &st) < 0 && errno == ENOTCONN && dead_kvfs_mount(mnt)) {
-		/* a kvfs daemon died here (kill -9, OOM): clear its dead mount and go on */
+	if (is_kvfs_mount(mnt)) {
+		if (!is_dead_mount(mnt)) {
+			fprintf(stderr, "kvfs mount: %s is already a kvfs mount point (busy); unmount "
+				"it first or choose another directory\n", mnt);
+			return -EBUSY;
+		}
+		/* its daemon died (kill -9, OOM): clear the dead mount and go on */
 		if (umount2(mnt, MNT_DETACH) == 0)
 			fprintf(stderr, "kvfs mount: cleared the dead kvfs mount left on %s\n", mnt);
 	}
