@@ -31,6 +31,7 @@ struct kv_daemon {
 	struct kv_pool *pool;
 	struct fuse_session *se;
 	char pool_path[4096];
+	char mountpoint[4096];
 	char uuid_text[40];
 	unsigned high_watermark; /* percent; 100 = only on demand */
 	uint64_t ino_base;       /* first virtual inode number (.kvfs and its files) */
