@@ -65,6 +65,19 @@ expect_fail() { # description, command...: must exit non-zero
 	fi
 }
 
+stat_of() { # KEY: its value in .kvfs/stats
+	awk -v k="$1" '$1 == k { print $2 }' "$MNT/.kvfs/stats"
+}
+
+eventually() { # command...: true within 3 s (releases and evictions reach the daemon asynchronously)
+	local _
+	for _ in $(seq 30); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	"$@"
+}
+
 kv_done() {
 	echo "$T_PASS passed, $T_FAIL failed"
 	[ "$T_FAIL" -eq 0 ]

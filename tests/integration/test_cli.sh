@@ -19,10 +19,6 @@ stop_mounts() { # our second mountpoint, then what lib.sh cleans
 }
 trap stop_mounts EXIT
 
-stat_of() { # KEY: its value in .kvfs/stats
-	awk -v k="$1" '$1 == k { print $2 }' "$MNT/.kvfs/stats"
-}
-
 # bad DESCRIPTION REGEX command...: exits non-zero, prints exactly one line
 # (on stderr, nothing on stdout) and that line matches REGEX
 bad() {

@@ -9,19 +9,6 @@
 . "$(dirname "$0")/lib.sh"
 
 WRITERS=3
-stat_of() { # KEY: its value in .kvfs/stats
-	awk -v k="$1" '$1 == k { print $2 }' "$MNT/.kvfs/stats"
-}
-
-eventually() { # command...: true within 3 s
-	local _
-	for _ in $(seq 30); do
-		"$@" && return 0
-		sleep 0.1
-	done
-	"$@"
-}
-
 daemon_pid() { # the process that holds the pool (the daemon maps and locks it)
 	fuser "$POOL" 2>/dev/null | tr -s ' ' '\n' | grep -E '^[0-9]+$' | head -1
 }

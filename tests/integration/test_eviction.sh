@@ -13,19 +13,6 @@
 MiB=$((1 << 20))
 BG=() # background holders: stopped before lib.sh unmounts, even on failure
 trap 'for p in "${BG[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; kv_cleanup' EXIT
-stat_of() { # KEY: its value in .kvfs/stats
-	awk -v k="$1" '$1 == k { print $2 }' "$MNT/.kvfs/stats"
-}
-
-eventually() { # command...: true within 3 s
-	local _
-	for _ in $(seq 30); do
-		"$@" && return 0
-		sleep 0.1
-	done
-	"$@"
-}
-
 make_block() { # N: 4 MiB whose first bytes name the block, to stdout
 	printf 'block %08d\n' "$1"
 	head -c $((4 * MiB - 15)) "$WORK/src"

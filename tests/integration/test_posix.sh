@@ -14,19 +14,6 @@ if [ ! -x "$CHECK" ]; then
 	exit 1
 fi
 
-stat_of() { # KEY: its value in .kvfs/stats
-	awk -v k="$1" '$1 == k { print $2 }' "$MNT/.kvfs/stats"
-}
-
-eventually() { # command...: true within 3 s (releases reach the daemon asynchronously)
-	local _
-	for _ in $(seq 30); do
-		"$@" && return 0
-		sleep 0.1
-	done
-	"$@"
-}
-
 kv_setup size=256M
 
 out=$("$CHECK" "$MNT" 2>&1)

@@ -139,7 +139,6 @@ m.close()
 print("%d failed" % failed)
 sys.exit(1 if failed else 0)
 PY
-stat_of() { awk -v k="$1" '$1 == k { print $2 }' "$MNT/.kvfs/stats"; }
 ok "nothing is held after the program exits" test "$(stat_of held_files)" = 0
 ok "rm -r of the files" rm -r "$MNT/py"
 kv_unmount

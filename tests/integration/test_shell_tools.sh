@@ -8,19 +8,6 @@
 # .kvfs.
 . "$(dirname "$0")/lib.sh"
 
-stat_of() { # KEY: its value in .kvfs/stats
-	awk -v k="$1" '$1 == k { print $2 }' "$MNT/.kvfs/stats"
-}
-
-eventually() { # command...: true within 3 s (releases reach the daemon asynchronously)
-	local _
-	for _ in $(seq 30); do
-		"$@" && return 0
-		sleep 0.1
-	done
-	"$@"
-}
-
 same_df_and_stats() { # df's size and use equal .kvfs/stats capacity_bytes and used_bytes
 	local size used
 	read -r size used < <(df -B1 --output=size,used "$MNT" | tail -1)
