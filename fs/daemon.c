@@ -374,18 +374,41 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	kv_read_iov_done(d->pool, ino);
 }
 
-/* write: reply_write, reply_err(ENOSPC, EFBIG, EPERM) */
-static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
-		     struct fuse_file_info *fi)
+/*
+ * write_buf: reply_write, reply_err(ENOSPC, EFBIG, EPERM, EIO)
+ * The payload may still sit in a pipe (splice): it is read straight into
+ * the pool's extents, one copy from the kernel to the pool.
+ */
+static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv, off_t off,
+			 struct fuse_file_info *fi)
 {
 	struct kv_daemon *d = DAEMON(req);
+	struct iovec iov[KV_READ_IOV_MAX];
+	struct {
+		struct fuse_bufvec v;
+		struct fuse_buf more[KV_READ_IOV_MAX];
+	} dst;
+	size_t size = fuse_buf_size(bufv);
 	ssize_t n;
+	int niov, i, rc;
 
 	if (kv_is_virtual(d, ino)) {
 		fuse_reply_err(req, EPERM);
 		return;
 	}
-	n = kv_write(d->pool, ino, buf, size, (uint64_t)off);
+	rc = kv_write_begin(d->pool, ino, (uint64_t)off, size, iov, KV_READ_IOV_MAX, &niov);
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	memset(&dst, 0, sizeof(dst));
+	dst.v.count = (size_t)niov;
+	for (i = 0; i < niov; i++) {
+		dst.v.buf[i].mem = iov[i].iov_base;
+		dst.v.buf[i].size = iov[i].iov_len;
+	}
+	n = size ? fuse_buf_copy(&dst.v, bufv, 0) : 0;
+	kv_write_end(d->pool, ino, (uint64_t)off, n > 0 ? (size_t)n : 0);
 	if (n < 0) {
 		fuse_reply_err(req, (int)-n);
 		return;
@@ -702,6 +725,11 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	conn->max_readahead = 1 << 20;
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
 		conn->want |= FUSE_CAP_SPLICE_WRITE;
+	/*
+	 * No FUSE_CAP_SPLICE_READ: write_buf could then read payloads from a pipe
+	 * straight into the pool, but the pipe work on every request cost more
+	 * than the copy it saves (2 MiB writes: 3.3 ms against 1.1-3.3 ms).
+	 */
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO;
 	/* no writeback cache: a write() reaches the pool before it returns */
@@ -724,7 +752,7 @@ const struct fuse_lowlevel_ops kv_fuse_ops = {
 	.link = op_link,
 	.open = op_open,
 	.read = op_read,
-	.write = op_write,
+	.write_buf = op_write_buf,
 	.flush = op_flush,
 	.release = op_release,
 	.fsync = op_fsync,

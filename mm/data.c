@@ -276,24 +276,14 @@ ssize_t kv_read(struct kv_pool *p, uint64_t ino, void *buf, size_t len, uint64_t
 	return rc;
 }
 
-ssize_t kv_read_iov(struct kv_pool *p, uint64_t ino, uint64_t off, size_t len, struct iovec *iov,
-		    int max, int *niov)
+/* Point @iov at [off, off + len) of a file's allocated extents. Return: bytes covered. */
+static size_t map_range(struct kv_pool *p, const struct kv_inode *in, uint64_t off, size_t len,
+			struct iovec *iov, int max, int *niov)
 {
-	struct kv_inode *in;
-	uint64_t size;
 	size_t done = 0;
 	int i;
 
 	*niov = 0;
-	if (!file_alive(p, ino))
-		return kv_ino_valid(p, ino) && S_ISDIR(kv_inode(p, ino)->mode) ? -EISDIR : -ENOENT;
-	in = kv_inode(p, ino);
-	pthread_rwlock_rdlock(kv_stripe(p, ino));
-	size = load_size(in);
-	if (off >= size)
-		return 0;
-	if (len > size - off)
-		len = (size_t)(size - off);
 	for (i = 0; i < in->extent_count && done < len && *niov < max; i++) {
 		const struct kv_extent *e = &in->ext[i];
 		size_t n;
@@ -309,7 +299,26 @@ ssize_t kv_read_iov(struct kv_pool *p, uint64_t ino, uint64_t off, size_t len, s
 		done += n;
 		off = 0;
 	}
-	return (ssize_t)done;
+	return done;
+}
+
+ssize_t kv_read_iov(struct kv_pool *p, uint64_t ino, uint64_t off, size_t len, struct iovec *iov,
+		    int max, int *niov)
+{
+	struct kv_inode *in;
+	uint64_t size;
+
+	*niov = 0;
+	if (!file_alive(p, ino))
+		return kv_ino_valid(p, ino) && S_ISDIR(kv_inode(p, ino)->mode) ? -EISDIR : -ENOENT;
+	in = kv_inode(p, ino);
+	pthread_rwlock_rdlock(kv_stripe(p, ino));
+	size = load_size(in);
+	if (off >= size)
+		return 0;
+	if (len > size - off)
+		len = (size_t)(size - off);
+	return (ssize_t)map_range(p, in, off, len, iov, max, niov);
 }
 
 void kv_read_iov_done(struct kv_pool *p, uint64_t ino)
@@ -317,37 +326,70 @@ void kv_read_iov_done(struct kv_pool *p, uint64_t ino)
 	pthread_rwlock_unlock(kv_stripe(p, ino));
 }
 
-ssize_t kv_write(struct kv_pool *p, uint64_t ino, const void *buf, size_t len, uint64_t off)
+int kv_write_begin(struct kv_pool *p, uint64_t ino, uint64_t off, size_t len, struct iovec *iov,
+		   int max, int *niov)
 {
 	struct kv_inode *in;
 	uint64_t size, end = off + len;
 	int rc;
 
+	*niov = 0;
 	if (p->readonly)
 		return -EROFS;
 	if (!file_alive(p, ino))
 		return -ENOENT;
 	if (end < off || end > p->sb->geo.data_size)
 		return -EFBIG;
-	if (!len)
-		return 0;
 	in = kv_inode(p, ino);
 	pthread_rwlock_wrlock(kv_stripe(p, ino));
 	size = load_size(in);
-	rc = grow(p, ino, end, false);
-	if (rc)
-		goto out;
+	rc = len ? grow(p, ino, end, false) : 0;
+	if (rc) {
+		pthread_rwlock_unlock(kv_stripe(p, ino));
+		return rc;
+	}
+	/* bytes between the old end and this write become visible: zero them */
 	if (off > size)
 		copy_range(p, in, size, NULL, off - size, true);
-	copy_range(p, in, off, (void *)buf, len, true);
+	if (len && map_range(p, in, off, len, iov, max, niov) != len) {
+		pthread_rwlock_unlock(kv_stripe(p, ino));
+		return -EIO; /* more extents than @max: cannot happen with KV_INLINE_EXTENTS + 1 */
+	}
+	return 0;
+}
+
+void kv_write_end(struct kv_pool *p, uint64_t ino, uint64_t off, size_t written)
+{
+	struct kv_inode *in = kv_inode(p, ino);
+	uint64_t size = load_size(in);
+
 	kv_fault(p, KV_FP_DATA_WRITTEN);
-	if (end > size)
-		publish_size(in, end);
+	/* the data is in place before the size that shows it */
+	if (written && off + written > size)
+		publish_size(in, off + written);
+	else if (off > size)
+		publish_size(in, off); /* a short write still exposed the zeroed gap */
 	in->mtime_ns = in->ctime_ns = kv_now_ns();
-	rc = (int)len;
-out:
 	pthread_rwlock_unlock(kv_stripe(p, ino));
-	return rc < 0 ? rc : (ssize_t)len;
+}
+
+ssize_t kv_write(struct kv_pool *p, uint64_t ino, const void *buf, size_t len, uint64_t off)
+{
+	struct iovec iov[KV_INLINE_EXTENTS + 1];
+	const uint8_t *b = buf;
+	int niov, i, rc;
+
+	if (!len)
+		return p->readonly ? -EROFS : file_alive(p, ino) ? 0 : -ENOENT;
+	rc = kv_write_begin(p, ino, off, len, iov, KV_INLINE_EXTENTS + 1, &niov);
+	if (rc)
+		return rc;
+	for (i = 0; i < niov; i++) {
+		memcpy(iov[i].iov_base, b, iov[i].iov_len);
+		b += iov[i].iov_len;
+	}
+	kv_write_end(p, ino, off, len);
+	return (ssize_t)len;
 }
 
 int kv_truncate(struct kv_pool *p, uint64_t ino, uint64_t size)

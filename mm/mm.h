@@ -164,6 +164,16 @@ struct iovec;
 ssize_t kv_read_iov(struct kv_pool *p, uint64_t ino, uint64_t off, size_t len, struct iovec *iov,
 		    int max, int *niov);
 void kv_read_iov_done(struct kv_pool *p, uint64_t ino);
+/**
+ * kv_write_begin() - make [off, off + len) of a file writable in place: the
+ * space is allocated (evicting if needed), a gap after the old end zeroed,
+ * and @iov points at the pool memory to fill. The file's data lock is held
+ * until kv_write_end(), which publishes the new size for the bytes written.
+ * Return: 0 (lock held) or -errno (nothing held).
+ */
+int kv_write_begin(struct kv_pool *p, uint64_t ino, uint64_t off, size_t len, struct iovec *iov,
+		   int max, int *niov);
+void kv_write_end(struct kv_pool *p, uint64_t ino, uint64_t off, size_t written);
 ssize_t kv_write(struct kv_pool *p, uint64_t ino, const void *buf, size_t len, uint64_t off);
 int kv_truncate(struct kv_pool *p, uint64_t ino, uint64_t size);
 /* mode: 0 or FALLOC_FL_KEEP_SIZE; others -EOPNOTSUPP */
