@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <syslog.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <time.h>
@@ -290,6 +291,12 @@ static void *janitor_main(void *arg)
 
 /* --- mount --- */
 
+/* Once daemonized, stderr is /dev/null: log lines go to syslog (kv_log levels are syslog's). */
+static void log_syslog(enum kv_log_level level, const char *fmt, va_list ap)
+{
+	vsyslog((int)level, fmt, ap);
+}
+
 static void usage(void)
 {
 	fprintf(stderr, "usage: kvfs mount [-f] [-o OPTS] POOL MOUNTPOINT\n"
@@ -387,6 +394,10 @@ int kv_cmd_mount(int argc, char **argv)
 		kv_log_set_level(KV_LOG_DEBUG);
 	if (fuse_daemonize(mo.foreground))
 		goto out_unmount;
+	if (!mo.foreground) {
+		openlog("kvfs", LOG_PID, LOG_DAEMON);
+		kv_log_set_handler(log_syslog);
+	}
 	if (pthread_create(&d->janitor, NULL, janitor_main, d))
 		goto out_unmount;
 	cfg = fuse_loop_cfg_create();
