@@ -17,8 +17,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define BLOCK_TOKENS 16
-#define BLOCK_BYTES (256u << 10) /* stands in for one block's K and V of every layer */
+#define BLOCK_TOKENS  16
+#define BLOCK_BYTES   (256u << 10) /* stands in for one block's K and V of every layer */
 #define STORED_BLOCKS 24
 
 /* What the engine would have computed for block i: here a function of its hash. */
@@ -104,8 +104,8 @@ static int load(const char *mnt, const char *ns, const uint32_t *tokens, size_t 
 		}
 	kvfs_hash_name(&h[0], name);
 	printf("request of %zu tokens: %ld of %ld blocks cached, bytes verified in place "
-	       "(first block %s/%s at pool offset %llu)\n", ntok, hit, n, ns, name,
-	       (unsigned long long)b[0].offset);
+	       "(first block %s/%s at pool offset %llu)\n",
+	       ntok, hit, n, ns, name, (unsigned long long)b[0].offset);
 	kvfs_unpin(kv, ns, h, (size_t)hit);
 	kvfs_close(kv);
 	free(h);

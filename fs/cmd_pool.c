@@ -31,11 +31,28 @@ int kv_parse_size(const char *s, uint64_t *out)
 	if (errno || end == s)
 		return -EINVAL;
 	switch (*end) {
-	case 'k': case 'K': mul = 1ull << 10; end++; break;
-	case 'm': case 'M': mul = 1ull << 20; end++; break;
-	case 'g': case 'G': mul = 1ull << 30; end++; break;
-	case 't': case 'T': mul = 1ull << 40; end++; break;
-	default: break;
+	case 'k':
+	case 'K':
+		mul = 1ull << 10;
+		end++;
+		break;
+	case 'm':
+	case 'M':
+		mul = 1ull << 20;
+		end++;
+		break;
+	case 'g':
+	case 'G':
+		mul = 1ull << 30;
+		end++;
+		break;
+	case 't':
+	case 'T':
+		mul = 1ull << 40;
+		end++;
+		break;
+	default:
+		break;
 	}
 	if (mul > 1 && (strcmp(end, "iB") == 0 || strcmp(end, "B") == 0))
 		end += strlen(end);
@@ -88,15 +105,19 @@ int kv_cmd_mkfs(int argc, char **argv)
 			break;
 		case 's':
 			if (kv_parse_size(optarg, &size)) {
-				fprintf(stderr, "kvfs mkfs: size '%s' is not a size; use a number with "
-					"an optional K, M, G or T suffix (e.g. -s 1G)\n", optarg);
+				fprintf(stderr,
+					"kvfs mkfs: size '%s' is not a size; use a number with "
+					"an optional K, M, G or T suffix (e.g. -s 1G)\n",
+					optarg);
 				return 2;
 			}
 			break;
 		case 'i':
 			if (kv_parse_uint(optarg, 16, UINT32_MAX - 2, &inodes)) {
-				fprintf(stderr, "kvfs mkfs: inode count '%s' is not a number between "
-					"16 and %u\n", optarg, UINT32_MAX - 2);
+				fprintf(stderr,
+					"kvfs mkfs: inode count '%s' is not a number between "
+					"16 and %u\n",
+					optarg, UINT32_MAX - 2);
 				return 2;
 			}
 			break;
@@ -207,8 +228,8 @@ int kv_cmd_stat(int argc, char **argv)
 		return stat_mount(argv[1]);
 	if (mounted_on(argv[1], mnt, sizeof(mnt))) {
 		/* its daemon holds the lock; the mount answers instead (one line, no lock error) */
-		fprintf(stderr, "kvfs stat: %s is mounted on %s; run 'kvfs stat %s'\n", argv[1], mnt,
-			mnt);
+		fprintf(stderr, "kvfs stat: %s is mounted on %s; run 'kvfs stat %s'\n", argv[1],
+			mnt, mnt);
 		return 1;
 	}
 	rc = kv_pool_open(argv[1], &o, &p);
@@ -217,9 +238,10 @@ int kv_cmd_stat(int argc, char **argv)
 	kv_pool_get_stats(p, &st);
 	u = kv_pool_geometry(p)->uuid;
 	printf("pool %s\n", kv_pool_path(p));
-	printf("  uuid        %02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x\n",
-	       u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12],
-	       u[13], u[14], u[15]);
+	printf(
+	    "  uuid        %02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x\n",
+	    u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13],
+	    u[14], u[15]);
 	printf("  data        %s used of %s (%s free, %.1f%%)\n",
 	       kv_human(st.used_bytes, a, sizeof(a)), kv_human(st.capacity_bytes, b, sizeof(b)),
 	       kv_human(st.free_bytes, c, sizeof(c)),
@@ -227,7 +249,8 @@ int kv_cmd_stat(int argc, char **argv)
 	printf("  files       %" PRIu64 " in %" PRIu64 " directories\n", st.files, st.directories);
 	printf("  inodes      %" PRIu64 " of %" PRIu64 " free\n", st.inodes_free, st.inodes_total);
 	printf("  free space  %" PRIu64 " extents, largest %s, fragmentation %u%%\n",
-	       st.free_extents, kv_human(st.largest_free_bytes, a, sizeof(a)), st.fragmentation_pct);
+	       st.free_extents, kv_human(st.largest_free_bytes, a, sizeof(a)),
+	       st.fragmentation_pct);
 	printf("  unclean     %" PRIu64 " opens after a crash\n", st.unclean_opens);
 	kv_pool_close(p);
 	return 0;

@@ -39,10 +39,10 @@ struct txn {
 struct kv_ctl_state {
 	pthread_mutex_t lock;
 	bool writable;
-	struct pin *pins;   /* in pin order */
+	struct pin *pins; /* in pin order */
 	size_t npins, pins_cap;
-	uint32_t *slots;    /* open addressing over pins: index + 1, 0 = empty */
-	size_t nslots;      /* power of two */
+	uint32_t *slots; /* open addressing over pins: index + 1, 0 = empty */
+	size_t nslots; /* power of two */
 	struct txn *txns;
 	size_t ntxns;
 	uint64_t next_txn;
@@ -287,7 +287,8 @@ static int do_reserve(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_i
 		return rc;
 	n = io->h.count;
 	for (i = 0; i < n; i++)
-		if (io->item[i].in.size == 0 || io->item[i].in.size > kv_pool_geometry(d->pool)->data_size)
+		if (io->item[i].in.size == 0 ||
+		    io->item[i].in.size > kv_pool_geometry(d->pool)->data_size)
 			return -EINVAL;
 	if (io->h.txn) {
 		t = txn_find(s, io->h.txn);

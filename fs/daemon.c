@@ -20,7 +20,7 @@
 #include <sys/uio.h>
 #include <sys/xattr.h>
 
-#define DAEMON(req) ((struct kv_daemon *)fuse_req_userdata(req))
+#define DAEMON(req)	((struct kv_daemon *)fuse_req_userdata(req))
 #define KV_READ_IOV_MAX (KV_INLINE_EXTENTS + 1)
 
 void kv_stat_from_attr(const struct kv_attr *a, struct stat *st)
@@ -176,13 +176,15 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *st, int to_s
 	}
 	if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_ATIME_NOW)) {
 		mask |= KV_SET_ATIME;
-		in.atime_ns = (to_set & FUSE_SET_ATTR_ATIME_NOW) ? now
-			: (int64_t)st->st_atim.tv_sec * 1000000000 + st->st_atim.tv_nsec;
+		in.atime_ns = (to_set & FUSE_SET_ATTR_ATIME_NOW)
+				  ? now
+				  : (int64_t)st->st_atim.tv_sec * 1000000000 + st->st_atim.tv_nsec;
 	}
 	if (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW)) {
 		mask |= KV_SET_MTIME;
-		in.mtime_ns = (to_set & FUSE_SET_ATTR_MTIME_NOW) ? now
-			: (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+		in.mtime_ns = (to_set & FUSE_SET_ATTR_MTIME_NOW)
+				  ? now
+				  : (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
 	}
 	if (to_set & FUSE_SET_ATTR_CTIME) {
 		mask |= KV_SET_CTIME;
@@ -217,8 +219,8 @@ static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		fuse_reply_err(req, EEXIST);
 		return;
 	}
-	rc = kv_create(d->pool, parent, name, strlen(name), mode & ~ctx->umask, ctx->uid,
-		       ctx->gid, &a);
+	rc = kv_create(d->pool, parent, name, strlen(name), mode & ~ctx->umask, ctx->uid, ctx->gid,
+		       &a);
 	if (rc) {
 		fuse_reply_err(req, -rc);
 		return;
@@ -514,7 +516,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	for (i = (uint64_t)off; ; i++) {
+	for (i = (uint64_t)off;; i++) {
 		struct fuse_entry_param e;
 		struct kv_attr a;
 		const char *n = name;
@@ -523,7 +525,8 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		memset(&e, 0, sizeof(e));
 		if (i == 0 || i == 1) {
 			n = i == 0 ? "." : "..";
-			e.attr.st_ino = i == 0 ? ino : FUSE_ROOT_ID; /* ".." : the kernel knows the parent */
+			e.attr.st_ino =
+			    i == 0 ? ino : FUSE_ROOT_ID; /* ".." : the kernel knows the parent */
 			e.attr.st_mode = S_IFDIR;
 		} else if (i == 2) {
 			if (ino != FUSE_ROOT_ID)
@@ -538,13 +541,15 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			break;
 		}
 		if (plus) {
-			sz = fuse_add_direntry_plus(req, buf + used, size - used, n, &e, (off_t)(i + 1));
+			sz = fuse_add_direntry_plus(req, buf + used, size - used, n, &e,
+						    (off_t)(i + 1));
 			if (sz > size - used)
 				break;
 			if (i >= 3)
 				kv_ref(d->pool, e.ino, 1);
 		} else {
-			sz = fuse_add_direntry(req, buf + used, size - used, n, &e.attr, (off_t)(i + 1));
+			sz = fuse_add_direntry(req, buf + used, size - used, n, &e.attr,
+					       (off_t)(i + 1));
 			if (sz > size - used)
 				break;
 		}

@@ -34,7 +34,7 @@ struct kv_daemon {
 	char mountpoint[4096];
 	char uuid_text[40];
 	unsigned high_watermark; /* percent; 100 = only on demand */
-	uint64_t ino_base;       /* first virtual inode number (.kvfs and its files) */
+	uint64_t ino_base; /* first virtual inode number (.kvfs and its files) */
 	struct timespec mount_time;
 	uid_t owner_uid;
 	gid_t owner_gid;

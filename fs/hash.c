@@ -73,8 +73,10 @@ int kvfs_hash_parse(const char *name, kvfs_hash_t *h)
 
 	for (i = 0; i < 32; i++) {
 		char c = name[i];
-		int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-			: c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+		int v = c >= '0' && c <= '9'   ? c - '0'
+			: c >= 'a' && c <= 'f' ? c - 'a' + 10
+			: c >= 'A' && c <= 'F' ? c - 'A' + 10
+					       : -1;
 
 		if (v < 0)
 			return -EINVAL;

@@ -13,15 +13,15 @@
 #include <stdint.h>
 
 #define KVFS_ABI_VERSION 1
-#define KVFS_NS_MAX 128 /* namespace: one path component under the mount */
+#define KVFS_NS_MAX	 128 /* namespace: one path component under the mount */
 
-#define KVFS_IOC_LOOKUP_MAX 1000
+#define KVFS_IOC_LOOKUP_MAX  1000
 #define KVFS_IOC_RESERVE_MAX 500
 
 struct kvfs_ioc_head {
-	uint32_t abi;   /* KVFS_ABI_VERSION */
+	uint32_t abi; /* KVFS_ABI_VERSION */
 	uint32_t count; /* items in; on return, items answered */
-	uint64_t txn;   /* reserve: 0 = new, else append; commit/abort: the id */
+	uint64_t txn; /* reserve: 0 = new, else append; commit/abort: the id */
 	char ns[KVFS_NS_MAX]; /* NUL-terminated */
 };
 
@@ -65,12 +65,12 @@ struct kvfs_ioc_txn {
 	struct kvfs_ioc_head h;
 };
 
-#define KVFS_IOC_MAGIC 'K'
-#define KVFS_IOC_LOOKUP _IOWR(KVFS_IOC_MAGIC, 1, struct kvfs_ioc_lookup)
-#define KVFS_IOC_UNPIN _IOW(KVFS_IOC_MAGIC, 2, struct kvfs_ioc_unpin)
+#define KVFS_IOC_MAGIC	 'K'
+#define KVFS_IOC_LOOKUP	 _IOWR(KVFS_IOC_MAGIC, 1, struct kvfs_ioc_lookup)
+#define KVFS_IOC_UNPIN	 _IOW(KVFS_IOC_MAGIC, 2, struct kvfs_ioc_unpin)
 #define KVFS_IOC_RESERVE _IOWR(KVFS_IOC_MAGIC, 3, struct kvfs_ioc_reserve)
-#define KVFS_IOC_COMMIT _IOWR(KVFS_IOC_MAGIC, 4, struct kvfs_ioc_txn)
-#define KVFS_IOC_ABORT _IOW(KVFS_IOC_MAGIC, 5, struct kvfs_ioc_txn)
+#define KVFS_IOC_COMMIT	 _IOWR(KVFS_IOC_MAGIC, 4, struct kvfs_ioc_txn)
+#define KVFS_IOC_ABORT	 _IOW(KVFS_IOC_MAGIC, 5, struct kvfs_ioc_txn)
 
 _Static_assert(sizeof(struct kvfs_ioc_lookup) < (1 << 14), "fits a restricted ioctl");
 _Static_assert(sizeof(struct kvfs_ioc_unpin) < (1 << 14), "fits a restricted ioctl");

@@ -50,8 +50,9 @@ static int parse_uuid(const char *text, uint8_t uuid[16])
 
 		if (*text == '-')
 			continue;
-		v = *text >= '0' && *text <= '9' ? *text - '0' : *text >= 'a' && *text <= 'f' ?
-			*text - 'a' + 10 : -1;
+		v = *text >= '0' && *text <= '9'   ? *text - '0'
+		    : *text >= 'a' && *text <= 'f' ? *text - 'a' + 10
+						   : -1;
 		if (v < 0)
 			return -EINVAL;
 		uuid[i / 2] = (uint8_t)(i % 2 ? uuid[i / 2] | v : v << 4);
@@ -182,7 +183,8 @@ long kvfs_lookup(kvfs_t *kv, const char *ns, const kvfs_hash_t *hashes, size_t n
 	memset(&io->h, 0, sizeof(io->h));
 	rc = set_ns(&io->h, ns);
 	while (!rc && done < n) {
-		uint32_t batch = n - done > KVFS_IOC_LOOKUP_MAX ? KVFS_IOC_LOOKUP_MAX : (uint32_t)(n - done);
+		uint32_t batch =
+		    n - done > KVFS_IOC_LOOKUP_MAX ? KVFS_IOC_LOOKUP_MAX : (uint32_t)(n - done);
 		uint32_t i;
 
 		io->h.count = batch;
@@ -225,7 +227,8 @@ int kvfs_unpin(kvfs_t *kv, const char *ns, const kvfs_hash_t *hashes, size_t n)
 	rc = set_ns(&io->h, ns);
 	/* tail first, so the head of the chain is the most recently used */
 	while (!rc && done < n) {
-		uint32_t batch = n - done > KVFS_IOC_LOOKUP_MAX ? KVFS_IOC_LOOKUP_MAX : (uint32_t)(n - done);
+		uint32_t batch =
+		    n - done > KVFS_IOC_LOOKUP_MAX ? KVFS_IOC_LOOKUP_MAX : (uint32_t)(n - done);
 		uint32_t i;
 
 		for (i = 0; i < batch; i++)
@@ -255,7 +258,8 @@ int kvfs_reserve(kvfs_t *kv, const char *ns, const kvfs_hash_t *hashes, const ui
 	memset(&io->h, 0, sizeof(io->h));
 	rc = set_ns(&io->h, ns);
 	while (!rc && done < n) {
-		uint32_t batch = n - done > KVFS_IOC_RESERVE_MAX ? KVFS_IOC_RESERVE_MAX : (uint32_t)(n - done);
+		uint32_t batch =
+		    n - done > KVFS_IOC_RESERVE_MAX ? KVFS_IOC_RESERVE_MAX : (uint32_t)(n - done);
 		uint32_t i;
 
 		io->h.count = batch;

@@ -22,7 +22,8 @@ static const struct kv_command commands[] = {
 	{ "mkfs", kv_cmd_mkfs, "mkfs [-f] [-s SIZE] [-i INODES] POOL",
 	  "format a pool; refuses a formatted pool without -f" },
 	{ "stat", kv_cmd_stat, "stat POOL|MOUNTPOINT", "show a pool's capacity, use and files" },
-	{ "fsck", kv_cmd_fsck, "fsck POOL", "check a pool that is not mounted; non-zero on damage" },
+	{ "fsck", kv_cmd_fsck, "fsck POOL",
+	  "check a pool that is not mounted; non-zero on damage" },
 	{ "help", cmd_help, "help [SUBCOMMAND]", "show this help" },
 };
 
@@ -35,7 +36,8 @@ static int cmd_help(int argc, char **argv)
 	if (argc > 1) {
 		for (i = 0; i < NCOMMANDS; i++)
 			if (strcmp(argv[1], commands[i].name) == 0) {
-				printf("usage: kvfs %s\n  %s\n", commands[i].usage, commands[i].summary);
+				printf("usage: kvfs %s\n  %s\n", commands[i].usage,
+				       commands[i].summary);
 				return 0;
 			}
 		fprintf(stderr, "kvfs: no subcommand '%s'; see 'kvfs help'\n", argv[1]);

@@ -37,9 +37,9 @@ struct mount_opts {
 
 /* Options mount(8) passes along that mean nothing to kvfs. */
 static const char *const ignored_opts[] = {
-	"rw", "dev", "nodev", "suid", "nosuid", "exec", "noexec", "auto", "noauto", "user",
-	"nouser", "users", "nofail", "_netdev", "defaults", "async", "atime", "noatime",
-	"relatime", "strictatime", "lazytime", NULL,
+	"rw",	  "dev",     "nodev",	 "suid",	"nosuid",   "exec",    "noexec",   "auto",
+	"noauto", "user",    "nouser",	 "users",	"nofail",   "_netdev", "defaults", "async",
+	"atime",  "noatime", "relatime", "strictatime", "lazytime", NULL,
 };
 
 static int parse_one(struct mount_opts *mo, char *opt)
@@ -149,21 +149,25 @@ static int check_mountpoint(const char *mnt)
 
 	if (is_kvfs_mount(mnt)) {
 		if (!is_dead_mount(mnt)) {
-			fprintf(stderr, "kvfs mount: %s is already a kvfs mount point (busy); unmount "
-				"it first or choose another directory\n", mnt);
+			fprintf(stderr,
+				"kvfs mount: %s is already a kvfs mount point (busy); unmount "
+				"it first or choose another directory\n",
+				mnt);
 			return -EBUSY;
 		}
 		/* its daemon died (kill -9, OOM): clear the dead mount and go on */
 		if (umount2(mnt, MNT_DETACH) == 0)
-			fprintf(stderr, "kvfs mount: cleared the dead kvfs mount left on %s\n", mnt);
+			fprintf(stderr, "kvfs mount: cleared the dead kvfs mount left on %s\n",
+				mnt);
 	}
 	if (stat(mnt, &st) < 0) {
 		int e = errno;
 
 		fprintf(stderr, "kvfs mount: mountpoint %s: %s%s\n", mnt, strerror(e),
 			e == ENOENT ? " (create it with mkdir -p)"
-			: e == ENOTCONN ? " (a dead FUSE mount: clear it with 'fusermount3 -u' or 'umount -l')"
-					: "");
+			: e == ENOTCONN
+			    ? " (a dead FUSE mount: clear it with 'fusermount3 -u' or 'umount -l')"
+			    : "");
 		return -e;
 	}
 	if (!S_ISDIR(st.st_mode)) {
@@ -172,8 +176,10 @@ static int check_mountpoint(const char *mnt)
 	}
 	snprintf(parent, sizeof(parent), "%s/..", mnt);
 	if (stat(parent, &pst) == 0 && (pst.st_dev != st.st_dev || pst.st_ino == st.st_ino)) {
-		fprintf(stderr, "kvfs mount: %s is already a mount point (busy); unmount it first "
-			"or choose another directory\n", mnt);
+		fprintf(stderr,
+			"kvfs mount: %s is already a mount point (busy); unmount it first "
+			"or choose another directory\n",
+			mnt);
 		return -EBUSY;
 	}
 	return 0;
@@ -260,10 +266,10 @@ static void *janitor_main(void *arg)
 			pthread_mutex_unlock(&d->inval_lock);
 			for (; iv; iv = arg) {
 				arg = iv->next;
-				if (fuse_lowlevel_notify_delete(d->se, iv->parent, iv->ino, iv->name,
-								iv->len))
-					fuse_lowlevel_notify_inval_entry(d->se, iv->parent, iv->name,
-									 iv->len);
+				if (fuse_lowlevel_notify_delete(d->se, iv->parent, iv->ino,
+								iv->name, iv->len))
+					fuse_lowlevel_notify_inval_entry(d->se, iv->parent,
+									 iv->name, iv->len);
 				fuse_lowlevel_notify_inval_inode(d->se, iv->ino, 0, 0);
 				free(iv);
 			}
@@ -273,7 +279,8 @@ static void *janitor_main(void *arg)
 		}
 		if (d->high_watermark < 100 && kv_pool_over_watermark(d->pool)) {
 			pthread_mutex_unlock(&d->inval_lock);
-			kv_pool_evict_to(d->pool, d->high_watermark > 5 ? d->high_watermark - 5 : 0);
+			kv_pool_evict_to(d->pool,
+					 d->high_watermark > 5 ? d->high_watermark - 5 : 0);
 			pthread_mutex_lock(&d->inval_lock);
 			continue;
 		}
@@ -299,8 +306,10 @@ static void log_syslog(enum kv_log_level level, const char *fmt, va_list ap)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: kvfs mount [-f] [-o OPTS] POOL MOUNTPOINT\n"
-		"  OPTS: size=SIZE,inodes=N,high_watermark=PCT,numa=NODE,threads=N,allow_other,debug\n");
+	fprintf(stderr,
+		"usage: kvfs mount [-f] [-o OPTS] POOL MOUNTPOINT\n"
+		"  OPTS: "
+		"size=SIZE,inodes=N,high_watermark=PCT,numa=NODE,threads=N,allow_other,debug\n");
 }
 
 int kv_cmd_mount(int argc, char **argv)
@@ -328,7 +337,9 @@ int kv_cmd_mount(int argc, char **argv)
 		case 'd':
 			mo.debug = true;
 			break;
-		case 's': case 'n': case 'v':
+		case 's':
+		case 'n':
+		case 'v':
 			break; /* mount(8)'s sloppy, no-mtab, verbose */
 		default:
 			usage();
@@ -379,15 +390,18 @@ int kv_cmd_mount(int argc, char **argv)
 		goto out_pool;
 	d->se = fuse_session_new(&args, &kv_fuse_ops, sizeof(kv_fuse_ops), d);
 	if (!d->se) {
-		fprintf(stderr, "kvfs mount: cannot start a FUSE session (is the fuse module loaded "
+		fprintf(stderr,
+			"kvfs mount: cannot start a FUSE session (is the fuse module loaded "
 			"and /dev/fuse present?)\n");
 		goto out_pool;
 	}
 	if (fuse_set_signal_handlers(d->se))
 		goto out_session;
 	if (fuse_session_mount(d->se, mnt)) {
-		fprintf(stderr, "kvfs mount: cannot mount on %s (fusermount3 missing, or not "
-			"permitted? see above)\n", mnt);
+		fprintf(stderr,
+			"kvfs mount: cannot mount on %s (fusermount3 missing, or not "
+			"permitted? see above)\n",
+			mnt);
 		goto out_signals;
 	}
 	if (mo.debug)

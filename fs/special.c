@@ -128,7 +128,8 @@ void kv_special_read(struct kv_daemon *d, fuse_req_t req, uint64_t ino, size_t s
 	if ((size_t)off >= h->len)
 		fuse_reply_buf(req, NULL, 0);
 	else
-		fuse_reply_buf(req, h->text + off, h->len - (size_t)off < size ? h->len - (size_t)off : size);
+		fuse_reply_buf(req, h->text + off,
+			       h->len - (size_t)off < size ? h->len - (size_t)off : size);
 }
 
 void kv_special_release(struct kv_daemon *d, fuse_req_t req, uint64_t ino,
@@ -169,10 +170,14 @@ void kv_special_readdir(struct kv_daemon *d, fuse_req_t req, size_t size, off_t 
 			name = vnodes[i - 1].name;
 			kv_special_lookup(d, d->ino_base + KV_VINO_DIR, name, &e);
 		}
-		sz = plus ? fuse_add_direntry_plus(req, buf + used, size - used < sizeof(buf) - used ?
-						   size - used : sizeof(buf) - used, name, &e, i + 1)
-			  : fuse_add_direntry(req, buf + used, size - used < sizeof(buf) - used ?
-					      size - used : sizeof(buf) - used, name, &e.attr, i + 1);
+		sz = plus ? fuse_add_direntry_plus(
+				req, buf + used,
+				size - used < sizeof(buf) - used ? size - used : sizeof(buf) - used,
+				name, &e, i + 1)
+			  : fuse_add_direntry(req, buf + used,
+					      size - used < sizeof(buf) - used ? size - used
+									       : sizeof(buf) - used,
+					      name, &e.attr, i + 1);
 		if (used + sz > size || used + sz > sizeof(buf))
 			break;
 		used += sz;
@@ -262,7 +267,8 @@ char *kv_stats_text(struct kv_daemon *d, bool prometheus, size_t *len)
 		{ "files", "Block files", s.files, false },
 		{ "directories", "Directories", s.directories, false },
 		{ "inodes_free", "Unused inode records", s.inodes_free, false },
-		{ "held_files", "Files open, mapped or pinned (never evicted)", s.held_files, false },
+		{ "held_files", "Files open, mapped or pinned (never evicted)", s.held_files,
+		  false },
 		{ "pinned_files", "Files pinned through libkvfs", s.pinned_files, false },
 		{ "hits", "Lookups of names that exist", s.hits, true },
 		{ "misses", "Lookups of names that do not exist", s.misses, true },
@@ -272,15 +278,18 @@ char *kv_stats_text(struct kv_daemon *d, bool prometheus, size_t *len)
 		{ "largest_free_bytes", "Largest free extent", s.largest_free_bytes, false },
 		{ "fragmentation_pct", "Percent of free space outside the largest free extent",
 		  s.fragmentation_pct, false },
-		{ "high_watermark_pct", "Use above which eviction starts", d->high_watermark, false },
+		{ "high_watermark_pct", "Use above which eviction starts", d->high_watermark,
+		  false },
 		{ "ctl_lookups", "Fast-path lookup calls", d->ctl_lookups, true },
-		{ "ctl_blocks_pinned", "Blocks pinned by fast-path lookups", d->ctl_blocks_pinned, true },
+		{ "ctl_blocks_pinned", "Blocks pinned by fast-path lookups", d->ctl_blocks_pinned,
+		  true },
 		{ "ctl_commits", "Fast-path commits", d->ctl_commits, true },
 		{ "ctl_blocks_committed", "Blocks published by fast-path commits",
 		  d->ctl_blocks_committed, true },
-		{ "unclean_opens", "Times the pool was opened after its daemon died", s.unclean_opens,
-		  true },
-		{ "recovered_orphans", "Records freed by recovery at this mount", s.orphans_freed, false },
+		{ "unclean_opens", "Times the pool was opened after its daemon died",
+		  s.unclean_opens, true },
+		{ "recovered_orphans", "Records freed by recovery at this mount", s.orphans_freed,
+		  false },
 	};
 
 	f = open_memstream(&text, &size);

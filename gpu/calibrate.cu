@@ -20,9 +20,9 @@
 #include "kvfs_cuda_int.h"
 
 #define KC_CAL_REGION (64ull << 20) /* scratch, each side */
-#define KC_CAL_TOTAL (32ull << 20)  /* bytes per timed transfer */
-#define KC_CAL_REPS 3               /* timed, after one warm-up */
-#define KC_CAL_MARGIN 1.02          /* copy engine must win by 2% */
+#define KC_CAL_TOTAL  (32ull << 20) /* bytes per timed transfer */
+#define KC_CAL_REPS   3 /* timed, after one warm-up */
+#define KC_CAL_MARGIN 1.02 /* copy engine must win by 2% */
 
 static double kc_cal_now_ms(void)
 {
@@ -36,7 +36,7 @@ struct kc_cal_bufs {
 	char *host = NULL;
 	char *dev = NULL;
 	cudaStream_t s = NULL;
-	cudaEvent_t ev[2] = {NULL, NULL};
+	cudaEvent_t ev[2] = { NULL, NULL };
 
 	~kc_cal_bufs()
 	{

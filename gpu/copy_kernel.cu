@@ -77,8 +77,8 @@ __device__ __forceinline__ void kc_copy_aligned(const char *s, char *d, uint64_t
 }
 
 template <int U>
-__global__ void __launch_bounds__(KC_THREADS) kc_copy_kernel(const kc_item *__restrict__ items,
-							     uint32_t nitems)
+__global__ void __launch_bounds__(KC_THREADS)
+    kc_copy_kernel(const kc_item *__restrict__ items, uint32_t nitems)
 {
 	for (uint32_t i = blockIdx.x; i < nitems; i += gridDim.x) {
 		const kc_item it = items[i];
@@ -135,7 +135,7 @@ int kc_launch(const kc_item *items, uint32_t nitems, unsigned unroll, unsigned g
 int kc_occupancy(unsigned unroll, int *ctas)
 {
 	cudaError_t e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(
-		ctas, unroll == 8 ? kc_copy_kernel<8> : kc_copy_kernel<4>, KC_THREADS, 0);
+	    ctas, unroll == 8 ? kc_copy_kernel<8> : kc_copy_kernel<4>, KC_THREADS, 0);
 
 	if (e != cudaSuccess)
 		return kc_cuda_error(e, "cudaOccupancyMaxActiveBlocksPerMultiprocessor");

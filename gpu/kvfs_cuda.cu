@@ -141,8 +141,8 @@ struct kc_device_guard {
 
 void kc_method_defaults(kvfs_cuda_method *m)
 {
-	static const uint64_t sizes[KVFS_CUDA_NSIZES] = {4 << 10,   16 << 10, 64 << 10,
-							 256 << 10, 1 << 20,  4 << 20};
+	static const uint64_t sizes[KVFS_CUDA_NSIZES] = { 4 << 10,   16 << 10, 64 << 10,
+							  256 << 10, 1 << 20,  4 << 20 };
 
 	memset(m, 0, sizeof(*m));
 	m->copy_min[KVFS_CUDA_LOAD] = KVFS_CUDA_NEVER;
@@ -485,8 +485,9 @@ static bool kc_is_device_memory(const cudaPointerAttributes *attr)
 
 static int kc_past_allocation(size_t idx, uint64_t start, uint64_t len, uint64_t at)
 {
-	return kc_set_error(-EFAULT, "piece %zu: dev_ptr 0x%llx + %llu runs past its allocation "
-				     "(at 0x%llx)",
+	return kc_set_error(-EFAULT,
+			    "piece %zu: dev_ptr 0x%llx + %llu runs past its allocation "
+			    "(at 0x%llx)",
 			    idx, (unsigned long long)start, (unsigned long long)len,
 			    (unsigned long long)at);
 }

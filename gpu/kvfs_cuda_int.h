@@ -16,9 +16,9 @@
 #include "kvfs_cuda.h"
 
 /* One CTA's unit of work: pieces are cut into items of at most this. */
-#define KC_ITEM_BYTES (32u << 10)
-#define KC_THREADS 256
-#define KC_MAX_SLOTS 64
+#define KC_ITEM_BYTES	  (32u << 10)
+#define KC_THREADS	  256
+#define KC_MAX_SLOTS	  64
 #define KC_SLOT_MIN_ITEMS 4096
 
 /* What the kernel reads per item; addresses as the GPU sees them. */
@@ -66,14 +66,14 @@ struct kvfs_cuda_reg {
 	double register_ms;
 	int ndev;
 	std::mutex lock; /* devs[] creation */
-	kc_dev **devs;   /* [ndev], NULL until first use */
+	kc_dev **devs; /* [ndev], NULL until first use */
 };
 
 /* What one enqueue moves: pieces relative to host_base, already validated. */
 struct kc_xfer {
 	char *host_base;
 	uint64_t chunk; /* copy-engine pieces are split at these boundaries */
-	int dir;        /* enum kvfs_cuda_dir */
+	int dir; /* enum kvfs_cuda_dir */
 	uint64_t copy_min;
 	unsigned unroll;
 	unsigned ctas_per_sm;

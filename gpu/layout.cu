@@ -64,7 +64,7 @@ long kvfs_cuda_layout_pieces(const struct kvfs_cuda_layout *lo, const int64_t *b
 		for (uint32_t l = 0; l < lo->num_layers; l++) {
 			char *kt = (char *)lo->k[l];
 			char *vt = lo->kind == KVFS_CUDA_LAYOUT_KV_SEPARATE ? (char *)lo->v[l]
-									 : kt + v_off;
+									    : kt + v_off;
 
 			out[k].pool_offset = pool + (2 * (uint64_t)l) * piece;
 			out[k].dev_ptr = kt + dev;

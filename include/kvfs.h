@@ -35,17 +35,17 @@ typedef struct kvfs kvfs_t;
 
 /* kvfs_block.status */
 enum kvfs_block_status {
-	KVFS_BLOCK_PINNED = 1,   /* lookup: present and pinned to the handle */
+	KVFS_BLOCK_PINNED = 1, /* lookup: present and pinned to the handle */
 	KVFS_BLOCK_RESERVED = 2, /* reserve: an extent for the caller to fill */
-	KVFS_BLOCK_PRESENT = 3,  /* reserve: already stored; nothing reserved */
+	KVFS_BLOCK_PRESENT = 3, /* reserve: already stored; nothing reserved */
 };
 
 /** Where one block lives in the pool, and in the caller's mapping of it. */
 struct kvfs_block {
 	uint64_t offset; /* byte offset in the pool */
 	uint64_t length; /* bytes of data */
-	void *addr;      /* pool base of this handle + offset */
-	int32_t status;  /* enum kvfs_block_status */
+	void *addr; /* pool base of this handle + offset */
+	int32_t status; /* enum kvfs_block_status */
 	uint32_t reserved;
 };
 
@@ -133,8 +133,8 @@ int kvfs_unpin(kvfs_t *kv, const char *ns, const kvfs_hash_t *hashes, size_t n);
  * Return: 0, -EROFS (read-only handle), -ENOSPC, -ENOENT (no such
  * namespace), or another -errno; on error nothing stays reserved.
  */
-int kvfs_reserve(kvfs_t *kv, const char *ns, const kvfs_hash_t *hashes,
-		 const uint64_t *sizes, size_t n, struct kvfs_block *out, uint64_t *txn);
+int kvfs_reserve(kvfs_t *kv, const char *ns, const kvfs_hash_t *hashes, const uint64_t *sizes,
+		 size_t n, struct kvfs_block *out, uint64_t *txn);
 
 /**
  * kvfs_commit() - publish every block of a reservation, atomically.

@@ -37,8 +37,8 @@ typedef struct kvfs_cuda_reg kvfs_cuda_reg_t;
 /** One contiguous run of bytes between the pool and GPU memory. */
 struct kvfs_cuda_piece {
 	uint64_t pool_offset; /* byte offset from the registered base */
-	void *dev_ptr;        /* device memory on the stream's GPU */
-	uint64_t bytes;       /* > 0 */
+	void *dev_ptr; /* device memory on the stream's GPU */
+	uint64_t bytes; /* > 0 */
 };
 
 /* kvfs_cuda_register() flags */
@@ -47,7 +47,7 @@ struct kvfs_cuda_piece {
 
 /* directions, as indices of kvfs_cuda_method arrays */
 enum kvfs_cuda_dir {
-	KVFS_CUDA_LOAD = 0,  /* pool -> GPU */
+	KVFS_CUDA_LOAD = 0, /* pool -> GPU */
 	KVFS_CUDA_STORE = 1, /* GPU -> pool */
 };
 
@@ -55,14 +55,14 @@ enum kvfs_cuda_dir {
 struct kvfs_cuda_reg_info {
 	void *base;
 	uint64_t size;
-	uint64_t chunk_bytes;  /* cudaHostRegister was called per chunk */
+	uint64_t chunk_bytes; /* cudaHostRegister was called per chunk */
 	uint32_t nchunks;
 	uint32_t flags;
-	double register_ms;    /* wall time of all cudaHostRegister calls */
+	double register_ms; /* wall time of all cudaHostRegister calls */
 };
 
 #define KVFS_CUDA_NSIZES 6 /* piece sizes the calibration measures */
-#define KVFS_CUDA_NEVER UINT64_MAX
+#define KVFS_CUDA_NEVER	 UINT64_MAX
 
 /**
  * struct kvfs_cuda_method - how one GPU moves pieces, per direction.
@@ -73,14 +73,14 @@ struct kvfs_cuda_reg_info {
  * 0: the copy engine takes every piece.
  */
 struct kvfs_cuda_method {
-	uint64_t copy_min[2];          /* [enum kvfs_cuda_dir] */
-	uint32_t kernel_threads;       /* threads per CTA (fixed: 256) */
-	uint32_t kernel_unroll;        /* 16-byte accesses in flight per thread: 4 or 8 */
-	uint32_t kernel_ctas_per_sm;   /* grid = SMs x this (1..32, clamped to what fits) */
-	uint32_t calibrated;           /* 1: copy_min came from a measurement */
-	double calibrate_ms;           /* wall time the measurement took */
-	uint64_t sizes[KVFS_CUDA_NSIZES];             /* piece sizes measured */
-	double kernel_gbs[2][KVFS_CUDA_NSIZES];       /* GB/s, [dir][size] */
+	uint64_t copy_min[2]; /* [enum kvfs_cuda_dir] */
+	uint32_t kernel_threads; /* threads per CTA (fixed: 256) */
+	uint32_t kernel_unroll; /* 16-byte accesses in flight per thread: 4 or 8 */
+	uint32_t kernel_ctas_per_sm; /* grid = SMs x this (1..32, clamped to what fits) */
+	uint32_t calibrated; /* 1: copy_min came from a measurement */
+	double calibrate_ms; /* wall time the measurement took */
+	uint64_t sizes[KVFS_CUDA_NSIZES]; /* piece sizes measured */
+	double kernel_gbs[2][KVFS_CUDA_NSIZES]; /* GB/s, [dir][size] */
 	double copy_gbs[2][KVFS_CUDA_NSIZES];
 };
 
@@ -215,15 +215,15 @@ enum kvfs_cuda_layout_kind {
  * layer 0 K, layer 0 V, layer 1 K, layer 1 V, ..., layer num_layers-1 V.
  */
 struct kvfs_cuda_layout {
-	uint32_t kind;         /* enum kvfs_cuda_layout_kind */
+	uint32_t kind; /* enum kvfs_cuda_layout_kind */
 	uint32_t num_layers;
-	uint64_t num_blocks;   /* blocks in each engine tensor */
+	uint64_t num_blocks; /* blocks in each engine tensor */
 	uint32_t block_tokens;
 	uint32_t kv_heads;
 	uint32_t head_dim;
-	uint32_t elem_bytes;   /* 2 for bf16/fp16, 1 for fp8 */
-	void *const *k;        /* SEPARATE: num_layers K tensors; STACKED: num_layers tensors */
-	void *const *v;        /* SEPARATE: num_layers V tensors; STACKED: unused (NULL) */
+	uint32_t elem_bytes; /* 2 for bf16/fp16, 1 for fp8 */
+	void *const *k; /* SEPARATE: num_layers K tensors; STACKED: num_layers tensors */
+	void *const *v; /* SEPARATE: num_layers V tensors; STACKED: unused (NULL) */
 };
 
 /**

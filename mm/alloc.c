@@ -17,8 +17,8 @@
 
 struct kv_free_node {
 	uint64_t start, len; /* pages */
-	struct kv_free_node *snext, *enext;        /* hash chains */
-	struct kv_free_node *cprev, *cnext;        /* class list */
+	struct kv_free_node *snext, *enext; /* hash chains */
+	struct kv_free_node *cprev, *cnext; /* class list */
 	unsigned cls;
 };
 
@@ -231,8 +231,8 @@ int kv_alloc_build(struct kv_alloc *a, uint64_t base, uint64_t pages, struct kv_
 		if (i < nused) {
 			const struct kv_extent *e = &used[i];
 
-			if (e->off < base || e->off % KV_PAGE_SIZE || e->len % KV_PAGE_SIZE || !e->len ||
-			    (e->off - base) / KV_PAGE_SIZE < cursor ||
+			if (e->off < base || e->off % KV_PAGE_SIZE || e->len % KV_PAGE_SIZE ||
+			    !e->len || (e->off - base) / KV_PAGE_SIZE < cursor ||
 			    (e->off - base + e->len) / KV_PAGE_SIZE > pages) {
 				if (bad)
 					*bad = i;
@@ -366,7 +366,6 @@ void kv_alloc_get_stats(struct kv_alloc *a, struct kv_alloc_stats *st)
 	st->used_bytes = st->capacity_bytes - st->free_bytes;
 	st->free_extents = a->free_extents;
 	st->largest_free_bytes = largest * KV_PAGE_SIZE;
-	st->fragmentation_pct =
-		a->free_pages ? (unsigned)(100 - largest * 100 / a->free_pages) : 0;
+	st->fragmentation_pct = a->free_pages ? (unsigned)(100 - largest * 100 / a->free_pages) : 0;
 	pthread_mutex_unlock(&a->lock);
 }

@@ -20,12 +20,12 @@ struct kv_free_node;
 
 struct kv_alloc {
 	pthread_mutex_t lock;
-	uint64_t base;        /* pool offset of page 0 */
-	uint64_t pages;       /* pages managed */
+	uint64_t base; /* pool offset of page 0 */
+	uint64_t pages; /* pages managed */
 	uint64_t free_pages;
 	uint64_t free_extents;
 	struct kv_free_node **by_start, **by_end;
-	uint64_t nbuckets;    /* power of two */
+	uint64_t nbuckets; /* power of two */
 	struct kv_free_node *cls[KV_ALLOC_CLASSES];
 	uint64_t bitmap[KV_ALLOC_CLASSES / 64];
 };

@@ -13,10 +13,12 @@
 #include <stdint.h>
 
 struct kv_backend_opts {
-	uint64_t create_size; /* file backend: create the file at this size when missing (0: don't) */
-	int numa_node;        /* bind pages to this node; -1: no binding */
-	bool readonly;        /* map PROT_READ, open O_RDONLY */
-	bool no_lock;         /* do not take the exclusive pool lock (fsck of a live pool: refused elsewhere) */
+	uint64_t
+	    create_size; /* file backend: create the file at this size when missing (0: don't) */
+	int numa_node; /* bind pages to this node; -1: no binding */
+	bool readonly; /* map PROT_READ, open O_RDONLY */
+	bool
+	    no_lock; /* do not take the exclusive pool lock (fsck of a live pool: refused elsewhere) */
 };
 
 struct kv_backend;

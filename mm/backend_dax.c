@@ -36,8 +36,8 @@ static int daxctl_enumerate(struct kv_dax_dev *devs, int max, void *arg)
 	rc = daxctl_new(&ctx);
 	if (rc < 0)
 		return rc;
-	daxctl_region_foreach(ctx, region) {
-		daxctl_dev_foreach(region, dev) {
+	daxctl_region_foreach (ctx, region) {
+		daxctl_dev_foreach (region, dev) {
 			struct kv_dax_dev *d;
 
 			if (n == max)
@@ -63,7 +63,7 @@ static int daxctl_enumerate(struct kv_dax_dev *devs, int max, void *arg)
 static int daxctl_enumerate(struct kv_dax_dev *devs, int max, void *arg)
 {
 	kv_log(KV_LOG_ERR, "this kvfs was built without libdaxctl; "
-	       "build it with libdaxctl-dev installed, or use a file pool");
+			   "build it with libdaxctl-dev installed, or use a file pool");
 	return -ENOTSUP;
 }
 #endif
@@ -108,9 +108,11 @@ int kv_dax_resolve(const char *path, struct kv_dax_dev *out)
 			break;
 	}
 	if (want && i == n) {
-		kv_log(KV_LOG_ERR, "%s: libdaxctl knows no such device-DAX device; "
-		       "list them with 'daxctl list', or use a file pool such as /dev/shm/kvfs.pool",
-		       path);
+		kv_log(
+		    KV_LOG_ERR,
+		    "%s: libdaxctl knows no such device-DAX device; "
+		    "list them with 'daxctl list', or use a file pool such as /dev/shm/kvfs.pool",
+		    path);
 		return -ENODEV;
 	}
 	if (want || n > 0) {
@@ -118,19 +120,23 @@ int kv_dax_resolve(const char *path, struct kv_dax_dev *out)
 		const struct kv_dax_dev *d = want ? &devs[i] : &devs[0];
 
 		if (d->mode == KV_DAX_SYSTEM_RAM)
-			kv_log(KV_LOG_ERR, "%s: %s is in system-ram mode (NUMA node %d); switch it with "
+			kv_log(KV_LOG_ERR,
+			       "%s: %s is in system-ram mode (NUMA node %d); switch it with "
 			       "'daxctl reconfigure-device --mode=devdax %s', or use it as memory: "
-			       "a file pool with -o numa=%d", path, d->name, d->numa_node,
-			       d->name, d->numa_node);
+			       "a file pool with -o numa=%d",
+			       path, d->name, d->numa_node, d->name, d->numa_node);
 		else
-			kv_log(KV_LOG_ERR, "%s: %s is %s; enable it with "
+			kv_log(KV_LOG_ERR,
+			       "%s: %s is %s; enable it with "
 			       "'daxctl reconfigure-device --mode=devdax %s'",
 			       path, d->name, mode_name(d->mode), d->name);
 		return -ENOTSUP;
 	}
-	kv_log(KV_LOG_ERR, "%s: no device-DAX device found (libdaxctl saw none); create one with "
+	kv_log(KV_LOG_ERR,
+	       "%s: no device-DAX device found (libdaxctl saw none); create one with "
 	       "'daxctl reconfigure-device --mode=devdax', or use a file pool such as "
-	       "/dev/shm/kvfs.pool with -o size=", path);
+	       "/dev/shm/kvfs.pool with -o size=",
+	       path);
 	return -ENODEV;
 }
 

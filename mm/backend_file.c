@@ -28,8 +28,10 @@ static int lock_pool(struct kv_backend *be, const struct kv_backend_opts *o)
 	if (flock(be->fd, (o->readonly ? LOCK_SH : LOCK_EX) | LOCK_NB) == 0)
 		return 0;
 	if (errno == EWOULDBLOCK) {
-		kv_log(KV_LOG_ERR, "pool %s is in use by another kvfs process (mounted?); "
-		       "unmount it first or use another pool", be->path);
+		kv_log(KV_LOG_ERR,
+		       "pool %s is in use by another kvfs process (mounted?); "
+		       "unmount it first or use another pool",
+		       be->path);
 		return -EBUSY;
 	}
 	return -errno;
@@ -54,8 +56,10 @@ static int file_open(struct kv_backend *be, const char *path, const struct kv_ba
 	if (be->fd < 0) {
 		rc = -errno;
 		if (rc == -ENOENT)
-			kv_log(KV_LOG_ERR, "pool %s does not exist; create it with "
-			       "'kvfs mkfs -s 1G %s' or mount with -o size=1G", path, path);
+			kv_log(KV_LOG_ERR,
+			       "pool %s does not exist; create it with "
+			       "'kvfs mkfs -s 1G %s' or mount with -o size=1G",
+			       path, path);
 		else
 			kv_log(KV_LOG_ERR, "cannot open pool %s: %s", path, strerror(-rc));
 		return rc;
@@ -74,7 +78,8 @@ static int file_open(struct kv_backend *be, const char *path, const struct kv_ba
 		goto out_close;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		kv_log(KV_LOG_ERR, "pool %s is neither a regular file nor a device-DAX device", path);
+		kv_log(KV_LOG_ERR, "pool %s is neither a regular file nor a device-DAX device",
+		       path);
 		rc = -EINVAL;
 		goto out_close;
 	}
@@ -95,7 +100,8 @@ static int bind_numa(struct kv_backend *be, int node)
 	long rc;
 
 	if (numa_available() < 0) {
-		kv_log(KV_LOG_ERR, "numa=%d: this kernel has no NUMA support; drop the option", node);
+		kv_log(KV_LOG_ERR, "numa=%d: this kernel has no NUMA support; drop the option",
+		       node);
 		return -ENOTSUP;
 	}
 	if (node > numa_max_node() || numa_bitmask_isbitset(numa_all_nodes_ptr, node) == 0) {
@@ -109,7 +115,8 @@ static int bind_numa(struct kv_backend *be, int node)
 	numa_free_nodemask(mask);
 	if (rc < 0) {
 		rc = -errno;
-		kv_log(KV_LOG_ERR, "numa=%d: cannot bind pool memory: %s", node, strerror((int)-rc));
+		kv_log(KV_LOG_ERR, "numa=%d: cannot bind pool memory: %s", node,
+		       strerror((int)-rc));
 		return (int)rc;
 	}
 	return 0;
@@ -136,7 +143,8 @@ static int file_map(struct kv_backend *be, const struct kv_backend_opts *o)
 	if (be->created) {
 		rc = posix_fallocate(be->fd, 0, (off_t)be->size);
 		if (rc && rc != EOPNOTSUPP && rc != EINVAL) {
-			kv_log(KV_LOG_ERR, "cannot reserve %llu bytes for pool %s: %s "
+			kv_log(KV_LOG_ERR,
+			       "cannot reserve %llu bytes for pool %s: %s "
 			       "(is the filesystem full? try a smaller -o size=)",
 			       (unsigned long long)be->size, be->path, strerror(rc));
 			return -rc;
@@ -148,8 +156,9 @@ static int file_map(struct kv_backend *be, const struct kv_backend_opts *o)
 int kv_backend_populate(struct kv_backend *be, bool writable)
 {
 	/* One fault per 4 KiB page on the data path costs far more than this. */
-	return madvise(be->base, be->size, writable ? MADV_POPULATE_WRITE : MADV_POPULATE_READ) ? -errno
-												    : 0;
+	return madvise(be->base, be->size, writable ? MADV_POPULATE_WRITE : MADV_POPULATE_READ)
+		   ? -errno
+		   : 0;
 }
 
 static void file_close(struct kv_backend *be)

@@ -17,7 +17,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-
 int kv_lookup_pin(struct kv_pool *p, uint64_t dir, const char *name, size_t len,
 		  struct kv_attr *attr, struct kv_extent *ext)
 {
@@ -109,7 +108,8 @@ int kv_reserve(struct kv_pool *p, uint64_t dir, const char *name, size_t len, ui
 	in->size = size;
 	kv_fault(p, KV_FP_CREATE_FILLED);
 	/* RESERVED is freed by the next open if we die: the extent cannot leak. */
-	atomic_store_explicit((_Atomic uint32_t *)&in->state, KV_INODE_RESERVED, memory_order_release);
+	atomic_store_explicit((_Atomic uint32_t *)&in->state, KV_INODE_RESERVED,
+			      memory_order_release);
 	p->pin_count[ino] = 1; /* the reserver holds it: never evicted, data kept */
 	p->held++;
 	*ino_out = ino;

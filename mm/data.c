@@ -27,7 +27,7 @@
 #include <sys/uio.h>
 #include <sys/xattr.h>
 
-#define GROW_MIN (1u << 20)
+#define GROW_MIN      (1u << 20)
 #define GROW_MAX_STEP (64ull << 20)
 
 static uint64_t page_up(uint64_t x)
@@ -153,8 +153,9 @@ static int grow(struct kv_pool *p, uint64_t ino, uint64_t end, bool exact)
 
 		if (kv_alloc_extend(&p->alloc, &last, want) == 0 ||
 		    (want != need && kv_alloc_extend(&p->alloc, &last, need) == 0)) {
-			atomic_store_explicit((_Atomic uint64_t *)&in->ext[in->extent_count - 1].len,
-					      last.len, memory_order_release);
+			atomic_store_explicit(
+			    (_Atomic uint64_t *)&in->ext[in->extent_count - 1].len, last.len,
+			    memory_order_release);
 			goto out_lru;
 		}
 	}
@@ -184,7 +185,8 @@ out_lru:
 out:
 	pthread_mutex_unlock(&p->lock);
 	if (rc == -ENOSPC)
-		kv_log(KV_LOG_INFO, "pool %s: no room for %llu more bytes of inode %llu (all else held)",
+		kv_log(KV_LOG_INFO,
+		       "pool %s: no room for %llu more bytes of inode %llu (all else held)",
 		       p->be.path, (unsigned long long)(end - have), (unsigned long long)ino);
 	return rc;
 }
@@ -232,7 +234,8 @@ uint64_t kv_data_trim(struct kv_pool *p, uint64_t ino)
 		} else if (off + e->len > keep) {
 			partial = i;
 			partial_len = keep - off;
-			freed[nfree++] = (struct kv_extent){ e->off + partial_len, e->len - partial_len };
+			freed[nfree++] =
+			    (struct kv_extent){ e->off + partial_len, e->len - partial_len };
 		}
 		off += e->len;
 	}
@@ -553,7 +556,8 @@ int kv_setxattr(struct kv_pool *p, uint64_t ino, const char *name, const void *v
 		r->value_len = (uint32_t)size;
 		memcpy(r + 1, name, nlen);
 		memcpy((uint8_t *)(r + 1) + nlen, value, size);
-		memset((uint8_t *)(r + 1) + nlen + size, 0, rec_bytes(r) - sizeof(*r) - nlen - size);
+		memset((uint8_t *)(r + 1) + nlen + size, 0,
+		       rec_bytes(r) - sizeof(*r) - nlen - size);
 		newlen += rec_bytes(r);
 	}
 	if (newlen > KV_XATTR_MAX_BLOB) {

@@ -25,10 +25,10 @@ static int cmp_ext(const void *a, const void *b)
 	return x->off < y->off ? -1 : x->off > y->off;
 }
 
-#define PROBLEM(...)                                 \
-	do {                                         \
-		kv_log(KV_LOG_ERR, __VA_ARGS__);     \
-		problems++;                          \
+#define PROBLEM(...)                                                                               \
+	do {                                                                                       \
+		kv_log(KV_LOG_ERR, __VA_ARGS__);                                                   \
+		problems++;                                                                        \
 	} while (0)
 
 static long check_records(const struct kv_geometry *g, const struct kv_inode *inodes,
@@ -60,14 +60,15 @@ static long check_records(const struct kv_geometry *g, const struct kv_inode *in
 		if (in->state == KV_INODE_FREE)
 			continue;
 		if (in->state > KV_INODE_RESERVED) {
-			PROBLEM("%s: inode %llu has unknown state %u", path, (unsigned long long)ino,
-				in->state);
+			PROBLEM("%s: inode %llu has unknown state %u", path,
+				(unsigned long long)ino, in->state);
 			continue;
 		}
 		if (!S_ISREG(in->mode) && !S_ISDIR(in->mode))
 			PROBLEM("%s: inode %llu has mode %o (neither file nor directory)", path,
 				(unsigned long long)ino, in->mode);
-		if (in->extent_count > KV_INLINE_EXTENTS || (S_ISDIR(in->mode) && in->extent_count)) {
+		if (in->extent_count > KV_INLINE_EXTENTS ||
+		    (S_ISDIR(in->mode) && in->extent_count)) {
 			PROBLEM("%s: inode %llu has %u extents", path, (unsigned long long)ino,
 				in->extent_count);
 			continue;
@@ -79,12 +80,15 @@ static long check_records(const struct kv_geometry *g, const struct kv_inode *in
 				e = (struct fsck_ext){ in->ext[j].off, in->ext[j].len, ino };
 			else if (in->xattr_off)
 				e = (struct fsck_ext){ in->xattr_off,
-					(in->xattr_len + KV_PAGE_SIZE - 1) & ~(uint64_t)(KV_PAGE_SIZE - 1), ino };
+						       (in->xattr_len + KV_PAGE_SIZE - 1) &
+							   ~(uint64_t)(KV_PAGE_SIZE - 1),
+						       ino };
 			else
 				break;
-			if (e.off < g->data_off || e.off + e.len > data_end || e.off % KV_PAGE_SIZE ||
-			    e.len % KV_PAGE_SIZE || !e.len) {
-				PROBLEM("%s: inode %llu has an extent [%llu, +%llu) outside the data area",
+			if (e.off < g->data_off || e.off + e.len > data_end ||
+			    e.off % KV_PAGE_SIZE || e.len % KV_PAGE_SIZE || !e.len) {
+				PROBLEM("%s: inode %llu has an extent [%llu, +%llu) outside the "
+					"data area",
 					path, (unsigned long long)ino, (unsigned long long)e.off,
 					(unsigned long long)e.len);
 				continue;
@@ -107,14 +111,15 @@ static long check_records(const struct kv_geometry *g, const struct kv_inode *in
 		if (in->state != KV_INODE_LIVE)
 			continue;
 		if (S_ISREG(in->mode) && in->size > alloc)
-			PROBLEM("%s: inode %llu is %llu bytes but has only %llu bytes of extents", path,
-				(unsigned long long)ino, (unsigned long long)in->size,
+			PROBLEM("%s: inode %llu is %llu bytes but has only %llu bytes of extents",
+				path, (unsigned long long)ino, (unsigned long long)in->size,
 				(unsigned long long)alloc);
 		if (ino == KV_ROOT_INO)
 			continue;
-		if (!in->name_len || in->name_len > KV_NAME_MAX || memchr(in->name, '/', in->name_len) ||
-		    memchr(in->name, 0, in->name_len))
-			PROBLEM("%s: inode %llu has an invalid name", path, (unsigned long long)ino);
+		if (!in->name_len || in->name_len > KV_NAME_MAX ||
+		    memchr(in->name, '/', in->name_len) || memchr(in->name, 0, in->name_len))
+			PROBLEM("%s: inode %llu has an invalid name", path,
+				(unsigned long long)ino);
 		for (up = in->parent; up != KV_ROOT_INO && depth < 4096; depth++) {
 			if (up == 0 || up >= n || inodes[up].state != KV_INODE_LIVE ||
 			    !S_ISDIR(inodes[up].mode))
@@ -125,13 +130,16 @@ static long check_records(const struct kv_geometry *g, const struct kv_inode *in
 			PROBLEM("%s: inode %llu is not reachable from the root (parent %llu)", path,
 				(unsigned long long)ino, (unsigned long long)in->parent);
 		else {
-			uint64_t b = XXH3_64bits_withSeed(in->name, in->name_len, in->parent) & (hb - 1);
+			uint64_t b =
+			    XXH3_64bits_withSeed(in->name, in->name_len, in->parent) & (hb - 1);
 			uint32_t o;
 
 			for (o = hbucket[b]; o; o = hnext[o])
-				if (inodes[o].parent == in->parent && inodes[o].name_len == in->name_len &&
+				if (inodes[o].parent == in->parent &&
+				    inodes[o].name_len == in->name_len &&
 				    !memcmp(inodes[o].name, in->name, in->name_len))
-					PROBLEM("%s: inodes %u and %llu have the same name in directory %llu",
+					PROBLEM("%s: inodes %u and %llu have the same name in "
+						"directory %llu",
 						path, o, (unsigned long long)ino,
 						(unsigned long long)in->parent);
 			hnext[ino] = hbucket[b];
@@ -148,7 +156,8 @@ static long check_records(const struct kv_geometry *g, const struct kv_inode *in
 		PROBLEM("%s: records claim %llu bytes of a %llu-byte data area", path,
 			(unsigned long long)used, (unsigned long long)g->data_size);
 	kv_log(KV_LOG_NOTICE, "%s: %llu extents, %llu of %llu data bytes in use", path,
-	       (unsigned long long)next, (unsigned long long)used, (unsigned long long)g->data_size);
+	       (unsigned long long)next, (unsigned long long)used,
+	       (unsigned long long)g->data_size);
 out:
 	free(ext);
 	free(hbucket);
@@ -174,18 +183,24 @@ long kv_pool_fsck(const char *path)
 		goto out;
 	}
 	if (sb->rt.state == KV_STATE_OPEN)
-		kv_log(KV_LOG_NOTICE, "%s: was not closed cleanly; the next mount recovers it", path);
+		kv_log(KV_LOG_NOTICE, "%s: was not closed cleanly; the next mount recovers it",
+		       path);
 	jh = (const void *)((const uint8_t *)be.base + sb->geo.journal_off);
 	if (jh->state == KV_JOURNAL_COMMITTED) {
 		if (jh->bytes > sb->geo.journal_size - sizeof(*jh) ||
 		    XXH64(jh + 1, jh->bytes, jh->seq) != jh->checksum)
-			PROBLEM("%s: the journal is marked committed but its checksum is wrong", path);
+			PROBLEM("%s: the journal is marked committed but its checksum is wrong",
+				path);
 		else
-			kv_log(KV_LOG_NOTICE, "%s: the journal holds a committed transaction; the next "
-			       "mount replays it", path);
+			kv_log(KV_LOG_NOTICE,
+			       "%s: the journal holds a committed transaction; the next "
+			       "mount replays it",
+			       path);
 	} else if (jh->state != KV_JOURNAL_EMPTY) {
-		kv_log(KV_LOG_NOTICE, "%s: the journal holds an uncommitted transaction; it is "
-		       "discarded at the next mount", path);
+		kv_log(KV_LOG_NOTICE,
+		       "%s: the journal holds an uncommitted transaction; it is "
+		       "discarded at the next mount",
+		       path);
 	}
 	rc = check_records(&sb->geo, (const void *)((const uint8_t *)be.base + sb->geo.inode_off),
 			   path);

@@ -75,8 +75,8 @@ static void fill_attr(struct kv_pool *p, uint64_t ino, struct kv_attr *a)
 	} else {
 		a->nlink = in->state == KV_INODE_LIVE ? 1 : 0;
 		a->size = atomic_load_explicit((_Atomic uint64_t *)&in->size, memory_order_acquire);
-		a->alloc_bytes = kv_inode_alloc_bytes(in) +
-				 ((in->xattr_len + KV_PAGE_SIZE - 1) & ~(uint64_t)(KV_PAGE_SIZE - 1));
+		a->alloc_bytes = kv_inode_alloc_bytes(in) + ((in->xattr_len + KV_PAGE_SIZE - 1) &
+							     ~(uint64_t)(KV_PAGE_SIZE - 1));
 	}
 }
 
@@ -95,8 +95,8 @@ static void hash_insert(struct kv_pool *p, uint64_t ino)
 static void hash_remove(struct kv_pool *p, uint64_t ino)
 {
 	struct kv_inode *in = kv_inode(p, ino);
-	uint32_t *pp = &p->hbucket[name_hash((const char *)in->name, in->name_len, in->parent) &
-				   p->hmask];
+	uint32_t *pp =
+	    &p->hbucket[name_hash((const char *)in->name, in->name_len, in->parent) & p->hmask];
 
 	while (*pp && *pp != ino)
 		pp = &p->hnext[*pp];
@@ -299,7 +299,8 @@ long kv_evict_one(struct kv_pool *p)
 static int cmp_recency(const void *a, const void *b, void *arg)
 {
 	const struct kv_inode *inodes = arg;
-	int64_t x = inodes[*(const uint32_t *)a].last_use_ns, y = inodes[*(const uint32_t *)b].last_use_ns;
+	int64_t x = inodes[*(const uint32_t *)a].last_use_ns,
+		y = inodes[*(const uint32_t *)b].last_use_ns;
 
 	return x < y ? -1 : x > y;
 }
@@ -324,16 +325,19 @@ int kv_index_build(struct kv_pool *p)
 	while (hb < n)
 		hb <<= 1;
 	p->hmask = hb - 1;
-	if (!ALLOC_ARRAY(hbucket, hb) || !ALLOC_ARRAY(hnext, n) || !ALLOC_ARRAY(hfp, n) || !ALLOC_ARRAY(child_first, n) ||
-	    !ALLOC_ARRAY(child_last, n) || !ALLOC_ARRAY(sib_next, n) || !ALLOC_ARRAY(sib_prev, n) ||
-	    !ALLOC_ARRAY(nchild, n) || !ALLOC_ARRAY(nsubdir, n) || !ALLOC_ARRAY(lru_prev, n) ||
-	    !ALLOC_ARRAY(lru_next, n) || !ALLOC_ARRAY(in_lru, n) || !ALLOC_ARRAY(kref, n) ||
-	    !ALLOC_ARRAY(open_count, n) || !ALLOC_ARRAY(pin_count, n) || !ALLOC_ARRAY(free_ino, n) ||
-	    !ALLOC_ARRAY(reclaim, n) || !ALLOC_ARRAY(in_reclaim, n) || !ALLOC_ARRAY(kref_debt, n))
+	if (!ALLOC_ARRAY(hbucket, hb) || !ALLOC_ARRAY(hnext, n) || !ALLOC_ARRAY(hfp, n) ||
+	    !ALLOC_ARRAY(child_first, n) || !ALLOC_ARRAY(child_last, n) ||
+	    !ALLOC_ARRAY(sib_next, n) || !ALLOC_ARRAY(sib_prev, n) || !ALLOC_ARRAY(nchild, n) ||
+	    !ALLOC_ARRAY(nsubdir, n) || !ALLOC_ARRAY(lru_prev, n) || !ALLOC_ARRAY(lru_next, n) ||
+	    !ALLOC_ARRAY(in_lru, n) || !ALLOC_ARRAY(kref, n) || !ALLOC_ARRAY(open_count, n) ||
+	    !ALLOC_ARRAY(pin_count, n) || !ALLOC_ARRAY(free_ino, n) || !ALLOC_ARRAY(reclaim, n) ||
+	    !ALLOC_ARRAY(in_reclaim, n) || !ALLOC_ARRAY(kref_debt, n))
 		goto out;
 	if (kv_inode(p, KV_ROOT_INO)->state != KV_INODE_LIVE || !is_dir(kv_inode(p, KV_ROOT_INO))) {
-		kv_log(KV_LOG_ERR, "pool %s: the root directory record is damaged; reformat with "
-		       "'kvfs mkfs -f %s'", p->be.path, p->be.path);
+		kv_log(KV_LOG_ERR,
+		       "pool %s: the root directory record is damaged; reformat with "
+		       "'kvfs mkfs -f %s'",
+		       p->be.path, p->be.path);
 		rc = -EUCLEAN;
 		goto out;
 	}
@@ -367,7 +371,8 @@ int kv_index_build(struct kv_pool *p)
 		struct kv_inode *in = kv_inode(p, ino);
 
 		if (in->state == KV_INODE_LIVE && !is_live_dir(p, in->parent)) {
-			kv_log(KV_LOG_WARNING, "pool %s: inode %llu has no parent directory; dropping it",
+			kv_log(KV_LOG_WARNING,
+			       "pool %s: inode %llu has no parent directory; dropping it",
 			       p->be.path, (unsigned long long)ino);
 			if (!p->readonly) {
 				in->extent_count = 0;
@@ -392,11 +397,13 @@ int kv_index_build(struct kv_pool *p)
 				e = in->ext[j];
 			else if (in->xattr_off)
 				e = (struct kv_extent){ in->xattr_off,
-					(in->xattr_len + KV_PAGE_SIZE - 1) & ~(uint64_t)(KV_PAGE_SIZE - 1) };
+							(in->xattr_len + KV_PAGE_SIZE - 1) &
+							    ~(uint64_t)(KV_PAGE_SIZE - 1) };
 			else
 				break;
 			if ((nused & (nused + 1)) == 0 && nused >= 1023) {
-				struct kv_extent *u = realloc(used, sizeof(*used) * (nused + 1) * 2);
+				struct kv_extent *u =
+				    realloc(used, sizeof(*used) * (nused + 1) * 2);
 
 				if (!u)
 					goto out;
@@ -418,7 +425,8 @@ int kv_index_build(struct kv_pool *p)
 	rc = kv_alloc_build(&p->alloc, p->sb->geo.data_off, p->sb->geo.data_size / KV_PAGE_SIZE,
 			    used, nused, &bad);
 	if (rc == -EUCLEAN) {
-		kv_log(KV_LOG_ERR, "pool %s: the index is corrupt (an extent at pool offset %llu is "
+		kv_log(KV_LOG_ERR,
+		       "pool %s: the index is corrupt (an extent at pool offset %llu is "
 		       "outside the data area or shared by two files); run 'kvfs fsck %s'",
 		       p->be.path, (unsigned long long)used[bad].off, p->be.path);
 		goto out;
@@ -483,8 +491,7 @@ static int check_name(const char *name, size_t len)
 	return 0;
 }
 
-int kv_lookup(struct kv_pool *p, uint64_t parent, const char *name, size_t len,
-	      struct kv_attr *out)
+int kv_lookup(struct kv_pool *p, uint64_t parent, const char *name, size_t len, struct kv_attr *out)
 {
 	uint64_t ino;
 	int rc = check_name(name, len);
@@ -493,8 +500,9 @@ int kv_lookup(struct kv_pool *p, uint64_t parent, const char *name, size_t len,
 		return rc;
 	pthread_mutex_lock(&p->lock);
 	if (!is_live_dir(p, parent)) {
-		rc = kv_ino_valid(p, parent) && kv_inode(p, parent)->state == KV_INODE_LIVE ?
-			     -ENOTDIR : -ENOENT;
+		rc = kv_ino_valid(p, parent) && kv_inode(p, parent)->state == KV_INODE_LIVE
+			 ? -ENOTDIR
+			 : -ENOENT;
 		goto out;
 	}
 	ino = hash_find(p, parent, name, len);
@@ -537,9 +545,10 @@ int kv_create(struct kv_pool *p, uint64_t parent, const char *name, size_t len, 
 	}
 	ino = kv_index_take_inode(p);
 	if (!ino) {
-		kv_log(KV_LOG_WARNING, "pool %s: all %llu inodes are in use and held; reformat with "
-		       "a larger -i to hold more files", p->be.path,
-		       (unsigned long long)(p->ninodes - 1));
+		kv_log(KV_LOG_WARNING,
+		       "pool %s: all %llu inodes are in use and held; reformat with "
+		       "a larger -i to hold more files",
+		       p->be.path, (unsigned long long)(p->ninodes - 1));
 		rc = -ENOSPC;
 		goto out;
 	}

@@ -19,16 +19,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define KV_MAGIC UINT64_C(0x4c4f4f5053465653) /* "SVFSPOOL" little-endian */
+#define KV_MAGIC	  UINT64_C(0x4c4f4f5053465653) /* "SVFSPOOL" little-endian */
 #define KV_FORMAT_VERSION 1
-#define KV_SUPER_SIZE 4096u
-#define KV_PAGE_SIZE 4096u
-#define KV_DATA_ALIGN (2u << 20)
-#define KV_NAME_MAX 255
+#define KV_SUPER_SIZE	  4096u
+#define KV_PAGE_SIZE	  4096u
+#define KV_DATA_ALIGN	  (2u << 20)
+#define KV_NAME_MAX	  255
 #define KV_INLINE_EXTENTS 10
-#define KV_INODE_SIZE 512u
-#define KV_ROOT_INO 1u
-#define KV_JOURNAL_SIZE (4u << 20)
+#define KV_INODE_SIZE	  512u
+#define KV_ROOT_INO	  1u
+#define KV_JOURNAL_SIZE	  (4u << 20)
 /* smallest pool: superblock, journal, 1024 inodes, 2 MiB of data */
 #define KV_MIN_POOL_SIZE (16ull << 20)
 
@@ -40,32 +40,32 @@ struct kv_geometry {
 	uint32_t version;
 	uint32_t page_size;
 	uint8_t uuid[16];
-	uint64_t pool_size;     /* bytes the format covers */
+	uint64_t pool_size; /* bytes the format covers */
 	uint64_t journal_off;
 	uint64_t journal_size;
 	uint64_t inode_off;
-	uint64_t inode_count;   /* records, including unused record 0 */
+	uint64_t inode_count; /* records, including unused record 0 */
 	uint32_t inode_size;
 	uint32_t name_max;
-	uint64_t data_off;      /* KV_DATA_ALIGN aligned */
+	uint64_t data_off; /* KV_DATA_ALIGN aligned */
 	uint64_t data_size;
 	int64_t created_ns;
 	uint8_t reserved[144];
-	uint64_t checksum;      /* XXH64 of everything above, seed 0 */
+	uint64_t checksum; /* XXH64 of everything above, seed 0 */
 };
 _Static_assert(sizeof(struct kv_geometry) == 256, "geometry is 256 bytes");
 _Static_assert(offsetof(struct kv_geometry, checksum) == 248, "checksum last");
 
 enum kv_pool_state {
 	KV_STATE_CLEAN = 1, /* closed cleanly: nothing to recover */
-	KV_STATE_OPEN = 2,  /* a process holds it, or died holding it */
+	KV_STATE_OPEN = 2, /* a process holds it, or died holding it */
 };
 
 /* Changed in place, one aligned 8-byte store at a time; no checksum. */
 struct kv_runtime {
-	uint64_t state;        /* enum kv_pool_state */
-	uint64_t open_count;   /* times opened read-write */
-	uint64_t unclean_count;/* opens that found state OPEN */
+	uint64_t state; /* enum kv_pool_state */
+	uint64_t open_count; /* times opened read-write */
+	uint64_t unclean_count; /* opens that found state OPEN */
 	int64_t last_open_ns;
 	int64_t last_close_ns;
 	uint8_t reserved[216];
@@ -87,11 +87,11 @@ enum kv_journal_state {
 };
 
 struct kv_journal_head {
-	uint64_t state;     /* enum kv_journal_state, stored last */
+	uint64_t state; /* enum kv_journal_state, stored last */
 	uint64_t seq;
 	uint32_t nrec;
-	uint32_t bytes;     /* of the records that follow the head */
-	uint64_t checksum;  /* XXH64 of the records, seeded with seq */
+	uint32_t bytes; /* of the records that follow the head */
+	uint64_t checksum; /* XXH64 of the records, seeded with seq */
 	uint8_t pad[32];
 };
 _Static_assert(sizeof(struct kv_journal_head) == 64, "journal head is 64 bytes");
@@ -108,8 +108,8 @@ _Static_assert(sizeof(struct kv_journal_rec) == 16, "journal record is 16 bytes"
 
 enum kv_inode_state {
 	KV_INODE_FREE = 0,
-	KV_INODE_LIVE = 1,     /* named, in a directory */
-	KV_INODE_ORPHAN = 2,   /* unlinked while open: freed at last close or at open */
+	KV_INODE_LIVE = 1, /* named, in a directory */
+	KV_INODE_ORPHAN = 2, /* unlinked while open: freed at last close or at open */
 	KV_INODE_RESERVED = 3, /* fast-path reservation: freed at open if not committed */
 };
 
@@ -120,19 +120,19 @@ struct kv_extent {
 _Static_assert(sizeof(struct kv_extent) == 16, "extent is 16 bytes");
 
 struct kv_inode {
-	uint32_t state;        /* enum kv_inode_state */
-	uint32_t mode;         /* S_IFREG or S_IFDIR | permission bits */
+	uint32_t state; /* enum kv_inode_state */
+	uint32_t mode; /* S_IFREG or S_IFDIR | permission bits */
 	uint32_t uid;
 	uint32_t gid;
-	uint64_t gen;          /* bumped each time the record is reused */
-	uint64_t parent;       /* inode number of the directory */
-	uint64_t size;         /* bytes; one aligned store publishes growth */
+	uint64_t gen; /* bumped each time the record is reused */
+	uint64_t parent; /* inode number of the directory */
+	uint64_t size; /* bytes; one aligned store publishes growth */
 	int64_t atime_ns;
 	int64_t mtime_ns;
 	int64_t ctime_ns;
-	int64_t last_use_ns;   /* recency for eviction */
-	uint64_t xattr_off;    /* extent holding the user xattrs, or 0 */
-	uint32_t xattr_len;    /* bytes used in it */
+	int64_t last_use_ns; /* recency for eviction */
+	uint64_t xattr_off; /* extent holding the user xattrs, or 0 */
+	uint32_t xattr_len; /* bytes used in it */
 	uint16_t name_len;
 	uint16_t extent_count; /* of ext[] in use */
 	struct kv_extent ext[KV_INLINE_EXTENTS];

@@ -23,8 +23,7 @@ typedef void (*kv_log_fn)(enum kv_log_level level, const char *fmt, va_list ap);
 void kv_log_set_handler(kv_log_fn fn);
 /** kv_log_set_level() - lines above @level are dropped (default KV_LOG_NOTICE). */
 void kv_log_set_level(enum kv_log_level level);
-void kv_log(enum kv_log_level level, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+void kv_log(enum kv_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /** kv_log_stderr() - a handler that prints "kvfs: <line>" to stderr. */
 void kv_log_stderr(enum kv_log_level level, const char *fmt, va_list ap);
 

@@ -23,10 +23,10 @@
 struct kv_pool;
 
 struct kv_open_opts {
-	uint64_t create_size;  /* file pool: create and format at this size when missing */
-	uint64_t inode_count;  /* for a pool formatted now; 0: one per 64 KiB of data */
-	int numa_node;         /* -1: no binding */
-	bool readonly;         /* inspect only (stat, fsck): nothing is written */
+	uint64_t create_size; /* file pool: create and format at this size when missing */
+	uint64_t inode_count; /* for a pool formatted now; 0: one per 64 KiB of data */
+	int numa_node; /* -1: no binding */
+	bool readonly; /* inspect only (stat, fsck): nothing is written */
 };
 
 struct kv_attr {
@@ -46,10 +46,10 @@ struct kv_pool_stats {
 	unsigned fragmentation_pct;
 	uint64_t inodes_total, inodes_free;
 	uint64_t files, directories;
-	uint64_t held_files;    /* open, mapped or pinned */
+	uint64_t held_files; /* open, mapped or pinned */
 	uint64_t pinned_files;
 	uint64_t evictions, evicted_bytes;
-	uint64_t hits, misses;  /* lookups of names that existed / did not */
+	uint64_t hits, misses; /* lookups of names that existed / did not */
 	uint64_t unclean_opens; /* times the pool was opened after its holder died */
 	uint64_t orphans_freed, bytes_trimmed; /* recovery work at the last open */
 };
@@ -57,19 +57,18 @@ struct kv_pool_stats {
 /* Fault injection: called at named points; a test hook may kill the process there. */
 enum kv_fault_point {
 	KV_FP_JOURNAL_WRITTEN = 1, /* records in the journal, not yet committed */
-	KV_FP_JOURNAL_COMMITTED,   /* commit mark stored, records not applied */
-	KV_FP_JOURNAL_APPLIED,     /* applied, journal not yet cleared */
-	KV_FP_CREATE_FILLED,       /* new inode filled, not yet live */
-	KV_FP_DATA_WRITTEN,        /* write copied its bytes, size not yet published */
-	KV_FP_EXTENT_ALLOCATED,    /* extent taken in DRAM, inode not updated */
-	KV_FP_FORMAT_HALF,         /* mkfs wrote the tables but not the superblock */
+	KV_FP_JOURNAL_COMMITTED, /* commit mark stored, records not applied */
+	KV_FP_JOURNAL_APPLIED, /* applied, journal not yet cleared */
+	KV_FP_CREATE_FILLED, /* new inode filled, not yet live */
+	KV_FP_DATA_WRITTEN, /* write copied its bytes, size not yet published */
+	KV_FP_EXTENT_ALLOCATED, /* extent taken in DRAM, inode not updated */
+	KV_FP_FORMAT_HALF, /* mkfs wrote the tables but not the superblock */
 };
 typedef void (*kv_fault_fn)(enum kv_fault_point fp, void *arg);
 void kv_pool_set_fault_hook(struct kv_pool *p, kv_fault_fn fn, void *arg);
 
 /* Called for each file eviction removes (with the metadata mutex held). */
-typedef void (*kv_evict_fn)(void *arg, uint64_t parent, const char *name, size_t len,
-			    uint64_t ino);
+typedef void (*kv_evict_fn)(void *arg, uint64_t parent, const char *name, size_t len, uint64_t ino);
 void kv_pool_set_evict_hook(struct kv_pool *p, kv_evict_fn fn, void *arg);
 
 /* --- the pool --- */
@@ -141,10 +140,10 @@ void kv_unpin(struct kv_pool *p, uint64_t ino);
 /* --- attributes --- */
 
 int kv_getattr(struct kv_pool *p, uint64_t ino, struct kv_attr *out);
-#define KV_SET_MODE 0x01
-#define KV_SET_UID 0x02
-#define KV_SET_GID 0x04
-#define KV_SET_SIZE 0x08
+#define KV_SET_MODE  0x01
+#define KV_SET_UID   0x02
+#define KV_SET_GID   0x04
+#define KV_SET_SIZE  0x08
 #define KV_SET_ATIME 0x10
 #define KV_SET_MTIME 0x20
 #define KV_SET_CTIME 0x40

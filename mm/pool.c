@@ -118,8 +118,10 @@ static int journal_recover(struct kv_pool *p)
 		return 0;
 	}
 	if (h->bytes > limit || XXH64(recs, h->bytes, h->seq) != h->checksum) {
-		kv_log(KV_LOG_ERR, "pool %s: the journal is committed but its checksum is wrong; "
-		       "run 'kvfs fsck %s'", p->be.path, p->be.path);
+		kv_log(KV_LOG_ERR,
+		       "pool %s: the journal is committed but its checksum is wrong; "
+		       "run 'kvfs fsck %s'",
+		       p->be.path, p->be.path);
 		return -EUCLEAN;
 	}
 	/* Every record must land inside the metadata area before we apply any. */
@@ -167,7 +169,8 @@ static int geometry_plan(struct kv_geometry *g, uint64_t size, uint64_t inode_co
 	g->inode_size = KV_INODE_SIZE;
 	g->name_max = KV_NAME_MAX;
 	inode_bytes = g->inode_count * KV_INODE_SIZE;
-	g->data_off = (g->inode_off + inode_bytes + KV_DATA_ALIGN - 1) & ~(uint64_t)(KV_DATA_ALIGN - 1);
+	g->data_off =
+	    (g->inode_off + inode_bytes + KV_DATA_ALIGN - 1) & ~(uint64_t)(KV_DATA_ALIGN - 1);
 	if (g->data_off + KV_DATA_ALIGN > size)
 		return -ENOSPC;
 	g->data_size = (size - g->data_off) & ~(uint64_t)(KV_PAGE_SIZE - 1);
@@ -181,27 +184,35 @@ int kv_geometry_check(const char *path, const struct kv_geometry *g, uint64_t de
 	static const uint8_t zero[sizeof(*g)];
 
 	if (dev_size < sizeof(struct kv_super)) {
-		kv_log(KV_LOG_ERR, "pool %s is only %llu bytes: too small to hold a kvfs pool "
-		       "(at least 16 MiB); recreate it with 'kvfs mkfs -f -s 1G %s'", path,
-		       (unsigned long long)dev_size, path);
+		kv_log(KV_LOG_ERR,
+		       "pool %s is only %llu bytes: too small to hold a kvfs pool "
+		       "(at least 16 MiB); recreate it with 'kvfs mkfs -f -s 1G %s'",
+		       path, (unsigned long long)dev_size, path);
 		return -EPROTO;
 	}
 	if (g->magic != KV_MAGIC) {
 		if (memcmp(g, zero, sizeof(*g)) == 0)
-			kv_log(KV_LOG_ERR, "pool %s is not formatted; run 'kvfs mkfs %s'", path, path);
+			kv_log(KV_LOG_ERR, "pool %s is not formatted; run 'kvfs mkfs %s'", path,
+			       path);
 		else
-			kv_log(KV_LOG_ERR, "pool %s does not hold a kvfs pool (foreign data); "
-			       "to erase it and format: 'kvfs mkfs -f %s'", path, path);
+			kv_log(KV_LOG_ERR,
+			       "pool %s does not hold a kvfs pool (foreign data); "
+			       "to erase it and format: 'kvfs mkfs -f %s'",
+			       path, path);
 		return -EPROTO;
 	}
 	if (g->version > KV_FORMAT_VERSION) {
-		kv_log(KV_LOG_ERR, "pool %s has format version %u, newer than this kvfs knows (%u); "
-		       "use a newer kvfs", path, g->version, KV_FORMAT_VERSION);
+		kv_log(KV_LOG_ERR,
+		       "pool %s has format version %u, newer than this kvfs knows (%u); "
+		       "use a newer kvfs",
+		       path, g->version, KV_FORMAT_VERSION);
 		return -ENOTSUP;
 	}
 	if (geometry_checksum(g) != g->checksum) {
-		kv_log(KV_LOG_ERR, "pool %s: superblock checksum mismatch (corrupt); the cache "
-		       "cannot be trusted: reformat with 'kvfs mkfs -f %s'", path, path);
+		kv_log(KV_LOG_ERR,
+		       "pool %s: superblock checksum mismatch (corrupt); the cache "
+		       "cannot be trusted: reformat with 'kvfs mkfs -f %s'",
+		       path, path);
 		return -EUCLEAN;
 	}
 	if (g->page_size != KV_PAGE_SIZE || g->inode_size != KV_INODE_SIZE ||
@@ -209,14 +220,17 @@ int kv_geometry_check(const char *path, const struct kv_geometry *g, uint64_t de
 	    g->inode_count < 2 || g->inode_count >= UINT32_MAX ||
 	    g->data_off < g->inode_off + g->inode_count * KV_INODE_SIZE ||
 	    g->data_off % KV_DATA_ALIGN || g->data_off + g->data_size > g->pool_size) {
-		kv_log(KV_LOG_ERR, "pool %s: superblock geometry is inconsistent; reformat with "
-		       "'kvfs mkfs -f %s'", path, path);
+		kv_log(KV_LOG_ERR,
+		       "pool %s: superblock geometry is inconsistent; reformat with "
+		       "'kvfs mkfs -f %s'",
+		       path, path);
 		return -EUCLEAN;
 	}
 	if (g->pool_size > dev_size) {
-		kv_log(KV_LOG_ERR, "pool %s was formatted for %llu bytes but is %llu bytes "
-		       "(truncated?); reformat with 'kvfs mkfs -f %s'", path,
-		       (unsigned long long)g->pool_size, (unsigned long long)dev_size, path);
+		kv_log(KV_LOG_ERR,
+		       "pool %s was formatted for %llu bytes but is %llu bytes "
+		       "(truncated?); reformat with 'kvfs mkfs -f %s'",
+		       path, (unsigned long long)g->pool_size, (unsigned long long)dev_size, path);
 		return -EUCLEAN;
 	}
 	return 0;
@@ -260,8 +274,10 @@ int kv_pool_mkfs(const char *path, uint64_t size, uint64_t inode_count, bool for
 
 	/* A size that cannot hold a pool is refused before anything is created or resized. */
 	if (size && geometry_plan(&g, size, inode_count) == -ENOSPC) {
-		kv_log(KV_LOG_ERR, "-s %llu bytes is too small for a kvfs pool (at least 16 MiB, "
-		       "and room for the inode table); give a larger -s", (unsigned long long)size);
+		kv_log(KV_LOG_ERR,
+		       "-s %llu bytes is too small for a kvfs pool (at least 16 MiB, "
+		       "and room for the inode table); give a larger -s",
+		       (unsigned long long)size);
 		return -ENOSPC;
 	}
 	/* Look before touching: a formatted pool is left alone without force. */
@@ -269,8 +285,10 @@ int kv_pool_mkfs(const char *path, uint64_t size, uint64_t inode_count, bool for
 	if (fd >= 0) {
 		if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
 			close(fd);
-			kv_log(KV_LOG_ERR, "pool %s is a directory; give a file path such as "
-			       "%s/kvfs.pool", path, path);
+			kv_log(KV_LOG_ERR,
+			       "pool %s is a directory; give a file path such as "
+			       "%s/kvfs.pool",
+			       path, path);
 			return -EISDIR;
 		}
 		if (pread(fd, &old, sizeof(old), 0) == (ssize_t)sizeof(old) && !force) {
@@ -278,15 +296,19 @@ int kv_pool_mkfs(const char *path, uint64_t size, uint64_t inode_count, bool for
 
 			if (old.magic == KV_MAGIC) {
 				close(fd);
-				kv_log(KV_LOG_ERR, "%s already holds a kvfs pool; add -f to erase it "
-				       "(every cached block is lost)", path);
+				kv_log(KV_LOG_ERR,
+				       "%s already holds a kvfs pool; add -f to erase it "
+				       "(every cached block is lost)",
+				       path);
 				return -EEXIST;
 			}
 			/* Someone's data (a typo'd path?) is not erased without -f either. */
 			if (memcmp(&old, zero, sizeof(old)) != 0) {
 				close(fd);
-				kv_log(KV_LOG_ERR, "%s holds foreign data (not a kvfs pool); add -f to "
-				       "erase it and format", path);
+				kv_log(KV_LOG_ERR,
+				       "%s holds foreign data (not a kvfs pool); add -f to "
+				       "erase it and format",
+				       path);
 				return -EEXIST;
 			}
 		}
@@ -314,9 +336,10 @@ int kv_pool_mkfs(const char *path, uint64_t size, uint64_t inode_count, bool for
 		return rc;
 	rc = geometry_plan(&g, be.size, inode_count);
 	if (rc == -ENOSPC) {
-		kv_log(KV_LOG_ERR, "pool %s is %llu bytes: too small for kvfs (at least 16 MiB, and "
-		       "room for the inode table); give a larger -s", path,
-		       (unsigned long long)be.size);
+		kv_log(KV_LOG_ERR,
+		       "pool %s is %llu bytes: too small for kvfs (at least 16 MiB, and "
+		       "room for the inode table); give a larger -s",
+		       path, (unsigned long long)be.size);
 		goto out;
 	} else if (rc) {
 		kv_log(KV_LOG_ERR, "pool %s: inode count out of range", path);
@@ -345,9 +368,9 @@ static int pool_alloc_dram(struct kv_pool *p)
 
 int kv_pool_open(const char *path, const struct kv_open_opts *o, struct kv_pool **out)
 {
-	struct kv_backend_opts bo = {
-		.create_size = o->create_size, .numa_node = o->numa_node, .readonly = o->readonly
-	};
+	struct kv_backend_opts bo = { .create_size = o->create_size,
+				      .numa_node = o->numa_node,
+				      .readonly = o->readonly };
 	struct kv_pool *p;
 	int rc, i;
 
@@ -369,7 +392,8 @@ int kv_pool_open(const char *path, const struct kv_open_opts *o, struct kv_pool 
 
 		rc = geometry_plan(&g, p->be.size, o->inode_count);
 		if (rc) {
-			kv_log(KV_LOG_ERR, "size=%llu is too small for a kvfs pool (at least 16 MiB)",
+			kv_log(KV_LOG_ERR,
+			       "size=%llu is too small for a kvfs pool (at least 16 MiB)",
 			       (unsigned long long)p->be.size);
 			rc = -EINVAL;
 			unlink(path);
@@ -405,8 +429,10 @@ int kv_pool_open(const char *path, const struct kv_open_opts *o, struct kv_pool 
 		atomic_store_explicit((_Atomic uint64_t *)&p->sb->rt.state, KV_STATE_OPEN,
 				      memory_order_release);
 	} else if (journal_head(p)->state == KV_JOURNAL_COMMITTED) {
-		kv_log(KV_LOG_WARNING, "pool %s has an unreplayed journal; it is replayed at the "
-		       "next read-write open", path);
+		kv_log(KV_LOG_WARNING,
+		       "pool %s has an unreplayed journal; it is replayed at the "
+		       "next read-write open",
+		       path);
 	}
 	rc = kv_index_build(p);
 	if (rc)

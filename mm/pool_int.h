@@ -16,7 +16,7 @@
 #include "mm.h"
 
 #define KV_STRIPES 64
-#define KV_NONE 0u /* "no inode" in the DRAM link arrays: record 0 is never used */
+#define KV_NONE	   0u /* "no inode" in the DRAM link arrays: record 0 is never used */
 
 struct kv_pool {
 	struct kv_backend be;
@@ -104,8 +104,8 @@ int kv_jtx_add(struct kv_pool *p, void *dst, const void *src, uint32_t len);
 void kv_jtx_commit(struct kv_pool *p);
 #define KV_JTX_FIELD(p, ptr, val)                                                                  \
 	({                                                                                         \
-		__typeof__(*(ptr)) v__ = (val);                                                     \
-		kv_jtx_add((p), (ptr), &v__, sizeof(v__));                                          \
+		__typeof__(*(ptr)) v__ = (val);                                                    \
+		kv_jtx_add((p), (ptr), &v__, sizeof(v__));                                         \
 	})
 
 /* --- index.c; caller holds p->lock --- */

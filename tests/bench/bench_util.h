@@ -47,8 +47,8 @@ static void bench_unmount(void)
 	if (!bench_own_mount)
 		return;
 	bench_own_mount = 0;
-	snprintf(cmd, sizeof(cmd), "umount %s 2>/dev/null; sleep 0.3; rmdir %s; rm -f %s", bench_mnt,
-		 bench_mnt, bench_pool);
+	snprintf(cmd, sizeof(cmd), "umount %s 2>/dev/null; sleep 0.3; rmdir %s; rm -f %s",
+		 bench_mnt, bench_mnt, bench_pool);
 	if (system(cmd) != 0)
 		fprintf(stderr, "bench: cleanup of %s failed\n", bench_mnt);
 }
@@ -74,7 +74,8 @@ static inline int bench_mount(const char *opts)
 	snprintf(bench_pool, sizeof(bench_pool), "/dev/shm/kvfs-bench.%d.pool", getpid());
 	if (mkdir(bench_mnt, 0755))
 		return -1;
-	snprintf(cmd, sizeof(cmd), "%s/../kvfs mount -o %s %s %s", self, opts, bench_pool, bench_mnt);
+	snprintf(cmd, sizeof(cmd), "%s/../kvfs mount -o %s %s %s", self, opts, bench_pool,
+		 bench_mnt);
 	if (system(cmd) != 0) {
 		rmdir(bench_mnt);
 		return -1;

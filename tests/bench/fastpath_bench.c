@@ -17,21 +17,22 @@
 #include "kvfs.h"
 
 #define NBLOCKS 2048
-#define BLOCK (2u << 20)
-#define RUNS 7
+#define BLOCK	(2u << 20)
+#define RUNS	7
 
 #include "bench_util.h"
 
-#define now bench_now
+#define now    bench_now
 #define median bench_median
 
 static void print_row(const char *what, double seconds, double ref_seconds, double bytes)
 {
 	if (bytes > 0)
-		printf("%-52s %10.3f ms %8.2f GB/s %7.2f\n", what, seconds * 1e3, bytes / seconds / 1e9,
-		       ref_seconds / seconds);
+		printf("%-52s %10.3f ms %8.2f GB/s %7.2f\n", what, seconds * 1e3,
+		       bytes / seconds / 1e9, ref_seconds / seconds);
 	else
-		printf("%-52s %10.3f ms %13s %7.2f\n", what, seconds * 1e3, "", ref_seconds / seconds);
+		printf("%-52s %10.3f ms %13s %7.2f\n", what, seconds * 1e3, "",
+		       ref_seconds / seconds);
 }
 
 int main(int argc, char **argv)
@@ -51,7 +52,8 @@ int main(int argc, char **argv)
 	const char *mnt = argc > 1 ? argv[1] : bench_mnt;
 
 	if (argc == 1 && bench_mount("size=5G,inodes=65536")) {
-		fprintf(stderr, "fastpath_bench: cannot mount a pool (is build/kvfs built? root?)\n");
+		fprintf(stderr,
+			"fastpath_bench: cannot mount a pool (is build/kvfs built? root?)\n");
 		return 1;
 	}
 	rc = kvfs_open(mnt, 0, &kv);
@@ -106,7 +108,8 @@ int main(int argc, char **argv)
 			snprintf(path, sizeof(path), "%s/bench/%s", mnt, name);
 			if (stat(path, &st) || (fds[i] = open(path, O_RDONLY)) < 0 ||
 			    fgetxattr(fds[i], "user.kvfs.extents", xbuf, sizeof(xbuf)) <= 0) {
-				fprintf(stderr, "fastpath_bench: per-file lookup of %s failed\n", path);
+				fprintf(stderr, "fastpath_bench: per-file lookup of %s failed\n",
+					path);
 				return 1;
 			}
 		}
@@ -163,7 +166,8 @@ int main(int argc, char **argv)
 
 	double bytes = (double)NBLOCKS * BLOCK, m_ioctl = median(t_ioctl, RUNS),
 	       m_file = median(t_file, RUNS), m_ref = median(t_ref, RUNS);
-	printf("fastpath_bench: %d blocks of %u MiB, medians of %d runs\n", NBLOCKS, BLOCK >> 20, RUNS);
+	printf("fastpath_bench: %d blocks of %u MiB, medians of %d runs\n", NBLOCKS, BLOCK >> 20,
+	       RUNS);
 	printf("%-52s %13s %13s %7s\n", "lookup+pin of a 2,048-block prefix", "time", "", "x");
 	print_row("  libkvfs: kvfs_lookup (3 ioctls)", m_ioctl, m_file, 0);
 	print_row("  per file: stat + open + getxattr (reference)", m_file, m_file, 0);
@@ -172,9 +176,11 @@ int main(int argc, char **argv)
 	print_row("  read() on the mount, first pass", t_read1, m_ref, bytes);
 	print_row("  read() on the mount, page-cache pass", median(t_read, RUNS), m_ref, bytes);
 	print_row("  memcpy from a plain /dev/shm mapping (limit)", m_ref, m_ref, bytes);
-	printf("store of the 2,048 blocks: reserve %.1f ms (includes zeroing %.1f GiB), commit %.2f ms\n",
+	printf("store of the 2,048 blocks: reserve %.1f ms (includes zeroing %.1f GiB), commit "
+	       "%.2f ms\n",
 	       t_reserve * 1e3, bytes / (1u << 30), t_commit * 1e3);
-	printf("x: lookup rows, speedup over the per-file path; read rows, rate relative to the limit\n");
+	printf("x: lookup rows, speedup over the per-file path; read rows, rate relative to the "
+	       "limit\n");
 	kvfs_close(kv);
 	munmap(ref, (size_t)NBLOCKS * BLOCK);
 	close(reffd);

@@ -39,20 +39,20 @@
 
 #include "kvfs_cuda.h"
 
-#define MiB (1ull << 20)
+#define MiB	   (1ull << 20)
 #define CALL_BYTES (512 * MiB)
-#define LAYERS 32
-#define KV_HEADS 8
-#define HEAD_DIM 128
-#define ELEM 2
-#define DEV_ARENA (1024 * MiB)
+#define LAYERS	   32
+#define KV_HEADS   8
+#define HEAD_DIM   128
+#define ELEM	   2
+#define DEV_ARENA  (1024 * MiB)
 #define FILE_SLOTS 4
 
-#define CK(call)                                                                               \
-	do {                                                                                   \
-		cudaError_t e_ = (call);                                                       \
-		if (e_ != cudaSuccess)                                                         \
-			die("%s:%d: %s: %s", __FILE__, __LINE__, #call, cudaGetErrorString(e_)); \
+#define CK(call)                                                                                   \
+	do {                                                                                       \
+		cudaError_t e_ = (call);                                                           \
+		if (e_ != cudaSuccess)                                                             \
+			die("%s:%d: %s: %s", __FILE__, __LINE__, #call, cudaGetErrorString(e_));   \
 	} while (0)
 
 static void die(const char *fmt, ...)
@@ -92,7 +92,7 @@ static void shuffle(std::vector<int64_t> &v, uint64_t *seed)
 
 struct rate {
 	double pipe; /* calls back to back: host work overlaps the GPU */
-	double one;  /* median of single calls: host work included */
+	double one; /* median of single calls: host work included */
 };
 
 struct row {
@@ -148,15 +148,15 @@ template <typename F> static rate time_gpu(uint64_t bytes, F fn)
 
 static void add(const char *path, int dir, const char *piece, rate gbs, const char *note = "")
 {
-	g_rows.push_back({path, dir ? "store" : "load", piece, gbs, note});
+	g_rows.push_back({ path, dir ? "store" : "load", piece, gbs, note });
 }
 
 /* --- the Llama-3-8B-shaped layout --- */
 
 struct kv_case {
-	uint64_t piece;        /* bytes: 16, 32 or 64 KiB */
-	uint64_t num_blocks;   /* engine blocks per tensor */
-	uint64_t nblk;         /* token blocks per call */
+	uint64_t piece; /* bytes: 16, 32 or 64 KiB */
+	uint64_t num_blocks; /* engine blocks per tensor */
+	uint64_t nblk; /* token blocks per call */
 	uint64_t pool_block;
 	std::vector<std::vector<kvfs_cuda_piece>> lists; /* one per rep */
 };
@@ -245,8 +245,7 @@ static std::string file_name(const std::string &dir, uint64_t i)
 {
 	char name[48];
 
-	snprintf(name, sizeof(name), "/%016llx%016llx", 0x6b7666736770ull,
-		 (unsigned long long)i);
+	snprintf(name, sizeof(name), "/%016llx%016llx", 0x6b7666736770ull, (unsigned long long)i);
 	return dir + name;
 }
 
@@ -275,7 +274,7 @@ static void file_rows(const char *label, const std::string &dir, const char *poo
 			err = std::string("close: ") + strerror(errno);
 	}
 	if (!err.empty()) {
-		add(label, 0, piece, {0, 0}, err.c_str());
+		add(label, 0, piece, { 0, 0 }, err.c_str());
 		return;
 	}
 	for (int i = 0; i < FILE_SLOTS; i++) {
@@ -301,15 +300,16 @@ static void file_rows(const char *label, const std::string &dir, const char *poo
 						err = std::string("read: ") + strerror(errno);
 					if (fd >= 0)
 						close(fd);
-					CK(cudaMemcpyAsync(dev, slot[sl], fsize, cudaMemcpyHostToDevice,
-							   g_s));
+					CK(cudaMemcpyAsync(dev, slot[sl], fsize,
+							   cudaMemcpyHostToDevice, g_s));
 					CK(cudaEventRecord(ev[sl], g_s));
 				} else {
-					CK(cudaMemcpyAsync(slot[sl], dev, fsize, cudaMemcpyDeviceToHost,
-							   g_s));
+					CK(cudaMemcpyAsync(slot[sl], dev, fsize,
+							   cudaMemcpyDeviceToHost, g_s));
 					CK(cudaEventRecord(ev[sl], g_s));
 					CK(cudaEventSynchronize(ev[sl]));
-					int fd = open(name.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+					int fd =
+					    open(name.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
 
 					if (fd < 0 || !write_all(fd, slot[sl], fsize))
 						err = std::string("write: ") + strerror(errno);
@@ -323,9 +323,9 @@ static void file_rows(const char *label, const std::string &dir, const char *poo
 		}
 		double g = err.empty() ? nfiles * fsize / (median(ms) * 1e6) : 0;
 
-		add(label, dir_i, piece, {g, g},
+		add(label, dir_i, piece, { g, g },
 		    !err.empty() ? err.c_str()
-		    : dir_i      ? "per file: D2H to pinned, then write(); wall time, both columns"
+		    : dir_i	 ? "per file: D2H to pinned, then write(); wall time, both columns"
 				 : "per file: read() to pinned, then H2D; wall time, both columns");
 	}
 	for (int i = 0; i < FILE_SLOTS; i++) {
@@ -465,32 +465,34 @@ int main(int argc, char **argv)
 	rate d2h_alloc = time_gpu(CALL_BYTES, [&](int) {
 		CK(cudaMemcpyAsync(pinned, arena, CALL_BYTES, cudaMemcpyDeviceToHost, g_s));
 	});
-	g_limit[0] = {std::max(h2d_pool.pipe, h2d_alloc.pipe), std::max(h2d_pool.one, h2d_alloc.one)};
-	g_limit[1] = {std::max(d2h_pool.pipe, d2h_alloc.pipe), std::max(d2h_pool.one, d2h_alloc.one)};
+	g_limit[0] = { std::max(h2d_pool.pipe, h2d_alloc.pipe),
+		       std::max(h2d_pool.one, h2d_alloc.one) };
+	g_limit[1] = { std::max(d2h_pool.pipe, d2h_alloc.pipe),
+		       std::max(d2h_pool.one, d2h_alloc.one) };
 	add("pinned cudaMemcpy, registered pool", 0, "512M", h2d_pool);
 	add("pinned cudaMemcpy, registered pool", 1, "512M", d2h_pool);
 	add("pinned cudaMemcpy, cudaHostAlloc", 0, "512M", h2d_alloc);
 	add("pinned cudaMemcpy, cudaHostAlloc", 1, "512M", d2h_alloc);
 
 	std::vector<std::string> tune_lines;
-	double helper_us[3] = {0, 0, 0};
+	double helper_us[3] = { 0, 0, 0 };
 	int ci = 0;
 
-	for (uint64_t piece : {16 * 1024ull, 32 * 1024ull, 64 * 1024ull}) {
+	for (uint64_t piece : { 16 * 1024ull, 32 * 1024ull, 64 * 1024ull }) {
 		kv_case c = make_case(piece, arena, pool_size, &helper_us[ci++]);
 		char pl[32];
 		size_t n = c.lists[0].size();
 
 		snprintf(pl, sizeof(pl), "%lluK", (unsigned long long)(piece >> 10));
 		for (int dir = 0; dir < 2; dir++) {
-			rate g = time_gpu(CALL_BYTES,
-					  [&](int r) { kvfs_move(reg, dir, c.lists[r]); });
+			rate g =
+			    time_gpu(CALL_BYTES, [&](int r) { kvfs_move(reg, dir, c.lists[r]); });
 			add(dir ? "kvfs_cuda_store" : "kvfs_cuda_load", dir, pl, g,
 			    choice(m.copy_min[dir], piece));
 		}
 		if (tune && piece <= 32 * 1024) {
-			for (unsigned u : {4u, 8u})
-				for (unsigned ctas : {1u, 2u, 4u, 8u, 16u}) {
+			for (unsigned u : { 4u, 8u })
+				for (unsigned ctas : { 1u, 2u, 4u, 8u, 16u }) {
 					kvfs_cuda_method t = m;
 					char line[160];
 
@@ -504,13 +506,14 @@ int main(int argc, char **argv)
 						g[dir] = time_gpu(CALL_BYTES, [&](int r) {
 							kvfs_move(reg, dir, c.lists[r]);
 						});
-					snprintf(line, sizeof(line),
-						 "# tune %s: unroll %u, %2u CTAs/SM: load %.1f GB/s "
-						 "(%.3f) one call %.1f, store %.1f GB/s (%.3f) one "
-						 "call %.1f",
-						 pl, u, ctas, g[0].pipe, g[0].pipe / g_limit[0].pipe,
-						 g[0].one, g[1].pipe, g[1].pipe / g_limit[1].pipe,
-						 g[1].one);
+					snprintf(
+					    line, sizeof(line),
+					    "# tune %s: unroll %u, %2u CTAs/SM: load %.1f GB/s "
+					    "(%.3f) one call %.1f, store %.1f GB/s (%.3f) one "
+					    "call %.1f",
+					    pl, u, ctas, g[0].pipe, g[0].pipe / g_limit[0].pipe,
+					    g[0].one, g[1].pipe, g[1].pipe / g_limit[1].pipe,
+					    g[1].one);
 					tune_lines.push_back(line);
 				}
 			kvfs_cuda_set_method(reg, device, &m);
@@ -550,7 +553,8 @@ int main(int argc, char **argv)
 			rate g = time_gpu(CALL_BYTES, [&](int r) {
 				cudaError_t e;
 #if CUDART_VERSION >= 13000
-				e = cudaMemcpyBatchAsync(dsts[r].data(), (const void *const *)srcs[r].data(),
+				e = cudaMemcpyBatchAsync(dsts[r].data(),
+							 (const void *const *)srcs[r].data(),
 							 sizes.data(), n, &attr, &attr_idx, 1, g_s);
 #else
 				size_t fail_idx;
@@ -565,11 +569,11 @@ int main(int argc, char **argv)
 				}
 			});
 			if (!note.compare(0, 6, "error:"))
-				g = {0, 0};
+				g = { 0, 0 };
 			add("cudaMemcpyBatchAsync", dir, pl, g, note.c_str());
 		}
 #else
-		add("cudaMemcpyBatchAsync", 0, pl, {0, 0}, "needs CUDA 12.8+");
+		add("cudaMemcpyBatchAsync", 0, pl, { 0, 0 }, "needs CUDA 12.8+");
 #endif
 	}
 
@@ -615,9 +619,9 @@ int main(int argc, char **argv)
 	for (auto &r : g_rows) {
 		const rate &lim = g_limit[r.dir == "store"];
 
-		printf("| %-40s | %-5s | %-8s | %8.1f | %5.3f | %8.1f | %5.3f | %s\n", r.path.c_str(),
-		       r.dir.c_str(), r.piece.c_str(), r.gbs.pipe, r.gbs.pipe / lim.pipe, r.gbs.one,
-		       r.gbs.one / lim.one, r.note.c_str());
+		printf("| %-40s | %-5s | %-8s | %8.1f | %5.3f | %8.1f | %5.3f | %s\n",
+		       r.path.c_str(), r.dir.c_str(), r.piece.c_str(), r.gbs.pipe,
+		       r.gbs.pipe / lim.pipe, r.gbs.one, r.gbs.one / lim.one, r.note.c_str());
 	}
 
 	kvfs_cuda_unregister(reg);

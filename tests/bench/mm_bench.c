@@ -46,16 +46,16 @@ struct row {
 };
 
 /* median of 5 runs of @ops operations of one kind, in operations per second */
-#define MEDIAN5(expr_block, ops)                                     \
-	({                                                           \
-		double r_[5];                                        \
-		for (int k_ = 0; k_ < 5; k_++) {                     \
-			double t0_ = now();                          \
-			expr_block;                                  \
-			r_[k_] = (ops) / (now() - t0_);              \
-		}                                                    \
-		qsort(r_, 5, sizeof(double), cmp_double);            \
-		r_[2];                                               \
+#define MEDIAN5(expr_block, ops)                                                                   \
+	({                                                                                         \
+		double r_[5];                                                                      \
+		for (int k_ = 0; k_ < 5; k_++) {                                                   \
+			double t0_ = now();                                                        \
+			expr_block;                                                                \
+			r_[k_] = (ops) / (now() - t0_);                                            \
+		}                                                                                  \
+		qsort(r_, 5, sizeof(double), cmp_double);                                          \
+		r_[2];                                                                             \
 	})
 
 static int measure(const char *path, uint64_t files, struct row *r)
@@ -83,15 +83,17 @@ static int measure(const char *path, uint64_t files, struct row *r)
 	r->files = files;
 	r->create = (double)files / (now() - t0);
 	r->lookup_hit = MEDIAN5(
-		for (uint64_t j = 0; j < probes; j++) {
-			int len = name_of(nm, (j * 7919) % files);
-			kv_lookup(p, d.ino, nm, (size_t)len, &a);
-		}, (double)probes);
+	    for (uint64_t j = 0; j < probes; j++) {
+		    int len = name_of(nm, (j * 7919) % files);
+		    kv_lookup(p, d.ino, nm, (size_t)len, &a);
+	    },
+	    (double)probes);
 	r->lookup_miss = MEDIAN5(
-		for (uint64_t j = 0; j < probes; j++) {
-			int len = name_of(nm, files + j);
-			kv_lookup(p, d.ino, nm, (size_t)len, &a);
-		}, (double)probes);
+	    for (uint64_t j = 0; j < probes; j++) {
+		    int len = name_of(nm, files + j);
+		    kv_lookup(p, d.ino, nm, (size_t)len, &a);
+	    },
+	    (double)probes);
 	kv_pool_close(p);
 
 	/* reference: the memory cost of touching one random record of a table this size */
@@ -101,9 +103,9 @@ static int measure(const char *path, uint64_t files, struct row *r)
 		uint64_t idx = 1;
 
 		/* each read's address depends on the previous read, as a lookup's do */
-		r->touch = MEDIAN5(
-			for (uint64_t j = 0; j < probes; j++)
-				idx = (idx * 7919 + 1 + tab[(idx % files) * 512 + 8]) % files;, (double)probes);
+		r->touch = MEDIAN5(for (uint64_t j = 0; j < probes; j++) idx =
+				       (idx * 7919 + 1 + tab[(idx % files) * 512 + 8]) % files;
+				   , (double)probes);
 		sink = idx;
 		(void)sink;
 		free(tab);
@@ -121,10 +123,11 @@ static int measure(const char *path, uint64_t files, struct row *r)
 		for (i = 0; i < files; i += 2)
 			kv_alloc_free(&al, &ext[i]);
 		r->alloc_free = MEDIAN5(
-			for (uint64_t j = 0; j < probes; j++) {
-				kv_alloc_extent(&al, (1 + j % 5) * KV_PAGE_SIZE, &e);
-				kv_alloc_free(&al, &e);
-			}, (double)probes);
+		    for (uint64_t j = 0; j < probes; j++) {
+			    kv_alloc_extent(&al, (1 + j % 5) * KV_PAGE_SIZE, &e);
+			    kv_alloc_free(&al, &e);
+		    },
+		    (double)probes);
 		kv_alloc_destroy(&al);
 		free(ext);
 	}
@@ -153,10 +156,13 @@ int main(int argc, char **argv)
 		printf("%-8llu %11.0f %11.0f %11.0f %11.0f %11.0f %4.2f/%4.2f/%4.2f %10.2f\n",
 		       (unsigned long long)rows[i].files, rows[i].create, rows[i].lookup_hit,
 		       rows[i].lookup_miss, rows[i].alloc_free, rows[i].touch,
-		       rows[i].lookup_hit / rows[0].lookup_hit, rows[i].lookup_miss / rows[0].lookup_miss,
+		       rows[i].lookup_hit / rows[0].lookup_hit,
+		       rows[i].lookup_miss / rows[0].lookup_miss,
 		       rows[i].alloc_free / rows[0].alloc_free, rows[i].lookup_hit / rows[i].touch);
-	printf("ratio-vs-1k: lookup-hit / lookup-miss / alloc+free rate at this size over the 1k rate.\n"
-	       "mem-touch: reference, random reads of one 512-byte record from a table of that many\n"
-	       "records (the DRAM cost any index pays); hit/touch: lookup-hit over that reference.\n");
+	printf(
+	    "ratio-vs-1k: lookup-hit / lookup-miss / alloc+free rate at this size over the 1k "
+	    "rate.\n"
+	    "mem-touch: reference, random reads of one 512-byte record from a table of that many\n"
+	    "records (the DRAM cost any index pays); hit/touch: lookup-hit over that reference.\n");
 	return 0;
 }

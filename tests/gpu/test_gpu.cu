@@ -28,33 +28,33 @@
 
 #include "kvfs_cuda.h"
 
-#define POOL_BYTES (512ull << 20)
-#define DEV_BYTES (256ull << 20)
-#define CHUNK_MB 64 /* so the pool is 8 registered chunks */
-#define POISON_DEV 0xA5
+#define POOL_BYTES  (512ull << 20)
+#define DEV_BYTES   (256ull << 20)
+#define CHUNK_MB    64 /* so the pool is 8 registered chunks */
+#define POISON_DEV  0xA5
 #define POISON_POOL 0x5A
 
 static int g_pass, g_fail;
 static bool g_ok; /* current test */
 
-#define CK(call)                                                                               \
-	do {                                                                                   \
-		cudaError_t e_ = (call);                                                       \
-		if (e_ != cudaSuccess) {                                                       \
-			fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call,          \
-				cudaGetErrorString(e_));                                       \
-			exit(2);                                                               \
-		}                                                                              \
+#define CK(call)                                                                                   \
+	do {                                                                                       \
+		cudaError_t e_ = (call);                                                           \
+		if (e_ != cudaSuccess) {                                                           \
+			fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call,              \
+				cudaGetErrorString(e_));                                           \
+			exit(2);                                                                   \
+		}                                                                                  \
 	} while (0)
 
-#define EXPECT(cond, ...)                                                                      \
-	do {                                                                                   \
-		if (!(cond)) {                                                                 \
-			fprintf(stderr, "  FAIL %s:%d: (%s) ", __FILE__, __LINE__, #cond);     \
-			fprintf(stderr, __VA_ARGS__);                                          \
-			fputc('\n', stderr);                                                   \
-			g_ok = false;                                                          \
-		}                                                                              \
+#define EXPECT(cond, ...)                                                                          \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			fprintf(stderr, "  FAIL %s:%d: (%s) ", __FILE__, __LINE__, #cond);         \
+			fprintf(stderr, __VA_ARGS__);                                              \
+			fputc('\n', stderr);                                                       \
+			g_ok = false;                                                              \
+		}                                                                                  \
 	} while (0)
 
 static void begin(void)
@@ -82,7 +82,9 @@ static void end(const char *fmt, ...)
 
 struct rng {
 	uint64_t s;
-	explicit rng(uint64_t seed) : s(seed * 0x9E3779B97F4A7C15ull + 1) {}
+	explicit rng(uint64_t seed) : s(seed * 0x9E3779B97F4A7C15ull + 1)
+	{
+	}
 	uint64_t next()
 	{
 		uint64_t z = (s += 0x9E3779B97F4A7C15ull);
@@ -91,7 +93,10 @@ struct rng {
 		z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
 		return z ^ (z >> 31);
 	}
-	uint64_t below(uint64_t n) { return next() % n; }
+	uint64_t below(uint64_t n)
+	{
+		return next() % n;
+	}
 	void fill(void *p, size_t len)
 	{
 		uint8_t *b = (uint8_t *)p;
@@ -113,15 +118,15 @@ static rng g_rng(12345);
 
 static char *g_pool;
 static kvfs_cuda_reg_t *g_reg;
-static char *g_dev;         /* DEV_BYTES device buffer */
-static char *g_dev_src;     /* DEV_BYTES device buffer of source data */
-static uint8_t *g_host;     /* DEV_BYTES host scratch */
-static uint8_t *g_expect;   /* DEV_BYTES host scratch */
+static char *g_dev; /* DEV_BYTES device buffer */
+static char *g_dev_src; /* DEV_BYTES device buffer of source data */
+static uint8_t *g_host; /* DEV_BYTES host scratch */
+static uint8_t *g_expect; /* DEV_BYTES host scratch */
 static kvfs_cuda_method g_auto;
 static int g_device;
 
 enum method { M_KERNEL, M_COPY, M_AUTO };
-static const char *method_name[] = {"kernel", "copy", "auto"};
+static const char *method_name[] = { "kernel", "copy", "auto" };
 
 static void use_method(int device, enum method m)
 {
@@ -210,7 +215,8 @@ static void check_load(cudaStream_t s, uint64_t pool_base, const placement &pl, 
 	CK(cudaStreamSynchronize(s));
 	memset(g_expect, POISON_DEV, pl.dev_span);
 	for (auto &q : pl.p)
-		memcpy(g_expect + (uintptr_t)q.dev_ptr, g_pool + pool_base + q.pool_offset, q.bytes);
+		memcpy(g_expect + (uintptr_t)q.dev_ptr, g_pool + pool_base + q.pool_offset,
+		       q.bytes);
 	long d = first_diff(g_host, g_expect, pl.dev_span);
 
 	EXPECT(d < 0, "%s: load: device byte %ld is %#x, expected %#x", what, d,
@@ -240,9 +246,9 @@ static void check_store(cudaStream_t s, uint64_t pool_base, const placement &pl,
 
 static void test_sizes_and_counts(cudaStream_t s)
 {
-	static const uint64_t sizes[] = {4 << 10, 16 << 10, 32 << 10, 64 << 10,
-					 256 << 10, 1 << 20, 2 << 20};
-	static const size_t counts[] = {1, 3, 7, 33, 61};
+	static const uint64_t sizes[] = { 4 << 10,   16 << 10, 32 << 10, 64 << 10,
+					  256 << 10, 1 << 20,  2 << 20 };
+	static const size_t counts[] = { 1, 3, 7, 33, 61 };
 
 	for (int m = 0; m < 3; m++) {
 		use_method(g_device, (enum method)m);
@@ -271,18 +277,19 @@ static void test_sizes_and_counts(cudaStream_t s)
 static void test_unaligned(cudaStream_t s)
 {
 	/* same misalignment, 8-, 4-, 1-byte mutual alignment */
-	static const unsigned mis[][2] = {{3, 3}, {8, 0}, {4, 12}, {1, 2}, {0, 7}, {15, 0}};
+	static const unsigned mis[][2] = { { 3, 3 }, { 8, 0 }, { 4, 12 },
+					   { 1, 2 }, { 0, 7 }, { 15, 0 } };
 
 	for (int m = 0; m < 3; m++) {
 		use_method(g_device, (enum method)m);
 		begin();
 		for (auto &mm : mis) {
-			for (uint64_t size : {4096ull, 16384ull + 5, 70000ull}) {
+			for (uint64_t size : { 4096ull, 16384ull + 5, 70000ull }) {
 				char what[96];
 				placement pl = place(13, size, true, mm[0], mm[1]);
 
-				snprintf(what, sizeof(what), "%s unaligned %u/%u %llu", method_name[m],
-					 mm[0], mm[1], (unsigned long long)size);
+				snprintf(what, sizeof(what), "%s unaligned %u/%u %llu",
+					 method_name[m], mm[0], mm[1], (unsigned long long)size);
 				check_load(s, 0, pl, what);
 				check_store(s, 0, pl, what);
 			}
@@ -317,8 +324,8 @@ static void test_round_trip(cudaStream_t s)
 		for (auto &q : pl.p) {
 			uintptr_t o = (uintptr_t)q.dev_ptr;
 
-			EXPECT(!memcmp(g_expect + o, g_host + o, q.bytes), "piece at dev +%lu differs",
-			       (unsigned long)o);
+			EXPECT(!memcmp(g_expect + o, g_host + o, q.bytes),
+			       "piece at dev +%lu differs", (unsigned long)o);
 			memset(g_expect + o, POISON_DEV, q.bytes); /* what is left must be poison */
 		}
 		bool clean = true;
@@ -475,7 +482,7 @@ static char *ref_block_addr(int kind, char *const *k, char *const *v, const kv_s
 
 static void test_layout(cudaStream_t s)
 {
-	const kv_shape sh = {5, 37, 16, 2, 64, 2}; /* 4 KiB pieces */
+	const kv_shape sh = { 5, 37, 16, 2, 64, 2 }; /* 4 KiB pieces */
 	const uint64_t piece = (uint64_t)sh.tokens * sh.heads * sh.dim * sh.elem;
 	const uint64_t tensor = (uint64_t)sh.blocks * piece;
 
@@ -526,9 +533,10 @@ static void test_layout(cudaStream_t s)
 		for (size_t b = 0; b < nb && np > 0; b++)
 			for (uint32_t l = 0; l < sh.layers; l++)
 				for (int isv = 0; isv < 2; isv++) {
-					const kvfs_cuda_piece &q = out[(b * sh.layers + l) * 2 + isv];
-					char *ref = ref_block_addr(kind, k.data(), v.data(), sh, l, isv,
-								   ids[b]);
+					const kvfs_cuda_piece &q =
+					    out[(b * sh.layers + l) * 2 + isv];
+					char *ref = ref_block_addr(kind, k.data(), v.data(), sh, l,
+								   isv, ids[b]);
 
 					bad += q.dev_ptr != ref || q.bytes != piece ||
 					       q.pool_offset != pool_off[b] + (2 * l + isv) * piece;
@@ -550,8 +558,8 @@ static void test_layout(cudaStream_t s)
 		for (size_t b = 0; b < nb; b++)
 			for (uint32_t l = 0; l < sh.layers; l++)
 				for (int isv = 0; isv < 2; isv++) {
-					char *ref = ref_block_addr(kind, k.data(), v.data(), sh, l, isv,
-								   ids[b]);
+					char *ref = ref_block_addr(kind, k.data(), v.data(), sh, l,
+								   isv, ids[b]);
 
 					memcpy(g_expect + (ref - g_dev),
 					       g_pool + pool_off[b] + (2 * l + isv) * piece, piece);
@@ -607,8 +615,8 @@ static void test_register(const char *path, int fd)
 	}
 	rc = kvfs_cuda_get_reg_info(g_reg, &info);
 	EXPECT(rc == 0 && info.nchunks == POOL_BYTES / (CHUNK_MB << 20) &&
-		       info.chunk_bytes == (CHUNK_MB << 20) && info.size == POOL_BYTES &&
-		       info.register_ms > 0,
+		   info.chunk_bytes == (CHUNK_MB << 20) && info.size == POOL_BYTES &&
+		   info.register_ms > 0,
 	       "info rc %d chunks %u chunk %llu ms %.3f", rc, info.nchunks,
 	       (unsigned long long)info.chunk_bytes, info.register_ms);
 	printf("# registered %llu MiB in %.1f ms (%u chunks)\n",
@@ -629,7 +637,7 @@ static void test_register(const char *path, int fd)
 	rc = kvfs_cuda_register(ro, 64 << 20, KVFS_CUDA_REG_READONLY, &r2);
 	EXPECT(rc == 0, "read-only register: %d %s", rc, kvfs_cuda_last_error());
 	if (rc == 0) {
-		kvfs_cuda_piece p = {12345, g_dev, 100000};
+		kvfs_cuda_piece p = { 12345, g_dev, 100000 };
 
 		g_rng.fill(g_pool, 1 << 20);
 		CK(cudaMemset(g_dev, POISON_DEV, 1 << 20));
@@ -664,7 +672,8 @@ static void test_calibration(void)
 		if (g_auto.copy_min[dir] == KVFS_CUDA_NEVER)
 			printf("; kernel for all sizes\n");
 		else
-			printf("; copy engine from %llu B\n", (unsigned long long)g_auto.copy_min[dir]);
+			printf("; copy engine from %llu B\n",
+			       (unsigned long long)g_auto.copy_min[dir]);
 	}
 	printf("# calibration took %.0f ms\n", g_auto.calibrate_ms);
 	kvfs_cuda_method bad = g_auto;
@@ -751,18 +760,22 @@ static void test_errors(cudaStream_t s)
 		for (int dir = 0; dir < 2; dir++) {
 			char *dev = dir ? g_dev_src : g_dev;
 
-			expect_refused(s, dir, -ERANGE, {POOL_BYTES - 100, dev, 4096}, "past pool end");
-			expect_refused(s, dir, -ERANGE, {UINT64_MAX - 10, dev, 4096}, "offset wraps");
-			expect_refused(s, dir, -ERANGE, {0, dev, POOL_BYTES + 1}, "longer than pool");
-			expect_refused(s, dir, -EINVAL, {0, dev, 0}, "zero bytes");
-			expect_refused(s, dir, -EFAULT, {0, NULL, 4096}, "NULL dev_ptr");
-			expect_refused(s, dir, -EFAULT, {0, host_buf, 4096}, "host dev_ptr");
-			expect_refused(s, dir, -EFAULT, {0, (void *)(uintptr_t)0x10, 4096},
+			expect_refused(s, dir, -ERANGE, { POOL_BYTES - 100, dev, 4096 },
+				       "past pool end");
+			expect_refused(s, dir, -ERANGE, { UINT64_MAX - 10, dev, 4096 },
+				       "offset wraps");
+			expect_refused(s, dir, -ERANGE, { 0, dev, POOL_BYTES + 1 },
+				       "longer than pool");
+			expect_refused(s, dir, -EINVAL, { 0, dev, 0 }, "zero bytes");
+			expect_refused(s, dir, -EFAULT, { 0, NULL, 4096 }, "NULL dev_ptr");
+			expect_refused(s, dir, -EFAULT, { 0, host_buf, 4096 }, "host dev_ptr");
+			expect_refused(s, dir, -EFAULT, { 0, (void *)(uintptr_t)0x10, 4096 },
 				       "wild dev_ptr");
 			if (tail)
-				expect_refused(s, dir, -EFAULT, {0, tail, 4096},
+				expect_refused(s, dir, -EFAULT, { 0, tail, 4096 },
 					       "piece past its allocation");
-			expect_refused(s, dir, -EFAULT, {0, g_pool, 4096}, "registered host memory");
+			expect_refused(s, dir, -EFAULT, { 0, g_pool, 4096 },
+				       "registered host memory");
 		}
 		EXPECT(kvfs_cuda_load(g_reg, NULL, 3, s) == -EINVAL, "NULL pieces accepted");
 		EXPECT(kvfs_cuda_load(g_reg, NULL, 0, s) == 0, "empty list refused");
@@ -777,7 +790,7 @@ static void test_errors(cudaStream_t s)
 	begin();
 	cudaStream_t cs;
 	cudaGraph_t graph;
-	kvfs_cuda_piece p = {0, g_dev, 4096};
+	kvfs_cuda_piece p = { 0, g_dev, 4096 };
 
 	CK(cudaStreamCreateWithFlags(&cs, cudaStreamNonBlocking));
 	CK(cudaStreamBeginCapture(cs, cudaStreamCaptureModeRelaxed));
@@ -815,8 +828,8 @@ static void test_devices(int ndev)
 
 		EXPECT(rc == 0, "GPU %d: get_method %d %s", d, rc, kvfs_cuda_last_error());
 		for (size_t i = 0; i < n; i++)
-			pl[d].push_back({((uint64_t)d * n + i) * slot + 16 * d, dev[d] + i * slot,
-					 size});
+			pl[d].push_back(
+			    { ((uint64_t)d * n + i) * slot + 16 * d, dev[d] + i * slot, size });
 	}
 	g_rng.fill(g_pool, (uint64_t)ndev * n * slot + 4096);
 	CK(cudaSetDevice(0));
@@ -844,7 +857,7 @@ static void test_devices(int ndev)
 		EXPECT(bad == 0, "GPU %d: %zu pieces wrong", d, bad);
 	}
 	if (ndev >= 2) {
-		kvfs_cuda_piece p = {0, dev[1], 4096};
+		kvfs_cuda_piece p = { 0, dev[1], 4096 };
 
 		CK(cudaSetDevice(0));
 		int rc = kvfs_cuda_load(g_reg, &p, 1, st[0]);

@@ -27,16 +27,16 @@
 static const char *mnt;
 static int passed, failed;
 
-#define CHECK(cond, ...)                                  \
-	do {                                              \
-		if (cond) {                               \
-			passed++;                         \
-		} else {                                  \
-			failed++;                         \
-			printf("not ok %d: ", __LINE__);  \
-			printf(__VA_ARGS__);              \
-			printf("\n");                     \
-		}                                         \
+#define CHECK(cond, ...)                                                                           \
+	do {                                                                                       \
+		if (cond) {                                                                        \
+			passed++;                                                                  \
+		} else {                                                                           \
+			failed++;                                                                  \
+			printf("not ok %d: ", __LINE__);                                           \
+			printf(__VA_ARGS__);                                                       \
+			printf("\n");                                                              \
+		}                                                                                  \
 	} while (0)
 
 #define BT 16
@@ -143,7 +143,8 @@ static void test_store_is_files(kvfs_t *kv)
 	tokens_for(t, 8 * BT, 1);
 	kvfs_prefix_hashes("files", t, 8 * BT, BT, h, 8);
 	path_of(p, "files", &h[0]);
-	CHECK(stat(p, &st) < 0 && errno == ENOENT, "absent before commit"); /* caches a negative entry */
+	CHECK(stat(p, &st) < 0 && errno == ENOENT,
+	      "absent before commit"); /* caches a negative entry */
 	CHECK(store(kv, "files", h, 8, 64 << 10) == 0, "store 8 blocks");
 	for (i = 0; i < 8; i++) {
 		path_of(p, "files", &h[i]);
@@ -451,9 +452,10 @@ static void test_bad_input(kvfs_t *kv)
 /* Raw ioctls with random payloads: errors, never a crash. */
 static void test_fuzz(int seconds)
 {
-	static const unsigned long cmds[] = { KVFS_IOC_LOOKUP, KVFS_IOC_UNPIN, KVFS_IOC_RESERVE,
-					      KVFS_IOC_COMMIT, KVFS_IOC_ABORT,
-					      _IOWR('K', 9, struct kvfs_ioc_txn) };
+	static const unsigned long cmds[] = {
+		KVFS_IOC_LOOKUP, KVFS_IOC_UNPIN, KVFS_IOC_RESERVE,
+		KVFS_IOC_COMMIT, KVFS_IOC_ABORT, _IOWR('K', 9, struct kvfs_ioc_txn)
+	};
 	char path[512];
 	uint8_t *buf = malloc(1 << 14);
 	time_t end = time(NULL) + seconds;

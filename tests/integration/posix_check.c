@@ -286,11 +286,14 @@ static void atomic_replace(void)
 	waitpid(reader, &status, 0);
 	bad_reads = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 	check(ok, "publish 99 versions by write-to-temp + rename");
-	check(bad_reads == 0, "a concurrent reader always found the name and one whole version "
-	      "(%d bad reads)", bad_reads);
+	check(bad_reads == 0,
+	      "a concurrent reader always found the name and one whole version "
+	      "(%d bad reads)",
+	      bad_reads);
 	check(file_is(path("atomic"), len, 199), "the last version is the one left");
 	check(fd_old >= 0 && pread(fd_old, buf, len + 1, 0) == (ssize_t)len &&
-	      is_pattern(buf, len, 0, 100), "an fd opened before the renames still reads version 1");
+		  is_pattern(buf, len, 0, 100),
+	      "an fd opened before the renames still reads version 1");
 	if (fd_old >= 0)
 		close(fd_old);
 	unlink(path("atomic"));
@@ -314,7 +317,8 @@ static void open_flags(void)
 		close(fd);
 	fd = open(path("odirect-w"), O_RDONLY);
 	check(fd >= 0 && pread(fd, b, MiB, 0) == MiB && is_pattern(b, MiB, 0, 12) &&
-	      fstat(fd, &st) == 0 && st.st_size == MiB + 4096, "a buffered read sees them");
+		  fstat(fd, &st) == 0 && st.st_size == MiB + 4096,
+	      "a buffered read sees them");
 	if (fd >= 0)
 		close(fd);
 	fd = open(path("odirect-w"), O_WRONLY | O_TRUNC);
@@ -368,7 +372,8 @@ static void renames(void)
 	check_err(rename(path("d1"), path("rb")), ENOTDIR, "rename of a directory onto a file");
 	check(mkdir(path("d9"), 0755) == 0, "mkdir d9");
 	check(rename(path("d9"), path("d1/d2/d9")) == 0 && stat(path("d1/d2/d9"), &st) == 0 &&
-	      stat(path("d9"), &st) < 0, "rename of a directory into another directory");
+		  stat(path("d9"), &st) < 0,
+	      "rename of a directory into another directory");
 	check_err(rename(path("d1/d2/d9/.."), path("x")), EBUSY, "rename of '..'");
 	check(rmdir(path("d1/d2/d9")) == 0 && rmdir(path("d1/d2")) == 0 && rmdir(path("d1")) == 0,
 	      "rmdir of the emptied directories");
@@ -393,7 +398,8 @@ static void absent_names(void)
 	check(fd >= 0 && close(fd) == 0 && stat(path("absent-7"), &st) == 0,
 	      "an absent name, once created, is seen by stat");
 	unlink(path("absent-7"));
-	check(stat(path("absent-7"), &st) < 0 && errno == ENOENT, "and is absent again after unlink");
+	check(stat(path("absent-7"), &st) < 0 && errno == ENOENT,
+	      "and is absent again after unlink");
 }
 
 static void direct_io(void)
@@ -414,7 +420,8 @@ static void direct_io(void)
 	iov[2] = (struct iovec){ c, MiB };
 	check(readv(fd, iov, 3) == (ssize_t)len, "readv of 4 MiB in 3 aligned buffers");
 	check(is_pattern(a, MiB, 0, 4) && is_pattern(b, 2 * MiB, MiB, 4) &&
-	      is_pattern(c, MiB, 3 * MiB, 4), "readv bytes are the file's bytes");
+		  is_pattern(c, MiB, 3 * MiB, 4),
+	      "readv bytes are the file's bytes");
 	memset(a, 0, MiB);
 	memset(b, 0, 2 * MiB);
 	iov[0] = (struct iovec){ a, 64 << 10 };
@@ -422,7 +429,8 @@ static void direct_io(void)
 	check(preadv(fd, iov, 2, 2 * MiB + 8192) == (ssize_t)(MiB + (64 << 10)),
 	      "preadv at an aligned offset");
 	check(is_pattern(a, 64 << 10, 2 * MiB + 8192, 4) &&
-	      is_pattern(b, MiB, 2 * MiB + 8192 + (64 << 10), 4), "preadv bytes are the file's bytes");
+		  is_pattern(b, MiB, 2 * MiB + 8192 + (64 << 10), 4),
+	      "preadv bytes are the file's bytes");
 	check(preadv(fd, iov, 2, 3 * MiB + 512 * 1024) == (ssize_t)(512 * 1024),
 	      "preadv across EOF returns the bytes up to EOF");
 	check(pread(fd, a, 4096, (off_t)len) == 0, "O_DIRECT pread at EOF returns 0");
@@ -460,13 +468,14 @@ static void fallocate_truncate(void)
 	check(ftruncate(fd, 3 * MiB) == 0, "ftruncate up to 3 MiB");
 	check(fstat(fd, &st) == 0 && st.st_size == 3 * MiB, "size is 3 MiB");
 	check(pread(fd, buf, 3 * MiB, 0) == 3 * MiB && is_pattern(buf, MiB, 0, 5) &&
-	      is_zero(buf + MiB, 2 * MiB), "first MiB kept, the rest reads as zeros");
+		  is_zero(buf + MiB, 2 * MiB),
+	      "first MiB kept, the rest reads as zeros");
 	check(ftruncate(fd, 512 * 1024) == 0, "ftruncate down to 512 KiB");
 	check(fstat(fd, &st) == 0 && st.st_size == 512 * 1024, "size is 512 KiB");
 	check(pread(fd, buf, MiB, 0) == 512 * 1024 && is_pattern(buf, 512 * 1024, 0, 5),
 	      "a read returns the 512 KiB kept");
 	check(ftruncate(fd, MiB) == 0 && pread(fd, buf, MiB, 0) == MiB &&
-	      is_pattern(buf, 512 * 1024, 0, 5) && is_zero(buf + 512 * 1024, 512 * 1024),
+		  is_pattern(buf, 512 * 1024, 0, 5) && is_zero(buf + 512 * 1024, 512 * 1024),
 	      "ftruncate up again: the cut bytes do not come back (zeros)");
 	check(pread(fd, buf, 100, MiB + 4096) == 0, "read at an offset beyond EOF returns 0");
 	check(pread(fd, buf, 100, 1ll << 40) == 0, "read at 1 TiB returns 0");
@@ -508,7 +517,8 @@ static void huge_sizes(void)
 	check(pwrite(fd, b, sizeof(b), (off_t)cap) < 0 && (errno == EFBIG || errno == ENOSPC),
 	      "pwrite past the pool's size fails with EFBIG or ENOSPC");
 	close(fd);
-	check(stat(path("huge"), &st) == 0 && st.st_size == 10000 && file_is(path("huge"), 10000, 7),
+	check(stat(path("huge"), &st) == 0 && st.st_size == 10000 &&
+		  file_is(path("huge"), 10000, 7),
 	      "after the refused calls the file is unchanged");
 }
 
@@ -656,7 +666,7 @@ static void maps(void)
 	fd2 = open(path("mapped"), O_RDONLY);
 	check(fd2 >= 0 && pread(fd2, buf, len, 0) == (ssize_t)len, "read the file from another fd");
 	check(is_pattern(buf, MiB, 0, 9) && is_pattern(buf + MiB, MiB, 0, 10) &&
-	      is_pattern(buf + 2 * MiB, MiB - 1 + MiB, 2 * MiB, 9) && buf[len - 1] == 0x5a,
+		  is_pattern(buf + 2 * MiB, MiB - 1 + MiB, 2 * MiB, 9) && buf[len - 1] == 0x5a,
 	      "read() sees the bytes written through the map");
 	if (fd2 >= 0)
 		close(fd2);
@@ -664,14 +674,16 @@ static void maps(void)
 	if (posix_memalign((void **)&d, 4096, len))
 		abort();
 	fd3 = open(path("mapped"), O_RDONLY | O_DIRECT);
-	check(fd3 >= 0 && pread(fd3, d, len, 0) == (ssize_t)len && is_pattern(d + MiB, MiB, 0, 10) &&
-	      d[len - 1] == 0x5a, "an O_DIRECT read (from the pool) sees them too");
+	check(fd3 >= 0 && pread(fd3, d, len, 0) == (ssize_t)len &&
+		  is_pattern(d + MiB, MiB, 0, 10) && d[len - 1] == 0x5a,
+	      "an O_DIRECT read (from the pool) sees them too");
 	if (fd3 >= 0)
 		close(fd3);
 	/* the other way: a write() is seen by the map */
 	memset(buf, 0xa5, 4096);
 	check(pwrite(fd, buf, 4096, 3 * MiB) == 4096 && m[3 * MiB] == (uint8_t)0xa5 &&
-	      m[3 * MiB + 4095] == (uint8_t)0xa5, "a pwrite() is seen through the map");
+		  m[3 * MiB + 4095] == (uint8_t)0xa5,
+	      "a pwrite() is seen through the map");
 	munmap(m, len);
 	close(fd);
 
@@ -700,25 +712,27 @@ static void timestamps(void)
 	write_file(path("timed"), 10, 11);
 	check(utimensat(AT_FDCWD, path("timed"), ts, 0) == 0, "utimensat with explicit times");
 	check(stat(path("timed"), &st) == 0 && st.st_atim.tv_sec == ts[0].tv_sec &&
-	      st.st_atim.tv_nsec == ts[0].tv_nsec && st.st_mtim.tv_sec == ts[1].tv_sec &&
-	      st.st_mtim.tv_nsec == ts[1].tv_nsec, "stat shows them to the nanosecond");
+		  st.st_atim.tv_nsec == ts[0].tv_nsec && st.st_mtim.tv_sec == ts[1].tv_sec &&
+		  st.st_mtim.tv_nsec == ts[1].tv_nsec,
+	      "stat shows them to the nanosecond");
 	ts[0].tv_nsec = UTIME_OMIT;
 	ts[1].tv_nsec = UTIME_NOW;
 	now = time(NULL);
 	check(utimensat(AT_FDCWD, path("timed"), ts, 0) == 0, "utimensat(UTIME_OMIT, UTIME_NOW)");
 	check(stat(path("timed"), &st) == 0 && st.st_atim.tv_sec == 1000000000 &&
-	      st.st_mtim.tv_sec >= now - 1 && st.st_mtim.tv_sec <= now + 2,
+		  st.st_mtim.tv_sec >= now - 1 && st.st_mtim.tv_sec <= now + 2,
 	      "atime kept, mtime is now");
 	check_err(utimensat(AT_FDCWD, path("no-such-file"), ts, 0), ENOENT,
 		  "utimensat of an absent name");
 	check(chmod(path("timed"), 0600) == 0 && stat(path("timed"), &st) == 0 &&
-	      (st.st_mode & 07777) == 0600, "chmod 0600");
+		  (st.st_mode & 07777) == 0600,
+	      "chmod 0600");
 }
 
 static void cleanup(void)
 {
-	static const char *const names[] = { "final", "rb", "rc", "direct", "falloc", "trunc",
-					     "sized", "huge", "mapped", "timed" };
+	static const char *const names[] = { "final", "rb",    "rc",   "direct", "falloc",
+					     "trunc", "sized", "huge", "mapped", "timed" };
 	size_t i;
 
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)

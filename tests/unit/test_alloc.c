@@ -16,7 +16,7 @@
 #include "alloc.h"
 
 #define BASE (4ull << 20)
-#define PG KV_PAGE_SIZE
+#define PG   KV_PAGE_SIZE
 
 static void build_empty(struct kv_alloc *a, uint64_t pages)
 {
@@ -96,7 +96,9 @@ static void test_build_from_used(void **state)
 {
 	struct kv_alloc a;
 	struct kv_extent used[3] = {
-		{ BASE + 10 * PG, 5 * PG }, { BASE, 2 * PG }, { BASE + 2 * PG, PG },
+		{ BASE + 10 * PG, 5 * PG },
+		{ BASE, 2 * PG },
+		{ BASE + 2 * PG, PG },
 	};
 	struct kv_extent bad[2] = { { BASE, 4 * PG }, { BASE + 2 * PG, 4 * PG } };
 	struct kv_extent out = { BASE + 100 * PG, 2 * PG }, e;
@@ -109,7 +111,8 @@ static void test_build_from_used(void **state)
 	assert_int_equal(st.free_extents, 2); /* pages 3-9 and 15-31 */
 	/* nothing handed out may overlap a used extent */
 	while (kv_alloc_extent(&a, PG, &e) == 0)
-		assert_true(!(e.off >= BASE + 10 * PG && e.off < BASE + 15 * PG) && e.off >= BASE + 3 * PG);
+		assert_true(!(e.off >= BASE + 10 * PG && e.off < BASE + 15 * PG) &&
+			    e.off >= BASE + 3 * PG);
 	kv_alloc_destroy(&a);
 	assert_int_equal(kv_alloc_build(&a, BASE, 32, bad, 2, &which), -EUCLEAN);
 	assert_int_equal(which, 1);
@@ -202,9 +205,11 @@ static void *claim(void *arg)
 
 	for (round = 0; round < 500; round++) {
 		for (i = 0; i < 32; i++) {
-			assert_int_equal(kv_alloc_extent(a, (1 + (unsigned)(i % 5)) * PG, &e[i]), 0);
+			assert_int_equal(kv_alloc_extent(a, (1 + (unsigned)(i % 5)) * PG, &e[i]),
+					 0);
 			pthread_mutex_lock(&owner_lock);
-			for (p = (e[i].off - BASE) / PG; p < (e[i].off - BASE + e[i].len) / PG; p++) {
+			for (p = (e[i].off - BASE) / PG; p < (e[i].off - BASE + e[i].len) / PG;
+			     p++) {
 				assert_int_equal(owner_map[p], 0);
 				owner_map[p] = 1;
 			}

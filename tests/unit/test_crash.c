@@ -66,7 +66,8 @@ static void workload(struct kv_pool *p, int fd, unsigned first, unsigned count)
 		struct kv_attr a;
 		uint64_t replaced;
 		size_t len = file_len(n), i;
-		int tl = snprintf(tmp, sizeof(tmp), "tmp%u", n), fl = snprintf(fin, sizeof(fin), "f%u", n);
+		int tl = snprintf(tmp, sizeof(tmp), "tmp%u", n),
+		    fl = snprintf(fin, sizeof(fin), "f%u", n);
 
 		for (i = 0; i < len; i++)
 			buf[i] = pattern(n, i);
@@ -83,7 +84,8 @@ static void workload(struct kv_pool *p, int fd, unsigned first, unsigned count)
 		if (n % 4 == 1)
 			kv_setxattr(p, a.ino, "user.n", &n, sizeof(n), 0);
 		kv_release(p, a.ino);
-		if (kv_rename(p, KV_ROOT_INO, tmp, (size_t)tl, KV_ROOT_INO, fin, (size_t)fl, 0, &replaced) == 0)
+		if (kv_rename(p, KV_ROOT_INO, tmp, (size_t)tl, KV_ROOT_INO, fin, (size_t)fl, 0,
+			      &replaced) == 0)
 			dprintf(fd, "%u\n", n);
 		kv_forget(p, a.ino, 1);
 		if (n % 5 == 4 && n > first) {
@@ -127,7 +129,8 @@ static unsigned verify(const uint8_t *completed, unsigned max)
 		assert_int_equal(got, (ssize_t)a.size);
 		for (k = 0; k < a.size; k++)
 			if (buf[k] != pattern(idx, k))
-				fail_msg("%s: byte %u is %u, not what was written", name, k, buf[k]);
+				fail_msg("%s: byte %u is %u, not what was written", name, k,
+					 buf[k]);
 		if (name[0] == 'f') {
 			found++;
 			/* (1): completed files are whole */
@@ -222,7 +225,7 @@ static void test_fault_points(void **state)
 {
 	static const enum kv_fault_point points[] = {
 		KV_FP_JOURNAL_WRITTEN, KV_FP_JOURNAL_COMMITTED, KV_FP_JOURNAL_APPLIED,
-		KV_FP_CREATE_FILLED, KV_FP_DATA_WRITTEN, KV_FP_EXTENT_ALLOCATED,
+		KV_FP_CREATE_FILLED,   KV_FP_DATA_WRITTEN,	KV_FP_EXTENT_ALLOCATED,
 	};
 	uint8_t completed[4096] = { 0 };
 	unsigned first = 0, i;

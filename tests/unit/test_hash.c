@@ -17,11 +17,14 @@
 static void test_vectors(void **state)
 {
 	static const char *const want[] = {
-		"a508d223c5e0466b72f269c496ae2c7d", "b7e3358eb0f4e6670119dce7a47f292b",
-		"2b5904d004c3835911116e57976fb04b", "1b24073fe10a17d05100c2a73adcb4fd",
+		"a508d223c5e0466b72f269c496ae2c7d",
+		"b7e3358eb0f4e6670119dce7a47f292b",
+		"2b5904d004c3835911116e57976fb04b",
+		"1b24073fe10a17d05100c2a73adcb4fd",
 	};
 	static const char *const want_empty_ns[] = {
-		"4d75b0ec0ecb0713f3f5e3d844e9907b", "252f034837e07b97d4185a0ea9030575",
+		"4d75b0ec0ecb0713f3f5e3d844e9907b",
+		"252f034837e07b97d4185a0ea9030575",
 		"4d32767e527d65dd42418878326ddfd6",
 	};
 	uint32_t t[64];

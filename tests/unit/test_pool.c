@@ -243,8 +243,8 @@ static void test_names(void **state)
 	assert_int_equal(kv_lookup(p, a.ino, "zz", 2, &b), -ENOTDIR);
 	/* rename: plain, NOREPLACE, onto an existing file, dir into its own child */
 	assert_int_equal(kv_create(p, dir.ino, "b", 1, S_IFREG | 0644, 0, 0, &b), 0);
-	assert_int_equal(kv_rename(p, dir.ino, "a", 1, dir.ino, "b", 1, RENAME_NOREPLACE, &replaced),
-			 -EEXIST);
+	assert_int_equal(
+	    kv_rename(p, dir.ino, "a", 1, dir.ino, "b", 1, RENAME_NOREPLACE, &replaced), -EEXIST);
 	assert_int_equal(kv_lookup(p, dir.ino, "a", 1, &b), 0);
 	assert_int_equal(kv_rename(p, dir.ino, "a", 1, dir.ino, "b", 1, 0, &replaced), 0);
 	assert_int_not_equal(replaced, 0);
@@ -329,8 +329,9 @@ static void test_data(void **state)
 	assert_int_equal(kv_fallocate(p, a.ino, 0, 0, 2 << 20), 0);
 	assert_int_equal(kv_getattr(p, a.ino, &a), 0);
 	assert_int_equal(a.size, 2 << 20);
-	assert_int_equal(kv_fallocate(p, a.ino, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 4096),
-			 -EOPNOTSUPP);
+	assert_int_equal(
+	    kv_fallocate(p, a.ino, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 4096),
+	    -EOPNOTSUPP);
 	kv_release(p, a.ino);
 	kv_pool_close(p);
 	free(w);
@@ -359,8 +360,8 @@ static void test_appends(void **state)
 		assert_int_equal(kv_write(p, a.ino, w, 1 << 20, off), 1 << 20);
 		off += 1 << 20;
 		snprintf(nm, sizeof(nm), "s%d", i);
-		assert_int_equal(kv_create(p, KV_ROOT_INO, nm, strlen(nm), S_IFREG | 0644, 0, 0,
-					   &other[i]), 0);
+		assert_int_equal(
+		    kv_create(p, KV_ROOT_INO, nm, strlen(nm), S_IFREG | 0644, 0, 0, &other[i]), 0);
 		assert_int_equal(kv_write(p, other[i].ino, w, 4096, 0), 4096);
 	}
 	n = kv_extents(p, a.ino, ext, KV_INLINE_EXTENTS, &size);
@@ -456,7 +457,8 @@ static void test_eviction(void **state)
 		char nm[8];
 
 		snprintf(nm, sizeof(nm), "f%d", i);
-		assert_int_equal(kv_create(p, KV_ROOT_INO, nm, strlen(nm), S_IFREG | 0644, 0, 0, &a[i]), 0);
+		assert_int_equal(
+		    kv_create(p, KV_ROOT_INO, nm, strlen(nm), S_IFREG | 0644, 0, 0, &a[i]), 0);
 		if (i == 1)
 			assert_int_equal(kv_open(p, a[1].ino), 0); /* held */
 		if (i == 2)
@@ -493,13 +495,15 @@ static void test_inode_reuse(void **state)
 	/* fill every record; each create leaves a kernel reference (kref 1) */
 	for (i = 0; i < (int)st.inodes_free; i++) {
 		snprintf(nm, sizeof(nm), "f%d", i);
-		assert_int_equal(kv_create(p, KV_ROOT_INO, nm, strlen(nm), S_IFREG | 0644, 0, 0, &a[i]), 0);
+		assert_int_equal(
+		    kv_create(p, KV_ROOT_INO, nm, strlen(nm), S_IFREG | 0644, 0, 0, &a[i]), 0);
 	}
 	old = a[0];
 	/* more creates evict the oldest (still referenced) and reuse its record */
 	for (i = 0; i < 8; i++) {
 		snprintf(nm, sizeof(nm), "g%d", i);
-		assert_int_equal(kv_create(p, KV_ROOT_INO, nm, strlen(nm), S_IFREG | 0644, 0, 0, &b), 0);
+		assert_int_equal(
+		    kv_create(p, KV_ROOT_INO, nm, strlen(nm), S_IFREG | 0644, 0, 0, &b), 0);
 	}
 	assert_int_equal(kv_lookup(p, KV_ROOT_INO, "f0", 2, &b), -ENOENT);
 	assert_int_equal(kv_lookup(p, KV_ROOT_INO, "g7", 2, &b), 0);
@@ -508,7 +512,8 @@ static void test_inode_reuse(void **state)
 	assert_int_equal(kv_unlink(p, KV_ROOT_INO, "g7", 2), 0);
 	for (i = 8; i < 40; i++) {
 		snprintf(nm, sizeof(nm), "g%d", i);
-		assert_int_equal(kv_create(p, KV_ROOT_INO, nm, strlen(nm), S_IFREG | 0644, 0, 0, &a[0]), 0);
+		assert_int_equal(
+		    kv_create(p, KV_ROOT_INO, nm, strlen(nm), S_IFREG | 0644, 0, 0, &a[0]), 0);
 		assert_int_not_equal(a[0].ino, b.ino);
 	}
 	/* the reused record carries a new generation; late forgets of its old life are absorbed */
