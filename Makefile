@@ -24,6 +24,13 @@ CFLAGS    += -DKVFS_NO_DAXCTL
 endif
 LDLIBS_FS := $(shell pkg-config --libs fuse3 2>/dev/null || echo -lfuse3) -ldl
 
+# a static build's libkvfs.so carries xxhash inside (machines without libxxhash)
+ifeq ($(findstring -static,$(LDFLAGS)),)
+LIBKVFS_SO_LIBS := -lxxhash
+else
+LIBKVFS_SO_LIBS := -Wl,-Bstatic -lxxhash -Wl,-Bdynamic -Wl,--exclude-libs,ALL
+endif
+
 MM_SRC   := $(wildcard mm/*.c)
 FS_SRC   := $(filter-out fs/libkvfs.c fs/hash.c,$(wildcard fs/*.c))
 LIB_SRC  := fs/libkvfs.c fs/hash.c
@@ -57,7 +64,7 @@ $(B)/libkvfs.a: $(LIB_OBJ)
 	@rm -f $@; ar rcs $@ $^
 
 $(B)/libkvfs.so: $(LIB_OBJ)
-	$(CC) -shared -Wl,-soname,libkvfs.so.1 -o $@ $^ -lxxhash -lpthread
+	$(CC) -shared -Wl,-soname,libkvfs.so.1 -o $@ $^ $(LIBKVFS_SO_LIBS) -lpthread
 
 $(B)/kvfs.pc: Makefile
 	@mkdir -p $(B)
@@ -77,7 +84,7 @@ $(B)/bench/%: tests/bench/%.c $(B)/libkvfs_mm.a $(B)/libkvfs.a
 
 $(B)/examples/%: examples/%.c $(B)/libkvfs.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $^ -lxxhash -lpthread
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lxxhash -lpthread
 
 # --- GPU (libkvfs_cuda): built only where nvcc exists ---
 ifneq ($(wildcard $(NVCC)),)
@@ -110,6 +117,7 @@ valgrind: all
 static:
 	$(MAKE) B=build-static NO_DAXCTL=1 LDFLAGS="-static" build-static/kvfs \
 	  build-static/libkvfs.a build-static/libkvfs.so $(patsubst $(B)/%,build-static/%,$(EX_BIN))
+	@ldd build-static/libkvfs.so | grep -q xxhash && { echo "static libkvfs.so needs libxxhash"; exit 1; } || true
 
 bench: all
 	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done

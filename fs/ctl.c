@@ -190,6 +190,8 @@ static int check_head(struct kv_daemon *d, const struct kvfs_ioc_head *h, uint32
 
 	if (h->abi != KVFS_ABI_VERSION)
 		return -EPROTO;
+	if (h->flags & ~(uint32_t)KVFS_IOC_F_NOZERO)
+		return -EINVAL;
 	if (max && (h->count == 0 || h->count > max))
 		return -EINVAL;
 	if (!want_ns)
@@ -328,7 +330,8 @@ static int do_reserve(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_i
 
 		memcpy(h, io->item[i].in.hash, 16);
 		hash_name(h, name);
-		rc = kv_reserve(d->pool, dir, name, 32, size, ctx->uid, ctx->gid, &inos[nres], &e);
+		rc = kv_reserve(d->pool, dir, name, 32, size, ctx->uid, ctx->gid,
+				!(io->h.flags & KVFS_IOC_F_NOZERO), &inos[nres], &e);
 		memset(&io->item[i].out, 0, sizeof(io->item[i].out));
 		if (rc == -EEXIST) {
 			io->item[i].out.status = 3; /* KVFS_BLOCK_PRESENT */

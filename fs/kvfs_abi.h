@@ -18,10 +18,14 @@
 #define KVFS_IOC_LOOKUP_MAX  1000
 #define KVFS_IOC_RESERVE_MAX 500
 
+#define KVFS_IOC_F_NOZERO 0x1 /* reserve: the caller fills every byte; do not zero */
+
 struct kvfs_ioc_head {
 	uint32_t abi; /* KVFS_ABI_VERSION */
 	uint32_t count; /* items in; on return, items answered */
 	uint64_t txn; /* reserve: 0 = new, else append; commit/abort: the id */
+	uint32_t flags; /* KVFS_IOC_F_* */
+	uint32_t pad;
 	char ns[KVFS_NS_MAX]; /* NUL-terminated */
 };
 
@@ -75,6 +79,6 @@ struct kvfs_ioc_txn {
 _Static_assert(sizeof(struct kvfs_ioc_lookup) < (1 << 14), "fits a restricted ioctl");
 _Static_assert(sizeof(struct kvfs_ioc_unpin) < (1 << 14), "fits a restricted ioctl");
 _Static_assert(sizeof(struct kvfs_ioc_reserve) < (1 << 14), "fits a restricted ioctl");
-_Static_assert(sizeof(struct kvfs_ioc_head) == 144, "head is 144 bytes");
+_Static_assert(sizeof(struct kvfs_ioc_head) == 152, "head is 152 bytes");
 
 #endif /* KVFS_FS_ABI_H */

@@ -27,6 +27,7 @@ struct kvfs {
 	uint8_t *base;
 	uint64_t size;
 	bool rdonly;
+	bool nozero;
 	char pool[PATH_MAX];
 };
 
@@ -70,13 +71,14 @@ int kvfs_open(const char *mountpoint, int flags, kvfs_t **out)
 	ssize_t n;
 	int fd = -1, rc;
 
-	if (!mountpoint || !out || (flags & ~KVFS_RDONLY))
+	if (!mountpoint || !out || (flags & ~(KVFS_RDONLY | KVFS_NOZERO)))
 		return -EINVAL;
 	kv = calloc(1, sizeof(*kv));
 	if (!kv)
 		return -ENOMEM;
 	kv->ctl = -1;
 	kv->rdonly = flags & KVFS_RDONLY;
+	kv->nozero = flags & KVFS_NOZERO;
 	snprintf(path, sizeof(path), "%s/.kvfs/ctl", mountpoint);
 	kv->ctl = open(path, (kv->rdonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 	if (kv->ctl < 0) {
@@ -256,6 +258,7 @@ int kvfs_reserve(kvfs_t *kv, const char *ns, const kvfs_hash_t *hashes, const ui
 	if (!io)
 		return -ENOMEM;
 	memset(&io->h, 0, sizeof(io->h));
+	io->h.flags = kv->nozero ? KVFS_IOC_F_NOZERO : 0;
 	rc = set_ns(&io->h, ns);
 	while (!rc && done < n) {
 		uint32_t batch =

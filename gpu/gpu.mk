@@ -35,6 +35,13 @@ $(B)/bench/gpu_bench: tests/bench/gpu_bench.cu $(B)/libkvfs_cuda.a $(GPU_DEPS)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCCFLAGS) -o $@ $< $(B)/libkvfs_cuda.a
 
+# examples/engine_load.c with its GPU part (the plain build has the CPU part only)
+all: $(B)/examples/engine_load_gpu
+$(B)/examples/engine_load_gpu: examples/engine_load.c $(B)/libkvfs_cuda.a $(B)/libkvfs.a $(GPU_DEPS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DKVFS_HAVE_CUDA -I$(dir $(NVCC))../include -c $< -o $@.o
+	$(NVCC) -o $@ $@.o $(B)/libkvfs_cuda.a $(B)/libkvfs.a -lxxhash -lpthread
+
 gpu-check: $(B)/tests/gpu_test
 	$(B)/tests/gpu_test
 

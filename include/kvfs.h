@@ -32,6 +32,7 @@ typedef struct kvfs kvfs_t;
 
 /* kvfs_open() flags */
 #define KVFS_RDONLY 0x1 /* map the pool read-only: lookups only, no stores */
+#define KVFS_NOZERO 0x2 /* this handle fills every byte it reserves: skip zeroing */
 
 /* kvfs_block.status */
 enum kvfs_block_status {
@@ -79,7 +80,7 @@ int kvfs_hash_parse(const char *name, kvfs_hash_t *h);
 /**
  * kvfs_open() - open the fast path of a mounted kvfs.
  * @mountpoint: where kvfs is mounted
- * @flags: 0 or KVFS_RDONLY
+ * @flags: 0, KVFS_RDONLY, KVFS_NOZERO
  * @out: the new handle
  *
  * Opens <mountpoint>/.kvfs/ctl, maps the pool (its path comes from the mount;
@@ -127,8 +128,10 @@ int kvfs_unpin(kvfs_t *kv, const char *ns, const kvfs_hash_t *hashes, size_t n);
  * @out: per block, RESERVED (fill @addr, then commit) or PRESENT (skip)
  * @txn: receives the reservation's id
  *
- * Reserved extents read as zeros until filled. Nothing is visible under
- * the namespace until kvfs_commit().
+ * Reserved extents read as zeros until filled, unless the handle was opened
+ * with KVFS_NOZERO: then the caller must fill every byte (the daemon skips
+ * zeroing, which costs as much as the fill). Nothing is visible under the
+ * namespace until kvfs_commit().
  *
  * Return: 0, -EROFS (read-only handle), -ENOSPC, -ENOENT (no such
  * namespace), or another -errno; on error nothing stays reserved.

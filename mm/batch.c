@@ -57,7 +57,8 @@ out:
 }
 
 int kv_reserve(struct kv_pool *p, uint64_t dir, const char *name, size_t len, uint64_t size,
-	       uint32_t uid, uint32_t gid, uint64_t *ino_out, struct kv_extent *ext)
+	       uint32_t uid, uint32_t gid, bool zero,
+	       uint64_t *ino_out, struct kv_extent *ext)
 {
 	struct kv_inode *in, *d;
 	struct kv_extent e = { 0, 0 };
@@ -117,7 +118,7 @@ int kv_reserve(struct kv_pool *p, uint64_t dir, const char *name, size_t len, ui
 out:
 	pthread_mutex_unlock(&p->lock);
 	/* Never show another file's old bytes: the caller may not fill every byte. */
-	if (!rc)
+	if (!rc && zero)
 		memset(p->base + e.off, 0, e.len);
 	return rc;
 }

@@ -210,12 +210,13 @@ int kv_dirent_name(struct kv_pool *p, const struct kv_dirent *d, char *buf, size
 int kv_lookup_pin(struct kv_pool *p, uint64_t dir, const char *name, size_t len,
 		  struct kv_attr *attr, struct kv_extent *ext);
 /**
- * kv_reserve() - an invisible file of @size bytes in one zeroed extent, held
+ * kv_reserve() - an invisible file of @size bytes in one extent (zeroed if @zero), held
  * until kv_commit() or kv_abort() (or freed at the next open after a crash).
  * Return: 0, -EEXIST (the name is present), -ENOENT (no such dir), -ENOSPC.
  */
 int kv_reserve(struct kv_pool *p, uint64_t dir, const char *name, size_t len, uint64_t size,
-	       uint32_t uid, uint32_t gid, uint64_t *ino, struct kv_extent *ext);
+	       uint32_t uid, uint32_t gid, bool zero,
+	       uint64_t *ino, struct kv_extent *ext);
 /**
  * kv_commit() - publish reservations atomically (one journal transaction).
  * published[i] = 0 where the name appeared meanwhile: that reservation is

@@ -33,10 +33,11 @@ from collections import namedtuple
 
 __all__ = [
     "KvfsError", "Kvfs", "Block", "prefix_hashes", "hash_name", "hash_parse",
-    "CudaPool", "KVLayout", "Piece", "PieceList", "RDONLY", "LOAD", "STORE",
+    "CudaPool", "KVLayout", "Piece", "PieceList", "RDONLY", "NOZERO", "LOAD", "STORE",
 ]
 
 RDONLY = 0x1                       # kvfs_open() flag
+NOZERO = 0x2                       # kvfs_open() flag: stores fill every reserved byte
 BLOCK_PINNED, BLOCK_RESERVED, BLOCK_PRESENT = 1, 2, 3
 LOAD, STORE = 0, 1                 # enum kvfs_cuda_dir
 REG_READONLY, REG_NO_CHECK = 0x1, 0x2
@@ -242,10 +243,13 @@ def hash_parse(name):
 class Kvfs:
     """A kvfs_open() handle on a mounted kvfs."""
 
-    def __init__(self, mountpoint, readonly=False):
+    def __init__(self, mountpoint, readonly=False, nozero=False):
+        """nozero: this handle fills every byte it reserves (a GPU store does),
+        so the daemon need not zero reservations first."""
         self._L = _libkvfs()
         h = ctypes.c_void_p()
-        _check(self._L.kvfs_open(os.fsencode(mountpoint), RDONLY if readonly else 0,
+        flags = (RDONLY if readonly else 0) | (NOZERO if nozero else 0)
+        _check(self._L.kvfs_open(os.fsencode(mountpoint), flags,
                                  ctypes.byref(h)), "kvfs_open(%s)" % mountpoint)
         self._h = h
 

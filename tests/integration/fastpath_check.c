@@ -449,6 +449,50 @@ static void test_bad_input(kvfs_t *kv)
 	}
 }
 
+/* Reservations read as zeros even where a freed block left bytes; KVFS_NOZERO skips that. */
+static void test_zeroing(void)
+{
+	uint32_t t[4 * BT];
+	kvfs_hash_t h[4];
+	struct kvfs_block b[4], c[4];
+	uint64_t sizes[4] = { 1 << 20, 1 << 20, 1 << 20, 1 << 20 }, txn;
+	kvfs_t *dirty, *clean;
+	int i, reused = 0, nonzero = 0;
+	size_t k;
+
+	mkns("zero");
+	tokens_for(t, 4 * BT, 9);
+	kvfs_prefix_hashes("zero", t, 4 * BT, BT, h, 4);
+	CHECK(kvfs_open(mnt, KVFS_NOZERO, &dirty) == 0, "open with KVFS_NOZERO");
+	CHECK(kvfs_open(mnt, 0, &clean) == 0, "open");
+	CHECK(kvfs_reserve(dirty, "zero", h, sizes, 4, b, &txn) == 0, "reserve without zeroing");
+	for (i = 0; i < 4; i++)
+		memset(b[i].addr, 0xab, 1 << 20);
+	CHECK(kvfs_abort(dirty, txn) == 0, "abort: the dirtied extents are free again");
+	CHECK(kvfs_reserve(clean, "zero", h, sizes, 4, c, &txn) == 0, "reserve");
+	for (i = 0; i < 4; i++) {
+		int j;
+
+		for (j = 0; j < 4; j++) /* does reservation i overlap dirtied extent j? */
+			reused += c[i].offset < b[j].offset + b[j].length &&
+				  b[j].offset < c[i].offset + c[i].length;
+		for (k = 0; k < (1 << 20); k++)
+			nonzero += ((uint8_t *)c[i].addr)[k] != 0;
+	}
+	CHECK(reused > 0, "the allocator handed the freed extents out again (%d of 4)", reused);
+	CHECK(nonzero == 0, "a reservation shows none of the freed block's bytes (%d non-zero)",
+	      nonzero);
+	CHECK(kvfs_abort(clean, txn) == 0, "abort");
+	/* KVFS_NOZERO stores still publish what the caller wrote */
+	CHECK(store(dirty, "zero", h, 4, 1 << 20) == 0, "store through a KVFS_NOZERO handle");
+	CHECK(kvfs_lookup(clean, "zero", h, 4, c) == 4, "found");
+	for (i = 0; i < 4; i++)
+		CHECK(verify(c[i].addr, &h[i], 1 << 20) == 0, "block %d bytes", i);
+	kvfs_unpin(clean, "zero", h, 4);
+	kvfs_close(dirty);
+	kvfs_close(clean);
+}
+
 /* Raw ioctls with random payloads: errors, never a crash. */
 static void test_fuzz(int seconds)
 {
@@ -506,6 +550,7 @@ int main(int argc, char **argv)
 	CHECK(rc == 0, "kvfs_open: %s", strerror(-rc));
 	if (rc)
 		return 1;
+	test_zeroing(); /* first: the pool is mostly free, so freed extents come back */
 	test_store_is_files(kv);
 	test_longest_prefix(kv);
 	test_pins(kv);
