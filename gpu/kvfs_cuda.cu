@@ -404,9 +404,11 @@ static int kc_enqueue_into(kc_dev *d, kc_slot *sl, const kc_xfer *x, const kvfs_
 			return kc_cuda_error(e, "cudaMemcpyAsync (piece list upload)");
 		/* never more CTAs than fit at once: a second wave would only add a tail */
 		unsigned per_sm = std::min<unsigned>(x->ctas_per_sm, d->resident[x->unroll == 8]);
+		unsigned grid = (unsigned)d->sms * std::max(per_sm, 1u);
 
-		rc = kc_launch(sl->dev, (uint32_t)nitems, x->unroll,
-			       (unsigned)d->sms * std::max(per_sm, 1u), s);
+		if (x->max_ctas && grid > x->max_ctas)
+			grid = x->max_ctas; /* leave SMs to the engine's kernels */
+		rc = kc_launch(sl->dev, (uint32_t)nitems, x->unroll, grid, s);
 		if (rc)
 			return rc;
 	}
@@ -638,6 +640,7 @@ static int kc_transfer(kvfs_cuda_reg *reg, const kvfs_cuda_piece *p, size_t n, i
 	x.copy_min = d->method.copy_min[dir];
 	x.unroll = d->method.kernel_unroll;
 	x.ctas_per_sm = d->method.kernel_ctas_per_sm;
+	x.max_ctas = d->method.kernel_max_ctas;
 	return kc_enqueue(d, &x, p, n, s);
 }
 
@@ -721,6 +724,7 @@ int kvfs_cuda_set_method(kvfs_cuda_reg_t *reg, int device, const struct kvfs_cud
 	d->method.copy_min[1] = m->copy_min[1];
 	d->method.kernel_unroll = m->kernel_unroll;
 	d->method.kernel_ctas_per_sm = m->kernel_ctas_per_sm;
+	d->method.kernel_max_ctas = m->kernel_max_ctas;
 	d->method.calibrated = 0;
 	d->have_method = true;
 	return 0;

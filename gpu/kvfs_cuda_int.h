@@ -77,6 +77,7 @@ struct kc_xfer {
 	uint64_t copy_min;
 	unsigned unroll;
 	unsigned ctas_per_sm;
+	unsigned max_ctas; /* 0: no cap */
 };
 
 /* --- kvfs_cuda.cu --- */

@@ -82,6 +82,14 @@ struct kvfs_cuda_method {
 	uint64_t sizes[KVFS_CUDA_NSIZES]; /* piece sizes measured */
 	double kernel_gbs[2][KVFS_CUDA_NSIZES]; /* GB/s, [dir][size] */
 	double copy_gbs[2][KVFS_CUDA_NSIZES];
+	/*
+	 * 0: no cap; else the kernel's grid is at most this many CTAs, leaving
+	 * the other SMs to the engine's kernels while a load runs beside them
+	 * (a layer-by-layer load under a prefill). A few dozen CTAs still fill
+	 * the PCIe link.
+	 */
+	uint32_t kernel_max_ctas;
+	uint32_t reserved;
 };
 
 /* --- registration --- */
@@ -190,8 +198,8 @@ int kvfs_cuda_get_method(kvfs_cuda_reg_t *reg, int device, struct kvfs_cuda_meth
 /**
  * kvfs_cuda_set_method() - override copy_min and the kernel's shape.
  *
- * Only copy_min, kernel_unroll (4 or 8) and kernel_ctas_per_sm (1..32) are
- * read; calibrated is cleared. Takes effect for calls that start after it.
+ * Only copy_min, kernel_unroll (4 or 8), kernel_ctas_per_sm (1..32) and
+ * kernel_max_ctas (0 or more) are read; calibrated is cleared. Takes effect for calls that start after it.
  *
  * Return: 0 or -EINVAL.
  */

@@ -110,7 +110,9 @@ class Method(ctypes.Structure):
                 ("calibrate_ms", ctypes.c_double),
                 ("sizes", ctypes.c_uint64 * NSIZES),
                 ("kernel_gbs", (ctypes.c_double * NSIZES) * 2),
-                ("copy_gbs", (ctypes.c_double * NSIZES) * 2)]
+                ("copy_gbs", (ctypes.c_double * NSIZES) * 2),
+                ("kernel_max_ctas", ctypes.c_uint32),
+                ("reserved", ctypes.c_uint32)]
 
     def __repr__(self):
         def choice(v):

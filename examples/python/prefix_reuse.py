@@ -82,6 +82,8 @@ def parse_args():
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--no-fp32-ref", action="store_true", help="skip the float32 reference")
     p.add_argument("--no-pipeline", action="store_true", help="skip the layer-pipelined path")
+    p.add_argument("--pipeline-ctas", type=int, default=16,
+                   help="CTAs the layer-pipelined loads may use (0: every SM)")
     p.add_argument("--json", help="write every number here")
     p.add_argument("--table", help="write the tables here")
     return p.parse_args()
@@ -619,12 +621,14 @@ def run_size(args, torch, eng, bench, P, results, pending):
     r.update(kvfs_first_ms=first_ms, kvfs_ms=warm_ms, kvfs_parts=parts_k,
              kvfs_blocks=n, kvfs_repeat_identical=bool(same_k))
 
-    # 3b. warm from kvfs, layer-pipelined (1 CTA per SM for the loads: room for the prefill)
+    # 3b. warm from kvfs, layer-pipelined: the loads keep to a few SMs
+    #     (--pipeline-ctas), leaving the others to the prefill's kernels
     pipe_eq = None
     if not args.no_pipeline:
         m0 = bench.pool.method(0)
         m1 = kvfs.Method.from_buffer_copy(m0)
         m1.kernel_ctas_per_sm = 1
+        m1.kernel_max_ctas = args.pipeline_ctas
         bench.pool.set_method(m1, 0)
         try:
             lg_p, pfirst_ms, _, _ = bench.warm_kvfs_pipelined(tok2, ids2)

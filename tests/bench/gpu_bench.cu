@@ -516,6 +516,27 @@ int main(int argc, char **argv)
 					    g[1].one);
 					tune_lines.push_back(line);
 				}
+			/* a capped grid (kernel_max_ctas): how few CTAs still fill the link */
+			for (unsigned cap : { 8u, 16u, 32u }) {
+				kvfs_cuda_method t = m;
+				char line[160];
+				rate g[2];
+
+				t.copy_min[0] = t.copy_min[1] = KVFS_CUDA_NEVER;
+				t.kernel_ctas_per_sm = 1;
+				t.kernel_max_ctas = cap;
+				kvfs_cuda_set_method(reg, device, &t);
+				for (int dir = 0; dir < 2; dir++)
+					g[dir] = time_gpu(CALL_BYTES, [&](int r) {
+						kvfs_move(reg, dir, c.lists[r]);
+					});
+				snprintf(line, sizeof(line),
+					 "# tune %s: grid capped at %2u CTAs: load %.1f GB/s (%.3f), "
+					 "store %.1f GB/s (%.3f)",
+					 pl, cap, g[0].pipe, g[0].pipe / g_limit[0].pipe, g[1].pipe,
+					 g[1].pipe / g_limit[1].pipe);
+				tune_lines.push_back(line);
+			}
 			kvfs_cuda_set_method(reg, device, &m);
 		}
 		for (int dir = 0; dir < 2; dir++) {

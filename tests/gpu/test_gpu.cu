@@ -274,6 +274,31 @@ static void test_sizes_and_counts(cudaStream_t s)
 	}
 }
 
+/* A grid capped to a few CTAs (kernel_max_ctas) still moves every byte. */
+static void test_capped_grid(cudaStream_t s)
+{
+	static const uint64_t sizes[] = { 4 << 10, 64 << 10, 1 << 20 };
+	kvfs_cuda_method x = g_auto;
+
+	x.copy_min[0] = x.copy_min[1] = KVFS_CUDA_NEVER;
+	x.kernel_max_ctas = 3;
+	if (kvfs_cuda_set_method(g_reg, g_device, &x)) {
+		fprintf(stderr, "kvfs_cuda_set_method: %s\n", kvfs_cuda_last_error());
+		exit(2);
+	}
+	begin();
+	for (uint64_t size : sizes) {
+		char what[96];
+		placement pl = place(61, size, true, 3, 5);
+
+		snprintf(what, sizeof(what), "3 CTAs, %llu B x 61", (unsigned long long)size);
+		check_load(s, 0, pl, what);
+		check_store(s, 0, pl, what);
+	}
+	end("load+store with the kernel's grid capped at 3 CTAs (kernel_max_ctas)");
+	use_method(g_device, M_AUTO);
+}
+
 static void test_unaligned(cudaStream_t s)
 {
 	/* same misalignment, 8-, 4-, 1-byte mutual alignment */
@@ -919,6 +944,7 @@ int main(void)
 	CK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
 	test_calibration();
 	test_sizes_and_counts(s);
+	test_capped_grid(s);
 	test_unaligned(s);
 	test_round_trip(s);
 	test_streams();
