@@ -632,7 +632,7 @@ static int kc_transfer(kvfs_cuda_reg *reg, const kvfs_cuda_piece *p, size_t n, i
 		return rc;
 
 	std::lock_guard<std::mutex> g(d->lock);
-	kc_xfer x;
+	kc_xfer x = {};
 
 	x.host_base = reg->base;
 	x.chunk = reg->chunk;
