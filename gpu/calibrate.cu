@@ -126,7 +126,7 @@ int kc_calibrate(kc_dev *d)
 		for (int si = 0; si < KVFS_CUDA_NSIZES; si++) {
 			uint64_t size = m.sizes[si];
 			uint64_t npieces = KC_CAL_TOTAL / size, nslots = KC_CAL_REGION / size;
-			kc_xfer x = {}; /* every field set: max_ctas 0 = no cap */
+			kc_xfer x = {}; /* max_ctas 0: calibrate the uncapped kernel */
 
 			/* scattered on both sides, as pool blocks and paged tensors are;
 			 * odd multipliers permute the power-of-two slot counts */
