@@ -41,6 +41,7 @@ struct kv_ctl_state {
 	bool writable;
 	struct pin *pins; /* in pin order */
 	size_t npins, pins_cap;
+	size_t live; /* entries with count > 0 */
 	uint32_t *slots; /* open addressing over pins: index + 1, 0 = empty */
 	size_t nslots; /* power of two */
 	struct txn *txns;
@@ -64,8 +65,12 @@ static size_t slot_of(const struct kv_ctl_state *s, uint64_t dir, const uint8_t 
 	return (size_t)((k ^ (dir * 0x9E3779B97F4A7C15ull)) & (s->nslots - 1));
 }
 
-/* The first pin of (dir, hash) still counted, or NULL. */
-static struct pin *pin_find(struct kv_ctl_state *s, uint64_t dir, const uint8_t h[16])
+/*
+ * The first entry of (dir, hash) that is still counted (@live), or that
+ * belongs to inode @ino, counted or not (to revive it), or NULL.
+ */
+static struct pin *pin_find(struct kv_ctl_state *s, uint64_t dir, const uint8_t h[16], bool live,
+			    uint64_t ino)
 {
 	size_t i;
 
@@ -74,10 +79,46 @@ static struct pin *pin_find(struct kv_ctl_state *s, uint64_t dir, const uint8_t 
 	for (i = slot_of(s, dir, h); s->slots[i]; i = (i + 1) & (s->nslots - 1)) {
 		struct pin *p = &s->pins[s->slots[i] - 1];
 
-		if (p->count && p->dir == dir && !memcmp(p->hash, h, 16))
+		if (p->dir == dir && !memcmp(p->hash, h, 16) && (live ? p->count > 0 : p->ino == ino))
 			return p;
 	}
 	return NULL;
+}
+
+/* Rebuild the slots over the first @n entries of the pin array. */
+static int pin_rehash(struct kv_ctl_state *s, size_t nslots)
+{
+	uint32_t *slots = calloc(nslots, sizeof(*slots));
+	size_t i, j;
+
+	if (!slots)
+		return -ENOMEM;
+	free(s->slots);
+	s->slots = slots;
+	s->nslots = nslots;
+	for (j = 0; j < s->npins; j++) {
+		for (i = slot_of(s, s->pins[j].dir, s->pins[j].hash); s->slots[i];
+		     i = (i + 1) & (nslots - 1))
+			;
+		s->slots[i] = (uint32_t)j + 1;
+	}
+	return 0;
+}
+
+/* Drop entries no longer counted once they outnumber the live ones (keeps pin order). */
+static void pin_compact(struct kv_ctl_state *s)
+{
+	size_t j, n = 0, nslots = 2048;
+
+	if (s->npins < 4096 || s->npins < 4 * s->live)
+		return;
+	for (j = 0; j < s->npins; j++)
+		if (s->pins[j].count)
+			s->pins[n++] = s->pins[j];
+	s->npins = n;
+	while (nslots < 2 * (n + 1))
+		nslots *= 2;
+	pin_rehash(s, nslots); /* on ENOMEM the old slots are gone: rebuilt at the next add */
 }
 
 static int pin_add(struct kv_ctl_state *s, uint64_t dir, const uint8_t h[16], uint64_t ino)
@@ -96,21 +137,11 @@ static int pin_add(struct kv_ctl_state *s, uint64_t dir, const uint8_t h[16], ui
 		s->pins = np;
 		s->pins_cap = cap;
 	}
-	if ((s->npins + 1) * 2 > s->nslots) {
-		size_t n = s->nslots ? s->nslots * 2 : 2048, j;
-		uint32_t *ns = calloc(n, sizeof(*ns));
+	if ((s->npins + 1) * 2 > s->nslots || !s->slots) {
+		int rc = pin_rehash(s, s->nslots && s->slots ? s->nslots * 2 : 2048);
 
-		if (!ns)
-			return -ENOMEM;
-		free(s->slots);
-		s->slots = ns;
-		s->nslots = n;
-		for (j = 0; j < s->npins; j++) {
-			for (i = slot_of(s, s->pins[j].dir, s->pins[j].hash); s->slots[i];
-			     i = (i + 1) & (n - 1))
-				;
-			s->slots[i] = (uint32_t)j + 1;
-		}
+		if (rc)
+			return rc;
 	}
 	p = &s->pins[s->npins];
 	p->dir = dir;
@@ -120,6 +151,7 @@ static int pin_add(struct kv_ctl_state *s, uint64_t dir, const uint8_t h[16], ui
 	for (i = slot_of(s, dir, h); s->slots[i]; i = (i + 1) & (s->nslots - 1))
 		;
 	s->slots[i] = (uint32_t)++s->npins;
+	s->live++;
 	return 0;
 }
 
@@ -229,8 +261,9 @@ static int do_lookup(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_io
 		hash_name(h, name);
 		if (kv_lookup_pin(d->pool, dir, name, 32, &a, &e))
 			break;
-		p = pin_find(s, dir, h);
-		if (p && p->ino == a.ino) {
+		p = pin_find(s, dir, h, false, a.ino);
+		if (p) {
+			s->live += p->count == 0;
 			p->count++;
 		} else if ((rc = pin_add(s, dir, h, a.ino))) {
 			kv_unpin(d->pool, a.ino);
@@ -247,30 +280,30 @@ static int do_lookup(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_io
 
 static int do_unpin(struct kv_daemon *d, struct kv_ctl_state *s, const struct kvfs_ioc_unpin *io)
 {
+	struct pin *taken[KVFS_IOC_LOOKUP_MAX];
 	uint64_t dir;
 	uint32_t i;
 	int rc = check_head(d, &io->h, KVFS_IOC_LOOKUP_MAX, true, &dir);
 
 	if (rc)
 		return rc;
-	/* all or nothing: every hash must be pinned (counting repeats) */
+	/* all or nothing: take the counts down, and put them back if one is not pinned */
 	for (i = 0; i < io->h.count; i++) {
-		struct pin *p = pin_find(s, dir, io->hash[i]);
-		uint32_t j, seen = 0;
+		struct pin *p = pin_find(s, dir, io->hash[i], true, 0);
 
-		if (!p)
+		if (!p) {
+			while (i-- > 0)
+				taken[i]->count++;
 			return -EINVAL;
-		for (j = 0; j < i; j++)
-			seen += !memcmp(io->hash[j], io->hash[i], 16);
-		if (seen >= p->count)
-			return -EINVAL;
-	}
-	for (i = 0; i < io->h.count; i++) {
-		struct pin *p = pin_find(s, dir, io->hash[i]);
-
+		}
 		p->count--;
-		kv_unpin(d->pool, p->ino);
+		taken[i] = p;
 	}
+	for (i = 0; i < io->h.count; i++) {
+		s->live -= taken[i]->count == 0;
+		kv_unpin(d->pool, taken[i]->ino);
+	}
+	pin_compact(s);
 	return 0;
 }
 

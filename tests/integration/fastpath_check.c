@@ -198,6 +198,19 @@ static void test_longest_prefix(kvfs_t *kv)
 		CHECK(n == 2100, "batched lookup finds 2100, got %ld", n);
 		CHECK(n > 0 && verify(bb[n - 1].addr, &hh[n - 1], 4096) == 0, "last block's bytes");
 		kvfs_unpin(kv, "long", hh, n > 0 ? (size_t)n : 0);
+		/* an engine's handle pins and unpins the same prefix again and again */
+		{
+			long held0 = stat_value("held_files"), again = 0;
+			int r;
+
+			for (r = 0; r < 40; r++) {
+				again += kvfs_lookup(kv, "long", hh, 2100, bb) == 2100;
+				CHECK(kvfs_unpin(kv, "long", hh, 2100) == 0, "unpin round %d", r);
+			}
+			CHECK(again == 40, "40 rounds of lookup+unpin found all 2100 (%ld)", again);
+			CHECK(stat_value("held_files") == held0, "and left nothing held");
+			CHECK(kvfs_unpin(kv, "long", hh, 1) == -EINVAL, "one unpin too many: EINVAL");
+		}
 		free(hh);
 		free(bb);
 		free(tt);
