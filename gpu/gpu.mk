@@ -40,7 +40,8 @@ all: $(B)/examples/engine_load_gpu
 $(B)/examples/engine_load_gpu: examples/engine_load.c $(B)/libkvfs_cuda.a $(B)/libkvfs.a $(GPU_DEPS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -DKVFS_HAVE_CUDA -I$(dir $(NVCC))../include -c $< -o $@.o
-	$(NVCC) -o $@ $@.o $(B)/libkvfs_cuda.a $(B)/libkvfs.a -lxxhash -lpthread
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $@.o $(B)/libkvfs_cuda.a $(B)/libkvfs.a \
+	  -L$(dir $(NVCC))../lib64 -lcudart_static -lstdc++ -lxxhash -lpthread -ldl -lrt
 
 gpu-check: $(B)/tests/gpu_test
 	$(B)/tests/gpu_test
