@@ -33,15 +33,10 @@ uint64_t kv_inode_alloc_bytes(const struct kv_inode *in)
 	return sum;
 }
 
-static bool is_dir(const struct kv_inode *in)
-{
-	return S_ISDIR(in->mode);
-}
-
 static bool is_live_dir(struct kv_pool *p, uint64_t ino)
 {
 	return kv_ino_valid(p, ino) && kv_inode(p, ino)->state == KV_INODE_LIVE &&
-	       is_dir(kv_inode(p, ino));
+	       kv_is_dir(kv_inode(p, ino));
 }
 
 /* The bucket is the hash's low bits; its high 32 bits are kept per inode as a
@@ -69,7 +64,7 @@ static void fill_attr(struct kv_pool *p, uint64_t ino, struct kv_attr *a)
 	a->atime_ns = in->atime_ns;
 	a->mtime_ns = in->mtime_ns;
 	a->ctime_ns = in->ctime_ns;
-	if (is_dir(in)) {
+	if (kv_is_dir(in)) {
 		a->nlink = 2 + p->nsubdir[ino];
 		a->size = 4096;
 	} else {
@@ -127,7 +122,7 @@ static void child_add(struct kv_pool *p, uint64_t dir, uint64_t ino)
 		p->child_first[dir] = (uint32_t)ino;
 	p->child_last[dir] = (uint32_t)ino;
 	p->nchild[dir]++;
-	if (is_dir(kv_inode(p, ino)))
+	if (kv_is_dir(kv_inode(p, ino)))
 		p->nsubdir[dir]++;
 }
 
@@ -143,54 +138,8 @@ static void child_remove(struct kv_pool *p, uint64_t dir, uint64_t ino)
 		p->child_last[dir] = p->sib_prev[ino];
 	p->sib_next[ino] = p->sib_prev[ino] = KV_NONE;
 	p->nchild[dir]--;
-	if (is_dir(kv_inode(p, ino)))
+	if (kv_is_dir(kv_inode(p, ino)))
 		p->nsubdir[dir]--;
-}
-
-/* --- LRU of unheld files --- */
-
-void kv_lru_remove(struct kv_pool *p, uint64_t ino)
-{
-	if (!p->in_lru[ino])
-		return;
-	if (p->lru_prev[ino])
-		p->lru_next[p->lru_prev[ino]] = p->lru_next[ino];
-	else
-		p->lru_head = p->lru_next[ino];
-	if (p->lru_next[ino])
-		p->lru_prev[p->lru_next[ino]] = p->lru_prev[ino];
-	else
-		p->lru_tail = p->lru_prev[ino];
-	p->lru_prev[ino] = p->lru_next[ino] = KV_NONE;
-	p->in_lru[ino] = 0;
-}
-
-void kv_lru_append(struct kv_pool *p, uint64_t ino)
-{
-	p->lru_next[ino] = KV_NONE;
-	p->lru_prev[ino] = p->lru_tail;
-	if (p->lru_tail)
-		p->lru_next[p->lru_tail] = (uint32_t)ino;
-	else
-		p->lru_head = (uint32_t)ino;
-	p->lru_tail = (uint32_t)ino;
-	p->in_lru[ino] = 1;
-}
-
-static bool held(struct kv_pool *p, uint64_t ino)
-{
-	return p->open_count[ino] || p->pin_count[ino];
-}
-
-void kv_lru_touch(struct kv_pool *p, uint64_t ino)
-{
-	struct kv_inode *in = kv_inode(p, ino);
-
-	in->last_use_ns = kv_now_ns();
-	if (p->in_lru[ino]) {
-		kv_lru_remove(p, ino);
-		kv_lru_append(p, ino);
-	}
 }
 
 /* --- record lifecycle --- */
@@ -199,18 +148,18 @@ void kv_lru_touch(struct kv_pool *p, uint64_t ino)
  * Take the record off every DRAM index and, in one transaction, make it an
  * orphan (still referenced) or free; data goes now unless someone holds it.
  */
-static void unlink_record(struct kv_pool *p, uint64_t ino, bool dram_only_unlinked)
+void kv_index_unlink_record(struct kv_pool *p, uint64_t ino, bool dram_only_unlinked)
 {
 	struct kv_inode *in = kv_inode(p, ino);
 	struct kv_extent freed[KV_INLINE_EXTENTS + 1];
-	bool keep_data = held(p, ino), keep_record = keep_data || p->kref[ino];
+	bool keep_data = kv_held(p, ino), keep_record = keep_data || p->kref[ino];
 	int nfreed = 0;
 
 	if (!dram_only_unlinked) {
 		hash_remove(p, ino);
 		child_remove(p, in->parent, ino);
 		kv_lru_remove(p, ino);
-		if (is_dir(in))
+		if (kv_is_dir(in))
 			p->dirs--;
 		else
 			p->files--;
@@ -228,68 +177,6 @@ static void unlink_record(struct kv_pool *p, uint64_t ino, bool dram_only_unlink
 		p->in_reclaim[ino] = 1;
 		p->reclaim[p->nreclaim++] = (uint32_t)ino;
 	}
-}
-
-/*
- * A free inode record, or 0. When none is free, reuse an orphan that only
- * the kernel's inode cache still refers to (its generation changes, so the
- * kernel drops its stale inode; forgets for it are paid from kref_debt),
- * and failing that evict the least recently used file.
- */
-uint64_t kv_index_take_inode(struct kv_pool *p)
-{
-	for (;;) {
-		if (p->nfree_ino)
-			return p->free_ino[--p->nfree_ino];
-		while (p->nreclaim) {
-			uint64_t ino = p->reclaim[--p->nreclaim];
-
-			p->in_reclaim[ino] = 0;
-			if (kv_inode(p, ino)->state != KV_INODE_ORPHAN || held(p, ino))
-				continue;
-			p->kref_debt[ino] += p->kref[ino];
-			p->kref[ino] = 0;
-			atomic_store_explicit((_Atomic uint32_t *)&kv_inode(p, ino)->state,
-					      KV_INODE_FREE, memory_order_release);
-			return ino;
-		}
-		if (kv_evict_one(p) < 0)
-			return 0;
-	}
-}
-
-/* An orphan whose last holder went: free its data, and its record when unreferenced. */
-static void reap_orphan(struct kv_pool *p, uint64_t ino)
-{
-	struct kv_inode *in = kv_inode(p, ino);
-
-	if (in->state != KV_INODE_ORPHAN || held(p, ino))
-		return;
-	unlink_record(p, ino, true);
-}
-
-long kv_evict_one(struct kv_pool *p)
-{
-	uint64_t ino = p->lru_head, parent;
-	struct kv_inode *in;
-	char name[KV_NAME_MAX + 1];
-	size_t len;
-	long bytes;
-
-	if (!ino)
-		return -ENOSPC;
-	in = kv_inode(p, ino);
-	parent = in->parent;
-	len = in->name_len;
-	memcpy(name, in->name, len);
-	name[len] = 0;
-	bytes = (long)kv_inode_alloc_bytes(in);
-	unlink_record(p, ino, false);
-	atomic_fetch_add(&p->evictions, 1);
-	atomic_fetch_add(&p->evicted_bytes, (uint64_t)bytes);
-	if (p->evict_cb)
-		p->evict_cb(p->evict_arg, parent, name, len, ino);
-	return bytes;
 }
 
 /* --- build at open, free at close --- */
@@ -333,7 +220,8 @@ int kv_index_build(struct kv_pool *p)
 	    !ALLOC_ARRAY(pin_count, n) || !ALLOC_ARRAY(free_ino, n) || !ALLOC_ARRAY(reclaim, n) ||
 	    !ALLOC_ARRAY(in_reclaim, n) || !ALLOC_ARRAY(kref_debt, n))
 		goto out;
-	if (kv_inode(p, KV_ROOT_INO)->state != KV_INODE_LIVE || !is_dir(kv_inode(p, KV_ROOT_INO))) {
+	if (kv_inode(p, KV_ROOT_INO)->state != KV_INODE_LIVE ||
+	    !kv_is_dir(kv_inode(p, KV_ROOT_INO))) {
 		kv_log(KV_LOG_ERR,
 		       "pool %s: the root directory record is damaged; reformat with "
 		       "'kvfs mkfs -f %s'",
@@ -415,7 +303,7 @@ int kv_index_build(struct kv_pool *p)
 			continue;
 		hash_insert(p, ino);
 		child_add(p, in->parent, ino);
-		if (is_dir(in)) {
+		if (kv_is_dir(in)) {
 			p->dirs++;
 		} else {
 			p->files++;
@@ -441,9 +329,9 @@ int kv_index_build(struct kv_pool *p)
 		struct kv_inode *in = kv_inode(p, ino);
 
 		if (in->state == KV_INODE_ORPHAN || in->state == KV_INODE_RESERVED) {
-			unlink_record(p, ino, true);
+			kv_index_unlink_record(p, ino, true);
 			p->orphans_freed++;
-		} else if (in->state == KV_INODE_LIVE && !is_dir(in)) {
+		} else if (in->state == KV_INODE_LIVE && !kv_is_dir(in)) {
 			p->bytes_trimmed += kv_data_trim(p, ino);
 		}
 	}
@@ -512,7 +400,7 @@ int kv_lookup(struct kv_pool *p, uint64_t parent, const char *name, size_t len, 
 		goto out;
 	}
 	atomic_fetch_add(&p->hits, 1);
-	if (!is_dir(kv_inode(p, ino)))
+	if (!kv_is_dir(kv_inode(p, ino)))
 		kv_lru_touch(p, ino);
 	fill_attr(p, ino, out);
 out:
@@ -613,11 +501,11 @@ static int remove_name(struct kv_pool *p, uint64_t parent, const char *name, siz
 		goto out;
 	}
 	in = kv_inode(p, ino);
-	if (want_dir && !is_dir(in)) {
+	if (want_dir && !kv_is_dir(in)) {
 		rc = -ENOTDIR;
 		goto out;
 	}
-	if (!want_dir && is_dir(in)) {
+	if (!want_dir && kv_is_dir(in)) {
 		rc = -EISDIR;
 		goto out;
 	}
@@ -625,7 +513,7 @@ static int remove_name(struct kv_pool *p, uint64_t parent, const char *name, siz
 		rc = -ENOTEMPTY;
 		goto out;
 	}
-	unlink_record(p, ino, false);
+	kv_index_unlink_record(p, ino, false);
 	kv_inode(p, parent)->mtime_ns = kv_inode(p, parent)->ctime_ns = kv_now_ns();
 out:
 	pthread_mutex_unlock(&p->lock);
@@ -718,8 +606,8 @@ int kv_rename(struct kv_pool *p, uint64_t parent, const char *name, size_t len, 
 			rc = -ENOENT;
 			goto out;
 		}
-		if ((is_dir(s) && is_ancestor(p, src, newparent)) ||
-		    (is_dir(d) && is_ancestor(p, dst, parent))) {
+		if ((kv_is_dir(s) && is_ancestor(p, src, newparent)) ||
+		    (kv_is_dir(d) && is_ancestor(p, dst, parent))) {
 			rc = -EINVAL;
 			goto out;
 		}
@@ -736,20 +624,20 @@ int kv_rename(struct kv_pool *p, uint64_t parent, const char *name, size_t len, 
 		relink(p, dst, newparent);
 		goto out_times;
 	}
-	if (is_dir(s) && is_ancestor(p, src, newparent)) {
+	if (kv_is_dir(s) && is_ancestor(p, src, newparent)) {
 		rc = -EINVAL;
 		goto out;
 	}
 	if (d) {
-		if (is_dir(s) && !is_dir(d)) {
+		if (kv_is_dir(s) && !kv_is_dir(d)) {
 			rc = -ENOTDIR;
 			goto out;
 		}
-		if (!is_dir(s) && is_dir(d)) {
+		if (!kv_is_dir(s) && kv_is_dir(d)) {
 			rc = -EISDIR;
 			goto out;
 		}
-		if (is_dir(d) && p->nchild[dst]) {
+		if (kv_is_dir(d) && p->nchild[dst]) {
 			rc = -ENOTEMPTY;
 			goto out;
 		}
@@ -759,13 +647,13 @@ int kv_rename(struct kv_pool *p, uint64_t parent, const char *name, size_t len, 
 	if (d) {
 		/* The victim leaves the index; its state changes in the same transaction. */
 		struct kv_extent freed[KV_INLINE_EXTENTS + 1];
-		bool keep_data = held(p, dst), keep_record = keep_data || p->kref[dst];
+		bool keep_data = kv_held(p, dst), keep_record = keep_data || p->kref[dst];
 		int nfreed = 0;
 
 		hash_remove(p, dst);
 		child_remove(p, newparent, dst);
 		kv_lru_remove(p, dst);
-		if (is_dir(d))
+		if (kv_is_dir(d))
 			p->dirs--;
 		else
 			p->files--;
@@ -816,70 +704,7 @@ int kv_name(struct kv_pool *p, uint64_t ino, char *buf, size_t size, uint64_t *p
 	return rc;
 }
 
-/* --- references --- */
-
-void kv_ref(struct kv_pool *p, uint64_t ino, uint64_t n)
-{
-	if (!kv_ino_valid(p, ino))
-		return;
-	pthread_mutex_lock(&p->lock);
-	p->kref[ino] += (uint32_t)n;
-	pthread_mutex_unlock(&p->lock);
-}
-
-void kv_forget(struct kv_pool *p, uint64_t ino, uint64_t n)
-{
-	if (!kv_ino_valid(p, ino) || ino == KV_ROOT_INO)
-		return;
-	pthread_mutex_lock(&p->lock);
-	if (p->kref_debt[ino]) { /* forgets owed by an earlier life of this record */
-		uint64_t paid = p->kref_debt[ino] < n ? p->kref_debt[ino] : n;
-
-		p->kref_debt[ino] -= paid;
-		n -= paid;
-	}
-	p->kref[ino] = p->kref[ino] > n ? p->kref[ino] - (uint32_t)n : 0;
-	if (!p->kref[ino])
-		reap_orphan(p, ino);
-	pthread_mutex_unlock(&p->lock);
-}
-
-/* Add a hold (open or pin) on a live file. Caller holds p->lock. */
-static int hold_locked(struct kv_pool *p, uint64_t ino, uint32_t *count, uint64_t gen, bool pin)
-{
-	struct kv_inode *in = kv_inode(p, ino);
-
-	if ((in->state != KV_INODE_LIVE && !(in->state == KV_INODE_ORPHAN && held(p, ino))) ||
-	    (gen && in->gen != gen))
-		return -ESTALE;
-	if (!held(p, ino) && !is_dir(in))
-		p->held++;
-	if (pin && !p->pin_count[ino])
-		p->pinned++;
-	count[ino]++;
-	kv_lru_remove(p, ino);
-	in->last_use_ns = kv_now_ns();
-	return 0;
-}
-
-static int hold(struct kv_pool *p, uint64_t ino, uint32_t *count, uint64_t gen, bool pin)
-{
-	int rc;
-
-	if (!kv_ino_valid(p, ino))
-		return -ENOENT;
-	pthread_mutex_lock(&p->lock);
-	rc = hold_locked(p, ino, count, gen, pin);
-	pthread_mutex_unlock(&p->lock);
-	return rc;
-}
-
 /* --- for batch.c; caller holds p->lock --- */
-
-int kv_index_pin_locked(struct kv_pool *p, uint64_t ino)
-{
-	return hold_locked(p, ino, p->pin_count, 0, true);
-}
 
 uint64_t kv_index_find(struct kv_pool *p, uint64_t parent, const char *name, size_t len)
 {
@@ -896,53 +721,6 @@ void kv_index_link(struct kv_pool *p, uint64_t ino)
 	p->files++;
 	kv_lru_append(p, ino);
 	kv_inode(p, in->parent)->mtime_ns = kv_inode(p, in->parent)->ctime_ns = kv_now_ns();
-}
-
-static void unhold(struct kv_pool *p, uint64_t ino, uint32_t *count, bool pin)
-{
-	struct kv_inode *in;
-
-	if (!kv_ino_valid(p, ino))
-		return;
-	pthread_mutex_lock(&p->lock);
-	in = kv_inode(p, ino);
-	if (!count[ino])
-		goto out;
-	count[ino]--;
-	if (pin && !p->pin_count[ino])
-		p->pinned--;
-	if (held(p, ino) || is_dir(in))
-		goto out;
-	p->held--;
-	if (in->state == KV_INODE_ORPHAN) {
-		reap_orphan(p, ino);
-	} else if (in->state == KV_INODE_LIVE) {
-		p->bytes_trimmed += kv_data_trim(p, ino);
-		in->last_use_ns = kv_now_ns();
-		kv_lru_append(p, ino);
-	}
-out:
-	pthread_mutex_unlock(&p->lock);
-}
-
-int kv_open(struct kv_pool *p, uint64_t ino)
-{
-	return hold(p, ino, p->open_count, 0, false);
-}
-
-void kv_release(struct kv_pool *p, uint64_t ino)
-{
-	unhold(p, ino, p->open_count, false);
-}
-
-int kv_pin(struct kv_pool *p, uint64_t ino, uint64_t gen)
-{
-	return hold(p, ino, p->pin_count, gen, true);
-}
-
-void kv_unpin(struct kv_pool *p, uint64_t ino)
-{
-	unhold(p, ino, p->pin_count, true);
 }
 
 /* --- attributes --- */

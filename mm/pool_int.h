@@ -87,6 +87,17 @@ static inline bool kv_ino_valid(const struct kv_pool *p, uint64_t ino)
 	return ino >= KV_ROOT_INO && ino < p->ninodes;
 }
 
+static inline bool kv_is_dir(const struct kv_inode *in)
+{
+	return (in->mode & 0170000) == 0040000; /* S_ISDIR */
+}
+
+/* Open, mapped or pinned: never evicted, data kept. */
+static inline bool kv_held(const struct kv_pool *p, uint64_t ino)
+{
+	return p->open_count[ino] || p->pin_count[ino];
+}
+
 static inline pthread_rwlock_t *kv_stripe(struct kv_pool *p, uint64_t ino)
 {
 	return &p->stripes[ino % KV_STRIPES];
@@ -119,6 +130,10 @@ long kv_evict_one(struct kv_pool *p);
 uint64_t kv_inode_alloc_bytes(const struct kv_inode *in);
 int kv_index_pin_locked(struct kv_pool *p, uint64_t ino);
 uint64_t kv_index_take_inode(struct kv_pool *p);
+/* Take a record off the indexes and make it an orphan or free (index.c). */
+void kv_index_unlink_record(struct kv_pool *p, uint64_t ino, bool dram_only_unlinked);
+/* An orphan whose last holder went: drop its data, and its record if unreferenced (holds.c). */
+void kv_reap_orphan(struct kv_pool *p, uint64_t ino);
 uint64_t kv_index_find(struct kv_pool *p, uint64_t parent, const char *name, size_t len);
 void kv_index_link(struct kv_pool *p, uint64_t ino);
 
