@@ -457,8 +457,7 @@ void kv_pool_close(struct kv_pool *p)
 		atomic_store_explicit((_Atomic uint64_t *)&p->sb->rt.state, KV_STATE_CLEAN,
 				      memory_order_release);
 	}
-	kv_index_free(p);
-	kv_alloc_destroy(&p->alloc);
+	kv_index_free(p); /* and the allocator built with it */
 	free(p->jbuf);
 	kv_backend_close(&p->be);
 	free(p);
