@@ -24,7 +24,7 @@ static char *buf;
 
 static double run_create(const char *dir, int n, int round)
 {
-	char p[PATH_MAX + 64];
+	char p[3 * PATH_MAX];
 	double t0 = bench_now();
 	int i, fd;
 
@@ -42,7 +42,7 @@ static double run_create(const char *dir, int n, int round)
 
 static void remove_round(const char *dir, int n, int round)
 {
-	char p[PATH_MAX + 64];
+	char p[3 * PATH_MAX];
 	int i;
 
 	for (i = 0; i < n; i++) {
@@ -53,7 +53,7 @@ static void remove_round(const char *dir, int n, int round)
 
 static double run_read(const char *dir, int n)
 {
-	char p[PATH_MAX + 64];
+	char p[3 * PATH_MAX];
 	double t0 = bench_now();
 	int i, fd;
 
@@ -72,7 +72,7 @@ static double run_read(const char *dir, int n)
 static double run_stat(const char *dir, int n, bool present)
 {
 	static int round; /* absent names are new every time: no cached negative entry */
-	char p[PATH_MAX + 64];
+	char p[3 * PATH_MAX];
 	struct stat st;
 	double t0 = bench_now();
 	int i, k;
@@ -94,12 +94,12 @@ static double run_stat(const char *dir, int n, bool present)
 
 static void make_many(const char *dir, int n)
 {
-	char p[PATH_MAX + 64];
+	char p[3 * PATH_MAX];
 	int i, fd;
 
 	mkdir(dir, 0755);
 	for (i = 0; i < n; i++) {
-		snprintf(p, sizeof(p), "%s/%08x%024d", dir, i * 2654435761u, i);
+		snprintf(p, sizeof(p), "%.8000s/%08x%024d", dir, i * 2654435761u, i);
 		fd = open(p, O_CREAT | O_WRONLY, 0644);
 		if (fd < 0) {
 			perror(p);
@@ -135,7 +135,7 @@ static void row(const char *what, const char *unit, double scale, struct result 
 int main(int argc, char **argv)
 {
 	int nfiles = argc > 1 ? atoi(argv[1]) : 512, ndir = argc > 2 ? atoi(argv[2]) : 100000;
-	char dirs[2][PATH_MAX + 32], many[2][PATH_MAX + 32];
+	char dirs[2][PATH_MAX], many[2][2 * PATH_MAX];
 	double v[2][RUNS];
 	struct result create, rd, st_hit, st_miss, rdir;
 	int r, k;
@@ -146,7 +146,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "fs_bench: cannot mount kvfs (build/kvfs built? root?)\n");
 		return 1;
 	}
-	snprintf(dirs[0], sizeof(dirs[0]), "%s/files", bench_mnt);
+	snprintf(dirs[0], sizeof(dirs[0]), "%.4000s/files", bench_mnt);
 	snprintf(dirs[1], sizeof(dirs[1]), "/dev/shm/kvfs-fsbench-tmpfs.%d", getpid());
 	snprintf(many[0], sizeof(many[0]), "%s/many", bench_mnt);
 	snprintf(many[1], sizeof(many[1]), "%s/many", dirs[1]);
