@@ -106,10 +106,17 @@ check: deps
 unit: all
 	@KVFS_BUILD=$(B) tests/run-tests.sh unit
 
+# Sanitizer reports of daemonized processes would go to /dev/null: they are
+# written to build-asan/sanitizer.log.PID instead, and any such file fails.
 asan: deps
+	@mkdir -p build-asan && rm -f build-asan/sanitizer.log.*
+	ASAN_OPTIONS=log_path=$(CURDIR)/build-asan/sanitizer.log \
+	UBSAN_OPTIONS=log_path=$(CURDIR)/build-asan/sanitizer.log:print_stacktrace=1 \
 	$(MAKE) B=build-asan NO_DAXCTL=$(NO_DAXCTL) \
 	  OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \
 	  LDFLAGS="-fsanitize=address,undefined" check
+	@if ls build-asan/sanitizer.log.* >/dev/null 2>&1; then \
+	  echo "sanitizer reports:"; head -n 40 build-asan/sanitizer.log.*; exit 1; fi
 
 valgrind: all
 	@KVFS_BUILD=$(B) KVFS_VALGRIND=1 tests/run-tests.sh unit

@@ -9,6 +9,7 @@
  * one on a read-only handle EPERM, and the pool is untouched.
  */
 #include "daemon.h"
+#include "handles.h"
 #include "kvfs.h"
 #include "kvfs_abi.h"
 
@@ -37,6 +38,7 @@ struct txn {
 };
 
 struct kv_ctl_state {
+	struct kv_daemon *d;
 	pthread_mutex_t lock;
 	bool writable;
 	struct pin *pins; /* in pin order */
@@ -79,7 +81,8 @@ static struct pin *pin_find(struct kv_ctl_state *s, uint64_t dir, const uint8_t 
 	for (i = slot_of(s, dir, h); s->slots[i]; i = (i + 1) & (s->nslots - 1)) {
 		struct pin *p = &s->pins[s->slots[i] - 1];
 
-		if (p->dir == dir && !memcmp(p->hash, h, 16) && (live ? p->count > 0 : p->ino == ino))
+		if (p->dir == dir && !memcmp(p->hash, h, 16) &&
+		    (live ? p->count > 0 : p->ino == ino))
 			return p;
 	}
 	return NULL;
@@ -172,28 +175,13 @@ static void txn_remove(struct kv_ctl_state *s, struct txn *t)
 	*t = s->txns[--s->ntxns];
 }
 
-int kv_ctl_open(struct kv_daemon *d, struct fuse_file_info *fi)
+/* The last reference to a closed ctl handle: let go of everything it holds. */
+static void ctl_destroy(void *obj)
 {
-	struct kv_ctl_state *s = calloc(1, sizeof(*s));
-
-	if (!s)
-		return -ENOMEM;
-	pthread_mutex_init(&s->lock, NULL);
-	s->writable = (fi->flags & O_ACCMODE) != O_RDONLY;
-	s->next_txn = 1;
-	fi->fh = (uint64_t)(uintptr_t)s;
-	fi->direct_io = 1;
-	fi->nonseekable = 1;
-	return 0;
-}
-
-void kv_ctl_release(struct kv_daemon *d, struct fuse_file_info *fi)
-{
-	struct kv_ctl_state *s = (struct kv_ctl_state *)(uintptr_t)fi->fh;
+	struct kv_ctl_state *s = obj;
+	struct kv_daemon *d = s->d;
 	size_t i;
 
-	if (!s)
-		return;
 	/* Tail first: the head of a chain ends up most recently used, evicted last. */
 	for (i = s->npins; i-- > 0;)
 		while (s->pins[i].count) {
@@ -209,7 +197,31 @@ void kv_ctl_release(struct kv_daemon *d, struct fuse_file_info *fi)
 	free(s->txns);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
-	fi->fh = 0;
+}
+
+int kv_ctl_open(struct kv_daemon *d, struct fuse_file_info *fi)
+{
+	struct kv_ctl_state *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return -ENOMEM;
+	s->d = d;
+	pthread_mutex_init(&s->lock, NULL);
+	s->writable = (fi->flags & O_ACCMODE) != O_RDONLY;
+	s->next_txn = 1;
+	if (kv_handle_new(s, ctl_destroy, &fi->fh)) {
+		ctl_destroy(s);
+		return -ENOMEM;
+	}
+	fi->direct_io = 1;
+	fi->nonseekable = 1;
+	return 0;
+}
+
+/* An ioctl still running on this handle keeps it alive until it ends. */
+void kv_ctl_release(struct kv_daemon *d, struct fuse_file_info *fi)
+{
+	kv_handle_close(fi->fh);
 }
 
 /* Check the common head and resolve the namespace. Return: 0 or -errno. */
@@ -454,29 +466,31 @@ void kv_ctl_ioctl(struct kv_daemon *d, fuse_req_t req, unsigned int cmd, void *a
 		  struct fuse_file_info *fi, unsigned flags, const void *in_buf, size_t in_bufsz,
 		  size_t out_bufsz)
 {
-	struct kv_ctl_state *s = (struct kv_ctl_state *)(uintptr_t)fi->fh;
 	size_t size = _IOC_SIZE(cmd);
 	bool out = _IOC_DIR(cmd) & _IOC_READ;
+	struct kv_ctl_state *s;
 	void *buf;
 	int rc;
 
-	if (!s || (flags & FUSE_IOCTL_COMPAT)) {
+	if ((flags & FUSE_IOCTL_COMPAT) ||
+	    (cmd != KVFS_IOC_LOOKUP && cmd != KVFS_IOC_UNPIN && cmd != KVFS_IOC_RESERVE &&
+	     cmd != KVFS_IOC_COMMIT && cmd != KVFS_IOC_ABORT)) {
 		fuse_reply_err(req, ENOTTY);
 		return;
 	}
-	if (cmd != KVFS_IOC_LOOKUP && cmd != KVFS_IOC_UNPIN && cmd != KVFS_IOC_RESERVE &&
-	    cmd != KVFS_IOC_COMMIT && cmd != KVFS_IOC_ABORT) {
-		fuse_reply_err(req, ENOTTY);
+	s = kv_handle_get(fi->fh);
+	if (!s) {
+		fuse_reply_err(req, EBADF); /* released while this call was on its way */
 		return;
 	}
 	if (in_bufsz != size || (out && out_bufsz != size)) {
 		fuse_reply_err(req, EINVAL);
-		return;
+		goto out_put;
 	}
 	buf = malloc(size);
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
-		return;
+		goto out_put;
 	}
 	memcpy(buf, in_buf, size);
 	pthread_mutex_lock(&s->lock);
@@ -503,4 +517,6 @@ void kv_ctl_ioctl(struct kv_daemon *d, fuse_req_t req, unsigned int cmd, void *a
 	else
 		fuse_reply_ioctl(req, 0, out ? buf : NULL, out ? size : 0);
 	free(buf);
+out_put:
+	kv_handle_put(fi->fh);
 }

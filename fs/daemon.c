@@ -10,6 +10,7 @@
  * janitor (mount.c).
  */
 #include "daemon.h"
+#include "handles.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -464,6 +465,14 @@ struct dir_handle {
 };
 
 /* opendir: reply_open, reply_err(ENOENT, ENOTDIR) */
+static void free_dir_handle(void *obj)
+{
+	struct dir_handle *h = obj;
+
+	free(h->ents);
+	free(h);
+}
+
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct kv_daemon *d = DAEMON(req);
@@ -486,12 +495,14 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	fi->fh = (uint64_t)(uintptr_t)h;
-	fi->cache_readdir = 0;
-	if (fuse_reply_open(req, fi)) {
-		free(h->ents);
-		free(h);
+	if (kv_handle_new(h, free_dir_handle, &fi->fh)) {
+		free_dir_handle(h);
+		fuse_reply_err(req, ENOMEM);
+		return;
 	}
+	fi->cache_readdir = 0;
+	if (fuse_reply_open(req, fi))
+		kv_handle_close(fi->fh);
 }
 
 /*
@@ -502,7 +513,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi, bool plus)
 {
 	struct kv_daemon *d = DAEMON(req);
-	struct dir_handle *h = (struct dir_handle *)(uintptr_t)fi->fh;
+	struct dir_handle *h;
 	char *buf, name[KV_NAME_MAX + 1];
 	size_t used = 0;
 	uint64_t i;
@@ -511,8 +522,14 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		kv_special_readdir(d, req, size, off, plus);
 		return;
 	}
+	h = kv_handle_get(fi->fh);
+	if (!h) {
+		fuse_reply_err(req, EBADF); /* released while this call was on its way */
+		return;
+	}
 	buf = malloc(size);
 	if (!buf) {
+		kv_handle_put(fi->fh);
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
@@ -557,6 +574,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 	fuse_reply_buf(req, buf, used);
 	free(buf);
+	kv_handle_put(fi->fh);
 }
 
 /* readdir, readdirplus: reply_buf */
@@ -575,12 +593,8 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 /* releasedir: reply_err(0) */
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct dir_handle *h = (struct dir_handle *)(uintptr_t)fi->fh;
-
-	if (h) {
-		free(h->ents);
-		free(h);
-	}
+	if (fi->fh)
+		kv_handle_close(fi->fh);
 	fuse_reply_err(req, 0);
 }
 

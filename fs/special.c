@@ -7,6 +7,7 @@
  * pool: inode numbers above the pool's table, contents made at open.
  */
 #include "daemon.h"
+#include "handles.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -79,6 +80,14 @@ struct text_handle {
 	size_t len;
 };
 
+static void free_text(void *obj)
+{
+	struct text_handle *h = obj;
+
+	free(h->text);
+	free(h);
+}
+
 /* open: stats and metrics are snapshots taken now; ctl gets a fast-path handle */
 void kv_special_open(struct kv_daemon *d, fuse_req_t req, uint64_t ino, struct fuse_file_info *fi)
 {
@@ -108,21 +117,28 @@ void kv_special_open(struct kv_daemon *d, fuse_req_t req, uint64_t ino, struct f
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	fi->fh = (uint64_t)(uintptr_t)h;
-	fi->direct_io = 1; /* size is 0 in stat; read until EOF */
-	if (fuse_reply_open(req, fi)) {
-		free(h->text);
-		free(h);
+	if (kv_handle_new(h, free_text, &fi->fh)) {
+		free_text(h);
+		fuse_reply_err(req, ENOMEM);
+		return;
 	}
+	fi->direct_io = 1; /* size is 0 in stat; read until EOF */
+	if (fuse_reply_open(req, fi))
+		kv_handle_close(fi->fh);
 }
 
 void kv_special_read(struct kv_daemon *d, fuse_req_t req, uint64_t ino, size_t size, off_t off,
 		     struct fuse_file_info *fi)
 {
-	struct text_handle *h = (struct text_handle *)(uintptr_t)fi->fh;
+	struct text_handle *h;
 
-	if (ino == d->ino_base + KV_VINO_CTL || !h) {
+	if (ino == d->ino_base + KV_VINO_CTL) {
 		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	h = kv_handle_get(fi->fh);
+	if (!h) {
+		fuse_reply_err(req, EBADF); /* released while this read was on its way */
 		return;
 	}
 	if ((size_t)off >= h->len)
@@ -130,21 +146,16 @@ void kv_special_read(struct kv_daemon *d, fuse_req_t req, uint64_t ino, size_t s
 	else
 		fuse_reply_buf(req, h->text + off,
 			       h->len - (size_t)off < size ? h->len - (size_t)off : size);
+	kv_handle_put(fi->fh);
 }
 
 void kv_special_release(struct kv_daemon *d, fuse_req_t req, uint64_t ino,
 			struct fuse_file_info *fi)
 {
-	struct text_handle *h = (struct text_handle *)(uintptr_t)fi->fh;
-
-	if (ino == d->ino_base + KV_VINO_CTL) {
+	if (ino == d->ino_base + KV_VINO_CTL)
 		kv_ctl_release(d, fi);
-		return;
-	}
-	if (h) {
-		free(h->text);
-		free(h);
-	}
+	else
+		kv_handle_close(fi->fh);
 }
 
 void kv_special_readdir(struct kv_daemon *d, fuse_req_t req, size_t size, off_t off, bool plus)

@@ -78,6 +78,12 @@ eventually() { # command...: true within 3 s (releases and evictions reach the d
 	"$@"
 }
 
+# Built with `make asan`? Then programs linked against our libraries need the
+# sanitizer flags, and an uninstrumented host (python3) needs libasan preloaded.
+kv_sanitized() {
+	nm "$BUILD/libkvfs.a" 2>/dev/null | grep -q __asan_init
+}
+
 kv_done() {
 	echo "$T_PASS passed, $T_FAIL failed"
 	[ "$T_FAIL" -eq 0 ]
