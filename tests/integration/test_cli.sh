@@ -298,4 +298,17 @@ else
 	echo "SKIP: mount -t fuse.kvfs (mount.fuse3 is not installed)"
 fi
 ok "fsck is clean at the end" "$KVFS" fsck "$POOL"
+
+# -o numa=N binds the pool's pages to node N (CXL memory as a CPU-less node)
+POOL3=/dev/shm/kvfs-it-$$-numa.pool
+mkdir -p "$WORK/numa"
+if "$KVFS" mount -o size=32M,numa=0 "$POOL3" "$WORK/numa"; then
+	pid=$(fuser "$POOL3" 2>/dev/null | tr -s ' ' '\n' | grep -E '^[0-9]+$' | head -1)
+	ok "numa=0: the daemon's pool mapping is bound to node 0" \
+		grep -q "bind:0 file=$POOL3" "/proc/$pid/numa_maps"
+	kv_unmount "$WORK/numa"
+else
+	ok "mount -o numa=0" false
+fi
+rm -f "$POOL3"
 kv_done
