@@ -127,8 +127,13 @@ static unsigned verify(const uint8_t *completed, unsigned max)
 		assert_true(a.size <= file_len(idx));
 		got = kv_read(p, a.ino, buf, 64 << 10, 0);
 		assert_int_equal(got, (ssize_t)a.size);
+		/*
+		 * Files the workload sized with truncate first (idx % 3 == 0) may show
+		 * the zeros truncate wrote if the kill came before the data; any other
+		 * byte is the file's own pattern.
+		 */
 		for (k = 0; k < a.size; k++)
-			if (buf[k] != pattern(idx, k))
+			if (buf[k] != pattern(idx, k) && !(idx % 3 == 0 && buf[k] == 0))
 				fail_msg("%s: byte %u is %u, not what was written", name, k,
 					 buf[k]);
 		if (name[0] == 'f') {
