@@ -351,6 +351,10 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	/* Pages stay valid across opens; anything kvfs changes itself, it invalidates. */
 	fi->keep_cache = 1;
+	/* a reader has nothing to flush: no round trip on its close (a writer's
+	 * close still writes back dirty pages of a mapping, kernel side) */
+	if ((fi->flags & O_ACCMODE) == O_RDONLY)
+		fi->noflush = 1;
 	if (fuse_reply_open(req, fi))
 		kv_release(d->pool, ino);
 }
@@ -421,16 +425,12 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *buf
 	fuse_reply_write(req, (size_t)n);
 }
 
-/* flush, fsync: reply_err(0): the pool is memory; a completed write is in it */
-static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	fuse_reply_err(req, 0);
-}
-
-static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
-{
-	fuse_reply_err(req, 0);
-}
+/*
+ * No flush, fsync or fsyncdir handlers: the pool is memory and a completed
+ * write is in it. The kernel takes the ENOSYS libfuse answers once as "not
+ * needed" and stops asking, so close() and fsync() cost no round trip (dirty
+ * pages of a mapping are still written back first, by the kernel).
+ */
 
 /* release: reply_err(0) */
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -595,12 +595,6 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 {
 	if (fi->fh)
 		kv_handle_close(fi->fh);
-	fuse_reply_err(req, 0);
-}
-
-/* fsyncdir: reply_err(0) */
-static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
-{
 	fuse_reply_err(req, 0);
 }
 
@@ -772,14 +766,11 @@ const struct fuse_lowlevel_ops kv_fuse_ops = {
 	.open = op_open,
 	.read = op_read,
 	.write_buf = op_write_buf,
-	.flush = op_flush,
 	.release = op_release,
-	.fsync = op_fsync,
 	.opendir = op_opendir,
 	.readdir = op_readdir,
 	.readdirplus = op_readdirplus,
 	.releasedir = op_releasedir,
-	.fsyncdir = op_fsyncdir,
 	.statfs = op_statfs,
 	.setxattr = op_setxattr,
 	.getxattr = op_getxattr,
