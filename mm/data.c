@@ -103,18 +103,20 @@ static int migrate(struct kv_pool *p, uint64_t ino, uint64_t total)
 {
 	struct kv_inode *in = kv_inode(p, ino);
 	struct kv_extent old[KV_INLINE_EXTENTS], e;
-	uint64_t have = kv_inode_alloc_bytes(in), off = 0;
+	uint64_t off = 0;
 	int n = in->extent_count, i, rc;
 
 	rc = alloc_evicting(p, total, &e);
 	if (rc)
 		return rc;
 	memcpy(old, in->ext, sizeof(old));
-	for (i = 0; i < n; i++) {
-		memcpy(p->base + e.off + off, p->base + old[i].off, old[i].len);
-		off += old[i].len;
+	/* copy what fits: @total may be less than what is allocated (room past the size) */
+	for (i = 0; i < n && off < e.len; i++) {
+		uint64_t len = old[i].len < e.len - off ? old[i].len : e.len - off;
+
+		memcpy(p->base + e.off + off, p->base + old[i].off, len);
+		off += len;
 	}
-	(void)have;
 	kv_jtx_begin(p);
 	KV_JTX_FIELD(p, &in->ext[0], e);
 	KV_JTX_FIELD(p, &in->extent_count, (uint16_t)1);

@@ -554,12 +554,11 @@ static void stage_name(struct kv_pool *p, uint64_t ino, uint64_t parent, const c
 	KV_JTX_FIELD(p, &in->ctime_ns, kv_now_ns());
 }
 
-static void relink(struct kv_pool *p, uint64_t ino, uint64_t oldparent)
+/* Put a renamed inode back in the indexes, at the position its record now names. */
+static void relink(struct kv_pool *p, uint64_t ino)
 {
-	/* hash and child list already hold the old position; the record the new one */
 	child_add(p, kv_inode(p, ino)->parent, ino);
 	hash_insert(p, ino);
-	(void)oldparent;
 }
 
 int kv_rename(struct kv_pool *p, uint64_t parent, const char *name, size_t len, uint64_t newparent,
@@ -620,8 +619,8 @@ int kv_rename(struct kv_pool *p, uint64_t parent, const char *name, size_t len, 
 		stage_name(p, src, newparent, newname, newlen);
 		stage_name(p, dst, parent, sname, len);
 		kv_jtx_commit(p);
-		relink(p, src, parent);
-		relink(p, dst, newparent);
+		relink(p, src);
+		relink(p, dst);
 		goto out_times;
 	}
 	if (kv_is_dir(s) && is_ancestor(p, src, newparent)) {
@@ -672,7 +671,7 @@ int kv_rename(struct kv_pool *p, uint64_t parent, const char *name, size_t len, 
 		stage_name(p, src, newparent, newname, newlen);
 		kv_jtx_commit(p);
 	}
-	relink(p, src, parent);
+	relink(p, src);
 out_times:
 	kv_inode(p, parent)->mtime_ns = kv_inode(p, parent)->ctime_ns = now;
 	kv_inode(p, newparent)->mtime_ns = kv_inode(p, newparent)->ctime_ns = now;

@@ -375,6 +375,23 @@ static void test_appends(void **state)
 	kv_release(p, a.ino); /* trims the room ahead */
 	assert_int_equal(kv_getattr(p, a.ino, &a), 0);
 	assert_int_equal(a.alloc_bytes, 24 << 20);
+	/* the fast path needs one extent: lookup+pin moves a file written in pieces */
+	{
+		struct kv_attr pa;
+		struct kv_extent one;
+
+		assert_true(n > 1); /* the interleaved small files kept it in pieces */
+		assert_int_equal(kv_lookup_pin(p, KV_ROOT_INO, "big", 3, &pa, &one), 0);
+		assert_int_equal(kv_extents(p, a.ino, ext, KV_INLINE_EXTENTS, &size), 1);
+		assert_int_equal(one.off, ext[0].off);
+		assert_int_equal(one.len, 24 << 20);
+		assert_int_equal(kv_read(p, a.ino, r, 24 << 20, 0), 24 << 20);
+		for (i = 0; i < 24; i++) {
+			fill(w, 1 << 20, (unsigned)i);
+			assert_memory_equal(r + ((size_t)i << 20), w, 1 << 20);
+		}
+		kv_unpin(p, a.ino);
+	}
 	kv_pool_close(p);
 	assert_int_equal(kv_pool_fsck(path), 0);
 	free(w);
