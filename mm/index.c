@@ -144,18 +144,29 @@ static void child_remove(struct kv_pool *p, uint64_t dir, uint64_t ino)
 
 /* --- record lifecycle --- */
 
+/* An unlink in two halves, so that rename can put it in its own transaction. */
+struct unlink_plan {
+	uint64_t ino;
+	bool keep_data, keep_record;
+	struct kv_extent freed[KV_INLINE_EXTENTS + 1];
+	int nfreed;
+};
+
 /*
- * Take the record off every DRAM index and, in one transaction, make it an
- * orphan (still referenced) or free; data goes now unless someone holds it.
+ * Take the record off every DRAM index (unless it is off them already) and
+ * stage, in the open transaction, its change to an orphan (still referenced)
+ * or free; its data goes now unless someone holds it.
  */
-void kv_index_unlink_record(struct kv_pool *p, uint64_t ino, bool dram_only_unlinked)
+static void unlink_stage(struct kv_pool *p, uint64_t ino, bool off_indexes_already,
+			 struct unlink_plan *u)
 {
 	struct kv_inode *in = kv_inode(p, ino);
-	struct kv_extent freed[KV_INLINE_EXTENTS + 1];
-	bool keep_data = kv_held(p, ino), keep_record = keep_data || p->kref[ino];
-	int nfreed = 0;
 
-	if (!dram_only_unlinked) {
+	u->ino = ino;
+	u->keep_data = kv_held(p, ino);
+	u->keep_record = u->keep_data || p->kref[ino];
+	u->nfreed = 0;
+	if (!off_indexes_already) {
 		hash_remove(p, ino);
 		child_remove(p, in->parent, ino);
 		kv_lru_remove(p, ino);
@@ -164,19 +175,32 @@ void kv_index_unlink_record(struct kv_pool *p, uint64_t ino, bool dram_only_unli
 		else
 			p->files--;
 	}
-	kv_jtx_begin(p);
-	if (!keep_data)
-		kv_data_drop(p, ino, freed, &nfreed);
-	KV_JTX_FIELD(p, &in->state, keep_record ? KV_INODE_ORPHAN : KV_INODE_FREE);
-	kv_jtx_commit(p);
-	kv_data_free_extents(p, freed, nfreed);
-	if (!keep_record)
-		p->free_ino[p->nfree_ino++] = (uint32_t)ino;
-	else if (!keep_data && !p->in_reclaim[ino]) {
+	if (!u->keep_data)
+		kv_data_drop(p, ino, u->freed, &u->nfreed);
+	KV_JTX_FIELD(p, &in->state, u->keep_record ? KV_INODE_ORPHAN : KV_INODE_FREE);
+}
+
+/* After the commit: give the space back, and the record or make it reclaimable. */
+static void unlink_finish(struct kv_pool *p, struct unlink_plan *u)
+{
+	kv_data_free_extents(p, u->freed, u->nfreed);
+	if (!u->keep_record) {
+		p->free_ino[p->nfree_ino++] = (uint32_t)u->ino;
+	} else if (!u->keep_data && !p->in_reclaim[u->ino]) {
 		/* only the kernel's cache still names it: reusable when records run out */
-		p->in_reclaim[ino] = 1;
-		p->reclaim[p->nreclaim++] = (uint32_t)ino;
+		p->in_reclaim[u->ino] = 1;
+		p->reclaim[p->nreclaim++] = (uint32_t)u->ino;
 	}
+}
+
+void kv_index_unlink_record(struct kv_pool *p, uint64_t ino, bool dram_only_unlinked)
+{
+	struct unlink_plan u;
+
+	kv_jtx_begin(p);
+	unlink_stage(p, ino, dram_only_unlinked, &u);
+	kv_jtx_commit(p);
+	unlink_finish(p, &u);
 }
 
 /* --- build at open, free at close --- */
@@ -645,26 +669,13 @@ int kv_rename(struct kv_pool *p, uint64_t parent, const char *name, size_t len, 
 	child_remove(p, parent, src);
 	if (d) {
 		/* The victim leaves the index; its state changes in the same transaction. */
-		struct kv_extent freed[KV_INLINE_EXTENTS + 1];
-		bool keep_data = kv_held(p, dst), keep_record = keep_data || p->kref[dst];
-		int nfreed = 0;
+		struct unlink_plan u;
 
-		hash_remove(p, dst);
-		child_remove(p, newparent, dst);
-		kv_lru_remove(p, dst);
-		if (kv_is_dir(d))
-			p->dirs--;
-		else
-			p->files--;
 		kv_jtx_begin(p);
 		stage_name(p, src, newparent, newname, newlen);
-		if (!keep_data)
-			kv_data_drop(p, dst, freed, &nfreed);
-		KV_JTX_FIELD(p, &d->state, keep_record ? KV_INODE_ORPHAN : KV_INODE_FREE);
+		unlink_stage(p, dst, false, &u);
 		kv_jtx_commit(p);
-		kv_data_free_extents(p, freed, nfreed);
-		if (!keep_record)
-			p->free_ino[p->nfree_ino++] = (uint32_t)dst;
+		unlink_finish(p, &u);
 		*replaced = dst;
 	} else {
 		kv_jtx_begin(p);

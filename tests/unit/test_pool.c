@@ -540,6 +540,41 @@ static void test_inode_reuse(void **state)
 	assert_int_equal(kv_pool_fsck(path), 0);
 }
 
+/* A file replaced by rename that only the kernel still names is reusable too. */
+static void test_rename_victim_reuse(void **state)
+{
+	struct kv_pool *p;
+	struct kv_attr a, b, x;
+	struct kv_pool_stats st;
+	uint64_t replaced;
+	char nm[16];
+	int i, n;
+
+	assert_int_equal(kv_pool_mkfs(path, 32 << 20, 16, false), 0);
+	p = open_pool();
+	assert_int_equal(kv_create(p, KV_ROOT_INO, "b", 1, S_IFREG | 0644, 0, 0, &b), 0);
+	assert_int_equal(kv_create(p, KV_ROOT_INO, "a", 1, S_IFREG | 0644, 0, 0, &a), 0);
+	assert_int_equal(kv_rename(p, KV_ROOT_INO, "a", 1, KV_ROOT_INO, "b", 1, 0, &replaced), 0);
+	assert_int_equal(replaced, b.ino); /* an orphan now: the kernel still has it */
+	assert_int_equal(kv_open(p, a.ino), 0);
+	/* fill every other record with files held open: eviction cannot help */
+	kv_pool_get_stats(p, &st);
+	n = (int)st.inodes_free;
+	for (i = 0; i < n; i++) {
+		snprintf(nm, sizeof(nm), "h%d", i);
+		assert_int_equal(
+		    kv_create(p, KV_ROOT_INO, nm, strlen(nm), S_IFREG | 0644, 0, 0, &x), 0);
+		assert_int_equal(kv_open(p, x.ino), 0);
+	}
+	/* the one way left is the rename's victim */
+	assert_int_equal(kv_create(p, KV_ROOT_INO, "new", 3, S_IFREG | 0644, 0, 0, &x), 0);
+	assert_int_equal(x.ino, b.ino);
+	assert_int_not_equal(x.gen, b.gen);
+	assert_int_equal(kv_open(p, x.ino), 0); /* now everything is held */
+	assert_int_equal(kv_create(p, KV_ROOT_INO, "more", 4, S_IFREG | 0644, 0, 0, &x), -ENOSPC);
+	kv_pool_close(p);
+}
+
 /* A million files in one directory: all found, listed, and the pool checks clean. */
 static void test_million(void **state)
 {
@@ -593,6 +628,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_unlink_open, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_eviction, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inode_reuse, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rename_victim_reuse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_million, setup, teardown),
 	};
 
