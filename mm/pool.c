@@ -264,6 +264,30 @@ static void format_mapped(uint8_t *base, const struct kv_geometry *g, struct kv_
 	atomic_store_explicit((_Atomic uint64_t *)&sb->geo.magic, KV_MAGIC, memory_order_release);
 }
 
+/* Plan, stamp with a new UUID and write a fresh format on a mapped backend. Logs why not. */
+static int format_new(struct kv_backend *be, const char *path, uint64_t inode_count)
+{
+	struct kv_geometry g;
+	int rc = geometry_plan(&g, be->size, inode_count);
+
+	if (rc == -ENOSPC) {
+		kv_log(KV_LOG_ERR,
+		       "pool %s is %llu bytes: too small for kvfs (at least 16 MiB, and "
+		       "room for the inode table); give a larger size",
+		       path, (unsigned long long)be->size);
+		return rc;
+	}
+	if (rc) {
+		kv_log(KV_LOG_ERR, "pool %s: inode count out of range", path);
+		return rc;
+	}
+	if (getrandom(g.uuid, sizeof(g.uuid), 0) != sizeof(g.uuid))
+		return -EIO;
+	g.checksum = geometry_checksum(&g);
+	format_mapped(be->base, &g, NULL);
+	return 0;
+}
+
 int kv_pool_mkfs(const char *path, uint64_t size, uint64_t inode_count, bool force)
 {
 	struct kv_backend_opts bo = { .create_size = size, .numa_node = -1 };
@@ -334,24 +358,7 @@ int kv_pool_mkfs(const char *path, uint64_t size, uint64_t inode_count, bool for
 	rc = kv_backend_open(&be, path, &bo);
 	if (rc)
 		return rc;
-	rc = geometry_plan(&g, be.size, inode_count);
-	if (rc == -ENOSPC) {
-		kv_log(KV_LOG_ERR,
-		       "pool %s is %llu bytes: too small for kvfs (at least 16 MiB, and "
-		       "room for the inode table); give a larger -s",
-		       path, (unsigned long long)be.size);
-		goto out;
-	} else if (rc) {
-		kv_log(KV_LOG_ERR, "pool %s: inode count out of range", path);
-		goto out;
-	}
-	if (getrandom(g.uuid, sizeof(g.uuid), 0) != sizeof(g.uuid)) {
-		rc = -EIO;
-		goto out;
-	}
-	g.checksum = geometry_checksum(&g);
-	format_mapped(be.base, &g, NULL);
-out:
+	rc = format_new(&be, path, inode_count);
 	kv_backend_close(&be);
 	if (rc && be.created)
 		unlink(path); /* nothing left behind by a failed mkfs */
@@ -388,23 +395,12 @@ int kv_pool_open(const char *path, const struct kv_open_opts *o, struct kv_pool 
 	p->base = p->be.base;
 	p->sb = (struct kv_super *)p->base;
 	if (p->be.created) {
-		struct kv_geometry g;
-
-		rc = geometry_plan(&g, p->be.size, o->inode_count);
+		rc = format_new(&p->be, path, o->inode_count);
 		if (rc) {
-			kv_log(KV_LOG_ERR,
-			       "size=%llu is too small for a kvfs pool (at least 16 MiB)",
-			       (unsigned long long)p->be.size);
-			rc = -EINVAL;
-			unlink(path);
+			unlink(path); /* nothing left behind */
+			rc = rc == -ENOSPC ? -EINVAL : rc;
 			goto out_close;
 		}
-		if (getrandom(g.uuid, sizeof(g.uuid), 0) != sizeof(g.uuid)) {
-			rc = -EIO;
-			goto out_close;
-		}
-		g.checksum = geometry_checksum(&g);
-		format_mapped(p->base, &g, NULL);
 		kv_log(KV_LOG_INFO, "created and formatted pool %s (%llu bytes)", path,
 		       (unsigned long long)p->be.size);
 	}
