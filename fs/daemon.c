@@ -362,11 +362,50 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 }
 
 /*
- * open: reply_open, reply_err(ENOENT, ESTALE, EISDIR). ESTALE (the inode the
- * kernel resolved was replaced by a rename, unlinked or evicted before the
- * open arrived) makes the kernel look the name up again and retry once, so
- * an open racing with rename-over sees the new file, never ENOENT.
+ * An open whose inode went stale (replaced by a rename, unlinked or evicted
+ * after the kernel resolved it) answers ESTALE: the kernel then looks the
+ * name up again and retries once, so an open racing with rename-over sees
+ * the new file. A second ESTALE would reach the application, so when the
+ * retry (the same thread's next open, within a moment) is stale too, it
+ * answers ENOENT: a clean miss, as for any evicted block.
  */
+#define KV_STALE_SLOTS	  64
+#define KV_STALE_RETRY_NS (200 * 1000000LL)
+
+static struct {
+	pthread_mutex_t lock;
+	struct {
+		pid_t tid;
+		int64_t ns;
+	} slot[KV_STALE_SLOTS];
+} stale = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+/* @tid's open found @is_stale: the errno to answer (0 when not stale). */
+static int stale_open_errno(pid_t tid, bool is_stale)
+{
+	struct timespec ts;
+	int64_t now;
+	int i = (int)((unsigned)tid % KV_STALE_SLOTS), rc = 0;
+	bool retry;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = ts.tv_sec * 1000000000LL + ts.tv_nsec;
+	pthread_mutex_lock(&stale.lock);
+	retry = stale.slot[i].tid == tid && now - stale.slot[i].ns < KV_STALE_RETRY_NS;
+	if (retry)
+		stale.slot[i].tid = 0;
+	if (is_stale && !retry) {
+		stale.slot[i].tid = tid;
+		stale.slot[i].ns = now;
+		rc = ESTALE;
+	} else if (is_stale) {
+		rc = ENOENT;
+	}
+	pthread_mutex_unlock(&stale.lock);
+	return rc;
+}
+
+/* open: reply_open, reply_err(ENOENT, ESTALE (see above), EISDIR) */
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct kv_daemon *d = DAEMON(req);
@@ -377,6 +416,12 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	rc = kv_open(d->pool, ino);
+	if (rc == -ESTALE || !rc) {
+		int stale_rc = stale_open_errno(fuse_req_ctx(req)->pid, rc == -ESTALE);
+
+		if (stale_rc)
+			rc = -stale_rc;
+	}
 	if (rc) {
 		fuse_reply_err(req, -rc);
 		return;
@@ -669,12 +714,14 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 
 /* --- xattrs: user.* stored; user.kvfs.* are kvfs's own, read-only --- */
 
+/* kvfs's read-only xattrs; the policy ones (kvfs(7)) are stored like any other */
 static bool own_xattr(const char *name)
 {
-	return strncmp(name, "user.kvfs.", 10) == 0;
+	return strncmp(name, "user.kvfs.", 10) == 0 && strcmp(name, KV_XATTR_EVICT) != 0 &&
+	       strcmp(name, KV_XATTR_QUOTA) != 0;
 }
 
-/* setxattr: reply_err(0, EPERM, ENOTSUP, EEXIST, ENODATA, E2BIG, ENOSPC) */
+/* setxattr: reply_err(0, EPERM, ENOTSUP, EEXIST, ENODATA, E2BIG, ENOSPC, EINVAL (a bad policy)) */
 static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
 			size_t size, int flags)
 {

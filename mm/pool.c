@@ -547,6 +547,7 @@ void kv_pool_get_stats(struct kv_pool *p, struct kv_pool_stats *st)
 	st->pinned_files = p->pinned;
 	st->unclean_opens = p->sb->rt.unclean_count;
 	st->orphans_freed = p->orphans_freed;
+	st->dirs_reclaimed = p->dirs_reclaimed;
 	st->bytes_trimmed = p->bytes_trimmed;
 	pthread_mutex_unlock(&p->lock);
 	st->evictions = atomic_load(&p->evictions);
