@@ -202,6 +202,21 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *st, int to_s
 	fuse_reply_attr(req, &reply, KV_CACHE_TIMEOUT);
 }
 
+/*
+ * How the kernel caches a file's pages for this open (kvfs(7), CACHING).
+ * Pages stay valid across opens (keep_cache): anything kvfs changes itself,
+ * it invalidates. A write-only open (an engine storing a block) bypasses the
+ * page cache: its bytes go straight from the writer's buffer to the pool,
+ * one copy, and do not sit in RAM a second time. (A write-only descriptor
+ * cannot be mapped, so nothing mmap needs is lost.)
+ */
+static void set_cache_mode(struct fuse_file_info *fi)
+{
+	fi->keep_cache = 1;
+	if ((fi->flags & O_ACCMODE) == O_WRONLY)
+		fi->direct_io = 1;
+}
+
 /* Create a file or directory and reply with its entry (and open it for create). */
 static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		      struct fuse_file_info *fi)
@@ -234,7 +249,7 @@ static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 			fuse_reply_err(req, -rc);
 			return;
 		}
-		fi->keep_cache = 1;
+		set_cache_mode(fi);
 		if (fuse_reply_create(req, &e, fi)) {
 			kv_release(d->pool, a.ino);
 			kv_forget(d->pool, a.ino, 1);
@@ -436,8 +451,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			return;
 		}
 	}
-	/* Pages stay valid across opens; anything kvfs changes itself, it invalidates. */
-	fi->keep_cache = 1;
+	set_cache_mode(fi);
 	/* a reader has nothing to flush: no round trip on its close (a writer's
 	 * close still writes back dirty pages of a mapping, kernel side) */
 	if ((fi->flags & O_ACCMODE) == O_RDONLY)
@@ -842,6 +856,13 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO;
 	/* no writeback cache: a write() reaches the pool before it returns */
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	/*
+	 * No automatic invalidation of cached pages when a file's mtime moves:
+	 * every write goes through this kernel (which keeps its cache right) and
+	 * whatever kvfs changes itself it invalidates. With it, the first stat
+	 * after a write threw away the written pages (0.9 ms for 16 MiB).
+	 */
+	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
 }
 
 const struct fuse_lowlevel_ops kv_fuse_ops = {

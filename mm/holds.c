@@ -221,7 +221,9 @@ static int hold_locked(struct kv_pool *p, uint64_t ino, uint32_t *count, uint64_
 {
 	struct kv_inode *in = kv_inode(p, ino);
 
-	if ((in->state != KV_INODE_LIVE && !(in->state == KV_INODE_ORPHAN && kv_held(p, ino))) ||
+	/* an orphan serves those who hold it, and opens of a rename's kept victim */
+	if ((in->state != KV_INODE_LIVE &&
+	     !(in->state == KV_INODE_ORPHAN && (kv_held(p, ino) || (!pin && p->kept[ino])))) ||
 	    (gen && in->gen != gen))
 		return -ESTALE;
 	if (!kv_held(p, ino) && !kv_is_dir(in))

@@ -163,7 +163,7 @@ static void unlink_stage(struct kv_pool *p, uint64_t ino, bool off_indexes_alrea
 	struct kv_inode *in = kv_inode(p, ino);
 
 	u->ino = ino;
-	u->keep_data = kv_held(p, ino);
+	u->keep_data = kv_held(p, ino) || (p->kept[ino] && p->kref[ino]);
 	u->keep_record = u->keep_data || p->kref[ino];
 	u->nfreed = 0;
 	if (!off_indexes_already) {
@@ -180,6 +180,8 @@ static void unlink_stage(struct kv_pool *p, uint64_t ino, bool off_indexes_alrea
 	else
 		kv_policy_detach(p, ino);
 	p->dir_reclaimed[ino] = 0;
+	if (!u->keep_data)
+		p->kept[ino] = 0;
 	if (!u->keep_data)
 		kv_data_drop(p, ino, u->freed, &u->nfreed);
 	KV_JTX_FIELD(p, &in->state, u->keep_record ? KV_INODE_ORPHAN : KV_INODE_FREE);
@@ -249,7 +251,7 @@ int kv_index_build(struct kv_pool *p)
 	    !ALLOC_ARRAY(pin_count, n) || !ALLOC_ARRAY(free_ino, n) || !ALLOC_ARRAY(reclaim, n) ||
 	    !ALLOC_ARRAY(in_reclaim, n) || !ALLOC_ARRAY(kref_debt, n) ||
 	    !ALLOC_ARRAY(anchor_idx, n) || !ALLOC_ARRAY(file_anchor, n) ||
-	    !ALLOC_ARRAY(dir_reclaimed, n))
+	    !ALLOC_ARRAY(dir_reclaimed, n) || !ALLOC_ARRAY(kept, n))
 		goto out;
 	if (kv_inode(p, KV_ROOT_INO)->state != KV_INODE_LIVE ||
 	    !kv_is_dir(kv_inode(p, KV_ROOT_INO))) {
@@ -404,6 +406,7 @@ void kv_index_free(struct kv_pool *p)
 	free(p->anchor_idx);
 	free(p->file_anchor);
 	free(p->dir_reclaimed);
+	free(p->kept);
 	kv_policy_free(p);
 	free(p->ghosts);
 	p->ghosts = NULL;
@@ -893,9 +896,15 @@ int kv_rename(struct kv_pool *p, uint64_t parent, const char *name, size_t len, 
 	hash_remove(p, src);
 	child_remove(p, parent, src);
 	if (d) {
-		/* The victim leaves the index; its state changes in the same transaction. */
+		/*
+		 * The victim leaves the index; its state changes in the same
+		 * transaction. While the kernel still caches it, its bytes stay: an
+		 * open that resolved the name just before the rename reads the old
+		 * version whole, rather than failing (freed at the kernel's forget).
+		 */
 		struct unlink_plan u;
 
+		p->kept[dst] = !kv_is_dir(d) && (d->extent_count > 0 || d->size == 0);
 		kv_jtx_begin(p);
 		stage_name(p, src, newparent, newname, newlen);
 		unlink_stage(p, dst, false, &u);

@@ -77,6 +77,8 @@ struct kv_pool {
 	uint32_t *anchor_idx, *file_anchor;
 	/* directories eviction emptied that the kernel still knows (ORPHAN records) */
 	uint8_t *dir_reclaimed;
+	/* rename victims whose bytes stay while the kernel caches them (index.c) */
+	uint8_t *kept;
 	uint64_t creating_in; /* a directory a create is filling now: never reclaimed */
 	struct kv_ghost *ghosts; /* KV_GHOSTS of them, oldest overwritten first */
 	uint32_t ghost_next;
