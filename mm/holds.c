@@ -84,6 +84,16 @@ uint64_t kv_index_take_inode(struct kv_pool *p)
 			if (kv_inode(p, ino)->state != KV_INODE_ORPHAN || kv_held(p, ino) ||
 			    kv_is_dir(kv_inode(p, ino)))
 				continue;
+			if (p->kept[ino]) { /* a rename's victim: its bytes go now */
+				struct kv_extent freed[KV_INLINE_EXTENTS + 1];
+				int nfreed;
+
+				p->kept[ino] = 0;
+				kv_jtx_begin(p);
+				kv_data_drop(p, ino, freed, &nfreed);
+				kv_jtx_commit(p);
+				kv_data_free_extents(p, freed, nfreed);
+			}
 			p->kref_debt[ino] += p->kref[ino];
 			p->kref[ino] = 0;
 			atomic_store_explicit((_Atomic uint32_t *)&kv_inode(p, ino)->state,

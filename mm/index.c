@@ -193,7 +193,7 @@ static void unlink_finish(struct kv_pool *p, struct unlink_plan *u)
 	kv_data_free_extents(p, u->freed, u->nfreed);
 	if (!u->keep_record) {
 		p->free_ino[p->nfree_ino++] = (uint32_t)u->ino;
-	} else if (!u->keep_data && !p->in_reclaim[u->ino]) {
+	} else if ((!u->keep_data || p->kept[u->ino]) && !p->in_reclaim[u->ino]) {
 		/* only the kernel's cache still names it: reusable when records run out */
 		p->in_reclaim[u->ino] = 1;
 		p->reclaim[p->nreclaim++] = (uint32_t)u->ino;
