@@ -50,7 +50,8 @@ struct kv_pool {
 	uint32_t lru_head, lru_tail;
 	uint8_t *in_lru;
 	/* holds */
-	uint32_t *kref, *open_count, *pin_count;
+	uint32_t *kref;
+	uint64_t *open_count, *pin_count; /* 64-bit: one handle pins millions a second */
 	/* free records */
 	uint32_t *free_ino;
 	uint64_t nfree_ino;

@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: MIT
+/*
+ * access.c - who may do what through <mnt>/.kvfs/ctl, and how much each
+ * user may hold.
+ *
+ * The mount runs with default_permissions, so the kernel checks modes for
+ * everything done through files; the ctl ioctls bypass those checks, so
+ * the daemon repeats them here for the same operations, with the same
+ * rules as the kernel's generic_permission(): owner, then group (primary
+ * or supplementary), then other bits; uid 0 may read and write anything
+ * and search any directory, and execute a file only where some x bit is
+ * set. Nothing here touches the pool.
+ *
+ * Shares: every byte a ctl handle holds (pinned blocks and reservations)
+ * is charged to the uid that opened the handle. A uid other than the
+ * pool's owner may hold at most user_share percent of the data area;
+ * beyond that a pin or a reservation gets EDQUOT, so no other user can
+ * starve the owner by holding the pool.
+ */
+#include "daemon.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void kv_cred_init(struct kv_cred *c, fuse_req_t req)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+
+	c->req = req;
+	c->uid = ctx->uid;
+	c->gid = ctx->gid;
+	c->ngroups = -1; /* read from /proc only when a group class decides */
+}
+
+static bool in_group(struct kv_cred *c, uint32_t gid)
+{
+	int i, n;
+
+	if (c->gid == gid)
+		return true;
+	if (c->ngroups < 0) {
+		n = c->req ? fuse_req_getgroups(c->req, KV_CRED_MAX_GROUPS, c->groups) : 0;
+		/* unreadable (the caller exited): no supplementary groups, never more rights */
+		c->ngroups = n < 0 ? 0 : n > KV_CRED_MAX_GROUPS ? KV_CRED_MAX_GROUPS : n;
+	}
+	for (i = 0; i < c->ngroups; i++)
+		if (c->groups[i] == gid)
+			return true;
+	return false;
+}
+
+int kv_may_access(struct kv_cred *c, const struct kv_attr *a, int mask)
+{
+	unsigned bits;
+
+	mask &= R_OK | W_OK | X_OK;
+	if (c->uid == 0) {
+		/* as CAP_DAC_OVERRIDE: all but executing a file that nobody may execute */
+		if ((mask & X_OK) && !S_ISDIR(a->mode) && !(a->mode & 0111))
+			return -EACCES;
+		return 0;
+	}
+	if (c->uid == a->uid)
+		bits = (a->mode >> 6) & 7;
+	else if (in_group(c, a->gid))
+		bits = (a->mode >> 3) & 7;
+	else
+		bits = a->mode & 7;
+	return ((unsigned)mask & ~bits) ? -EACCES : 0;
+}
+
+/* --- per-user holds --- */
+
+/* The entry of @uid, added when @add; NULL when absent (or out of memory). */
+static struct kv_user_hold *user_find(struct kv_daemon *d, uint32_t uid, bool add)
+{
+	struct kv_user_hold *u;
+	size_t i;
+
+	for (i = 0; i < d->nusers; i++)
+		if (d->users[i].uid == uid)
+			return &d->users[i];
+	if (!add)
+		return NULL;
+	if (d->nusers == d->users_cap) {
+		size_t cap = d->users_cap ? d->users_cap * 2 : 16;
+
+		u = realloc(d->users, cap * sizeof(*u));
+		if (!u)
+			return NULL;
+		d->users = u;
+		d->users_cap = cap;
+	}
+	u = &d->users[d->nusers++];
+	u->uid = uid;
+	u->bytes = 0;
+	return u;
+}
+
+int kv_user_charge(struct kv_daemon *d, uint32_t uid, uint64_t bytes)
+{
+	uint64_t limit = d->user_limit_bytes;
+	struct kv_user_hold *u;
+	int rc = 0;
+
+	pthread_mutex_lock(&d->users_lock);
+	u = user_find(d, uid, true);
+	if (!u)
+		rc = -ENOMEM;
+	else if (uid != d->pool_owner && (bytes > limit || u->bytes > limit - bytes))
+		rc = -EDQUOT;
+	else
+		u->bytes += bytes;
+	pthread_mutex_unlock(&d->users_lock);
+	return rc;
+}
+
+void kv_user_uncharge(struct kv_daemon *d, uint32_t uid, uint64_t bytes)
+{
+	struct kv_user_hold *u;
+
+	pthread_mutex_lock(&d->users_lock);
+	u = user_find(d, uid, false);
+	if (u)
+		u->bytes = u->bytes > bytes ? u->bytes - bytes : 0;
+	pthread_mutex_unlock(&d->users_lock);
+}
+
+void kv_user_stats(struct kv_daemon *d, FILE *f, bool prometheus)
+{
+	size_t i;
+
+	pthread_mutex_lock(&d->users_lock);
+	if (prometheus && d->nusers)
+		fprintf(f, "# HELP kvfs_uid_held_bytes Bytes pinned or reserved through "
+			   "libkvfs, per user\n# TYPE kvfs_uid_held_bytes gauge\n");
+	for (i = 0; i < d->nusers; i++) {
+		if (prometheus)
+			fprintf(f, "kvfs_uid_held_bytes{uid=\"%" PRIu32 "\"} %" PRIu64 "\n",
+				d->users[i].uid, d->users[i].bytes);
+		else
+			fprintf(f, "uid_held_bytes %" PRIu32 " %" PRIu64 "\n", d->users[i].uid,
+				d->users[i].bytes);
+	}
+	pthread_mutex_unlock(&d->users_lock);
+}
