@@ -55,7 +55,7 @@ static bool in_group(struct kv_cred *c, uint32_t gid)
 
 int kv_may_access(struct kv_cred *c, const struct kv_attr *a, int mask)
 {
-	unsigned bits;
+	bool group, other;
 
 	mask &= R_OK | W_OK | X_OK;
 	if (c->uid == 0) {
@@ -65,12 +65,13 @@ int kv_may_access(struct kv_cred *c, const struct kv_attr *a, int mask)
 		return 0;
 	}
 	if (c->uid == a->uid)
-		bits = (a->mode >> 6) & 7;
-	else if (in_group(c, a->gid))
-		bits = (a->mode >> 3) & 7;
-	else
-		bits = a->mode & 7;
-	return ((unsigned)mask & ~bits) ? -EACCES : 0;
+		return ((unsigned)mask & ~(a->mode >> 6) & 7) ? -EACCES : 0;
+	group = !((unsigned)mask & ~(a->mode >> 3) & 7);
+	other = !((unsigned)mask & ~a->mode & 7);
+	/* Reading the groups costs a /proc read: only when they change the answer. */
+	if (group != other && in_group(c, a->gid))
+		return group ? 0 : -EACCES;
+	return other ? 0 : -EACCES;
 }
 
 /* --- per-user holds --- */

@@ -53,6 +53,20 @@ chmod 600 "$MNT"/sec/*
 ok "root finds all 8 of its 0700 namespace" test "$("$TC" lookup "$MNT" priv 8)" = "found 8"
 ok "the second uid finds 0 of them (EACCES)" \
 	test "$("$TC" -u lookup "$MNT" priv 8)" = "error EACCES"
+mkdir -m 2750 "$MNT/grp" && chgrp 4242 "$MNT/grp"
+ok "root stores in a 0750 namespace of group 4242" \
+	test "$("$TC" store "$MNT" grp 3 4096 0x44)" = "stored 3"
+ok "a member of 4242 (a supplementary group) finds them" \
+	test "$("$TC" -u -g 4242 lookup "$MNT" grp 3)" = "found 3"
+ok "a non-member does not" test "$("$TC" -u lookup "$MNT" grp 3)" = "error EACCES"
+ok "the member may not publish there (no group write)" \
+	test "$("$TC" -u -g 4242 reserve "$MNT" grp 1 4096)" = "error EACCES"
+chmod 2770 "$MNT/grp"
+ok "once the group may write, it publishes" \
+	test "$("$TC" -u -g 4242 reserve "$MNT" grp 4 4096)" = "committed 1"
+ok "in the set-group-ID namespace its block takes the namespace's group" \
+	test "$(stat -c %u:%g "$MNT"/grp/* | sort | uniq -c | awk '{print $1, $2}' | tr '\n' ' ')" \
+	= "3 0:4242 1 65534:4242 "
 ok "it finds readable blocks of a readable namespace" \
 	test "$("$TC" -u lookup "$MNT" pub 4)" = "found 4"
 ok "not blocks it may not read (EACCES at the first)" \

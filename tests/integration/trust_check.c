@@ -3,9 +3,10 @@
  * trust_check.c - the second user's view of a kvfs mount, for
  * test_trust.sh. Started as root; with -u it drops to uid/gid 65534 (no
  * supplementary groups) before anything else, as an unprivileged local
- * user would be. It talks to <mnt>/.kvfs/ctl with the raw ioctls (a second
+ * user would be (-g GID: with GID as its one supplementary group). It talks to <mnt>/.kvfs/ctl with the raw ioctls (a second
  * user cannot open the 0600 pool file, so libkvfs is not an option for it)
  * and prints one result line per step for the test to match:
+ *   trust_check [-u [-g GID]] CMD ...
  *   trust_check [-u] store MNT NS N SIZE BYTE   libkvfs store of N blocks
  *   trust_check [-u] lookup MNT NS N            "found K" | "error ENAME"
  *   trust_check [-u] reserve MNT NS N SIZE [nozero]
@@ -58,9 +59,11 @@ static const char *ename(int e)
 	return s ? s : "E?";
 }
 
+static gid_t extra_group;
+
 static int drop_to_nobody(void)
 {
-	if (setgroups(0, NULL) || setresgid(65534, 65534, 65534) || setresuid(65534, 65534, 65534))
+	if (setgroups(extra_group ? 1 : 0, &extra_group) || setresgid(65534, 65534, 65534) || setresuid(65534, 65534, 65534))
 		return -errno;
 	return 0;
 }
@@ -340,6 +343,11 @@ int main(int argc, char **argv)
 	if (user) {
 		argv++;
 		argc--;
+		if (argc > 2 && !strcmp(argv[1], "-g")) {
+			extra_group = (gid_t)strtoul(argv[2], NULL, 0);
+			argv += 2;
+			argc -= 2;
+		}
 		if (drop_to_nobody()) {
 			printf("error cannot drop privileges: %s\n", strerror(errno));
 			return 1;
