@@ -21,6 +21,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -76,76 +77,68 @@ int kv_may_access(struct kv_cred *c, const struct kv_attr *a, int mask)
 
 /* --- per-user holds --- */
 
-/* The entry of @uid, added when @add; NULL when absent (or out of memory). */
-static struct kv_user_hold *user_find(struct kv_daemon *d, uint32_t uid, bool add)
+struct kv_user_hold *kv_user_get(struct kv_daemon *d, uint32_t uid)
 {
 	struct kv_user_hold *u;
-	size_t i;
 
-	for (i = 0; i < d->nusers; i++)
-		if (d->users[i].uid == uid)
-			return &d->users[i];
-	if (!add)
-		return NULL;
-	if (d->nusers == d->users_cap) {
-		size_t cap = d->users_cap ? d->users_cap * 2 : 16;
-
-		u = realloc(d->users, cap * sizeof(*u));
-		if (!u)
-			return NULL;
+	pthread_mutex_lock(&d->users_lock);
+	for (u = d->users; u && u->uid != uid; u = u->next)
+		;
+	if (!u && (u = calloc(1, sizeof(*u)))) {
+		u->uid = uid;
+		u->next = d->users;
 		d->users = u;
-		d->users_cap = cap;
 	}
-	u = &d->users[d->nusers++];
-	u->uid = uid;
-	u->bytes = 0;
+	pthread_mutex_unlock(&d->users_lock);
 	return u;
 }
 
-int kv_user_charge(struct kv_daemon *d, uint32_t uid, uint64_t bytes)
+int kv_user_charge(struct kv_daemon *d, struct kv_user_hold *u, uint64_t bytes)
 {
-	uint64_t limit = d->user_limit_bytes;
-	struct kv_user_hold *u;
-	int rc = 0;
+	uint64_t limit = d->user_limit_bytes, old;
 
-	pthread_mutex_lock(&d->users_lock);
-	u = user_find(d, uid, true);
-	if (!u)
-		rc = -ENOMEM;
-	else if (uid != d->pool_owner && (bytes > limit || u->bytes > limit - bytes))
-		rc = -EDQUOT;
-	else
-		u->bytes += bytes;
-	pthread_mutex_unlock(&d->users_lock);
-	return rc;
+	old = atomic_fetch_add(&u->bytes, bytes);
+	if (u->uid == d->pool_owner)
+		return 0;
+	/* two racing charges may both be refused near the limit; never both let past it */
+	if (bytes > limit || old > limit - bytes) {
+		atomic_fetch_sub(&u->bytes, bytes);
+		return -EDQUOT;
+	}
+	return 0;
 }
 
-void kv_user_uncharge(struct kv_daemon *d, uint32_t uid, uint64_t bytes)
+void kv_user_uncharge(struct kv_user_hold *u, uint64_t bytes)
 {
-	struct kv_user_hold *u;
-
-	pthread_mutex_lock(&d->users_lock);
-	u = user_find(d, uid, false);
-	if (u)
-		u->bytes = u->bytes > bytes ? u->bytes - bytes : 0;
-	pthread_mutex_unlock(&d->users_lock);
+	atomic_fetch_sub(&u->bytes, bytes);
 }
 
 void kv_user_stats(struct kv_daemon *d, FILE *f, bool prometheus)
 {
-	size_t i;
+	struct kv_user_hold *u;
 
 	pthread_mutex_lock(&d->users_lock);
-	if (prometheus && d->nusers)
+	if (prometheus && d->users)
 		fprintf(f, "# HELP kvfs_uid_held_bytes Bytes pinned or reserved through "
 			   "libkvfs, per user\n# TYPE kvfs_uid_held_bytes gauge\n");
-	for (i = 0; i < d->nusers; i++) {
+	for (u = d->users; u; u = u->next) {
+		uint64_t bytes = atomic_load(&u->bytes);
+
 		if (prometheus)
-			fprintf(f, "kvfs_uid_held_bytes{uid=\"%" PRIu32 "\"} %" PRIu64 "\n",
-				d->users[i].uid, d->users[i].bytes);
+			fprintf(f, "kvfs_uid_held_bytes{uid=\"%" PRIu32 "\"} %" PRIu64 "\n", u->uid,
+				bytes);
 		else
-			fprintf(f, "uid_held_bytes %" PRIu32 " %" PRIu64 "\n", d->users[i].uid,
-				d->users[i].bytes);
+			fprintf(f, "uid_held_bytes %" PRIu32 " %" PRIu64 "\n", u->uid, bytes);
 	}
 	pthread_mutex_unlock(&d->users_lock);
+}
+
+void kv_user_free_all(struct kv_daemon *d)
+{
+	while (d->users) {
+		struct kv_user_hold *u = d->users;
+
+		d->users = u->next;
+		free(u);
+	}
 }

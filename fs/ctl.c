@@ -50,7 +50,7 @@ struct kv_ctl_state {
 	struct kv_daemon *d;
 	pthread_mutex_t lock;
 	bool writable;
-	uint32_t uid; /* who opened it: its holds count against this uid's share */
+	struct kv_user_hold *user; /* who opened it: its holds count against this uid's share */
 	struct pin *pins; /* in pin order */
 	size_t npins, pins_cap;
 	size_t live; /* entries with count > 0 */
@@ -197,14 +197,14 @@ static void ctl_destroy(void *obj)
 	/* Tail first: the head of a chain ends up most recently used, evicted last. */
 	for (i = s->npins; i-- > 0;) {
 		if (s->pins[i].count)
-			kv_user_uncharge(d, s->uid, s->pins[i].bytes);
+			kv_user_uncharge(s->user, s->pins[i].bytes);
 		while (s->pins[i].count) {
 			s->pins[i].count--;
 			kv_unpin(d->pool, s->pins[i].ino);
 		}
 	}
 	while (s->ntxns) {
-		kv_user_uncharge(d, s->uid, s->txns[0].held);
+		kv_user_uncharge(s->user, s->txns[0].held);
 		kv_abort(d->pool, s->txns[0].inos, s->txns[0].n);
 		txn_remove(s, &s->txns[0]);
 	}
@@ -224,9 +224,9 @@ int kv_ctl_open(struct kv_daemon *d, fuse_req_t req, struct fuse_file_info *fi)
 	s->d = d;
 	pthread_mutex_init(&s->lock, NULL);
 	s->writable = (fi->flags & O_ACCMODE) != O_RDONLY;
-	s->uid = fuse_req_ctx(req)->uid;
 	s->next_txn = 1;
-	if (kv_handle_new(s, ctl_destroy, &fi->fh)) {
+	s->user = kv_user_get(d, fuse_req_ctx(req)->uid);
+	if (!s->user || kv_handle_new(s, ctl_destroy, &fi->fh)) {
 		ctl_destroy(s);
 		return -ENOMEM;
 	}
@@ -320,14 +320,14 @@ static int do_lookup(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_io
 		rc = kv_may_access(c, &a, R_OK);
 		p = rc ? NULL : pin_find(s, dir, h, false, a.ino);
 		if (!rc && (!p || !p->count)) /* a handle's share counts each block once */
-			rc = kv_user_charge(d, s->uid, a.size);
+			rc = kv_user_charge(d, s->user, a.size);
 		if (!rc && p) {
 			if (!p->count++) {
 				s->live++;
 				p->bytes = a.size;
 			}
 		} else if (!rc && (rc = pin_add(s, dir, h, a.ino, a.size))) {
-			kv_user_uncharge(d, s->uid, a.size);
+			kv_user_uncharge(s->user, a.size);
 		}
 		if (rc) {
 			kv_unpin(d->pool, a.ino);
@@ -370,7 +370,7 @@ static int do_unpin(struct kv_daemon *d, struct kv_ctl_state *s, const struct kv
 	for (i = 0; i < io->h.count; i++) {
 		if (last[i]) {
 			s->live--;
-			kv_user_uncharge(d, s->uid, taken[i]->bytes);
+			kv_user_uncharge(s->user, taken[i]->bytes);
 		}
 		kv_unpin(d->pool, taken[i]->ino);
 	}
@@ -446,13 +446,13 @@ static int do_reserve(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_i
 
 		memcpy(h, io->item[i].in.hash, 16);
 		hash_name(h, name);
-		rc = kv_user_charge(d, s->uid, size); /* before: a refused call evicts nothing */
+		rc = kv_user_charge(d, s->user, size); /* before: a refused call evicts nothing */
 		if (rc)
 			goto out_fail;
 		rc = kv_reserve(d->pool, dir, name, 32, size, c->uid, gid, zero, &inos[nres], &e);
 		memset(&io->item[i].out, 0, sizeof(io->item[i].out));
 		if (rc)
-			kv_user_uncharge(d, s->uid, size);
+			kv_user_uncharge(s->user, size);
 		if (rc == -EEXIST) {
 			io->item[i].out.status = 3; /* KVFS_BLOCK_PRESENT */
 			continue;
@@ -472,7 +472,7 @@ static int do_reserve(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_i
 out_fail:
 	/* nothing from this call stays reserved */
 	kv_abort(d->pool, inos, nres);
-	kv_user_uncharge(d, s->uid, charged);
+	kv_user_uncharge(s->user, charged);
 	t->n -= nres;
 	if (!t->n && !io->h.txn)
 		txn_remove(s, t);
@@ -525,7 +525,7 @@ static int do_commit(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_io
 	d->ctl_commits++;
 	d->ctl_blocks_committed += done;
 	free(published);
-	kv_user_uncharge(d, s->uid, t->held); /* published files are evictable: held no more */
+	kv_user_uncharge(s->user, t->held); /* published files are evictable: held no more */
 	txn_remove(s, t);
 	io->h.count = done;
 	return 0;
@@ -542,7 +542,7 @@ static int do_abort(struct kv_daemon *d, struct kv_ctl_state *s, const struct kv
 	if (!t)
 		return -ENOENT;
 	kv_abort(d->pool, t->inos, t->n);
-	kv_user_uncharge(d, s->uid, t->held);
+	kv_user_uncharge(s->user, t->held);
 	txn_remove(s, t);
 	return 0;
 }

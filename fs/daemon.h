@@ -38,10 +38,11 @@ struct kv_cred {
 	gid_t groups[KV_CRED_MAX_GROUPS];
 };
 
-/* Bytes one uid holds pinned or reserved through ctl handles. */
+/* Bytes one uid holds pinned or reserved through ctl handles; kept until unmount. */
 struct kv_user_hold {
+	struct kv_user_hold *next;
 	uint32_t uid;
-	uint64_t bytes;
+	_Atomic uint64_t bytes;
 };
 
 struct kv_daemon {
@@ -69,9 +70,8 @@ struct kv_daemon {
 	uint64_t user_limit_bytes;
 	struct kv_attr pool_attr; /* owner and mode of the pool file: NOZERO needs r+w on it */
 	uint64_t pool_dev, pool_ino; /* clients check they opened this very file */
-	pthread_mutex_t users_lock;
+	pthread_mutex_t users_lock; /* guards the list, not the counts (atomic) */
 	struct kv_user_hold *users;
-	size_t nusers, users_cap;
 
 	/* fast-path counters */
 	_Atomic uint64_t ctl_lookups, ctl_blocks_pinned, ctl_commits, ctl_blocks_committed;
@@ -119,11 +119,18 @@ void kv_cred_init(struct kv_cred *c, fuse_req_t req);
  */
 int kv_may_access(struct kv_cred *c, const struct kv_attr *a, int mask);
 /**
- * kv_user_charge() - count @bytes more held by @uid. Takes users_lock.
- * Return: 0, -EDQUOT (over user_share; nothing counted), -ENOMEM.
+ * kv_user_get() - the hold counter of @uid, made on first use; it lives
+ * until the daemon exits. Takes users_lock. Return: the counter, or NULL
+ * (out of memory).
  */
-int kv_user_charge(struct kv_daemon *d, uint32_t uid, uint64_t bytes);
-void kv_user_uncharge(struct kv_daemon *d, uint32_t uid, uint64_t bytes);
+struct kv_user_hold *kv_user_get(struct kv_daemon *d, uint32_t uid);
+/**
+ * kv_user_charge() - count @bytes more held by @u. Lock-free.
+ * Return: 0, or -EDQUOT (over user_share; nothing counted).
+ */
+int kv_user_charge(struct kv_daemon *d, struct kv_user_hold *u, uint64_t bytes);
+void kv_user_uncharge(struct kv_user_hold *u, uint64_t bytes);
+void kv_user_free_all(struct kv_daemon *d);
 /* one "uid_held_bytes UID N" line (or a Prometheus sample) per user seen */
 void kv_user_stats(struct kv_daemon *d, FILE *f, bool prometheus);
 

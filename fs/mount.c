@@ -475,7 +475,7 @@ out_pool:
 	kv_pool_close(d->pool);
 out_free:
 	fuse_opt_free_args(&args);
-	free(d->users);
+	kv_user_free_all(d);
 	free(d);
 	return rc;
 }
