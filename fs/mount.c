@@ -341,8 +341,8 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: kvfs mount [-f] [-o OPTS] POOL MOUNTPOINT\n"
 		"  OPTS: "
-		"size=SIZE,inodes=N,high_watermark=PCT,user_share=PCT,numa=NODE,threads=N,\n"
-		"        allow_other,debug\n");
+		"size=SIZE,inodes=N,high_watermark=PCT,user_share=PCT,numa=NODE,threads=N,"
+		"allow_other,debug\n");
 }
 
 int kv_cmd_mount(int argc, char **argv)
