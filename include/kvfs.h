@@ -158,7 +158,9 @@ int kvfs_reserve(kvfs_t *kv, const char *ns, const kvfs_hash_t *hashes, const ui
  * kvfs_commit() - publish every block of a reservation, atomically.
  *
  * A block that another client committed meanwhile is kept as theirs and
- * this one's extent freed. Return: 0 or -errno (-ENOENT: unknown txn).
+ * this one's extent freed. Needs write and search permission on the
+ * namespace at the time of the commit. Return: 0 or -errno (-ENOENT:
+ * unknown txn, -EACCES: not allowed; the reservation stays).
  */
 int kvfs_commit(kvfs_t *kv, uint64_t txn);
 

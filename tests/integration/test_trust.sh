@@ -96,6 +96,9 @@ ok "meanwhile the owner writes 36 MiB" grep -qx "owner_write ok" "$WORK/share.ou
 held_zero() { test "$(awk '$1 == "uid_held_bytes" && $2 == 65534 { print $3 }' \
 	"$MNT/.kvfs/stats")" = 0; }
 ok "its holds go with its handle" eventually held_zero
+"$KVFS" stat "$MNT" >"$WORK/stat.out"
+ok "kvfs stat MOUNTPOINT shows per-user holds" grep -q "held_bytes uid 65534" "$WORK/stat.out"
+ok "and reads on past them" grep -q "^  use " "$WORK/stat.out"
 expect_fail "user_share=101 is refused" "$KVFS" mount -o size=64M,user_share=101 \
 	/dev/shm/kvfs-it-$$-bad.pool "$WORK/mnt"
 
