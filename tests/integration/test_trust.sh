@@ -18,8 +18,8 @@ ok "stats show the share" test "$(stat_of user_share_pct)" = 25
 
 # --- residue: fill the pool with root's 0xAB bytes, free them, reserve ---
 cap=$(stat_of capacity_bytes)
-mkdir "$MNT/junk" "$MNT/r" "$MNT/rr"
-chown 65534:65534 "$MNT/r"
+mkdir "$MNT/junk" "$MNT/r" "$MNT/r2" "$MNT/rr"
+chown 65534:65534 "$MNT/r" "$MNT/r2"
 for i in $(seq $((cap / (4 * MB)))); do
 	head -c $((4 * MB)) /dev/zero | tr '\0' '\253' >"$MNT/junk/f$i" 2>/dev/null
 done
@@ -32,6 +32,13 @@ for f in "$MNT"/r/*; do
 	cmp -s -n $MB "$f" /dev/zero && zeros=$((zeros + 1))
 done
 ok "it reads zeros, not root's freed bytes ($zeros of 8 blocks zero)" test "$zeros" -eq 8
+ok "a plain reservation by the second uid" \
+	test "$("$TC" -u reserve "$MNT" r2 4 $MB)" = "committed 4"
+zeros=0
+for f in "$MNT"/r2/*; do
+	cmp -s -n $MB "$f" /dev/zero && zeros=$((zeros + 1))
+done
+ok "reads zeros too ($zeros of 4)" test "$zeros" -eq 4
 ok "the pool's owner may skip zeroing" \
 	test "$("$TC" reserve "$MNT" rr 8 $MB nozero)" = "committed 8"
 residue=0
@@ -40,7 +47,7 @@ for f in "$MNT"/rr/*; do
 done
 ok "and then sees residue (the check above could fail: $residue of 8 not zero)" \
 	test "$residue" -gt 0
-rm -rf "$MNT/r" "$MNT/rr"
+rm -rf "$MNT/r" "$MNT/r2" "$MNT/rr"
 
 # --- probing and publishing ---
 mkdir -m 700 "$MNT/priv"
