@@ -47,7 +47,8 @@ static int lock_pool(struct kv_backend *be, const struct kv_backend_opts *o)
  * planted), owned by the mounting user and writable by nobody else, as
  * sshd's StrictModes demands of authorized_keys. Checked on the open
  * descriptor (O_NOFOLLOW), so the file cannot be swapped after the check.
- * Return: 0, or -EPERM with a kv_log line that says how to fix it.
+ * Return: 0, -EINVAL (not a regular file) or -EPERM (another owner, or
+ * writable by others), with a kv_log line that says how to fix it.
  */
 static int check_pool_file(const char *path, const struct stat *st)
 {
@@ -134,9 +135,11 @@ static int file_open(struct kv_backend *be, const char *path, const struct kv_ba
 		rc = -errno;
 		goto out_close;
 	}
-	/* Before the lock or anything else: never act on a file someone else controls. */
-	rc = o->readonly ? (S_ISREG(st.st_mode) ? 0 : check_pool_file(path, &st))
-			 : check_pool_file(path, &st);
+	/*
+	 * Before the lock or anything else: never write to a file someone else
+	 * controls. Inspecting (stat, fsck) only needs a regular file.
+	 */
+	rc = o->readonly && S_ISREG(st.st_mode) ? 0 : check_pool_file(path, &st);
 	if (rc)
 		goto out_close;
 	rc = lock_pool(be, o);
