@@ -401,8 +401,8 @@ static int do_reserve(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_i
 		return rc;
 	dir = ns.ino;
 	gid = (ns.mode & S_ISGID) ? ns.gid : c->gid;
-	zero = !(io->h.flags & KVFS_IOC_F_NOZERO) ||
-	       kv_may_access(c, &d->pool_attr, R_OK | W_OK) != 0;
+	zero =
+	    !(io->h.flags & KVFS_IOC_F_NOZERO) || kv_may_access(c, &d->pool_attr, R_OK | W_OK) != 0;
 	n = io->h.count;
 	for (i = 0; i < n; i++)
 		if (io->item[i].in.size == 0 ||

@@ -52,8 +52,8 @@ static int get_info(int ctl, struct kvfs_ioc_info *info)
 	info->abi = KVFS_ABI_VERSION;
 	if (ioctl(ctl, KVFS_IOC_INFO, info) < 0)
 		return errno == ENOTTY ? -EPROTO : -errno; /* ENOTTY: a daemon without INFO */
-	if (info->abi != KVFS_ABI_VERSION || !info->data_size ||
-	    info->data_off % KV_DATA_ALIGN || info->data_off + info->data_size < info->data_off ||
+	if (info->abi != KVFS_ABI_VERSION || !info->data_size || info->data_off % KV_DATA_ALIGN ||
+	    info->data_off + info->data_size < info->data_off ||
 	    info->data_off + info->data_size > info->pool_size)
 		return -EPROTO;
 	return 0;
@@ -76,8 +76,7 @@ static int map_data(struct kvfs *kv, int fd, const struct kvfs_ioc_info *info)
 	int rc;
 
 	kv->map_len = info->pool_size + KV_DATA_ALIGN;
-	kv->map = mmap(NULL, kv->map_len, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1,
-		       0);
+	kv->map = mmap(NULL, kv->map_len, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (kv->map == MAP_FAILED) {
 		kv->map = NULL;
 		return -errno;

@@ -338,16 +338,17 @@ static void log_syslog(enum kv_log_level level, const char *fmt, va_list ap)
 
 static void usage(void)
 {
-	fprintf(stderr,
-		"usage: kvfs mount [-f] [-o OPTS] POOL MOUNTPOINT\n"
-		"  OPTS: "
-		"size=SIZE,inodes=N,high_watermark=PCT,user_share=PCT,numa=NODE,threads=N,"
-		"allow_other,debug\n");
+	fprintf(stderr, "usage: kvfs mount [-f] [-o OPTS] POOL MOUNTPOINT\n"
+			"  OPTS: "
+			"size=SIZE,inodes=N,high_watermark=PCT,user_share=PCT,numa=NODE,threads=N,"
+			"allow_other,debug\n");
 }
 
 int kv_cmd_mount(int argc, char **argv)
 {
-	struct mount_opts mo = { .numa = -1, .high_watermark = 100, .threads = 8, .user_share = 50 };
+	struct mount_opts mo = {
+		.numa = -1, .high_watermark = 100, .threads = 8, .user_share = 50
+	};
 	struct kv_open_opts oo = { .numa_node = -1 };
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_loop_config *cfg = NULL;

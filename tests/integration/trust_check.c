@@ -63,7 +63,8 @@ static gid_t extra_group;
 
 static int drop_to_nobody(void)
 {
-	if (setgroups(extra_group ? 1 : 0, &extra_group) || setresgid(65534, 65534, 65534) || setresuid(65534, 65534, 65534))
+	if (setgroups(extra_group ? 1 : 0, &extra_group) || setresgid(65534, 65534, 65534) ||
+	    setresuid(65534, 65534, 65534))
 		return -errno;
 	return 0;
 }
@@ -303,8 +304,7 @@ static int cmd_maps(char **a)
 		    strcmp(path, kvfs_pool_path(kv)) != 0)
 			continue;
 		lines++;
-		if (off < info.data_off ||
-		    (uint8_t *)start != (uint8_t *)kvfs_pool_base(kv) + off)
+		if (off < info.data_off || (uint8_t *)start != (uint8_t *)kvfs_pool_base(kv) + off)
 			bad++;
 		printf("map %lx-%lx offset %lu\n", start, end, off);
 	}
