@@ -100,7 +100,7 @@ void kv_special_open(struct kv_daemon *d, fuse_req_t req, uint64_t ino, struct f
 		return;
 	}
 	if (v == KV_VINO_CTL) {
-		rc = kv_ctl_open(d, fi);
+		rc = kv_ctl_open(d, req, fi);
 		if (rc)
 			fuse_reply_err(req, -rc);
 		else if (fuse_reply_open(req, fi))
@@ -362,6 +362,8 @@ char *kv_stats_text(struct kv_daemon *d, bool prometheus, size_t *len)
 		  s.fragmentation_pct, false },
 		{ "high_watermark_pct", "Use above which eviction starts", d->high_watermark,
 		  false },
+		{ "user_share_pct", "Percent of the pool another user than the owner may hold",
+		  d->user_share, false },
 		{ "ctl_lookups", "Fast-path lookup calls", d->ctl_lookups, true },
 		{ "ctl_blocks_pinned", "Blocks pinned by fast-path lookups", d->ctl_blocks_pinned,
 		  true },
@@ -389,6 +391,7 @@ char *kv_stats_text(struct kv_daemon *d, bool prometheus, size_t *len)
 			rows[i].key, rows[i].counter ? "_total" : "", rows[i].v);
 	}
 	dir_stats_text(d, f, prometheus);
+	kv_user_stats(d, f, prometheus);
 	fclose(f);
 	*len = size;
 	return text;

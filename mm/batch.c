@@ -52,6 +52,8 @@ int kv_lookup_pin(struct kv_pool *p, uint64_t dir, const char *name, size_t len,
 	attr->gen = in->gen;
 	attr->size = in->size;
 	attr->mode = in->mode;
+	attr->uid = in->uid; /* the caller checks read permission against these */
+	attr->gid = in->gid;
 out:
 	pthread_mutex_unlock(&p->lock);
 	return rc;

@@ -227,7 +227,7 @@ void kv_forget(struct kv_pool *p, uint64_t ino, uint64_t n)
 }
 
 /* Add a hold (open or pin) on a live file. Caller holds p->lock. */
-static int hold_locked(struct kv_pool *p, uint64_t ino, uint32_t *count, uint64_t gen, bool pin)
+static int hold_locked(struct kv_pool *p, uint64_t ino, uint64_t *count, uint64_t gen, bool pin)
 {
 	struct kv_inode *in = kv_inode(p, ino);
 
@@ -246,7 +246,7 @@ static int hold_locked(struct kv_pool *p, uint64_t ino, uint32_t *count, uint64_
 	return 0;
 }
 
-static int hold(struct kv_pool *p, uint64_t ino, uint32_t *count, uint64_t gen, bool pin)
+static int hold(struct kv_pool *p, uint64_t ino, uint64_t *count, uint64_t gen, bool pin)
 {
 	int rc;
 
@@ -263,7 +263,7 @@ int kv_index_pin_locked(struct kv_pool *p, uint64_t ino)
 	return hold_locked(p, ino, p->pin_count, 0, true);
 }
 
-static void unhold(struct kv_pool *p, uint64_t ino, uint32_t *count, bool pin)
+static void unhold(struct kv_pool *p, uint64_t ino, uint64_t *count, bool pin)
 {
 	struct kv_inode *in;
 

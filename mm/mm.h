@@ -235,7 +235,8 @@ int kv_dirent_name(struct kv_pool *p, const struct kv_dirent *d, char *buf, size
 
 /**
  * kv_lookup_pin() - look a file up and pin it in one step. A file written in
- * several extents is first moved into one. *ext: its single extent.
+ * several extents is first moved into one. *ext: its single extent; *attr:
+ * its ino, gen, size, mode, uid and gid (for the caller's permission check).
  * Return: 0, -ENOENT (absent or a directory), -EBUSY (being written), -ENOSPC.
  */
 int kv_lookup_pin(struct kv_pool *p, uint64_t dir, const char *name, size_t len,

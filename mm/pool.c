@@ -304,8 +304,12 @@ int kv_pool_mkfs(const char *path, uint64_t size, uint64_t inode_count, bool for
 		       (unsigned long long)size);
 		return -ENOSPC;
 	}
-	/* Look before touching: a formatted pool is left alone without force. */
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/*
+	 * Look before touching: a formatted pool is left alone without force. A
+	 * link or a FIFO planted at @path is not followed nor waited on here;
+	 * the backend refuses it below.
+	 */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd >= 0) {
 		if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
 			close(fd);

@@ -83,7 +83,8 @@ struct kv_pool {
 	struct kv_ghost *ghosts; /* KV_GHOSTS of them, oldest overwritten first */
 	uint32_t ghost_next;
 	/* holds */
-	uint32_t *kref, *open_count, *pin_count;
+	uint32_t *kref;
+	uint64_t *open_count, *pin_count; /* 64-bit: one handle pins millions a second */
 	/* free records */
 	uint32_t *free_ino;
 	uint64_t nfree_ino;
