@@ -39,8 +39,7 @@ static bool is_live_dir(struct kv_pool *p, uint64_t ino)
 	       kv_is_dir(kv_inode(p, ino));
 }
 
-/* The bucket is the hash's low bits; its high 32 bits are kept per inode as a
- * fingerprint, so walking a chain touches no inode record but the match. */
+/* The name hash: XXH3 of the name, seeded with the parent's inode number. */
 static uint64_t name_hash(const char *name, size_t len, uint64_t parent)
 {
 	return XXH3_64bits_withSeed(name, len, parent);
@@ -77,37 +76,60 @@ static void fill_attr(struct kv_pool *p, uint64_t ino, struct kv_attr *a)
 
 /* --- the name hash --- */
 
+/*
+ * Open addressing with linear probing over (full 64-bit hash, inode) slots,
+ * four to a cache line: a probe reads one line of this table, and an inode
+ * record (its name) only when the whole hash matches, so a lookup costs
+ * about two DRAM misses however many files there are. Deletion shifts the
+ * run back (no tombstones); the table is sized for a load of at most 2/3.
+ */
 static void hash_insert(struct kv_pool *p, uint64_t ino)
 {
 	struct kv_inode *in = kv_inode(p, ino);
-	uint64_t h = name_hash((const char *)in->name, in->name_len, in->parent), b = h & p->hmask;
+	uint64_t h = name_hash((const char *)in->name, in->name_len, in->parent), i = h & p->hmask;
 
-	p->hfp[ino] = (uint32_t)(h >> 32);
-	p->hnext[ino] = p->hbucket[b];
-	p->hbucket[b] = (uint32_t)ino;
+	while (p->htab[i].ino)
+		i = (i + 1) & p->hmask;
+	p->htab[i].hash = h;
+	p->htab[i].ino = ino;
 }
 
 static void hash_remove(struct kv_pool *p, uint64_t ino)
 {
 	struct kv_inode *in = kv_inode(p, ino);
-	uint32_t *pp =
-	    &p->hbucket[name_hash((const char *)in->name, in->name_len, in->parent) & p->hmask];
+	uint64_t i = name_hash((const char *)in->name, in->name_len, in->parent) & p->hmask, j;
 
-	while (*pp && *pp != ino)
-		pp = &p->hnext[*pp];
-	if (*pp)
-		*pp = p->hnext[ino];
-	p->hnext[ino] = KV_NONE;
+	while (p->htab[i].ino && p->htab[i].ino != ino)
+		i = (i + 1) & p->hmask;
+	if (!p->htab[i].ino)
+		return; /* not indexed */
+	/* Move back each later slot of the run whose home is not in (i, j]. */
+	for (j = (i + 1) & p->hmask; p->htab[j].ino; j = (j + 1) & p->hmask) {
+		uint64_t home = p->htab[j].hash & p->hmask;
+
+		if (((j - home) & p->hmask) >= ((j - i) & p->hmask)) {
+			p->htab[i] = p->htab[j];
+			i = j;
+		}
+	}
+	p->htab[i].ino = KV_NONE;
+	p->htab[i].hash = 0;
+}
+
+static uint64_t hash_find_h(struct kv_pool *p, uint64_t h, uint64_t parent, const char *name,
+			    size_t len)
+{
+	uint64_t i;
+
+	for (i = h & p->hmask; p->htab[i].ino; i = (i + 1) & p->hmask)
+		if (p->htab[i].hash == h && name_eq(kv_inode(p, p->htab[i].ino), parent, name, len))
+			return p->htab[i].ino;
+	return KV_NONE;
 }
 
 static uint64_t hash_find(struct kv_pool *p, uint64_t parent, const char *name, size_t len)
 {
-	uint64_t h = name_hash(name, len, parent);
-	uint32_t fp = (uint32_t)(h >> 32), ino = p->hbucket[h & p->hmask];
-
-	while (ino && (p->hfp[ino] != fp || !name_eq(kv_inode(p, ino), parent, name, len)))
-		ino = p->hnext[ino];
-	return ino;
+	return hash_find_h(p, name_hash(name, len, parent), parent, name, len);
 }
 
 /* --- directory child lists --- */
@@ -240,10 +262,10 @@ int kv_index_build(struct kv_pool *p)
 	uint32_t *lru = NULL;
 	int rc = -ENOMEM, j;
 
-	while (hb < n)
+	while (hb < n + n / 2)
 		hb <<= 1;
 	p->hmask = hb - 1;
-	if (!ALLOC_ARRAY(hbucket, hb) || !ALLOC_ARRAY(hnext, n) || !ALLOC_ARRAY(hfp, n) ||
+	if (!ALLOC_ARRAY(htab, hb) ||
 	    !ALLOC_ARRAY(child_first, n) || !ALLOC_ARRAY(child_last, n) ||
 	    !ALLOC_ARRAY(sib_next, n) || !ALLOC_ARRAY(sib_prev, n) || !ALLOC_ARRAY(nchild, n) ||
 	    !ALLOC_ARRAY(nsubdir, n) || !ALLOC_ARRAY(lru_prev, n) || !ALLOC_ARRAY(lru_next, n) ||
@@ -384,9 +406,7 @@ out:
 
 void kv_index_free(struct kv_pool *p)
 {
-	free(p->hbucket);
-	free(p->hnext);
-	free(p->hfp);
+	free(p->htab);
 	free(p->child_first);
 	free(p->child_last);
 	free(p->sib_next);
@@ -410,7 +430,7 @@ void kv_index_free(struct kv_pool *p)
 	kv_policy_free(p);
 	free(p->ghosts);
 	p->ghosts = NULL;
-	p->hbucket = NULL;
+	p->htab = NULL;
 	if (p->alloc.by_start)
 		kv_alloc_destroy(&p->alloc);
 }
@@ -955,6 +975,22 @@ int kv_name(struct kv_pool *p, uint64_t ino, char *buf, size_t size, uint64_t *p
 uint64_t kv_index_find(struct kv_pool *p, uint64_t parent, const char *name, size_t len)
 {
 	return hash_find(p, parent, name, len);
+}
+
+uint64_t kv_index_hash(uint64_t parent, const char *name, size_t len)
+{
+	return name_hash(name, len, parent);
+}
+
+void kv_index_prefetch(struct kv_pool *p, uint64_t h)
+{
+	__builtin_prefetch(&p->htab[h & p->hmask]);
+}
+
+uint64_t kv_index_find_hashed(struct kv_pool *p, uint64_t h, uint64_t parent, const char *name,
+			      size_t len)
+{
+	return hash_find_h(p, h, parent, name, len);
 }
 
 /* A committed reservation joins the indexes. */

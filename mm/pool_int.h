@@ -39,6 +39,11 @@ struct kv_anchor {
 	uint64_t hits, evictions, evicted_bytes;
 	uint32_t lru_head, lru_tail; /* its unheld files, least recently used first */
 };
+/* One slot of the name hash: ino KV_NONE is an empty slot. */
+struct kv_hslot {
+	uint64_t hash;
+	uint64_t ino;
+};
 #define KV_NONE	   0u /* "no inode" in the DRAM link arrays: record 0 is never used */
 
 struct kv_pool {
@@ -60,11 +65,9 @@ struct kv_pool {
 	uint32_t jbytes, jnrec;
 	uint64_t jseq;
 
-	/* name hash: bucket -> first inode, chained through hnext */
-	uint32_t *hbucket;
+	/* name hash: open addressing over (hash of parent and name, inode) (index.c) */
+	struct kv_hslot *htab;
 	uint64_t hmask;
-	uint32_t *hnext;
-	uint32_t *hfp; /* high 32 bits of each inode's name hash */
 	/* directory children in creation order */
 	uint32_t *child_first, *child_last, *sib_next, *sib_prev;
 	uint32_t *nchild, *nsubdir;
@@ -175,6 +178,11 @@ void kv_index_unlink_record(struct kv_pool *p, uint64_t ino, bool dram_only_unli
 /* An orphan whose last holder went: drop its data, and its record if unreferenced (holds.c). */
 void kv_reap_orphan(struct kv_pool *p, uint64_t ino);
 uint64_t kv_index_find(struct kv_pool *p, uint64_t parent, const char *name, size_t len);
+/* The same in steps, for batches: hash, prefetch its slot, then find. */
+uint64_t kv_index_hash(uint64_t parent, const char *name, size_t len);
+void kv_index_prefetch(struct kv_pool *p, uint64_t h);
+uint64_t kv_index_find_hashed(struct kv_pool *p, uint64_t h, uint64_t parent, const char *name,
+			      size_t len);
 void kv_index_link(struct kv_pool *p, uint64_t ino);
 
 /* --- data.c; caller holds p->lock --- */
