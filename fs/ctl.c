@@ -297,44 +297,54 @@ static int check_head(struct kv_daemon *d, const struct kvfs_ioc_head *h, uint32
 static int do_lookup(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_ioc_lookup *io,
 		     struct kv_cred *c)
 {
+	/* per FUSE thread, not per call: a batch allocates nothing */
+	static __thread char names[KVFS_IOC_LOOKUP_MAX][33];
+	static __thread struct kv_attr attr[KVFS_IOC_LOOKUP_MAX];
+	static __thread struct kv_extent ext[KVFS_IOC_LOOKUP_MAX];
+	static __thread uint64_t unpin[KVFS_IOC_LOOKUP_MAX];
 	struct kv_attr ns;
 	uint64_t dir;
-	uint32_t i, n;
-	int rc = check_head(d, &io->h, KVFS_IOC_LOOKUP_MAX, c, X_OK, &ns);
+	uint32_t i, n, found;
+	int err, rc = check_head(d, &io->h, KVFS_IOC_LOOKUP_MAX, c, X_OK, &ns);
 
 	if (rc)
 		return rc;
 	dir = ns.ino;
 	n = io->h.count;
-	for (i = 0; i < n; i++) {
-		uint8_t h[16];
-		char name[33];
-		struct kv_attr a;
-		struct kv_extent e;
+	for (i = 0; i < n; i++)
+		hash_name(io->item[i].hash, names[i]);
+	found = (uint32_t)kv_lookup_pin_batch(d->pool, dir, &names[0][0], sizeof(names[0]), 32, n,
+					      attr, ext, &err);
+	for (i = 0; i < found; i++) {
+		const uint8_t *h = io->item[i].hash;
+		const struct kv_attr *a = &attr[i];
 		struct pin *p;
 
-		memcpy(h, io->item[i].hash, 16);
-		hash_name(h, name);
-		if (kv_lookup_pin(d->pool, dir, name, 32, &a, &e))
-			break;
-		rc = kv_may_access(c, &a, R_OK);
-		p = rc ? NULL : pin_find(s, dir, h, false, a.ino);
+		if (i + 8 < found && s->nslots) /* the pin table is a DRAM miss a block: overlap them */
+			__builtin_prefetch(&s->slots[slot_of(s, dir, io->item[i + 8].hash)]);
+		rc = kv_may_access(c, a, R_OK);
+		p = rc ? NULL : pin_find(s, dir, h, false, a->ino);
 		if (!rc && (!p || !p->count)) /* a handle's share counts each block once */
-			rc = kv_user_charge(d, s->user, a.size);
+			rc = kv_user_charge(d, s->user, a->size);
 		if (!rc && p) {
 			if (!p->count++) {
 				s->live++;
-				p->bytes = a.size;
+				p->bytes = a->size;
 			}
-		} else if (!rc && (rc = pin_add(s, dir, h, a.ino, a.size))) {
-			kv_user_uncharge(s->user, a.size);
+		} else if (!rc && (rc = pin_add(s, dir, h, a->ino, a->size))) {
+			kv_user_uncharge(s->user, a->size);
 		}
-		if (rc) {
-			kv_unpin(d->pool, a.ino);
+		if (rc)
 			break;
-		}
-		io->item[i].ext.off = e.off;
-		io->item[i].ext.len = a.size;
+		io->item[i].ext.off = ext[i].off;
+		io->item[i].ext.len = a->size;
+	}
+	if (i < found) { /* the prefix ends at block i: let go of the rest */
+		uint32_t k;
+
+		for (k = i; k < found; k++)
+			unpin[k - i] = attr[k].ino;
+		kv_unpin_batch(d->pool, unpin, found - i);
 	}
 	io->h.count = i;
 	d->ctl_lookups++;
@@ -346,6 +356,7 @@ static int do_unpin(struct kv_daemon *d, struct kv_ctl_state *s, const struct kv
 {
 	struct pin *taken[KVFS_IOC_LOOKUP_MAX];
 	uint8_t last[KVFS_IOC_LOOKUP_MAX];
+	uint64_t inos[KVFS_IOC_LOOKUP_MAX];
 	struct kv_attr ns;
 	uint64_t dir;
 	uint32_t i;
@@ -372,8 +383,9 @@ static int do_unpin(struct kv_daemon *d, struct kv_ctl_state *s, const struct kv
 			s->live--;
 			kv_user_uncharge(s->user, taken[i]->bytes);
 		}
-		kv_unpin(d->pool, taken[i]->ino);
+		inos[i] = taken[i]->ino;
 	}
+	kv_unpin_batch(d->pool, inos, io->h.count);
 	pin_compact(s);
 	return 0;
 }

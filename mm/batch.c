@@ -17,18 +17,15 @@
 #include <string.h>
 #include <sys/stat.h>
 
-int kv_lookup_pin(struct kv_pool *p, uint64_t dir, const char *name, size_t len,
-		  struct kv_attr *attr, struct kv_extent *ext)
+/* Pin a file found in the index (caller holds p->lock). Return: as kv_lookup_pin(). */
+static int pin_found_locked(struct kv_pool *p, uint64_t ino, int64_t now_ns,
+			    struct kv_attr *attr, struct kv_extent *ext)
 {
 	struct kv_inode *in;
-	uint64_t ino;
-	int rc = 0;
+	int rc;
 
-	pthread_mutex_lock(&p->lock);
-	ino = kv_index_find(p, dir, name, len);
 	if (!ino || !S_ISREG(kv_inode(p, ino)->mode)) {
 		atomic_fetch_add(&p->misses, 1);
-		pthread_mutex_unlock(&p->lock);
 		return -ENOENT;
 	}
 	atomic_fetch_add(&p->hits, 1);
@@ -38,15 +35,13 @@ int kv_lookup_pin(struct kv_pool *p, uint64_t dir, const char *name, size_t len,
 		/* Written in pieces through the mount: make it one extent the client can address. */
 		rc = kv_data_migrate_locked(p, ino);
 		if (rc)
-			goto out;
+			return rc;
 	}
-	if (in->extent_count > 1) {
-		rc = -EBUSY; /* still being written through the mount */
-		goto out;
-	}
-	rc = kv_index_pin_locked(p, ino);
+	if (in->extent_count > 1)
+		return -EBUSY; /* still being written through the mount */
+	rc = kv_index_pin_locked(p, ino, now_ns);
 	if (rc)
-		goto out;
+		return rc;
 	*ext = in->extent_count ? in->ext[0] : (struct kv_extent){ 0, 0 };
 	attr->ino = ino;
 	attr->gen = in->gen;
@@ -54,9 +49,56 @@ int kv_lookup_pin(struct kv_pool *p, uint64_t dir, const char *name, size_t len,
 	attr->mode = in->mode;
 	attr->uid = in->uid; /* the caller checks read permission against these */
 	attr->gid = in->gid;
-out:
+	return 0;
+}
+
+int kv_lookup_pin(struct kv_pool *p, uint64_t dir, const char *name, size_t len,
+		  struct kv_attr *attr, struct kv_extent *ext)
+{
+	int rc;
+
+	pthread_mutex_lock(&p->lock);
+	rc = pin_found_locked(p, kv_index_find(p, dir, name, len), kv_now_ns(), attr, ext);
 	pthread_mutex_unlock(&p->lock);
 	return rc;
+}
+
+/* Names hashed and their slots prefetched this far ahead of the probes, their records half as far. */
+#define PIN_AHEAD 16
+
+size_t kv_lookup_pin_batch(struct kv_pool *p, uint64_t dir, const char *names, size_t stride,
+			   size_t len, size_t n, struct kv_attr *attr, struct kv_extent *ext,
+			   int *err)
+{
+	uint64_t h[PIN_AHEAD];
+	int64_t now = kv_now_ns();
+	size_t i, j;
+	int rc = 0;
+
+	for (j = 0; j < n && j < PIN_AHEAD; j++) {
+		h[j] = kv_index_hash(dir, names + j * stride, len);
+		kv_index_prefetch(p, h[j]);
+	}
+	pthread_mutex_lock(&p->lock);
+	for (i = 0; i < n; i++) {
+		const char *name = names + i * stride;
+		uint64_t hi = h[i % PIN_AHEAD];
+
+		if (j < n) { /* the name PIN_AHEAD later takes this one's place */
+			h[j % PIN_AHEAD] = kv_index_hash(dir, names + j * stride, len);
+			kv_index_prefetch(p, h[j % PIN_AHEAD]);
+			j++;
+		}
+		if (i + PIN_AHEAD / 2 < j)
+			kv_index_prefetch_inode(p, h[(i + PIN_AHEAD / 2) % PIN_AHEAD]);
+		rc = pin_found_locked(p, kv_index_find_hashed(p, hi, dir, name, len), now,
+				      &attr[i], &ext[i]);
+		if (rc)
+			break;
+	}
+	pthread_mutex_unlock(&p->lock);
+	*err = rc;
+	return i;
 }
 
 int kv_reserve(struct kv_pool *p, uint64_t dir, const char *name, size_t len, uint64_t size,

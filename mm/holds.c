@@ -227,7 +227,8 @@ void kv_forget(struct kv_pool *p, uint64_t ino, uint64_t n)
 }
 
 /* Add a hold (open or pin) on a live file. Caller holds p->lock. */
-static int hold_locked(struct kv_pool *p, uint64_t ino, uint64_t *count, uint64_t gen, bool pin)
+static int hold_locked(struct kv_pool *p, uint64_t ino, uint64_t *count, uint64_t gen, bool pin,
+		       int64_t now_ns)
 {
 	struct kv_inode *in = kv_inode(p, ino);
 
@@ -242,7 +243,7 @@ static int hold_locked(struct kv_pool *p, uint64_t ino, uint64_t *count, uint64_
 		p->pinned++;
 	count[ino]++;
 	kv_lru_remove(p, ino);
-	in->last_use_ns = kv_now_ns();
+	in->last_use_ns = now_ns;
 	return 0;
 }
 
@@ -253,40 +254,47 @@ static int hold(struct kv_pool *p, uint64_t ino, uint64_t *count, uint64_t gen, 
 	if (!kv_ino_valid(p, ino))
 		return -ENOENT;
 	pthread_mutex_lock(&p->lock);
-	rc = hold_locked(p, ino, count, gen, pin);
+	rc = hold_locked(p, ino, count, gen, pin, kv_now_ns());
 	pthread_mutex_unlock(&p->lock);
 	return rc;
 }
 
-int kv_index_pin_locked(struct kv_pool *p, uint64_t ino)
+int kv_index_pin_locked(struct kv_pool *p, uint64_t ino, int64_t now_ns)
 {
-	return hold_locked(p, ino, p->pin_count, 0, true);
+	return hold_locked(p, ino, p->pin_count, 0, true, now_ns);
 }
 
-static void unhold(struct kv_pool *p, uint64_t ino, uint64_t *count, bool pin)
+static void unhold_locked(struct kv_pool *p, uint64_t ino, uint64_t *count, bool pin,
+			  int64_t now_ns)
 {
 	struct kv_inode *in;
 
 	if (!kv_ino_valid(p, ino))
 		return;
-	pthread_mutex_lock(&p->lock);
 	in = kv_inode(p, ino);
 	if (!count[ino])
-		goto out;
+		return;
 	count[ino]--;
 	if (pin && !p->pin_count[ino])
 		p->pinned--;
 	if (kv_held(p, ino) || kv_is_dir(in))
-		goto out;
+		return;
 	p->held--;
 	if (in->state == KV_INODE_ORPHAN) {
 		kv_reap_orphan(p, ino);
 	} else if (in->state == KV_INODE_LIVE) {
 		p->bytes_trimmed += kv_data_trim(p, ino);
-		in->last_use_ns = kv_now_ns();
+		in->last_use_ns = now_ns;
 		kv_lru_append(p, ino);
 	}
-out:
+}
+
+static void unhold(struct kv_pool *p, uint64_t ino, uint64_t *count, bool pin)
+{
+	if (!kv_ino_valid(p, ino))
+		return;
+	pthread_mutex_lock(&p->lock);
+	unhold_locked(p, ino, count, pin, kv_now_ns());
 	pthread_mutex_unlock(&p->lock);
 }
 
@@ -308,4 +316,15 @@ int kv_pin(struct kv_pool *p, uint64_t ino, uint64_t gen)
 void kv_unpin(struct kv_pool *p, uint64_t ino)
 {
 	unhold(p, ino, p->pin_count, true);
+}
+
+void kv_unpin_batch(struct kv_pool *p, const uint64_t *inos, size_t n)
+{
+	int64_t now = kv_now_ns();
+	size_t i;
+
+	pthread_mutex_lock(&p->lock);
+	for (i = 0; i < n; i++)
+		unhold_locked(p, inos[i], p->pin_count, true, now);
+	pthread_mutex_unlock(&p->lock);
 }

@@ -987,6 +987,21 @@ void kv_index_prefetch(struct kv_pool *p, uint64_t h)
 	__builtin_prefetch(&p->htab[h & p->hmask]);
 }
 
+void kv_index_prefetch_inode(struct kv_pool *p, uint64_t h)
+{
+	uint64_t i;
+
+	for (i = h & p->hmask; p->htab[i].ino; i = (i + 1) & p->hmask)
+		if (p->htab[i].hash == h) {
+			const struct kv_inode *in = kv_inode(p, p->htab[i].ino);
+
+			__builtin_prefetch(in);
+			__builtin_prefetch((const char *)in + 64);
+			__builtin_prefetch(in->name);
+			return;
+		}
+}
+
 uint64_t kv_index_find_hashed(struct kv_pool *p, uint64_t h, uint64_t parent, const char *name,
 			      size_t len)
 {

@@ -167,6 +167,8 @@ int kv_open(struct kv_pool *p, uint64_t ino);
 void kv_release(struct kv_pool *p, uint64_t ino);
 int kv_pin(struct kv_pool *p, uint64_t ino, uint64_t gen);
 void kv_unpin(struct kv_pool *p, uint64_t ino);
+/** kv_unpin_batch() - kv_unpin() of @n inodes, in order, under one lock. */
+void kv_unpin_batch(struct kv_pool *p, const uint64_t *inos, size_t n);
 
 /* --- attributes --- */
 
@@ -241,6 +243,16 @@ int kv_dirent_name(struct kv_pool *p, const struct kv_dirent *d, char *buf, size
  */
 int kv_lookup_pin(struct kv_pool *p, uint64_t dir, const char *name, size_t len,
 		  struct kv_attr *attr, struct kv_extent *ext);
+/**
+ * kv_lookup_pin_batch() - kv_lookup_pin() of the leading names of a batch
+ * under one lock, stopping at the first that fails. @names: @n names of
+ * @len bytes, @stride bytes apart. attr[i] and ext[i] are filled for each
+ * name pinned. Return: how many leading names were pinned; *err says why
+ * the batch stopped (0: all were pinned; else as kv_lookup_pin()).
+ */
+size_t kv_lookup_pin_batch(struct kv_pool *p, uint64_t dir, const char *names, size_t stride,
+			   size_t len, size_t n, struct kv_attr *attr, struct kv_extent *ext,
+			   int *err);
 /**
  * kv_reserve() - an invisible file of @size bytes in one extent (zeroed if @zero), held
  * until kv_commit() or kv_abort() (or freed at the next open after a crash).

@@ -171,7 +171,7 @@ bool kv_dir_revive_locked(struct kv_pool *p, uint64_t dir);
 /* Remember a reclaimed top directory so that a lookup of its name remakes it. */
 void kv_ghost_add(struct kv_pool *p, uint64_t dir);
 uint64_t kv_inode_alloc_bytes(const struct kv_inode *in);
-int kv_index_pin_locked(struct kv_pool *p, uint64_t ino);
+int kv_index_pin_locked(struct kv_pool *p, uint64_t ino, int64_t now_ns);
 uint64_t kv_index_take_inode(struct kv_pool *p);
 /* Take a record off the indexes and make it an orphan or free (index.c). */
 void kv_index_unlink_record(struct kv_pool *p, uint64_t ino, bool dram_only_unlinked);
@@ -181,6 +181,7 @@ uint64_t kv_index_find(struct kv_pool *p, uint64_t parent, const char *name, siz
 /* The same in steps, for batches: hash, prefetch its slot, then find. */
 uint64_t kv_index_hash(uint64_t parent, const char *name, size_t len);
 void kv_index_prefetch(struct kv_pool *p, uint64_t h);
+void kv_index_prefetch_inode(struct kv_pool *p, uint64_t h); /* its slot read: the record it names */
 uint64_t kv_index_find_hashed(struct kv_pool *p, uint64_t h, uint64_t parent, const char *name,
 			      size_t len);
 void kv_index_link(struct kv_pool *p, uint64_t ino);
