@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <linux/fs.h>
 #include <xxhash.h>
@@ -234,6 +235,36 @@ void kv_index_unlink_record(struct kv_pool *p, uint64_t ino, bool dram_only_unli
 
 /* --- build at open, free at close --- */
 
+/*
+ * The name hash is read at random: on 2 MiB pages a probe costs one cache
+ * miss rather than a miss and a page walk. Return: zeroed slots, or NULL.
+ */
+static struct kv_hslot *hash_table_alloc(uint64_t slots)
+{
+	size_t bytes = slots * sizeof(struct kv_hslot);
+	void *t;
+
+	if (bytes < (2u << 20))
+		return calloc(slots, sizeof(struct kv_hslot));
+	t = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (t == MAP_FAILED)
+		return NULL;
+	madvise(t, bytes, MADV_HUGEPAGE); /* a hint: without it, small pages */
+	return t;
+}
+
+static void hash_table_free(struct kv_hslot *t, uint64_t slots)
+{
+	size_t bytes = slots * sizeof(struct kv_hslot);
+
+	if (!t)
+		return;
+	if (bytes < (2u << 20))
+		free(t);
+	else
+		munmap(t, bytes);
+}
+
 #define ALLOC_ARRAY(field, n) (p->field = calloc((n), sizeof(*p->field)))
 
 static int cmp_recency(const void *a, const void *b, void *arg)
@@ -265,7 +296,7 @@ int kv_index_build(struct kv_pool *p)
 	while (hb < n + n / 2)
 		hb <<= 1;
 	p->hmask = hb - 1;
-	if (!ALLOC_ARRAY(htab, hb) ||
+	if (!(p->htab = hash_table_alloc(hb)) ||
 	    !ALLOC_ARRAY(child_first, n) || !ALLOC_ARRAY(child_last, n) ||
 	    !ALLOC_ARRAY(sib_next, n) || !ALLOC_ARRAY(sib_prev, n) || !ALLOC_ARRAY(nchild, n) ||
 	    !ALLOC_ARRAY(nsubdir, n) || !ALLOC_ARRAY(lru_prev, n) || !ALLOC_ARRAY(lru_next, n) ||
@@ -406,7 +437,7 @@ out:
 
 void kv_index_free(struct kv_pool *p)
 {
-	free(p->htab);
+	hash_table_free(p->htab, p->hmask + 1);
 	free(p->child_first);
 	free(p->child_last);
 	free(p->sib_next);
