@@ -134,6 +134,28 @@ static bool is_kvfs_mount(const char *mnt)
 	return found;
 }
 
+/*
+ * Is @pool served by a kvfs mount (its fsname is the pool's real path)?
+ * Such a pool is refused at once; a holder that is not (yet or any more)
+ * mounted is left to kv_pool_open(), which waits for one letting go.
+ * Return: true and its mount point in @where.
+ */
+static bool pool_is_mounted(const char *pool, char *where, size_t size)
+{
+	char real[PATH_MAX], dev[PATH_MAX], dir[PATH_MAX], type[64];
+	bool found = false;
+	FILE *f;
+
+	if (!realpath(pool, real) || !(f = fopen("/proc/self/mounts", "r")))
+		return false;
+	while (!found && fscanf(f, "%4095s %4095s %63s %*[^\n]", dev, dir, type) == 3)
+		found = strcmp(type, "fuse.kvfs") == 0 && strcmp(dev, real) == 0;
+	fclose(f);
+	if (found)
+		snprintf(where, size, "%s", dir);
+	return found;
+}
+
 /* A kvfs mount whose daemon died (kill -9, OOM) answers ENOTCONN to an open. */
 static bool is_dead_mount(const char *mnt)
 {
@@ -354,7 +376,7 @@ int kv_cmd_mount(int argc, char **argv)
 	struct fuse_loop_config *cfg = NULL;
 	struct kv_daemon *d;
 	const uint8_t *u;
-	char fuse_opts[PATH_MAX + 128], mnt[PATH_MAX];
+	char fuse_opts[PATH_MAX + 128], mnt[PATH_MAX], mnt_other[PATH_MAX];
 	const char *pool, *mntarg;
 	int c, rc = 1;
 
@@ -390,6 +412,13 @@ int kv_cmd_mount(int argc, char **argv)
 		return 1;
 	if (!realpath(mntarg, mnt))
 		return 1;
+	if (pool_is_mounted(pool, mnt_other, sizeof(mnt_other)) && !is_dead_mount(mnt_other)) {
+		fprintf(stderr,
+			"kvfs mount: pool %s is in use by another kvfs process (mounted on %s); "
+			"unmount it first or use another pool\n",
+			pool, mnt_other);
+		return 1;
+	}
 	d = calloc(1, sizeof(*d));
 	if (!d)
 		return 1;
@@ -459,6 +488,8 @@ int kv_cmd_mount(int argc, char **argv)
 	fuse_loop_cfg_set_idle_threads(cfg, mo.threads);
 	fuse_loop_cfg_set_clone_fd(cfg, 0);
 	rc = fuse_session_loop_mt(d->se, cfg) ? 1 : 0;
+	/* unmounted: a `kvfs mount` of this pool now waits for us rather than fail */
+	kv_pool_stop_serving(d->pool);
 	fuse_loop_cfg_destroy(cfg);
 out_janitor:
 	pthread_mutex_lock(&d->inval_lock);

@@ -69,6 +69,15 @@ int kv_dax_resolve(const char *path, struct kv_dax_dev *out);
 int kv_backend_open(struct kv_backend *be, const char *path, const struct kv_backend_opts *o);
 void kv_backend_close(struct kv_backend *be);
 /**
+ * kv_backend_lock() - take the pool lock on be->fd (shared when @readonly)
+ * and the serving mark. A holder that has stopped serving is waited for
+ * (up to 5 s, with a kv_log line); one still serving is refused after a
+ * short grace. Return: 0, -EBUSY (logged), or -errno.
+ */
+int kv_backend_lock(struct kv_backend *be, bool readonly, bool no_lock);
+/** kv_backend_stop_serving() - say that this holder is letting go: openers wait for it. */
+void kv_backend_stop_serving(struct kv_backend *be);
+/**
  * kv_backend_populate() - map every page of the pool into this process now.
  * Call it in the process that serves (page tables of shared maps are not
  * inherited across fork). Return: 0 or -errno.

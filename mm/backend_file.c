@@ -21,23 +21,100 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+
+/*
+ * Holder states, seen from outside: the pool lock (flock) says someone has
+ * the pool; a one-byte OFD lock at offset 0, the serving mark, says they are
+ * still using it. A daemon drops the mark as soon as it stops serving
+ * (kv_backend_stop_serving()), then spends a while letting go (unmapping a
+ * large pool takes time). Whoever wants the pool meanwhile waits for it
+ * rather than fail: `umount && mount` just works. flock and OFD locks are
+ * independent of each other, and both go with the holder's last close.
+ */
+#define KV_LOCK_WAIT_MS	 5000 /* for a holder that has stopped serving */
+#define KV_LOCK_GRACE_MS 1000 /* for one still serving: its unmount may be under way */
+
+static bool holder_serving(int fd)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1 };
+
+	if (fcntl(fd, F_OFD_GETLK, &fl) < 0)
+		return true; /* cannot tell: treat it as live */
+	return fl.l_type != F_UNLCK;
+}
+
+static void mark_serving(struct kv_backend *be, bool readonly)
+{
+	struct flock fl = { .l_type = readonly ? F_RDLCK : F_WRLCK, .l_whence = SEEK_SET,
+			    .l_start = 0, .l_len = 1 };
+
+	if (fcntl(be->fd, F_OFD_SETLK, &fl) < 0)
+		kv_log(KV_LOG_DEBUG, "pool %s: no serving mark: %s", be->path, strerror(errno));
+}
+
+void kv_backend_stop_serving(struct kv_backend *be)
+{
+	struct flock fl = { .l_type = F_UNLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1 };
+
+	if (be->fd >= 0)
+		fcntl(be->fd, F_OFD_SETLK, &fl);
+}
+
+static int64_t ms_since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)(t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+int kv_backend_lock(struct kv_backend *be, bool readonly, bool no_lock)
+{
+	int how = (readonly ? LOCK_SH : LOCK_EX) | LOCK_NB;
+	bool told = false;
+	struct timespec t0;
+
+	if (no_lock)
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (flock(be->fd, how) < 0) {
+		int64_t waited = ms_since(&t0);
+
+		if (errno != EWOULDBLOCK)
+			return -errno;
+		if (holder_serving(be->fd) ? waited >= KV_LOCK_GRACE_MS
+					   : waited >= KV_LOCK_WAIT_MS) {
+			if (told)
+				kv_log(KV_LOG_ERR,
+				       "pool %s is still held by a kvfs process after %d s; "
+				       "is it stuck? (fuser -v %s)",
+				       be->path, KV_LOCK_WAIT_MS / 1000, be->path);
+			else
+				kv_log(KV_LOG_ERR,
+				       "pool %s is in use by another kvfs process (mounted?); "
+				       "unmount it first or use another pool",
+				       be->path);
+			return -EBUSY;
+		}
+		if (!told && !holder_serving(be->fd)) {
+			kv_log(KV_LOG_NOTICE,
+			       "pool %s: waiting (up to %d s) for the kvfs process that is "
+			       "letting go of it",
+			       be->path, KV_LOCK_WAIT_MS / 1000);
+			told = true;
+		}
+		usleep(5000);
+	}
+	mark_serving(be, readonly);
+	return 0;
+}
 
 /* Take the pool lock: one read-write user, or any number of readers. */
 static int lock_pool(struct kv_backend *be, const struct kv_backend_opts *o)
 {
-	if (o->no_lock)
-		return 0;
-	if (flock(be->fd, (o->readonly ? LOCK_SH : LOCK_EX) | LOCK_NB) == 0)
-		return 0;
-	if (errno == EWOULDBLOCK) {
-		kv_log(KV_LOG_ERR,
-		       "pool %s is in use by another kvfs process (mounted?); "
-		       "unmount it first or use another pool",
-		       be->path);
-		return -EBUSY;
-	}
-	return -errno;
+	return kv_backend_lock(be, o->readonly, o->no_lock);
 }
 
 /*

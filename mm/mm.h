@@ -110,6 +110,12 @@ int kv_pool_mkfs(const char *path, uint64_t size, uint64_t inode_count, bool for
  * -EPROTO (not kvfs), -ENOTSUP (newer format), -EINVAL, -ENOMEM.
  */
 int kv_pool_open(const char *path, const struct kv_open_opts *o, struct kv_pool **out);
+/**
+ * kv_pool_stop_serving() - say that this process is done with the pool and
+ * about to close it: a kv_pool_open() elsewhere waits for the close (up to
+ * 5 s) instead of failing with -EBUSY. Call nothing else on @p but close.
+ */
+void kv_pool_stop_serving(struct kv_pool *p);
 /** kv_pool_close() - mark the pool clean and unmap it. */
 void kv_pool_close(struct kv_pool *p);
 

@@ -448,10 +448,17 @@ out_free:
 	return rc;
 }
 
+void kv_pool_stop_serving(struct kv_pool *p)
+{
+	if (p)
+		kv_backend_stop_serving(&p->be);
+}
+
 void kv_pool_close(struct kv_pool *p)
 {
 	if (!p)
 		return;
+	kv_backend_stop_serving(&p->be); /* the next opener waits for the unmap below */
 	if (!p->readonly) {
 		p->sb->rt.last_close_ns = kv_now_ns();
 		atomic_store_explicit((_Atomic uint64_t *)&p->sb->rt.state, KV_STATE_CLEAN,
