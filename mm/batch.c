@@ -110,6 +110,7 @@ int kv_reserve(struct kv_pool *p, uint64_t dir, const char *name, size_t len, ui
 	int64_t now = kv_now_ns();
 	uint64_t ino;
 	uint32_t anchor;
+	bool reclaimed = false;
 	int rc = 0;
 
 	if (p->readonly)
@@ -137,9 +138,15 @@ int kv_reserve(struct kv_pool *p, uint64_t dir, const char *name, size_t len, ui
 			rc = -EDQUOT;
 			goto out;
 		}
-	while ((rc = kv_alloc_extent(&p->alloc, size, &e)) == -ENOSPC)
+	while ((rc = kv_alloc_extent(&p->alloc, size, &e)) == -ENOSPC) {
+		if (!reclaimed) { /* room ahead of open files goes before any cached file */
+			reclaimed = true;
+			if (kv_data_reclaim_ahead(p))
+				continue;
+		}
 		if (kv_evict_one(p) < 0)
 			break;
+	}
 	if (rc)
 		goto out;
 	ino = kv_index_take_inode(p);

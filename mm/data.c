@@ -88,13 +88,75 @@ static bool file_alive(struct kv_pool *p, uint64_t ino)
 /* --- allocation (p->lock held) --- */
 
 /* One extent of @bytes, evicting unheld files when the pool is full. */
+/* --- room ahead of open files --- */
+
+/* Remember that @ino holds room past its size (caller holds p->lock). */
+static void ahead_note(struct kv_pool *p, uint64_t ino)
+{
+	if (!p->ahead) {
+		p->ahead = calloc(p->ninodes, sizeof(*p->ahead));
+		p->in_ahead = calloc(p->ninodes, sizeof(*p->in_ahead));
+		if (!p->ahead || !p->in_ahead) {
+			free(p->ahead);
+			free(p->in_ahead);
+			p->ahead = NULL;
+			p->in_ahead = NULL;
+			return; /* the room goes back at the last close, as it always does */
+		}
+	}
+	if (!p->in_ahead[ino]) {
+		p->in_ahead[ino] = 1;
+		p->ahead[p->nahead++] = (uint32_t)ino;
+	}
+}
+
+uint64_t kv_data_reclaim_ahead(struct kv_pool *p)
+{
+	uint64_t i, kept = 0, freed = 0;
+
+	for (i = 0; i < p->nahead; i++) {
+		uint64_t ino = p->ahead[i];
+		struct kv_inode *in = kv_inode(p, ino);
+		pthread_rwlock_t *stripe = kv_stripe(p, ino);
+
+		if (in->state == KV_INODE_FREE || !S_ISREG(in->mode) ||
+		    kv_inode_alloc_bytes(in) <= page_up(load_size(in))) {
+			p->in_ahead[ino] = 0;
+			continue;
+		}
+		/* Someone is reading or writing it (perhaps we are): its room stays for now. */
+		if (pthread_rwlock_trywrlock(stripe)) {
+			p->ahead[kept++] = (uint32_t)ino;
+			continue;
+		}
+		freed += kv_data_trim(p, ino);
+		pthread_rwlock_unlock(stripe);
+		p->in_ahead[ino] = 0;
+	}
+	p->nahead = kept;
+	p->bytes_trimmed += freed;
+	return freed;
+}
+
+/*
+ * Allocate, taking back the room ahead of open files first and then
+ * evicting least recently used files: room ahead is a guess, a cached
+ * file is not.
+ */
 static int alloc_evicting(struct kv_pool *p, uint64_t bytes, struct kv_extent *e)
 {
+	bool reclaimed = false;
 	int rc;
 
-	while ((rc = kv_alloc_extent(&p->alloc, bytes, e)) == -ENOSPC)
+	while ((rc = kv_alloc_extent(&p->alloc, bytes, e)) == -ENOSPC) {
+		if (!reclaimed && p->nahead) {
+			reclaimed = true;
+			if (kv_data_reclaim_ahead(p))
+				continue;
+		}
 		if (kv_evict_one(p) < 0)
 			break;
+	}
 	return rc;
 }
 
@@ -206,8 +268,12 @@ static int grow(struct kv_pool *p, uint64_t ino, uint64_t end, bool exact)
 	kv_lru_remove(p, ino);
 	need = page_up(end) - have;
 	step = have < GROW_MAX_STEP ? have : GROW_MAX_STEP;
-	want = exact ? need : (need > step ? need : step);
-	if (!exact && have + want < GROW_MIN)
+	/*
+	 * Room ahead only for a file that grows again: a file written once (and
+	 * perhaps held open for long) keeps no more than its size.
+	 */
+	want = exact || !have ? need : (need > step ? need : step);
+	if (!exact && have && have + want < GROW_MIN)
 		want = GROW_MIN - have;
 	/* A directory's quota: make room for what is needed; room ahead only within it. */
 	rc = kv_policy_make_room(p, ino, need);
@@ -218,6 +284,8 @@ static int grow(struct kv_pool *p, uint64_t ino, uint64_t end, bool exact)
 		want = need;
 	rc = grow_extents(p, ino, have, need, want);
 	kv_policy_charge(p, ino, (int64_t)(kv_inode_alloc_bytes(in) - have));
+	if (!rc && kv_inode_alloc_bytes(in) > page_up(end))
+		ahead_note(p, ino);
 out_lru:
 	if (was_lru)
 		kv_lru_append(p, ino);

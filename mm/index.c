@@ -458,6 +458,11 @@ void kv_index_free(struct kv_pool *p)
 	free(p->file_anchor);
 	free(p->dir_reclaimed);
 	free(p->kept);
+	free(p->ahead);
+	free(p->in_ahead);
+	p->ahead = NULL;
+	p->in_ahead = NULL;
+	p->nahead = 0;
 	kv_policy_free(p);
 	free(p->ghosts);
 	p->ghosts = NULL;

@@ -524,12 +524,20 @@ bool kv_pool_over_watermark(struct kv_pool *p)
 long kv_pool_evict_to(struct kv_pool *p, unsigned pct)
 {
 	struct kv_alloc_stats st;
+	bool reclaimed = false;
 	long n = 0;
 
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
 		kv_alloc_get_stats(&p->alloc, &st);
-		if (st.used_bytes * 100 <= st.capacity_bytes * pct || kv_evict_one(p) < 0)
+		if (st.used_bytes * 100 <= st.capacity_bytes * pct)
+			break;
+		if (!reclaimed) { /* room ahead of open files goes before any cached file */
+			reclaimed = true;
+			if (kv_data_reclaim_ahead(p))
+				continue;
+		}
+		if (kv_evict_one(p) < 0)
 			break;
 		n++;
 	}

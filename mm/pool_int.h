@@ -83,6 +83,10 @@ struct kv_pool {
 	/* rename victims whose bytes stay while the kernel caches them (index.c) */
 	uint8_t *kept;
 	uint64_t creating_in; /* a directory a create is filling now: never reclaimed */
+	/* files that were given room past their size, to take back before evicting (data.c) */
+	uint32_t *ahead;
+	uint8_t *in_ahead;
+	uint64_t nahead;
 	struct kv_ghost *ghosts; /* KV_GHOSTS of them, oldest overwritten first */
 	uint32_t ghost_next;
 	/* holds */
@@ -192,6 +196,8 @@ void kv_data_drop(struct kv_pool *p, uint64_t ino, struct kv_extent *freed, int 
 void kv_data_free_extents(struct kv_pool *p, struct kv_extent *ext, int n);
 /* Trim allocation beyond the size (page-rounded). Return: bytes trimmed. */
 uint64_t kv_data_trim(struct kv_pool *p, uint64_t ino);
+/* Trim the room ahead of every open file nobody is reading or writing now. Return: bytes freed. */
+uint64_t kv_data_reclaim_ahead(struct kv_pool *p);
 /* Give a record that is not yet visible one extent holding @buf (a link's target). Return: 0, -ENOSPC. */
 int kv_data_fill_new_locked(struct kv_pool *p, struct kv_inode *in, const void *buf, size_t len);
 /* Move a file's data into one extent (nobody may be reading or writing it). Return: 0 or -ENOSPC. */
