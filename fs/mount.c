@@ -301,6 +301,7 @@ static void tune_readahead(struct kv_daemon *d)
 static void *janitor_main(void *arg)
 {
 	struct kv_daemon *d = arg;
+	uint64_t zeroed;
 	int rc;
 
 	/* In the background: the mount serves meanwhile, each first touch faulting. */
@@ -338,6 +339,12 @@ static void *janitor_main(void *arg)
 			pthread_mutex_lock(&d->inval_lock);
 			continue;
 		}
+		/* idle: zero freed space ahead of the reservations that would wait for it */
+		pthread_mutex_unlock(&d->inval_lock);
+		zeroed = kv_pool_zero_free(d->pool, 64u << 20);
+		pthread_mutex_lock(&d->inval_lock);
+		if (zeroed)
+			continue;
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_nsec += 200 * 1000000;
 		if (ts.tv_nsec >= 1000000000) {

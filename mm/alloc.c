@@ -7,7 +7,8 @@
  * request rounds up to the first class whose every member fits, so finding a
  * run is a couple of bit scans; freeing looks up both neighbours by hash and
  * merges. Classes: lengths 1..15 pages exactly, then 8 classes per power of
- * two. Nothing here touches the pool's bytes.
+ * two. Nothing here touches the pool's bytes; it only remembers which free
+ * pages are known to hold zeros, for callers that zero ahead of need.
  */
 #include "alloc.h"
 
@@ -263,6 +264,8 @@ void kv_alloc_destroy(struct kv_alloc *a)
 			free(n);
 		}
 	}
+	free(a->zeroed);
+	a->zeroed = NULL;
 	free(a->by_start);
 	free(a->by_end);
 	pthread_mutex_destroy(&a->lock);
@@ -335,12 +338,117 @@ int kv_alloc_extend(struct kv_alloc *a, struct kv_extent *ext, uint64_t bytes)
 	return rc;
 }
 
+/* --- zeroed pages --- */
+
+static void zero_bits(struct kv_alloc *a, uint64_t start, uint64_t len, bool set)
+{
+	uint64_t i = start, end = start + len;
+
+	while (i < end) {
+		uint64_t n = 64 - i % 64 < end - i ? 64 - i % 64 : end - i;
+		uint64_t mask = (n == 64 ? ~UINT64_C(0) : (UINT64_C(1) << n) - 1) << (i % 64);
+
+		if (set)
+			a->zeroed[i / 64] |= mask;
+		else
+			a->zeroed[i / 64] &= ~mask;
+		i += n;
+	}
+}
+
+/* First page in [start, end) whose bit is @want, or end. */
+static uint64_t zero_scan(const struct kv_alloc *a, uint64_t start, uint64_t end, bool want)
+{
+	uint64_t i = start;
+
+	while (i < end) {
+		uint64_t w = want ? a->zeroed[i / 64] : ~a->zeroed[i / 64];
+
+		w &= ~UINT64_C(0) << (i % 64);
+		if (w) {
+			i = i / 64 * 64 + (uint64_t)__builtin_ctzll(w);
+			return i < end ? i : end;
+		}
+		i = (i / 64 + 1) * 64;
+	}
+	return end;
+}
+
+int kv_alloc_track_zero(struct kv_alloc *a, bool all_zero)
+{
+	uint64_t *z = calloc((a->pages + 63) / 64, sizeof(*z));
+
+	if (!z)
+		return -ENOMEM;
+	pthread_mutex_lock(&a->lock);
+	free(a->zeroed);
+	a->zeroed = z;
+	if (all_zero)
+		zero_bits(a, 0, a->pages, true);
+	pthread_mutex_unlock(&a->lock);
+	return 0;
+}
+
+void kv_alloc_next_dirty(struct kv_alloc *a, const struct kv_extent *ext, uint64_t from,
+			 struct kv_extent *run)
+{
+	uint64_t start = (ext->off - a->base + from) / KV_PAGE_SIZE,
+		 end = (ext->off - a->base + ext->len) / KV_PAGE_SIZE, first, last;
+
+	if (!a->zeroed) { /* not tracked: all of it */
+		run->off = ext->off + from;
+		run->len = ext->len - from;
+		return;
+	}
+	pthread_mutex_lock(&a->lock);
+	first = zero_scan(a, start, end, false);
+	last = zero_scan(a, first, end, true);
+	pthread_mutex_unlock(&a->lock);
+	run->off = a->base + first * KV_PAGE_SIZE;
+	run->len = (last - first) * KV_PAGE_SIZE;
+}
+
+void kv_alloc_dirty_free(struct kv_alloc *a, uint64_t max, struct kv_extent *run)
+{
+	int c;
+
+	run->off = run->len = 0;
+	if (!a->zeroed)
+		return;
+	pthread_mutex_lock(&a->lock);
+	for (c = KV_ALLOC_CLASSES - 1; c >= 0 && !run->len; c--) {
+		struct kv_free_node *n;
+
+		for (n = a->cls[c]; n && !run->len; n = n->cnext) {
+			uint64_t end = n->start + n->len, first = zero_scan(a, n->start, end, false);
+			uint64_t last = zero_scan(a, first, end, true);
+
+			if (last - first > max / KV_PAGE_SIZE)
+				last = first + max / KV_PAGE_SIZE;
+			run->off = a->base + first * KV_PAGE_SIZE;
+			run->len = (last - first) * KV_PAGE_SIZE;
+		}
+	}
+	pthread_mutex_unlock(&a->lock);
+}
+
+void kv_alloc_mark_zeroed(struct kv_alloc *a, const struct kv_extent *ext)
+{
+	if (!a->zeroed || !ext->len)
+		return;
+	pthread_mutex_lock(&a->lock);
+	zero_bits(a, (ext->off - a->base) / KV_PAGE_SIZE, ext->len / KV_PAGE_SIZE, true);
+	pthread_mutex_unlock(&a->lock);
+}
+
 void kv_alloc_free(struct kv_alloc *a, const struct kv_extent *ext)
 {
 	if (!ext->len)
 		return;
 	pthread_mutex_lock(&a->lock);
 	insert_free(a, (ext->off - a->base) / KV_PAGE_SIZE, ext->len / KV_PAGE_SIZE);
+	if (a->zeroed) /* its holder may have written it */
+		zero_bits(a, (ext->off - a->base) / KV_PAGE_SIZE, ext->len / KV_PAGE_SIZE, false);
 	pthread_mutex_unlock(&a->lock);
 }
 

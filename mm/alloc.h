@@ -10,6 +10,7 @@
 #define KVFS_MM_ALLOC_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "layout.h"
@@ -28,6 +29,7 @@ struct kv_alloc {
 	uint64_t nbuckets; /* power of two */
 	struct kv_free_node *cls[KV_ALLOC_CLASSES];
 	uint64_t bitmap[KV_ALLOC_CLASSES / 64];
+	uint64_t *zeroed; /* one bit a page: known to hold zeros (NULL: not tracked) */
 };
 
 struct kv_alloc_stats {
@@ -63,5 +65,33 @@ int kv_alloc_extend(struct kv_alloc *a, struct kv_extent *ext, uint64_t bytes);
 /** kv_alloc_free() - give an extent back. Locking: takes a->lock. */
 void kv_alloc_free(struct kv_alloc *a, const struct kv_extent *ext);
 void kv_alloc_get_stats(struct kv_alloc *a, struct kv_alloc_stats *st);
+
+/*
+ * Zeroed pages. A page is known to hold zeros from when it is zeroed (or
+ * the area is new) until it is next freed: whoever held it may have
+ * written it. The allocator keeps the bits; the bytes are its callers'.
+ */
+/**
+ * kv_alloc_track_zero() - start tracking zeroed pages: none known, or
+ * every page when @all_zero (a newly created area). Return: 0 or -ENOMEM.
+ * Locking: takes a->lock.
+ */
+int kv_alloc_track_zero(struct kv_alloc *a, bool all_zero);
+/**
+ * kv_alloc_next_dirty() - the first run of pages in @ext, from byte @from
+ * of it on, not known to hold zeros: *run (len 0 when none is left).
+ * Locking: takes a->lock.
+ */
+void kv_alloc_next_dirty(struct kv_alloc *a, const struct kv_extent *ext, uint64_t from,
+			 struct kv_extent *run);
+/**
+ * kv_alloc_dirty_free() - a run of at most @max bytes of free pages not
+ * known to hold zeros, larger free runs first (len 0: none). The caller
+ * zeroes it and calls kv_alloc_mark_zeroed() while no one can allocate.
+ * Locking: takes a->lock.
+ */
+void kv_alloc_dirty_free(struct kv_alloc *a, uint64_t max, struct kv_extent *run);
+/** kv_alloc_mark_zeroed() - the pages of @ext hold zeros now. Locking: takes a->lock. */
+void kv_alloc_mark_zeroed(struct kv_alloc *a, const struct kv_extent *ext);
 
 #endif /* KVFS_MM_ALLOC_H */

@@ -181,9 +181,23 @@ int kv_reserve(struct kv_pool *p, uint64_t dir, const char *name, size_t len, ui
 out:
 	p->creating_in = 0;
 	pthread_mutex_unlock(&p->lock);
-	/* Never show another file's old bytes: the caller may not fill every byte. */
-	if (!rc && zero)
-		memset(p->base + e.off, 0, e.len);
+	/*
+	 * Never show another file's old bytes: the caller may not fill every
+	 * byte. Pages zeroed in the background since they were last freed
+	 * are skipped (kv_pool_zero_free()).
+	 */
+	if (!rc && zero) {
+		struct kv_extent run;
+		uint64_t from = 0;
+
+		for (;;) {
+			kv_alloc_next_dirty(&p->alloc, &e, from, &run);
+			if (!run.len)
+				break;
+			memset(p->base + run.off, 0, run.len);
+			from = run.off + run.len - e.off;
+		}
+	}
 	return rc;
 }
 

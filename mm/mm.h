@@ -131,6 +131,13 @@ void kv_pool_get_stats(struct kv_pool *p, struct kv_pool_stats *st);
 /** kv_pool_set_watermark() - percent of data use above which kv_pool_over_watermark() says so. */
 void kv_pool_set_watermark(struct kv_pool *p, unsigned pct);
 bool kv_pool_over_watermark(struct kv_pool *p);
+/**
+ * kv_pool_zero_free() - zero up to @max_bytes of free pages that may hold
+ * old bytes, so that a later zeroing reservation finds them ready. Call it
+ * from a background thread; it holds the metadata mutex 1 MiB at a time.
+ * Return: bytes zeroed (0: every free page is zero, or a read-only pool).
+ */
+uint64_t kv_pool_zero_free(struct kv_pool *p, uint64_t max_bytes);
 /** kv_pool_evict_to() - evict LRU unheld files until used <= @pct of capacity. Return: files evicted. */
 long kv_pool_evict_to(struct kv_pool *p, unsigned pct);
 

@@ -25,6 +25,8 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#define KV_ZERO_STEP (1u << 20) /* bytes zeroed per hold of p->lock: ~50 us */
+
 int64_t kv_now_ns(void)
 {
 	struct timespec ts;
@@ -437,6 +439,10 @@ int kv_pool_open(const char *path, const struct kv_open_opts *o, struct kv_pool 
 	rc = kv_index_build(p);
 	if (rc)
 		goto out_close;
+	/* a pool file made now is all zeros; of any other, no free page is known to be */
+	if (!p->readonly && kv_alloc_track_zero(&p->alloc, p->be.created))
+		kv_log(KV_LOG_INFO, "pool %s: reservations zero all their bytes (no memory to "
+				    "track zeroed pages)", path);
 	*out = p;
 	return 0;
 out_close:
@@ -519,6 +525,30 @@ bool kv_pool_over_watermark(struct kv_pool *p)
 		return false;
 	kv_alloc_get_stats(&p->alloc, &st);
 	return st.used_bytes * 100 > st.capacity_bytes * p->watermark_pct;
+}
+
+uint64_t kv_pool_zero_free(struct kv_pool *p, uint64_t max_bytes)
+{
+	uint64_t done = 0;
+
+	if (p->readonly)
+		return 0;
+	while (done < max_bytes) {
+		struct kv_extent run;
+
+		/* under p->lock nothing is allocated: the run stays free while it is zeroed */
+		pthread_mutex_lock(&p->lock);
+		kv_alloc_dirty_free(&p->alloc, KV_ZERO_STEP, &run);
+		if (run.len) {
+			memset(p->base + run.off, 0, run.len);
+			kv_alloc_mark_zeroed(&p->alloc, &run);
+		}
+		pthread_mutex_unlock(&p->lock);
+		if (!run.len)
+			break;
+		done += run.len;
+	}
+	return done;
 }
 
 long kv_pool_evict_to(struct kv_pool *p, unsigned pct)
