@@ -320,8 +320,15 @@ static int do_lookup(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_io
 		const struct kv_attr *a = &attr[i];
 		struct pin *p;
 
-		if (i + 8 < found && s->nslots) /* the pin table is a DRAM miss a block: overlap them */
-			__builtin_prefetch(&s->slots[slot_of(s, dir, io->item[i + 8].hash)]);
+		/* the pin table costs two dependent DRAM misses a block: overlap them */
+		if (i + 16 < found && s->nslots)
+			__builtin_prefetch(&s->slots[slot_of(s, dir, io->item[i + 16].hash)]);
+		if (i + 8 < found && s->nslots) {
+			uint32_t slot = s->slots[slot_of(s, dir, io->item[i + 8].hash)];
+
+			if (slot)
+				__builtin_prefetch(&s->pins[slot - 1]);
+		}
 		rc = kv_may_access(c, a, R_OK);
 		p = rc ? NULL : pin_find(s, dir, h, false, a->ino);
 		if (!rc && (!p || !p->count)) /* a handle's share counts each block once */

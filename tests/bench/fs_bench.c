@@ -2,14 +2,18 @@
 /*
  * fs_bench.c - kvfs against tmpfs through the file API, in one run:
  * create+write+close of 2 MiB files, stat of present and absent names, read
- * of 2 MiB files, and readdir of 100k files. Each row prints kvfs's and
- * tmpfs's rate (medians) and their ratio (kvfs / tmpfs; 1.0 = as fast).
+ * of 2 MiB files, readdir, `ls -l` and `du -s` of 100k files, 4 KiB random
+ * reads and random stores through a shared mapping of a 64 MiB file. Each
+ * row prints kvfs's and tmpfs's rate (medians) and their ratio (kvfs /
+ * tmpfs; 1.0 = as fast).
  *   fs_bench [FILES_2MIB] [READDIR_FILES]   (defaults 512 and 100000)
  */
 #include <dirent.h>
 #include <stdbool.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include "bench_util.h"
@@ -126,6 +130,96 @@ static double run_readdir(const char *dir, int n)
 	return (double)count / (bench_now() - t0);
 }
 
+/* A shell tool over the 100k-file directory (output discarded): entries per second. */
+static double run_tool(const char *tool, const char *dir, int n)
+{
+	char cmd[3 * PATH_MAX];
+	double t0 = bench_now();
+
+	snprintf(cmd, sizeof(cmd), "%s '%s' >/dev/null", tool, dir);
+	if (system(cmd) != 0) {
+		fprintf(stderr, "fs_bench: %s failed\n", cmd);
+		exit(1);
+	}
+	return (double)n / (bench_now() - t0);
+}
+
+#define RAND_FILE (64u << 20)
+#define RAND_OPS  20000
+
+static void make_rand_file(const char *dir)
+{
+	char p[3 * PATH_MAX];
+	int fd, i;
+
+	snprintf(p, sizeof(p), "%s/rand", dir);
+	fd = open(p, O_CREAT | O_TRUNC | O_WRONLY, 0644);
+	for (i = 0; fd >= 0 && i < (int)(RAND_FILE >> 21); i++)
+		if (write(fd, buf, 2 << 20) != 2 << 20) {
+			perror(p);
+			exit(1);
+		}
+	if (fd < 0) {
+		perror(p);
+		exit(1);
+	}
+	close(fd);
+}
+
+/* 4 KiB preads at random aligned offsets (the same ones for both): reads per second. */
+static double run_rand_read(const char *dir)
+{
+	char p[3 * PATH_MAX];
+	unsigned seed = 7;
+	double t0;
+	int fd, i;
+
+	snprintf(p, sizeof(p), "%s/rand", dir);
+	fd = open(p, O_RDONLY);
+	t0 = bench_now();
+	for (i = 0; fd >= 0 && i < RAND_OPS; i++) {
+		off_t off = (off_t)(rand_r(&seed) % (RAND_FILE / 4096)) * 4096;
+
+		if (pread(fd, buf, 4096, off) != 4096) {
+			perror(p);
+			exit(1);
+		}
+	}
+	t0 = bench_now() - t0;
+	if (fd < 0) {
+		perror(p);
+		exit(1);
+	}
+	close(fd);
+	return RAND_OPS / t0;
+}
+
+/* 8-byte stores to random pages of a shared mapping, then msync: stores per second. */
+static double run_mmap_write(const char *dir)
+{
+	char p[3 * PATH_MAX];
+	unsigned seed = 11;
+	uint8_t *m;
+	double t0;
+	int fd, i;
+
+	snprintf(p, sizeof(p), "%s/rand", dir);
+	fd = open(p, O_RDWR);
+	m = fd < 0 ? MAP_FAILED : mmap(NULL, RAND_FILE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (m == MAP_FAILED) {
+		perror(p);
+		exit(1);
+	}
+	t0 = bench_now();
+	for (i = 0; i < RAND_OPS; i++)
+		*(volatile uint64_t *)(m + (size_t)(rand_r(&seed) % (RAND_FILE / 4096)) * 4096) = i;
+	msync(m, RAND_FILE, MS_SYNC);
+	t0 = bench_now() - t0;
+	munmap(m, RAND_FILE);
+	close(fd);
+	return RAND_OPS / t0;
+}
+
 static void row(const char *what, const char *unit, double scale, struct result r)
 {
 	printf("%-40s %12.1f %12.1f %-6s %7.2f\n", what, r.kvfs / scale, r.tmpfs / scale, unit,
@@ -137,7 +231,7 @@ int main(int argc, char **argv)
 	int nfiles = argc > 1 ? atoi(argv[1]) : 512, ndir = argc > 2 ? atoi(argv[2]) : 100000;
 	char dirs[2][PATH_MAX], many[2][2 * PATH_MAX];
 	double v[2][RUNS];
-	struct result create, rd, st_hit, st_miss, rdir;
+	struct result create, rd, st_hit, st_miss, rdir, lsl, du, rread, mwrite;
 	int r, k;
 
 	buf = aligned_alloc(4096, 2 << 20);
@@ -178,6 +272,24 @@ int main(int argc, char **argv)
 		for (k = 0; k < 2; k++)
 			v[k][r] = run_readdir(many[k], ndir);
 	rdir = (struct result){ bench_median(v[0], RUNS), bench_median(v[1], RUNS) };
+	for (r = 0; r < RUNS; r++)
+		for (k = 0; k < 2; k++)
+			v[k][r] = run_tool("ls -l", many[k], ndir);
+	lsl = (struct result){ bench_median(v[0], RUNS), bench_median(v[1], RUNS) };
+	for (r = 0; r < RUNS; r++)
+		for (k = 0; k < 2; k++)
+			v[k][r] = run_tool("du -s", many[k], ndir);
+	du = (struct result){ bench_median(v[0], RUNS), bench_median(v[1], RUNS) };
+	for (k = 0; k < 2; k++)
+		make_rand_file(dirs[k]);
+	for (r = 0; r < RUNS; r++)
+		for (k = 0; k < 2; k++)
+			v[k][r] = run_rand_read(dirs[k]);
+	rread = (struct result){ bench_median(v[0], RUNS), bench_median(v[1], RUNS) };
+	for (r = 0; r < RUNS; r++)
+		for (k = 0; k < 2; k++)
+			v[k][r] = run_mmap_write(dirs[k]);
+	mwrite = (struct result){ bench_median(v[0], RUNS), bench_median(v[1], RUNS) };
 
 	printf("fs_bench: kvfs vs tmpfs, medians of %d runs (%d files of 2 MiB; readdir of %d)\n",
 	       RUNS, nfiles, ndir);
@@ -187,6 +299,10 @@ int main(int argc, char **argv)
 	row("stat, present names", "k/s", 1e3, st_hit);
 	row("stat, absent names (first time each)", "k/s", 1e3, st_miss);
 	row("readdir (entries)", "k/s", 1e3, rdir);
+	row("ls -l (entries)", "k/s", 1e3, lsl);
+	row("du -s (entries)", "k/s", 1e3, du);
+	row("4 KiB random reads (pread)", "k/s", 1e3, rread);
+	row("random stores to a shared mapping+msync", "k/s", 1e3, mwrite);
 	printf("ratio: kvfs / tmpfs (higher is better; 1.00 = as fast as tmpfs)\n");
 	{
 		char cmd[PATH_MAX + 64];
