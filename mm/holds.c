@@ -41,6 +41,7 @@ void kv_lru_append(struct kv_pool *p, uint64_t ino)
 
 	if (p->in_lru[ino] || a->never)
 		return;
+	p->lru_touched[ino] = 0; /* queued now: as recent as a touch */
 	p->lru_next[ino] = KV_NONE;
 	p->lru_prev[ino] = a->lru_tail;
 	if (a->lru_tail)
@@ -51,14 +52,28 @@ void kv_lru_append(struct kv_pool *p, uint64_t ino)
 	p->in_lru[ino] = 1;
 }
 
+/*
+ * A lookup only marks the file used: moving it to the tail would touch
+ * four neighbours' links at random (DRAM misses at a million files). The
+ * move happens when the file reaches the head (settle_head): a second
+ * chance, as CLOCK gives, and the order eviction sees is the same.
+ */
 void kv_lru_touch(struct kv_pool *p, uint64_t ino)
 {
-	struct kv_inode *in = kv_inode(p, ino);
+	kv_inode(p, ino)->last_use_ns = kv_now_ns();
+	p->lru_touched[ino] = 1;
+}
 
-	in->last_use_ns = kv_now_ns();
-	if (p->in_lru[ino]) {
+/* Move files used since they were queued from the head of @a's list to its tail. */
+static void settle_head(struct kv_pool *p, uint32_t a)
+{
+	uint32_t ino;
+
+	while ((ino = p->anchors[a].lru_head) && p->lru_touched[ino]) {
 		kv_lru_remove(p, ino);
-		kv_lru_append(p, ino);
+		kv_lru_append(p, ino); /* clears the mark */
+		if (p->anchors[a].lru_head == ino)
+			break; /* alone on the list */
 	}
 }
 
@@ -156,12 +171,14 @@ static void reclaim_empty_dirs(struct kv_pool *p, uint64_t dir)
 /* Evict the head of anchor @a's list. Return: bytes freed, -ENOSPC when it is empty. */
 long kv_evict_in(struct kv_pool *p, uint32_t a)
 {
-	uint64_t ino = p->anchors[a].lru_head, parent;
+	uint64_t ino, parent;
 	struct kv_inode *in;
 	char name[KV_NAME_MAX + 1];
 	size_t len;
 	long bytes;
 
+	settle_head(p, a);
+	ino = p->anchors[a].lru_head;
 	if (!ino)
 		return -ENOSPC;
 	in = kv_inode(p, ino);
@@ -188,8 +205,10 @@ long kv_evict_one(struct kv_pool *p)
 	int64_t oldest = INT64_MAX;
 
 	for (i = 0; i < p->nanchors; i++) {
-		uint32_t head = p->anchors[i].lru_head;
+		uint32_t head;
 
+		settle_head(p, i);
+		head = p->anchors[i].lru_head;
 		if (head && kv_inode(p, head)->last_use_ns < oldest) {
 			oldest = kv_inode(p, head)->last_use_ns;
 			best = i;
