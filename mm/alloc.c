@@ -420,7 +420,8 @@ void kv_alloc_dirty_free(struct kv_alloc *a, uint64_t max, struct kv_extent *run
 		struct kv_free_node *n;
 
 		for (n = a->cls[c]; n && !run->len; n = n->cnext) {
-			uint64_t end = n->start + n->len, first = zero_scan(a, n->start, end, false);
+			uint64_t end = n->start + n->len,
+				 first = zero_scan(a, n->start, end, false);
 			uint64_t last = zero_scan(a, first, end, true);
 
 			if (last - first > max / KV_PAGE_SIZE)

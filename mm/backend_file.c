@@ -47,8 +47,10 @@ static bool holder_serving(int fd)
 
 static void mark_serving(struct kv_backend *be, bool readonly)
 {
-	struct flock fl = { .l_type = readonly ? F_RDLCK : F_WRLCK, .l_whence = SEEK_SET,
-			    .l_start = 0, .l_len = 1 };
+	struct flock fl = { .l_type = readonly ? F_RDLCK : F_WRLCK,
+			    .l_whence = SEEK_SET,
+			    .l_start = 0,
+			    .l_len = 1 };
 
 	if (fcntl(be->fd, F_OFD_SETLK, &fl) < 0)
 		kv_log(KV_LOG_DEBUG, "pool %s: no serving mark: %s", be->path, strerror(errno));

@@ -18,8 +18,8 @@
 #include <sys/stat.h>
 
 /* Pin a file found in the index (caller holds p->lock). Return: as kv_lookup_pin(). */
-static int pin_found_locked(struct kv_pool *p, uint64_t ino, int64_t now_ns,
-			    struct kv_attr *attr, struct kv_extent *ext)
+static int pin_found_locked(struct kv_pool *p, uint64_t ino, int64_t now_ns, struct kv_attr *attr,
+			    struct kv_extent *ext)
 {
 	struct kv_inode *in;
 	int rc;
@@ -91,8 +91,8 @@ size_t kv_lookup_pin_batch(struct kv_pool *p, uint64_t dir, const char *names, s
 		}
 		if (i + PIN_AHEAD / 2 < j)
 			kv_index_prefetch_inode(p, h[(i + PIN_AHEAD / 2) % PIN_AHEAD]);
-		rc = pin_found_locked(p, kv_index_find_hashed(p, hi, dir, name, len), now,
-				      &attr[i], &ext[i]);
+		rc = pin_found_locked(p, kv_index_find_hashed(p, hi, dir, name, len), now, &attr[i],
+				      &ext[i]);
 		if (rc)
 			break;
 	}

@@ -296,15 +296,14 @@ int kv_index_build(struct kv_pool *p)
 	while (hb < n + n / 2)
 		hb <<= 1;
 	p->hmask = hb - 1;
-	if (!(p->htab = hash_table_alloc(hb)) ||
-	    !ALLOC_ARRAY(child_first, n) || !ALLOC_ARRAY(child_last, n) ||
-	    !ALLOC_ARRAY(sib_next, n) || !ALLOC_ARRAY(sib_prev, n) || !ALLOC_ARRAY(nchild, n) ||
-	    !ALLOC_ARRAY(nsubdir, n) || !ALLOC_ARRAY(lru_prev, n) || !ALLOC_ARRAY(lru_next, n) ||
-	    !ALLOC_ARRAY(in_lru, n) || !ALLOC_ARRAY(lru_touched, n) || !ALLOC_ARRAY(kref, n) || !ALLOC_ARRAY(open_count, n) ||
-	    !ALLOC_ARRAY(pin_count, n) || !ALLOC_ARRAY(free_ino, n) || !ALLOC_ARRAY(reclaim, n) ||
-	    !ALLOC_ARRAY(in_reclaim, n) || !ALLOC_ARRAY(kref_debt, n) ||
-	    !ALLOC_ARRAY(anchor_idx, n) || !ALLOC_ARRAY(file_anchor, n) ||
-	    !ALLOC_ARRAY(dir_reclaimed, n) || !ALLOC_ARRAY(kept, n))
+	if (!(p->htab = hash_table_alloc(hb)) || !ALLOC_ARRAY(child_first, n) ||
+	    !ALLOC_ARRAY(child_last, n) || !ALLOC_ARRAY(sib_next, n) || !ALLOC_ARRAY(sib_prev, n) ||
+	    !ALLOC_ARRAY(nchild, n) || !ALLOC_ARRAY(nsubdir, n) || !ALLOC_ARRAY(lru_prev, n) ||
+	    !ALLOC_ARRAY(lru_next, n) || !ALLOC_ARRAY(in_lru, n) || !ALLOC_ARRAY(lru_touched, n) ||
+	    !ALLOC_ARRAY(kref, n) || !ALLOC_ARRAY(open_count, n) || !ALLOC_ARRAY(pin_count, n) ||
+	    !ALLOC_ARRAY(free_ino, n) || !ALLOC_ARRAY(reclaim, n) || !ALLOC_ARRAY(in_reclaim, n) ||
+	    !ALLOC_ARRAY(kref_debt, n) || !ALLOC_ARRAY(anchor_idx, n) ||
+	    !ALLOC_ARRAY(file_anchor, n) || !ALLOC_ARRAY(dir_reclaimed, n) || !ALLOC_ARRAY(kept, n))
 		goto out;
 	if (kv_inode(p, KV_ROOT_INO)->state != KV_INODE_LIVE ||
 	    !kv_is_dir(kv_inode(p, KV_ROOT_INO))) {

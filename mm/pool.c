@@ -441,8 +441,10 @@ int kv_pool_open(const char *path, const struct kv_open_opts *o, struct kv_pool 
 		goto out_close;
 	/* a pool file made now is all zeros; of any other, no free page is known to be */
 	if (!p->readonly && kv_alloc_track_zero(&p->alloc, p->be.created))
-		kv_log(KV_LOG_INFO, "pool %s: reservations zero all their bytes (no memory to "
-				    "track zeroed pages)", path);
+		kv_log(KV_LOG_INFO,
+		       "pool %s: reservations zero all their bytes (no memory to "
+		       "track zeroed pages)",
+		       path);
 	*out = p;
 	return 0;
 out_close:

@@ -186,7 +186,8 @@ uint64_t kv_index_find(struct kv_pool *p, uint64_t parent, const char *name, siz
 /* The same in steps, for batches: hash, prefetch its slot, then find. */
 uint64_t kv_index_hash(uint64_t parent, const char *name, size_t len);
 void kv_index_prefetch(struct kv_pool *p, uint64_t h);
-void kv_index_prefetch_inode(struct kv_pool *p, uint64_t h); /* its slot read: the record it names */
+void kv_index_prefetch_inode(struct kv_pool *p,
+			     uint64_t h); /* its slot read: the record it names */
 uint64_t kv_index_find_hashed(struct kv_pool *p, uint64_t h, uint64_t parent, const char *name,
 			      size_t len);
 void kv_index_link(struct kv_pool *p, uint64_t ino);

@@ -129,7 +129,8 @@ static void test_room_ahead_reclaimed(void **state)
 		assert_int_equal(kv_create(p, 1, nm, strlen(nm), S_IFREG | 0644, 0, 0, &f[i]), 0);
 		assert_int_equal(kv_open(p, f[i].ino), 0);
 		assert_int_equal(kv_write(p, f[i].ino, buf, 4096, 0), 4096);
-		assert_int_equal(kv_write(p, f[i].ino, buf, 100, 4096), 100); /* grows: room ahead */
+		assert_int_equal(kv_write(p, f[i].ino, buf, 100, 4096),
+				 100); /* grows: room ahead */
 	}
 	kv_pool_get_stats(p, &st);
 	assert_true(st.used_bytes > (200ull << 20)); /* the room is really held */
