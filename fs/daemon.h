@@ -52,6 +52,7 @@ struct kv_daemon {
 	char mountpoint[4096];
 	char uuid_text[40];
 	unsigned high_watermark; /* percent; 100 = only on demand */
+	bool prezero; /* the janitor zeroes free space while idle */
 	uint64_t ino_base; /* first virtual inode number (.kvfs and its files) */
 	struct timespec mount_time;
 	uid_t owner_uid;

@@ -31,6 +31,7 @@ struct mount_opts {
 	unsigned high_watermark;
 	unsigned threads;
 	unsigned user_share;
+	unsigned prezero;
 	bool allow_other;
 	bool debug;
 	bool foreground;
@@ -80,6 +81,12 @@ static int parse_one(struct mount_opts *mo, char *opt)
 			return 0;
 		}
 		fprintf(stderr, "kvfs mount: user_share=%s must be a percentage 0-100\n", val);
+	} else if (strcmp(opt, "prezero") == 0 && val) {
+		if (kv_parse_uint(val, 0, 1, &v) == 0) {
+			mo->prezero = (unsigned)v;
+			return 0;
+		}
+		fprintf(stderr, "kvfs mount: prezero=%s must be 0 or 1\n", val);
 	} else if (strcmp(opt, "threads") == 0 && val) {
 		if (kv_parse_uint(val, 1, 1024, &v) == 0) {
 			mo->threads = (unsigned)v;
@@ -341,7 +348,7 @@ static void *janitor_main(void *arg)
 		}
 		/* idle: zero freed space ahead of the reservations that would wait for it */
 		pthread_mutex_unlock(&d->inval_lock);
-		zeroed = kv_pool_zero_free(d->pool, 64u << 20);
+		zeroed = d->prezero ? kv_pool_zero_free(d->pool, 64u << 20) : 0;
 		pthread_mutex_lock(&d->inval_lock);
 		if (zeroed)
 			continue;
@@ -376,7 +383,7 @@ static void usage(void)
 int kv_cmd_mount(int argc, char **argv)
 {
 	struct mount_opts mo = {
-		.numa = -1, .high_watermark = 100, .threads = 8, .user_share = 50
+		.numa = -1, .high_watermark = 100, .threads = 8, .user_share = 50, .prezero = 1
 	};
 	struct kv_open_opts oo = { .numa_node = -1 };
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
@@ -434,6 +441,7 @@ int kv_cmd_mount(int argc, char **argv)
 	pthread_mutex_init(&d->users_lock, NULL);
 	d->inval_tail = &d->inval_head;
 	d->high_watermark = mo.high_watermark;
+	d->prezero = mo.prezero != 0;
 	snprintf(d->mountpoint, sizeof(d->mountpoint), "%s", mnt);
 	oo.create_size = mo.size;
 	oo.inode_count = mo.inodes;
