@@ -473,6 +473,17 @@ void kv_index_free(struct kv_pool *p)
 
 /* --- ghosts of reclaimed top directories --- */
 
+/*
+ * A lookup that misses asks the ghost ring first: a bit filter over the
+ * ghosts' hashes spares the walk of the whole ring (over a megabyte) on
+ * nearly every miss. Bits of ghosts taken or overwritten stay until the
+ * ring's next lap rebuilds the filter: a stale bit only costs a walk.
+ */
+static void ghost_filter_set(struct kv_pool *p, uint64_t h)
+{
+	p->ghost_filter[(h >> 32) % KV_GHOST_FILTER_BITS / 64] |= UINT64_C(1) << ((h >> 32) % 64);
+}
+
 void kv_ghost_add(struct kv_pool *p, uint64_t dir)
 {
 	const struct kv_inode *in = kv_inode(p, dir);
@@ -483,10 +494,19 @@ void kv_ghost_add(struct kv_pool *p, uint64_t dir)
 		if (!p->ghosts)
 			return; /* the directory is simply gone, as before ghosts */
 	}
+	if (p->ghost_next % KV_GHOSTS == 0) { /* a lap of the ring: drop stale filter bits */
+		uint32_t i;
+
+		memset(p->ghost_filter, 0, sizeof(p->ghost_filter));
+		for (i = 0; i < KV_GHOSTS; i++)
+			if (p->ghosts[i].hash)
+				ghost_filter_set(p, p->ghosts[i].hash);
+	}
 	g = &p->ghosts[p->ghost_next++ % KV_GHOSTS];
 	g->parent = in->parent;
 	g->parent_gen = kv_inode(p, in->parent)->gen;
 	g->hash = name_hash((const char *)in->name, in->name_len, in->parent) | 1;
+	ghost_filter_set(p, g->hash);
 	g->mode = in->mode;
 	g->uid = in->uid;
 	g->gid = in->gid;
@@ -504,6 +524,9 @@ static bool ghost_take(struct kv_pool *p, uint64_t parent, const char *name, siz
 	if (!p->ghosts)
 		return false;
 	h = name_hash(name, len, parent) | 1;
+	if (!(p->ghost_filter[(h >> 32) % KV_GHOST_FILTER_BITS / 64] &
+	      (UINT64_C(1) << ((h >> 32) % 64))))
+		return false; /* most misses: no ring walk */
 	for (i = 0; i < KV_GHOSTS; i++) {
 		struct kv_ghost *g = &p->ghosts[i];
 

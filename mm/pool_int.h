@@ -23,6 +23,7 @@
  * lookup of its name brings it back (index.c). A bounded ring, in DRAM.
  */
 #define KV_GHOSTS 4096
+#define KV_GHOST_FILTER_BITS 65536
 struct kv_ghost {
 	uint64_t parent, parent_gen, hash; /* hash 0: an empty slot */
 	uint32_t mode, uid, gid;
@@ -90,6 +91,7 @@ struct kv_pool {
 	uint64_t nahead;
 	struct kv_ghost *ghosts; /* KV_GHOSTS of them, oldest overwritten first */
 	uint32_t ghost_next;
+	uint64_t ghost_filter[KV_GHOST_FILTER_BITS / 64]; /* which hashes may be ghosts */
 	/* holds */
 	uint32_t *kref;
 	uint64_t *open_count, *pin_count; /* 64-bit: one handle pins millions a second */
