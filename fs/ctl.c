@@ -305,6 +305,9 @@ static int do_lookup(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_io
 	struct kv_attr ns;
 	uint64_t dir;
 	uint32_t i, n, found;
+	/* the pool's owner has no share to keep within: its charge is added once */
+	bool owner = s->user->uid == d->pool_owner;
+	uint64_t owner_bytes = 0;
 	int err, rc = check_head(d, &io->h, KVFS_IOC_LOOKUP_MAX, c, X_OK, &ns);
 
 	if (rc)
@@ -331,21 +334,30 @@ static int do_lookup(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_io
 		}
 		rc = kv_may_access(c, a, R_OK);
 		p = rc ? NULL : pin_find(s, dir, h, false, a->ino);
-		if (!rc && (!p || !p->count)) /* a handle's share counts each block once */
-			rc = kv_user_charge(d, s->user, a->size);
+		if (!rc && (!p || !p->count)) { /* a handle's share counts each block once */
+			if (owner)
+				owner_bytes += a->size;
+			else
+				rc = kv_user_charge(d, s->user, a->size);
+		}
 		if (!rc && p) {
 			if (!p->count++) {
 				s->live++;
 				p->bytes = a->size;
 			}
 		} else if (!rc && (rc = pin_add(s, dir, h, a->ino, a->size))) {
-			kv_user_uncharge(s->user, a->size);
+			if (owner)
+				owner_bytes -= a->size;
+			else
+				kv_user_uncharge(s->user, a->size);
 		}
 		if (rc)
 			break;
 		io->item[i].ext.off = ext[i].off;
 		io->item[i].ext.len = a->size;
 	}
+	if (owner_bytes)
+		kv_user_charge(d, s->user, owner_bytes); /* cannot fail for the owner */
 	if (i < found) { /* the prefix ends at block i: let go of the rest */
 		uint32_t k;
 

@@ -24,11 +24,8 @@ static int pin_found_locked(struct kv_pool *p, uint64_t ino, int64_t now_ns, str
 	struct kv_inode *in;
 	int rc;
 
-	if (!ino || !S_ISREG(kv_inode(p, ino)->mode)) {
-		atomic_fetch_add(&p->misses, 1);
-		return -ENOENT;
-	}
-	atomic_fetch_add(&p->hits, 1);
+	if (!ino || !S_ISREG(kv_inode(p, ino)->mode))
+		return -ENOENT; /* the caller counts hits and misses */
 	kv_policy_hit(p, ino);
 	in = kv_inode(p, ino);
 	if (in->extent_count > 1 && !p->open_count[ino]) {
@@ -60,6 +57,7 @@ int kv_lookup_pin(struct kv_pool *p, uint64_t dir, const char *name, size_t len,
 	pthread_mutex_lock(&p->lock);
 	rc = pin_found_locked(p, kv_index_find(p, dir, name, len), kv_now_ns(), attr, ext);
 	pthread_mutex_unlock(&p->lock);
+	atomic_fetch_add(rc == -ENOENT ? &p->misses : &p->hits, 1);
 	return rc;
 }
 
@@ -97,6 +95,10 @@ size_t kv_lookup_pin_batch(struct kv_pool *p, uint64_t dir, const char *names, s
 			break;
 	}
 	pthread_mutex_unlock(&p->lock);
+	/* one atomic add a batch, not one a block */
+	atomic_fetch_add(&p->hits, i + (rc && rc != -ENOENT));
+	if (rc == -ENOENT)
+		atomic_fetch_add(&p->misses, 1);
 	*err = rc;
 	return i;
 }
