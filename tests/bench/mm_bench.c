@@ -105,8 +105,10 @@ static int measure(const char *path, uint64_t files, struct row *r)
 		/* touched first: untouched pages would all read the one shared zero page */
 		memset(tab, 0, files * 512);
 		/* each read's address depends on the previous read, as a lookup's do */
+		/* a full-period 64-bit LCG: (idx * 7919 + 1) % files cycled through a few records */
 		r->touch = MEDIAN5(for (uint64_t j = 0; j < probes; j++) idx =
-				       (idx * 7919 + 1 + tab[(idx % files) * 512 + 8]) % files;
+				       idx * 6364136223846793005ull + 1442695040888963407ull +
+				       tab[((idx >> 24) % files) * 512 + 8];
 				   , (double)probes);
 		sink = idx;
 		(void)sink;
