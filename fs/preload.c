@@ -63,9 +63,20 @@ static void atfork_prepare(void)
 	kvp_lock();
 }
 
-static void atfork_release(void)
+static void atfork_parent(void)
 {
 	kvp_unlock();
+}
+
+/* The child's only thread is not the owner the mutex records: make it anew. */
+static void atfork_child(void)
+{
+	pthread_mutexattr_t attr;
+
+	pthread_mutexattr_init(&attr);
+	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+	pthread_mutex_init(&table_lock, &attr);
+	pthread_mutexattr_destroy(&attr);
 }
 
 #define RESOLVE(name) kvp_real.name = dlsym(RTLD_NEXT, #name)
@@ -96,7 +107,7 @@ static void resolve(void)
 	RESOLVE(truncate);
 	RESOLVE(truncate64);
 	kvp_page_size = (size_t)sysconf(_SC_PAGESIZE);
-	pthread_atfork(atfork_prepare, atfork_release, atfork_release);
+	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 }
 
 void kvp_resolve(void)
