@@ -87,7 +87,9 @@ static void *map_locked(void *addr, size_t len, int prot, int flags, int fd, off
 		*cuda_m = e->m;
 		*cuda_rw = win != e->m->win_ro;
 	} else {
-		p = kvp_real.mmap(addr, len, prot, flags, e->m->pool_fd,
+		/* populated: the pages are in the pool already, and one call maps
+		 * them faster than a fault per 4 KiB page would */
+		p = kvp_real.mmap(addr, len, prot, flags | MAP_POPULATE, e->m->pool_fd,
 				  (off_t)(e->ext_off + (uint64_t)off));
 		if (p == MAP_FAILED) {
 			int saved = errno;

@@ -6,8 +6,8 @@
  * does; target >= 0.9), the same reads on tmpfs (target >= 1.2), and the
  * same reads through FUSE without the library (syscall(), which the
  * library does not see). Also mmap+copy+munmap under the library against
- * the kernel's FUSE mmap, with per-call mappings of the pool and with
- * slices of the data window (KVFS_PRELOAD_MAP=window, the CUDA case). The program re-executes itself with the library
+ * the pool copy, with per-call mappings of the pool and with slices of
+ * the data window (KVFS_PRELOAD_MAP=window, the CUDA case). The program re-executes itself with the library
  * preloaded (build/libkvfs_preload.so next to build/bench/).
  *   preload_bench [FILES_2MIB]   (default 32)
  */
@@ -21,7 +21,7 @@
 
 #include "bench_util.h"
 
-#define RUNS  9
+#define RUNS  21
 #define BLOCK (2u << 20)
 #define LIB   "libkvfs_preload.so"
 
@@ -80,7 +80,7 @@ static void make_files(const char *dir, int **fds_out)
 }
 
 /* Bytes per second of one round of @how over every file. */
-enum how { READ_LIB, READ_FUSE, MEMCPY_POOL, MMAP_LIB, MMAP_FUSE };
+enum how { READ_LIB, READ_FUSE, MEMCPY_POOL, MMAP_LIB };
 
 static double round_of(enum how how, int *fds, uint8_t *pool, uint64_t *ext)
 {
@@ -103,32 +103,51 @@ static double round_of(enum how how, int *fds, uint8_t *pool, uint64_t *ext)
 			memcpy(buf, pool + ext[i], BLOCK);
 			break;
 		case MMAP_LIB:
-		case MMAP_FUSE:
-			m = how == MMAP_LIB ? mmap(NULL, BLOCK, PROT_READ, MAP_SHARED, fds[i], 0)
-					    : (void *)syscall(SYS_mmap, NULL, BLOCK, PROT_READ,
-							      MAP_SHARED, fds[i], 0);
+			m = mmap(NULL, BLOCK, PROT_READ, MAP_SHARED, fds[i], 0);
 			if (m == MAP_FAILED)
 				exit(2);
 			memcpy(buf, m, BLOCK);
-			if (how == MMAP_LIB)
-				munmap(m, BLOCK);
-			else
-				syscall(SYS_munmap, m, BLOCK);
+			munmap(m, BLOCK);
 			break;
 		}
 	}
 	return (double)nfiles * BLOCK / (bench_now() - t0);
 }
 
-static double median_of(enum how how, int *fds, uint8_t *pool, uint64_t *ext)
+/*
+ * Every way, round after round, interleaved: host noise hits them alike. A
+ * ratio is the median of the per-round ratios; rates are medians too.
+ */
+#define NWAYS 6
+static const enum how ways[NWAYS] = { READ_LIB, MEMCPY_POOL, READ_LIB, READ_FUSE, MMAP_LIB,
+				      MMAP_LIB };
+
+static void measure(int *kfds, int *tfds, uint8_t *pool, uint64_t *ext, double v[NWAYS][RUNS])
 {
-	double v[RUNS];
+	int r, w;
+
+	for (r = -1; r < RUNS; r++) /* round -1 warms: faults, page cache, CPU caches */
+		for (w = 0; w < NWAYS; w++) {
+			double x;
+
+			/* way 5 is what a process with CUDA loaded gets: window slices */
+			if (w == 5)
+				setenv("KVFS_PRELOAD_MAP", "window", 1);
+			x = round_of(ways[w], w == 2 ? tfds : kfds, pool, ext);
+			unsetenv("KVFS_PRELOAD_MAP");
+			if (r >= 0)
+				v[w][r] = x;
+		}
+}
+
+static double median_ratio(double *a, double *b)
+{
+	double q[RUNS];
 	int r;
 
-	round_of(how, fds, pool, ext); /* warm: faults, page cache, CPU caches */
 	for (r = 0; r < RUNS; r++)
-		v[r] = round_of(how, fds, pool, ext);
-	return bench_median(v, RUNS);
+		q[r] = a[r] / b[r];
+	return bench_median(q, RUNS);
 }
 
 /* The pool, mapped populated as libkvfs maps it, and each block's offset in it. */
@@ -165,16 +184,21 @@ static uint8_t *map_pool(int *fds, uint64_t **ext_out)
 	return p;
 }
 
-static void row(const char *what, double v, const char *ref_name, double ref, const char *target)
+static void row(const char *what, double *v, const char *ref_name, double *ref,
+		const char *target)
 {
-	printf("%-34s %9.0f MB/s  %-24s %9.0f MB/s  %6.2f  %s\n", what, v / 1e6, ref_name,
-	       ref / 1e6, v / ref, target);
+	double q = median_ratio(v, ref), tmp[RUNS];
+
+	memcpy(tmp, v, sizeof(tmp));
+	printf("%-32s %7.0f MB/s  %-24s ", what, bench_median(tmp, RUNS) / 1e6, ref_name);
+	memcpy(tmp, ref, sizeof(tmp));
+	printf("%7.0f MB/s  %6.2f  %s\n", bench_median(tmp, RUNS) / 1e6, q, target);
 }
 
 int main(int argc, char **argv)
 {
 	char tmpdir[PATH_MAX], kvdir[PATH_MAX + 8], *saved;
-	double lib, fuse, pool_copy, tmpfs, mlib, mwin, mfuse;
+	static double v[NWAYS][RUNS];
 	int *kfds, *tfds, i;
 	uint64_t *ext;
 	uint8_t *pool;
@@ -202,23 +226,17 @@ int main(int argc, char **argv)
 	make_files(tmpdir, &tfds);
 	pool = map_pool(kfds, &ext);
 
-	lib = median_of(READ_LIB, kfds, pool, ext);
-	pool_copy = median_of(MEMCPY_POOL, kfds, pool, ext);
-	tmpfs = median_of(READ_LIB, tfds, pool, ext); /* falls through: tmpfs */
-	fuse = median_of(READ_FUSE, kfds, pool, ext);
-	mlib = median_of(MMAP_LIB, kfds, pool, ext);
-	mfuse = median_of(MMAP_FUSE, kfds, pool, ext);
-	setenv("KVFS_PRELOAD_MAP", "window", 1); /* what a process with CUDA loaded gets */
-	mwin = median_of(MMAP_LIB, kfds, pool, ext);
+	measure(kfds, tfds, pool, ext, v);
 
-	printf("preload_bench: %d blocks of 2 MiB, median of %d rounds\n", nfiles, RUNS);
-	printf("%-34s %14s  %-24s %14s  %6s  %s\n", "under libkvfs_preload.so", "rate",
+	printf("preload_bench: %d blocks of 2 MiB, medians of %d interleaved rounds\n", nfiles,
+	       RUNS);
+	printf("%-32s %12s  %-24s %12s  %6s  %s\n", "under libkvfs_preload.so", "rate",
 	       "reference", "rate", "ratio", "target");
-	row("pread() of a block", lib, "memcpy from pool map", pool_copy, ">= 0.9");
-	row("pread() of a block", lib, "pread() on tmpfs", tmpfs, ">= 1.2");
-	row("pread() of a block", lib, "pread() through FUSE", fuse, "");
-	row("mmap+memcpy+munmap of a block", mlib, "the same through FUSE", mfuse, "");
-	row("the same, window slices", mwin, "the same through FUSE", mfuse, "");
+	row("pread() of a block", v[0], "memcpy from pool map", v[1], ">= 0.9");
+	row("pread() of a block", v[0], "pread() on tmpfs", v[2], ">= 1.2");
+	row("pread() of a block", v[0], "pread() through FUSE", v[3], "");
+	row("mmap+memcpy+munmap, per-call", v[4], "pread() through FUSE", v[3], "");
+	row("mmap+memcpy+munmap, window", v[5], "memcpy from pool map", v[1], "");
 
 	for (i = 0; i < nfiles; i++) {
 		char p[PATH_MAX + 32];
