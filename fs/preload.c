@@ -32,7 +32,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <linux/close_range.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #ifndef MADV_POPULATE_READ
@@ -43,8 +45,15 @@ struct kvp_real kvp_real;
 
 static pthread_mutex_t table_lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
 static pthread_once_t resolve_once = PTHREAD_ONCE_INIT;
-static struct fd_entry *fds;
-static int nfds;
+/*
+ * Descriptors in chunks that are never freed or moved, so that a read() of
+ * a descriptor known to be plain checks one byte without the lock.
+ */
+#define CHUNK_SHIFT 10
+#define CHUNK	    (1 << CHUNK_SHIFT)
+#define NCHUNKS	    4096 /* 4 Mi descriptors */
+static struct fd_entry *chunks[NCHUNKS];
+static int nchunks; /* chunks[0 .. nchunks) may be allocated */
 struct map_rec *kvp_maps;
 size_t kvp_page_size = 4096;
 
@@ -122,31 +131,42 @@ __attribute__((constructor)) static void kvp_init(void)
 
 /* --- the descriptor table --- */
 
-/* The entry of @fd, the table grown to hold it. Locking: kvp_lock held. */
+/* The entry of @fd if its chunk exists; safe without the lock. */
+static struct fd_entry *fd_peek(int fd)
+{
+	struct fd_entry *c;
+
+	if (fd < 0 || (fd >> CHUNK_SHIFT) >= NCHUNKS)
+		return NULL;
+	c = __atomic_load_n(&chunks[fd >> CHUNK_SHIFT], __ATOMIC_ACQUIRE);
+	return c ? &c[fd & (CHUNK - 1)] : NULL;
+}
+
+/* The entry of @fd, its chunk made if need be. Locking: kvp_lock held. */
 struct fd_entry *kvp_fd_slot(int fd)
 {
-	if (fd < 0)
-		return NULL;
-	if (fd >= nfds) {
-		int n = nfds ? nfds : 256;
-		struct fd_entry *t;
+	struct fd_entry *c;
+	int i = fd >> CHUNK_SHIFT;
 
-		while (n <= fd)
-			n *= 2;
-		t = realloc(fds, (size_t)n * sizeof(*t));
-		if (!t)
+	if (fd < 0 || i >= NCHUNKS)
+		return NULL;
+	if (!chunks[i]) {
+		c = calloc(CHUNK, sizeof(*c));
+		if (!c)
 			return NULL;
-		memset(t + nfds, 0, (size_t)(n - nfds) * sizeof(*t));
-		fds = t;
-		nfds = n;
+		__atomic_store_n(&chunks[i], c, __ATOMIC_RELEASE);
+		if (i >= nchunks)
+			nchunks = i + 1;
 	}
-	return &fds[fd];
+	return &chunks[i][fd & (CHUNK - 1)];
 }
 
 void kvp_fd_reset(int fd)
 {
-	if (fd >= 0 && fd < nfds)
-		memset(&fds[fd], 0, sizeof(fds[fd]));
+	struct fd_entry *e = fd_peek(fd);
+
+	if (e)
+		memset(e, 0, sizeof(*e));
 }
 
 void kvp_fd_mark_internal(int fd, bool internal)
@@ -161,7 +181,9 @@ void kvp_fd_mark_internal(int fd, bool internal)
 
 static bool fd_internal(int fd)
 {
-	return fd >= 0 && fd < nfds && fds[fd].state == FD_INTERNAL;
+	struct fd_entry *e = fd_peek(fd);
+
+	return e && e->state == FD_INTERNAL;
 }
 
 int kvp_own_fd(int fd)
@@ -221,12 +243,16 @@ void kvp_classify(int fd, struct fd_entry *e, int flags)
 /* Forget what was learnt about a file whose size or extents may have changed. */
 void kvp_forget_file(dev_t dev, ino_t ino)
 {
-	int i;
+	int i, j;
 
-	for (i = 0; i < nfds; i++)
-		if ((fds[i].state == FD_SERVED || fds[i].state == FD_KVFS_NOEXT) &&
-		    fds[i].dev == dev && fds[i].ino == ino)
-			fds[i].state = FD_UNKNOWN;
+	for (i = 0; i < nchunks; i++)
+		for (j = 0; chunks[i] && j < CHUNK; j++) {
+			struct fd_entry *e = &chunks[i][j];
+
+			if ((e->state == FD_SERVED || e->state == FD_KVFS_NOEXT) && e->dev == dev &&
+			    e->ino == ino)
+				e->state = FD_UNKNOWN;
+		}
 }
 
 bool kvp_file_mapped(dev_t dev, ino_t ino)
@@ -348,6 +374,48 @@ int close(int fd)
 	return kvp_real.close(fd);
 }
 
+/* close_range(2) and closefrom(3) close the program's descriptors, not the library's. */
+static int close_run(unsigned a, unsigned b, int flags, unsigned limit)
+{
+	int rc = (int)syscall(SYS_close_range, a, b, flags);
+	unsigned i;
+
+	for (i = a; rc == 0 && !(flags & CLOSE_RANGE_CLOEXEC) && i <= b && i < limit; i++)
+		kvp_fd_reset((int)i);
+	return rc;
+}
+
+int close_range(unsigned first, unsigned last, int flags)
+{
+	unsigned limit, fd, start = first;
+	int rc = 0;
+
+	kvp_resolve();
+	if (first > last)
+		return (int)syscall(SYS_close_range, first, last, flags); /* EINVAL */
+	kvp_lock();
+	limit = (unsigned)nchunks << CHUNK_SHIFT; /* past it, nothing is the library's */
+	for (fd = first; fd <= last && fd < limit; fd++) {
+		if (!fd_internal((int)fd))
+			continue;
+		if (fd > start)
+			rc = close_run(start, fd - 1, flags, limit);
+		if (rc)
+			goto out;
+		start = fd + 1;
+	}
+	if (start <= last)
+		rc = close_run(start, last, flags, limit);
+out:
+	kvp_unlock();
+	return rc;
+}
+
+void closefrom(int lowfd)
+{
+	close_range(lowfd < 0 ? 0 : (unsigned)lowfd, ~0u, 0);
+}
+
 /* @newfd is about to be replaced by dup2/dup3: move the library's own away first. */
 static void free_target(int newfd)
 {
@@ -376,8 +444,10 @@ static int after_dup(int oldfd, int newfd)
 		return newfd;
 	e = kvp_fd_slot(newfd);
 	if (e) {
-		if (oldfd < nfds && fds[oldfd].state != FD_INTERNAL)
-			*e = fds[oldfd];
+		struct fd_entry *old = fd_peek(oldfd);
+
+		if (old && old->state != FD_INTERNAL)
+			*e = *old;
 		else
 			memset(e, 0, sizeof(*e));
 	}
@@ -438,10 +508,12 @@ int dup3(int oldfd, int newfd, int flags)
  */
 static bool served(int fd, struct fd_entry *out, uint64_t *size)
 {
-	struct fd_entry *e;
+	struct fd_entry *e = fd_peek(fd);
 	struct stat st;
 	bool ok = false;
 
+	if (e && __atomic_load_n(&e->state, __ATOMIC_RELAXED) == FD_PLAIN)
+		return false; /* sockets, pipes, other files: no lock */
 	kvp_lock();
 	e = kvp_fd_slot(fd);
 	if (e && e->state == FD_UNKNOWN)
@@ -456,8 +528,9 @@ static bool served(int fd, struct fd_entry *out, uint64_t *size)
 	/* the descriptor may have been closed and reused behind our back */
 	if (fstat(fd, &st) || st.st_ino != out->ino || st.st_dev != out->dev) {
 		kvp_lock();
-		if (fd < nfds && fds[fd].state == FD_SERVED)
-			fds[fd].state = FD_UNKNOWN;
+		e = fd_peek(fd);
+		if (e && e->state == FD_SERVED)
+			e->state = FD_UNKNOWN;
 		kvp_unlock();
 		return false;
 	}

@@ -196,6 +196,33 @@ def cmd_zerocopy(mnt):
     check(status == 0, "a forked child reads the mapping and the descriptors")
     check(m[:] == pattern(BLOCK, 0), "the parent's mapping after the child exited")
     m.close()
+    # the library's descriptors survive the program's close(), closerange(), dup2()
+    pid = os.fork()
+    if pid == 0:
+        fd0 = os.open(block(mnt, 0), os.O_RDONLY)
+        m0 = mmap.mmap(fd0, 0, access=mmap.ACCESS_READ)
+        os.close(fd0)
+        # Python's mmap keeps a dup of its own; the library's is the highest
+        held = [max(int(f) for f in os.listdir("/proc/self/fd")
+                    if os.path.exists("/proc/self/fd/" + f)
+                    and os.readlink("/proc/self/fd/" + f) == block(mnt, 0))]
+        ok = held[0] >= 64
+        try:
+            os.close(held[0])
+            ok = False
+        except OSError as e:
+            ok = ok and e.errno == 9
+        os.closerange(3, 1 << 16)
+        fd3 = os.open(block(mnt, 3), os.O_RDONLY)
+        os.dup2(fd3, held[0])
+        m3 = mmap.mmap(fd3, 0, access=mmap.ACCESS_READ)
+        ok = ok and m3[:] == pattern(BLOCK, 3) and m0[:] == pattern(BLOCK, 0)
+        ok = ok and os.pread(held[0], 16, 0) == pattern(BLOCK, 3)[:16]
+        m0.close()
+        m3.close()
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    check(status == 0, "close/closerange/dup2 over the library's descriptors leave it working")
     # exec: the library's descriptors do not leak into the new program
     os.set_inheritable(fd, True)
     pid = os.fork()
