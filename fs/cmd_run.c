@@ -52,7 +52,8 @@ static int find_library(char *out, size_t size)
 		if (slash)
 			slash[1] = 0;
 		for (i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
-			if ((size_t)snprintf(out, size, "%s%s%s", self, rel[i], PRELOAD_SO) < size &&
+			if ((size_t)snprintf(out, size, "%s%s%s", self, rel[i], PRELOAD_SO) <
+				size &&
 			    is_file(out))
 				return 0;
 		}
@@ -96,8 +97,9 @@ int kv_cmd_run(int argc, char **argv)
 		return 2;
 	}
 	if (find_library(lib, sizeof(lib))) {
-		fprintf(stderr, "kvfs run: %s not found (next to kvfs, in ../lib, or %s/lib); "
-				"set KVFS_PRELOAD_LIB\n",
+		fprintf(stderr,
+			"kvfs run: %s not found (next to kvfs, in ../lib, or %s/lib); "
+			"set KVFS_PRELOAD_LIB\n",
 			PRELOAD_SO, KVFS_PREFIX);
 		return 1;
 	}
@@ -110,8 +112,7 @@ int kv_cmd_run(int argc, char **argv)
 	} else {
 		preload = lib;
 	}
-	if (setenv("LD_PRELOAD", preload, 1) ||
-	    (mount && setenv("KVFS_PRELOAD_MOUNT", mount, 1))) {
+	if (setenv("LD_PRELOAD", preload, 1) || (mount && setenv("KVFS_PRELOAD_MOUNT", mount, 1))) {
 		perror("kvfs run: setenv");
 		return 1;
 	}

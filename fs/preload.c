@@ -306,32 +306,32 @@ static mode_t mode_arg(int flags, va_list ap)
 	return (flags & (O_CREAT | __O_TMPFILE)) ? (mode_t)va_arg(ap, int) : 0;
 }
 
-#define OPEN_WRAPPER(name, real_name)                                                    \
-	int name(const char *path, int flags, ...)                                        \
-	{                                                                                  \
-		va_list ap;                                                                \
-		mode_t mode;                                                               \
-		kvp_resolve();                                                             \
-		va_start(ap, flags);                                                       \
-		mode = mode_arg(flags, ap);                                                \
-		va_end(ap);                                                                \
-		if (trunc_refused(AT_FDCWD, path, flags))                                  \
-			return -1;                                                         \
-		return after_open(kvp_real.real_name(path, flags, mode), flags);           \
+#define OPEN_WRAPPER(name, real_name)                                                              \
+	int name(const char *path, int flags, ...)                                                 \
+	{                                                                                          \
+		va_list ap;                                                                        \
+		mode_t mode;                                                                       \
+		kvp_resolve();                                                                     \
+		va_start(ap, flags);                                                               \
+		mode = mode_arg(flags, ap);                                                        \
+		va_end(ap);                                                                        \
+		if (trunc_refused(AT_FDCWD, path, flags))                                          \
+			return -1;                                                                 \
+		return after_open(kvp_real.real_name(path, flags, mode), flags);                   \
 	}
 
-#define OPENAT_WRAPPER(name, real_name)                                                  \
-	int name(int dirfd, const char *path, int flags, ...)                             \
-	{                                                                                  \
-		va_list ap;                                                                \
-		mode_t mode;                                                               \
-		kvp_resolve();                                                             \
-		va_start(ap, flags);                                                       \
-		mode = mode_arg(flags, ap);                                                \
-		va_end(ap);                                                                \
-		if (trunc_refused(dirfd, path, flags))                                     \
-			return -1;                                                         \
-		return after_open(kvp_real.real_name(dirfd, path, flags, mode), flags);    \
+#define OPENAT_WRAPPER(name, real_name)                                                            \
+	int name(int dirfd, const char *path, int flags, ...)                                      \
+	{                                                                                          \
+		va_list ap;                                                                        \
+		mode_t mode;                                                                       \
+		kvp_resolve();                                                                     \
+		va_start(ap, flags);                                                               \
+		mode = mode_arg(flags, ap);                                                        \
+		va_end(ap);                                                                        \
+		if (trunc_refused(dirfd, path, flags))                                             \
+			return -1;                                                                 \
+		return after_open(kvp_real.real_name(dirfd, path, flags, mode), flags);            \
 	}
 
 OPEN_WRAPPER(open, open)

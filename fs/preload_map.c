@@ -25,9 +25,9 @@
 
 /* --- mappings --- */
 
-#define MAP_FLAGS_OK                                                                    \
-	(MAP_TYPE | MAP_FIXED | MAP_FIXED_NOREPLACE | MAP_POPULATE | MAP_NORESERVE |    \
-	 MAP_LOCKED | MAP_NONBLOCK)
+#define MAP_FLAGS_OK                                                                               \
+	(MAP_TYPE | MAP_FIXED | MAP_FIXED_NOREPLACE | MAP_POPULATE | MAP_NORESERVE | MAP_LOCKED |  \
+	 MAP_NONBLOCK)
 
 /* KVFS_PRELOAD_MAP=window|file; by default a slice of the window when CUDA is loaded */
 static bool use_window(void)
@@ -60,8 +60,9 @@ static void *map_locked(void *addr, size_t len, int prot, int flags, int fd, off
 		return MAP_FAILED;
 	if (e->state == FD_UNKNOWN || e->state == FD_KVFS_NOEXT)
 		kvp_classify(fd, e, -1); /* a file sized and filled since it was opened */
-	if (e->state != FD_SERVED || (flags & ~MAP_FLAGS_OK) || (prot & ~(PROT_READ | PROT_WRITE)) ||
-	    (!shared && type != MAP_PRIVATE) || off < 0 || (uint64_t)off % kvp_page_size)
+	if (e->state != FD_SERVED || (flags & ~MAP_FLAGS_OK) ||
+	    (prot & ~(PROT_READ | PROT_WRITE)) || (!shared && type != MAP_PRIVATE) || off < 0 ||
+	    (uint64_t)off % kvp_page_size)
 		return MAP_FAILED;
 	if (shared && (prot & PROT_WRITE) && (!e->rdwr || !e->m->pool_rw))
 		return MAP_FAILED; /* the real call says EACCES, or FUSE serves it */
@@ -229,7 +230,8 @@ void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
 		ours = (uint8_t *)old < r->addr + r->len && r->addr < (uint8_t *)old + old_len;
 	kvp_unlock();
 	if (ours) {
-		errno = EINVAL; /* a zero-copy mapping is the file's extent: it cannot grow or move */
+		errno =
+		    EINVAL; /* a zero-copy mapping is the file's extent: it cannot grow or move */
 		return MAP_FAILED;
 	}
 	return kvp_real.mremap(old, old_len, new_len, flags, new_addr);

@@ -165,8 +165,8 @@ static int open_pool(struct kvp_mount *m)
 
 static uint8_t *map_data(struct kvp_mount *m, int prot)
 {
-	void *p = kvp_real.mmap(NULL, m->data_size, prot, MAP_SHARED, m->pool_fd,
-				(off_t)m->data_off);
+	void *p =
+	    kvp_real.mmap(NULL, m->data_size, prot, MAP_SHARED, m->pool_fd, (off_t)m->data_off);
 
 	return p == MAP_FAILED ? NULL : p;
 }
@@ -266,8 +266,8 @@ void kvp_cuda_register(struct kvp_mount *m, bool rw)
 	unsigned flags = CUDA_HOST_REGISTER_PORTABLE | CUDA_HOST_REGISTER_MAPPED;
 	uint8_t *win = rw ? m->win_rw : m->win_ro;
 
-	if (!win || __atomic_exchange_n(rw ? &m->cuda_tried_rw : &m->cuda_tried_ro, 1,
-					__ATOMIC_ACQ_REL))
+	if (!win ||
+	    __atomic_exchange_n(rw ? &m->cuda_tried_rw : &m->cuda_tried_ro, 1, __ATOMIC_ACQ_REL))
 		return;
 	reg = (int (*)(void *, size_t, unsigned))dlsym(RTLD_DEFAULT, "cudaHostRegister");
 	if (!reg)

@@ -119,8 +119,9 @@ static double round_of(enum how how, int *fds, uint8_t *pool, uint64_t *ext)
  * ratio is the median of the per-round ratios; rates are medians too.
  */
 #define NWAYS 6
-static const enum how ways[NWAYS] = { READ_LIB, MEMCPY_POOL, READ_LIB, READ_FUSE, MMAP_LIB,
-				      MMAP_LIB };
+static const enum how ways[NWAYS] = {
+	READ_LIB, MEMCPY_POOL, READ_LIB, READ_FUSE, MMAP_LIB, MMAP_LIB
+};
 
 static void measure(int *kfds, int *tfds, uint8_t *pool, uint64_t *ext, double v[NWAYS][RUNS])
 {
@@ -184,8 +185,7 @@ static uint8_t *map_pool(int *fds, uint64_t **ext_out)
 	return p;
 }
 
-static void row(const char *what, double *v, const char *ref_name, double *ref,
-		const char *target)
+static void row(const char *what, double *v, const char *ref_name, double *ref, const char *target)
 {
 	double q = median_ratio(v, ref), tmp[RUNS];
 
@@ -230,8 +230,8 @@ int main(int argc, char **argv)
 
 	printf("preload_bench: %d blocks of 2 MiB, medians of %d interleaved rounds\n", nfiles,
 	       RUNS);
-	printf("%-32s %12s  %-24s %12s  %6s  %s\n", "under libkvfs_preload.so", "rate",
-	       "reference", "rate", "ratio", "target");
+	printf("%-32s %12s  %-24s %12s  %6s  %s\n", "under libkvfs_preload.so", "rate", "reference",
+	       "rate", "ratio", "target");
 	row("pread() of a block", v[0], "memcpy from pool map", v[1], ">= 0.9");
 	row("pread() of a block", v[0], "pread() on tmpfs", v[2], ">= 1.2");
 	row("pread() of a block", v[0], "pread() through FUSE", v[3], "");
