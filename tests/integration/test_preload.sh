@@ -8,7 +8,8 @@
 # block is not evicted and is after munmap, writes through a shared mapping
 # are seen by read() through the mount in another process, fork/exec/
 # threads behave, files off the mount and multi-extent files fall through,
-# and a process without the library is unaffected.
+# a process without the library is unaffected, and the POSIX and Python
+# mmap tests pass with every process (daemon included) under the library.
 . "$(dirname "$0")/lib.sh"
 
 P="$TOP/tests/integration/preload_check.py"
@@ -124,6 +125,14 @@ ok "kvfs run prepends to LD_PRELOAD" test "$(LD_PRELOAD=/lib/x86_64-linux-gnu/li
 ok "kvfs run -m exports KVFS_PRELOAD_MOUNT" \
 	test "$("$KVFS" run -m "$MNT" -- sh -c 'echo $KVFS_PRELOAD_MOUNT')" = "$MNT"
 ok "kvfs run passes the exit status" test "$("$KVFS" run -- sh -c 'exit 3'; echo $?)" = 3
+
+# --- whole programs unchanged: the POSIX and Python mmap tests, every process preloaded ---
+for t in test_posix test_python_mmap; do
+	ok "$t passes with every program under the library" \
+		env LD_PRELOAD="$BUILD/libkvfs_preload.so" bash "$TOP/tests/integration/$t.sh" \
+		>"$WORK/$t.log" 2>&1
+	grep -E '^not ok' "$WORK/$t.log"
+done
 
 rm -rf "$MNT/fill" "$MNT/ns"
 kv_unmount
