@@ -29,23 +29,30 @@
 	(MAP_TYPE | MAP_FIXED | MAP_FIXED_NOREPLACE | MAP_POPULATE | MAP_NORESERVE | MAP_LOCKED |  \
 	 MAP_NONBLOCK)
 
-/* KVFS_PRELOAD_MAP=window|file; by default a slice of the window when CUDA is loaded */
+/*
+ * KVFS_PRELOAD_MAP=window|file; by default a slice of the window once CUDA
+ * is loaded (it is never unloaded). Called without kvp_lock: it may take
+ * the dynamic loader's lock, and a library's constructor may open files.
+ */
 static bool use_window(void)
 {
+	static int cuda_seen;
 	const char *how = getenv("KVFS_PRELOAD_MAP");
 
 	if (how && strcmp(how, "window") == 0)
 		return true;
 	if (how && strcmp(how, "file") == 0)
 		return false;
-	return kvp_cuda_loaded();
+	if (!__atomic_load_n(&cuda_seen, __ATOMIC_RELAXED) && kvp_cuda_loaded())
+		__atomic_store_n(&cuda_seen, 1, __ATOMIC_RELAXED);
+	return __atomic_load_n(&cuda_seen, __ATOMIC_RELAXED);
 }
 
 /*
  * Map [@off, @off + @len) of the served file @fd from the pool, or return
  * MAP_FAILED with *handled false to fall through. Locking: kvp_lock held.
  */
-static void *map_locked(void *addr, size_t len, int prot, int flags, int fd, off_t off,
+static void *map_locked(void *addr, size_t len, int prot, int flags, int fd, off_t off, bool window,
 			bool *handled, struct kvp_mount **cuda_m, bool *cuda_rw)
 {
 	int type = flags & MAP_TYPE;
@@ -79,7 +86,7 @@ static void *map_locked(void *addr, size_t len, int prot, int flags, int fd, off
 		free(r);
 		return MAP_FAILED;
 	}
-	if (shared && !(flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) && use_window())
+	if (shared && window)
 		win = (prot & PROT_WRITE) ? kvp_window_rw(e->m) : e->m->win_ro;
 	if (win) {
 		p = win + (e->ext_off - e->m->data_off) + off;
@@ -119,21 +126,23 @@ static void *do_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t 
 		     void *(*real)(void *, size_t, int, int, int, off_t))
 {
 	struct kvp_mount *cuda_m = NULL;
-	bool handled = false, cuda_rw = false;
+	bool handled = false, cuda_rw = false, window;
 	void *p = MAP_FAILED;
 	int saved;
 
 	kvp_resolve();
 	if (fd < 0 || (flags & MAP_ANONYMOUS) || !len)
 		return real(addr, len, prot, flags, fd, off);
+	window = !(flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) &&
+		 (flags & MAP_TYPE) != MAP_PRIVATE && use_window();
 	kvp_lock();
-	p = map_locked(addr, len, prot, flags, fd, off, &handled, &cuda_m, &cuda_rw);
+	p = map_locked(addr, len, prot, flags, fd, off, window, &handled, &cuda_m, &cuda_rw);
 	saved = errno;
 	kvp_unlock();
 	if (!handled)
 		return real(addr, len, prot, flags, fd, off);
-	if (cuda_m && kvp_cuda_loaded())
-		kvp_cuda_register(cuda_m, cuda_rw);
+	if (cuda_m)
+		kvp_cuda_register(cuda_m, cuda_rw); /* once per window; nothing without CUDA */
 	errno = saved;
 	return p;
 }

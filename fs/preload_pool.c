@@ -255,9 +255,32 @@ bool kvp_mount_move_fd(int from, int to)
 	return false;
 }
 
+/*
+ * cudaHostRegister of the CUDA runtime in the process, or NULL. Python
+ * loads torch's libcudart.so.12 privately (RTLD_LOCAL), where RTLD_DEFAULT
+ * does not look: ask for the loaded library by name too, never loading it.
+ */
+static void *cuda_host_register(void)
+{
+	static const char *const names[] = { "libcudart.so", "libcudart.so.13", "libcudart.so.12",
+					     "libcudart.so.11.0" };
+	void *fn = dlsym(RTLD_DEFAULT, "cudaHostRegister");
+	size_t i;
+
+	for (i = 0; !fn && i < sizeof(names) / sizeof(names[0]); i++) {
+		void *h = dlopen(names[i], RTLD_LAZY | RTLD_NOLOAD);
+
+		if (h) {
+			fn = dlsym(h, "cudaHostRegister");
+			dlclose(h); /* drops the reference NOLOAD took; it stays loaded */
+		}
+	}
+	return fn;
+}
+
 bool kvp_cuda_loaded(void)
 {
-	return dlsym(RTLD_DEFAULT, "cudaHostRegister") != NULL;
+	return cuda_host_register() != NULL;
 }
 
 void kvp_cuda_register(struct kvp_mount *m, bool rw)
@@ -269,7 +292,7 @@ void kvp_cuda_register(struct kvp_mount *m, bool rw)
 	if (!win ||
 	    __atomic_exchange_n(rw ? &m->cuda_tried_rw : &m->cuda_tried_ro, 1, __ATOMIC_ACQ_REL))
 		return;
-	reg = (int (*)(void *, size_t, unsigned))dlsym(RTLD_DEFAULT, "cudaHostRegister");
+	reg = (int (*)(void *, size_t, unsigned))cuda_host_register();
 	if (!reg)
 		return;
 	if (!rw)

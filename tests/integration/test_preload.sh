@@ -30,6 +30,45 @@ ok "kvfs run -m this mount" "$KVFS" run -m "$MNT" -- python3 "$P" zerocopy "$MNT
 ok "kvfs run -m another directory: everything falls through" \
 	env KVFS_PRELOAD_MAP=file "$KVFS" run -m "$WORK" -- python3 "$P" plain "$MNT"
 
+# --- CUDA: with a libcudart loaded privately (as torch's is), maps are slices
+# of one data-area window registered once with cudaHostRegister ---
+cat >"$WORK/cudart_stub.c" <<'C'
+#include <stdio.h>
+#include <stdlib.h>
+int cudaHostRegister(void *p, size_t n, unsigned flags)
+{
+	FILE *f = fopen(getenv("CUDA_STUB_LOG"), "a");
+	fprintf(f, "%lx %zu %u\n", (unsigned long)p, n, flags);
+	fclose(f);
+	return 0;
+}
+C
+ok "build a stand-in libcudart.so.12" cc -shared -fPIC -Wl,-soname,libcudart.so.12 -o "$WORK/libcudart.so.12" "$WORK/cudart_stub.c"
+ok "mmap with CUDA loaded: a slice of the window, registered once" \
+	env CUDA_STUB_LOG="$WORK/cuda.log" "$KVFS" run -- python3 - "$MNT" "$WORK/libcudart.so.12" <<'PY'
+import ctypes, mmap, os, sys
+mnt, stub = sys.argv[1], sys.argv[2]
+ctypes.CDLL(stub)  # RTLD_LOCAL, like an extension module's dependency
+pool = os.getxattr(mnt, "user.kvfs.pool").decode()
+ok = True
+for i in range(3):
+    path = "%s/ns/%032x" % (mnt, i)
+    fd = os.open(path, os.O_RDONLY)
+    m = mmap.mmap(fd, 0, mmap.MAP_SHARED, mmap.PROT_READ)
+    data = os.pread(fd, 1 << 21, 0)
+    ok = ok and m[:] == data
+    m.close()
+    os.close(fd)
+log = open(os.environ["CUDA_STUB_LOG"]).read().split("\n")[:-1]
+print(log)
+addr, size, flags = (int(log[0].split()[0], 16), int(log[0].split()[1]), int(log[0].split()[2]))
+lines = [l.split() for l in open("/proc/self/maps")]
+win = [l for l in lines if len(l) > 5 and l[5] == pool and int(l[0].split("-")[0], 16) == addr]
+ok = ok and len(log) == 1 and flags == 1 | 2 | 8 and len(win) == 1
+ok = ok and int(win[0][0].split("-")[1], 16) - addr == size
+sys.exit(0 if ok else 1)
+PY
+
 # --- the page cache: reads under the library leave no pages of the file ---
 B0=$(printf '%s/ns/%032x' "$MNT" 0)
 resident() { fincore -nbr -o RES "$1"; }
