@@ -219,7 +219,9 @@ void kvp_classify(int fd, struct fd_entry *e, int flags)
 		return;
 	if (fstat(fd, &st) || !S_ISREG(st.st_mode))
 		return;
+	kvp_lock(); /* the mount table; the FUSE round trips below go without it */
 	m = kvp_mount_of(st.st_dev, fd);
+	kvp_unlock();
 	if (!m)
 		return;
 	e->state = FD_KVFS_NOEXT;
@@ -270,14 +272,15 @@ bool kvp_file_mapped(dev_t dev, ino_t ino)
 static int after_open(int fd, int flags)
 {
 	int saved = errno;
+	struct fd_entry probe, *e;
 
 	if (fd < 0)
 		return fd;
+	kvp_classify(fd, &probe, flags); /* threads opening files do not wait on each other */
 	kvp_lock();
-	struct fd_entry *e = kvp_fd_slot(fd);
-
+	e = kvp_fd_slot(fd);
 	if (e)
-		kvp_classify(fd, e, flags);
+		*e = probe;
 	kvp_unlock();
 	errno = saved;
 	return fd;

@@ -154,7 +154,10 @@ extern size_t kvp_page_size;
 struct fd_entry *kvp_fd_slot(int fd);
 /** kvp_fd_reset() - forget @fd. Locking: held. */
 void kvp_fd_reset(int fd);
-/** kvp_classify() - look at @fd (@flags: its open flags, or -1) and fill @e. Locking: held. */
+/**
+ * kvp_classify() - look at @fd (@flags: its open flags, or -1) and fill @e.
+ * Locking: takes kvp_lock for the mount table only; callable with or without it.
+ */
 void kvp_classify(int fd, struct fd_entry *e, int flags);
 /** kvp_forget_file() - drop what is known of a file whose size may change. Locking: held. */
 void kvp_forget_file(dev_t dev, ino_t ino);

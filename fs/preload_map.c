@@ -164,6 +164,17 @@ static void invalidate(const struct map_rec *r)
 		posix_fadvise(r->hold_fd, 0, 0, POSIX_FADV_DONTNEED);
 }
 
+/* At exit, what was stored through shared mappings reaches readers of the mount too. */
+__attribute__((destructor)) static void invalidate_all(void)
+{
+	struct map_rec *r;
+
+	kvp_lock();
+	for (r = kvp_maps; r; r = r->next)
+		invalidate(r);
+	kvp_unlock();
+}
+
 static void release(struct map_rec *r)
 {
 	invalidate(r);

@@ -9,6 +9,7 @@ or without libkvfs_preload.so. Each subcommand prints "ok - ..." or
   preload_check.py plain MNT             (without it) maps go through FUSE
   preload_check.py hold MNT FILE GO      map FILE, close it, wait for GO, unmap
   preload_check.py write MNT FILE        map FILE read-write, store, msync
+  preload_check.py write-exit MNT FILE   the same, but exit with the mapping in place
   preload_check.py exec-child MNT FD     (after exec) read an inherited fd
 """
 import hashlib
@@ -291,6 +292,18 @@ def cmd_write(mnt, path):
     os.close(fd)
 
 
+KEEP = []
+
+
+def cmd_write_exit(mnt, path):
+    """Store through a shared mapping and exit without msync or munmap."""
+    fd = os.open(path, os.O_RDWR)
+    m = mmap.mmap(fd, 0)
+    m[:8] = b"ATEXIT!!"
+    KEEP.append(m)
+    os.close(fd)
+
+
 def cmd_exec_child(mnt, fd):
     fd = int(fd)
     pool = pool_of(mnt)
@@ -308,7 +321,7 @@ def cmd_exec_child(mnt, fd):
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     {"make": cmd_make, "zerocopy": cmd_zerocopy, "plain": cmd_plain, "hold": cmd_hold,
-     "write": cmd_write, "exec-child": cmd_exec_child}[cmd](*args)
+     "write": cmd_write, "write-exit": cmd_write_exit, "exec-child": cmd_exec_child}[cmd](*args)
     sys.exit(1 if failed else 0)
 
 

@@ -124,6 +124,9 @@ ok "a writable shared mapping under the library" "$KVFS" run -- python3 "$P" wri
 ok "read() through the mount in another process sees the stores" \
 	test "$(head -c 8 "$B1")" = "WRITTEN!"
 ok "and the last bytes" test "$(tail -c 8 "$B1")" = "ENDBYTES"
+ok "a program that exits with the mapping in place" \
+	"$KVFS" run -- python3 "$P" write-exit "$MNT" "$B1"
+ok "read() through the mount sees its stores too" test "$(head -c 8 "$B1")" = "ATEXIT!!"
 
 # --- a mapped block is held: not evicted under pressure; evictable after munmap ---
 B2=$(printf '%s/ns/%032x' "$MNT" 2)
