@@ -46,6 +46,13 @@ struct kvp_real kvp_real;
 static pthread_mutex_t table_lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
 static pthread_once_t resolve_once = PTHREAD_ONCE_INIT;
 /*
+ * read() moves the file offset under the kernel's per-file lock; here, under
+ * one of these, by inode, so that threads reading one descriptor (or its
+ * dups) never get the same bytes twice.
+ */
+#define POS_LOCKS 64
+static pthread_mutex_t pos_locks[POS_LOCKS] = { [0 ... POS_LOCKS - 1] = PTHREAD_MUTEX_INITIALIZER };
+/*
  * Descriptors in chunks that are never freed or moved, so that a read() of
  * a descriptor known to be plain checks one byte without the lock.
  */
@@ -81,11 +88,14 @@ static void atfork_parent(void)
 static void atfork_child(void)
 {
 	pthread_mutexattr_t attr;
+	int i;
 
 	pthread_mutexattr_init(&attr);
 	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
 	pthread_mutex_init(&table_lock, &attr);
 	pthread_mutexattr_destroy(&attr);
+	for (i = 0; i < POS_LOCKS; i++)
+		pthread_mutex_init(&pos_locks[i], NULL);
 }
 
 #define RESOLVE(name) kvp_real.name = dlsym(RTLD_NEXT, #name)
@@ -568,8 +578,8 @@ static ssize_t serve_read(int fd, const struct iovec *iov, int iovcnt, off_t pos
 {
 	struct fd_entry e;
 	uint64_t size;
-	ssize_t n;
-	off_t cur = pos;
+	ssize_t n = -1;
+	off_t cur;
 	int i;
 
 	*handled = false;
@@ -580,16 +590,20 @@ static ssize_t serve_read(int fd, const struct iovec *iov, int iovcnt, off_t pos
 			return -1;
 	if (!served(fd, &e, &size))
 		return -1;
-	if (pos < 0) {
-		cur = lseek(fd, 0, SEEK_CUR);
-		if (cur < 0)
-			return -1;
+	if (pos >= 0) {
+		*handled = true;
+		return copy_out(&e, size, (uint64_t)pos, iov, iovcnt);
 	}
-	*handled = true;
-	n = copy_out(&e, size, (uint64_t)cur, iov, iovcnt);
-	if (pos < 0 && n > 0 && lseek(fd, cur + n, SEEK_SET) < 0)
-		return -1;
-	return n;
+	pthread_mutex_lock(&pos_locks[e.ino % POS_LOCKS]);
+	cur = lseek(fd, 0, SEEK_CUR);
+	if (cur >= 0) {
+		*handled = true;
+		n = copy_out(&e, size, (uint64_t)cur, iov, iovcnt);
+		if (n > 0 && lseek(fd, cur + n, SEEK_SET) < 0)
+			n = -1;
+	}
+	pthread_mutex_unlock(&pos_locks[e.ino % POS_LOCKS]);
+	return *handled ? n : -1;
 }
 
 ssize_t read(int fd, void *buf, size_t count)

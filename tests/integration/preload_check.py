@@ -183,6 +183,27 @@ def cmd_zerocopy(mnt):
     for t in ts:
         t.join()
     check(not errors, "8 threads x 40 preads read the right bytes")
+    # threads sharing one descriptor's offset: every byte read exactly once
+    fd = os.open(block(mnt, 2), os.O_RDONLY)
+    got = []
+
+    def reader():
+        while True:
+            b = os.read(fd, 4096)
+            if not b:
+                return
+            got.append(b)
+
+    ts = [threading.Thread(target=reader) for t in range(4)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    os.close(fd)
+    want = pattern(BLOCK, 2)
+    chunks = {want[i:i + 4096] for i in range(0, BLOCK, 4096)}
+    check(sum(map(len, got)) == BLOCK and all(b in chunks for b in got),
+          "4 threads read() one descriptor: each byte once")
     # fork: the child keeps reading and mapping; the parent is unaffected
     fd = os.open(block(mnt, 0), os.O_RDONLY)
     m = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
