@@ -96,8 +96,11 @@ static void *map_locked(void *addr, size_t len, int prot, int flags, int fd, off
 		*cuda_rw = win != e->m->win_ro;
 	} else {
 		/* populated: the pages are in the pool already, and one call maps
-		 * them faster than a fault per 4 KiB page would */
-		p = kvp_real.mmap(addr, len, prot, flags | MAP_POPULATE, e->m->pool_fd,
+		 * them faster than a fault per 4 KiB page would (not a private
+		 * writable map: populating that would copy every page) */
+		int populate = shared || !(prot & PROT_WRITE) ? MAP_POPULATE : 0;
+
+		p = kvp_real.mmap(addr, len, prot, flags | populate, e->m->pool_fd,
 				  (off_t)(e->ext_off + (uint64_t)off));
 		if (p == MAP_FAILED) {
 			int saved = errno;
