@@ -74,7 +74,7 @@ $(PRE_OBJ): CFLAGS += -U_FILE_OFFSET_BITS
 $(B)/fs/cmd_run.o: CFLAGS += -DKVFS_PREFIX='"$(PREFIX)"'
 $(B)/libkvfs_preload.so: $(PRE_OBJ) fs/preload.map
 	$(CC) -shared -Wl,-soname,libkvfs_preload.so -Wl,--version-script=fs/preload.map \
-	  $(LDFLAGS) -o $@ $(PRE_OBJ) -ldl -lpthread
+	  $(filter-out -static,$(LDFLAGS)) -o $@ $(PRE_OBJ) -ldl -lpthread
 
 $(B)/kvfs.pc: Makefile
 	@mkdir -p $(B)
@@ -133,7 +133,7 @@ valgrind: all
 
 static:
 	$(MAKE) B=build-static NO_DAXCTL=1 LDFLAGS="-static" build-static/kvfs \
-	  build-static/libkvfs.a build-static/libkvfs.so $(patsubst $(B)/%,build-static/%,$(EX_BIN))
+	  build-static/libkvfs.a build-static/libkvfs.so build-static/libkvfs_preload.so $(patsubst $(B)/%,build-static/%,$(EX_BIN))
 	@ldd build-static/libkvfs.so | grep -q xxhash && { echo "static libkvfs.so needs libxxhash"; exit 1; } || true
 
 bench: all
