@@ -10,7 +10,7 @@
  * data is one extent, opened for reading, and the process can open the
  * mount's pool: read()/pread()/readv()/preadv() copy from the pool's data
  * area (the file's own descriptor holds the file, so it is not evicted);
- * mmap() kvp_maps the pool file at the extent (or hands out a slice of the
+ * mmap() maps the pool file at the extent (or hands out a slice of the
  * data window the CUDA runtime registered, see kvfs(7)) and keeps a
  * close-on-exec duplicate of the descriptor until the last munmap() of
  * it: an open file is never evicted, so that duplicate is the pin. Anything
@@ -351,6 +351,16 @@ OPEN_WRAPPER(open, open)
 OPEN_WRAPPER(open64, open64)
 OPENAT_WRAPPER(openat, openat)
 OPENAT_WRAPPER(openat64, openat64)
+
+int creat(const char *path, mode_t mode)
+{
+	return open(path, O_CREAT | O_WRONLY | O_TRUNC, mode);
+}
+
+int creat64(const char *path, mode_t mode)
+{
+	return open64(path, O_CREAT | O_WRONLY | O_TRUNC, mode);
+}
 
 /* the _FORTIFY_SOURCE entry points of the two-argument forms */
 int __open_2(const char *path, int flags)

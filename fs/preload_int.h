@@ -150,7 +150,7 @@ struct map_rec {
 extern struct map_rec *kvp_maps; /* guarded by kvp_lock */
 extern size_t kvp_page_size;
 
-/** kvp_fd_slot() - the entry of @fd, the table grown to hold it, or NULL. Locking: held. */
+/** kvp_fd_slot() - the entry of @fd, its chunk made if need be, or NULL. Locking: held. */
 struct fd_entry *kvp_fd_slot(int fd);
 /** kvp_fd_reset() - forget @fd. Locking: held. */
 void kvp_fd_reset(int fd);

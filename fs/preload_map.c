@@ -120,7 +120,7 @@ static void *map_locked(void *addr, size_t len, int prot, int flags, int fd, off
 	r->dev = e->dev;
 	r->ino = e->ino;
 	r->next = kvp_maps;
-	kvp_maps = r;
+	__atomic_store_n(&kvp_maps, r, __ATOMIC_RELEASE);
 	*handled = true;
 	return p;
 }
@@ -227,7 +227,7 @@ int munmap(void *addr, size_t len)
 	bool only_window;
 
 	kvp_resolve();
-	if (!kvp_maps)
+	if (!__atomic_load_n(&kvp_maps, __ATOMIC_ACQUIRE)) /* no zero-copy map: no lock */
 		return kvp_real.munmap(addr, len);
 	kvp_lock();
 	only_window = forget_range(addr, (size_t)kvp_page_up(len));
@@ -267,7 +267,7 @@ int msync(void *addr, size_t len, int flags)
 
 	kvp_resolve();
 	rc = kvp_real.msync(addr, len, flags);
-	if (rc || !kvp_maps)
+	if (rc || !__atomic_load_n(&kvp_maps, __ATOMIC_ACQUIRE))
 		return rc;
 	kvp_lock();
 	for (r = kvp_maps; r; r = r->next)
