@@ -69,7 +69,7 @@ static void run_usage(void)
 
 int kv_cmd_run(int argc, char **argv)
 {
-	char lib[PATH_MAX], *preload;
+	char lib[PATH_MAX], abs[PATH_MAX], *preload;
 	const char *mount = NULL, *old;
 	struct stat st;
 	int i = 1;
@@ -92,10 +92,12 @@ int kv_cmd_run(int argc, char **argv)
 		run_usage();
 		return 2;
 	}
-	if (mount && (stat(mount, &st) || !S_ISDIR(st.st_mode))) {
+	if (mount && (stat(mount, &st) || !S_ISDIR(st.st_mode) || !realpath(mount, abs))) {
 		fprintf(stderr, "kvfs run: %s is not a directory\n", mount);
 		return 2;
 	}
+	if (mount)
+		mount = abs; /* the program may change directory */
 	if (find_library(lib, sizeof(lib))) {
 		fprintf(stderr,
 			"kvfs run: %s not found (next to kvfs, in ../lib, or %s/lib); "

@@ -166,6 +166,8 @@ ok "kvfs run prepends to LD_PRELOAD" test "$(LD_PRELOAD=/lib/x86_64-linux-gnu/li
 	"$KVFS" run -- sh -c 'echo $LD_PRELOAD')" = "$BUILD/libkvfs_preload.so:/lib/x86_64-linux-gnu/libc.so.6"
 ok "kvfs run -m exports KVFS_PRELOAD_MOUNT" \
 	test "$("$KVFS" run -m "$MNT" -- sh -c 'echo $KVFS_PRELOAD_MOUNT')" = "$MNT"
+ok "kvfs run -m makes the mount point absolute" test "$(cd "$MNT/.." && "$KVFS" run -m \
+	"$(basename "$MNT")" -- sh -c 'echo $KVFS_PRELOAD_MOUNT')" = "$(readlink -f "$MNT")"
 ok "kvfs run passes the exit status" test "$("$KVFS" run -- sh -c 'exit 3'; echo $?)" = 3
 
 # --- whole programs unchanged: the POSIX and Python mmap tests, every process preloaded ---
