@@ -15,9 +15,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 #include <sys/uio.h>
 
-#define KVP_MAX_MOUNTS 16
+#define KVP_MAX_MOUNTS 64 /* mounts met in a process's life, remounts included */
 #define KVP_FD_MIN     64 /* the library's own descriptors start here when they can */
 
 /* the real libc calls, found with dlsym(RTLD_NEXT) */
@@ -51,9 +52,12 @@ extern struct kvp_real kvp_real;
 /* One kvfs mount this process has met, with its pool's data area. */
 struct kvp_mount {
 	dev_t dev;
-	int state; /* 1: usable; -1: not kvfs, or its pool is not ours to open */
+	int state; /* 1: usable; -1: not kvfs, or its pool is not ours to open; 0: retired */
 	int pool_fd; /* the pool, O_RDWR when the caller may, else O_RDONLY */
 	bool pool_rw;
+	dev_t pool_dev; /* the pool file mapped, to notice a pool made anew at its path */
+	ino_t pool_ino;
+	struct timespec mounted; /* mtime of <root>/.kvfs: this mount, not a later one */
 	uint64_t data_off, data_size; /* the data area: the only part mapped */
 	/* data_off .. data_off + data_size, mapped once each: read-only (reads,
 	 * PROT_READ maps) and, when first asked, read-write */

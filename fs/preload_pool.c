@@ -23,6 +23,7 @@
 #include <sys/statfs.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
+#include <time.h>
 #include <unistd.h>
 
 #define FUSE_MAGIC 0x65735546
@@ -151,6 +152,8 @@ static int open_pool(struct kvp_mount *m)
 	if (fstat(fd, &st) || !S_ISREG(st.st_mode) ||
 	    pread(fd, &geo, sizeof(geo), 0) != (ssize_t)sizeof(geo))
 		return -EPROTO; /* devdax pools: a pread() sees nothing there */
+	m->pool_dev = st.st_dev;
+	m->pool_ino = st.st_ino;
 	if (geo.magic != KV_MAGIC || geo.version != KV_FORMAT_VERSION ||
 	    memcmp(geo.uuid, uuid, 16) != 0)
 		return -ESTALE;
@@ -186,15 +189,52 @@ static int map_window(struct kvp_mount *m)
 	return 0;
 }
 
+/*
+ * Is @m still what is mounted? A long-lived program may outlive a daemon:
+ * the mount point must still be on @m's device, and the pool path still
+ * the file that was mapped (not a pool made anew at the same path).
+ */
+static int mount_stamp(const struct kvp_mount *m, struct timespec *ts)
+{
+	char path[PATH_MAX + 8];
+	struct stat st;
+
+	/* .kvfs carries the time of its mount: it tells one mount from the next */
+	snprintf(path, sizeof(path), "%s/.kvfs", m->root);
+	if (stat(path, &st) || st.st_dev != m->dev)
+		return -ENOENT;
+	*ts = st.st_mtim;
+	return 0;
+}
+
+static bool still_mounted(const struct kvp_mount *m)
+{
+	struct timespec ts;
+	struct stat st;
+
+	if (mount_stamp(m, &ts) || ts.tv_sec != m->mounted.tv_sec ||
+	    ts.tv_nsec != m->mounted.tv_nsec)
+		return false;
+	return stat(m->pool, &st) == 0 && st.st_dev == m->pool_dev && st.st_ino == m->pool_ino;
+}
+
 struct kvp_mount *kvp_mount_of(dev_t dev, int fd)
 {
 	struct kvp_mount *m;
 	struct statfs sfs;
 	int i;
 
-	for (i = 0; i < nmounts; i++)
-		if (mounts[i].dev == dev)
-			return mounts[i].state > 0 ? &mounts[i] : NULL;
+	for (i = 0; i < nmounts; i++) {
+		m = &mounts[i];
+		if (m->dev != dev || m->state == 0)
+			continue;
+		if (m->state < 0)
+			return NULL;
+		if (still_mounted(m))
+			return m;
+		/* retired, never reused: served descriptors and maps may point at it */
+		m->state = 0;
+	}
 	/* not FUSE at all: no need to remember it */
 	if (fd < 0 || fstatfs(fd, &sfs) || sfs.f_type != FUSE_MAGIC || nmounts == KVP_MAX_MOUNTS)
 		return NULL;
@@ -203,7 +243,8 @@ struct kvp_mount *kvp_mount_of(dev_t dev, int fd)
 	m->dev = dev;
 	m->state = -1;
 	m->pool_fd = -1;
-	if (mount_root(dev, m->root, sizeof(m->root)) || open_pool(m) || map_window(m)) {
+	if (mount_root(dev, m->root, sizeof(m->root)) || mount_stamp(m, &m->mounted) ||
+	    open_pool(m) || map_window(m)) {
 		if (m->pool_fd >= 0)
 			kvp_real.close(m->pool_fd);
 		m->pool_fd = -1;
@@ -248,7 +289,7 @@ bool kvp_mount_move_fd(int from, int to)
 	int i;
 
 	for (i = 0; i < nmounts; i++)
-		if (mounts[i].state > 0 && mounts[i].pool_fd == from) {
+		if (from >= 0 && mounts[i].pool_fd == from) {
 			mounts[i].pool_fd = to;
 			return true;
 		}

@@ -10,6 +10,7 @@ or without libkvfs_preload.so. Each subcommand prints "ok - ..." or
   preload_check.py hold MNT FILE GO      map FILE, close it, wait for GO, unmap
   preload_check.py write MNT FILE        map FILE read-write, store, msync
   preload_check.py write-exit MNT FILE   the same, but exit with the mapping in place
+  preload_check.py remount MNT GO         read, wait for GO (another pool mounted), read
   preload_check.py exec-child MNT FD     (after exec) read an inherited fd
 """
 import hashlib
@@ -316,6 +317,23 @@ def cmd_write(mnt, path):
 KEEP = []
 
 
+def cmd_remount(mnt, go):
+    """Read a block, wait while another pool is mounted in its place, read again."""
+    fd = os.open(block(mnt, 0), os.O_RDONLY)
+    check(os.read(fd, BLOCK) == pattern(BLOCK, 0), "remount: the first pool's block")
+    os.close(fd)
+    print("first", flush=True)
+    while not os.path.exists(go):
+        time.sleep(0.05)
+    fd = os.open(block(mnt, 0), os.O_RDONLY)
+    check(os.read(fd, BLOCK) == b"\x77" * BLOCK, "remount: the new pool's block, not the old")
+    m = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+    check(m[:] == b"\x77" * BLOCK and len(pool_lines(pool_of(mnt))) >= 1,
+          "remount: mapped from the new pool")
+    m.close()
+    os.close(fd)
+
+
 def cmd_write_exit(mnt, path):
     """Store through a shared mapping and exit without msync or munmap."""
     fd = os.open(path, os.O_RDWR)
@@ -342,7 +360,8 @@ def cmd_exec_child(mnt, fd):
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     {"make": cmd_make, "zerocopy": cmd_zerocopy, "plain": cmd_plain, "hold": cmd_hold,
-     "write": cmd_write, "write-exit": cmd_write_exit, "exec-child": cmd_exec_child}[cmd](*args)
+     "write": cmd_write, "write-exit": cmd_write_exit,
+     "remount": cmd_remount, "exec-child": cmd_exec_child}[cmd](*args)
     sys.exit(1 if failed else 0)
 
 
