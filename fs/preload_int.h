@@ -63,6 +63,7 @@ struct kvp_mount {
 	 * PROT_READ maps) and, when first asked, read-write */
 	uint8_t *win_ro, *win_rw;
 	int cuda_tried_ro, cuda_tried_rw; /* atomic: registered (or tried) once */
+	int ro_uses_rw; /* atomic: CUDA took only the read-write window */
 	char root[PATH_MAX];
 	char pool[PATH_MAX];
 };

@@ -87,7 +87,9 @@ static void *map_locked(void *addr, size_t len, int prot, int flags, int fd, off
 		return MAP_FAILED;
 	}
 	if (shared && window)
-		win = (prot & PROT_WRITE) ? kvp_window_rw(e->m) : e->m->win_ro;
+		win = (prot & PROT_WRITE) || __atomic_load_n(&e->m->ro_uses_rw, __ATOMIC_ACQUIRE)
+			  ? kvp_window_rw(e->m)
+			  : e->m->win_ro;
 	if (win) {
 		p = win + (e->ext_off - e->m->data_off) + off;
 		if (flags & MAP_POPULATE)

@@ -338,5 +338,18 @@ void kvp_cuda_register(struct kvp_mount *m, bool rw)
 		return;
 	if (!rw)
 		flags |= CUDA_HOST_REGISTER_READONLY;
-	(void)reg(win, m->data_size, flags); /* not fatal: copies are then pageable */
+	if (reg(win, m->data_size, flags) == 0 || rw || !m->pool_rw)
+		return; /* not fatal: copies are then pageable */
+	/*
+	 * No read-only registration here (an older GPU or driver): read-only
+	 * maps get slices of the read-write window from now on, registered
+	 * instead; their pages are writable, which the program did not ask for.
+	 */
+	kvp_lock();
+	win = kvp_window_rw(m);
+	kvp_unlock();
+	if (!win)
+		return;
+	kvp_cuda_register(m, true);
+	__atomic_store_n(&m->ro_uses_rw, 1, __ATOMIC_RELEASE);
 }
