@@ -57,6 +57,7 @@ struct kvp_mount {
 	bool pool_rw;
 	dev_t pool_dev; /* the pool file mapped, to notice a pool made anew at its path */
 	ino_t pool_ino;
+	uint8_t uuid[16];
 	struct timespec mounted; /* mtime of <root>/.kvfs: this mount, not a later one */
 	uint64_t data_off, data_size; /* the data area: the only part mapped */
 	/* data_off .. data_off + data_size, mapped once each: read-only (reads,

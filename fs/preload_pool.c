@@ -140,6 +140,7 @@ static int open_pool(struct kvp_mount *m)
 	uuid_text[n] = 0;
 	if (parse_uuid(uuid_text, uuid))
 		return -EPROTO;
+	memcpy(m->uuid, uuid, sizeof(m->uuid));
 	m->pool_rw = true;
 	fd = kvp_real.open(m->pool, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0) {
@@ -207,15 +208,42 @@ static int mount_stamp(const struct kvp_mount *m, struct timespec *ts)
 	return 0;
 }
 
-static bool still_mounted(const struct kvp_mount *m)
+/* Does the mount on @m's root name the pool @m mapped (path, UUID and file)? */
+static bool same_pool(const struct kvp_mount *m)
+{
+	char path[PATH_MAX], uuid_text[64];
+	uint8_t uuid[16];
+	struct stat st;
+	ssize_t n;
+
+	n = getxattr(m->root, "user.kvfs.pool", path, sizeof(path) - 1);
+	if (n <= 0)
+		return false;
+	path[n] = 0;
+	n = getxattr(m->root, "user.kvfs.uuid", uuid_text, sizeof(uuid_text) - 1);
+	if (n <= 0)
+		return false;
+	uuid_text[n] = 0;
+	return strcmp(path, m->pool) == 0 && !parse_uuid(uuid_text, uuid) &&
+	       memcmp(uuid, m->uuid, 16) == 0 && stat(m->pool, &st) == 0 &&
+	       st.st_dev == m->pool_dev && st.st_ino == m->pool_ino;
+}
+
+static bool still_mounted(struct kvp_mount *m)
 {
 	struct timespec ts;
 	struct stat st;
 
-	if (mount_stamp(m, &ts) || ts.tv_sec != m->mounted.tv_sec ||
-	    ts.tv_nsec != m->mounted.tv_nsec)
+	if (mount_stamp(m, &ts))
 		return false;
-	return stat(m->pool, &st) == 0 && st.st_dev == m->pool_dev && st.st_ino == m->pool_ino;
+	if (ts.tv_sec == m->mounted.tv_sec && ts.tv_nsec == m->mounted.tv_nsec)
+		return stat(m->pool, &st) == 0 && st.st_dev == m->pool_dev &&
+		       st.st_ino == m->pool_ino;
+	/* mounted again: a daemon restarted on the same pool keeps this mapping */
+	if (!same_pool(m))
+		return false;
+	m->mounted = ts;
+	return true;
 }
 
 struct kvp_mount *kvp_mount_of(dev_t dev, int fd)
