@@ -520,7 +520,7 @@ static int do_commit(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_io
 		done++;
 		/* The kernel may hold a negative entry for this name: drop it now. */
 		hash_name(t->hashes[i], name);
-		fuse_lowlevel_notify_inval_entry(d->se, t->dir, name, 32);
+		fuse_lowlevel_notify_inval_entry(d->se, kv_node(t->dir, ns.gen), name, 32);
 	}
 	d->ctl_commits++;
 	d->ctl_blocks_committed += done;

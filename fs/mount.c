@@ -220,7 +220,7 @@ static int trust_init(struct kv_daemon *d, unsigned user_share)
 /* --- janitor --- */
 
 void kv_queue_inval(struct kv_daemon *d, uint64_t parent, const char *name, size_t len,
-		    uint64_t ino)
+		    uint64_t ino, uint64_t gen)
 {
 	struct kv_inval *iv = malloc(sizeof(*iv) + len + 1);
 
@@ -229,6 +229,7 @@ void kv_queue_inval(struct kv_daemon *d, uint64_t parent, const char *name, size
 	iv->next = NULL;
 	iv->parent = parent;
 	iv->ino = ino;
+	iv->gen = gen;
 	iv->len = len;
 	memcpy(iv->name, name, len);
 	iv->name[len] = 0;
@@ -249,9 +250,11 @@ void kv_kick_janitor(struct kv_daemon *d)
 	}
 }
 
-static void evicted(void *arg, uint64_t parent, const char *name, size_t len, uint64_t ino)
+static void evicted(void *arg, uint64_t parent, uint64_t parent_gen, const char *name, size_t len,
+		    uint64_t ino, uint64_t gen)
 {
-	kv_queue_inval(arg, parent, name, len, ino);
+	kv_queue_inval(arg, kv_node(parent, parent_gen), name, len, ino ? kv_node(ino, gen) : 0,
+		       gen);
 }
 
 /*
@@ -435,7 +438,7 @@ int kv_cmd_mount(int argc, char **argv)
 		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1],
 		 u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14],
 		 u[15]);
-	d->ino_base = kv_pool_geometry(d->pool)->inode_count;
+	d->ino_base = KV_NODE_VIRTUAL; /* apart from every record's node id */
 	clock_gettime(CLOCK_REALTIME, &d->mount_time);
 	d->owner_uid = getuid();
 	d->owner_gid = getgid();

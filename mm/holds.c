@@ -70,52 +70,55 @@ void kv_lru_touch(struct kv_pool *p, uint64_t ino)
  */
 static bool reclaim_idle_dir(struct kv_pool *p);
 
-/* Reuse an orphan only the kernel's cache still names (not a directory's). Return: it, or 0. */
+/*
+ * Reuse an orphan only the kernel's cache still names: its node id carries
+ * its generation (fs/), so the kernel's old inode never reaches the new
+ * life. Files first: a directory's old life may still be revived by a
+ * create through it (kv_dir_revive_locked). Return: it, or 0.
+ */
 static uint64_t take_orphan(struct kv_pool *p)
 {
-	uint64_t i;
+	int pass;
 
-	for (i = p->nreclaim; i-- > 0;) {
-		uint64_t ino = p->reclaim[i];
-		struct kv_inode *in = kv_inode(p, ino);
+	for (pass = 0; pass < 2; pass++) {
+		uint64_t i;
 
-		/*
-		 * Never a directory's: the kernel may still send creates to its
-		 * node id through a cached entry, which must revive it
-		 * (kv_dir_revive_locked), not land elsewhere or fail. Its record
-		 * is freed when the kernel forgets it.
-		 */
-		if (in->state == KV_INODE_ORPHAN && kv_is_dir(in))
-			continue;
-		p->reclaim[i] = p->reclaim[--p->nreclaim];
-		p->in_reclaim[ino] = 0;
-		if (in->state != KV_INODE_ORPHAN || kv_held(p, ino))
-			continue;
-		if (p->kept[ino]) { /* a rename's victim: its bytes go now */
-			struct kv_extent freed[KV_INLINE_EXTENTS + 1];
-			int nfreed;
+		for (i = p->nreclaim; i-- > 0;) {
+			uint64_t ino = p->reclaim[i];
+			struct kv_inode *in = kv_inode(p, ino);
 
-			p->kept[ino] = 0;
-			kv_jtx_begin(p);
-			kv_data_drop(p, ino, freed, &nfreed);
-			kv_jtx_commit(p);
-			kv_data_free_extents(p, freed, nfreed);
+			if (in->state == KV_INODE_ORPHAN && kv_is_dir(in) && !pass)
+				continue;
+			p->reclaim[i] = p->reclaim[--p->nreclaim];
+			p->in_reclaim[ino] = 0;
+			if (in->state != KV_INODE_ORPHAN || kv_held(p, ino))
+				continue;
+			if (p->kept[ino]) { /* a rename's victim: its bytes go now */
+				struct kv_extent freed[KV_INLINE_EXTENTS + 1];
+				int nfreed;
+
+				p->kept[ino] = 0;
+				kv_jtx_begin(p);
+				kv_data_drop(p, ino, freed, &nfreed);
+				kv_jtx_commit(p);
+				kv_data_free_extents(p, freed, nfreed);
+			}
+			p->kref_debt[ino] += p->kref[ino];
+			p->kref[ino] = 0;
+			p->dir_reclaimed[ino] = 0;
+			atomic_store_explicit((_Atomic uint32_t *)&in->state, KV_INODE_FREE,
+					      memory_order_release);
+			return ino;
 		}
-		p->kref_debt[ino] += p->kref[ino];
-		p->kref[ino] = 0;
-		p->dir_reclaimed[ino] = 0;
-		atomic_store_explicit((_Atomic uint32_t *)&in->state, KV_INODE_FREE,
-				      memory_order_release);
-		return ino;
 	}
 	return 0;
 }
 
 /*
- * A record nobody names is best: the kernel then has no inode for it. Reusing
- * one the kernel still caches (an orphan) is safe but makes a process that
- * still uses the old inode see EIO, so first a few evictions are tried for
- * a record that comes back free.
+ * A record nobody names is best: the kernel then has no inode for it.
+ * Reusing one the kernel still caches (an orphan) is safe, but a process
+ * still using the old inode then sees ESTALE, so first a few evictions are
+ * tried for a record that comes back free.
  */
 #define KV_EVICT_FOR_FREE 4
 
@@ -187,7 +190,8 @@ static void reclaim_empty_dirs(struct kv_pool *p, uint64_t dir)
 		 * taking creates through it.
 		 */
 		if (p->evict_cb)
-			p->evict_cb(p->evict_arg, parent, name, len, 0);
+			p->evict_cb(p->evict_arg, parent, kv_inode(p, parent)->gen, name, len, 0,
+				    0);
 		dir = parent;
 	}
 }
@@ -307,8 +311,10 @@ long kv_evict_in(struct kv_pool *p, uint32_t a)
 	atomic_fetch_add(&p->evicted_bytes, (uint64_t)bytes);
 	p->anchors[a].evictions++;
 	p->anchors[a].evicted_bytes += (uint64_t)bytes;
-	if (p->evict_cb)
-		p->evict_cb(p->evict_arg, parent, name, len, ino);
+	if (p->evict_cb) {
+		p->evict_cb(p->evict_arg, parent, kv_inode(p, parent)->gen, name, len, ino,
+			    kv_inode(p, ino)->gen);
+	}
 	reclaim_empty_dirs(p, parent);
 	return bytes;
 }
@@ -420,6 +426,27 @@ static void unhold(struct kv_pool *p, uint64_t ino, uint64_t *count, bool pin)
 	}
 out:
 	pthread_mutex_unlock(&p->lock);
+}
+
+int kv_open_gen(struct kv_pool *p, uint64_t ino, uint64_t gen, uint64_t gen_mask)
+{
+	int rc = -ESTALE;
+
+	if (!kv_ino_valid(p, ino))
+		return -ENOENT;
+	pthread_mutex_lock(&p->lock);
+	if ((kv_inode(p, ino)->gen & gen_mask) == (gen & gen_mask))
+		rc = hold_locked(p, ino, p->open_count, 0, false);
+	pthread_mutex_unlock(&p->lock);
+	return rc;
+}
+
+uint64_t kv_gen(struct kv_pool *p, uint64_t ino)
+{
+	if (!kv_ino_valid(p, ino))
+		return 0;
+	return atomic_load_explicit((_Atomic uint64_t *)&kv_inode(p, ino)->gen,
+				    memory_order_acquire);
 }
 
 int kv_open(struct kv_pool *p, uint64_t ino)

@@ -96,9 +96,15 @@ enum kv_fault_point {
 typedef void (*kv_fault_fn)(enum kv_fault_point fp, void *arg);
 void kv_pool_set_fault_hook(struct kv_pool *p, kv_fault_fn fn, void *arg);
 
-/* Called for each file eviction removes (with the metadata mutex held). */
-typedef void (*kv_evict_fn)(void *arg, uint64_t parent, const char *name, size_t len, uint64_t ino);
+/*
+ * Called for each name eviction removes (with the metadata mutex held; it
+ * must only queue work): a file (@ino, @gen) or a directory (@ino 0:
+ * invalidate the entry only) in directory @parent (@parent_gen).
+ */
+typedef void (*kv_evict_fn)(void *arg, uint64_t parent, uint64_t parent_gen, const char *name,
+			    size_t len, uint64_t ino, uint64_t gen);
 void kv_pool_set_evict_hook(struct kv_pool *p, kv_evict_fn fn, void *arg);
+
 
 /* --- the pool --- */
 
@@ -185,6 +191,14 @@ int kv_name(struct kv_pool *p, uint64_t ino, char *buf, size_t size, uint64_t *p
 void kv_ref(struct kv_pool *p, uint64_t ino, uint64_t n);
 void kv_forget(struct kv_pool *p, uint64_t ino, uint64_t n);
 int kv_open(struct kv_pool *p, uint64_t ino);
+/**
+ * kv_open_gen() - kv_open() of the record's life whose generation matches
+ * @gen in the bits of @gen_mask, checked under the same lock as the hold.
+ * Return: 0; -ESTALE (another life, or not live), -ENOENT.
+ */
+int kv_open_gen(struct kv_pool *p, uint64_t ino, uint64_t gen, uint64_t gen_mask);
+/** kv_gen() - a record's generation now (0 for an invalid inode number). */
+uint64_t kv_gen(struct kv_pool *p, uint64_t ino);
 void kv_release(struct kv_pool *p, uint64_t ino);
 int kv_pin(struct kv_pool *p, uint64_t ino, uint64_t gen);
 void kv_unpin(struct kv_pool *p, uint64_t ino);
