@@ -10,6 +10,7 @@
  * unlinked file's data and record can go. Every function here that changes
  * more than one field does so in one journal transaction.
  */
+#include "check.h"
 #include "pool_int.h"
 #include "log.h"
 
@@ -83,15 +84,15 @@ static void hash_insert(struct kv_pool *p, uint64_t ino)
 	uint64_t h = name_hash((const char *)in->name, in->name_len, in->parent), b = h & p->hmask;
 
 	p->hfp[ino] = (uint32_t)(h >> 32);
+	p->hbkt[ino] = (uint32_t)b;
 	p->hnext[ino] = p->hbucket[b];
 	p->hbucket[b] = (uint32_t)ino;
 }
 
+/* By the bucket it went in, not by the record's name: the pool may have changed that. */
 static void hash_remove(struct kv_pool *p, uint64_t ino)
 {
-	struct kv_inode *in = kv_inode(p, ino);
-	uint32_t *pp =
-	    &p->hbucket[name_hash((const char *)in->name, in->name_len, in->parent) & p->hmask];
+	uint32_t *pp = &p->hbucket[p->hbkt[ino]];
 
 	while (*pp && *pp != ino)
 		pp = &p->hnext[*pp];
@@ -114,6 +115,7 @@ static uint64_t hash_find(struct kv_pool *p, uint64_t parent, const char *name, 
 
 static void child_add(struct kv_pool *p, uint64_t dir, uint64_t ino)
 {
+	p->dparent[ino] = (uint32_t)dir;
 	p->sib_next[ino] = KV_NONE;
 	p->sib_prev[ino] = p->child_last[dir];
 	if (p->child_last[dir])
@@ -168,7 +170,7 @@ static void unlink_stage(struct kv_pool *p, uint64_t ino, bool off_indexes_alrea
 	u->nfreed = 0;
 	if (!off_indexes_already) {
 		hash_remove(p, ino);
-		child_remove(p, in->parent, ino);
+		child_remove(p, p->dparent[ino], ino);
 		kv_lru_remove(p, ino);
 		if (kv_is_dir(in))
 			p->dirs--;
@@ -216,22 +218,13 @@ static int cmp_recency(const void *a, const void *b, void *arg)
 	return x < y ? -1 : x > y;
 }
 
-static bool record_sane(struct kv_pool *p, uint64_t ino)
-{
-	const struct kv_inode *in = kv_inode(p, ino);
-
-	return (S_ISDIR(in->mode) || S_ISREG(in->mode)) && in->name_len <= KV_NAME_MAX &&
-	       in->extent_count <= KV_INLINE_EXTENTS && in->xattr_len <= KV_XATTR_MAX_BLOB &&
-	       (in->xattr_len == 0) == (in->xattr_off == 0) &&
-	       (ino == KV_ROOT_INO || in->name_len > 0);
-}
-
 int kv_index_build(struct kv_pool *p)
 {
 	uint64_t n = p->ninodes, ino, nused = 0, bad = 0, hb = 1, nlru = 0, i;
 	struct kv_extent *used = NULL;
 	uint32_t *lru = NULL;
 	int rc = -ENOMEM, j;
+	long checked;
 
 	while (hb < n)
 		hb <<= 1;
@@ -242,29 +235,15 @@ int kv_index_build(struct kv_pool *p)
 	    !ALLOC_ARRAY(nsubdir, n) || !ALLOC_ARRAY(lru_prev, n) || !ALLOC_ARRAY(lru_next, n) ||
 	    !ALLOC_ARRAY(in_lru, n) || !ALLOC_ARRAY(kref, n) || !ALLOC_ARRAY(open_count, n) ||
 	    !ALLOC_ARRAY(pin_count, n) || !ALLOC_ARRAY(free_ino, n) || !ALLOC_ARRAY(reclaim, n) ||
-	    !ALLOC_ARRAY(in_reclaim, n) || !ALLOC_ARRAY(kref_debt, n))
+	    !ALLOC_ARRAY(in_reclaim, n) || !ALLOC_ARRAY(kref_debt, n) || !ALLOC_ARRAY(bad, n) ||
+	    !ALLOC_ARRAY(sig, n) || !ALLOC_ARRAY(dparent, n) || !ALLOC_ARRAY(hbkt, n))
 		goto out;
-	if (kv_inode(p, KV_ROOT_INO)->state != KV_INODE_LIVE ||
-	    !kv_is_dir(kv_inode(p, KV_ROOT_INO))) {
-		kv_log(KV_LOG_ERR,
-		       "pool %s: the root directory record is damaged; reformat with "
-		       "'kvfs mkfs -f %s'",
-		       p->be.path, p->be.path);
-		rc = -EUCLEAN;
-		goto out;
-	}
-	/* Pass 1: free what nobody can reach any more (rw only), drop insane records. */
-	for (ino = KV_ROOT_INO + 1; ino < n; ino++) {
+	/* Pass 1: free what nobody can reach any more (rw only): a dead holder's orphans and
+	 * reservations, whatever they hold. */
+	for (ino = KV_ROOT_INO + 1; ino < n && !p->readonly; ino++) {
 		struct kv_inode *in = kv_inode(p, ino);
 
-		if (in->state == KV_INODE_FREE)
-			continue;
-		if (in->state == KV_INODE_LIVE && record_sane(p, ino))
-			continue;
-		if (in->state == KV_INODE_LIVE)
-			kv_log(KV_LOG_WARNING, "pool %s: inode %llu is damaged; dropping it",
-			       p->be.path, (unsigned long long)ino);
-		if (!p->readonly) {
+		if (in->state == KV_INODE_ORPHAN || in->state == KV_INODE_RESERVED) {
 			in->extent_count = 0;
 			in->xattr_off = 0;
 			in->xattr_len = 0;
@@ -273,35 +252,33 @@ int kv_index_build(struct kv_pool *p)
 			p->orphans_freed++;
 		}
 	}
-	/* Pass 2: parents must be live directories; a chain up to the root is implied
-	 * because rmdir only removes empty directories. */
+	/* Pass 2: the checker fsck runs too; a read-write open frees what it finds bad. */
+	checked = kv_check_records(&p->geo, p->inodes, p->base, p->be.path, !p->readonly, p->bad,
+				   NULL);
+	if (checked < 0)
+		goto out;
+	p->quarantined += (uint64_t)checked;
+	if (p->bad[KV_ROOT_INO]) {
+		kv_log(KV_LOG_ERR,
+		       "pool %s: the root directory record is damaged; a read-write mount "
+		       "repairs it",
+		       p->be.path);
+		rc = -EUCLEAN;
+		goto out;
+	}
 	used = malloc(sizeof(*used) * 1024);
 	lru = malloc(sizeof(*lru) * n);
 	if (!used || !lru)
 		goto out;
-	for (ino = n - 1; ino > KV_ROOT_INO; ino--) {
-		struct kv_inode *in = kv_inode(p, ino);
-
-		if (in->state == KV_INODE_LIVE && !is_live_dir(p, in->parent)) {
-			kv_log(KV_LOG_WARNING,
-			       "pool %s: inode %llu has no parent directory; dropping it",
-			       p->be.path, (unsigned long long)ino);
-			if (!p->readonly) {
-				in->extent_count = 0;
-				in->xattr_off = in->xattr_len = 0;
-				in->state = KV_INODE_FREE;
-			}
-		}
-		if (in->state == KV_INODE_FREE) {
+	for (ino = n - 1; ino > KV_ROOT_INO; ino--)
+		if (kv_inode(p, ino)->state == KV_INODE_FREE && !p->bad[ino])
 			p->free_ino[p->nfree_ino++] = (uint32_t)ino;
-			continue;
-		}
-	}
 	for (ino = KV_ROOT_INO; ino < n; ino++) {
 		struct kv_inode *in = kv_inode(p, ino);
 
-		if (in->state == KV_INODE_FREE)
-			continue;
+		kv_snap_commit(p, ino);
+		if (in->state != KV_INODE_LIVE || p->bad[ino])
+			continue; /* read-only: orphans, reservations, bad records stay out */
 		for (j = 0; j <= in->extent_count && j <= KV_INLINE_EXTENTS; j++) {
 			struct kv_extent e;
 
@@ -323,7 +300,7 @@ int kv_index_build(struct kv_pool *p)
 			}
 			used[nused++] = e;
 		}
-		if (in->state != KV_INODE_LIVE || ino == KV_ROOT_INO)
+		if (ino == KV_ROOT_INO)
 			continue;
 		hash_insert(p, ino);
 		child_add(p, in->parent, ino);
@@ -334,7 +311,7 @@ int kv_index_build(struct kv_pool *p)
 			lru[nlru++] = (uint32_t)ino;
 		}
 	}
-	rc = kv_alloc_build(&p->alloc, p->sb->geo.data_off, p->sb->geo.data_size / KV_PAGE_SIZE,
+	rc = kv_alloc_build(&p->alloc, p->geo.data_off, p->geo.data_size / KV_PAGE_SIZE,
 			    used, nused, &bad);
 	if (rc == -EUCLEAN) {
 		kv_log(KV_LOG_ERR,
@@ -348,14 +325,11 @@ int kv_index_build(struct kv_pool *p)
 	qsort_r(lru, nlru, sizeof(*lru), cmp_recency, p->inodes);
 	for (i = 0; i < nlru; i++)
 		kv_lru_append(p, lru[i]);
-	/* Free orphans and reservations a dead holder left (their extents counted as used). */
+	/* Trim over-allocation a dead holder left. */
 	for (ino = KV_ROOT_INO + 1; ino < n && !p->readonly; ino++) {
 		struct kv_inode *in = kv_inode(p, ino);
 
-		if (in->state == KV_INODE_ORPHAN || in->state == KV_INODE_RESERVED) {
-			kv_index_unlink_record(p, ino, true);
-			p->orphans_freed++;
-		} else if (in->state == KV_INODE_LIVE && !kv_is_dir(in)) {
+		if (in->state == KV_INODE_LIVE && !kv_is_dir(in)) {
 			p->bytes_trimmed += kv_data_trim(p, ino);
 		}
 	}
@@ -387,6 +361,10 @@ void kv_index_free(struct kv_pool *p)
 	free(p->reclaim);
 	free(p->in_reclaim);
 	free(p->kref_debt);
+	free(p->bad);
+	free(p->sig);
+	free(p->dparent);
+	free(p->hbkt);
 	p->hbucket = NULL;
 	if (p->alloc.by_start)
 		kv_alloc_destroy(&p->alloc);
@@ -485,6 +463,8 @@ int kv_create(struct kv_pool *p, uint64_t parent, const char *name, size_t len, 
 	in->extent_count = 0;
 	in->name_len = (uint16_t)len;
 	memcpy(in->name, name, len);
+	p->bad[ino] = 0;
+	kv_snap_commit(p, ino);
 	kv_fault(p, KV_FP_CREATE_FILLED);
 	atomic_store_explicit((_Atomic uint32_t *)&in->state, KV_INODE_LIVE, memory_order_release);
 	hash_insert(p, ino);
@@ -560,9 +540,9 @@ static bool is_ancestor(struct kv_pool *p, uint64_t ino, uint64_t dir)
 	for (;;) {
 		if (dir == ino)
 			return true;
-		if (dir == KV_ROOT_INO)
+		if (dir == KV_ROOT_INO || !kv_ino_valid(p, dir))
 			return false;
-		dir = kv_inode(p, dir)->parent;
+		dir = p->dparent[dir]; /* linked parents: the pool's may be scribbled */
 	}
 }
 
@@ -578,10 +558,10 @@ static void stage_name(struct kv_pool *p, uint64_t ino, uint64_t parent, const c
 	KV_JTX_FIELD(p, &in->ctime_ns, kv_now_ns());
 }
 
-/* Put a renamed inode back in the indexes, at the position its record now names. */
-static void relink(struct kv_pool *p, uint64_t ino)
+/* Put a renamed inode back in the indexes, under the parent it was just given. */
+static void relink(struct kv_pool *p, uint64_t ino, uint64_t parent)
 {
-	child_add(p, kv_inode(p, ino)->parent, ino);
+	child_add(p, parent, ino);
 	hash_insert(p, ino);
 }
 
@@ -643,8 +623,8 @@ int kv_rename(struct kv_pool *p, uint64_t parent, const char *name, size_t len, 
 		stage_name(p, src, newparent, newname, newlen);
 		stage_name(p, dst, parent, sname, len);
 		kv_jtx_commit(p);
-		relink(p, src);
-		relink(p, dst);
+		relink(p, src, newparent);
+		relink(p, dst, parent);
 		goto out_times;
 	}
 	if (kv_is_dir(s) && is_ancestor(p, src, newparent)) {
@@ -682,7 +662,7 @@ int kv_rename(struct kv_pool *p, uint64_t parent, const char *name, size_t len, 
 		stage_name(p, src, newparent, newname, newlen);
 		kv_jtx_commit(p);
 	}
-	relink(p, src);
+	relink(p, src, newparent);
 out_times:
 	kv_inode(p, parent)->mtime_ns = kv_inode(p, parent)->ctime_ns = now;
 	kv_inode(p, newparent)->mtime_ns = kv_inode(p, newparent)->ctime_ns = now;
@@ -721,16 +701,14 @@ uint64_t kv_index_find(struct kv_pool *p, uint64_t parent, const char *name, siz
 	return hash_find(p, parent, name, len);
 }
 
-/* A committed reservation joins the indexes. */
-void kv_index_link(struct kv_pool *p, uint64_t ino)
+/* A committed reservation joins the indexes, under the parent kv_commit() checked. */
+void kv_index_link(struct kv_pool *p, uint64_t ino, uint64_t parent)
 {
-	struct kv_inode *in = kv_inode(p, ino);
-
 	hash_insert(p, ino);
-	child_add(p, in->parent, ino);
+	child_add(p, parent, ino);
 	p->files++;
 	kv_lru_append(p, ino);
-	kv_inode(p, in->parent)->mtime_ns = kv_inode(p, in->parent)->ctime_ns = kv_now_ns();
+	kv_inode(p, parent)->mtime_ns = kv_inode(p, parent)->ctime_ns = kv_now_ns();
 }
 
 /* --- attributes --- */

@@ -52,6 +52,8 @@ struct kv_pool_stats {
 	uint64_t hits, misses; /* lookups of names that existed / did not */
 	uint64_t unclean_opens; /* times the pool was opened after its holder died */
 	uint64_t orphans_freed, bytes_trimmed; /* recovery work at the last open */
+	/* records found bad (dropped at open, or EIO since) and journal transactions discarded */
+	uint64_t quarantined;
 };
 
 /* Fault injection: called at named points; a test hook may kill the process there. */
@@ -108,11 +110,20 @@ bool kv_pool_over_watermark(struct kv_pool *p);
 long kv_pool_evict_to(struct kv_pool *p, unsigned pct);
 
 /**
- * kv_pool_fsck() - check superblock, journal, index and allocator agree.
+ * kv_pool_fsck() - check superblock, journal and every record with the checker
+ * a mount runs: a problem is something a mount would drop or discard.
  * Logs one line per problem. Return: the number of problems (0 = clean),
  * or -errno when the pool cannot be opened at all.
  */
 long kv_pool_fsck(const char *path);
+/**
+ * kv_pool_repair() - open the pool read-write and close it: the open drops
+ * every record the checker finds bad (kv_pool_fsck() lists them) and keeps
+ * the rest; a bad committed journal transaction is discarded.
+ * Return: the number of records dropped and transactions discarded, or
+ * -errno as kv_pool_open() (a bad superblock cannot be repaired).
+ */
+long kv_pool_repair(const char *path);
 
 /* --- names --- */
 
