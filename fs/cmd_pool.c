@@ -139,22 +139,35 @@ int kv_cmd_mkfs(int argc, char **argv)
 
 int kv_cmd_fsck(int argc, char **argv)
 {
-	long problems;
+	bool repair = argc == 3 && strcmp(argv[1], "--repair") == 0;
+	const char *pool = argv[argc - 1];
+	long problems, dropped;
 
-	if (argc != 2 || argv[1][0] == '-') {
-		fprintf(stderr, "usage: kvfs fsck POOL\n");
+	if ((argc != 2 && !repair) || pool[0] == '-') {
+		fprintf(stderr, "usage: kvfs fsck [--repair] POOL\n");
 		return 2;
 	}
 	kv_log_set_level(KV_LOG_NOTICE);
-	problems = kv_pool_fsck(argv[1]);
+	problems = kv_pool_fsck(pool);
 	if (problems < 0)
 		return 4;
+	if (problems && repair) {
+		/* the mount's own repair: drop the bad records, keep the rest, then look again */
+		dropped = kv_pool_repair(pool);
+		if (dropped < 0)
+			return 4;
+		printf("kvfs fsck: %s: dropped %ld bad record%s\n", pool, dropped,
+		       dropped == 1 ? "" : "s");
+		problems = kv_pool_fsck(pool);
+		if (problems < 0)
+			return 4;
+	}
 	if (problems) {
-		fprintf(stderr, "kvfs fsck: %s: %ld problem%s found\n", argv[1], problems,
-			problems == 1 ? "" : "s");
+		fprintf(stderr, "kvfs fsck: %s: %ld problem%s found%s\n", pool, problems,
+			problems == 1 ? "" : "s", repair ? " after repair" : "");
 		return 1;
 	}
-	printf("kvfs fsck: %s: clean\n", argv[1]);
+	printf("kvfs fsck: %s: clean\n", pool);
 	return 0;
 }
 

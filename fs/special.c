@@ -301,6 +301,8 @@ char *kv_stats_text(struct kv_daemon *d, bool prometheus, size_t *len)
 		  s.unclean_opens, true },
 		{ "recovered_orphans", "Records freed by recovery at this mount", s.orphans_freed,
 		  false },
+		{ "quarantined", "Bad records dropped at this mount or answering EIO since",
+		  s.quarantined, true },
 	};
 
 	f = open_memstream(&text, &size);
