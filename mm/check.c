@@ -248,16 +248,61 @@ static void check_each(struct checker *c, const uint8_t *base)
 	}
 }
 
-/* Pass 2: no two live records share data; the later claimant is bad. */
+/*
+ * How many claims overlap each record's, in O(n log n): claim i overlaps the
+ * later-starting claims i+1..k-1 (k: the first starting at or past its end),
+ * counted for i at once and for each of them through a difference array.
+ */
+static int count_conflicts(const struct claim *cl, uint64_t n, uint32_t *per_rec)
+{
+	int64_t *diff = calloc(n + 1, sizeof(*diff)), run = 0;
+	uint64_t i, lo, hi;
+
+	if (!diff)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		uint64_t end = cl[i].off + cl[i].len; /* checked extents: no overflow */
+
+		lo = i + 1;
+		hi = n;
+		while (lo < hi) {
+			uint64_t mid = lo + (hi - lo) / 2;
+
+			if (cl[mid].off < end)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		per_rec[cl[i].ino] += (uint32_t)(lo - i - 1);
+		diff[i + 1]++;
+		diff[lo]--;
+	}
+	for (i = 0; i < n; i++) {
+		run += diff[i];
+		per_rec[cl[i].ino] += (uint32_t)run;
+	}
+	free(diff);
+	return 0;
+}
+
+/*
+ * Pass 2: no two live records share data. Of two that do, the one in more
+ * conflicts is bad (one wild extent over many files costs one file, not
+ * them all); on a tie, the later claimant.
+ */
 static int check_claims(struct checker *c, struct kv_check_summary *sum)
 {
 	uint64_t n = 0, cap = 1024, ino, i, end, owner;
 	struct claim *cl = malloc(sizeof(*cl) * cap);
+	uint32_t *conflicts = calloc(c->g->inode_count, sizeof(*conflicts));
 	bool changed;
 	int j;
 
-	if (!cl)
+	if (!cl || !conflicts) {
+		free(cl);
+		free(conflicts);
 		return -ENOMEM;
+	}
 	for (ino = KV_ROOT_INO; ino < c->g->inode_count; ino++) {
 		const struct kv_inode *in = &c->inodes[ino];
 
@@ -275,6 +320,7 @@ static int check_claims(struct checker *c, struct kv_check_summary *sum)
 
 				if (!x) {
 					free(cl);
+					free(conflicts);
 					return -ENOMEM;
 				}
 				cl = x;
@@ -284,13 +330,22 @@ static int check_claims(struct checker *c, struct kv_check_summary *sum)
 		}
 	}
 	qsort(cl, n, sizeof(*cl), cmp_claim);
+	if (count_conflicts(cl, n, conflicts)) {
+		free(cl);
+		free(conflicts);
+		return -ENOMEM;
+	}
 	do { /* a record dropped midway may have claimed earlier: sweep again */
 		changed = false;
 		end = owner = 0;
 		for (i = 0; i < n; i++) {
 			if (c->mark[cl[i].ino])
 				continue;
-			if (cl[i].off < end) {
+			if (cl[i].off < end && conflicts[owner] > conflicts[cl[i].ino] &&
+			    owner != cl[i].ino) {
+				mark_bad(c, owner, "shares data with inode", cl[i].ino);
+				changed = true;
+			} else if (cl[i].off < end) {
 				mark_bad(c, cl[i].ino, "shares data with inode", owner);
 				changed = true;
 				continue;
@@ -308,6 +363,7 @@ static int check_claims(struct checker *c, struct kv_check_summary *sum)
 			}
 	}
 	free(cl);
+	free(conflicts);
 	return 0;
 }
 
