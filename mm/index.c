@@ -671,24 +671,41 @@ out:
 	return rc;
 }
 
+/*
+ * Copy a live record's name into @buf (NUL-terminated) once, and check the
+ * copy: a name a client changed in the pool quarantines the file. Caller
+ * holds p->lock. Return: its length, -ERANGE or -EIO.
+ */
+static int copy_name(struct kv_pool *p, uint64_t ino, char *buf, size_t size)
+{
+	size_t len = __atomic_load_n(&kv_inode(p, ino)->name_len, __ATOMIC_RELAXED);
+	uint8_t name[KV_NAME_MAX];
+
+	if (len <= KV_NAME_MAX)
+		memcpy(name, kv_inode(p, ino)->name, len);
+	if (len > KV_NAME_MAX || !kv_check_name(name, len)) {
+		kv_quarantine(p, ino, "has an invalid name");
+		return -EIO;
+	}
+	if (len >= size)
+		return -ERANGE;
+	memcpy(buf, name, len);
+	buf[len] = 0;
+	return (int)len;
+}
+
 int kv_name(struct kv_pool *p, uint64_t ino, char *buf, size_t size, uint64_t *parent)
 {
-	struct kv_inode *in;
 	int rc;
 
 	if (!kv_ino_valid(p, ino))
 		return -ENOENT;
 	pthread_mutex_lock(&p->lock);
-	in = kv_inode(p, ino);
-	if (in->state != KV_INODE_LIVE) {
+	if (kv_inode(p, ino)->state != KV_INODE_LIVE) {
 		rc = -ENOENT;
-	} else if (in->name_len >= size) {
-		rc = -ERANGE;
 	} else {
-		memcpy(buf, in->name, in->name_len);
-		buf[in->name_len] = 0;
-		*parent = in->parent;
-		rc = in->name_len;
+		rc = copy_name(p, ino, buf, size);
+		*parent = p->dparent[ino]; /* as linked: the pool's may have changed */
 	}
 	pthread_mutex_unlock(&p->lock);
 	return rc;
@@ -811,14 +828,10 @@ int kv_dirent_name(struct kv_pool *p, const struct kv_dirent *d, char *buf, size
 	in = kv_inode(p, d->ino);
 	if (in->state != KV_INODE_LIVE || in->gen != d->gen) {
 		rc = -ENOENT;
-	} else if (in->name_len >= size) {
-		rc = -ERANGE;
 	} else {
-		memcpy(buf, in->name, in->name_len);
-		buf[in->name_len] = 0;
-		if (attr)
+		rc = copy_name(p, d->ino, buf, size);
+		if (rc >= 0 && attr)
 			fill_attr(p, d->ino, attr);
-		rc = in->name_len;
 	}
 	pthread_mutex_unlock(&p->lock);
 	return rc;

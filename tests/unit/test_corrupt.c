@@ -659,8 +659,8 @@ static void test_runtime_scribble(void **state)
 	uint8_t buf[256];
 	struct kv_attr a;
 	char list[64];
-	uint64_t ino_of[NFILES];
-	uint64_t saved;
+	uint64_t ino_of[NFILES], saved, nents, k;
+	struct kv_dirent *ents;
 	int i;
 
 	unmap_image(restore());
@@ -687,6 +687,16 @@ static void test_runtime_scribble(void **state)
 	assert_int_equal(kv_getxattr(p, ino_of[6], "user.k", buf, sizeof(buf)), -EIO);
 	assert_int_equal(kv_listxattr(p, ino_of[6], list, sizeof(list)), -EIO);
 	assert_int_equal(kv_setxattr(p, ino_of[6], "user.z", "1", 1, 0), -EIO);
+	/* file 12: a name with a slash, seen by readdir and by invalidation */
+	memcpy(tab[ino_of[12]].name, "x/y", 3);
+	tab[ino_of[12]].name_len = 3;
+	assert_int_equal(kv_dir_snapshot(p, dir_ino(files[12].dir), &ents, &nents), 0);
+	for (k = 0; k < nents && ents[k].ino != ino_of[12]; k++)
+		;
+	assert_true(k < nents);
+	assert_int_equal(kv_dirent_name(p, &ents[k], (char *)buf, sizeof(buf), &a), -EIO);
+	assert_int_equal(kv_name(p, ino_of[12], (char *)buf, sizeof(buf), &saved), -EIO);
+	free(ents);
 	/* file 8: a 1 TiB extent; file 9: a parent out of range and a long name */
 	tab[ino_of[8]].ext[0].len = 1ull << 40;
 	tab[ino_of[9]].parent = 999999999;
@@ -701,10 +711,10 @@ static void test_runtime_scribble(void **state)
 	((struct kv_geometry *)kv_pool_base(p))->journal_size = saved;
 	/* the others are fine */
 	for (i = 0; i < NFILES; i++)
-		if (i != 1 && i != 2 && i != 4 && i != 6 && i != 8 && i != 9)
+		if (i != 1 && i != 2 && i != 4 && i != 6 && i != 8 && i != 9 && i != 12)
 			expect_served(p, i);
 	kv_pool_get_stats(p, &st);
-	assert_int_equal(st.quarantined, 4);
+	assert_int_equal(st.quarantined, 5);
 	/* eviction walks every file, the scribbled ones included */
 	kv_pool_evict_to(p, 0);
 	kv_pool_get_stats(p, &st);
