@@ -526,7 +526,8 @@ static uint64_t ext_sig(uint16_t n, const struct kv_extent *ext, uint64_t xoff, 
 
 	buf[0] = n | (uint64_t)xlen << 32;
 	buf[1] = xoff;
-	memcpy(buf + 2, ext, sizeof(*ext) * n);
+	if (n)
+		memcpy(buf + 2, ext, sizeof(*ext) * n);
 	return XXH3_64bits(buf, sizeof(uint64_t) * 2 + sizeof(*ext) * n);
 }
 
