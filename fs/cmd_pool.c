@@ -139,16 +139,26 @@ int kv_cmd_mkfs(int argc, char **argv)
 
 int kv_cmd_fsck(int argc, char **argv)
 {
-	bool repair = argc == 3 && strcmp(argv[1], "--repair") == 0;
 	const char *pool = argv[argc - 1];
+	unsigned flags = 0;
 	long problems, dropped;
+	bool repair = false;
+	int i;
 
-	if ((argc != 2 && !repair) || pool[0] == '-') {
-		fprintf(stderr, "usage: kvfs fsck [--repair] POOL\n");
+	for (i = 1; i < argc - 1; i++) {
+		if (strcmp(argv[i], "--repair") == 0)
+			repair = true;
+		else if (strcmp(argv[i], "--data") == 0)
+			flags |= KV_FSCK_DATA;
+		else
+			break;
+	}
+	if (argc < 2 || i != argc - 1 || pool[0] == '-') {
+		fprintf(stderr, "usage: kvfs fsck [--repair] [--data] POOL\n");
 		return 2;
 	}
 	kv_log_set_level(KV_LOG_NOTICE);
-	problems = kv_pool_fsck(pool);
+	problems = kv_pool_fsck_flags(pool, flags);
 	if (problems < 0)
 		return 4;
 	if (problems && repair) {
@@ -158,7 +168,7 @@ int kv_cmd_fsck(int argc, char **argv)
 			return 4;
 		printf("kvfs fsck: %s: dropped %ld bad record%s\n", pool, dropped,
 		       dropped == 1 ? "" : "s");
-		problems = kv_pool_fsck(pool);
+		problems = kv_pool_fsck_flags(pool, flags);
 		if (problems < 0)
 			return 4;
 	}

@@ -115,6 +115,8 @@ int kv_reserve(struct kv_pool *p, uint64_t dir, const char *name, size_t len, ui
 	in->ext[0] = e;
 	in->extent_count = 1;
 	in->size = size;
+	in->checksum = 0; /* kv_commit() stores it, once the caller has filled the extent */
+	p->dirty[ino] = 0;
 	p->bad[ino] = 0;
 	kv_snap_commit(p, ino);
 	kv_fault(p, KV_FP_CREATE_FILLED);
@@ -156,14 +158,30 @@ static bool is_reservation(struct kv_pool *p, uint64_t ino)
 	       p->pin_count[ino] == 1;
 }
 
+/* Same extents and size: a checksum taken from @a holds for @b. */
+static bool same_snap(const struct kv_snap *a, const struct kv_snap *b)
+{
+	return a->n == b->n && a->size == b->size && !memcmp(a->ext, b->ext, sizeof(a->ext[0]) * a->n);
+}
+
 int kv_commit(struct kv_pool *p, const uint64_t *inos, size_t n, uint8_t *published)
 {
 	uint64_t *parents = malloc(sizeof(*parents) * (n ? n : 1));
+	uint64_t *sums = malloc(sizeof(*sums) * (n ? n : 1));
+	struct kv_snap *hashed = malloc(sizeof(*hashed) * (n ? n : 1));
 	size_t i;
 	int rc = 0;
 
-	if (!parents)
-		return -ENOMEM;
+	if (!parents || !sums || !hashed) {
+		rc = -ENOMEM;
+		goto out_free;
+	}
+	/* Checksum the filled blocks before taking the metadata lock; checked again under it. */
+	for (i = 0; i < n; i++) {
+		sums[i] = 0;
+		if (kv_ino_valid(p, inos[i]) && kv_snap_peek(p, inos[i], &hashed[i]) == 0)
+			sums[i] = kv_data_sum(p->base, hashed[i].ext, hashed[i].n, hashed[i].size);
+	}
 	pthread_mutex_lock(&p->lock);
 	for (i = 0; i < n; i++)
 		if (!is_reservation(p, inos[i])) {
@@ -190,6 +208,8 @@ int kv_commit(struct kv_pool *p, const uint64_t *inos, size_t n, uint8_t *publis
 		}
 		if (kv_snap_take(p, inos[i], &snap))
 			continue;
+		if (!sums[i] || !same_snap(&snap, &hashed[i]))
+			sums[i] = kv_data_sum(p->base, snap.ext, snap.n, snap.size);
 		/* someone published this name meanwhile (or twice in this batch): theirs stays */
 		if (kv_index_find(p, dir, (const char *)name, nlen))
 			continue;
@@ -200,7 +220,8 @@ int kv_commit(struct kv_pool *p, const uint64_t *inos, size_t n, uint8_t *publis
 				break;
 		if (j < i)
 			continue;
-		if (kv_jtx_add(p, &in->state, &(uint32_t){ KV_INODE_LIVE }, sizeof(uint32_t))) {
+		if (kv_jtx_add(p, &in->checksum, &sums[i], sizeof(sums[i])) ||
+		    kv_jtx_add(p, &in->state, &(uint32_t){ KV_INODE_LIVE }, sizeof(uint32_t))) {
 			rc = -E2BIG;
 			goto out;
 		}
@@ -223,7 +244,10 @@ int kv_commit(struct kv_pool *p, const uint64_t *inos, size_t n, uint8_t *publis
 	}
 out:
 	pthread_mutex_unlock(&p->lock);
+out_free:
 	free(parents);
+	free(sums);
+	free(hashed);
 	return rc;
 }
 

@@ -518,6 +518,27 @@ long kv_check_records(const struct kv_geometry *g, struct kv_inode *inodes, cons
 	return c.nbad;
 }
 
+uint64_t kv_data_sum(const uint8_t *base, const struct kv_extent *ext, unsigned n, uint64_t size)
+{
+	XXH3_state_t *st = XXH3_createState();
+	uint64_t sum = 0;
+	unsigned i;
+
+	if (!st)
+		return 0;
+	XXH3_64bits_reset(st);
+	for (i = 0; i < n && size; i++) {
+		uint64_t len = ext[i].len < size ? ext[i].len : size;
+
+		XXH3_64bits_update(st, base + ext[i].off, len);
+		size -= len;
+	}
+	if (!size)
+		sum = XXH3_64bits_digest(st) | 1;
+	XXH3_freeState(st);
+	return sum;
+}
+
 /* --- run time: a live pool's records, distrusted --- */
 
 static uint64_t ext_sig(uint16_t n, const struct kv_extent *ext, uint64_t xoff, uint32_t xlen)
@@ -561,14 +582,13 @@ bool kv_quarantined(const struct kv_pool *p, uint64_t ino)
 	return __atomic_load_n(&p->bad[ino], __ATOMIC_RELAXED);
 }
 
-int kv_snap_take(struct kv_pool *p, uint64_t ino, struct kv_snap *s)
+/* Copy and check what kv_snap_take() checks, but the signature. Return: NULL or why not. */
+static const char *snap_copy(struct kv_pool *p, uint64_t ino, struct kv_snap *s)
 {
 	const struct kv_inode *in = kv_inode(p, ino);
 	const char *why = NULL;
 	uint32_t mode;
 
-	if (kv_quarantined(p, ino))
-		return -EIO;
 	s->n = __atomic_load_n(&in->extent_count, __ATOMIC_ACQUIRE);
 	s->size = __atomic_load_n(&in->size, __ATOMIC_ACQUIRE);
 	s->xattr_off = __atomic_load_n(&in->xattr_off, __ATOMIC_RELAXED);
@@ -587,6 +607,21 @@ int kv_snap_take(struct kv_pool *p, uint64_t ino, struct kv_snap *s)
 		     s->xattr_len > KV_XATTR_MAX_BLOB ||
 		     (s->xattr_off && !kv_check_extent(&p->geo, s->xattr_off, page_up(s->xattr_len)))))
 		why = "has an xattr extent outside the data area";
+	return why;
+}
+
+int kv_snap_peek(struct kv_pool *p, uint64_t ino, struct kv_snap *s)
+{
+	return snap_copy(p, ino, s) ? -EIO : 0;
+}
+
+int kv_snap_take(struct kv_pool *p, uint64_t ino, struct kv_snap *s)
+{
+	const char *why;
+
+	if (kv_quarantined(p, ino))
+		return -EIO;
+	why = snap_copy(p, ino, s);
 	if (!why && ext_sig(s->n, s->ext, s->xattr_off, s->xattr_len) != p->sig[ino])
 		why = "has extents the daemon did not give it";
 	if (why) {

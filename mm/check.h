@@ -64,6 +64,13 @@ const char *kv_check_inode(const struct kv_geometry *g, uint64_t ino, const stru
  */
 const char *kv_check_xattrs(const uint8_t *blob, uint32_t len);
 
+/**
+ * kv_data_sum() - the checksum kvfs stores for a file: XXH3-64 of its @size
+ * bytes laid over @ext (checked extents), with bit 0 set so that 0 means none.
+ * Return: the checksum, or 0 when @size runs past the extents or memory ran out.
+ */
+uint64_t kv_data_sum(const uint8_t *base, const struct kv_extent *ext, unsigned n, uint64_t size);
+
 struct kv_check_summary {
 	uint64_t extents; /* extents claimed by good live records, xattr blobs included */
 	uint64_t used_bytes;

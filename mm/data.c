@@ -283,6 +283,72 @@ uint64_t kv_data_trim(struct kv_pool *p, uint64_t ino)
 	return trimmed;
 }
 
+/* --- data checksums --- */
+
+/*
+ * The file's bytes are about to change: its checksum goes first (a crash
+ * leaves none, never a wrong one). Under p->lock, so that kv_data_seal()
+ * sees either the change count before it or the cleared checksum after.
+ */
+static void mark_written(struct kv_pool *p, uint64_t ino)
+{
+	pthread_mutex_lock(&p->lock);
+	p->wgen[ino]++;
+	p->dirty[ino] = 1;
+	if (kv_inode(p, ino)->checksum)
+		atomic_store_explicit((_Atomic uint64_t *)&kv_inode(p, ino)->checksum, 0,
+				      memory_order_release);
+	pthread_mutex_unlock(&p->lock);
+}
+
+void kv_data_seal(struct kv_pool *p, uint64_t ino)
+{
+	struct kv_snap snap;
+	uint64_t sum;
+	uint32_t wgen;
+	bool last;
+
+	pthread_mutex_lock(&p->lock);
+	last = p->open_count[ino] == 1;
+	wgen = p->wgen[ino];
+	pthread_mutex_unlock(&p->lock);
+	if (!last)
+		return;
+	/* hash outside the metadata lock: a change meanwhile bumps wgen and is seen below */
+	pthread_rwlock_rdlock(kv_stripe(p, ino));
+	sum = kv_snap_take(p, ino, &snap) ? 0 : kv_data_sum(p->base, snap.ext, snap.n, snap.size);
+	pthread_rwlock_unlock(kv_stripe(p, ino));
+	pthread_mutex_lock(&p->lock);
+	if (sum && p->wgen[ino] == wgen && p->open_count[ino] == 1 && p->dirty[ino]) {
+		atomic_store_explicit((_Atomic uint64_t *)&kv_inode(p, ino)->checksum, sum,
+				      memory_order_release);
+		p->dirty[ino] = 0;
+	}
+	pthread_mutex_unlock(&p->lock);
+}
+
+int kv_verify(struct kv_pool *p, uint64_t ino)
+{
+	struct kv_snap snap;
+	uint64_t want;
+	int rc;
+
+	if (!file_alive(p, ino))
+		return -ENOENT;
+	pthread_rwlock_rdlock(kv_stripe(p, ino));
+	want = __atomic_load_n(&kv_inode(p, ino)->checksum, __ATOMIC_ACQUIRE);
+	rc = kv_snap_take(p, ino, &snap);
+	if (!rc && !want)
+		rc = -ENODATA;
+	else if (!rc && kv_data_sum(p->base, snap.ext, snap.n, snap.size) != want)
+		rc = -EIO;
+	pthread_rwlock_unlock(kv_stripe(p, ino));
+	if (rc == -EIO)
+		kv_log(KV_LOG_ERR, "pool %s: the bytes of inode %llu do not match their checksum",
+		       p->be.path, (unsigned long long)ino);
+	return rc;
+}
+
 /* --- reads and writes --- */
 
 ssize_t kv_read(struct kv_pool *p, uint64_t ino, void *buf, size_t len, uint64_t off)
@@ -377,6 +443,8 @@ int kv_write_begin(struct kv_pool *p, uint64_t ino, uint64_t off, size_t len, st
 		pthread_rwlock_unlock(kv_stripe(p, ino));
 		return rc;
 	}
+	if (len || off > snap.size)
+		mark_written(p, ino);
 	/* bytes between the old end and this write become visible: zero them */
 	if (off > snap.size)
 		copy_range(p, &snap, snap.size, NULL, off - snap.size, true);
@@ -440,6 +508,8 @@ int kv_truncate(struct kv_pool *p, uint64_t ino, uint64_t size)
 	if (rc)
 		goto out;
 	old = snap.size;
+	if (size != old)
+		mark_written(p, ino);
 	if (size > old) {
 		rc = grow(p, ino, size, snap.n == 0);
 		if (!rc)
@@ -483,6 +553,7 @@ int kv_fallocate(struct kv_pool *p, uint64_t ino, int mode, uint64_t off, uint64
 	if (!rc)
 		rc = kv_snap_take(p, ino, &snap);
 	if (!rc && !(mode & FALLOC_FL_KEEP_SIZE) && end > snap.size) {
+		mark_written(p, ino);
 		copy_range(p, &snap, snap.size, NULL, end - snap.size, true);
 		publish_size(in, end);
 		in->mtime_ns = in->ctime_ns = kv_now_ns();

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define PROBLEM(...)                                                                               \
 	do {                                                                                       \
@@ -52,7 +53,35 @@ static struct kv_inode *table_after_replay(const struct kv_geometry *g, const ui
 	return *copy;
 }
 
+/* Hash every live file that has a checksum. Return: how many do not match. */
+static long verify_data(const struct kv_geometry *g, const struct kv_inode *table,
+			const uint8_t *base, const uint8_t *bad, const char *path)
+{
+	uint64_t ino, files = 0, bytes = 0;
+	long problems = 0;
+
+	for (ino = KV_ROOT_INO + 1; ino < g->inode_count; ino++) {
+		const struct kv_inode *in = &table[ino];
+
+		if (in->state != KV_INODE_LIVE || bad[ino] || !S_ISREG(in->mode) || !in->checksum)
+			continue;
+		files++;
+		bytes += in->size;
+		if (kv_data_sum(base, in->ext, in->extent_count, in->size) != in->checksum)
+			PROBLEM("%s: the bytes of inode %llu do not match their checksum", path,
+				(unsigned long long)ino);
+	}
+	kv_log(KV_LOG_NOTICE, "%s: verified the bytes of %llu files (%llu bytes)", path,
+	       (unsigned long long)files, (unsigned long long)bytes);
+	return problems;
+}
+
 long kv_pool_fsck(const char *path)
+{
+	return kv_pool_fsck_flags(path, 0);
+}
+
+long kv_pool_fsck_flags(const char *path, unsigned flags)
 {
 	struct kv_backend_opts bo = { .numa_node = -1, .readonly = true };
 	struct kv_inode *table, *copy = NULL;
@@ -63,6 +92,7 @@ long kv_pool_fsck(const char *path)
 	const struct kv_super *sb;
 	struct kv_backend be;
 	long problems = 0, rc;
+	uint8_t *bad = NULL;
 	const char *why;
 
 	rc = kv_backend_open(&be, path, &bo);
@@ -95,7 +125,10 @@ long kv_pool_fsck(const char *path)
 		       path);
 	}
 	table = table_after_replay(&g, base, &jh, recs, &copy);
-	rc = table ? kv_check_records(&g, table, base, path, false, NULL, &sum) : -ENOMEM;
+	bad = calloc(g.inode_count, 1);
+	rc = table && bad ? kv_check_records(&g, table, base, path, false, bad, &sum) : -ENOMEM;
+	if (rc >= 0 && (flags & KV_FSCK_DATA))
+		rc += verify_data(&g, table, base, bad, path);
 	free(copy);
 	if (rc < 0) {
 		problems = rc;
@@ -106,6 +139,7 @@ long kv_pool_fsck(const char *path)
 	       (unsigned long long)sum.extents, (unsigned long long)sum.used_bytes,
 	       (unsigned long long)g.data_size);
 out:
+	free(bad);
 	kv_backend_close(&be);
 	return problems;
 }

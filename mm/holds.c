@@ -221,6 +221,8 @@ int kv_open(struct kv_pool *p, uint64_t ino)
 
 void kv_release(struct kv_pool *p, uint64_t ino)
 {
+	if (kv_ino_valid(p, ino) && __atomic_load_n(&p->dirty[ino], __ATOMIC_RELAXED))
+		kv_data_seal(p, ino);
 	unhold(p, ino, p->open_count, false);
 }
 

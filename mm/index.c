@@ -236,7 +236,8 @@ int kv_index_build(struct kv_pool *p)
 	    !ALLOC_ARRAY(in_lru, n) || !ALLOC_ARRAY(kref, n) || !ALLOC_ARRAY(open_count, n) ||
 	    !ALLOC_ARRAY(pin_count, n) || !ALLOC_ARRAY(free_ino, n) || !ALLOC_ARRAY(reclaim, n) ||
 	    !ALLOC_ARRAY(in_reclaim, n) || !ALLOC_ARRAY(kref_debt, n) || !ALLOC_ARRAY(bad, n) ||
-	    !ALLOC_ARRAY(sig, n) || !ALLOC_ARRAY(dparent, n) || !ALLOC_ARRAY(hbkt, n))
+	    !ALLOC_ARRAY(sig, n) || !ALLOC_ARRAY(dparent, n) || !ALLOC_ARRAY(hbkt, n) ||
+	    !ALLOC_ARRAY(dirty, n) || !ALLOC_ARRAY(wgen, n))
 		goto out;
 	/* Pass 1: free what nobody can reach any more (rw only): a dead holder's orphans and
 	 * reservations, whatever they hold. */
@@ -365,6 +366,8 @@ void kv_index_free(struct kv_pool *p)
 	free(p->sig);
 	free(p->dparent);
 	free(p->hbkt);
+	free(p->dirty);
+	free(p->wgen);
 	p->hbucket = NULL;
 	if (p->alloc.by_start)
 		kv_alloc_destroy(&p->alloc);
@@ -463,6 +466,8 @@ int kv_create(struct kv_pool *p, uint64_t parent, const char *name, size_t len, 
 	in->extent_count = 0;
 	in->name_len = (uint16_t)len;
 	memcpy(in->name, name, len);
+	in->checksum = 0;
+	p->dirty[ino] = 0;
 	p->bad[ino] = 0;
 	kv_snap_commit(p, ino);
 	kv_fault(p, KV_FP_CREATE_FILLED);

@@ -65,6 +65,9 @@ struct kv_pool {
 	uint64_t *sig; /* signature of the extents and xattr extent the daemon gave */
 	uint32_t *dparent; /* parent, as linked in the child list */
 	uint32_t *hbkt; /* name-hash bucket, as inserted */
+	/* Data checksums (data.c): changes since the record's checksum, and a change count. */
+	uint8_t *dirty;
+	uint32_t *wgen;
 
 	uint64_t files, dirs, held, pinned;
 	unsigned watermark_pct;
@@ -150,6 +153,8 @@ void kv_data_drop(struct kv_pool *p, uint64_t ino, struct kv_extent *freed, int 
 void kv_data_free_extents(struct kv_pool *p, struct kv_extent *ext, int n);
 /* Trim allocation beyond the size (page-rounded). Return: bytes trimmed. */
 uint64_t kv_data_trim(struct kv_pool *p, uint64_t ino);
+/* A writer is closing: store the checksum of the file's bytes if it was the last (p->lock not held). */
+void kv_data_seal(struct kv_pool *p, uint64_t ino);
 /* Move a file's data into one extent (nobody may be reading or writing it). Return: 0 or -ENOSPC. */
 int kv_data_migrate_locked(struct kv_pool *p, uint64_t ino);
 
@@ -167,6 +172,9 @@ struct kv_snap {
  * file's stripe, or p->lock). Return: 0 or -EIO.
  */
 int kv_snap_take(struct kv_pool *p, uint64_t ino, struct kv_snap *s);
+/* The same copy and bounds checks, without the signature or a quarantine (for work done
+ * before the caller can hold the locks; check again with kv_snap_take()). Return: 0 or -EIO. */
+int kv_snap_peek(struct kv_pool *p, uint64_t ino, struct kv_snap *s);
 /* Record the extents the daemon just gave @ino (after every change of them). */
 void kv_snap_commit(struct kv_pool *p, uint64_t ino);
 /* ... or that it now has none (the change is staged in the open transaction). */

@@ -12,7 +12,8 @@
  * loops, a directory marked orphan, a name of ".", 60,000 extents, a 1 TiB
  * extent, an extent at 2^50), and a run-time test scribbles a live pool's
  * records through the mapping, as a client could, and expects EIO for that
- * file only. KVFS_FUZZ_SEED and KVFS_FUZZ_CASES change the seeded run.
+ * file only. Data checksums: sealed at the last close of a writer and at
+ * commit, cleared by a change, and a changed byte found. KVFS_FUZZ_SEED and KVFS_FUZZ_CASES change the seeded run.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -727,6 +728,49 @@ static void test_runtime_scribble(void **state)
 	assert_int_equal(kv_pool_fsck(path), 0);
 }
 
+/* --- data checksums --- */
+
+static void test_checksums(void **state)
+{
+	struct kv_pool *p;
+	struct kv_attr a;
+	struct kv_extent e, ext[KV_INLINE_EXTENTS];
+	uint8_t *buf = malloc(100 << 10), published;
+	uint64_t ino, size;
+
+	unmap_image(restore());
+	p = open_rw(path, 0);
+	fill(99, buf, 0, 100 << 10);
+	assert_int_equal(kv_create(p, KV_ROOT_INO, "sum", 3, S_IFREG | 0644, 0, 0, &a), 0);
+	assert_int_equal(kv_verify(p, a.ino), -ENODATA); /* nothing written, nothing sealed */
+	assert_int_equal(kv_open(p, a.ino), 0);
+	assert_int_equal(kv_write(p, a.ino, buf, 100 << 10, 0), 100 << 10);
+	assert_int_equal(kv_verify(p, a.ino), -ENODATA); /* still open for writing */
+	kv_release(p, a.ino);
+	assert_int_equal(kv_verify(p, a.ino), 0);
+	/* a change clears the checksum; the next last close stores a new one */
+	assert_int_equal(kv_truncate(p, a.ino, 5000), 0);
+	assert_int_equal(kv_verify(p, a.ino), -ENODATA);
+	assert_int_equal(kv_open(p, a.ino), 0);
+	kv_release(p, a.ino);
+	assert_int_equal(kv_verify(p, a.ino), 0);
+	/* a byte changed behind the daemon's back */
+	assert_int_equal(kv_extents(p, a.ino, ext, KV_INLINE_EXTENTS, &size), 1);
+	((uint8_t *)kv_pool_base(p))[ext[0].off + 4999] ^= 1;
+	assert_int_equal(kv_verify(p, a.ino), -EIO);
+	/* a fast-path store is sealed at commit */
+	assert_int_equal(kv_reserve(p, KV_ROOT_INO, "blk", 3, 8192, 0, 0, true, &ino, &e), 0);
+	memcpy((uint8_t *)kv_pool_base(p) + e.off, buf, 8192);
+	assert_int_equal(kv_commit(p, &ino, 1, &published), 0);
+	assert_int_equal(published, 1);
+	assert_int_equal(kv_verify(p, ino), 0);
+	kv_pool_close(p);
+	/* fsck: the structure is fine; --data finds the changed byte */
+	assert_int_equal(kv_pool_fsck(path), 0);
+	assert_int_equal(kv_pool_fsck_flags(path, KV_FSCK_DATA), 1);
+	free(buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -737,6 +781,7 @@ int main(void)
 		cmocka_unit_test(test_bad_name_and_fields),
 		cmocka_unit_test(test_shared_extent_repair),
 		cmocka_unit_test(test_runtime_scribble),
+		cmocka_unit_test(test_checksums),
 		cmocka_unit_test(test_fuzz),
 	};
 
