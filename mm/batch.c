@@ -161,7 +161,8 @@ static bool is_reservation(struct kv_pool *p, uint64_t ino)
 /* Same extents and size: a checksum taken from @a holds for @b. */
 static bool same_snap(const struct kv_snap *a, const struct kv_snap *b)
 {
-	return a->n == b->n && a->size == b->size && !memcmp(a->ext, b->ext, sizeof(a->ext[0]) * a->n);
+	return a->n == b->n && a->size == b->size &&
+	       !memcmp(a->ext, b->ext, sizeof(a->ext[0]) * a->n);
 }
 
 int kv_commit(struct kv_pool *p, const uint64_t *inos, size_t n, uint8_t *published)

@@ -45,7 +45,8 @@ const char *kv_check_geometry(const struct kv_geometry *g)
 	if (g->inode_count < 2 || g->inode_count >= UINT32_MAX)
 		return "the inode count is out of range";
 	/* all terms below are bounded (journal <= 1 GiB, count < 2^32): no overflow */
-	if (g->data_off < g->inode_off + g->inode_count * KV_INODE_SIZE || g->data_off % KV_DATA_ALIGN)
+	if (g->data_off < g->inode_off + g->inode_count * KV_INODE_SIZE ||
+	    g->data_off % KV_DATA_ALIGN)
 		return "the data area overlaps the inode table or is misaligned";
 	if (g->pool_size < KV_MIN_POOL_SIZE || !g->data_size || g->data_size % KV_PAGE_SIZE ||
 	    g->data_size > g->pool_size || g->data_off > g->pool_size - g->data_size)
@@ -213,7 +214,8 @@ static void mark_bad(struct checker *c, uint64_t ino, const char *why, uint64_t 
 		       c->repair ? "dropping it" : "a mount drops it");
 	else
 		kv_log(c->repair ? KV_LOG_WARNING : KV_LOG_ERR, "%s: inode %llu %s; %s", c->path,
-		       (unsigned long long)ino, why, c->repair ? "dropping it" : "a mount drops it");
+		       (unsigned long long)ino, why,
+		       c->repair ? "dropping it" : "a mount drops it");
 }
 
 static bool is_live(const struct checker *c, uint64_t ino)
@@ -449,7 +451,8 @@ static int check_parents(struct checker *c)
 		while (depth--) {
 			reach[path[depth]] = verdict;
 			if (verdict == REACH_BAD)
-				mark_bad(c, path[depth], "is not reachable from the root through its parent",
+				mark_bad(c, path[depth],
+					 "is not reachable from the root through its parent",
 					 c->inodes[path[depth]].parent);
 		}
 	}
@@ -603,9 +606,9 @@ static const char *snap_copy(struct kv_pool *p, uint64_t ino, struct kv_snap *s)
 	}
 	if (!why && (mode & S_IFMT) != S_IFDIR && s->size > s->alloc)
 		why = "is larger than its extents";
-	if (!why && ((s->xattr_off == 0) != (s->xattr_len == 0) ||
-		     s->xattr_len > KV_XATTR_MAX_BLOB ||
-		     (s->xattr_off && !kv_check_extent(&p->geo, s->xattr_off, page_up(s->xattr_len)))))
+	if (!why &&
+	    ((s->xattr_off == 0) != (s->xattr_len == 0) || s->xattr_len > KV_XATTR_MAX_BLOB ||
+	     (s->xattr_off && !kv_check_extent(&p->geo, s->xattr_off, page_up(s->xattr_len)))))
 		why = "has an xattr extent outside the data area";
 	return why;
 }

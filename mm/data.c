@@ -191,8 +191,8 @@ static int grow(struct kv_pool *p, uint64_t ino, uint64_t end, bool exact)
 		kv_fault(p, KV_FP_EXTENT_ALLOCATED);
 		/* Fill the slot, then publish it with the count. */
 		in->ext[snap.n] = e;
-		atomic_store_explicit((_Atomic uint16_t *)&in->extent_count,
-				      (uint16_t)(snap.n + 1), memory_order_release);
+		atomic_store_explicit((_Atomic uint16_t *)&in->extent_count, (uint16_t)(snap.n + 1),
+				      memory_order_release);
 		kv_snap_commit(p, ino);
 	} else {
 		rc = migrate(p, ino, have + want);

@@ -254,8 +254,8 @@ int kv_index_build(struct kv_pool *p)
 		}
 	}
 	/* Pass 2: the checker fsck runs too; a read-write open frees what it finds bad. */
-	checked = kv_check_records(&p->geo, p->inodes, p->base, p->be.path, !p->readonly, p->bad,
-				   NULL);
+	checked =
+	    kv_check_records(&p->geo, p->inodes, p->base, p->be.path, !p->readonly, p->bad, NULL);
 	if (checked < 0)
 		goto out;
 	p->quarantined += (uint64_t)checked;
@@ -312,8 +312,8 @@ int kv_index_build(struct kv_pool *p)
 			lru[nlru++] = (uint32_t)ino;
 		}
 	}
-	rc = kv_alloc_build(&p->alloc, p->geo.data_off, p->geo.data_size / KV_PAGE_SIZE,
-			    used, nused, &bad);
+	rc = kv_alloc_build(&p->alloc, p->geo.data_off, p->geo.data_size / KV_PAGE_SIZE, used,
+			    nused, &bad);
 	if (rc == -EUCLEAN) {
 		kv_log(KV_LOG_ERR,
 		       "pool %s: the index is corrupt (an extent at pool offset %llu is "

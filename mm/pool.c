@@ -124,8 +124,7 @@ static int journal_recover(struct kv_pool *p)
 		memcpy(p->jbuf, jh + 1, h.bytes);
 	rc = kv_check_journal(&p->geo, &h, p->jbuf, &why);
 	if (rc < 0) {
-		kv_log(KV_LOG_WARNING, "pool %s: %s; discarding that transaction", p->be.path,
-		       why);
+		kv_log(KV_LOG_WARNING, "pool %s: %s; discarding that transaction", p->be.path, why);
 		atomic_fetch_add(&p->quarantined, 1);
 		rc = 0;
 	} else if (rc > 0) {

@@ -258,8 +258,8 @@ static bool at_risk(uint8_t *img, const uint8_t *touched, int i)
 		if (!touched[t])
 			continue;
 		for (k = 0; k < n; k++)
-			if (claims(rec(img, t), (const struct kv_inode *)(pristine + geo.inode_off) +
-							chain[k]))
+			if (claims(rec(img, t),
+				   (const struct kv_inode *)(pristine + geo.inode_off) + chain[k]))
 				return true;
 	}
 	return false;
@@ -307,7 +307,8 @@ static uint64_t used_ino(void)
 
 static uint64_t interesting(void)
 {
-	static const uint64_t v[] = { 0, 1, 2, 3, 4096, 60000, UINT64_MAX, UINT64_MAX - 15,
+	static const uint64_t v[] = { 0,	  1,	      2,	  3,
+				      4096,	  60000,      UINT64_MAX, UINT64_MAX - 15,
 				      1ull << 40, 1ull << 50, 1ull << 63, UINT32_MAX };
 
 	switch (rnd() % 4) {
@@ -327,17 +328,40 @@ static void corrupt_field(struct kv_inode *in)
 	unsigned e = (unsigned)(rnd() % KV_INLINE_EXTENTS);
 
 	switch (rnd() % 12) {
-	case 0: in->state = (uint32_t)(rnd() % 5); break;
-	case 1: in->mode = (uint32_t)(rnd() % 2 ? v : (rnd() % 16) << 12 | 0644); break;
-	case 2: in->parent = rnd() % 2 ? v : used_ino(); break;
-	case 3: in->size = v; break;
-	case 4: in->extent_count = (uint16_t)v; break;
-	case 5: in->ext[e].off = v; break;
-	case 6: in->ext[e].len = v; break;
-	case 7: in->xattr_off = v; break;
-	case 8: in->xattr_len = (uint32_t)v; break;
-	case 9: in->name_len = (uint16_t)v; break;
-	case 10: in->name[0] = "./\0x"[rnd() % 4]; in->name_len = (uint16_t)(1 + rnd() % 2); break;
+	case 0:
+		in->state = (uint32_t)(rnd() % 5);
+		break;
+	case 1:
+		in->mode = (uint32_t)(rnd() % 2 ? v : (rnd() % 16) << 12 | 0644);
+		break;
+	case 2:
+		in->parent = rnd() % 2 ? v : used_ino();
+		break;
+	case 3:
+		in->size = v;
+		break;
+	case 4:
+		in->extent_count = (uint16_t)v;
+		break;
+	case 5:
+		in->ext[e].off = v;
+		break;
+	case 6:
+		in->ext[e].len = v;
+		break;
+	case 7:
+		in->xattr_off = v;
+		break;
+	case 8:
+		in->xattr_len = (uint32_t)v;
+		break;
+	case 9:
+		in->name_len = (uint16_t)v;
+		break;
+	case 10:
+		in->name[0] = "./\0x"[rnd() % 4];
+		in->name_len = (uint16_t)(1 + rnd() % 2);
+		break;
 	default: /* the name of another file in the same directory */
 		memcpy(in->name, files[rnd() % NFILES].name, 4);
 		in->name_len = 3;
@@ -357,10 +381,19 @@ static void corrupt_journal(uint8_t *img)
 		uint32_t len = 8 * (uint32_t)(rnd() % 4);
 
 		switch (rnd() % 4) {
-		case 0: r->off = UINT64_MAX - 15; break;
-		case 1: r->off = geo.inode_off + (rnd() % (geo.inode_count * KV_INODE_SIZE)) / 8 * 8; break;
-		case 2: r->off = geo.data_off + rnd() % 4096; break;
-		default: r->off = rnd(); break;
+		case 0:
+			r->off = UINT64_MAX - 15;
+			break;
+		case 1:
+			r->off =
+			    geo.inode_off + (rnd() % (geo.inode_count * KV_INODE_SIZE)) / 8 * 8;
+			break;
+		case 2:
+			r->off = geo.data_off + rnd() % 4096;
+			break;
+		default:
+			r->off = rnd();
+			break;
 		}
 		r->len = rnd() % 8 ? len : (uint32_t)rnd();
 		memset(r + 1, 0xee, len);
@@ -379,8 +412,8 @@ static void corrupt_journal(uint8_t *img)
 static void corrupt_geometry(uint8_t *img)
 {
 	struct kv_geometry *g = (void *)img;
-	uint64_t *f[] = { &g->pool_size, &g->journal_off, &g->journal_size, &g->inode_off,
-			  &g->inode_count, &g->data_off, &g->data_size };
+	uint64_t *f[] = { &g->pool_size,   &g->journal_off, &g->journal_size, &g->inode_off,
+			  &g->inode_count, &g->data_off,    &g->data_size };
 	uint64_t v = rnd() % 2 ? interesting() : *f[rnd() % 7] + (rnd() % 3 - 1) * 4096;
 
 	*f[rnd() % 7] = rnd() % 3 ? v : 4096;
@@ -603,7 +636,7 @@ static void test_bad_name_and_fields(void **state)
 		const char *what;
 		void (*set)(struct kv_inode *in);
 	} cases[] = {
-		{ "name .", NULL }, { "60000 extents", NULL }, { "1 TiB extent", NULL },
+		{ "name .", NULL },	    { "60000 extents", NULL },	   { "1 TiB extent", NULL },
 		{ "extent at 2^50", NULL }, { "size past extents", NULL },
 	};
 	unsigned k;
@@ -613,11 +646,22 @@ static void test_bad_name_and_fields(void **state)
 		struct kv_inode *in = rec(img, files[5].ino);
 
 		switch (k) {
-		case 0: in->name[0] = '.'; in->name_len = 1; break;
-		case 1: in->extent_count = 60000; break;
-		case 2: in->ext[0].len = 1ull << 40; break;
-		case 3: in->ext[0].off = geo.data_off + (1ull << 50); break;
-		default: in->size = in->ext[0].len * 20; break;
+		case 0:
+			in->name[0] = '.';
+			in->name_len = 1;
+			break;
+		case 1:
+			in->extent_count = 60000;
+			break;
+		case 2:
+			in->ext[0].len = 1ull << 40;
+			break;
+		case 3:
+			in->ext[0].off = geo.data_off + (1ull << 50);
+			break;
+		default:
+			in->size = in->ext[0].len * 20;
+			break;
 		}
 		unmap_image(img);
 		assert_int_equal(kv_pool_fsck(path), 1);
@@ -683,8 +727,8 @@ static void test_runtime_scribble(void **state)
 	assert_int_equal(kv_read(p, ino_of[4], buf, sizeof(buf), 0), -EIO);
 	assert_int_equal(kv_fallocate(p, ino_of[4], 0, 0, 1 << 20), -EIO);
 	/* file 6: an xattr record that loops */
-	((struct kv_xattr_rec *)((uint8_t *)kv_pool_base(p) + tab[ino_of[6]].xattr_off))->value_len =
-	    0xfffffff8u - 1;
+	((struct kv_xattr_rec *)((uint8_t *)kv_pool_base(p) + tab[ino_of[6]].xattr_off))
+	    ->value_len = 0xfffffff8u - 1;
 	assert_int_equal(kv_getxattr(p, ino_of[6], "user.k", buf, sizeof(buf)), -EIO);
 	assert_int_equal(kv_listxattr(p, ino_of[6], list, sizeof(list)), -EIO);
 	assert_int_equal(kv_setxattr(p, ino_of[6], "user.z", "1", 1, 0), -EIO);
@@ -707,8 +751,8 @@ static void test_runtime_scribble(void **state)
 	((struct kv_geometry *)kv_pool_base(p))->journal_size = 16;
 	assert_int_equal(kv_create(p, KV_ROOT_INO, "new", 3, S_IFREG | 0644, 0, 0, &a), 0);
 	assert_int_equal(kv_write(p, a.ino, "hello", 5, 0), 5);
-	assert_int_equal(kv_rename(p, KV_ROOT_INO, "new", 3, KV_ROOT_INO, "new2", 4, 0, &(uint64_t){ 0 }),
-			 0);
+	assert_int_equal(
+	    kv_rename(p, KV_ROOT_INO, "new", 3, KV_ROOT_INO, "new2", 4, 0, &(uint64_t){ 0 }), 0);
 	((struct kv_geometry *)kv_pool_base(p))->journal_size = saved;
 	/* the others are fine */
 	for (i = 0; i < NFILES; i++)
