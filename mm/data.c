@@ -234,6 +234,7 @@ void kv_data_drop(struct kv_pool *p, uint64_t ino, struct kv_extent *freed, int 
 			freed[n++] = (struct kv_extent){ snap.xattr_off, page_up(snap.xattr_len) };
 	}
 	KV_JTX_FIELD(p, &in->extent_count, (uint16_t)0);
+	KV_JTX_FIELD(p, &in->size, (uint64_t)0); /* a record without data holds no bytes */
 	KV_JTX_FIELD(p, &in->xattr_off, (uint64_t)0);
 	KV_JTX_FIELD(p, &in->xattr_len, (uint32_t)0);
 	kv_snap_commit_empty(p, ino);
