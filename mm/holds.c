@@ -6,6 +6,7 @@
  * unlinked file that is still held stays an orphan until its last holder
  * goes. Every function here is called with p->lock held or takes it.
  */
+#include "check.h"
 #include "pool_int.h"
 #include "log.h"
 
@@ -169,7 +170,7 @@ static void reclaim_empty_dirs(struct kv_pool *p, uint64_t dir)
 
 	while (kv_ino_valid(p, dir) && dir != KV_ROOT_INO && depth++ < 4096) {
 		struct kv_inode *in = kv_inode(p, dir);
-		uint64_t parent = in->parent;
+		uint64_t parent = p->dparent[dir]; /* the one linked, not the pool's */
 		char name[KV_NAME_MAX + 1];
 		size_t len = in->name_len;
 
@@ -293,28 +294,35 @@ int kv_pool_reclaim_dirs(struct kv_pool *p, int max)
 long kv_evict_in(struct kv_pool *p, uint32_t a)
 {
 	uint64_t ino = p->anchors[a].lru_head, parent;
-	struct kv_inode *in;
+	struct kv_snap snap;
 	char name[KV_NAME_MAX + 1];
 	size_t len;
-	long bytes;
+	long bytes = 0;
 
 	if (!ino)
 		return -ENOSPC;
-	in = kv_inode(p, ino);
-	parent = in->parent;
-	len = in->name_len <= KV_NAME_MAX ? in->name_len : KV_NAME_MAX;
-	memcpy(name, in->name, len);
+	/* The name and size are the pool's (untrusted); the parent is the one linked. */
+	parent = p->dparent[ino];
+	len = __atomic_load_n(&kv_inode(p, ino)->name_len, __ATOMIC_RELAXED);
+	if (len > KV_NAME_MAX) {
+		kv_quarantine(p, ino, "has a name longer than the limit");
+		len = 0;
+	}
+	memcpy(name, kv_inode(p, ino)->name, len);
 	name[len] = 0;
-	bytes = (long)kv_inode_alloc_bytes(in);
+	if (len && !kv_check_name((const uint8_t *)name, len))
+		len = 0; /* nothing the kernel could have cached under it */
+	if (kv_snap_take(p, ino, &snap) == 0)
+		bytes = (long)snap.alloc;
+	/* a quarantined file goes too, its space kept until the next open checks it */
 	kv_index_unlink_record(p, ino, false);
 	atomic_fetch_add(&p->evictions, 1);
 	atomic_fetch_add(&p->evicted_bytes, (uint64_t)bytes);
 	p->anchors[a].evictions++;
 	p->anchors[a].evicted_bytes += (uint64_t)bytes;
-	if (p->evict_cb) {
+	if (p->evict_cb && len)
 		p->evict_cb(p->evict_arg, parent, kv_inode(p, parent)->gen, name, len, ino,
 			    kv_inode(p, ino)->gen);
-	}
 	reclaim_empty_dirs(p, parent);
 	return bytes;
 }
@@ -456,6 +464,8 @@ int kv_open(struct kv_pool *p, uint64_t ino)
 
 void kv_release(struct kv_pool *p, uint64_t ino)
 {
+	if (kv_ino_valid(p, ino) && __atomic_load_n(&p->dirty[ino], __ATOMIC_RELAXED))
+		kv_data_seal(p, ino);
 	unhold(p, ino, p->open_count, false);
 }
 

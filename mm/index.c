@@ -10,6 +10,7 @@
  * unlinked file's data and record can go. Every function here that changes
  * more than one field does so in one journal transaction.
  */
+#include "check.h"
 #include "pool_int.h"
 #include "log.h"
 
@@ -84,15 +85,15 @@ static void hash_insert(struct kv_pool *p, uint64_t ino)
 	uint64_t h = name_hash((const char *)in->name, in->name_len, in->parent), b = h & p->hmask;
 
 	p->hfp[ino] = (uint32_t)(h >> 32);
+	p->hbkt[ino] = (uint32_t)b;
 	p->hnext[ino] = p->hbucket[b];
 	p->hbucket[b] = (uint32_t)ino;
 }
 
+/* By the bucket it went in, not by the record's name: the pool may have changed that. */
 static void hash_remove(struct kv_pool *p, uint64_t ino)
 {
-	struct kv_inode *in = kv_inode(p, ino);
-	uint32_t *pp =
-	    &p->hbucket[name_hash((const char *)in->name, in->name_len, in->parent) & p->hmask];
+	uint32_t *pp = &p->hbucket[p->hbkt[ino]];
 
 	while (*pp && *pp != ino)
 		pp = &p->hnext[*pp];
@@ -115,6 +116,7 @@ static uint64_t hash_find(struct kv_pool *p, uint64_t parent, const char *name, 
 
 static void child_add(struct kv_pool *p, uint64_t dir, uint64_t ino)
 {
+	p->dparent[ino] = (uint32_t)dir;
 	p->sib_next[ino] = KV_NONE;
 	p->sib_prev[ino] = p->child_last[dir];
 	if (p->child_last[dir])
@@ -172,7 +174,7 @@ static void unlink_stage(struct kv_pool *p, uint64_t ino, bool off_indexes_alrea
 	u->nfreed = 0;
 	if (!off_indexes_already) {
 		hash_remove(p, ino);
-		child_remove(p, in->parent, ino);
+		child_remove(p, p->dparent[ino], ino);
 		kv_lru_remove(p, ino);
 		if (kv_is_dir(in))
 			p->dirs--;
@@ -229,22 +231,13 @@ static int cmp_recency(const void *a, const void *b, void *arg)
 	return x < y ? -1 : x > y;
 }
 
-static bool record_sane(struct kv_pool *p, uint64_t ino)
-{
-	const struct kv_inode *in = kv_inode(p, ino);
-
-	return (S_ISDIR(in->mode) || S_ISREG(in->mode) || S_ISLNK(in->mode)) && in->name_len <= KV_NAME_MAX &&
-	       in->extent_count <= KV_INLINE_EXTENTS && in->xattr_len <= KV_XATTR_MAX_BLOB &&
-	       (in->xattr_len == 0) == (in->xattr_off == 0) &&
-	       (ino == KV_ROOT_INO || in->name_len > 0);
-}
-
 int kv_index_build(struct kv_pool *p)
 {
 	uint64_t n = p->ninodes, ino, nused = 0, bad = 0, hb = 1, nlru = 0, i;
 	struct kv_extent *used = NULL;
 	uint32_t *lru = NULL;
 	int rc = -ENOMEM, j;
+	long checked;
 
 	while (hb < n)
 		hb <<= 1;
@@ -255,33 +248,20 @@ int kv_index_build(struct kv_pool *p)
 	    !ALLOC_ARRAY(nsubdir, n) || !ALLOC_ARRAY(lru_prev, n) || !ALLOC_ARRAY(lru_next, n) ||
 	    !ALLOC_ARRAY(in_lru, n) || !ALLOC_ARRAY(kref, n) || !ALLOC_ARRAY(open_count, n) ||
 	    !ALLOC_ARRAY(pin_count, n) || !ALLOC_ARRAY(free_ino, n) || !ALLOC_ARRAY(reclaim, n) ||
-	    !ALLOC_ARRAY(in_reclaim, n) || !ALLOC_ARRAY(kref_debt, n) ||
+	    !ALLOC_ARRAY(in_reclaim, n) || !ALLOC_ARRAY(kref_debt, n) || !ALLOC_ARRAY(bad, n) ||
+	    !ALLOC_ARRAY(sig, n) || !ALLOC_ARRAY(dparent, n) || !ALLOC_ARRAY(hbkt, n) ||
+	    !ALLOC_ARRAY(dirty, n) || !ALLOC_ARRAY(wgen, n) ||
 	    !ALLOC_ARRAY(anchor_idx, n) || !ALLOC_ARRAY(file_anchor, n) ||
 	    !ALLOC_ARRAY(dir_reclaimed, n) || !ALLOC_ARRAY(kept, n) ||
 	    !ALLOC_ARRAY(edir_prev, n) || !ALLOC_ARRAY(edir_next, n) || !ALLOC_ARRAY(in_edir, n) ||
 	    !ALLOC_ARRAY(dir_used, n) || !ALLOC_ARRAY(recreated, n))
 		goto out;
-	if (kv_inode(p, KV_ROOT_INO)->state != KV_INODE_LIVE ||
-	    !kv_is_dir(kv_inode(p, KV_ROOT_INO))) {
-		kv_log(KV_LOG_ERR,
-		       "pool %s: the root directory record is damaged; reformat with "
-		       "'kvfs mkfs -f %s'",
-		       p->be.path, p->be.path);
-		rc = -EUCLEAN;
-		goto out;
-	}
-	/* Pass 1: free what nobody can reach any more (rw only), drop insane records. */
-	for (ino = KV_ROOT_INO + 1; ino < n; ino++) {
+	/* Pass 1: free what nobody can reach any more (rw only): a dead holder's orphans and
+	 * reservations, whatever they hold. */
+	for (ino = KV_ROOT_INO + 1; ino < n && !p->readonly; ino++) {
 		struct kv_inode *in = kv_inode(p, ino);
 
-		if (in->state == KV_INODE_FREE)
-			continue;
-		if (in->state == KV_INODE_LIVE && record_sane(p, ino))
-			continue;
-		if (in->state == KV_INODE_LIVE)
-			kv_log(KV_LOG_WARNING, "pool %s: inode %llu is damaged; dropping it",
-			       p->be.path, (unsigned long long)ino);
-		if (!p->readonly) {
+		if (in->state == KV_INODE_ORPHAN || in->state == KV_INODE_RESERVED) {
 			in->extent_count = 0;
 			in->xattr_off = 0;
 			in->xattr_len = 0;
@@ -290,35 +270,33 @@ int kv_index_build(struct kv_pool *p)
 			p->orphans_freed++;
 		}
 	}
-	/* Pass 2: parents must be live directories; a chain up to the root is implied
-	 * because rmdir only removes empty directories. */
+	/* Pass 2: the checker fsck runs too; a read-write open frees what it finds bad. */
+	checked =
+	    kv_check_records(&p->geo, p->inodes, p->base, p->be.path, !p->readonly, p->bad, NULL);
+	if (checked < 0)
+		goto out;
+	p->quarantined += (uint64_t)checked;
+	if (p->bad[KV_ROOT_INO]) {
+		kv_log(KV_LOG_ERR,
+		       "pool %s: the root directory record is damaged; a read-write mount "
+		       "repairs it",
+		       p->be.path);
+		rc = -EUCLEAN;
+		goto out;
+	}
 	used = malloc(sizeof(*used) * 1024);
 	lru = malloc(sizeof(*lru) * n);
 	if (!used || !lru)
 		goto out;
-	for (ino = n - 1; ino > KV_ROOT_INO; ino--) {
-		struct kv_inode *in = kv_inode(p, ino);
-
-		if (in->state == KV_INODE_LIVE && !is_live_dir(p, in->parent)) {
-			kv_log(KV_LOG_WARNING,
-			       "pool %s: inode %llu has no parent directory; dropping it",
-			       p->be.path, (unsigned long long)ino);
-			if (!p->readonly) {
-				in->extent_count = 0;
-				in->xattr_off = in->xattr_len = 0;
-				in->state = KV_INODE_FREE;
-			}
-		}
-		if (in->state == KV_INODE_FREE) {
+	for (ino = n - 1; ino > KV_ROOT_INO; ino--)
+		if (kv_inode(p, ino)->state == KV_INODE_FREE && !p->bad[ino])
 			p->free_ino[p->nfree_ino++] = (uint32_t)ino;
-			continue;
-		}
-	}
 	for (ino = KV_ROOT_INO; ino < n; ino++) {
 		struct kv_inode *in = kv_inode(p, ino);
 
-		if (in->state == KV_INODE_FREE)
-			continue;
+		kv_snap_commit(p, ino);
+		if (in->state != KV_INODE_LIVE || p->bad[ino])
+			continue; /* read-only: orphans, reservations, bad records stay out */
 		for (j = 0; j <= in->extent_count && j <= KV_INLINE_EXTENTS; j++) {
 			struct kv_extent e;
 
@@ -340,7 +318,7 @@ int kv_index_build(struct kv_pool *p)
 			}
 			used[nused++] = e;
 		}
-		if (in->state != KV_INODE_LIVE || ino == KV_ROOT_INO)
+		if (ino == KV_ROOT_INO)
 			continue;
 		hash_insert(p, ino);
 		child_add(p, in->parent, ino);
@@ -352,8 +330,8 @@ int kv_index_build(struct kv_pool *p)
 				lru[nlru++] = (uint32_t)ino;
 		}
 	}
-	rc = kv_alloc_build(&p->alloc, p->sb->geo.data_off, p->sb->geo.data_size / KV_PAGE_SIZE,
-			    used, nused, &bad);
+	rc = kv_alloc_build(&p->alloc, p->geo.data_off, p->geo.data_size / KV_PAGE_SIZE, used,
+			    nused, &bad);
 	if (rc == -EUCLEAN) {
 		kv_log(KV_LOG_ERR,
 		       "pool %s: the index is corrupt (an extent at pool offset %llu is "
@@ -376,14 +354,11 @@ int kv_index_build(struct kv_pool *p)
 	qsort_r(lru, nlru, sizeof(*lru), cmp_recency, p->inodes);
 	for (i = 0; i < nlru; i++)
 		kv_lru_append(p, lru[i]);
-	/* Free orphans and reservations a dead holder left (their extents counted as used). */
+	/* Trim over-allocation a dead holder left. */
 	for (ino = KV_ROOT_INO + 1; ino < n && !p->readonly; ino++) {
 		struct kv_inode *in = kv_inode(p, ino);
 
-		if (in->state == KV_INODE_ORPHAN || in->state == KV_INODE_RESERVED) {
-			kv_index_unlink_record(p, ino, true);
-			p->orphans_freed++;
-		} else if (in->state == KV_INODE_LIVE && !kv_is_dir(in)) {
+		if (in->state == KV_INODE_LIVE && !kv_is_dir(in)) {
 			p->bytes_trimmed += kv_data_trim(p, ino);
 		}
 	}
@@ -431,6 +406,12 @@ void kv_index_free(struct kv_pool *p)
 	free(p->ghost_bucket);
 	p->ghosts = NULL;
 	p->ghost_bucket = NULL;
+	free(p->bad);
+	free(p->sig);
+	free(p->dparent);
+	free(p->hbkt);
+	free(p->dirty);
+	free(p->wgen);
 	p->hbucket = NULL;
 	if (p->alloc.by_start)
 		kv_alloc_destroy(&p->alloc);
@@ -478,9 +459,9 @@ void kv_ghost_add(struct kv_pool *p, uint64_t dir, bool top)
 	g = &p->ghosts[slot];
 	if (g->hash)
 		ghost_unlink(p, slot);
-	g->parent = in->parent;
-	g->parent_gen = kv_inode(p, in->parent)->gen;
-	g->hash = name_hash((const char *)in->name, in->name_len, in->parent) | 1;
+	g->parent = p->dparent[dir];
+	g->parent_gen = kv_inode(p, g->parent)->gen;
+	g->hash = name_hash((const char *)in->name, in->name_len, g->parent) | 1;
 	g->ino = dir;
 	g->gen = in->gen;
 	g->top = top;
@@ -576,7 +557,8 @@ static bool ghost_revive_locked(struct kv_pool *p, const struct kv_ghost *g)
 		return false;
 	in = kv_inode(p, g->ino);
 	if (in->state != KV_INODE_ORPHAN || !kv_is_dir(in) || !p->dir_reclaimed[g->ino] ||
-	    in->parent != g->parent || in->name_len != g->len || memcmp(in->name, g->name, g->len))
+	    p->dparent[g->ino] != g->parent || in->name_len != g->len ||
+	    memcmp(in->name, g->name, g->len))
 		return false;
 	return kv_dir_revive_locked(p, g->ino);
 }
@@ -735,6 +717,10 @@ static int create_node(struct kv_pool *p, uint64_t parent, const char *name, siz
 		}
 	}
 	p->creating_in = 0;
+	in->checksum = 0;
+	p->dirty[ino] = 0;
+	p->bad[ino] = 0;
+	kv_snap_commit(p, ino);
 	kv_fault(p, KV_FP_CREATE_FILLED);
 	atomic_store_explicit((_Atomic uint32_t *)&in->state, KV_INODE_LIVE, memory_order_release);
 	hash_insert(p, ino);
@@ -855,13 +841,14 @@ bool kv_dir_revive_locked(struct kv_pool *p, uint64_t dir)
 		if (in->state != KV_INODE_ORPHAN || !kv_is_dir(in) || !p->dir_reclaimed[dir])
 			return false;
 		chain[n++] = dir;
-		dir = in->parent;
+		dir = p->dparent[dir]; /* as linked: the pool's may have changed */
 	}
 	while (n--) {
 		uint64_t d = chain[n];
 		struct kv_inode *in = kv_inode(p, d);
 
-		if (hash_find(p, in->parent, (const char *)in->name, in->name_len))
+		if (in->name_len > KV_NAME_MAX || !kv_check_name(in->name, in->name_len) ||
+		    hash_find(p, p->dparent[d], (const char *)in->name, in->name_len))
 			return false; /* the name was made again meanwhile: this one stays gone */
 		/*
 		 * The same generation: the kernel's inode for it stays good (its
@@ -872,8 +859,8 @@ bool kv_dir_revive_locked(struct kv_pool *p, uint64_t dir)
 		kv_jtx_commit(p);
 		p->dir_reclaimed[d] = 0;
 		kv_dir_touch(p, d);
+		child_add(p, p->dparent[d], d);
 		hash_insert(p, d);
-		child_add(p, in->parent, d);
 		p->dirs++;
 		if (!p->nchild[d])
 			kv_edir_add(p, d);
@@ -935,9 +922,9 @@ static bool is_ancestor(struct kv_pool *p, uint64_t ino, uint64_t dir)
 	for (;;) {
 		if (dir == ino)
 			return true;
-		if (dir == KV_ROOT_INO)
+		if (dir == KV_ROOT_INO || !kv_ino_valid(p, dir))
 			return false;
-		dir = kv_inode(p, dir)->parent;
+		dir = p->dparent[dir]; /* linked parents: the pool's may be scribbled */
 	}
 }
 
@@ -953,10 +940,10 @@ static void stage_name(struct kv_pool *p, uint64_t ino, uint64_t parent, const c
 	KV_JTX_FIELD(p, &in->ctime_ns, kv_now_ns());
 }
 
-/* Put a renamed inode back in the indexes, at the position its record now names. */
-static void relink(struct kv_pool *p, uint64_t ino)
+/* Put a renamed inode back in the indexes, under the parent it was just given. */
+static void relink(struct kv_pool *p, uint64_t ino, uint64_t parent)
 {
-	child_add(p, kv_inode(p, ino)->parent, ino);
+	child_add(p, parent, ino);
 	hash_insert(p, ino);
 }
 
@@ -1019,8 +1006,8 @@ int kv_rename(struct kv_pool *p, uint64_t parent, const char *name, size_t len, 
 		stage_name(p, src, newparent, newname, newlen);
 		stage_name(p, dst, parent, sname, len);
 		kv_jtx_commit(p);
-		relink(p, src);
-		relink(p, dst);
+		relink(p, src, newparent);
+		relink(p, dst, parent);
 		if (parent != newparent) {
 			kv_policy_reattach_tree(p, src);
 			kv_policy_reattach_tree(p, dst);
@@ -1068,7 +1055,7 @@ int kv_rename(struct kv_pool *p, uint64_t parent, const char *name, size_t len, 
 		stage_name(p, src, newparent, newname, newlen);
 		kv_jtx_commit(p);
 	}
-	relink(p, src);
+	relink(p, src, newparent);
 	if (parent != newparent)
 		kv_policy_reattach_tree(p, src);
 out_times:
@@ -1081,24 +1068,41 @@ out:
 	return rc;
 }
 
+/*
+ * Copy a live record's name into @buf (NUL-terminated) once, and check the
+ * copy: a name a client changed in the pool quarantines the file. Caller
+ * holds p->lock. Return: its length, -ERANGE or -EIO.
+ */
+static int copy_name(struct kv_pool *p, uint64_t ino, char *buf, size_t size)
+{
+	size_t len = __atomic_load_n(&kv_inode(p, ino)->name_len, __ATOMIC_RELAXED);
+	uint8_t name[KV_NAME_MAX];
+
+	if (len <= KV_NAME_MAX)
+		memcpy(name, kv_inode(p, ino)->name, len);
+	if (len > KV_NAME_MAX || !kv_check_name(name, len)) {
+		kv_quarantine(p, ino, "has an invalid name");
+		return -EIO;
+	}
+	if (len >= size)
+		return -ERANGE;
+	memcpy(buf, name, len);
+	buf[len] = 0;
+	return (int)len;
+}
+
 int kv_name(struct kv_pool *p, uint64_t ino, char *buf, size_t size, uint64_t *parent)
 {
-	struct kv_inode *in;
 	int rc;
 
 	if (!kv_ino_valid(p, ino))
 		return -ENOENT;
 	pthread_mutex_lock(&p->lock);
-	in = kv_inode(p, ino);
-	if (in->state != KV_INODE_LIVE) {
+	if (kv_inode(p, ino)->state != KV_INODE_LIVE) {
 		rc = -ENOENT;
-	} else if (in->name_len >= size) {
-		rc = -ERANGE;
 	} else {
-		memcpy(buf, in->name, in->name_len);
-		buf[in->name_len] = 0;
-		*parent = in->parent;
-		rc = in->name_len;
+		rc = copy_name(p, ino, buf, size);
+		*parent = p->dparent[ino]; /* as linked: the pool's may have changed */
 	}
 	pthread_mutex_unlock(&p->lock);
 	return rc;
@@ -1111,16 +1115,14 @@ uint64_t kv_index_find(struct kv_pool *p, uint64_t parent, const char *name, siz
 	return hash_find(p, parent, name, len);
 }
 
-/* A committed reservation joins the indexes. */
-void kv_index_link(struct kv_pool *p, uint64_t ino)
+/* A committed reservation joins the indexes, under the parent kv_commit() checked. */
+void kv_index_link(struct kv_pool *p, uint64_t ino, uint64_t parent)
 {
-	struct kv_inode *in = kv_inode(p, ino);
-
 	hash_insert(p, ino);
-	child_add(p, in->parent, ino);
+	child_add(p, parent, ino);
 	p->files++;
 	kv_lru_append(p, ino);
-	kv_inode(p, in->parent)->mtime_ns = kv_inode(p, in->parent)->ctime_ns = kv_now_ns();
+	kv_inode(p, parent)->mtime_ns = kv_inode(p, parent)->ctime_ns = kv_now_ns();
 }
 
 /* --- attributes --- */
@@ -1223,18 +1225,14 @@ static int dirent_name(struct kv_pool *p, const struct kv_dirent *d, char *buf, 
 	in = kv_inode(p, d->ino);
 	if (in->state != KV_INODE_LIVE || in->gen != d->gen) {
 		rc = -ENOENT;
-	} else if (in->name_len >= size) {
-		rc = -ERANGE;
 	} else {
-		memcpy(buf, in->name, in->name_len);
-		buf[in->name_len] = 0;
-		if (attr)
+		rc = copy_name(p, d->ino, buf, size);
+		if (rc >= 0 && attr)
 			fill_attr(p, d->ino, attr);
-		if (ref)
+		if (rc >= 0 && ref)
 			p->kref[d->ino]++;
-		if (ref && kv_is_dir(in))
+		if (rc >= 0 && ref && kv_is_dir(in))
 			kv_dir_touch(p, d->ino);
-		rc = in->name_len;
 	}
 	pthread_mutex_unlock(&p->lock);
 	return rc;

@@ -58,6 +58,8 @@ struct kv_pool_stats {
 	uint64_t unclean_opens; /* times the pool was opened after its holder died */
 	uint64_t orphans_freed, bytes_trimmed; /* recovery work at the last open */
 	uint64_t dirs_reclaimed; /* empty directories eviction removed */
+	/* records found bad (dropped at open, or EIO since) and journal transactions discarded */
+	uint64_t quarantined;
 };
 
 /* One directory with a cache policy, for .kvfs/stats and metrics. */
@@ -143,11 +145,23 @@ bool kv_pool_over_watermark(struct kv_pool *p);
 long kv_pool_evict_to(struct kv_pool *p, unsigned pct);
 
 /**
- * kv_pool_fsck() - check superblock, journal, index and allocator agree.
+ * kv_pool_fsck() - check superblock, journal and every record with the checker
+ * a mount runs: a problem is something a mount would drop or discard.
  * Logs one line per problem. Return: the number of problems (0 = clean),
  * or -errno when the pool cannot be opened at all.
  */
 long kv_pool_fsck(const char *path);
+#define KV_FSCK_DATA 0x1 /* also hash every file that has a checksum and compare */
+/** kv_pool_fsck_flags() - kv_pool_fsck() with KV_FSCK_* flags. Return: as kv_pool_fsck(). */
+long kv_pool_fsck_flags(const char *path, unsigned flags);
+/**
+ * kv_pool_repair() - open the pool read-write and close it: the open drops
+ * every record the checker finds bad (kv_pool_fsck() lists them) and keeps
+ * the rest; a bad committed journal transaction is discarded.
+ * Return: the number of records dropped and transactions discarded, or
+ * -errno as kv_pool_open() (a bad superblock cannot be repaired).
+ */
+long kv_pool_repair(const char *path);
 
 /* --- names --- */
 
@@ -248,6 +262,13 @@ int kv_fallocate(struct kv_pool *p, uint64_t ino, int mode, uint64_t off, uint64
  * file has (may exceed @max), or -errno. *size receives the file size.
  */
 int kv_extents(struct kv_pool *p, uint64_t ino, struct kv_extent *ext, int max, uint64_t *size);
+/**
+ * kv_verify() - hash a file's bytes and compare them with the checksum stored
+ * when it stopped being written (last close of a writer, or commit).
+ * Return: 0 (they match), -ENODATA (no checksum: being written, or never
+ * closed since a change), -EIO (they differ; logged), -ENOENT.
+ */
+int kv_verify(struct kv_pool *p, uint64_t ino);
 /** kv_pool_base() - the pool mapping (for zero-copy replies; hold the file open). */
 void *kv_pool_base(const struct kv_pool *p);
 

@@ -11,6 +11,7 @@
  * committed transaction, frees orphans and reservations, and trims
  * over-allocation. Free space is derived from the inode table, never stored.
  */
+#include "check.h"
 #include "pool_int.h"
 #include "log.h"
 
@@ -42,7 +43,7 @@ static uint64_t geometry_checksum(const struct kv_geometry *g)
 
 static struct kv_journal_head *journal_head(struct kv_pool *p)
 {
-	return (struct kv_journal_head *)(p->base + p->sb->geo.journal_off);
+	return (struct kv_journal_head *)(p->base + p->geo.journal_off);
 }
 
 void kv_jtx_begin(struct kv_pool *p)
@@ -56,7 +57,7 @@ int kv_jtx_add(struct kv_pool *p, void *dst, const void *src, uint32_t len)
 	uint32_t need = sizeof(struct kv_journal_rec) + ((len + 7) & ~7u);
 	struct kv_journal_rec *r;
 
-	if (p->jbytes + need > p->sb->geo.journal_size - sizeof(struct kv_journal_head))
+	if (need > p->geo.journal_size - sizeof(struct kv_journal_head) - p->jbytes)
 		return -E2BIG;
 	r = (struct kv_journal_rec *)(p->jbuf + p->jbytes);
 	r->off = (uint64_t)((uint8_t *)dst - p->base);
@@ -104,41 +105,35 @@ void kv_jtx_commit(struct kv_pool *p)
 	p->jbytes = 0;
 }
 
-/* Replay a committed transaction a dead holder left behind. Return: 1 replayed, 0 none, -EUCLEAN. */
+/*
+ * Replay a committed transaction a dead holder left behind. The head and the
+ * records are copied out of the pool first and the copy is checked and
+ * applied, so nobody can change them between the check and the use. A bad
+ * transaction is discarded (the records it meant to change are checked next,
+ * as any others). Return: 1 replayed, 0 none or discarded.
+ */
 static int journal_recover(struct kv_pool *p)
 {
-	struct kv_journal_head *h = journal_head(p);
-	const uint8_t *recs = (const uint8_t *)(h + 1), *r = recs;
-	uint64_t limit = p->sb->geo.journal_size - sizeof(*h);
-	uint32_t i;
+	struct kv_journal_head *jh = journal_head(p), h;
+	const char *why;
+	int rc;
 
-	p->jseq = h->seq;
-	if (h->state != KV_JOURNAL_COMMITTED) {
-		h->state = KV_JOURNAL_EMPTY; /* an uncommitted transaction never happened */
-		return 0;
+	memcpy(&h, jh, sizeof(h));
+	p->jseq = h.seq;
+	if (h.state == KV_JOURNAL_COMMITTED && kv_check_journal_len(&p->geo, &h))
+		memcpy(p->jbuf, jh + 1, h.bytes);
+	rc = kv_check_journal(&p->geo, &h, p->jbuf, &why);
+	if (rc < 0) {
+		kv_log(KV_LOG_WARNING, "pool %s: %s; discarding that transaction", p->be.path, why);
+		atomic_fetch_add(&p->quarantined, 1);
+		rc = 0;
+	} else if (rc > 0) {
+		journal_apply(p, p->jbuf, h.nrec);
 	}
-	if (h->bytes > limit || XXH64(recs, h->bytes, h->seq) != h->checksum) {
-		kv_log(KV_LOG_ERR,
-		       "pool %s: the journal is committed but its checksum is wrong; "
-		       "run 'kvfs fsck %s'",
-		       p->be.path, p->be.path);
-		return -EUCLEAN;
-	}
-	/* Every record must land inside the metadata area before we apply any. */
-	for (i = 0; i < h->nrec; i++) {
-		const struct kv_journal_rec *jr = (const void *)r;
-
-		if ((uint64_t)(r - recs) + sizeof(*jr) > h->bytes ||
-		    jr->off < p->sb->geo.inode_off || jr->off + jr->len > p->sb->geo.data_off) {
-			kv_log(KV_LOG_ERR, "pool %s: journal record %u points outside the index",
-			       p->be.path, i);
-			return -EUCLEAN;
-		}
-		r += sizeof(*jr) + ((jr->len + 7) & ~7u);
-	}
-	journal_apply(p, recs, h->nrec);
-	h->state = KV_JOURNAL_EMPTY;
-	return 1;
+	/* an uncommitted transaction never happened */
+	atomic_store_explicit((_Atomic uint64_t *)&jh->state, KV_JOURNAL_EMPTY,
+			      memory_order_release);
+	return rc;
 }
 
 /* --- geometry --- */
@@ -182,6 +177,7 @@ static int geometry_plan(struct kv_geometry *g, uint64_t size, uint64_t inode_co
 int kv_geometry_check(const char *path, const struct kv_geometry *g, uint64_t dev_size)
 {
 	static const uint8_t zero[sizeof(*g)];
+	const char *why;
 
 	if (dev_size < sizeof(struct kv_super)) {
 		kv_log(KV_LOG_ERR,
@@ -215,15 +211,12 @@ int kv_geometry_check(const char *path, const struct kv_geometry *g, uint64_t de
 		       path, path);
 		return -EUCLEAN;
 	}
-	if (g->page_size != KV_PAGE_SIZE || g->inode_size != KV_INODE_SIZE ||
-	    g->journal_off != KV_SUPER_SIZE || g->inode_off != g->journal_off + g->journal_size ||
-	    g->inode_count < 2 || g->inode_count >= UINT32_MAX ||
-	    g->data_off < g->inode_off + g->inode_count * KV_INODE_SIZE ||
-	    g->data_off % KV_DATA_ALIGN || g->data_off + g->data_size > g->pool_size) {
+	why = kv_check_geometry(g);
+	if (why) {
 		kv_log(KV_LOG_ERR,
-		       "pool %s: superblock geometry is inconsistent; reformat with "
+		       "pool %s: superblock geometry is inconsistent (%s); reformat with "
 		       "'kvfs mkfs -f %s'",
-		       path, path);
+		       path, why, path);
 		return -EUCLEAN;
 	}
 	if (g->pool_size > dev_size) {
@@ -373,7 +366,7 @@ int kv_pool_mkfs(const char *path, uint64_t size, uint64_t inode_count, bool for
 
 static int pool_alloc_dram(struct kv_pool *p)
 {
-	p->jbuf = malloc(p->sb->geo.journal_size);
+	p->jbuf = malloc(p->geo.journal_size);
 	return p->jbuf ? 0 : -ENOMEM;
 }
 
@@ -408,18 +401,17 @@ int kv_pool_open(const char *path, const struct kv_open_opts *o, struct kv_pool 
 		kv_log(KV_LOG_INFO, "created and formatted pool %s (%llu bytes)", path,
 		       (unsigned long long)p->be.size);
 	}
-	rc = kv_geometry_check(path, &p->sb->geo, p->be.size);
+	memcpy(&p->geo, &p->sb->geo, sizeof(p->geo));
+	rc = kv_geometry_check(path, &p->geo, p->be.size);
 	if (rc)
 		goto out_close;
-	p->inodes = (struct kv_inode *)(p->base + p->sb->geo.inode_off);
-	p->ninodes = p->sb->geo.inode_count;
+	p->inodes = (struct kv_inode *)(p->base + p->geo.inode_off);
+	p->ninodes = p->geo.inode_count;
 	rc = pool_alloc_dram(p);
 	if (rc)
 		goto out_close;
 	if (!p->readonly) {
-		rc = journal_recover(p);
-		if (rc < 0)
-			goto out_close;
+		journal_recover(p);
 		if (p->sb->rt.state == KV_STATE_OPEN) {
 			p->sb->rt.unclean_count++;
 			kv_log(KV_LOG_NOTICE, "pool %s was not closed cleanly: recovering", path);
@@ -467,7 +459,7 @@ void kv_pool_close(struct kv_pool *p)
 
 const struct kv_geometry *kv_pool_geometry(const struct kv_pool *p)
 {
-	return &p->sb->geo;
+	return &p->geo;
 }
 
 const char *kv_pool_path(const struct kv_pool *p)
@@ -554,6 +546,7 @@ void kv_pool_get_stats(struct kv_pool *p, struct kv_pool_stats *st)
 	st->dirs_reclaimed = p->dirs_reclaimed;
 	st->bytes_trimmed = p->bytes_trimmed;
 	pthread_mutex_unlock(&p->lock);
+	st->quarantined = atomic_load(&p->quarantined);
 	st->evictions = atomic_load(&p->evictions);
 	st->evicted_bytes = atomic_load(&p->evicted_bytes);
 	st->hits = atomic_load(&p->hits);

@@ -59,6 +59,7 @@ struct kv_pool {
 	struct kv_backend be;
 	uint8_t *base;
 	struct kv_super *sb;
+	struct kv_geometry geo; /* a checked copy: the pool's may change under us */
 	struct kv_inode *inodes;
 	uint64_t ninodes;
 	bool readonly;
@@ -117,11 +118,20 @@ struct kv_pool {
 	uint8_t *in_reclaim;
 	uint64_t nreclaim;
 	uint64_t *kref_debt; /* kernel lookups of a reused record's earlier life */
+	/* Distrust of the shared pool (check.c): DRAM copies of what the index needs. */
+	uint8_t *bad; /* quarantined: EIO until the next open checks it again */
+	uint64_t *sig; /* signature of the extents and xattr extent the daemon gave */
+	uint32_t *dparent; /* parent, as linked in the child list */
+	uint32_t *hbkt; /* name-hash bucket, as inserted */
+	/* Data checksums (data.c): changes since the record's checksum, and a change count. */
+	uint8_t *dirty;
+	uint32_t *wgen;
 
 	uint64_t files, dirs, held, pinned;
 	unsigned watermark_pct;
 	_Atomic uint64_t hits, misses, evictions, evicted_bytes;
 	uint64_t orphans_freed, bytes_trimmed, dirs_reclaimed;
+	_Atomic uint64_t quarantined;
 
 	kv_fault_fn fault;
 	void *fault_arg;
@@ -228,7 +238,7 @@ void kv_index_unlink_record(struct kv_pool *p, uint64_t ino, bool dram_only_unli
 /* An orphan whose last holder went: drop its data, and its record if unreferenced (holds.c). */
 void kv_reap_orphan(struct kv_pool *p, uint64_t ino);
 uint64_t kv_index_find(struct kv_pool *p, uint64_t parent, const char *name, size_t len);
-void kv_index_link(struct kv_pool *p, uint64_t ino);
+void kv_index_link(struct kv_pool *p, uint64_t ino, uint64_t parent);
 
 /* --- data.c; caller holds p->lock --- */
 /* Free all data and xattrs of a record in a journal transaction the caller commits. */
@@ -264,5 +274,34 @@ uint64_t kv_policy_room(struct kv_pool *p, uint64_t ino);
 /* A user xattr's value, with p->lock held (data.c). Return: its size, -ENODATA, -ERANGE. */
 ssize_t kv_xattr_get_locked(struct kv_pool *p, uint64_t ino, const char *name, void *value,
 			    size_t size);
+/* A writer is closing: store the checksum of the file's bytes if it was the last (p->lock not held). */
+void kv_data_seal(struct kv_pool *p, uint64_t ino);
+/* Move a file's data into one extent (nobody may be reading or writing it). Return: 0 or -ENOSPC. */
+int kv_data_migrate_locked(struct kv_pool *p, uint64_t ino);
+
+/* --- check.c: run-time distrust of the shared pool --- */
+struct kv_snap {
+	uint64_t size, alloc, xattr_off;
+	uint32_t xattr_len;
+	uint16_t n;
+	struct kv_extent ext[KV_INLINE_EXTENTS];
+};
+/*
+ * Copy a record's extents, size and xattr extent once and check the copy
+ * (bounds, size within the extents, the daemon's signature). A bad record is
+ * quarantined. Hold what keeps the daemon itself from changing them (the
+ * file's stripe, or p->lock). Return: 0 or -EIO.
+ */
+int kv_snap_take(struct kv_pool *p, uint64_t ino, struct kv_snap *s);
+/* The same copy and bounds checks, without the signature or a quarantine (for work done
+ * before the caller can hold the locks; check again with kv_snap_take()). Return: 0 or -EIO. */
+int kv_snap_peek(struct kv_pool *p, uint64_t ino, struct kv_snap *s);
+/* Record the extents the daemon just gave @ino (after every change of them). */
+void kv_snap_commit(struct kv_pool *p, uint64_t ino);
+/* ... or that it now has none (the change is staged in the open transaction). */
+void kv_snap_commit_empty(struct kv_pool *p, uint64_t ino);
+/* Mark a record bad: EIO from now on; logged and counted once. */
+void kv_quarantine(struct kv_pool *p, uint64_t ino, const char *why);
+bool kv_quarantined(const struct kv_pool *p, uint64_t ino);
 
 #endif /* KVFS_MM_POOL_INT_H */

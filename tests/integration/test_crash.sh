@@ -125,7 +125,7 @@ done
 # no leaked space: remove everything, use must be zero
 ok "rm -r of everything after three crashes" rm -rf "$MNT"/r1 "$MNT"/r2 "$MNT"/r3 "$MNT"/held*
 ok "no file or directory is left" test -z "$(ls "$MNT")"
-ok "no space leaked: used_bytes is 0" eventually test "$(stat_of used_bytes)" = 0
+ok "no space leaked: used_bytes is 0" eventually stat_is used_bytes 0
 ok "no inode leaked: files and directories are 0" test "$(stat_of files):$(stat_of directories)" = 0:0
 free_inodes=$(stat_of inodes_free)
 
