@@ -391,12 +391,8 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *buf
 {
 	struct kv_daemon *d = DAEMON(req);
 	struct iovec iov[KV_READ_IOV_MAX];
-	struct {
-		struct fuse_bufvec v;
-		struct fuse_buf more[KV_READ_IOV_MAX];
-	} dst;
-	size_t size = fuse_buf_size(bufv);
-	ssize_t n;
+	size_t size = fuse_buf_size(bufv), done = 0;
+	ssize_t n = 0;
 	int niov, i, rc;
 
 	if (kv_is_virtual(d, ino)) {
@@ -408,21 +404,31 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *buf
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	memset(&dst, 0, sizeof(dst));
-	dst.v.count = (size_t)niov;
-	for (i = 0; i < niov; i++) {
-		dst.v.buf[i].mem = iov[i].iov_base;
-		dst.v.buf[i].size = iov[i].iov_len;
+	/*
+	 * One destination buffer per call: libfuse 3.14's fuse_buf_copy() can
+	 * stop after the first buffer of a multi-buffer destination, and a short
+	 * reply to an O_DIRECT write the kernel split in parallel requests comes
+	 * back to the application as EIO. @bufv advances in place.
+	 */
+	for (i = 0; i < niov && done < size; i++) {
+		struct fuse_bufvec dst = FUSE_BUFVEC_INIT(iov[i].iov_len);
+
+		dst.buf[0].mem = iov[i].iov_base;
+		n = fuse_buf_copy(&dst, bufv, 0);
+		if (n < 0)
+			break;
+		done += (size_t)n;
+		if ((size_t)n < iov[i].iov_len)
+			break;
 	}
-	n = size ? fuse_buf_copy(&dst.v, bufv, 0) : 0;
-	kv_write_end(d->pool, ino, (uint64_t)off, n > 0 ? (size_t)n : 0);
-	if (n < 0) {
+	kv_write_end(d->pool, ino, (uint64_t)off, done);
+	if (n < 0 && !done) {
 		fuse_reply_err(req, (int)-n);
 		return;
 	}
 	if (d->high_watermark < 100)
 		kv_kick_janitor(d);
-	fuse_reply_write(req, (size_t)n);
+	fuse_reply_write(req, done);
 }
 
 /*
