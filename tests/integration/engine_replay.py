@@ -526,7 +526,7 @@ def count_error(c, e):
     name = errno.errorcode.get(getattr(e, "errno", None) or 0, type(e).__name__)
     c["errors"] += 1
     c["err:" + name] += 1
-    if c["errors"] <= 3:
+    if c["err:" + name] <= 2:  # the first two of each kind
         print(f"  error: {type(e).__name__}: {e}", file=sys.stderr)
 
 
