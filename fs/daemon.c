@@ -268,12 +268,54 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	make_node(req, parent, name, S_IFREG | (mode & 07777), fi);
 }
 
-/* symlink, link: reply_err(EPERM): kvfs holds regular files and directories only */
+/* symlink: reply_entry, reply_err(EEXIST, ENOSPC, ENAMETOOLONG, ENOENT, EPERM) */
 static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
 {
-	fuse_reply_err(req, EPERM);
+	struct kv_daemon *d = DAEMON(req);
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	struct fuse_entry_param e;
+	struct kv_attr a;
+	int rc;
+
+	if (kv_is_virtual(d, parent)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	if (reserved_name(parent, name)) {
+		fuse_reply_err(req, EEXIST);
+		return;
+	}
+	rc = kv_symlink(d->pool, parent, name, strlen(name), link, ctx->uid, ctx->gid, &a);
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	fill_entry(&a, &e);
+	if (fuse_reply_entry(req, &e))
+		kv_forget(d->pool, a.ino, 1);
 }
 
+/* readlink: reply_readlink, reply_err(EINVAL, ENOENT) */
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct kv_daemon *d = DAEMON(req);
+	char buf[KV_SYMLINK_MAX + 1];
+	ssize_t n;
+
+	if (kv_is_virtual(d, ino)) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	n = kv_readlink(d->pool, ino, buf, KV_SYMLINK_MAX);
+	if (n < 0) {
+		fuse_reply_err(req, (int)-n);
+		return;
+	}
+	buf[n] = 0;
+	fuse_reply_readlink(req, buf);
+}
+
+/* link: reply_err(EPERM): kvfs has no hard links (a name lives in its inode) */
 static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
 {
 	fuse_reply_err(req, EPERM);
@@ -767,6 +809,7 @@ const struct fuse_lowlevel_ops kv_fuse_ops = {
 	.unlink = op_unlink,
 	.rmdir = op_rmdir,
 	.symlink = op_symlink,
+	.readlink = op_readlink,
 	.rename = op_rename,
 	.link = op_link,
 	.open = op_open,

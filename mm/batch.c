@@ -26,7 +26,7 @@ int kv_lookup_pin(struct kv_pool *p, uint64_t dir, const char *name, size_t len,
 
 	pthread_mutex_lock(&p->lock);
 	ino = kv_index_find(p, dir, name, len);
-	if (!ino || S_ISDIR(kv_inode(p, ino)->mode)) {
+	if (!ino || !S_ISREG(kv_inode(p, ino)->mode)) {
 		atomic_fetch_add(&p->misses, 1);
 		pthread_mutex_unlock(&p->lock);
 		return -ENOENT;

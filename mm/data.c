@@ -82,7 +82,7 @@ static bool file_alive(struct kv_pool *p, uint64_t ino)
 		return false;
 	st = kv_inode(p, ino)->state;
 	return (st == KV_INODE_LIVE || st == KV_INODE_ORPHAN || st == KV_INODE_RESERVED) &&
-	       S_ISREG(kv_inode(p, ino)->mode);
+	       (S_ISREG(kv_inode(p, ino)->mode) || S_ISLNK(kv_inode(p, ino)->mode));
 }
 
 /* --- allocation (p->lock held) --- */
@@ -122,6 +122,20 @@ static int migrate(struct kv_pool *p, uint64_t ino, uint64_t total)
 	KV_JTX_FIELD(p, &in->extent_count, (uint16_t)1);
 	kv_jtx_commit(p);
 	kv_data_free_extents(p, old, n);
+	return 0;
+}
+
+int kv_data_fill_new_locked(struct kv_pool *p, struct kv_inode *in, const void *buf, size_t len)
+{
+	struct kv_extent e;
+	int rc = alloc_evicting(p, page_up(len), &e);
+
+	if (rc)
+		return rc;
+	memcpy(p->base + e.off, buf, len);
+	in->ext[0] = e;
+	in->extent_count = 1;
+	in->size = len;
 	return 0;
 }
 

@@ -64,8 +64,8 @@ static long check_records(const struct kv_geometry *g, const struct kv_inode *in
 				(unsigned long long)ino, in->state);
 			continue;
 		}
-		if (!S_ISREG(in->mode) && !S_ISDIR(in->mode))
-			PROBLEM("%s: inode %llu has mode %o (neither file nor directory)", path,
+		if (!S_ISREG(in->mode) && !S_ISDIR(in->mode) && !S_ISLNK(in->mode))
+			PROBLEM("%s: inode %llu has mode %o (not a file, directory or link)", path,
 				(unsigned long long)ino, in->mode);
 		if (in->extent_count > KV_INLINE_EXTENTS ||
 		    (S_ISDIR(in->mode) && in->extent_count)) {

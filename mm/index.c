@@ -220,7 +220,7 @@ static bool record_sane(struct kv_pool *p, uint64_t ino)
 {
 	const struct kv_inode *in = kv_inode(p, ino);
 
-	return (S_ISDIR(in->mode) || S_ISREG(in->mode)) && in->name_len <= KV_NAME_MAX &&
+	return (S_ISDIR(in->mode) || S_ISREG(in->mode) || S_ISLNK(in->mode)) && in->name_len <= KV_NAME_MAX &&
 	       in->extent_count <= KV_INLINE_EXTENTS && in->xattr_len <= KV_XATTR_MAX_BLOB &&
 	       (in->xattr_len == 0) == (in->xattr_off == 0) &&
 	       (ino == KV_ROOT_INO || in->name_len > 0);
@@ -331,7 +331,8 @@ int kv_index_build(struct kv_pool *p)
 			p->dirs++;
 		} else {
 			p->files++;
-			lru[nlru++] = (uint32_t)ino;
+			if (S_ISREG(in->mode)) /* links are structure, not cache: never evicted */
+				lru[nlru++] = (uint32_t)ino;
 		}
 	}
 	rc = kv_alloc_build(&p->alloc, p->sb->geo.data_off, p->sb->geo.data_size / KV_PAGE_SIZE,
@@ -432,8 +433,13 @@ out:
 	return rc;
 }
 
-int kv_create(struct kv_pool *p, uint64_t parent, const char *name, size_t len, uint32_t mode,
-	      uint32_t uid, uint32_t gid, struct kv_attr *out)
+/*
+ * The one constructor of names: a file, directory or symbolic link (whose
+ * @data, the target, is stored as its one extent before it becomes visible).
+ */
+static int create_node(struct kv_pool *p, uint64_t parent, const char *name, size_t len,
+		       uint32_t mode, uint32_t uid, uint32_t gid, const void *data, size_t dlen,
+		       struct kv_attr *out)
 {
 	struct kv_inode *in, *dir;
 	int64_t now = kv_now_ns();
@@ -442,7 +448,7 @@ int kv_create(struct kv_pool *p, uint64_t parent, const char *name, size_t len, 
 
 	if (rc)
 		return rc;
-	if (!S_ISREG(mode) && !S_ISDIR(mode))
+	if (!S_ISREG(mode) && !S_ISDIR(mode) && !S_ISLNK(mode))
 		return -EPERM;
 	if (p->readonly)
 		return -EROFS;
@@ -485,6 +491,13 @@ int kv_create(struct kv_pool *p, uint64_t parent, const char *name, size_t len, 
 	in->extent_count = 0;
 	in->name_len = (uint16_t)len;
 	memcpy(in->name, name, len);
+	if (dlen) {
+		rc = kv_data_fill_new_locked(p, in, data, dlen);
+		if (rc) {
+			p->free_ino[p->nfree_ino++] = (uint32_t)ino;
+			goto out;
+		}
+	}
 	kv_fault(p, KV_FP_CREATE_FILLED);
 	atomic_store_explicit((_Atomic uint32_t *)&in->state, KV_INODE_LIVE, memory_order_release);
 	hash_insert(p, ino);
@@ -493,7 +506,8 @@ int kv_create(struct kv_pool *p, uint64_t parent, const char *name, size_t len, 
 		p->dirs++;
 	} else {
 		p->files++;
-		kv_lru_append(p, ino);
+		if (S_ISREG(mode))
+			kv_lru_append(p, ino);
 	}
 	dir->mtime_ns = dir->ctime_ns = now;
 	p->kref[ino]++;
@@ -501,6 +515,35 @@ int kv_create(struct kv_pool *p, uint64_t parent, const char *name, size_t len, 
 out:
 	pthread_mutex_unlock(&p->lock);
 	return rc;
+}
+
+int kv_create(struct kv_pool *p, uint64_t parent, const char *name, size_t len, uint32_t mode,
+	      uint32_t uid, uint32_t gid, struct kv_attr *out)
+{
+	if (S_ISLNK(mode))
+		return -EPERM; /* a link needs its target: kv_symlink() */
+	return create_node(p, parent, name, len, mode, uid, gid, NULL, 0, out);
+}
+
+int kv_symlink(struct kv_pool *p, uint64_t parent, const char *name, size_t len,
+	       const char *target, uint32_t uid, uint32_t gid, struct kv_attr *out)
+{
+	size_t tlen = strnlen(target, KV_SYMLINK_MAX + 1);
+
+	if (tlen == 0)
+		return -ENOENT;
+	if (tlen > KV_SYMLINK_MAX)
+		return -ENAMETOOLONG;
+	return create_node(p, parent, name, len, S_IFLNK | 0777, uid, gid, target, tlen, out);
+}
+
+ssize_t kv_readlink(struct kv_pool *p, uint64_t ino, char *buf, size_t size)
+{
+	if (!kv_ino_valid(p, ino) || kv_inode(p, ino)->state != KV_INODE_LIVE)
+		return -ENOENT;
+	if (!S_ISLNK(kv_inode(p, ino)->mode))
+		return -EINVAL;
+	return kv_read(p, ino, buf, size, 0);
 }
 
 static int remove_name(struct kv_pool *p, uint64_t parent, const char *name, size_t len,

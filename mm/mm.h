@@ -22,6 +22,8 @@
 
 struct kv_pool;
 
+#define KV_SYMLINK_MAX 4095 /* the kernel's limit on a link's target */
+
 struct kv_open_opts {
 	uint64_t create_size; /* file pool: create and format at this size when missing */
 	uint64_t inode_count; /* for a pool formatted now; 0: one per 64 KiB of data */
@@ -120,6 +122,16 @@ int kv_lookup(struct kv_pool *p, uint64_t parent, const char *name, size_t len,
 	      struct kv_attr *out);
 int kv_create(struct kv_pool *p, uint64_t parent, const char *name, size_t len, uint32_t mode,
 	      uint32_t uid, uint32_t gid, struct kv_attr *out);
+/**
+ * kv_symlink() - create a symbolic link @name in @parent pointing at @target
+ * (a NUL-terminated path, stored as the link's data; never followed by mm/).
+ * Return: 0; -EEXIST, -ENOENT (no such directory, or an empty target),
+ * -ENAMETOOLONG (name, or target over KV_SYMLINK_MAX), -ENOSPC, -EROFS.
+ */
+int kv_symlink(struct kv_pool *p, uint64_t parent, const char *name, size_t len,
+	       const char *target, uint32_t uid, uint32_t gid, struct kv_attr *out);
+/** kv_readlink() - copy up to @size bytes of a link's target (no NUL). Return: length, -EINVAL (not a link), -ENOENT. */
+ssize_t kv_readlink(struct kv_pool *p, uint64_t ino, char *buf, size_t size);
 int kv_unlink(struct kv_pool *p, uint64_t parent, const char *name, size_t len);
 int kv_rmdir(struct kv_pool *p, uint64_t parent, const char *name, size_t len);
 /* flags: 0, RENAME_NOREPLACE or RENAME_EXCHANGE; *replaced: the inode a plain rename unlinked, or 0 */

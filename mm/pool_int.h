@@ -143,6 +143,8 @@ void kv_data_drop(struct kv_pool *p, uint64_t ino, struct kv_extent *freed, int 
 void kv_data_free_extents(struct kv_pool *p, struct kv_extent *ext, int n);
 /* Trim allocation beyond the size (page-rounded). Return: bytes trimmed. */
 uint64_t kv_data_trim(struct kv_pool *p, uint64_t ino);
+/* Give a record that is not yet visible one extent holding @buf (a link's target). Return: 0, -ENOSPC. */
+int kv_data_fill_new_locked(struct kv_pool *p, struct kv_inode *in, const void *buf, size_t len);
 /* Move a file's data into one extent (nobody may be reading or writing it). Return: 0 or -ENOSPC. */
 int kv_data_migrate_locked(struct kv_pool *p, uint64_t ino);
 

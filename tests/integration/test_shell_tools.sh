@@ -4,8 +4,8 @@
 # test_shell_tools.sh - what an operator does with the mount using the
 # tools they know: mkdir -p, cp, cat, cmp, ls, du, df, find, rm, getfattr,
 # setfattr, chmod, chown, touch, and reading .kvfs/stats and .kvfs/metrics.
-# Also what kvfs refuses: symlinks, hard links, device nodes, writes to
-# .kvfs.
+# Symbolic links (cp -a and tar of a tree with links). Also what kvfs
+# refuses: hard links, device nodes, writes to .kvfs.
 . "$(dirname "$0")/lib.sh"
 
 same_df_and_stats() { # df's size and use equal .kvfs/stats capacity_bytes and used_bytes
@@ -140,9 +140,33 @@ ok "stat shows the time" test "$(stat -c %Y "$H/blk1")" = "$(date -d '2021-02-03
 ok "touch creates an empty file" touch "$MNT/llama/new"
 ok "the new file is empty" test "$(stat -c %s "$MNT/llama/new")" = 0
 
+# --- symbolic links ---
+ok "ln -s" ln -s "$H/blk0" "$MNT/sym"
+ok "readlink gives the target" test "$(readlink "$MNT/sym")" = "$H/blk0"
+ok "reading through the link gives the file" cmp "$MNT/sym" "$H/blk0"
+ok "a relative, dangling link" ln -s ../nowhere/x "$MNT/llama/dangling"
+ok "lstat sees a link of the target's length" test "$(stat -c %F:%s "$MNT/llama/dangling")" = "symbolic link:12"
+ok "the dangling link reads as absent" test ! -e "$MNT/llama/dangling"
+ok "mv renames the link" mv "$MNT/sym" "$MNT/sym2"
+ok "the renamed link still points at the file" test "$(readlink "$MNT/sym2")" = "$H/blk0"
+ok "chown -h changes the link" chown -h 1234:5678 "$MNT/sym2"
+ok "stat shows the link's owner" test "$(stat -c %u:%g "$MNT/sym2")" = 1234:5678
+ok "rm of the link leaves the file" bash -c "rm '$MNT/sym2' && test ! -L '$MNT/sym2' && test -f '$H/blk0'"
+ok "ln -s with a 4095-byte target" ln -s "$(printf '%04095d' 0)" "$MNT/longlink"
+ok "readlink of the long target" test "$(readlink "$MNT/longlink" | wc -c)" = 4096
+expect_fail "ln -s on an existing name fails" ln -s x "$MNT/llama/dangling"
+SRC=$WORK/tree
+mkdir -p "$SRC/a/b" && echo data >"$SRC/a/b/f" && ln -s b/f "$SRC/a/rel" &&
+	ln -s /etc/hostname "$SRC/abs" && ln -s a "$SRC/dirlink" && ln -s missing "$SRC/broken"
+ok "cp -a of a tree with links" cp -a "$SRC" "$MNT/tree"
+ok "the copy diffs clean" diff -r --no-dereference "$SRC" "$MNT/tree"
+ok "tar of a tree with links" bash -c "tar -C '$WORK' -cf - tree | tar -C '$MNT/llama' -xf -"
+ok "the untarred copy diffs clean" diff -r --no-dereference "$SRC" "$MNT/llama/tree"
+kv_unmount
+kv_mount || exit 1
+ok "after remount the links read back" test "$(readlink "$MNT/tree/a/rel")" = b/f -a "$(cat "$MNT/tree/dirlink/b/f")" = data
+
 # --- what kvfs refuses: an error, nothing created ---
-expect_fail "ln -s fails" ln -s "$H/blk0" "$MNT/sym"
-ok "the symlink was not created" test ! -e "$MNT/sym" -a ! -L "$MNT/sym"
 expect_fail "ln (hard link) fails" ln "$H/blk0" "$MNT/hard"
 ok "the hard link was not created" test ! -e "$MNT/hard"
 expect_fail "mknod of a fifo fails" mknod "$MNT/fifo" p
@@ -150,7 +174,7 @@ expect_fail "mkfifo fails" mkfifo "$MNT/fifo2"
 expect_fail "mknod of a character device fails" mknod "$MNT/null" c 1 3
 ok "no fifo or device was created" test ! -e "$MNT/fifo" -a ! -e "$MNT/fifo2" -a ! -e "$MNT/null"
 ok "the error says why (Operation not permitted / not supported)" \
-	bash -c "ln -s x '$MNT/sym' 2>&1 | grep -qiE 'not permitted|not supported'"
+	bash -c "ln '$H/blk0' '$MNT/hard2' 2>&1 | grep -qiE 'not permitted|not supported'"
 expect_fail "writing .kvfs/stats is refused" bash -c "echo x > '$MNT/.kvfs/stats'"
 expect_fail "rm of .kvfs/stats is refused" rm -f "$MNT/.kvfs/stats"
 expect_fail "rm -r of .kvfs is refused" rm -rf "$MNT/.kvfs"
@@ -215,7 +239,7 @@ ok "mode, owner and time survive a remount" \
 ok "the UUID is the same after a remount" test "$(getfattr --only-values -n user.kvfs.uuid "$MNT")" = "$UUID"
 ok "use is the same after a remount" test "$(stat_of used_bytes)" = "$used_before"
 ok "a lookup after the remount counts a hit" test "$(stat_of hits)" -gt 0
-ok "rm -r of everything" rm -r "$MNT/llama" "$MNT/empty"
+ok "rm -r of everything" rm -r "$MNT/llama" "$MNT/empty" "$MNT/tree" "$MNT/longlink"
 ok "the mount is empty" test -z "$(ls "$MNT")"
 ok "use is zero" eventually test "$(stat_of used_bytes)" = 0
 ok "no files or directories are counted" test "$(stat_of files):$(stat_of directories)" = 0:0
