@@ -548,7 +548,19 @@ def check_get(eng, key, c):
         c["corrupt"] += 1
 
 
-def worker(args, rank, q):
+def flood(args, c):
+    """Another tenant of the pool writes FLOOD_BYTES of 4 MiB files."""
+    os.makedirs(args.flood, exist_ok=True)
+    chunk = bytes(4 << 20)
+    for i in range(-(-args.flood_bytes // len(chunk))):
+        try:
+            with open(os.path.join(args.flood, f"flood-{os.getpid()}-{i}"), "wb") as f:
+                f.write(chunk)
+        except OSError as e:
+            count_error(c, e)
+
+
+def worker(args, rank, q, barrier):
     c = collections.Counter()
     try:
         eng = ENGINES[args.engine](args, rank)
@@ -563,6 +575,11 @@ def worker(args, rank, q):
                     count_error(c, e)
                 if i >= args.lag:  # read back a recent block, as a reuse would
                     check_get(eng, mine[i - args.lag], c)
+        if args.flood:
+            barrier.wait(timeout=120)
+            if rank == 0:
+                flood(args, c)
+            barrier.wait(timeout=120)
         if args.phase in ("get", "both"):
             ranks = range(args.procs) if args.engine in SHARED else [rank]
             for r in ranks:
@@ -606,6 +623,10 @@ def main(argv):
     p.add_argument("--max-size", type=parse_size, default=64 << 20,
                    help="lmcache-disk: max_local_disk_size in bytes")
     p.add_argument("--slots", type=int, default=8, help="dynamo: blocks in the tier file")
+    p.add_argument("--flood", metavar="DIR",
+                   help="between storing and loading, another tenant writes "
+                   "--flood-bytes into DIR")
+    p.add_argument("--flood-bytes", type=parse_size, default=512 << 20)
     p.add_argument("--expect-all-hits", action="store_true",
                    help="a miss is an error (the data fits)")
     args = p.parse_args(argv)
@@ -614,7 +635,9 @@ def main(argv):
     if args.engine in ("vllm", "dynamo") and "--odirect" not in argv:
         args.odirect = True  # their default
     q = multiprocessing.Queue()
-    ps = [multiprocessing.Process(target=worker, args=(args, r, q)) for r in range(args.procs)]
+    barrier = multiprocessing.Barrier(args.procs)
+    ps = [multiprocessing.Process(target=worker, args=(args, r, q, barrier))
+          for r in range(args.procs)]
     for pr in ps:
         pr.start()
     total = collections.Counter()
