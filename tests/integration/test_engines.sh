@@ -112,6 +112,22 @@ expect_fail "LMCache local_disk with max_local_disk_size above the quota fails" 
 ok "... with EDQUOT, and no corrupt hit" \
 	bash -c "grep -q EDQUOT '$WORK/last' && grep -q ' corrupt=0 ' '$WORK/last'"
 
+ok ".kvfs/stats shows the marked directory" grep -q "lmc-disk" "$MNT/.kvfs/stats"
+
+# a quota under the default policy: the subtree evicts its own files only
+rm -rf "$MNT"/sglang* "$MNT"/lmc-fs "$MNT"/vllm* "$MNT"/lmc-disk/over
+ok "SGLang stores 64 MiB in an unmarked directory" \
+	replay sglang "$MNT/keep" --blocks 32 --seed 8 --expect-all-hits
+mkdir -p "$MNT/q"
+ok "setfattr user.kvfs.quota=32M (evict stays lru)" setfattr -n user.kvfs.quota -v 32M "$MNT/q"
+ok "SGLang, 2 ranks, 8x the quota into the quota directory" \
+	replay sglang "$MNT/q/hicache" --procs 2 --blocks 64 --seed 9
+ok "... its blocks were evicted, not refused" test "$(field misses)" -gt 0
+ok "the quota directory holds at most 32 MiB" \
+	test "$(du -s -B1 --apparent-size "$MNT/q" | cut -f1)" -le $((32 << 20))
+ok "the unmarked directory lost nothing" \
+	replay sglang "$MNT/keep" --blocks 32 --seed 8 --phase get --expect-all-hits
+
 # a tree with symbolic links, copied in by cp -a and by tar
 SRC=$WORK/tree
 mkdir -p "$SRC/a/b" "$SRC/c"
@@ -129,4 +145,8 @@ ok "... diff -r clean" diff -r --no-dereference "$SRC" "$MNT/tar"
 ok "df -i counts every file and directory" inodes_true
 kv_unmount
 ok "fsck clean after the engines" "$KVFS" fsck "$POOL"
+kv_mount size=256M
+ok "the policy survives a restart" \
+	test "$(getfattr --only-values -n user.kvfs.evict "$MNT/lmc-disk" 2>/dev/null)" = never
+ok "symlinks survive a restart" test "$(readlink "$MNT/cp/a/rel")" = b/blob
 kv_done
