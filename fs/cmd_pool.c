@@ -161,8 +161,9 @@ int kv_cmd_fsck(int argc, char **argv)
 /* stat of a mountpoint: print its .kvfs/stats in human form */
 static int stat_mount(const char *dir)
 {
-	char path[4096], key[64], hb[32];
+	char path[4096], line[256], key[64], hb[32];
 	unsigned long long v, cap = 0, used = 0;
+	unsigned uid;
 	FILE *f;
 
 	snprintf(path, sizeof(path), "%s/.kvfs/stats", dir);
@@ -172,7 +173,12 @@ static int stat_mount(const char *dir)
 		return 1;
 	}
 	printf("mount %s\n", dir);
-	while (fscanf(f, "%63s %llu", key, &v) == 2) {
+	while (fgets(line, sizeof(line), f)) {
+		/* per-user lines carry two numbers: "uid_held_bytes UID BYTES" */
+		if (sscanf(line, "uid_held_bytes %u %llu", &uid, &v) == 2)
+			snprintf(key, sizeof(key), "held_bytes uid %u", uid);
+		else if (sscanf(line, "%63s %llu", key, &v) != 2)
+			continue;
 		if (strcmp(key, "capacity_bytes") == 0)
 			cap = v;
 		if (strcmp(key, "used_bytes") == 0)

@@ -7,6 +7,13 @@
  * first, and frees every reservation that was not committed. Every request
  * is checked whole before anything changes: a malformed one gets EINVAL,
  * one on a read-only handle EPERM, and the pool is untouched.
+ *
+ * The caller of each ioctl is checked as the kernel would check the same
+ * operation through the mount (access.c): a lookup needs search on the
+ * root and the namespace (else EACCES) and read on each block (a block
+ * the caller may not read ends the prefix there); reserve and commit need
+ * write and search on the namespace. What a handle holds is charged to
+ * the uid that opened it, within that uid's share (EDQUOT past it).
  */
 #include "daemon.h"
 #include "handles.h"
@@ -26,7 +33,8 @@ struct pin {
 	uint64_t dir;
 	uint8_t hash[16];
 	uint64_t ino;
-	uint32_t count;
+	uint64_t count;
+	uint64_t bytes; /* charged to the handle's uid while count > 0 */
 };
 
 struct txn {
@@ -35,12 +43,14 @@ struct txn {
 	uint64_t *inos;
 	uint8_t (*hashes)[16];
 	size_t n, cap;
+	uint64_t held; /* bytes charged to the handle's uid */
 };
 
 struct kv_ctl_state {
 	struct kv_daemon *d;
 	pthread_mutex_t lock;
 	bool writable;
+	struct kv_user_hold *user; /* who opened it: its holds count against this uid's share */
 	struct pin *pins; /* in pin order */
 	size_t npins, pins_cap;
 	size_t live; /* entries with count > 0 */
@@ -124,7 +134,8 @@ static void pin_compact(struct kv_ctl_state *s)
 	pin_rehash(s, nslots); /* on ENOMEM the old slots are gone: rebuilt at the next add */
 }
 
-static int pin_add(struct kv_ctl_state *s, uint64_t dir, const uint8_t h[16], uint64_t ino)
+static int pin_add(struct kv_ctl_state *s, uint64_t dir, const uint8_t h[16], uint64_t ino,
+		   uint64_t bytes)
 {
 	struct pin *p;
 	size_t i;
@@ -151,6 +162,7 @@ static int pin_add(struct kv_ctl_state *s, uint64_t dir, const uint8_t h[16], ui
 	memcpy(p->hash, h, 16);
 	p->ino = ino;
 	p->count = 1;
+	p->bytes = bytes;
 	for (i = slot_of(s, dir, h); s->slots[i]; i = (i + 1) & (s->nslots - 1))
 		;
 	s->slots[i] = (uint32_t)++s->npins;
@@ -183,12 +195,16 @@ static void ctl_destroy(void *obj)
 	size_t i;
 
 	/* Tail first: the head of a chain ends up most recently used, evicted last. */
-	for (i = s->npins; i-- > 0;)
+	for (i = s->npins; i-- > 0;) {
+		if (s->pins[i].count)
+			kv_user_uncharge(s->user, s->pins[i].bytes);
 		while (s->pins[i].count) {
 			s->pins[i].count--;
 			kv_unpin(d->pool, s->pins[i].ino);
 		}
+	}
 	while (s->ntxns) {
+		kv_user_uncharge(s->user, s->txns[0].held);
 		kv_abort(d->pool, s->txns[0].inos, s->txns[0].n);
 		txn_remove(s, &s->txns[0]);
 	}
@@ -199,7 +215,7 @@ static void ctl_destroy(void *obj)
 	free(s);
 }
 
-int kv_ctl_open(struct kv_daemon *d, struct fuse_file_info *fi)
+int kv_ctl_open(struct kv_daemon *d, fuse_req_t req, struct fuse_file_info *fi)
 {
 	struct kv_ctl_state *s = calloc(1, sizeof(*s));
 
@@ -209,7 +225,8 @@ int kv_ctl_open(struct kv_daemon *d, struct fuse_file_info *fi)
 	pthread_mutex_init(&s->lock, NULL);
 	s->writable = (fi->flags & O_ACCMODE) != O_RDONLY;
 	s->next_txn = 1;
-	if (kv_handle_new(s, ctl_destroy, &fi->fh)) {
+	s->user = kv_user_get(d, fuse_req_ctx(req)->uid);
+	if (!s->user || kv_handle_new(s, ctl_destroy, &fi->fh)) {
 		ctl_destroy(s);
 		return -ENOMEM;
 	}
@@ -224,9 +241,23 @@ void kv_ctl_release(struct kv_daemon *d, struct fuse_file_info *fi)
 	kv_handle_close(fi->fh);
 }
 
-/* Check the common head and resolve the namespace. Return: 0 or -errno. */
+/* A namespace is reached from the root: a path walk needs search there first. */
+static int may_search_root(struct kv_daemon *d, struct kv_cred *c)
+{
+	struct kv_attr root;
+	int rc = kv_getattr(d->pool, FUSE_ROOT_ID, &root);
+
+	return rc ? rc : kv_may_access(c, &root, X_OK);
+}
+
+/*
+ * Check the common head and resolve the namespace into @ns; with @c, the
+ * caller must also be allowed @mask on it (search on the root first: a
+ * caller who may not search the root learns nothing, not even ENOENT).
+ * Return: 0 or -errno.
+ */
 static int check_head(struct kv_daemon *d, const struct kvfs_ioc_head *h, uint32_t max,
-		      bool want_ns, uint64_t *dir)
+		      struct kv_cred *c, int mask, struct kv_attr *ns)
 {
 	struct kv_attr a;
 	size_t len;
@@ -238,29 +269,42 @@ static int check_head(struct kv_daemon *d, const struct kvfs_ioc_head *h, uint32
 		return -EINVAL;
 	if (max && (h->count == 0 || h->count > max))
 		return -EINVAL;
-	if (!want_ns)
+	if (!ns)
 		return 0;
 	len = strnlen(h->ns, KVFS_NS_MAX);
 	if (len == 0 || len == KVFS_NS_MAX || memchr(h->ns, '/', len) || strcmp(h->ns, ".") == 0 ||
 	    strcmp(h->ns, "..") == 0 || strcmp(h->ns, KV_CTL_DIRNAME) == 0)
 		return -EINVAL;
+	if (c && (rc = may_search_root(d, c)))
+		return rc;
 	rc = kv_lookup(d->pool, FUSE_ROOT_ID, h->ns, len, &a);
 	if (rc)
 		return rc;
 	if (!S_ISDIR(a.mode))
 		return -ENOTDIR;
-	*dir = a.ino;
+	if (c && (rc = kv_may_access(c, &a, mask)))
+		return rc;
+	*ns = a;
 	return 0;
 }
 
-static int do_lookup(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_ioc_lookup *io)
+/*
+ * Pin the leading present blocks the caller may read. A block it may not
+ * read, or cannot hold within its share, ends the prefix there; when that
+ * is the first block the call fails with EACCES or EDQUOT rather than
+ * answer 0 silently.
+ */
+static int do_lookup(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_ioc_lookup *io,
+		     struct kv_cred *c)
 {
+	struct kv_attr ns;
 	uint64_t dir;
 	uint32_t i, n;
-	int rc = check_head(d, &io->h, KVFS_IOC_LOOKUP_MAX, true, &dir);
+	int rc = check_head(d, &io->h, KVFS_IOC_LOOKUP_MAX, c, X_OK, &ns);
 
 	if (rc)
 		return rc;
+	dir = ns.ino;
 	n = io->h.count;
 	for (i = 0; i < n; i++) {
 		uint8_t h[16];
@@ -273,11 +317,19 @@ static int do_lookup(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_io
 		hash_name(h, name);
 		if (kv_lookup_pin(d->pool, dir, name, 32, &a, &e))
 			break;
-		p = pin_find(s, dir, h, false, a.ino);
-		if (p) {
-			s->live += p->count == 0;
-			p->count++;
-		} else if ((rc = pin_add(s, dir, h, a.ino))) {
+		rc = kv_may_access(c, &a, R_OK);
+		p = rc ? NULL : pin_find(s, dir, h, false, a.ino);
+		if (!rc && (!p || !p->count)) /* a handle's share counts each block once */
+			rc = kv_user_charge(d, s->user, a.size);
+		if (!rc && p) {
+			if (!p->count++) {
+				s->live++;
+				p->bytes = a.size;
+			}
+		} else if (!rc && (rc = pin_add(s, dir, h, a.ino, a.size))) {
+			kv_user_uncharge(s->user, a.size);
+		}
+		if (rc) {
 			kv_unpin(d->pool, a.ino);
 			break;
 		}
@@ -287,18 +339,21 @@ static int do_lookup(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_io
 	io->h.count = i;
 	d->ctl_lookups++;
 	d->ctl_blocks_pinned += i;
-	return 0;
+	return i == 0 && (rc == -EACCES || rc == -EDQUOT) ? rc : 0;
 }
 
 static int do_unpin(struct kv_daemon *d, struct kv_ctl_state *s, const struct kvfs_ioc_unpin *io)
 {
 	struct pin *taken[KVFS_IOC_LOOKUP_MAX];
+	uint8_t last[KVFS_IOC_LOOKUP_MAX];
+	struct kv_attr ns;
 	uint64_t dir;
 	uint32_t i;
-	int rc = check_head(d, &io->h, KVFS_IOC_LOOKUP_MAX, true, &dir);
+	int rc = check_head(d, &io->h, KVFS_IOC_LOOKUP_MAX, NULL, 0, &ns); /* its own pins */
 
 	if (rc)
 		return rc;
+	dir = ns.ino;
 	/* all or nothing: take the counts down, and put them back if one is not pinned */
 	for (i = 0; i < io->h.count; i++) {
 		struct pin *p = pin_find(s, dir, io->hash[i], true, 0);
@@ -310,28 +365,44 @@ static int do_unpin(struct kv_daemon *d, struct kv_ctl_state *s, const struct kv
 		}
 		p->count--;
 		taken[i] = p;
+		last[i] = p->count == 0; /* once per entry, even if the batch names it twice */
 	}
 	for (i = 0; i < io->h.count; i++) {
-		s->live -= taken[i]->count == 0;
+		if (last[i]) {
+			s->live--;
+			kv_user_uncharge(s->user, taken[i]->bytes);
+		}
 		kv_unpin(d->pool, taken[i]->ino);
 	}
 	pin_compact(s);
 	return 0;
 }
 
+/*
+ * Reserved blocks belong to the caller (its uid; the namespace's group when
+ * the namespace is set-group-ID, else the caller's gid), and are zeroed
+ * unless the caller asked not to and could open the pool file read-write
+ * anyway: nobody else ever sees bytes they did not write.
+ */
 static int do_reserve(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_ioc_reserve *io,
-		      const struct fuse_ctx *ctx)
+		      struct kv_cred *c)
 {
-	uint64_t dir, inos[KVFS_IOC_RESERVE_MAX];
-	uint32_t i, n, nres = 0;
+	uint64_t dir, charged = 0, inos[KVFS_IOC_RESERVE_MAX];
+	uint32_t i, n, gid, nres = 0;
+	struct kv_attr ns;
 	struct txn *t;
+	bool zero;
 	int rc;
 
 	if (!s->writable)
 		return -EPERM;
-	rc = check_head(d, &io->h, KVFS_IOC_RESERVE_MAX, true, &dir);
+	rc = check_head(d, &io->h, KVFS_IOC_RESERVE_MAX, c, W_OK | X_OK, &ns);
 	if (rc)
 		return rc;
+	dir = ns.ino;
+	gid = (ns.mode & S_ISGID) ? ns.gid : c->gid;
+	zero =
+	    !(io->h.flags & KVFS_IOC_F_NOZERO) || kv_may_access(c, &d->pool_attr, R_OK | W_OK) != 0;
 	n = io->h.count;
 	for (i = 0; i < n; i++)
 		if (io->item[i].in.size == 0 ||
@@ -375,15 +446,20 @@ static int do_reserve(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_i
 
 		memcpy(h, io->item[i].in.hash, 16);
 		hash_name(h, name);
-		rc = kv_reserve(d->pool, dir, name, 32, size, ctx->uid, ctx->gid,
-				!(io->h.flags & KVFS_IOC_F_NOZERO), &inos[nres], &e);
+		rc = kv_user_charge(d, s->user, size); /* before: a refused call evicts nothing */
+		if (rc)
+			goto out_fail;
+		rc = kv_reserve(d->pool, dir, name, 32, size, c->uid, gid, zero, &inos[nres], &e);
 		memset(&io->item[i].out, 0, sizeof(io->item[i].out));
+		if (rc)
+			kv_user_uncharge(s->user, size);
 		if (rc == -EEXIST) {
 			io->item[i].out.status = 3; /* KVFS_BLOCK_PRESENT */
 			continue;
 		}
 		if (rc)
 			goto out_fail;
+		charged += size;
 		io->item[i].out.off = e.off;
 		io->item[i].out.len = size;
 		io->item[i].out.status = 2; /* KVFS_BLOCK_RESERVED */
@@ -391,23 +467,28 @@ static int do_reserve(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_i
 		t->inos[t->n++] = inos[nres++];
 	}
 	io->h.txn = t->id;
+	t->held += charged;
 	return 0;
 out_fail:
 	/* nothing from this call stays reserved */
 	kv_abort(d->pool, inos, nres);
+	kv_user_uncharge(s->user, charged);
 	t->n -= nres;
 	if (!t->n && !io->h.txn)
 		txn_remove(s, t);
 	return rc;
 }
 
-static int do_commit(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_ioc_txn *io)
+/* Publishing needs write and search on the namespace now, as a rename into it would. */
+static int do_commit(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_ioc_txn *io,
+		     struct kv_cred *c)
 {
+	struct kv_attr ns;
 	struct txn *t;
 	uint8_t *published;
 	uint32_t done = 0;
 	size_t i;
-	int rc = check_head(d, &io->h, 0, false, NULL);
+	int rc = check_head(d, &io->h, 0, NULL, 0, NULL);
 
 	if (rc)
 		return rc;
@@ -416,6 +497,13 @@ static int do_commit(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_io
 	t = txn_find(s, io->h.txn);
 	if (!t)
 		return -ENOENT;
+	rc = may_search_root(d, c);
+	if (!rc)
+		rc = kv_getattr(d->pool, t->dir, &ns);
+	if (!rc)
+		rc = kv_may_access(c, &ns, W_OK | X_OK);
+	if (rc)
+		return rc; /* the reservation stays: abort it, or commit once allowed */
 	published = calloc(t->n ? t->n : 1, 1);
 	if (!published)
 		return -ENOMEM;
@@ -437,6 +525,7 @@ static int do_commit(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_io
 	d->ctl_commits++;
 	d->ctl_blocks_committed += done;
 	free(published);
+	kv_user_uncharge(s->user, t->held); /* published files are evictable: held no more */
 	txn_remove(s, t);
 	io->h.count = done;
 	return 0;
@@ -445,7 +534,7 @@ static int do_commit(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_io
 static int do_abort(struct kv_daemon *d, struct kv_ctl_state *s, const struct kvfs_ioc_txn *io)
 {
 	struct txn *t;
-	int rc = check_head(d, &io->h, 0, false, NULL);
+	int rc = check_head(d, &io->h, 0, NULL, 0, NULL);
 
 	if (rc)
 		return rc;
@@ -453,14 +542,34 @@ static int do_abort(struct kv_daemon *d, struct kv_ctl_state *s, const struct kv
 	if (!t)
 		return -ENOENT;
 	kv_abort(d->pool, t->inos, t->n);
+	kv_user_uncharge(s->user, t->held);
 	txn_remove(s, t);
+	return 0;
+}
+
+/* What a client needs to map the data area (and to check it opened our pool file). */
+static int do_info(struct kv_daemon *d, struct kvfs_ioc_info *io)
+{
+	const struct kv_geometry *g = kv_pool_geometry(d->pool);
+
+	if (io->abi != KVFS_ABI_VERSION)
+		return -EPROTO;
+	memset(io, 0, sizeof(*io));
+	io->abi = KVFS_ABI_VERSION;
+	io->page_size = g->page_size;
+	memcpy(io->uuid, g->uuid, sizeof(io->uuid));
+	io->pool_size = g->pool_size;
+	io->data_off = g->data_off;
+	io->data_size = g->data_size;
+	io->pool_dev = d->pool_dev;
+	io->pool_ino = d->pool_ino;
 	return 0;
 }
 
 /*
  * ioctl on .kvfs/ctl: reply_ioctl with the updated struct (LOOKUP, RESERVE,
- * COMMIT), reply_ioctl with no data (UNPIN, ABORT), reply_err(EINVAL,
- * EPROTO, ENOENT, ENOTDIR, EPERM, ENOSPC, ENOTTY)
+ * COMMIT, INFO), reply_ioctl with no data (UNPIN, ABORT), reply_err(EINVAL,
+ * EPROTO, ENOENT, ENOTDIR, EPERM, EACCES, EDQUOT, ENOSPC, ENOTTY)
  */
 void kv_ctl_ioctl(struct kv_daemon *d, fuse_req_t req, unsigned int cmd, void *arg,
 		  struct fuse_file_info *fi, unsigned flags, const void *in_buf, size_t in_bufsz,
@@ -469,12 +578,13 @@ void kv_ctl_ioctl(struct kv_daemon *d, fuse_req_t req, unsigned int cmd, void *a
 	size_t size = _IOC_SIZE(cmd);
 	bool out = _IOC_DIR(cmd) & _IOC_READ;
 	struct kv_ctl_state *s;
+	struct kv_cred cred;
 	void *buf;
 	int rc;
 
 	if ((flags & FUSE_IOCTL_COMPAT) ||
 	    (cmd != KVFS_IOC_LOOKUP && cmd != KVFS_IOC_UNPIN && cmd != KVFS_IOC_RESERVE &&
-	     cmd != KVFS_IOC_COMMIT && cmd != KVFS_IOC_ABORT)) {
+	     cmd != KVFS_IOC_COMMIT && cmd != KVFS_IOC_ABORT && cmd != KVFS_IOC_INFO)) {
 		fuse_reply_err(req, ENOTTY);
 		return;
 	}
@@ -493,19 +603,23 @@ void kv_ctl_ioctl(struct kv_daemon *d, fuse_req_t req, unsigned int cmd, void *a
 		goto out_put;
 	}
 	memcpy(buf, in_buf, size);
+	kv_cred_init(&cred, req);
 	pthread_mutex_lock(&s->lock);
 	switch (cmd) {
 	case KVFS_IOC_LOOKUP:
-		rc = do_lookup(d, s, buf);
+		rc = do_lookup(d, s, buf, &cred);
 		break;
 	case KVFS_IOC_UNPIN:
 		rc = do_unpin(d, s, buf);
 		break;
 	case KVFS_IOC_RESERVE:
-		rc = do_reserve(d, s, buf, fuse_req_ctx(req));
+		rc = do_reserve(d, s, buf, &cred);
 		break;
 	case KVFS_IOC_COMMIT:
-		rc = do_commit(d, s, buf);
+		rc = do_commit(d, s, buf, &cred);
+		break;
+	case KVFS_IOC_INFO:
+		rc = do_info(d, buf);
 		break;
 	default:
 		rc = do_abort(d, s, buf);

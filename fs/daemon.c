@@ -202,6 +202,21 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *st, int to_s
 	fuse_reply_attr(req, &reply, KV_CACHE_TIMEOUT);
 }
 
+/*
+ * How the kernel caches a file's pages for this open (kvfs(7), CACHING).
+ * Pages stay valid across opens (keep_cache): anything kvfs changes itself,
+ * it invalidates. A write-only open (an engine storing a block) bypasses the
+ * page cache: its bytes go straight from the writer's buffer to the pool,
+ * one copy, and do not sit in RAM a second time. (A write-only descriptor
+ * cannot be mapped, so nothing mmap needs is lost.)
+ */
+static void set_cache_mode(struct fuse_file_info *fi)
+{
+	fi->keep_cache = 1;
+	if ((fi->flags & O_ACCMODE) == O_WRONLY)
+		fi->direct_io = 1;
+}
+
 /* Create a file or directory and reply with its entry (and open it for create). */
 static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		      struct fuse_file_info *fi)
@@ -234,7 +249,7 @@ static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 			fuse_reply_err(req, -rc);
 			return;
 		}
-		fi->keep_cache = 1;
+		set_cache_mode(fi);
 		if (fuse_reply_create(req, &e, fi)) {
 			kv_release(d->pool, a.ino);
 			kv_forget(d->pool, a.ino, 1);
@@ -362,11 +377,50 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 }
 
 /*
- * open: reply_open, reply_err(ENOENT, ESTALE, EISDIR). ESTALE (the inode the
- * kernel resolved was replaced by a rename, unlinked or evicted before the
- * open arrived) makes the kernel look the name up again and retry once, so
- * an open racing with rename-over sees the new file, never ENOENT.
+ * An open whose inode went stale (replaced by a rename, unlinked or evicted
+ * after the kernel resolved it) answers ESTALE: the kernel then looks the
+ * name up again and retries once, so an open racing with rename-over sees
+ * the new file. A second ESTALE would reach the application, so when the
+ * retry (the same thread's next open, within a moment) is stale too, it
+ * answers ENOENT: a clean miss, as for any evicted block.
  */
+#define KV_STALE_SLOTS	  64
+#define KV_STALE_RETRY_NS (200 * 1000000LL)
+
+static struct {
+	pthread_mutex_t lock;
+	struct {
+		pid_t tid;
+		int64_t ns;
+	} slot[KV_STALE_SLOTS];
+} stale = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+/* @tid's open found @is_stale: the errno to answer (0 when not stale). */
+static int stale_open_errno(pid_t tid, bool is_stale)
+{
+	struct timespec ts;
+	int64_t now;
+	int i = (int)((unsigned)tid % KV_STALE_SLOTS), rc = 0;
+	bool retry;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = ts.tv_sec * 1000000000LL + ts.tv_nsec;
+	pthread_mutex_lock(&stale.lock);
+	retry = stale.slot[i].tid == tid && now - stale.slot[i].ns < KV_STALE_RETRY_NS;
+	if (retry)
+		stale.slot[i].tid = 0;
+	if (is_stale && !retry) {
+		stale.slot[i].tid = tid;
+		stale.slot[i].ns = now;
+		rc = ESTALE;
+	} else if (is_stale) {
+		rc = ENOENT;
+	}
+	pthread_mutex_unlock(&stale.lock);
+	return rc;
+}
+
+/* open: reply_open, reply_err(ENOENT, ESTALE (see above), EISDIR) */
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct kv_daemon *d = DAEMON(req);
@@ -377,6 +431,12 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	rc = kv_open(d->pool, ino);
+	if (rc == -ESTALE || !rc) {
+		int stale_rc = stale_open_errno(fuse_req_ctx(req)->pid, rc == -ESTALE);
+
+		if (stale_rc)
+			rc = -stale_rc;
+	}
 	if (rc) {
 		fuse_reply_err(req, -rc);
 		return;
@@ -391,8 +451,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			return;
 		}
 	}
-	/* Pages stay valid across opens; anything kvfs changes itself, it invalidates. */
-	fi->keep_cache = 1;
+	set_cache_mode(fi);
 	/* a reader has nothing to flush: no round trip on its close (a writer's
 	 * close still writes back dirty pages of a mapping, kernel side) */
 	if ((fi->flags & O_ACCMODE) == O_RDONLY)
@@ -669,12 +728,14 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 
 /* --- xattrs: user.* stored; user.kvfs.* are kvfs's own, read-only --- */
 
+/* kvfs's read-only xattrs; the policy ones (kvfs(7)) are stored like any other */
 static bool own_xattr(const char *name)
 {
-	return strncmp(name, "user.kvfs.", 10) == 0;
+	return strncmp(name, "user.kvfs.", 10) == 0 && strcmp(name, KV_XATTR_EVICT) != 0 &&
+	       strcmp(name, KV_XATTR_QUOTA) != 0;
 }
 
-/* setxattr: reply_err(0, EPERM, ENOTSUP, EEXIST, ENODATA, E2BIG, ENOSPC) */
+/* setxattr: reply_err(0, EPERM, ENOTSUP, EEXIST, ENODATA, E2BIG, ENOSPC, EINVAL (a bad policy)) */
 static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
 			size_t size, int flags)
 {
@@ -795,6 +856,13 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO;
 	/* no writeback cache: a write() reaches the pool before it returns */
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	/*
+	 * No automatic invalidation of cached pages when a file's mtime moves:
+	 * every write goes through this kernel (which keeps its cache right) and
+	 * whatever kvfs changes itself it invalidates. With it, the first stat
+	 * after a write threw away the written pages (0.9 ms for 16 MiB).
+	 */
+	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
 }
 
 const struct fuse_lowlevel_ops kv_fuse_ops = {

@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "mm.h"
 
@@ -26,6 +27,23 @@ struct kv_inval {
 };
 
 struct kv_ctl_state; /* per open ctl handle: pins and reservations (ctl.c) */
+
+#define KV_CRED_MAX_GROUPS 256
+
+/* Who sent a request: fuse_req_ctx() plus the supplementary groups, read lazily. */
+struct kv_cred {
+	fuse_req_t req;
+	uint32_t uid, gid;
+	int ngroups; /* -1: not read yet */
+	gid_t groups[KV_CRED_MAX_GROUPS];
+};
+
+/* Bytes one uid holds pinned or reserved through ctl handles; kept until unmount. */
+struct kv_user_hold {
+	struct kv_user_hold *next;
+	uint32_t uid;
+	_Atomic uint64_t bytes;
+};
 
 struct kv_daemon {
 	struct kv_pool *pool;
@@ -45,6 +63,15 @@ struct kv_daemon {
 	struct kv_inval *inval_head, **inval_tail;
 	bool stopping;
 	pthread_t janitor;
+
+	/* the trust model (access.c) */
+	uid_t pool_owner; /* the daemon's euid: not bound by user_share */
+	unsigned user_share; /* percent of the data area any other uid may hold */
+	uint64_t user_limit_bytes;
+	struct kv_attr pool_attr; /* owner and mode of the pool file: NOZERO needs r+w on it */
+	uint64_t pool_dev, pool_ino; /* clients check they opened this very file */
+	pthread_mutex_t users_lock; /* guards the list, not the counts (atomic) */
+	struct kv_user_hold *users;
 
 	/* fast-path counters */
 	_Atomic uint64_t ctl_lookups, ctl_blocks_pinned, ctl_commits, ctl_blocks_committed;
@@ -81,7 +108,31 @@ void kv_ctl_ioctl(struct kv_daemon *d, fuse_req_t req, unsigned int cmd, void *a
 		  struct fuse_file_info *fi, unsigned flags, const void *in_buf, size_t in_bufsz,
 		  size_t out_bufsz);
 void kv_ctl_release(struct kv_daemon *d, struct fuse_file_info *fi);
-int kv_ctl_open(struct kv_daemon *d, struct fuse_file_info *fi);
+int kv_ctl_open(struct kv_daemon *d, fuse_req_t req, struct fuse_file_info *fi);
+
+/* access.c */
+void kv_cred_init(struct kv_cred *c, fuse_req_t req);
+/**
+ * kv_may_access() - may @c do @mask (R_OK, W_OK, X_OK) on a file of @a's
+ * owner, group and mode, as the kernel's generic_permission() decides?
+ * Return: 0 or -EACCES.
+ */
+int kv_may_access(struct kv_cred *c, const struct kv_attr *a, int mask);
+/**
+ * kv_user_get() - the hold counter of @uid, made on first use; it lives
+ * until the daemon exits. Takes users_lock. Return: the counter, or NULL
+ * (out of memory).
+ */
+struct kv_user_hold *kv_user_get(struct kv_daemon *d, uint32_t uid);
+/**
+ * kv_user_charge() - count @bytes more held by @u. Lock-free.
+ * Return: 0, or -EDQUOT (over user_share; nothing counted).
+ */
+int kv_user_charge(struct kv_daemon *d, struct kv_user_hold *u, uint64_t bytes);
+void kv_user_uncharge(struct kv_user_hold *u, uint64_t bytes);
+void kv_user_free_all(struct kv_daemon *d);
+/* one "uid_held_bytes UID N" line (or a Prometheus sample) per user seen */
+void kv_user_stats(struct kv_daemon *d, FILE *f, bool prometheus);
 
 /* mount.c: queue a kernel invalidation for the janitor */
 void kv_queue_inval(struct kv_daemon *d, uint64_t parent, const char *name, size_t len,

@@ -5,6 +5,9 @@
  * command, at most 16 KiB each way, so each call carries a bounded batch and
  * the library splits larger requests. Everything is validated by the
  * daemon; a malformed request gets EINVAL/EFAULT/EPERM and changes nothing.
+ * The daemon checks the caller as the kernel would for the same operation
+ * through the mount: EACCES when the modes say no, EDQUOT past the
+ * caller's share of the pool (see kvfs(7), TRUST MODEL).
  */
 #ifndef KVFS_FS_ABI_H
 #define KVFS_FS_ABI_H
@@ -69,16 +72,34 @@ struct kvfs_ioc_txn {
 	struct kvfs_ioc_head h;
 };
 
+/*
+ * INFO: in abi; out what a client needs to map the data area, and nothing
+ * else (clients never map, nor read, the pool's metadata). Added to ABI 1
+ * compatibly: a daemon without it answers ENOTTY.
+ */
+struct kvfs_ioc_info {
+	uint32_t abi; /* in: KVFS_ABI_VERSION */
+	uint32_t page_size; /* the pool's page size */
+	uint8_t uuid[16]; /* the pool's UUID */
+	uint64_t pool_size; /* bytes the pool's format covers */
+	uint64_t data_off; /* the data area: pool offsets [data_off, data_off + data_size) */
+	uint64_t data_size;
+	uint64_t pool_dev, pool_ino; /* st_dev, st_ino of the pool file the daemon serves */
+	uint64_t reserved[4];
+};
+
 #define KVFS_IOC_MAGIC	 'K'
 #define KVFS_IOC_LOOKUP	 _IOWR(KVFS_IOC_MAGIC, 1, struct kvfs_ioc_lookup)
 #define KVFS_IOC_UNPIN	 _IOW(KVFS_IOC_MAGIC, 2, struct kvfs_ioc_unpin)
 #define KVFS_IOC_RESERVE _IOWR(KVFS_IOC_MAGIC, 3, struct kvfs_ioc_reserve)
 #define KVFS_IOC_COMMIT	 _IOWR(KVFS_IOC_MAGIC, 4, struct kvfs_ioc_txn)
 #define KVFS_IOC_ABORT	 _IOW(KVFS_IOC_MAGIC, 5, struct kvfs_ioc_txn)
+#define KVFS_IOC_INFO	 _IOWR(KVFS_IOC_MAGIC, 6, struct kvfs_ioc_info)
 
 _Static_assert(sizeof(struct kvfs_ioc_lookup) < (1 << 14), "fits a restricted ioctl");
 _Static_assert(sizeof(struct kvfs_ioc_unpin) < (1 << 14), "fits a restricted ioctl");
 _Static_assert(sizeof(struct kvfs_ioc_reserve) < (1 << 14), "fits a restricted ioctl");
 _Static_assert(sizeof(struct kvfs_ioc_head) == 152, "head is 152 bytes");
+_Static_assert(sizeof(struct kvfs_ioc_info) == 96, "info is 96 bytes");
 
 #endif /* KVFS_FS_ABI_H */

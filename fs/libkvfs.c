@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
  * libkvfs.c - the client side of the fast path: open a mount's ctl file,
- * map the pool the mount names, and turn lookup / unpin / reserve / commit
- * into as few restricted ioctls as the 16 KiB limit allows. The library
- * never prints; every call returns 0 (or a count) or -errno.
+ * map the data area of the pool the mount names (never its metadata: the
+ * daemon says where the data area is), and turn lookup / unpin / reserve /
+ * commit into as few restricted ioctls as the 16 KiB limit allows. The
+ * library never prints; every call returns 0 (or a count) or -errno.
  */
 #include "kvfs.h"
 #include "kvfs_abi.h"
@@ -24,8 +25,10 @@
 
 struct kvfs {
 	int ctl;
-	uint8_t *base;
+	uint8_t *base; /* base + pool offset = that byte; only the data area is the pool */
 	uint64_t size;
+	void *map; /* the whole reservation, for munmap */
+	size_t map_len;
 	bool rdonly;
 	bool nozero;
 	char pool[PATH_MAX];
@@ -42,32 +45,63 @@ static int set_ns(struct kvfs_ioc_head *h, const char *ns)
 	return 0;
 }
 
-static int parse_uuid(const char *text, uint8_t uuid[16])
+/* Ask the daemon where the data area is: the client never reads the metadata. */
+static int get_info(int ctl, struct kvfs_ioc_info *info)
 {
-	int i = 0;
+	memset(info, 0, sizeof(*info));
+	info->abi = KVFS_ABI_VERSION;
+	if (ioctl(ctl, KVFS_IOC_INFO, info) < 0)
+		return errno == ENOTTY ? -EPROTO : -errno; /* ENOTTY: a daemon without INFO */
+	if (info->abi != KVFS_ABI_VERSION || !info->data_size || info->data_off % KV_DATA_ALIGN ||
+	    info->data_off + info->data_size < info->data_off ||
+	    info->data_off + info->data_size > info->pool_size)
+		return -EPROTO;
+	return 0;
+}
 
-	for (; *text && i < 32; text++) {
-		int v;
+/*
+ * Map the data area at base + data_off, base 2 MiB aligned, so that base +
+ * pool offset addresses a block as the ABI promises. What lies below the
+ * data area (superblock, journal, inode table, xattrs) is never mapped: a
+ * private anonymous placeholder of zeros sits there instead, with the same
+ * protection, so that the range [base, base + pool_size) stays one
+ * mapping that GPU registration can take whole, and a stray write there
+ * reaches nothing shared.
+ */
+static int map_data(struct kvfs *kv, int fd, const struct kvfs_ioc_info *info)
+{
+	int prot = PROT_READ | (kv->rdonly ? 0 : PROT_WRITE);
+	uintptr_t base;
+	void *data;
+	int rc;
 
-		if (*text == '-')
-			continue;
-		v = *text >= '0' && *text <= '9'   ? *text - '0'
-		    : *text >= 'a' && *text <= 'f' ? *text - 'a' + 10
-						   : -1;
-		if (v < 0)
-			return -EINVAL;
-		uuid[i / 2] = (uint8_t)(i % 2 ? uuid[i / 2] | v : v << 4);
-		i++;
+	kv->map_len = info->pool_size + KV_DATA_ALIGN;
+	kv->map = mmap(NULL, kv->map_len, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (kv->map == MAP_FAILED) {
+		kv->map = NULL;
+		return -errno;
 	}
-	return i == 32 ? 0 : -EINVAL;
+	base = ((uintptr_t)kv->map + KV_DATA_ALIGN - 1) & ~(uintptr_t)(KV_DATA_ALIGN - 1);
+	kv->base = (uint8_t *)base;
+	kv->size = info->pool_size;
+	/* Populated: a page fault per 4 KiB on first touch would cost more than the copy. */
+	data = mmap(kv->base + info->data_off, info->data_size, prot,
+		    MAP_SHARED | MAP_FIXED | MAP_POPULATE, fd, (off_t)info->data_off);
+	if (data == MAP_FAILED) {
+		rc = -errno;
+		munmap(kv->map, kv->map_len);
+		kv->map = NULL;
+		return rc;
+	}
+	return 0;
 }
 
 int kvfs_open(const char *mountpoint, int flags, kvfs_t **out)
 {
-	struct kv_geometry geo;
-	char path[PATH_MAX], uuid_text[64];
-	uint8_t uuid[16];
+	struct kvfs_ioc_info info;
+	char path[PATH_MAX];
 	struct kvfs *kv;
+	struct stat st;
 	ssize_t n;
 	int fd = -1, rc;
 
@@ -85,22 +119,15 @@ int kvfs_open(const char *mountpoint, int flags, kvfs_t **out)
 		rc = errno == ENOENT || errno == ENOTDIR ? -ENOENT : -errno;
 		goto out_free;
 	}
+	rc = get_info(kv->ctl, &info);
+	if (rc)
+		goto out_free;
 	n = getxattr(mountpoint, "user.kvfs.pool", kv->pool, sizeof(kv->pool) - 1);
 	if (n <= 0) {
 		rc = -ENOENT;
 		goto out_free;
 	}
 	kv->pool[n] = 0;
-	n = getxattr(mountpoint, "user.kvfs.uuid", uuid_text, sizeof(uuid_text) - 1);
-	if (n <= 0) {
-		rc = -ENOENT;
-		goto out_free;
-	}
-	uuid_text[n] = 0;
-	if (parse_uuid(uuid_text, uuid)) {
-		rc = -EPROTO;
-		goto out_free;
-	}
 	if (!kv->rdonly)
 		fd = open(kv->pool, O_RDWR | O_CLOEXEC);
 	if (fd < 0) {
@@ -112,23 +139,17 @@ int kvfs_open(const char *mountpoint, int flags, kvfs_t **out)
 		rc = -errno;
 		goto out_free;
 	}
-	if (pread(fd, &geo, sizeof(geo), 0) != (ssize_t)sizeof(geo) || geo.magic != KV_MAGIC) {
-		rc = -EPROTO;
-		goto out_free;
-	}
-	if (memcmp(geo.uuid, uuid, 16) != 0) {
-		rc = -ESTALE; /* the path now names another pool than the one mounted */
-		goto out_free;
-	}
-	kv->size = geo.pool_size;
-	/* Populated: a page fault per 4 KiB on first touch would cost more than the copy. */
-	kv->base = mmap(NULL, kv->size, PROT_READ | (kv->rdonly ? 0 : PROT_WRITE),
-			MAP_SHARED | MAP_POPULATE, fd, 0);
-	if (kv->base == MAP_FAILED) {
+	if (fstat(fd, &st) < 0) {
 		rc = -errno;
-		kv->base = NULL;
 		goto out_free;
 	}
+	if ((uint64_t)st.st_dev != info.pool_dev || (uint64_t)st.st_ino != info.pool_ino) {
+		rc = -ESTALE; /* the path now names another file than the pool mounted */
+		goto out_free;
+	}
+	rc = map_data(kv, fd, &info);
+	if (rc)
+		goto out_free;
 	close(fd);
 	*out = kv;
 	return 0;
@@ -145,7 +166,7 @@ void kvfs_close(kvfs_t *kv)
 {
 	if (!kv)
 		return;
-	munmap(kv->base, kv->size);
+	munmap(kv->map, kv->map_len);
 	close(kv->ctl); /* the daemon releases every pin and reservation of this handle */
 	free(kv);
 }

@@ -30,6 +30,7 @@ struct mount_opts {
 	int numa;
 	unsigned high_watermark;
 	unsigned threads;
+	unsigned user_share;
 	bool allow_other;
 	bool debug;
 	bool foreground;
@@ -73,6 +74,12 @@ static int parse_one(struct mount_opts *mo, char *opt)
 			return 0;
 		}
 		fprintf(stderr, "kvfs mount: high_watermark=%s must be a percentage 1-100\n", val);
+	} else if (strcmp(opt, "user_share") == 0 && val) {
+		if (kv_parse_uint(val, 0, 100, &v) == 0) {
+			mo->user_share = (unsigned)v;
+			return 0;
+		}
+		fprintf(stderr, "kvfs mount: user_share=%s must be a percentage 0-100\n", val);
 	} else if (strcmp(opt, "threads") == 0 && val) {
 		if (kv_parse_uint(val, 1, 1024, &v) == 0) {
 			mo->threads = (unsigned)v;
@@ -182,6 +189,31 @@ static int check_mountpoint(const char *mnt)
 			mnt);
 		return -EBUSY;
 	}
+	return 0;
+}
+
+/*
+ * What the ctl ioctls check callers against: the pool file's owner and
+ * mode (KVFS_NOZERO needs read-write access to it), its identity (clients
+ * check they opened this very file), and each user's share of the pool.
+ */
+static int trust_init(struct kv_daemon *d, unsigned user_share)
+{
+	struct stat st;
+
+	if (stat(d->pool_path, &st) < 0) {
+		fprintf(stderr, "kvfs mount: cannot stat pool %s: %s\n", d->pool_path,
+			strerror(errno));
+		return -errno;
+	}
+	d->pool_attr.mode = st.st_mode;
+	d->pool_attr.uid = st.st_uid;
+	d->pool_attr.gid = st.st_gid;
+	d->pool_dev = st.st_dev;
+	d->pool_ino = st.st_ino;
+	d->pool_owner = geteuid();
+	d->user_share = user_share;
+	d->user_limit_bytes = kv_pool_geometry(d->pool)->data_size / 100 * user_share;
 	return 0;
 }
 
@@ -306,15 +338,17 @@ static void log_syslog(enum kv_log_level level, const char *fmt, va_list ap)
 
 static void usage(void)
 {
-	fprintf(stderr,
-		"usage: kvfs mount [-f] [-o OPTS] POOL MOUNTPOINT\n"
-		"  OPTS: "
-		"size=SIZE,inodes=N,high_watermark=PCT,numa=NODE,threads=N,allow_other,debug\n");
+	fprintf(stderr, "usage: kvfs mount [-f] [-o OPTS] POOL MOUNTPOINT\n"
+			"  OPTS: "
+			"size=SIZE,inodes=N,high_watermark=PCT,user_share=PCT,numa=NODE,threads=N,"
+			"allow_other,debug\n");
 }
 
 int kv_cmd_mount(int argc, char **argv)
 {
-	struct mount_opts mo = { .numa = -1, .high_watermark = 100, .threads = 8 };
+	struct mount_opts mo = {
+		.numa = -1, .high_watermark = 100, .threads = 8, .user_share = 50
+	};
 	struct kv_open_opts oo = { .numa_node = -1 };
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_loop_config *cfg = NULL;
@@ -361,6 +395,7 @@ int kv_cmd_mount(int argc, char **argv)
 		return 1;
 	pthread_mutex_init(&d->inval_lock, NULL);
 	pthread_cond_init(&d->inval_cond, NULL);
+	pthread_mutex_init(&d->users_lock, NULL);
 	d->inval_tail = &d->inval_head;
 	d->high_watermark = mo.high_watermark;
 	snprintf(d->mountpoint, sizeof(d->mountpoint), "%s", mnt);
@@ -382,6 +417,8 @@ int kv_cmd_mount(int argc, char **argv)
 	clock_gettime(CLOCK_REALTIME, &d->mount_time);
 	d->owner_uid = getuid();
 	d->owner_gid = getgid();
+	if (trust_init(d, mo.user_share))
+		goto out_pool;
 
 	snprintf(fuse_opts, sizeof(fuse_opts), "fsname=%s,subtype=kvfs,default_permissions%s",
 		 d->pool_path, mo.allow_other ? ",allow_other" : "");
@@ -439,6 +476,7 @@ out_pool:
 	kv_pool_close(d->pool);
 out_free:
 	fuse_opt_free_args(&args);
+	kv_user_free_all(d);
 	free(d);
 	return rc;
 }

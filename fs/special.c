@@ -100,7 +100,7 @@ void kv_special_open(struct kv_daemon *d, fuse_req_t req, uint64_t ino, struct f
 		return;
 	}
 	if (v == KV_VINO_CTL) {
-		rc = kv_ctl_open(d, fi);
+		rc = kv_ctl_open(d, req, fi);
 		if (rc)
 			fuse_reply_err(req, -rc);
 		else if (fuse_reply_open(req, fi))
@@ -258,6 +258,77 @@ size_t kv_special_listxattr(struct kv_daemon *d, uint64_t ino, char *buf, size_t
 
 /* --- stats --- */
 
+#define KV_DIR_STATS_MAX 256
+
+/* A path as a Prometheus label value: backslash, quote and newline escaped. */
+static void put_label(FILE *f, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '\\' || *s == '"')
+			fputc('\\', f);
+		if (*s == '\n')
+			fputs("\\n", f);
+		else
+			fputc(*s, f);
+	}
+}
+
+/*
+ * One line per directory with a policy (user.kvfs.evict / user.kvfs.quota):
+ * "dir PATH evict lru|never quota_bytes N used_bytes N files N hits N
+ * evictions N evicted_bytes N", or labelled kvfs_dir_* samples.
+ */
+static void dir_stats_text(struct kv_daemon *d, FILE *f, bool prometheus)
+{
+	static const struct {
+		const char *key, *help;
+		bool counter;
+	} cols[] = {
+		{ "quota_bytes", "The directory's user.kvfs.quota (0: none)", false },
+		{ "used_bytes", "Bytes held by files below the directory", false },
+		{ "files", "Files below the directory", false },
+		{ "hits", "Lookups that found a file below the directory", true },
+		{ "evictions", "Files evicted below the directory", true },
+		{ "evicted_bytes", "Bytes evicted below the directory", true },
+	};
+	struct kv_dir_stats *ds = calloc(KV_DIR_STATS_MAX, sizeof(*ds));
+	char (*paths)[1024] = calloc(KV_DIR_STATS_MAX, sizeof(*paths));
+	int n, i;
+	unsigned c;
+
+	if (!ds || !paths)
+		goto out;
+	n = kv_pool_dir_stats(d->pool, ds, KV_DIR_STATS_MAX);
+	for (i = 0; i < n; i++)
+		if (kv_dir_path(d->pool, ds[i].ino, paths[i], sizeof(paths[i])) < 0)
+			snprintf(paths[i], sizeof(paths[i]), "(inode %" PRIu64 ")", ds[i].ino);
+	for (i = 0; i < n && !prometheus; i++)
+		fprintf(f,
+			"dir %s evict %s quota_bytes %" PRIu64 " used_bytes %" PRIu64
+			" files %" PRIu64 " hits %" PRIu64 " evictions %" PRIu64
+			" evicted_bytes %" PRIu64 "\n",
+			paths[i], ds[i].never ? "never" : "lru", ds[i].quota_bytes, ds[i].used_bytes,
+			ds[i].files, ds[i].hits, ds[i].evictions, ds[i].evicted_bytes);
+	for (c = 0; c < sizeof(cols) / sizeof(cols[0]) && prometheus && n; c++) {
+		const char *sfx = cols[c].counter ? "_total" : "";
+
+		fprintf(f, "# HELP kvfs_dir_%s%s %s\n# TYPE kvfs_dir_%s%s %s\n", cols[c].key, sfx,
+			cols[c].help, cols[c].key, sfx, cols[c].counter ? "counter" : "gauge");
+		for (i = 0; i < n; i++) {
+			uint64_t v[] = { ds[i].quota_bytes, ds[i].used_bytes, ds[i].files,
+					 ds[i].hits,	    ds[i].evictions,  ds[i].evicted_bytes };
+
+			fprintf(f, "kvfs_dir_%s%s{dir=\"", cols[c].key, sfx);
+			put_label(f, paths[i]);
+			fprintf(f, "\",evict=\"%s\"} %" PRIu64 "\n", ds[i].never ? "never" : "lru",
+				v[c]);
+		}
+	}
+out:
+	free(ds);
+	free(paths);
+}
+
 char *kv_stats_text(struct kv_daemon *d, bool prometheus, size_t *len)
 {
 	struct kv_pool_stats s;
@@ -291,6 +362,8 @@ char *kv_stats_text(struct kv_daemon *d, bool prometheus, size_t *len)
 		  s.fragmentation_pct, false },
 		{ "high_watermark_pct", "Use above which eviction starts", d->high_watermark,
 		  false },
+		{ "user_share_pct", "Percent of the pool another user than the owner may hold",
+		  d->user_share, false },
 		{ "ctl_lookups", "Fast-path lookup calls", d->ctl_lookups, true },
 		{ "ctl_blocks_pinned", "Blocks pinned by fast-path lookups", d->ctl_blocks_pinned,
 		  true },
@@ -301,6 +374,7 @@ char *kv_stats_text(struct kv_daemon *d, bool prometheus, size_t *len)
 		  s.unclean_opens, true },
 		{ "recovered_orphans", "Records freed by recovery at this mount", s.orphans_freed,
 		  false },
+		{ "dirs_reclaimed", "Empty directories eviction removed", s.dirs_reclaimed, true },
 	};
 
 	f = open_memstream(&text, &size);
@@ -316,6 +390,8 @@ char *kv_stats_text(struct kv_daemon *d, bool prometheus, size_t *len)
 			rows[i].counter ? "_total" : "", rows[i].counter ? "counter" : "gauge",
 			rows[i].key, rows[i].counter ? "_total" : "", rows[i].v);
 	}
+	dir_stats_text(d, f, prometheus);
+	kv_user_stats(d, f, prometheus);
 	fclose(f);
 	*len = size;
 	return text;

@@ -83,18 +83,25 @@ int kvfs_hash_parse(const char *name, kvfs_hash_t *h);
  * @flags: 0, KVFS_RDONLY, KVFS_NOZERO
  * @out: the new handle
  *
- * Opens <mountpoint>/.kvfs/ctl, maps the pool (its path comes from the mount;
- * the pool file's permissions decide read-write or read-only) and checks that
- * the pool's UUID is the mount's.
+ * Opens <mountpoint>/.kvfs/ctl, asks the daemon where the pool's data area
+ * is, and maps that area only, never the pool's metadata (the path comes
+ * from the mount; the pool file's permissions decide read-write or
+ * read-only). The file at that path must be the one the daemon serves.
  *
  * Return: 0, -ENOENT (not a kvfs mount), -EACCES (pool not accessible),
- * -ESTALE (UUID mismatch), or another -errno.
+ * -ESTALE (another file at the pool's path), -EPROTO (daemon too old or
+ * newer), or another -errno.
  */
 int kvfs_open(const char *mountpoint, int flags, kvfs_t **out);
 
 /** kvfs_close() - release every pin and reservation, unmap, close. */
 void kvfs_close(kvfs_t *kv);
 
+/**
+ * kvfs_pool_base() - base + a pool offset of the data area is that byte.
+ * [base, base + kvfs_pool_size()) is one mapped range (register it whole
+ * with libkvfs_cuda); below the data area it is private zeros, not the pool.
+ */
 void *kvfs_pool_base(const kvfs_t *kv);
 uint64_t kvfs_pool_size(const kvfs_t *kv);
 /** kvfs_pool_path() - the pool's path as the mount reports it. */
@@ -112,7 +119,12 @@ const char *kvfs_pool_path(const kvfs_t *kv);
  * Pinned blocks are not evicted and stay readable (even if unlinked) until
  * kvfs_unpin(), kvfs_close() or the process exits.
  *
- * Return: the number of leading blocks present (0..n), or -errno.
+ * Blocks the caller may not read (as through the mount), or that would
+ * take its user past its share of the pool, end the prefix.
+ *
+ * Return: the number of leading blocks present (0..n), -EACCES (no search
+ * permission on the namespace, or the first block unreadable), -EDQUOT
+ * (the first block past the share), or another -errno.
  */
 long kvfs_lookup(kvfs_t *kv, const char *ns, const kvfs_hash_t *hashes, size_t n,
 		 struct kvfs_block *out);
@@ -129,12 +141,15 @@ int kvfs_unpin(kvfs_t *kv, const char *ns, const kvfs_hash_t *hashes, size_t n);
  * @txn: receives the reservation's id
  *
  * Reserved extents read as zeros until filled, unless the handle was opened
- * with KVFS_NOZERO: then the caller must fill every byte (the daemon skips
- * zeroing, which costs as much as the fill). Nothing is visible under the
- * namespace until kvfs_commit().
+ * with KVFS_NOZERO and the caller could open the pool file read-write: then
+ * the caller must fill every byte (the daemon skips zeroing, which costs as
+ * much as the fill). Nothing is visible under the namespace until
+ * kvfs_commit(); the blocks then belong to the caller.
  *
  * Return: 0, -EROFS (read-only handle), -ENOSPC, -ENOENT (no such
- * namespace), or another -errno; on error nothing stays reserved.
+ * namespace), -EACCES (no write and search permission on it), -EDQUOT
+ * (past the user's share), or another -errno; on error nothing stays
+ * reserved.
  */
 int kvfs_reserve(kvfs_t *kv, const char *ns, const kvfs_hash_t *hashes, const uint64_t *sizes,
 		 size_t n, struct kvfs_block *out, uint64_t *txn);
@@ -143,7 +158,9 @@ int kvfs_reserve(kvfs_t *kv, const char *ns, const kvfs_hash_t *hashes, const ui
  * kvfs_commit() - publish every block of a reservation, atomically.
  *
  * A block that another client committed meanwhile is kept as theirs and
- * this one's extent freed. Return: 0 or -errno (-ENOENT: unknown txn).
+ * this one's extent freed. Needs write and search permission on the
+ * namespace at the time of the commit. Return: 0 or -errno (-ENOENT:
+ * unknown txn, -EACCES: not allowed; the reservation stays).
  */
 int kvfs_commit(kvfs_t *kv, uint64_t txn);
 

@@ -4,7 +4,10 @@
  * /dev/shm. Created at the requested size when missing (with its memory
  * reserved up front, so a full tmpfs fails here and not with SIGBUS later),
  * optionally bound to one NUMA node (CXL memory in system-ram mode is a
- * CPU-less node). Never MAP_SYNC: this is not DAX.
+ * CPU-less node). Never MAP_SYNC: this is not DAX. The file is the trust
+ * root: created O_EXCL|O_NOFOLLOW mode 0600, and an existing one is used
+ * read-write only when it is a regular file of the mounting user that
+ * nobody else may write (see check_pool_file()).
  */
 #include "backend.h"
 #include "log.h"
@@ -37,24 +40,88 @@ static int lock_pool(struct kv_backend *be, const struct kv_backend_opts *o)
 	return -errno;
 }
 
+/*
+ * The pool file is the trust root: whoever can write it can change every
+ * cached block, whoever can read it can read them all. So a pool this
+ * process did not just create must be a regular file (not a link someone
+ * planted), owned by the mounting user and writable by nobody else, as
+ * sshd's StrictModes demands of authorized_keys. Checked on the open
+ * descriptor (O_NOFOLLOW), so the file cannot be swapped after the check.
+ * Return: 0, -EINVAL (not a regular file) or -EPERM (another owner, or
+ * writable by others), with a kv_log line that says how to fix it.
+ */
+static int check_pool_file(const char *path, const struct stat *st)
+{
+	uid_t me = geteuid();
+
+	if (!S_ISREG(st->st_mode)) {
+		kv_log(KV_LOG_ERR,
+		       "pool %s is neither a regular file nor a device-DAX device; "
+		       "remove it (rm %s) or give another path",
+		       path, path);
+		return -EINVAL;
+	}
+	if (st->st_uid != me) {
+		kv_log(KV_LOG_ERR,
+		       "refusing pool %s: it is owned by uid %u, not by the mounting user "
+		       "(uid %u), who could then read and change every cached block; "
+		       "remove it (rm %s) or, if you trust its contents, take it over "
+		       "(chown %u %s && chmod 600 %s)",
+		       path, (unsigned)st->st_uid, (unsigned)me, path, (unsigned)me, path, path);
+		return -EPERM;
+	}
+	if (st->st_mode & (S_IWGRP | S_IWOTH)) {
+		kv_log(KV_LOG_ERR,
+		       "refusing pool %s: mode %04o lets group or others write it, and so "
+		       "change every cached block; fix it with chmod go-w %s (0600 is "
+		       "the default) or remove it",
+		       path, (unsigned)(st->st_mode & 07777), path);
+		return -EPERM;
+	}
+	return 0;
+}
+
+/* A symbolic link as the pool: refused (another user may own what it points at). */
+static int refuse_link(const char *path)
+{
+	kv_log(KV_LOG_ERR,
+	       "refusing pool %s: it is a symbolic link, which kvfs never follows for a "
+	       "pool (another user may have planted it); remove it (rm %s) or give the "
+	       "real path",
+	       path, path);
+	return -ELOOP;
+}
+
 static int file_open(struct kv_backend *be, const char *path, const struct kv_backend_opts *o)
 {
+	int flags = (o->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC;
 	struct stat st;
-	int rc;
+	int rc, tries;
 
 	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
 		kv_log(KV_LOG_ERR, "pool %s is a directory; give a file path such as %s/kvfs.pool",
 		       path, path);
 		return -EISDIR;
 	}
-	be->fd = open(path, (o->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
-	if (be->fd < 0 && errno == ENOENT && o->create_size && !o->readonly) {
-		be->fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-		if (be->fd >= 0)
+	if (!o->readonly)
+		flags |= O_NOFOLLOW | O_NONBLOCK; /* a planted FIFO must not hang us */
+	/* Open, or create exclusively; a file that appears in between is opened and checked. */
+	for (tries = 0; tries < 2; tries++) {
+		be->fd = open(path, flags);
+		if (be->fd >= 0 || errno != ENOENT || !o->create_size || o->readonly)
+			break;
+		be->fd = open(path, flags | O_CREAT | O_EXCL, 0600);
+		if (be->fd >= 0) {
 			be->created = true;
+			break;
+		}
+		if (errno != EEXIST)
+			break;
 	}
 	if (be->fd < 0) {
 		rc = -errno;
+		if (rc == -ELOOP && !o->readonly)
+			return refuse_link(path);
 		if (rc == -ENOENT)
 			kv_log(KV_LOG_ERR,
 			       "pool %s does not exist; create it with "
@@ -64,6 +131,17 @@ static int file_open(struct kv_backend *be, const char *path, const struct kv_ba
 			kv_log(KV_LOG_ERR, "cannot open pool %s: %s", path, strerror(-rc));
 		return rc;
 	}
+	if (fstat(be->fd, &st) < 0) {
+		rc = -errno;
+		goto out_close;
+	}
+	/*
+	 * Before the lock or anything else: never write to a file someone else
+	 * controls. Inspecting (stat, fsck) only needs a regular file.
+	 */
+	rc = o->readonly && S_ISREG(st.st_mode) ? 0 : check_pool_file(path, &st);
+	if (rc)
+		goto out_close;
 	rc = lock_pool(be, o);
 	if (rc)
 		goto out_close;
@@ -73,14 +151,8 @@ static int file_open(struct kv_backend *be, const char *path, const struct kv_ba
 		       (unsigned long long)o->create_size, strerror(-rc));
 		goto out_close;
 	}
-	if (fstat(be->fd, &st) < 0) {
+	if (be->created && fstat(be->fd, &st) < 0) {
 		rc = -errno;
-		goto out_close;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		kv_log(KV_LOG_ERR, "pool %s is neither a regular file nor a device-DAX device",
-		       path);
-		rc = -EINVAL;
 		goto out_close;
 	}
 	be->size = (uint64_t)st.st_size;

@@ -32,6 +32,7 @@ int kv_lookup_pin(struct kv_pool *p, uint64_t dir, const char *name, size_t len,
 		return -ENOENT;
 	}
 	atomic_fetch_add(&p->hits, 1);
+	kv_policy_hit(p, ino);
 	in = kv_inode(p, ino);
 	if (in->extent_count > 1 && !p->open_count[ino]) {
 		/* Written in pieces through the mount: make it one extent the client can address. */
@@ -51,6 +52,8 @@ int kv_lookup_pin(struct kv_pool *p, uint64_t dir, const char *name, size_t len,
 	attr->gen = in->gen;
 	attr->size = in->size;
 	attr->mode = in->mode;
+	attr->uid = in->uid; /* the caller checks read permission against these */
+	attr->gid = in->gid;
 out:
 	pthread_mutex_unlock(&p->lock);
 	return rc;
@@ -64,6 +67,7 @@ int kv_reserve(struct kv_pool *p, uint64_t dir, const char *name, size_t len, ui
 	struct kv_extent e = { 0, 0 };
 	int64_t now = kv_now_ns();
 	uint64_t ino;
+	uint32_t anchor;
 	int rc = 0;
 
 	if (p->readonly)
@@ -82,6 +86,15 @@ int kv_reserve(struct kv_pool *p, uint64_t dir, const char *name, size_t len, ui
 		rc = -EEXIST;
 		goto out;
 	}
+	p->creating_in = dir; /* what we evict must not take the namespace with it */
+	anchor = kv_policy_anchor_of_dir(p, dir);
+	while (p->anchors[anchor].quota &&
+	       p->anchors[anchor].used + ((size + KV_PAGE_SIZE - 1) & ~(uint64_t)(KV_PAGE_SIZE - 1)) >
+		   p->anchors[anchor].quota)
+		if (p->anchors[anchor].never || kv_evict_in(p, anchor) < 0) {
+			rc = -EDQUOT;
+			goto out;
+		}
 	while ((rc = kv_alloc_extent(&p->alloc, size, &e)) == -ENOSPC)
 		if (kv_evict_one(p) < 0)
 			break;
@@ -113,9 +126,11 @@ int kv_reserve(struct kv_pool *p, uint64_t dir, const char *name, size_t len, ui
 			      memory_order_release);
 	p->pin_count[ino] = 1; /* the reserver holds it: never evicted, data kept */
 	p->held++;
+	kv_policy_attach(p, ino);
 	*ino_out = ino;
 	*ext = e;
 out:
+	p->creating_in = 0;
 	pthread_mutex_unlock(&p->lock);
 	/* Never show another file's old bytes: the caller may not fill every byte. */
 	if (!rc && zero)
@@ -130,6 +145,7 @@ static void drop_reservation(struct kv_pool *p, uint64_t ino)
 	struct kv_extent e = in->ext[0];
 	bool had = in->extent_count > 0;
 
+	kv_policy_detach(p, ino);
 	atomic_store_explicit((_Atomic uint32_t *)&in->state, KV_INODE_FREE, memory_order_release);
 	in->extent_count = 0;
 	if (had)

@@ -141,14 +141,59 @@ int kv_data_fill_new_locked(struct kv_pool *p, struct kv_inode *in, const void *
 
 int kv_data_migrate_locked(struct kv_pool *p, uint64_t ino)
 {
-	return migrate(p, ino, page_up(load_size(kv_inode(p, ino))));
+	uint64_t have = kv_inode_alloc_bytes(kv_inode(p, ino));
+	int rc = migrate(p, ino, page_up(load_size(kv_inode(p, ino))));
+
+	kv_policy_charge(p, ino, (int64_t)(kv_inode_alloc_bytes(kv_inode(p, ino)) - have));
+	return rc;
+}
+
+/* Add @need (or, if it comes easily, @want) bytes to a file's extents. */
+static int grow_extents(struct kv_pool *p, uint64_t ino, uint64_t have, uint64_t need,
+			uint64_t want)
+{
+	struct kv_inode *in = kv_inode(p, ino);
+	int rc;
+
+	if (in->extent_count) {
+		struct kv_extent last = in->ext[in->extent_count - 1];
+
+		if (kv_alloc_extend(&p->alloc, &last, want) == 0 ||
+		    (want != need && kv_alloc_extend(&p->alloc, &last, need) == 0)) {
+			atomic_store_explicit(
+			    (_Atomic uint64_t *)&in->ext[in->extent_count - 1].len, last.len,
+			    memory_order_release);
+			return 0;
+		}
+	}
+	if (in->extent_count < KV_INLINE_EXTENTS) {
+		struct kv_extent e;
+
+		rc = kv_alloc_extent(&p->alloc, want, &e);
+		if (rc && want != need)
+			rc = alloc_evicting(p, need, &e);
+		else if (rc)
+			rc = alloc_evicting(p, want, &e);
+		if (rc)
+			return rc;
+		kv_fault(p, KV_FP_EXTENT_ALLOCATED);
+		/* Fill the slot, then publish it with the count. */
+		in->ext[in->extent_count] = e;
+		atomic_store_explicit((_Atomic uint16_t *)&in->extent_count,
+				      (uint16_t)(in->extent_count + 1), memory_order_release);
+		return 0;
+	}
+	rc = migrate(p, ino, have + want);
+	if (rc && want != need)
+		rc = migrate(p, ino, have + need);
+	return rc;
 }
 
 /* Make [0, end) allocated. @exact: the size is known, take no room ahead. */
 static int grow(struct kv_pool *p, uint64_t ino, uint64_t end, bool exact)
 {
 	struct kv_inode *in = kv_inode(p, ino);
-	uint64_t have, need, want, step;
+	uint64_t have, need, want, step, room;
 	bool was_lru;
 	int rc = 0;
 
@@ -164,37 +209,15 @@ static int grow(struct kv_pool *p, uint64_t ino, uint64_t end, bool exact)
 	want = exact ? need : (need > step ? need : step);
 	if (!exact && have + want < GROW_MIN)
 		want = GROW_MIN - have;
-	if (in->extent_count) {
-		struct kv_extent last = in->ext[in->extent_count - 1];
-
-		if (kv_alloc_extend(&p->alloc, &last, want) == 0 ||
-		    (want != need && kv_alloc_extend(&p->alloc, &last, need) == 0)) {
-			atomic_store_explicit(
-			    (_Atomic uint64_t *)&in->ext[in->extent_count - 1].len, last.len,
-			    memory_order_release);
-			goto out_lru;
-		}
-	}
-	if (in->extent_count < KV_INLINE_EXTENTS) {
-		struct kv_extent e;
-
-		rc = kv_alloc_extent(&p->alloc, want, &e);
-		if (rc && want != need)
-			rc = alloc_evicting(p, need, &e);
-		else if (rc)
-			rc = alloc_evicting(p, want, &e);
-		if (rc)
-			goto out_lru;
-		kv_fault(p, KV_FP_EXTENT_ALLOCATED);
-		/* Fill the slot, then publish it with the count. */
-		in->ext[in->extent_count] = e;
-		atomic_store_explicit((_Atomic uint16_t *)&in->extent_count,
-				      (uint16_t)(in->extent_count + 1), memory_order_release);
-	} else {
-		rc = migrate(p, ino, have + want);
-		if (rc && want != need)
-			rc = migrate(p, ino, have + need);
-	}
+	/* A directory's quota: make room for what is needed; room ahead only within it. */
+	rc = kv_policy_make_room(p, ino, need);
+	if (rc)
+		goto out_lru;
+	room = kv_policy_room(p, ino);
+	if (want > room)
+		want = need;
+	rc = grow_extents(p, ino, have, need, want);
+	kv_policy_charge(p, ino, (int64_t)(kv_inode_alloc_bytes(in) - have));
 out_lru:
 	if (was_lru)
 		kv_lru_append(p, ino);
@@ -267,6 +290,7 @@ uint64_t kv_data_trim(struct kv_pool *p, uint64_t ino)
 	for (i = 0; i < nfree; i++)
 		trimmed += freed[i].len;
 	kv_data_free_extents(p, freed, nfree);
+	kv_policy_charge(p, ino, -(int64_t)trimmed);
 	return trimmed;
 }
 
@@ -534,12 +558,19 @@ int kv_setxattr(struct kv_pool *p, uint64_t ino, const char *name, const void *v
 		return -E2BIG;
 	if (!kv_ino_valid(p, ino))
 		return -ENOENT;
+	if (value && kv_policy_check_value(name, value, size))
+		return -EINVAL;
 	pthread_mutex_lock(&p->lock);
 	in = kv_inode(p, ino);
 	if (in->state == KV_INODE_FREE) {
 		rc = -ENOENT;
 		goto out;
 	}
+	if (kv_policy_is_name(name) && !kv_is_dir(in)) {
+		rc = -EINVAL; /* a policy belongs to a directory */
+		goto out;
+	}
+	p->creating_in = ino; /* an eviction for the blob must not reclaim this directory */
 	old = in->xattr_off ? p->base + in->xattr_off : NULL;
 	len = in->xattr_len;
 	found = old ? xattr_find(old, len, name) : NULL;
@@ -594,10 +625,28 @@ int kv_setxattr(struct kv_pool *p, uint64_t ino, const char *name, const void *v
 	kv_jtx_commit(p);
 	if (oldext.off)
 		kv_alloc_free(&p->alloc, &oldext);
+	if (kv_policy_is_name(name))
+		kv_policy_refresh_dir(p, ino);
 out:
+	p->creating_in = 0;
 	pthread_mutex_unlock(&p->lock);
 	free(blob);
 	return rc;
+}
+
+ssize_t kv_xattr_get_locked(struct kv_pool *p, uint64_t ino, const char *name, void *value,
+			    size_t size)
+{
+	struct kv_inode *in = kv_inode(p, ino);
+	const struct kv_xattr_rec *r =
+	    in->xattr_off ? xattr_find(p->base + in->xattr_off, in->xattr_len, name) : NULL;
+
+	if (!r)
+		return -ENODATA;
+	if (size < r->value_len)
+		return -ERANGE;
+	memcpy(value, (const uint8_t *)(r + 1) + r->name_len, r->value_len);
+	return r->value_len;
 }
 
 ssize_t kv_getxattr(struct kv_pool *p, uint64_t ino, const char *name, void *value, size_t size)

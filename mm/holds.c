@@ -14,31 +14,40 @@
 
 /* --- LRU of unheld files --- */
 
+/* Each anchor (policy.c) keeps its own list; slot 0 is the unmarked rest. */
 void kv_lru_remove(struct kv_pool *p, uint64_t ino)
 {
+	struct kv_anchor *a;
+
 	if (!p->in_lru[ino])
 		return;
+	a = &p->anchors[p->file_anchor[ino] ? p->file_anchor[ino] - 1 : 0];
 	if (p->lru_prev[ino])
 		p->lru_next[p->lru_prev[ino]] = p->lru_next[ino];
 	else
-		p->lru_head = p->lru_next[ino];
+		a->lru_head = p->lru_next[ino];
 	if (p->lru_next[ino])
 		p->lru_prev[p->lru_next[ino]] = p->lru_prev[ino];
 	else
-		p->lru_tail = p->lru_prev[ino];
+		a->lru_tail = p->lru_prev[ino];
 	p->lru_prev[ino] = p->lru_next[ino] = KV_NONE;
 	p->in_lru[ino] = 0;
 }
 
+/* Files under an `evict=never` directory go on no list: nothing can evict them. */
 void kv_lru_append(struct kv_pool *p, uint64_t ino)
 {
+	struct kv_anchor *a = &p->anchors[p->file_anchor[ino] ? p->file_anchor[ino] - 1 : 0];
+
+	if (p->in_lru[ino] || a->never)
+		return;
 	p->lru_next[ino] = KV_NONE;
-	p->lru_prev[ino] = p->lru_tail;
-	if (p->lru_tail)
-		p->lru_next[p->lru_tail] = (uint32_t)ino;
+	p->lru_prev[ino] = a->lru_tail;
+	if (a->lru_tail)
+		p->lru_next[a->lru_tail] = (uint32_t)ino;
 	else
-		p->lru_head = (uint32_t)ino;
-	p->lru_tail = (uint32_t)ino;
+		a->lru_head = (uint32_t)ino;
+	a->lru_tail = (uint32_t)ino;
 	p->in_lru[ino] = 1;
 }
 
@@ -68,8 +77,23 @@ uint64_t kv_index_take_inode(struct kv_pool *p)
 			uint64_t ino = p->reclaim[--p->nreclaim];
 
 			p->in_reclaim[ino] = 0;
-			if (kv_inode(p, ino)->state != KV_INODE_ORPHAN || kv_held(p, ino))
+			/*
+			 * Never a directory: the kernel names a directory's node id in
+			 * creates, and a reused record would take them elsewhere.
+			 */
+			if (kv_inode(p, ino)->state != KV_INODE_ORPHAN || kv_held(p, ino) ||
+			    kv_is_dir(kv_inode(p, ino)))
 				continue;
+			if (p->kept[ino]) { /* a rename's victim: its bytes go now */
+				struct kv_extent freed[KV_INLINE_EXTENTS + 1];
+				int nfreed;
+
+				p->kept[ino] = 0;
+				kv_jtx_begin(p);
+				kv_data_drop(p, ino, freed, &nfreed);
+				kv_jtx_commit(p);
+				kv_data_free_extents(p, freed, nfreed);
+			}
 			p->kref_debt[ino] += p->kref[ino];
 			p->kref[ino] = 0;
 			atomic_store_explicit((_Atomic uint32_t *)&kv_inode(p, ino)->state,
@@ -91,9 +115,48 @@ void kv_reap_orphan(struct kv_pool *p, uint64_t ino)
 	kv_index_unlink_record(p, ino, true);
 }
 
-long kv_evict_one(struct kv_pool *p)
+/*
+ * Directories that eviction left empty go too (an engine that makes two
+ * directories per block must not run out of inodes), up to the first one
+ * that is the root, holds anything, carries xattrs (a policy, or anything a
+ * person set) or is open. One the kernel still knows stays a record
+ * (ORPHAN, marked reclaimed): a create that races in through it revives it
+ * (kv_dir_revive_locked), and its record is freed at the kernel's forget.
+ * A top directory (an engine's own, made once at its start) leaves a ghost:
+ * a later lookup of its name makes it again (kv_ghost_add).
+ */
+static void reclaim_empty_dirs(struct kv_pool *p, uint64_t dir)
 {
-	uint64_t ino = p->lru_head, parent;
+	int depth = 0;
+
+	while (kv_ino_valid(p, dir) && dir != KV_ROOT_INO && depth++ < 4096) {
+		struct kv_inode *in = kv_inode(p, dir);
+		uint64_t parent = in->parent;
+		char name[KV_NAME_MAX + 1];
+		size_t len = in->name_len;
+
+		if (in->state != KV_INODE_LIVE || !kv_is_dir(in) || p->nchild[dir] ||
+		    in->xattr_off || p->anchor_idx[dir] || kv_held(p, dir) ||
+		    len > KV_NAME_MAX || dir == p->creating_in)
+			return;
+		memcpy(name, in->name, len);
+		name[len] = 0;
+		if (parent == KV_ROOT_INO || p->anchor_idx[parent])
+			kv_ghost_add(p, dir);
+		kv_index_unlink_record(p, dir, false);
+		if (in->state == KV_INODE_ORPHAN)
+			p->dir_reclaimed[dir] = 1;
+		p->dirs_reclaimed++;
+		if (p->evict_cb)
+			p->evict_cb(p->evict_arg, parent, name, len, dir);
+		dir = parent;
+	}
+}
+
+/* Evict the head of anchor @a's list. Return: bytes freed, -ENOSPC when it is empty. */
+long kv_evict_in(struct kv_pool *p, uint32_t a)
+{
+	uint64_t ino = p->anchors[a].lru_head, parent;
 	struct kv_inode *in;
 	char name[KV_NAME_MAX + 1];
 	size_t len;
@@ -103,16 +166,36 @@ long kv_evict_one(struct kv_pool *p)
 		return -ENOSPC;
 	in = kv_inode(p, ino);
 	parent = in->parent;
-	len = in->name_len;
+	len = in->name_len <= KV_NAME_MAX ? in->name_len : KV_NAME_MAX;
 	memcpy(name, in->name, len);
 	name[len] = 0;
 	bytes = (long)kv_inode_alloc_bytes(in);
 	kv_index_unlink_record(p, ino, false);
 	atomic_fetch_add(&p->evictions, 1);
 	atomic_fetch_add(&p->evicted_bytes, (uint64_t)bytes);
+	p->anchors[a].evictions++;
+	p->anchors[a].evicted_bytes += (uint64_t)bytes;
 	if (p->evict_cb)
 		p->evict_cb(p->evict_arg, parent, name, len, ino);
+	reclaim_empty_dirs(p, parent);
 	return bytes;
+}
+
+/* The least recently used unheld file of the whole pool, whatever its anchor. */
+long kv_evict_one(struct kv_pool *p)
+{
+	uint32_t i, best = 0;
+	int64_t oldest = INT64_MAX;
+
+	for (i = 0; i < p->nanchors; i++) {
+		uint32_t head = p->anchors[i].lru_head;
+
+		if (head && kv_inode(p, head)->last_use_ns < oldest) {
+			oldest = kv_inode(p, head)->last_use_ns;
+			best = i;
+		}
+	}
+	return kv_evict_in(p, best);
 }
 
 /* --- references --- */
@@ -144,11 +227,13 @@ void kv_forget(struct kv_pool *p, uint64_t ino, uint64_t n)
 }
 
 /* Add a hold (open or pin) on a live file. Caller holds p->lock. */
-static int hold_locked(struct kv_pool *p, uint64_t ino, uint32_t *count, uint64_t gen, bool pin)
+static int hold_locked(struct kv_pool *p, uint64_t ino, uint64_t *count, uint64_t gen, bool pin)
 {
 	struct kv_inode *in = kv_inode(p, ino);
 
-	if ((in->state != KV_INODE_LIVE && !(in->state == KV_INODE_ORPHAN && kv_held(p, ino))) ||
+	/* an orphan serves those who hold it, and opens of a rename's kept victim */
+	if ((in->state != KV_INODE_LIVE &&
+	     !(in->state == KV_INODE_ORPHAN && (kv_held(p, ino) || (!pin && p->kept[ino])))) ||
 	    (gen && in->gen != gen))
 		return -ESTALE;
 	if (!kv_held(p, ino) && !kv_is_dir(in))
@@ -161,7 +246,7 @@ static int hold_locked(struct kv_pool *p, uint64_t ino, uint32_t *count, uint64_
 	return 0;
 }
 
-static int hold(struct kv_pool *p, uint64_t ino, uint32_t *count, uint64_t gen, bool pin)
+static int hold(struct kv_pool *p, uint64_t ino, uint64_t *count, uint64_t gen, bool pin)
 {
 	int rc;
 
@@ -178,7 +263,7 @@ int kv_index_pin_locked(struct kv_pool *p, uint64_t ino)
 	return hold_locked(p, ino, p->pin_count, 0, true);
 }
 
-static void unhold(struct kv_pool *p, uint64_t ino, uint32_t *count, bool pin)
+static void unhold(struct kv_pool *p, uint64_t ino, uint64_t *count, bool pin)
 {
 	struct kv_inode *in;
 

@@ -163,7 +163,7 @@ static void unlink_stage(struct kv_pool *p, uint64_t ino, bool off_indexes_alrea
 	struct kv_inode *in = kv_inode(p, ino);
 
 	u->ino = ino;
-	u->keep_data = kv_held(p, ino);
+	u->keep_data = kv_held(p, ino) || (p->kept[ino] && p->kref[ino]);
 	u->keep_record = u->keep_data || p->kref[ino];
 	u->nfreed = 0;
 	if (!off_indexes_already) {
@@ -175,6 +175,13 @@ static void unlink_stage(struct kv_pool *p, uint64_t ino, bool off_indexes_alrea
 		else
 			p->files--;
 	}
+	if (kv_is_dir(in))
+		kv_policy_dir_gone(p, ino);
+	else
+		kv_policy_detach(p, ino);
+	p->dir_reclaimed[ino] = 0;
+	if (!u->keep_data)
+		p->kept[ino] = 0;
 	if (!u->keep_data)
 		kv_data_drop(p, ino, u->freed, &u->nfreed);
 	KV_JTX_FIELD(p, &in->state, u->keep_record ? KV_INODE_ORPHAN : KV_INODE_FREE);
@@ -186,7 +193,7 @@ static void unlink_finish(struct kv_pool *p, struct unlink_plan *u)
 	kv_data_free_extents(p, u->freed, u->nfreed);
 	if (!u->keep_record) {
 		p->free_ino[p->nfree_ino++] = (uint32_t)u->ino;
-	} else if (!u->keep_data && !p->in_reclaim[u->ino]) {
+	} else if ((!u->keep_data || p->kept[u->ino]) && !p->in_reclaim[u->ino]) {
 		/* only the kernel's cache still names it: reusable when records run out */
 		p->in_reclaim[u->ino] = 1;
 		p->reclaim[p->nreclaim++] = (uint32_t)u->ino;
@@ -242,7 +249,9 @@ int kv_index_build(struct kv_pool *p)
 	    !ALLOC_ARRAY(nsubdir, n) || !ALLOC_ARRAY(lru_prev, n) || !ALLOC_ARRAY(lru_next, n) ||
 	    !ALLOC_ARRAY(in_lru, n) || !ALLOC_ARRAY(kref, n) || !ALLOC_ARRAY(open_count, n) ||
 	    !ALLOC_ARRAY(pin_count, n) || !ALLOC_ARRAY(free_ino, n) || !ALLOC_ARRAY(reclaim, n) ||
-	    !ALLOC_ARRAY(in_reclaim, n) || !ALLOC_ARRAY(kref_debt, n))
+	    !ALLOC_ARRAY(in_reclaim, n) || !ALLOC_ARRAY(kref_debt, n) ||
+	    !ALLOC_ARRAY(anchor_idx, n) || !ALLOC_ARRAY(file_anchor, n) ||
+	    !ALLOC_ARRAY(dir_reclaimed, n) || !ALLOC_ARRAY(kept, n))
 		goto out;
 	if (kv_inode(p, KV_ROOT_INO)->state != KV_INODE_LIVE ||
 	    !kv_is_dir(kv_inode(p, KV_ROOT_INO))) {
@@ -346,6 +355,12 @@ int kv_index_build(struct kv_pool *p)
 	} else if (rc) {
 		goto out;
 	}
+	rc = kv_policy_build(p);
+	if (rc)
+		goto out;
+	for (ino = KV_ROOT_INO + 1; ino < n; ino++)
+		if (kv_inode(p, ino)->state == KV_INODE_LIVE && !kv_is_dir(kv_inode(p, ino)))
+			kv_policy_attach(p, ino);
 	qsort_r(lru, nlru, sizeof(*lru), cmp_recency, p->inodes);
 	for (i = 0; i < nlru; i++)
 		kv_lru_append(p, lru[i]);
@@ -388,9 +403,64 @@ void kv_index_free(struct kv_pool *p)
 	free(p->reclaim);
 	free(p->in_reclaim);
 	free(p->kref_debt);
+	free(p->anchor_idx);
+	free(p->file_anchor);
+	free(p->dir_reclaimed);
+	free(p->kept);
+	kv_policy_free(p);
+	free(p->ghosts);
+	p->ghosts = NULL;
 	p->hbucket = NULL;
 	if (p->alloc.by_start)
 		kv_alloc_destroy(&p->alloc);
+}
+
+/* --- ghosts of reclaimed top directories --- */
+
+void kv_ghost_add(struct kv_pool *p, uint64_t dir)
+{
+	const struct kv_inode *in = kv_inode(p, dir);
+	struct kv_ghost *g;
+
+	if (!p->ghosts) {
+		p->ghosts = calloc(KV_GHOSTS, sizeof(*p->ghosts));
+		if (!p->ghosts)
+			return; /* the directory is simply gone, as before ghosts */
+	}
+	g = &p->ghosts[p->ghost_next++ % KV_GHOSTS];
+	g->parent = in->parent;
+	g->parent_gen = kv_inode(p, in->parent)->gen;
+	g->hash = name_hash((const char *)in->name, in->name_len, in->parent) | 1;
+	g->mode = in->mode;
+	g->uid = in->uid;
+	g->gid = in->gid;
+	g->len = in->name_len;
+	memcpy(g->name, in->name, in->name_len);
+}
+
+/* Take the ghost of (@parent, @name) off the ring. Return: true and its attributes if there was one. */
+static bool ghost_take(struct kv_pool *p, uint64_t parent, const char *name, size_t len,
+		       struct kv_ghost *out)
+{
+	uint64_t h;
+	int i;
+
+	if (!p->ghosts)
+		return false;
+	h = name_hash(name, len, parent) | 1;
+	for (i = 0; i < KV_GHOSTS; i++) {
+		struct kv_ghost *g = &p->ghosts[i];
+
+		if (g->hash != h || g->parent != parent || g->len != len ||
+		    memcmp(g->name, name, len))
+			continue;
+		g->hash = 0;
+		if (g->parent_gen != kv_inode(p, parent)->gen)
+			return false; /* the parent is another directory now */
+		*out = *g;
+		return true;
+	}
+	return false;
 }
 
 /* --- lookups and creation --- */
@@ -404,8 +474,13 @@ static int check_name(const char *name, size_t len)
 	return 0;
 }
 
+static int create_node(struct kv_pool *p, uint64_t parent, const char *name, size_t len,
+		       uint32_t mode, uint32_t uid, uint32_t gid, const void *data, size_t dlen,
+		       struct kv_attr *out);
+
 int kv_lookup(struct kv_pool *p, uint64_t parent, const char *name, size_t len, struct kv_attr *out)
 {
+	struct kv_ghost ghost;
 	uint64_t ino;
 	int rc = check_name(name, len);
 
@@ -419,14 +494,26 @@ int kv_lookup(struct kv_pool *p, uint64_t parent, const char *name, size_t len, 
 		goto out;
 	}
 	ino = hash_find(p, parent, name, len);
+	if (!ino && ghost_take(p, parent, name, len, &ghost)) {
+		pthread_mutex_unlock(&p->lock);
+		rc = create_node(p, parent, name, len, ghost.mode, ghost.uid, ghost.gid, NULL, 0,
+				 out);
+		if (rc)
+			return rc == -EEXIST ? kv_lookup(p, parent, name, len, out) : rc;
+		/* the caller counts the kernel's lookup (create_node counted one too) */
+		kv_forget(p, out->ino, 1);
+		return 0;
+	}
 	if (!ino) {
 		atomic_fetch_add(&p->misses, 1);
 		rc = -ENOENT;
 		goto out;
 	}
 	atomic_fetch_add(&p->hits, 1);
-	if (!kv_is_dir(kv_inode(p, ino)))
+	if (!kv_is_dir(kv_inode(p, ino))) {
 		kv_lru_touch(p, ino);
+		kv_policy_hit(p, ino);
+	}
 	fill_attr(p, ino, out);
 out:
 	pthread_mutex_unlock(&p->lock);
@@ -453,7 +540,7 @@ static int create_node(struct kv_pool *p, uint64_t parent, const char *name, siz
 	if (p->readonly)
 		return -EROFS;
 	pthread_mutex_lock(&p->lock);
-	if (!is_live_dir(p, parent)) {
+	if (!is_live_dir(p, parent) && !kv_dir_revive_locked(p, parent)) {
 		rc = -ENOENT;
 		goto out;
 	}
@@ -461,6 +548,12 @@ static int create_node(struct kv_pool *p, uint64_t parent, const char *name, siz
 		rc = -EEXIST;
 		goto out;
 	}
+	if (S_ISDIR(mode) && p->ghosts) {
+		struct kv_ghost g;
+
+		ghost_take(p, parent, name, len, &g); /* made again: the ghost is spent */
+	}
+	p->creating_in = parent; /* what take_inode evicts must not take @parent with it */
 	ino = kv_index_take_inode(p);
 	if (!ino) {
 		kv_log(KV_LOG_WARNING,
@@ -498,6 +591,7 @@ static int create_node(struct kv_pool *p, uint64_t parent, const char *name, siz
 			goto out;
 		}
 	}
+	p->creating_in = 0;
 	kv_fault(p, KV_FP_CREATE_FILLED);
 	atomic_store_explicit((_Atomic uint32_t *)&in->state, KV_INODE_LIVE, memory_order_release);
 	hash_insert(p, ino);
@@ -506,6 +600,7 @@ static int create_node(struct kv_pool *p, uint64_t parent, const char *name, siz
 		p->dirs++;
 	} else {
 		p->files++;
+		kv_policy_attach(p, ino);
 		if (S_ISREG(mode))
 			kv_lru_append(p, ino);
 	}
@@ -513,6 +608,7 @@ static int create_node(struct kv_pool *p, uint64_t parent, const char *name, siz
 	p->kref[ino]++;
 	fill_attr(p, ino, out);
 out:
+	p->creating_in = 0;
 	pthread_mutex_unlock(&p->lock);
 	return rc;
 }
@@ -597,6 +693,90 @@ int kv_rmdir(struct kv_pool *p, uint64_t parent, const char *name, size_t len)
 	return remove_name(p, parent, name, len, true);
 }
 
+bool kv_dir_revive_locked(struct kv_pool *p, uint64_t dir)
+{
+	uint64_t chain[64];
+	int n = 0;
+
+	/* the reclaimed directories between @dir and the first live one */
+	while (!is_live_dir(p, dir)) {
+		struct kv_inode *in;
+
+		if (!kv_ino_valid(p, dir) || n == 64)
+			return false;
+		in = kv_inode(p, dir);
+		if (in->state != KV_INODE_ORPHAN || !kv_is_dir(in) || !p->dir_reclaimed[dir])
+			return false;
+		chain[n++] = dir;
+		dir = in->parent;
+	}
+	while (n--) {
+		uint64_t d = chain[n];
+		struct kv_inode *in = kv_inode(p, d);
+
+		if (hash_find(p, in->parent, (const char *)in->name, in->name_len))
+			return false; /* the name was made again meanwhile: this one stays gone */
+		/* a new generation: the kernel's inode for it was (or will be) deleted */
+		kv_jtx_begin(p);
+		KV_JTX_FIELD(p, &in->gen, in->gen + 1);
+		KV_JTX_FIELD(p, &in->state, (uint32_t)KV_INODE_LIVE);
+		kv_jtx_commit(p);
+		p->dir_reclaimed[d] = 0;
+		hash_insert(p, d);
+		child_add(p, in->parent, d);
+		p->dirs++;
+		kv_log(KV_LOG_DEBUG, "pool %s: directory %llu revived by a create in it",
+		       p->be.path, (unsigned long long)d);
+	}
+	return true;
+}
+
+int kv_dir_path(struct kv_pool *p, uint64_t ino, char *buf, size_t size)
+{
+	uint64_t chain[256];
+	size_t len = 0;
+	int n = 0, rc = 0;
+
+	if (!size)
+		return -ENAMETOOLONG;
+	pthread_mutex_lock(&p->lock);
+	if (!is_live_dir(p, ino)) {
+		rc = -ENOENT;
+		goto out;
+	}
+	for (; ino != KV_ROOT_INO; ino = kv_inode(p, ino)->parent) {
+		if (n == 256 || !is_live_dir(p, ino)) {
+			rc = -ENAMETOOLONG;
+			goto out;
+		}
+		chain[n++] = ino;
+	}
+	buf[0] = 0;
+	if (!n) {
+		if (size < 2) {
+			rc = -ENAMETOOLONG;
+			goto out;
+		}
+		buf[len++] = '/';
+	}
+	while (n--) {
+		const struct kv_inode *in = kv_inode(p, chain[n]);
+
+		if (len + 1 + in->name_len + 1 > size) {
+			rc = -ENAMETOOLONG;
+			goto out;
+		}
+		buf[len++] = '/';
+		memcpy(buf + len, in->name, in->name_len);
+		len += in->name_len;
+	}
+	buf[len] = 0;
+	rc = (int)len;
+out:
+	pthread_mutex_unlock(&p->lock);
+	return rc;
+}
+
 /* Is @ino @dir or one of its ancestors? (moving a directory below itself) */
 static bool is_ancestor(struct kv_pool *p, uint64_t ino, uint64_t dir)
 {
@@ -646,7 +826,8 @@ int kv_rename(struct kv_pool *p, uint64_t parent, const char *name, size_t len, 
 	if (p->readonly)
 		return -EROFS;
 	pthread_mutex_lock(&p->lock);
-	if (!is_live_dir(p, parent) || !is_live_dir(p, newparent)) {
+	if (!is_live_dir(p, parent) || (!is_live_dir(p, newparent) &&
+					 !kv_dir_revive_locked(p, newparent))) {
 		rc = -ENOENT;
 		goto out;
 	}
@@ -688,6 +869,10 @@ int kv_rename(struct kv_pool *p, uint64_t parent, const char *name, size_t len, 
 		kv_jtx_commit(p);
 		relink(p, src);
 		relink(p, dst);
+		if (parent != newparent) {
+			kv_policy_reattach_tree(p, src);
+			kv_policy_reattach_tree(p, dst);
+		}
 		goto out_times;
 	}
 	if (kv_is_dir(s) && is_ancestor(p, src, newparent)) {
@@ -711,9 +896,15 @@ int kv_rename(struct kv_pool *p, uint64_t parent, const char *name, size_t len, 
 	hash_remove(p, src);
 	child_remove(p, parent, src);
 	if (d) {
-		/* The victim leaves the index; its state changes in the same transaction. */
+		/*
+		 * The victim leaves the index; its state changes in the same
+		 * transaction. While the kernel still caches it, its bytes stay: an
+		 * open that resolved the name just before the rename reads the old
+		 * version whole, rather than failing (freed at the kernel's forget).
+		 */
 		struct unlink_plan u;
 
+		p->kept[dst] = !kv_is_dir(d) && (d->extent_count > 0 || d->size == 0);
 		kv_jtx_begin(p);
 		stage_name(p, src, newparent, newname, newlen);
 		unlink_stage(p, dst, false, &u);
@@ -726,6 +917,8 @@ int kv_rename(struct kv_pool *p, uint64_t parent, const char *name, size_t len, 
 		kv_jtx_commit(p);
 	}
 	relink(p, src);
+	if (parent != newparent)
+		kv_policy_reattach_tree(p, src);
 out_times:
 	kv_inode(p, parent)->mtime_ns = kv_inode(p, parent)->ctime_ns = now;
 	kv_inode(p, newparent)->mtime_ns = kv_inode(p, newparent)->ctime_ns = now;

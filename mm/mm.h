@@ -23,6 +23,9 @@
 struct kv_pool;
 
 #define KV_SYMLINK_MAX 4095 /* the kernel's limit on a link's target */
+/* Per-directory cache policy, inherited from the nearest marked ancestor (kvfs(7)). */
+#define KV_XATTR_EVICT "user.kvfs.evict" /* "lru" (default) | "never" */
+#define KV_XATTR_QUOTA "user.kvfs.quota" /* bytes: "1073741824", "64M", "2G" */
 
 struct kv_open_opts {
 	uint64_t create_size; /* file pool: create and format at this size when missing */
@@ -54,7 +57,23 @@ struct kv_pool_stats {
 	uint64_t hits, misses; /* lookups of names that existed / did not */
 	uint64_t unclean_opens; /* times the pool was opened after its holder died */
 	uint64_t orphans_freed, bytes_trimmed; /* recovery work at the last open */
+	uint64_t dirs_reclaimed; /* empty directories eviction removed */
 };
+
+/* One directory with a cache policy, for .kvfs/stats and metrics. */
+struct kv_dir_stats {
+	uint64_t ino;
+	bool never;
+	uint64_t quota_bytes; /* 0: none */
+	uint64_t used_bytes, files, hits, evictions, evicted_bytes;
+};
+/** kv_pool_dir_stats() - up to @max marked directories. Return: how many were written. */
+int kv_pool_dir_stats(struct kv_pool *p, struct kv_dir_stats *out, int max);
+/**
+ * kv_dir_path() - the path of directory @ino from the mount's root ("/a/b").
+ * Return: its length, -ENOENT (not a live directory), -ENAMETOOLONG.
+ */
+int kv_dir_path(struct kv_pool *p, uint64_t ino, char *buf, size_t size);
 
 /* Fault injection: called at named points; a test hook may kill the process there. */
 enum kv_fault_point {
@@ -216,7 +235,8 @@ int kv_dirent_name(struct kv_pool *p, const struct kv_dirent *d, char *buf, size
 
 /**
  * kv_lookup_pin() - look a file up and pin it in one step. A file written in
- * several extents is first moved into one. *ext: its single extent.
+ * several extents is first moved into one. *ext: its single extent; *attr:
+ * its ino, gen, size, mode, uid and gid (for the caller's permission check).
  * Return: 0, -ENOENT (absent or a directory), -EBUSY (being written), -ENOSPC.
  */
 int kv_lookup_pin(struct kv_pool *p, uint64_t dir, const char *name, size_t len,

@@ -304,8 +304,12 @@ int kv_pool_mkfs(const char *path, uint64_t size, uint64_t inode_count, bool for
 		       (unsigned long long)size);
 		return -ENOSPC;
 	}
-	/* Look before touching: a formatted pool is left alone without force. */
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/*
+	 * Look before touching: a formatted pool is left alone without force. A
+	 * link or a FIFO planted at @path is not followed nor waited on here;
+	 * the backend refuses it below.
+	 */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd >= 0) {
 		if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
 			close(fd);
@@ -547,6 +551,7 @@ void kv_pool_get_stats(struct kv_pool *p, struct kv_pool_stats *st)
 	st->pinned_files = p->pinned;
 	st->unclean_opens = p->sb->rt.unclean_count;
 	st->orphans_freed = p->orphans_freed;
+	st->dirs_reclaimed = p->dirs_reclaimed;
 	st->bytes_trimmed = p->bytes_trimmed;
 	pthread_mutex_unlock(&p->lock);
 	st->evictions = atomic_load(&p->evictions);

@@ -16,6 +16,29 @@
 #include "mm.h"
 
 #define KV_STRIPES 64
+
+/*
+ * A top directory (a child of the root or of a marked directory) that
+ * eviction reclaimed: an engine made it once and still believes in it, so a
+ * lookup of its name brings it back (index.c). A bounded ring, in DRAM.
+ */
+#define KV_GHOSTS 4096
+struct kv_ghost {
+	uint64_t parent, parent_gen, hash; /* hash 0: an empty slot */
+	uint32_t mode, uid, gid;
+	uint16_t len;
+	char name[KV_NAME_MAX + 1];
+};
+
+/* A directory with a cache policy (policy.c); slot 0 is the unmarked rest. */
+struct kv_anchor {
+	uint64_t ino, gen; /* the directory; ino 0: a free slot */
+	bool never; /* user.kvfs.evict=never */
+	uint64_t quota; /* user.kvfs.quota in bytes, 0: none */
+	uint64_t used, files; /* data bytes and files below it */
+	uint64_t hits, evictions, evicted_bytes;
+	uint32_t lru_head, lru_tail; /* its unheld files, least recently used first */
+};
 #define KV_NONE	   0u /* "no inode" in the DRAM link arrays: record 0 is never used */
 
 struct kv_pool {
@@ -45,12 +68,23 @@ struct kv_pool {
 	/* directory children in creation order */
 	uint32_t *child_first, *child_last, *sib_next, *sib_prev;
 	uint32_t *nchild, *nsubdir;
-	/* LRU of files nobody holds: head = least recently used */
+	/* LRU lists of files nobody holds, one per anchor (heads in struct kv_anchor) */
 	uint32_t *lru_prev, *lru_next;
-	uint32_t lru_head, lru_tail;
 	uint8_t *in_lru;
+	/* policy: anchor slots, a directory's own slot, a file's anchor (slot + 1, 0: none) */
+	struct kv_anchor *anchors;
+	uint32_t nanchors, anchors_cap;
+	uint32_t *anchor_idx, *file_anchor;
+	/* directories eviction emptied that the kernel still knows (ORPHAN records) */
+	uint8_t *dir_reclaimed;
+	/* rename victims whose bytes stay while the kernel caches them (index.c) */
+	uint8_t *kept;
+	uint64_t creating_in; /* a directory a create is filling now: never reclaimed */
+	struct kv_ghost *ghosts; /* KV_GHOSTS of them, oldest overwritten first */
+	uint32_t ghost_next;
 	/* holds */
-	uint32_t *kref, *open_count, *pin_count;
+	uint32_t *kref;
+	uint64_t *open_count, *pin_count; /* 64-bit: one handle pins millions a second */
 	/* free records */
 	uint32_t *free_ino;
 	uint64_t nfree_ino;
@@ -63,7 +97,7 @@ struct kv_pool {
 	uint64_t files, dirs, held, pinned;
 	unsigned watermark_pct;
 	_Atomic uint64_t hits, misses, evictions, evicted_bytes;
-	uint64_t orphans_freed, bytes_trimmed;
+	uint64_t orphans_freed, bytes_trimmed, dirs_reclaimed;
 
 	kv_fault_fn fault;
 	void *fault_arg;
@@ -127,6 +161,12 @@ void kv_lru_remove(struct kv_pool *p, uint64_t ino);
 void kv_lru_append(struct kv_pool *p, uint64_t ino);
 /* Evict the least recently used unheld file. Return: bytes freed, or -ENOSPC when none is left. */
 long kv_evict_one(struct kv_pool *p);
+/* Evict the least recently used unheld file of one anchor. Return: bytes freed, or -ENOSPC. */
+long kv_evict_in(struct kv_pool *p, uint32_t anchor);
+/* Bring back a directory eviction reclaimed that the kernel still names. Return: true if live. */
+bool kv_dir_revive_locked(struct kv_pool *p, uint64_t dir);
+/* Remember a reclaimed top directory so that a lookup of its name remakes it. */
+void kv_ghost_add(struct kv_pool *p, uint64_t dir);
 uint64_t kv_inode_alloc_bytes(const struct kv_inode *in);
 int kv_index_pin_locked(struct kv_pool *p, uint64_t ino);
 uint64_t kv_index_take_inode(struct kv_pool *p);
@@ -147,5 +187,29 @@ uint64_t kv_data_trim(struct kv_pool *p, uint64_t ino);
 int kv_data_fill_new_locked(struct kv_pool *p, struct kv_inode *in, const void *buf, size_t len);
 /* Move a file's data into one extent (nobody may be reading or writing it). Return: 0 or -ENOSPC. */
 int kv_data_migrate_locked(struct kv_pool *p, uint64_t ino);
+
+/* --- policy.c; caller holds p->lock --- */
+int kv_policy_build(struct kv_pool *p); /* at open, after the child lists */
+void kv_policy_free(struct kv_pool *p);
+bool kv_policy_is_name(const char *name);
+/* Is @value acceptable for policy xattr @name (others: always)? Return: 0 or -EINVAL. */
+int kv_policy_check_value(const char *name, const void *value, size_t size);
+uint32_t kv_policy_anchor_of_dir(struct kv_pool *p, uint64_t dir);
+void kv_policy_attach(struct kv_pool *p, uint64_t ino); /* a live file: count it */
+void kv_policy_detach(struct kv_pool *p, uint64_t ino); /* leaving: uncount it */
+void kv_policy_charge(struct kv_pool *p, uint64_t ino, int64_t delta);
+void kv_policy_hit(struct kv_pool *p, uint64_t ino);
+void kv_policy_reattach_tree(struct kv_pool *p, uint64_t ino); /* after a move */
+void kv_policy_refresh_dir(struct kv_pool *p, uint64_t dir); /* after its xattrs changed */
+void kv_policy_dir_gone(struct kv_pool *p, uint64_t dir);
+void kv_policy_unlist(struct kv_pool *p, uint32_t anchor);
+void kv_policy_relist(struct kv_pool *p, uint32_t anchor, uint64_t dir);
+/* Keep @ino's anchor under its quota with @need more bytes. Return: 0, -EDQUOT. */
+int kv_policy_make_room(struct kv_pool *p, uint64_t ino, uint64_t need);
+/* Bytes @ino's anchor may still grow by (UINT64_MAX: no quota). */
+uint64_t kv_policy_room(struct kv_pool *p, uint64_t ino);
+/* A user xattr's value, with p->lock held (data.c). Return: its size, -ENODATA, -ERANGE. */
+ssize_t kv_xattr_get_locked(struct kv_pool *p, uint64_t ino, const char *name, void *value,
+			    size_t size);
 
 #endif /* KVFS_MM_POOL_INT_H */

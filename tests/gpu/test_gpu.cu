@@ -679,6 +679,55 @@ static void test_register(const char *path, int fd)
 	end("read-only registration: load ok, store -EROFS");
 }
 
+/*
+ * A libkvfs handle maps only the pool's data area, at base + data_off,
+ * with private zeros below it (clients never map the metadata); the
+ * engine still registers [base, base + pool size) whole and addresses
+ * blocks by pool offset. Same shape here, over the test's pool file.
+ */
+static void test_data_area_mapping(int fd)
+{
+	const uint64_t size = 64 << 20, data_off = 6 << 20, align = 2 << 20;
+	kvfs_cuda_reg_t *r = NULL;
+	int rc;
+
+	begin();
+	char *raw = (char *)mmap(NULL, size + align, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	EXPECT(raw != MAP_FAILED, "reserve %llu bytes", (unsigned long long)(size + align));
+	char *base = (char *)(((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1));
+	void *data = mmap(base + data_off, size - data_off, PROT_READ | PROT_WRITE,
+			  MAP_SHARED | MAP_FIXED, fd, (off_t)data_off);
+
+	EXPECT(data == base + data_off, "map the data area at base + data_off");
+	rc = kvfs_cuda_register(base, size, 0, &r);
+	EXPECT(rc == 0, "register [base, base + size) with a private head: %d %s", rc,
+	       kvfs_cuda_last_error());
+	if (rc == 0) {
+		kvfs_cuda_piece p = { data_off + 12345, g_dev, 100000 };
+
+		g_rng.fill(g_pool + data_off, 1 << 20);
+		CK(cudaMemset(g_dev, POISON_DEV, 1 << 20));
+		rc = kvfs_cuda_load(r, &p, 1, 0);
+		EXPECT(rc == 0, "load: %d %s", rc, kvfs_cuda_last_error());
+		CK(cudaDeviceSynchronize());
+		CK(cudaMemcpy(g_host, g_dev, p.bytes, cudaMemcpyDeviceToHost));
+		EXPECT(!memcmp(g_host, g_pool + p.pool_offset, p.bytes),
+		       "a load by pool offset reads the pool's bytes");
+		p.pool_offset = data_off + 4096;
+		CK(cudaMemset(g_dev, 0x3c, p.bytes));
+		rc = kvfs_cuda_store(r, &p, 1, 0);
+		CK(cudaDeviceSynchronize());
+		EXPECT(rc == 0 && (uint8_t)g_pool[data_off + 4096] == 0x3c &&
+			   (uint8_t)g_pool[data_off + 4096 + p.bytes - 1] == 0x3c,
+		       "a store by pool offset reaches the pool file: %d", rc);
+		EXPECT(kvfs_cuda_unregister(r) == 0, "unregister");
+	}
+	munmap(raw, size + align);
+	end("a libkvfs-shaped mapping (data area only) registers whole; offsets are pool offsets");
+}
+
 static void test_calibration(void)
 {
 	begin();
@@ -939,6 +988,7 @@ int main(void)
 	g_expect = (uint8_t *)malloc(DEV_BYTES);
 
 	test_register(path, fd); /* sets g_reg */
+	test_data_area_mapping(fd);
 	cudaStream_t s;
 
 	CK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * test_pool.c - mm/ through its public API on a pool file under /tmp: format
- * checks and bad input (each a clear error, the pool untouched), device-DAX
+ * checks and bad input (each a clear error, the pool untouched), the pool
+ * file's trust checks (no link, no other owner, nobody else writing), device-DAX
  * discovery against a fake libdaxctl, the namespace operations, data,
  * xattrs, persistence across reopen, and one directory of a million files.
  */
@@ -157,6 +158,56 @@ static void test_directory_and_missing(void **state)
 	assert_int_equal(kv_pool_open(path, &o, &p), -ENOENT);
 	assert_non_null(strstr(lastlog, "mkfs"));
 	assert_int_equal(kv_pool_mkfs("/tmp", 32 << 20, 0, false), -EISDIR);
+}
+
+/* The pool file is the trust root: nobody else's file, no link, nobody else may write it. */
+static void test_pool_file_trust(void **state)
+{
+	struct kv_open_opts o = { .numa_node = -1, .create_size = 32 << 20 };
+	char link[80], target[80];
+	struct kv_pool *p;
+	struct stat st;
+	uint64_t h;
+
+	assert_int_equal(kv_pool_mkfs(path, 32 << 20, 0, false), 0);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	h = file_hash();
+	assert_int_equal(chmod(path, 0666), 0);
+	assert_int_equal(kv_pool_open(path, &o, &p), -EPERM);
+	assert_non_null(strstr(lastlog, "chmod go-w"));
+	assert_int_equal(kv_pool_mkfs(path, 0, 0, true), -EPERM);
+	assert_int_equal(chmod(path, 0620), 0);
+	assert_int_equal(kv_pool_open(path, &o, &p), -EPERM);
+	assert_int_equal(file_hash(), h); /* refused before a byte was written */
+	assert_int_equal(chmod(path, 0640), 0); /* readers are the owner's choice */
+	p = open_pool();
+	kv_pool_close(p);
+	h = file_hash();
+
+	snprintf(link, sizeof(link), "%s.link", path);
+	snprintf(target, sizeof(target), "%s.target", path);
+	unlink(link);
+	assert_int_equal(symlink(path, link), 0);
+	assert_int_equal(kv_pool_open(link, &o, &p), -ELOOP);
+	assert_non_null(strstr(lastlog, "symbolic link"));
+	assert_int_equal(kv_pool_mkfs(link, 32 << 20, 0, true), -ELOOP);
+	assert_int_equal(file_hash(), h);
+	unlink(link);
+	/* a dangling link: creating the pool must not create its target */
+	unlink(target);
+	assert_int_equal(symlink(target, link), 0);
+	assert_int_equal(kv_pool_open(link, &o, &p), -ELOOP);
+	assert_int_equal(access(target, F_OK), -1);
+	unlink(link);
+
+	if (geteuid() == 0) { /* another owner: only root can make one */
+		assert_int_equal(chown(path, 65534, 65534), 0);
+		assert_int_equal(kv_pool_open(path, &o, &p), -EPERM);
+		assert_non_null(strstr(lastlog, "owned by uid 65534"));
+		assert_int_equal(kv_pool_mkfs(path, 0, 0, true), -EPERM);
+		assert_int_equal(file_hash(), h);
+	}
 }
 
 static void test_truncated_pool(void **state)
@@ -618,6 +669,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_not_formatted_and_foreign, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_newer_version_and_corrupt, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_directory_and_missing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pool_file_trust, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_truncated_pool, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_locked_twice, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dax_discovery, setup, teardown),
