@@ -112,7 +112,8 @@ expect_fail "LMCache local_disk with max_local_disk_size above the quota fails" 
 ok "... with EDQUOT, and no corrupt hit" \
 	bash -c "grep -q EDQUOT '$WORK/last' && grep -q ' corrupt=0 ' '$WORK/last'"
 
-ok ".kvfs/stats shows the marked directory" grep -q "lmc-disk" "$MNT/.kvfs/stats"
+ok ".kvfs/stats shows the marked directory, never evicted" \
+	grep -Eq "^dir /lmc-disk evict never quota_bytes 67108864 .* evictions 0 " "$MNT/.kvfs/stats"
 
 # a quota under the default policy: the subtree evicts its own files only
 rm -rf "$MNT"/sglang* "$MNT"/lmc-fs "$MNT"/vllm* "$MNT"/lmc-disk/over
@@ -125,6 +126,8 @@ ok "SGLang, 2 ranks, 8x the quota into the quota directory" \
 ok "... its blocks were evicted, not refused" test "$(field misses)" -gt 0
 ok "the quota directory holds at most 32 MiB" \
 	test "$(find "$MNT/q" -type f -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }')" -le $((32 << 20))
+ok ".kvfs/stats counts the quota directory's evictions" \
+	grep -Eq "^dir /q evict lru quota_bytes 33554432 .* evictions [1-9]" "$MNT/.kvfs/stats"
 ok "the unmarked directory lost nothing" \
 	replay sglang "$MNT/keep" --blocks 32 --seed 8 --phase get --expect-all-hits
 
