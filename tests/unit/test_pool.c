@@ -626,6 +626,61 @@ static void test_rename_victim_reuse(void **state)
 	kv_pool_close(p);
 }
 
+/*
+ * Eviction removes the directories it empties. One the kernel still names
+ * comes back when a create arrives through it (the same inode, a new
+ * generation); a top directory comes back at a lookup of its name; one
+ * with a policy stays; a file under evict=never is never taken.
+ */
+static void test_dir_reclaim(void **state)
+{
+	struct kv_pool *p;
+	struct kv_attr top, sub, f, g, again, keep, nv, x;
+	struct kv_pool_stats st;
+
+	assert_int_equal(kv_pool_mkfs(path, 32 << 20, 0, false), 0);
+	p = open_pool();
+	assert_int_equal(kv_create(p, KV_ROOT_INO, "top", 3, S_IFDIR | 0750, 7, 8, &top), 0);
+	assert_int_equal(kv_create(p, top.ino, "sub", 3, S_IFDIR | 0755, 7, 8, &sub), 0);
+	assert_int_equal(kv_create(p, sub.ino, "f", 1, S_IFREG | 0644, 7, 8, &f), 0);
+	assert_int_equal(kv_write(p, f.ino, "data", 4, 0), 4);
+	assert_int_equal(kv_create(p, KV_ROOT_INO, "keep", 4, S_IFDIR | 0755, 0, 0, &keep), 0);
+	assert_int_equal(kv_setxattr(p, keep.ino, "user.kvfs.quota", "1G", 2, 0), 0);
+	assert_int_equal(kv_create(p, keep.ino, "k", 1, S_IFREG | 0644, 0, 0, &x), 0);
+	assert_int_equal(kv_create(p, KV_ROOT_INO, "nv", 2, S_IFDIR | 0755, 0, 0, &nv), 0);
+	assert_int_equal(kv_setxattr(p, nv.ino, "user.kvfs.evict", "never", 5, 0), 0);
+	assert_int_equal(kv_create(p, nv.ino, "n", 1, S_IFREG | 0644, 0, 0, &x), 0);
+	assert_int_equal(kv_write(p, x.ino, "keep", 4, 0), 4);
+	assert_int_equal(kv_setxattr(p, f.ino, "user.kvfs.evict", "never", 5, 0), -EINVAL);
+	assert_int_equal(kv_setxattr(p, nv.ino, "user.kvfs.quota", "12X", 3, 0), -EINVAL);
+	/* the kernel still caches "top" and "sub" (a cached dentry pins its parent's) */
+	assert_true(kv_pool_evict_to(p, 0) >= 2);
+	kv_pool_get_stats(p, &st);
+	assert_int_equal(st.dirs_reclaimed, 2);
+	assert_int_equal(kv_lookup(p, top.ino, "sub", 3, &x), -ENOENT); /* top is gone */
+	assert_int_equal(kv_lookup(p, KV_ROOT_INO, "keep", 4, &x), 0); /* has a policy */
+	assert_int_equal(kv_lookup(p, nv.ino, "n", 1, &x), 0); /* never evicted */
+	/* a create through the cached "sub" revives it and "top" under it */
+	assert_int_equal(kv_create(p, sub.ino, "g", 1, S_IFREG | 0644, 7, 8, &g), 0);
+	assert_int_equal(kv_lookup(p, KV_ROOT_INO, "top", 3, &again), 0);
+	assert_int_equal(again.ino, top.ino);
+	assert_int_equal(kv_lookup(p, top.ino, "sub", 3, &x), 0);
+	assert_int_equal(x.ino, sub.ino);
+	assert_int_not_equal(x.gen, sub.gen);
+	assert_int_equal(x.mode, S_IFDIR | 0755);
+	/* gone again, and forgotten: a lookup of the top name makes it anew */
+	kv_forget(p, top.ino, 3);
+	kv_forget(p, sub.ino, 2);
+	kv_forget(p, g.ino, 1);
+	assert_true(kv_pool_evict_to(p, 0) >= 1);
+	assert_int_equal(kv_lookup(p, KV_ROOT_INO, "top", 3, &again), 0);
+	assert_int_equal(again.mode, S_IFDIR | 0750);
+	assert_int_equal(again.uid, 7);
+	assert_int_equal(kv_lookup(p, again.ino, "sub", 3, &x), -ENOENT); /* only the top one */
+	kv_pool_close(p);
+	assert_int_equal(kv_pool_fsck(path), 0);
+}
+
 /* A million files in one directory: all found, listed, and the pool checks clean. */
 static void test_million(void **state)
 {
@@ -681,6 +736,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_eviction, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inode_reuse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rename_victim_reuse, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dir_reclaim, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_million, setup, teardown),
 	};
 
