@@ -116,8 +116,18 @@ class Engine:
     def put(self, key):
         raise NotImplementedError
 
+    def exists(self, key):
+        return os.path.exists(self.path(key))
+
+    def lookup(self, keys):
+        """How many of KEYS, from the first, the engine finds present."""
+        for i, key in enumerate(keys):
+            if not self.exists(key):
+                return i
+        return len(keys)
+
     def get(self, key):
-        """Return the loaded bytes; raise Miss on the engine's miss path."""
+        """Load a block lookup() found; raise Miss on the engine's miss path."""
         raise NotImplementedError
 
 
@@ -162,9 +172,21 @@ class SGLang(Engine):
                 pass
             raise
 
+    def lookup(self, keys):
+        """batch_exists_v2 without the metadata cache: one os.scandir of the
+        whole directory, then the present prefix."""
+        want = {os.path.basename(self.path(k)) for k in keys}
+        present = set()
+        with os.scandir(self.dir) as entries:
+            for entry in entries:
+                if entry.name in want and entry.is_file():
+                    present.add(entry.name)
+        for i, key in enumerate(keys):
+            if os.path.basename(self.path(key)) not in present:
+                return i
+        return len(keys)
+
     def get(self, key):
-        if not os.path.exists(self.path(key)):  # batch_exists
-            raise Miss
         buf = bytearray(self.bs)
         try:
             with open(self.path(key), "rb", buffering=0) as f:
@@ -209,9 +231,7 @@ class LMCacheFS(Engine):
                 os.unlink(tmp)
             raise
 
-    def get(self, key):
-        if not os.path.exists(self.path(key)):  # batched_async_contains
-            raise Miss
+    def get(self, key):  # after batched_async_contains (os.path.exists)
         try:
             with open(self.path(key), "rb") as f:
                 md = bytearray(self.MD)
@@ -274,6 +294,9 @@ class LMCacheDisk(Engine):
             finally:
                 os.close(fd)
         self.index[key] = (path, self.bs)  # insert_key, after the write
+
+    def exists(self, key):  # batched_async_contains: the index only
+        return key in self.index
 
     def get(self, key):
         if key not in self.index:  # get_blocking
@@ -364,9 +387,7 @@ class VLLM(Engine):
             raise
 
     def get(self, key):
-        src = self.path(key)
-        if not os.path.exists(src):  # NoOpEvictor.lookup
-            raise Miss
+        src = self.path(key)  # after NoOpEvictor.lookup (os.path.exists)
         fd = None
         try:
             fd = os.open(src, os.O_RDONLY | (O_DIRECT if self.direct else 0))
@@ -426,9 +447,7 @@ class LLMD(Engine):
         os.rename(tmp, target)
 
     def get(self, key):
-        p = self.path(key)
-        if not os.path.exists(p):  # lookup
-            raise Miss
+        p = self.path(key)  # after lookup (os.path.exists, dirs made)
         try:
             fd = os.open(p, os.O_RDONLY)
         except FileNotFoundError:
@@ -501,6 +520,9 @@ class Dynamo(Engine):
             raise OSError(errno.EIO, f"short pwrite {n}")
         self.index[key] = slot
 
+    def exists(self, key):
+        return key in self.index
+
     def get(self, key):
         if key not in self.index:
             raise Miss
@@ -560,33 +582,61 @@ def flood(args, c):
             count_error(c, e)
 
 
+def read_prefix(eng, keys, c):
+    """Look KEYS up as the engine does, then load the present prefix."""
+    try:
+        n = eng.lookup(keys)
+    except Exception as e:  # noqa: BLE001
+        count_error(c, e)
+        return
+    c["misses"] += len(keys) - n
+    for key in keys[:n]:
+        check_get(eng, key, c)
+
+
+def store_all(eng, mine, args, c):
+    for i, key in enumerate(mine):
+        try:
+            eng.put(key)
+            c["puts"] += 1
+        except Exception as e:  # noqa: BLE001 - every failure counts
+            count_error(c, e)
+        if i >= args.lag:  # read back a recent block, as a reuse would
+            read_prefix(eng, [mine[i - args.lag]], c)
+
+
+def load_all(eng, rank, args, c):
+    ranks = range(args.procs) if args.engine in SHARED else [rank]
+    for r in ranks:
+        other = eng if r == rank else ENGINES[args.engine](args, r)
+        keys = [key_of(args, r, i) for i in range(args.blocks)]
+        for end in range(len(keys), 0, -args.batch):  # newest requests first
+            read_prefix(other, keys[max(0, end - args.batch):end], c)
+
+
 def worker(args, rank, q, barrier):
+    """One rank: start, store, wait for every rank (a rank whose start
+    failed still waits), let the flood run, load."""
     c = collections.Counter()
+    eng = None
     try:
         eng = ENGINES[args.engine](args, rank)
         eng.startup()
-        mine = [key_of(args, rank, i) for i in range(args.blocks)]
-        if args.phase in ("put", "both"):
-            for i, key in enumerate(mine):
-                try:
-                    eng.put(key)
-                    c["puts"] += 1
-                except Exception as e:  # noqa: BLE001
-                    count_error(c, e)
-                if i >= args.lag:  # read back a recent block, as a reuse would
-                    check_get(eng, mine[i - args.lag], c)
+    except Exception as e:  # noqa: BLE001 - a failed start is an error
+        count_error(c, e)
+        eng = None
+    try:
+        if eng is not None and args.phase in ("put", "both"):
+            store_all(eng, [key_of(args, rank, i) for i in range(args.blocks)], args, c)
+        if args.phase == "both":  # every rank has stored before any loads
+            barrier.wait(timeout=300)
         if args.flood:
-            barrier.wait(timeout=120)
             if rank == 0:
                 flood(args, c)
-            barrier.wait(timeout=120)
-        if args.phase in ("get", "both"):
-            ranks = range(args.procs) if args.engine in SHARED else [rank]
-            for r in ranks:
-                other = eng if r == rank else ENGINES[args.engine](args, r)
-                for i in range(args.blocks):
-                    check_get(other, key_of(args, r, i), c)
-    except Exception as e:  # noqa: BLE001 - a failed startup is an error
+            barrier.wait(timeout=300)
+        if eng is not None and args.phase in ("get", "both"):
+            load_all(eng, rank, args, c)
+    except Exception as e:  # noqa: BLE001
         count_error(c, e)
     q.put(dict(c))
 
@@ -615,6 +665,8 @@ def main(argv):
     p.add_argument("--phase", choices=("put", "get", "both"), default="both")
     p.add_argument("--lag", type=int, default=2,
                    help="while storing, read back the block stored LAG before")
+    p.add_argument("--batch", type=int, default=32,
+                   help="blocks per lookup in the loading phase (one request's prefix)")
     p.add_argument("--odirect", action="store_true",
                    help="O_DIRECT where the engine can use it (LMCache use_odirect; "
                    "vLLM and Dynamo default to it)")
@@ -630,8 +682,8 @@ def main(argv):
     p.add_argument("--expect-all-hits", action="store_true",
                    help="a miss is an error (the data fits)")
     args = p.parse_args(argv)
-    if args.blocks < 1 or args.procs < 1 or args.block_size < 1 or args.lag < 1:
-        p.error("--blocks, --procs, --block-size and --lag must be positive")
+    if min(args.blocks, args.procs, args.block_size, args.lag, args.batch) < 1:
+        p.error("--blocks, --procs, --block-size, --lag and --batch must be positive")
     if args.engine in ("vllm", "dynamo") and "--odirect" not in argv:
         args.odirect = True  # their default
     q = multiprocessing.Queue()

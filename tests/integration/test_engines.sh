@@ -93,10 +93,10 @@ ok "getfattr shows the quota" bash -c \
 	"getfattr --only-values -n user.kvfs.quota '$MNT/lmc-disk' 2>/dev/null | grep -Eqx '64M|67108864'"
 ok "LMCache local_disk, 4 O_DIRECT workers of 12 MiB each under a 64 MiB quota, another tenant writing 2x the pool between stores and loads: no corrupt hit" \
 	replay lmcache-disk "$MNT/lmc-disk" --procs 4 --blocks 40 --max-size 12M --odirect \
-	--flood "$MNT/flood" --flood-bytes 512M
+	--batch 3 --flood "$MNT/flood" --flood-bytes 512M
 ok "... and it hit" test "$(field hits)" -gt 100
 expect_fail "the same without evict=never: kvfs evicts behind LMCache's index (a corrupt hit, the engine's flaw, which the test must see)" \
-	replay lmcache-disk "$MNT/lmc-lru" --procs 2 --blocks 20 --max-size 24M \
+	replay lmcache-disk "$MNT/lmc-lru" --procs 2 --blocks 20 --max-size 24M --batch 6 \
 	--flood "$MNT/flood" --flood-bytes 512M --seed 7
 ok "... seen as corrupt hits" test "$(field corrupt)" -gt 0
 rm -rf "$MNT/flood" "$MNT/lmc-lru"
