@@ -45,6 +45,7 @@ ok "llm-d layout, 2 ranks, 10x the pool in 1 MiB blocks" \
 	replay llmd "$MNT/llmd" --procs 2 --blocks 640 --block-size 1M
 ok "llm-d: blocks read back while storing hit" test "$(field hits)" -gt 600
 ok "inodes left after llm-d's 10x" inodes_left
+ok "the directories eviction emptied were reclaimed" test "$(stat_of dirs_reclaimed)" -gt 1000
 ok "df -i counts every file and directory" inodes_true
 rm -rf "$MNT/llmd"
 ok "vLLM layout, 4 ranks, O_DIRECT, 10x the pool in 1 MiB blocks" \
