@@ -139,6 +139,11 @@ static:
 bench: all
 	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
 
+# the engines' file backends on kvfs against tmpfs (python3, mounts its own kvfs)
+engine-bench: all
+	@python3 tests/bench/engine_bench.py $(B)/kvfs
+.PHONY: engine-bench
+
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h' '*.cu')
 
