@@ -10,6 +10,27 @@
  * Locking: each call takes what it needs (one metadata mutex, per-file data
  * stripes); callers hold nothing. The eviction callback runs with the
  * metadata mutex held and must only queue work.
+ *
+ * The order of mm/, lowest first. A header includes only headers above it
+ * in this list, no mm/ file includes a header of fs/ or gpu/, and fs/ sees
+ * mm/ through this header (plus log.h, and layout.h for libkvfs.c), never
+ * through pool_int.h, alloc.h or backend.h. tests/check-layers.sh checks
+ * the #include lines; the build compiles mm/ with -Imm -Iinclude only.
+ *
+ *   layout.h                 the on-pool format (no code)
+ *   log.h, log.c             kv_log()
+ *   alloc.h, alloc.c         the extent allocator of the data area
+ *   backend.h, backend_*.c   where the bytes come from (file, device-DAX)
+ *   mm.h                     this contract
+ *   pool_int.h               struct kv_pool, shared by the modules below
+ *   pool.c index.c holds.c data.c batch.c policy.c fsck.c
+ *                            the operations; today they call each other
+ *                            (pool.c builds the index, holds.c evicts
+ *                            through index.c, index.c drops data.c's
+ *                            extents). The planned split puts them in
+ *                            layers that never call upward: journal,
+ *                            extents, lru, index; then evict, holds,
+ *                            namespace, data, batch; pool.c composes them.
  */
 #ifndef KVFS_MM_MM_H
 #define KVFS_MM_MM_H

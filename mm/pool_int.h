@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * pool_int.h - the inside of struct kv_pool, shared by the mm/ modules
- * (pool.c: open/format/journal; index.c: names and references; data.c:
- * bytes, extents and xattrs). Nothing outside mm/ includes this.
+ * (pool.c: open, format, the journal; index.c: names and directories;
+ * holds.c: references, the LRU and eviction; data.c: bytes, extents and
+ * xattrs; batch.c: the fast path; policy.c: per-directory policy; fsck.c).
+ * Nothing outside mm/ but its unit tests and benchmarks includes this.
  */
 #ifndef KVFS_MM_POOL_INT_H
 #define KVFS_MM_POOL_INT_H
