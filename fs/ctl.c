@@ -454,7 +454,7 @@ static int do_reserve(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_i
 		if (rc)
 			kv_user_uncharge(s->user, size);
 		if (rc == -EEXIST) {
-			io->item[i].out.status = 3; /* KVFS_BLOCK_PRESENT */
+			io->item[i].out.status = KVFS_BLOCK_PRESENT;
 			continue;
 		}
 		if (rc)

@@ -17,8 +17,6 @@ struct kv_backend_opts {
 	    create_size; /* file backend: create the file at this size when missing (0: don't) */
 	int numa_node; /* bind pages to this node; -1: no binding */
 	bool readonly; /* map PROT_READ, open O_RDONLY */
-	bool
-	    no_lock; /* do not take the exclusive pool lock (fsck of a live pool: refused elsewhere) */
 };
 
 struct kv_backend;

@@ -26,8 +26,6 @@
 /* Take the pool lock: one read-write user, or any number of readers. */
 static int lock_pool(struct kv_backend *be, const struct kv_backend_opts *o)
 {
-	if (o->no_lock)
-		return 0;
 	if (flock(be->fd, (o->readonly ? LOCK_SH : LOCK_EX) | LOCK_NB) == 0)
 		return 0;
 	if (errno == EWOULDBLOCK) {

@@ -928,29 +928,6 @@ out:
 	return rc;
 }
 
-int kv_name(struct kv_pool *p, uint64_t ino, char *buf, size_t size, uint64_t *parent)
-{
-	struct kv_inode *in;
-	int rc;
-
-	if (!kv_ino_valid(p, ino))
-		return -ENOENT;
-	pthread_mutex_lock(&p->lock);
-	in = kv_inode(p, ino);
-	if (in->state != KV_INODE_LIVE) {
-		rc = -ENOENT;
-	} else if (in->name_len >= size) {
-		rc = -ERANGE;
-	} else {
-		memcpy(buf, in->name, in->name_len);
-		buf[in->name_len] = 0;
-		*parent = in->parent;
-		rc = in->name_len;
-	}
-	pthread_mutex_unlock(&p->lock);
-	return rc;
-}
-
 /* --- for batch.c; caller holds p->lock --- */
 
 uint64_t kv_index_find(struct kv_pool *p, uint64_t parent, const char *name, size_t len)

@@ -104,7 +104,6 @@ enum kv_fault_point {
 	KV_FP_CREATE_FILLED, /* new inode filled, not yet live */
 	KV_FP_DATA_WRITTEN, /* write copied its bytes, size not yet published */
 	KV_FP_EXTENT_ALLOCATED, /* extent taken in DRAM, inode not updated */
-	KV_FP_FORMAT_HALF, /* mkfs wrote the tables but not the superblock */
 };
 typedef void (*kv_fault_fn)(enum kv_fault_point fp, void *arg);
 void kv_pool_set_fault_hook(struct kv_pool *p, kv_fault_fn fn, void *arg);
@@ -177,8 +176,6 @@ int kv_rmdir(struct kv_pool *p, uint64_t parent, const char *name, size_t len);
 /* flags: 0, RENAME_NOREPLACE or RENAME_EXCHANGE; *replaced: the inode a plain rename unlinked, or 0 */
 int kv_rename(struct kv_pool *p, uint64_t parent, const char *name, size_t len, uint64_t newparent,
 	      const char *newname, size_t newlen, unsigned flags, uint64_t *replaced);
-/** kv_name() - copy an inode's name and parent (for invalidation). Return: name length or -errno. */
-int kv_name(struct kv_pool *p, uint64_t ino, char *buf, size_t size, uint64_t *parent);
 
 /* --- references: the kernel's lookups, opens (and maps), fast-path pins --- */
 
@@ -234,8 +231,6 @@ int kv_fallocate(struct kv_pool *p, uint64_t ino, int mode, uint64_t off, uint64
  * file has (may exceed @max), or -errno. *size receives the file size.
  */
 int kv_extents(struct kv_pool *p, uint64_t ino, struct kv_extent *ext, int max, uint64_t *size);
-/** kv_pool_base() - the pool mapping (for zero-copy replies; hold the file open). */
-void *kv_pool_base(const struct kv_pool *p);
 
 /* --- directories --- */
 

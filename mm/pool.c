@@ -238,7 +238,7 @@ int kv_geometry_check(const char *path, const struct kv_geometry *g, uint64_t de
 
 /* --- mkfs --- */
 
-static void format_mapped(uint8_t *base, const struct kv_geometry *g, struct kv_pool *fault_p)
+static void format_mapped(uint8_t *base, const struct kv_geometry *g)
 {
 	struct kv_super *sb = (struct kv_super *)base;
 	struct kv_inode *root;
@@ -255,8 +255,6 @@ static void format_mapped(uint8_t *base, const struct kv_geometry *g, struct kv_
 	root->parent = KV_ROOT_INO;
 	root->atime_ns = root->mtime_ns = root->ctime_ns = g->created_ns;
 	root->state = KV_INODE_LIVE;
-	if (fault_p)
-		kv_fault(fault_p, KV_FP_FORMAT_HALF);
 	memset(&sb->rt, 0, sizeof(sb->rt));
 	sb->rt.state = KV_STATE_CLEAN;
 	memcpy(&sb->geo, g, sizeof(*g));
@@ -284,7 +282,7 @@ static int format_new(struct kv_backend *be, const char *path, uint64_t inode_co
 	if (getrandom(g.uuid, sizeof(g.uuid), 0) != sizeof(g.uuid))
 		return -EIO;
 	g.checksum = geometry_checksum(&g);
-	format_mapped(be->base, &g, NULL);
+	format_mapped(be->base, &g);
 	return 0;
 }
 
@@ -473,11 +471,6 @@ const struct kv_geometry *kv_pool_geometry(const struct kv_pool *p)
 const char *kv_pool_path(const struct kv_pool *p)
 {
 	return p->be.path;
-}
-
-void *kv_pool_base(const struct kv_pool *p)
-{
-	return p->base;
 }
 
 int kv_pool_populate(struct kv_pool *p)
