@@ -88,6 +88,10 @@ $(B)/tests/%: tests/unit/%.c $(B)/libkvfs_mm.a $(B)/libkvfs.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(TEST_INC) -MMD -MP -MF $@.d -MT $@ -o $@ $^ -lcmocka $(LDLIBS_MM)
 
+# fs/ unit tests link the one module they test
+$(B)/tests/test_handles: $(B)/fs/handles.o
+$(B)/tests/test_pins: $(B)/fs/pins.o
+
 $(B)/tests/%: tests/integration/%.c $(B)/libkvfs.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(TEST_INC) -MMD -MP -MF $@.d -MT $@ -o $@ $^ -lxxhash -lpthread
