@@ -176,14 +176,33 @@ static int check_head(struct kv_daemon *d, const struct kvfs_ioc_head *h, uint32
 }
 
 /*
+ * Undo the first @n pins of a lookup, tail first: @at[i] is the index of
+ * block i's entry in the pin table (stable: nothing compacts during a lookup).
+ */
+static void drop_lookup_pins(struct kv_daemon *d, struct kv_ctl_state *s, const size_t *at,
+			     uint32_t n)
+{
+	while (n-- > 0) {
+		struct kv_pin *p = &s->pins.pin[at[n]];
+
+		if (kv_pins_put(&s->pins, p))
+			kv_user_uncharge(s->user, p->bytes);
+		kv_unpin(d->pool, p->ino);
+	}
+}
+
+/*
  * Pin the leading present blocks the caller may read. A block it may not
  * read, or cannot hold within its share, ends the prefix there; when that
  * is the first block the call fails with EACCES or EDQUOT rather than
- * answer 0 silently.
+ * answer 0 silently. When the handle cannot record a pin (ENOMEM, or
+ * ENOSPC past KV_PINS_MAX entries) the call fails and pins nothing: a
+ * shorter prefix would tell the client the rest is absent.
  */
 static int do_lookup(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_ioc_lookup *io,
 		     struct kv_cred *c)
 {
+	size_t at[KVFS_IOC_LOOKUP_MAX];
 	struct kv_attr ns;
 	uint64_t dir;
 	uint32_t i, n;
@@ -210,8 +229,18 @@ static int do_lookup(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_io
 			rc = kv_user_charge(d, s->user, a.size);
 		if (!rc && p) {
 			kv_pins_get(&s->pins, p, a.size);
-		} else if (!rc && (rc = kv_pins_add(&s->pins, dir, h, a.ino, a.size))) {
-			kv_user_uncharge(s->user, a.size);
+			at[i] = (size_t)(p - s->pins.pin);
+		} else if (!rc) {
+			rc = kv_pins_add(&s->pins, dir, h, a.ino, a.size);
+			if (rc) {
+				kv_user_uncharge(s->user, a.size);
+				kv_unpin(d->pool, a.ino);
+				drop_lookup_pins(d, s, at, i);
+				io->h.count = 0;
+				d->ctl_lookups++;
+				return rc;
+			}
+			at[i] = s->pins.n - 1;
 		}
 		if (rc) {
 			kv_unpin(d->pool, a.ino);
