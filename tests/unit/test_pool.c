@@ -552,8 +552,9 @@ static void test_eviction(void **state)
 static void test_inode_reuse(void **state)
 {
 	struct kv_pool *p;
-	struct kv_attr a[40], b, old;
+	struct kv_attr a[40], b, old, cur, x;
 	struct kv_pool_stats st;
+	uint64_t free0;
 	char nm[16];
 	int i;
 
@@ -585,7 +586,26 @@ static void test_inode_reuse(void **state)
 		assert_int_not_equal(a[0].ino, b.ino);
 	}
 	/* the reused record carries a new generation; late forgets of its old life are absorbed */
-	kv_forget(p, old.ino, 1);
+	for (i = 0, cur.ino = 0; i < 40 && cur.ino != old.ino; i++) {
+		snprintf(nm, sizeof(nm), "g%d", i);
+		if (kv_lookup(p, KV_ROOT_INO, nm, strlen(nm), &cur) != 0)
+			cur.ino = 0;
+	}
+	assert_int_equal(cur.ino, old.ino); /* a g file lives in f0's record now */
+	assert_int_not_equal(cur.gen, old.gen);
+	kv_forget(p, old.ino, 1); /* the kernel forgets f0 only now */
+	assert_int_equal(kv_getattr(p, old.ino, &x), 0);
+	assert_int_equal(x.gen, cur.gen);
+	/* still referenced (its own lookups stand): unlinked, it stays an orphan */
+	kv_pool_get_stats(p, &st);
+	free0 = st.inodes_free;
+	assert_int_equal(kv_unlink(p, KV_ROOT_INO, nm, strlen(nm)), 0);
+	kv_pool_get_stats(p, &st);
+	assert_int_equal(st.inodes_free, free0);
+	/* its own forgets (with any older lives' still owed) free the record */
+	kv_forget(p, old.ino, 1000);
+	kv_pool_get_stats(p, &st);
+	assert_int_equal(st.inodes_free, free0 + 1);
 	kv_release(p, b.ino);
 	kv_pool_close(p);
 	assert_int_equal(kv_pool_fsck(path), 0);
