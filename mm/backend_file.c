@@ -275,13 +275,8 @@ int kv_backend_open(struct kv_backend *be, const char *path, const struct kv_bac
 	if (rc)
 		return rc;
 	rc = be->ops->map(be, o);
-	if (rc) {
-		bool created = be->created;
-
-		be->ops->close(be);
-		if (created)
-			unlink(path);
-	}
+	if (rc)
+		kv_backend_discard(be);
 	return rc;
 }
 
@@ -290,4 +285,12 @@ void kv_backend_close(struct kv_backend *be)
 	if (be->ops)
 		be->ops->close(be);
 	be->ops = NULL;
+}
+
+void kv_backend_discard(struct kv_backend *be)
+{
+	/* removed while still locked: nobody opens the half-made pool meanwhile */
+	if (be->ops && be->created)
+		unlink(be->path);
+	kv_backend_close(be);
 }

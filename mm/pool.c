@@ -286,6 +286,50 @@ static int format_new(struct kv_backend *be, const char *path, uint64_t inode_co
 	return 0;
 }
 
+/* A superblock found at @path: refuse to erase a pool or foreign data. Return: 0 or -EEXIST. */
+static int refuse_erase(const char *path, const struct kv_geometry *old)
+{
+	static const uint8_t zero[sizeof(*old)];
+
+	if (old->magic == KV_MAGIC) {
+		kv_log(KV_LOG_ERR,
+		       "%s already holds a kvfs pool; add -f to erase it (every cached block is lost)",
+		       path);
+		return -EEXIST;
+	}
+	/* Someone's data (a typo'd path?) is not erased without -f either. */
+	if (memcmp(old, zero, sizeof(*old)) != 0) {
+		kv_log(KV_LOG_ERR,
+		       "%s holds foreign data (not a kvfs pool); add -f to erase it and format",
+		       path);
+		return -EEXIST;
+	}
+	return 0;
+}
+
+/*
+ * Look at a device-DAX pool before formatting it: through the backend's
+ * own read-only mapping, as famfs maps the superblock before its mkfs (a
+ * pread() of a devdax node reads nothing). A pool in use fails here (EBUSY).
+ * Return: 0 or -errno.
+ */
+static int probe_dax(const char *path, bool force)
+{
+	struct kv_backend_opts po = { .numa_node = -1, .readonly = true };
+	struct kv_backend probe;
+	struct kv_geometry old;
+	int rc = kv_backend_open(&probe, path, &po);
+
+	if (rc)
+		return rc;
+	if (!force && probe.size >= sizeof(old)) {
+		memcpy(&old, probe.base, sizeof(old));
+		rc = refuse_erase(path, &old);
+	}
+	kv_backend_close(&probe);
+	return rc;
+}
+
 int kv_pool_mkfs(const char *path, uint64_t size, uint64_t inode_count, bool force)
 {
 	struct kv_backend_opts bo = { .create_size = size, .numa_node = -1 };
@@ -307,7 +351,14 @@ int kv_pool_mkfs(const char *path, uint64_t size, uint64_t inode_count, bool for
 	 * link or a FIFO planted at @path is not followed nor waited on here;
 	 * the backend refuses it below.
 	 */
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (kv_backend_is_dax(path)) {
+		rc = probe_dax(path, force);
+		if (rc)
+			return rc;
+		fd = -1;
+	} else {
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	}
 	if (fd >= 0) {
 		if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
 			close(fd);
@@ -317,26 +368,10 @@ int kv_pool_mkfs(const char *path, uint64_t size, uint64_t inode_count, bool for
 			       path, path);
 			return -EISDIR;
 		}
-		if (pread(fd, &old, sizeof(old), 0) == (ssize_t)sizeof(old) && !force) {
-			static const uint8_t zero[sizeof(old)];
-
-			if (old.magic == KV_MAGIC) {
-				close(fd);
-				kv_log(KV_LOG_ERR,
-				       "%s already holds a kvfs pool; add -f to erase it "
-				       "(every cached block is lost)",
-				       path);
-				return -EEXIST;
-			}
-			/* Someone's data (a typo'd path?) is not erased without -f either. */
-			if (memcmp(&old, zero, sizeof(old)) != 0) {
-				close(fd);
-				kv_log(KV_LOG_ERR,
-				       "%s holds foreign data (not a kvfs pool); add -f to "
-				       "erase it and format",
-				       path);
-				return -EEXIST;
-			}
+		if (!force && pread(fd, &old, sizeof(old), 0) == (ssize_t)sizeof(old) &&
+		    (rc = refuse_erase(path, &old))) {
+			close(fd);
+			return rc;
 		}
 		if (S_ISREG(st.st_mode) && size && (uint64_t)st.st_size != size) {
 			/* Resize before mapping; the lock below still guards a live pool. */
@@ -361,9 +396,10 @@ int kv_pool_mkfs(const char *path, uint64_t size, uint64_t inode_count, bool for
 	if (rc)
 		return rc;
 	rc = format_new(&be, path, inode_count);
-	kv_backend_close(&be);
-	if (rc && be.created)
-		unlink(path); /* nothing left behind by a failed mkfs */
+	if (rc)
+		kv_backend_discard(&be); /* nothing left behind by a failed mkfs */
+	else
+		kv_backend_close(&be);
 	return rc;
 }
 
@@ -399,7 +435,7 @@ int kv_pool_open(const char *path, const struct kv_open_opts *o, struct kv_pool 
 	if (p->be.created) {
 		rc = format_new(&p->be, path, o->inode_count);
 		if (rc) {
-			unlink(path); /* nothing left behind */
+			kv_backend_discard(&p->be); /* nothing left behind */
 			rc = rc == -ENOSPC ? -EINVAL : rc;
 			goto out_close;
 		}

@@ -92,9 +92,16 @@ static void test_mkfs_refuses_formatted(void **state)
 
 static void test_too_small(void **state)
 {
+	struct kv_open_opts o = { .create_size = 1 << 20, .numa_node = -1 };
+	struct kv_pool *p;
+
 	assert_int_equal(kv_pool_mkfs(path, 1 << 20, 0, false), -ENOSPC);
 	assert_non_null(strstr(lastlog, "too small"));
 	assert_int_equal(access(path, F_OK), -1); /* nothing left behind */
+	/* an open that creates the file and cannot format it removes it again */
+	assert_int_equal(kv_pool_open(path, &o, &p), -EINVAL);
+	assert_non_null(strstr(lastlog, "too small"));
+	assert_int_equal(access(path, F_OK), -1);
 }
 
 static void test_not_formatted_and_foreign(void **state)
@@ -267,6 +274,45 @@ static void test_dax_discovery(void **state)
 	assert_int_equal(kv_dax_resolve("/dev/dax7.0", &d), -ENODEV);
 	assert_non_null(strstr(lastlog, "daxctl list"));
 	kv_dax_set_enumerator(NULL, NULL);
+}
+
+/*
+ * mkfs of a device-DAX pool looks through the backend's mapping (a pread()
+ * of a devdax node reads nothing): it refuses to erase a pool or foreign
+ * data without force, and a pool in use even with it. A regular file plays
+ * the device: the fake enumerator names it as /dev/../tmp/...
+ */
+static void test_dax_mkfs_probe(void **state)
+{
+	struct kv_open_opts o = { .numa_node = -1 };
+	struct kv_pool *p;
+	struct stat st;
+	int fd;
+
+	fd = open(path, O_CREAT | O_EXCL | O_RDWR, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 32 << 20), 0);
+	fake_devs[0] = (struct kv_dax_dev){ "", 32 << 20, 2 << 20, KV_DAX_DEVDAX, 0 };
+	assert_true(strlen(path) + 3 <= sizeof(fake_devs[0].name));
+	memcpy(fake_devs[0].name, "..", 2);
+	memcpy(fake_devs[0].name + 2, path, strlen(path) + 1);
+	fake_n = 1;
+	kv_dax_set_enumerator(fake_enum, NULL);
+	assert_int_equal(kv_pool_mkfs("dax:auto", 0, 0, false), 0); /* zeros: formatted */
+	assert_int_equal(kv_pool_mkfs("dax:auto", 0, 0, false), -EEXIST);
+	assert_non_null(strstr(lastlog, "already holds a kvfs pool"));
+	assert_int_equal(kv_pool_open("dax:auto", &o, &p), 0);
+	assert_int_equal(kv_pool_mkfs("dax:auto", 0, 0, true), -EBUSY);
+	kv_pool_close(p);
+	assert_int_equal(kv_pool_mkfs("dax:auto", 0, 0, true), 0);
+	assert_int_equal(pwrite(fd, "not a pool", 10, 0), 10);
+	assert_int_equal(kv_pool_mkfs("dax:auto", 0, 0, false), -EEXIST);
+	assert_non_null(strstr(lastlog, "foreign data"));
+	assert_int_equal(kv_pool_mkfs("dax:auto", 0, 0, true), 0);
+	assert_int_equal(kv_pool_fsck("dax:auto"), 0);
+	close(fd);
+	kv_dax_set_enumerator(NULL, NULL);
+	assert_int_equal(stat(path, &st), 0); /* a device is never removed */
 }
 
 /* --- namespace and data --- */
@@ -693,6 +739,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_truncated_pool, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_locked_twice, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dax_discovery, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dax_mkfs_probe, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_data, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_appends, setup, teardown),
