@@ -49,6 +49,7 @@ void kv_jtx_begin(struct kv_pool *p)
 {
 	p->jbytes = 0;
 	p->jnrec = 0;
+	p->joverflow = false;
 }
 
 int kv_jtx_add(struct kv_pool *p, void *dst, const void *src, uint32_t len)
@@ -56,8 +57,16 @@ int kv_jtx_add(struct kv_pool *p, void *dst, const void *src, uint32_t len)
 	uint32_t need = sizeof(struct kv_journal_rec) + ((len + 7) & ~7u);
 	struct kv_journal_rec *r;
 
-	if (p->jbytes + need > p->sb->geo.journal_size - sizeof(struct kv_journal_head))
+	if (p->joverflow)
 		return -E2BIG;
+	if (p->jbytes + need > p->sb->geo.journal_size - sizeof(struct kv_journal_head)) {
+		p->joverflow = true;
+		kv_log(KV_LOG_ERR,
+		       "pool %s: a journal transaction outgrew the journal (%u bytes staged); "
+		       "it is dropped",
+		       p->be.path, p->jbytes);
+		return -E2BIG;
+	}
 	r = (struct kv_journal_rec *)(p->jbuf + p->jbytes);
 	r->off = (uint64_t)((uint8_t *)dst - p->base);
 	r->len = len;
@@ -85,6 +94,8 @@ void kv_jtx_commit(struct kv_pool *p)
 	struct kv_journal_head *h = journal_head(p);
 	uint8_t *recs = (uint8_t *)(h + 1);
 
+	if (p->joverflow) /* all or nothing: a transaction cut short is not applied */
+		p->jnrec = p->jbytes = 0;
 	if (!p->jnrec)
 		return;
 	memcpy(recs, p->jbuf, p->jbytes);
