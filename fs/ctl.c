@@ -419,7 +419,12 @@ static int do_commit(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_io
 		if (!published[i])
 			continue;
 		done++;
-		/* The kernel may hold a negative entry for this name: drop it now. */
+		/*
+		 * The kernel may hold a negative entry for this name: drop it now,
+		 * not through the janitor (daemon.c says why). The handle's lock
+		 * is held; no directory operation takes it, so the kernel cannot
+		 * wait on us for it.
+		 */
 		hash_name(t->hashes[i], name);
 		fuse_lowlevel_notify_inval_entry(d->se, t->dir, name, 32);
 	}
