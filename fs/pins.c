@@ -71,8 +71,7 @@ void kv_pins_compact(struct kv_pins *t)
 	install(t, slots, nslots);
 }
 
-int kv_pins_add(struct kv_pins *t, uint64_t dir, const uint8_t h[16], uint64_t ino,
-		uint64_t bytes)
+int kv_pins_add(struct kv_pins *t, uint64_t dir, const uint8_t h[16], uint64_t ino, uint64_t bytes)
 {
 	struct kv_pin *p;
 	size_t i;

@@ -48,8 +48,7 @@ struct kv_pin *kv_pins_find(struct kv_pins *t, uint64_t dir, const uint8_t h[16]
  * Return: 0; -ENOSPC when the table holds KV_PINS_MAX entries; -ENOMEM.
  * Nothing changes on error.
  */
-int kv_pins_add(struct kv_pins *t, uint64_t dir, const uint8_t h[16], uint64_t ino,
-		uint64_t bytes);
+int kv_pins_add(struct kv_pins *t, uint64_t dir, const uint8_t h[16], uint64_t ino, uint64_t bytes);
 
 /**
  * kv_pins_get() - count one more pin on @p, which kv_pins_find() returned;

@@ -302,7 +302,10 @@ struct kc_dev_call {
 
 		return rc ? rc : kc_get_dev(reg, device, need_method, &d);
 	}
-	void lock() { held = std::unique_lock<std::mutex>(d->lock); }
+	void lock()
+	{
+		held = std::unique_lock<std::mutex>(d->lock);
+	}
 	int enter_locked(kvfs_cuda_reg *reg, int device, bool need_method)
 	{
 		int rc = enter(reg, device, need_method);
@@ -651,7 +654,8 @@ static int kc_transfer(kvfs_cuda_reg *reg, const kvfs_cuda_piece *p, size_t n, i
 	rc = call.enter(reg, device, true);
 	if (rc)
 		return rc;
-	rc = kc_validate(reg, device, p, n); /* outside the lock: concurrent callers validate at once */
+	/* outside the lock: concurrent callers validate at once */
+	rc = kc_validate(reg, device, p, n);
 	if (rc)
 		return rc;
 	call.lock();

@@ -304,7 +304,8 @@ static int refuse_erase(const char *path, const struct kv_geometry *old)
 
 	if (old->magic == KV_MAGIC) {
 		kv_log(KV_LOG_ERR,
-		       "%s already holds a kvfs pool; add -f to erase it (every cached block is lost)",
+		       "%s already holds a kvfs pool; add -f to erase it "
+		       "(every cached block is lost)",
 		       path);
 		return -EEXIST;
 	}

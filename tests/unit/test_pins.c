@@ -235,7 +235,7 @@ static void test_counts_past_32_bits(void **state)
 	p->count = UINT32_MAX; /* as if pinned 2^32 - 1 times */
 	assert_false(kv_pins_get(&t, p, 1));
 	assert_int_equal(p->count, (uint64_t)1 << 32);
-	assert_int_equal(kv_pins_unpin(&t, 1, (const uint8_t(*)[16])&h, 1, taken, last), 0);
+	assert_int_equal(kv_pins_unpin(&t, 1, (const uint8_t(*)[16]) & h, 1, taken, last), 0);
 	assert_false(last[0]);
 	assert_int_equal(p->count, UINT32_MAX);
 	assert_false(kv_pins_put(&t, p));
