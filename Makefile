@@ -40,8 +40,10 @@ LIBKVFS_SO_LIBS := -Wl,-Bstatic -lxxhash -Wl,-Bdynamic -Wl,--exclude-libs,ALL
 endif
 
 MM_SRC   := $(wildcard mm/*.c)
-FS_SRC   := $(filter-out fs/libkvfs.c fs/hash.c,$(wildcard fs/*.c))
+PRE_SRC  := $(wildcard fs/preload*.c)
+FS_SRC   := $(filter-out fs/libkvfs.c fs/hash.c $(PRE_SRC),$(wildcard fs/*.c))
 LIB_SRC  := fs/libkvfs.c fs/hash.c
+PRE_OBJ  := $(PRE_SRC:%.c=$(B)/%.o)
 MM_OBJ   := $(MM_SRC:%.c=$(B)/%.o)
 FS_OBJ   := $(FS_SRC:%.c=$(B)/%.o)
 LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o)
@@ -56,7 +58,7 @@ EX_SRC   := $(wildcard examples/*.c)
 EX_BIN   := $(EX_SRC:examples/%.c=$(B)/examples/%)
 
 # what `make install` installs (gpu.mk adds its libraries)
-INSTALLED := $(B)/kvfs $(B)/libkvfs.a $(B)/libkvfs.so $(B)/kvfs.pc
+INSTALLED := $(B)/kvfs $(B)/libkvfs.a $(B)/libkvfs.so $(B)/libkvfs_preload.so $(B)/kvfs.pc
 
 all: $(INSTALLED) $(UNIT_BIN) $(ITEST_BIN) $(BENCH_BIN) $(EX_BIN)
 
@@ -79,6 +81,14 @@ $(B)/libkvfs.a: $(LIB_OBJ)
 
 $(B)/libkvfs.so: $(LIB_OBJ)
 	$(CC) -shared -Wl,-soname,libkvfs.so.1 -o $@ $^ $(LIBKVFS_SO_LIBS) -lpthread
+
+# libkvfs_preload.so defines open/open64, mmap/mmap64, ...: each under its own
+# name, so the headers must not rename them to their 64-bit twins.
+$(PRE_OBJ): CFLAGS += -U_FILE_OFFSET_BITS
+$(B)/fs/cmd_run.o: CFLAGS += -DKVFS_PREFIX='"$(PREFIX)"'
+$(B)/libkvfs_preload.so: $(PRE_OBJ) fs/preload.map
+	$(CC) -shared -Wl,-soname,libkvfs_preload.so -Wl,--version-script=fs/preload.map \
+	  $(filter-out -static,$(LDFLAGS)) -o $@ $(PRE_OBJ) -ldl -lpthread
 
 $(B)/kvfs.pc: Makefile
 	@mkdir -p $(B)
@@ -104,7 +114,7 @@ $(B)/examples/%: examples/%.c $(B)/libkvfs.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Iinclude -MMD -MP -MF $@.d -MT $@ $(LDFLAGS) -o $@ $^ -lxxhash -lpthread
 
--include $(MM_OBJ:.o=.d) $(FS_OBJ:.o=.d) $(LIB_OBJ:.o=.d) $(UNIT_BIN:=.d) $(ITEST_BIN:=.d) \
+-include $(MM_OBJ:.o=.d) $(FS_OBJ:.o=.d) $(LIB_OBJ:.o=.d) $(PRE_OBJ:.o=.d) $(UNIT_BIN:=.d) $(ITEST_BIN:=.d) \
          $(BENCH_BIN:=.d) $(EX_BIN:=.d)
 
 # --- GPU (libkvfs_cuda): built only where nvcc exists ---
@@ -144,7 +154,7 @@ valgrind: all
 
 static:
 	$(MAKE) B=build-static NO_DAXCTL=1 LDFLAGS="-static" build-static/kvfs \
-	  build-static/libkvfs.a build-static/libkvfs.so $(patsubst $(B)/%,build-static/%,$(EX_BIN))
+	  build-static/libkvfs.a build-static/libkvfs.so build-static/libkvfs_preload.so $(patsubst $(B)/%,build-static/%,$(EX_BIN))
 	@ldd build-static/libkvfs.so | grep -q xxhash && { echo "static libkvfs.so needs libxxhash"; exit 1; } || true
 
 bench: all
@@ -164,6 +174,7 @@ install: $(INSTALLED)
 	install -m 644 $(B)/libkvfs.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(B)/libkvfs.so $(DESTDIR)$(PREFIX)/lib/libkvfs.so.1
 	ln -sf libkvfs.so.1 $(DESTDIR)$(PREFIX)/lib/libkvfs.so
+	install -m 755 $(B)/libkvfs_preload.so $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 $(B)/kvfs.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
 	install -m 644 include/kvfs.h $(DESTDIR)$(PREFIX)/include/
 	install -m 644 man/*.3 $(DESTDIR)$(PREFIX)/share/man/man3/

@@ -81,7 +81,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 			fuse_reply_entry(req, &e);
 		return;
 	}
-	rc = kv_lookup(d->pool, parent, name, strlen(name), &a);
+	rc = kv_lookup_ref(d->pool, parent, name, strlen(name), &a);
 	if (rc == -ENOENT) {
 		memset(&e, 0, sizeof(e));
 		e.entry_timeout = KV_CACHE_TIMEOUT;
@@ -93,7 +93,6 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	}
 	fill_entry(&a, &e);
-	kv_ref(d->pool, a.ino, 1);
 	if (fuse_reply_entry(req, &e))
 		kv_forget(d->pool, a.ino, 1);
 }
@@ -259,6 +258,8 @@ static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		}
 		return;
 	}
+	if (S_ISDIR(mode))
+		kv_kick_janitor(d); /* records may be running low: idle directories */
 	if (fuse_reply_entry(req, &e))
 		kv_forget(d->pool, a.ino, 1);
 }
@@ -661,7 +662,8 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			kv_special_lookup(d, FUSE_ROOT_ID, KV_CTL_DIRNAME, &e);
 			n = KV_CTL_DIRNAME;
 		} else if (i - 3 < h->count) {
-			if (kv_dirent_name(d->pool, &h->ents[i - 3], name, sizeof(name), &a) < 0)
+			if ((plus ? kv_dirent_name_ref : kv_dirent_name)(
+				d->pool, &h->ents[i - 3], name, sizeof(name), &a) < 0)
 				continue;
 			fill_entry(&a, &e);
 		} else {
@@ -670,10 +672,11 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		if (plus) {
 			sz = fuse_add_direntry_plus(req, buf + used, size - used, n, &e,
 						    (off_t)(i + 1));
-			if (sz > size - used)
+			if (sz > size - used) {
+				if (i >= 3) /* not sent: the lookup it counted is not the kernel's */
+					kv_forget(d->pool, e.ino, 1);
 				break;
-			if (i >= 3)
-				kv_ref(d->pool, e.ino, 1);
+			}
 		} else {
 			sz = fuse_add_direntry(req, buf + used, size - used, n, &e.attr,
 					       (off_t)(i + 1));

@@ -24,6 +24,8 @@ static const struct kv_command commands[] = {
 	{ "stat", kv_cmd_stat, "stat POOL|MOUNTPOINT", "show a pool's capacity, use and files" },
 	{ "fsck", kv_cmd_fsck, "fsck POOL",
 	  "check a pool that is not mounted; non-zero on damage" },
+	{ "run", kv_cmd_run, "run [-m MOUNTPOINT] -- CMD [ARGS]",
+	  "run a program with zero-copy mmap/read of block files (LD_PRELOAD)" },
 	{ "help", cmd_help, "help [SUBCOMMAND]", "show this help" },
 };
 

@@ -241,7 +241,8 @@ void kv_queue_inval(struct kv_daemon *d, uint64_t parent, const char *name, size
 
 void kv_kick_janitor(struct kv_daemon *d)
 {
-	if (d->high_watermark < 100 && kv_pool_over_watermark(d->pool)) {
+	if ((d->high_watermark < 100 && kv_pool_over_watermark(d->pool)) ||
+	    kv_pool_inodes_low(d->pool)) {
 		pthread_mutex_lock(&d->inval_lock);
 		pthread_cond_signal(&d->inval_cond);
 		pthread_mutex_unlock(&d->inval_lock);
@@ -276,6 +277,22 @@ static void tune_readahead(struct kv_daemon *d)
 		kv_log(KV_LOG_DEBUG, "could not raise readahead (%s)", path);
 }
 
+/*
+ * Inode records are running low: reclaim empty directories nobody used for
+ * a few milliseconds (their entries are invalidated
+ * through the evict hook, and the kernel's forgets free their records).
+ * Called and returns with inval_lock held. Return: true if any went.
+ */
+static bool reclaim_idle_dirs(struct kv_daemon *d)
+{
+	int n;
+
+	pthread_mutex_unlock(&d->inval_lock);
+	n = kv_pool_reclaim_dirs(d->pool, 256);
+	pthread_mutex_lock(&d->inval_lock);
+	return n > 0;
+}
+
 static void *janitor_main(void *arg)
 {
 	struct kv_daemon *d = arg;
@@ -298,17 +315,22 @@ static void *janitor_main(void *arg)
 			pthread_mutex_unlock(&d->inval_lock);
 			for (; iv; iv = arg) {
 				arg = iv->next;
-				if (fuse_lowlevel_notify_delete(d->se, iv->parent, iv->ino,
-								iv->name, iv->len))
+				/* inode 0: a directory eviction emptied; its entry only */
+				if (!iv->ino || fuse_lowlevel_notify_delete(d->se, iv->parent,
+									    iv->ino, iv->name,
+									    iv->len))
 					fuse_lowlevel_notify_inval_entry(d->se, iv->parent,
 									 iv->name, iv->len);
-				fuse_lowlevel_notify_inval_inode(d->se, iv->ino, 0, 0);
+				if (iv->ino)
+					fuse_lowlevel_notify_inval_inode(d->se, iv->ino, 0, 0);
 				free(iv);
 			}
 			arg = d;
 			pthread_mutex_lock(&d->inval_lock);
 			continue;
 		}
+		if (reclaim_idle_dirs(d))
+			continue;
 		if (d->high_watermark < 100 && kv_pool_over_watermark(d->pool)) {
 			pthread_mutex_unlock(&d->inval_lock);
 			kv_pool_evict_to(d->pool,

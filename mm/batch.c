@@ -100,7 +100,7 @@ int kv_reserve(struct kv_pool *p, uint64_t dir, const char *name, size_t len, ui
 			break;
 	if (rc)
 		goto out;
-	ino = kv_index_take_inode(p);
+	ino = kv_index_take_inode(p, false);
 	if (!ino) {
 		kv_alloc_free(&p->alloc, &e);
 		rc = -ENOSPC;

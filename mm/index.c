@@ -15,6 +15,7 @@
 #include "log.h"
 
 #include <errno.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,6 +126,7 @@ static void child_add(struct kv_pool *p, uint64_t dir, uint64_t ino)
 	p->nchild[dir]++;
 	if (kv_is_dir(kv_inode(p, ino)))
 		p->nsubdir[dir]++;
+	kv_edir_remove(p, dir);
 }
 
 static void child_remove(struct kv_pool *p, uint64_t dir, uint64_t ino)
@@ -141,6 +143,8 @@ static void child_remove(struct kv_pool *p, uint64_t dir, uint64_t ino)
 	p->nchild[dir]--;
 	if (kv_is_dir(kv_inode(p, ino)))
 		p->nsubdir[dir]--;
+	if (!p->nchild[dir])
+		kv_edir_add(p, dir);
 }
 
 /* --- record lifecycle --- */
@@ -176,10 +180,12 @@ static void unlink_stage(struct kv_pool *p, uint64_t ino, bool off_indexes_alrea
 		else
 			p->files--;
 	}
-	if (kv_is_dir(in))
+	if (kv_is_dir(in)) {
 		kv_policy_dir_gone(p, ino);
-	else
+		kv_edir_remove(p, ino);
+	} else {
 		kv_policy_detach(p, ino);
+	}
 	p->dir_reclaimed[ino] = 0;
 	if (!u->keep_data)
 		p->kept[ino] = 0;
@@ -252,7 +258,9 @@ int kv_index_build(struct kv_pool *p)
 	    !ALLOC_ARRAY(pin_count, n) || !ALLOC_ARRAY(free_ino, n) || !ALLOC_ARRAY(reclaim, n) ||
 	    !ALLOC_ARRAY(in_reclaim, n) || !ALLOC_ARRAY(kref_debt, n) ||
 	    !ALLOC_ARRAY(anchor_idx, n) || !ALLOC_ARRAY(file_anchor, n) ||
-	    !ALLOC_ARRAY(dir_reclaimed, n) || !ALLOC_ARRAY(kept, n))
+	    !ALLOC_ARRAY(dir_reclaimed, n) || !ALLOC_ARRAY(kept, n) ||
+	    !ALLOC_ARRAY(edir_prev, n) || !ALLOC_ARRAY(edir_next, n) || !ALLOC_ARRAY(in_edir, n) ||
+	    !ALLOC_ARRAY(dir_used, n) || !ALLOC_ARRAY(recreated, n))
 		goto out;
 	if (kv_inode(p, KV_ROOT_INO)->state != KV_INODE_LIVE ||
 	    !kv_is_dir(kv_inode(p, KV_ROOT_INO))) {
@@ -360,6 +368,10 @@ int kv_index_build(struct kv_pool *p)
 	if (rc)
 		goto out;
 	for (ino = KV_ROOT_INO + 1; ino < n; ino++)
+		if (kv_inode(p, ino)->state == KV_INODE_LIVE && kv_is_dir(kv_inode(p, ino)) &&
+		    !p->nchild[ino])
+			kv_edir_add(p, ino);
+	for (ino = KV_ROOT_INO + 1; ino < n; ino++)
 		if (kv_inode(p, ino)->state == KV_INODE_LIVE && !kv_is_dir(kv_inode(p, ino)))
 			kv_policy_attach(p, ino);
 	qsort_r(lru, nlru, sizeof(*lru), cmp_recency, p->inodes);
@@ -408,60 +420,166 @@ void kv_index_free(struct kv_pool *p)
 	free(p->file_anchor);
 	free(p->dir_reclaimed);
 	free(p->kept);
+	free(p->dir_used);
+	free(p->recreated);
+	free(p->aliases);
+	p->aliases = NULL;
+	free(p->edir_prev);
+	free(p->edir_next);
+	free(p->in_edir);
 	kv_policy_free(p);
 	free(p->ghosts);
+	free(p->ghost_bucket);
 	p->ghosts = NULL;
+	p->ghost_bucket = NULL;
 	p->hbucket = NULL;
 	if (p->alloc.by_start)
 		kv_alloc_destroy(&p->alloc);
 }
 
-/* --- ghosts of reclaimed top directories --- */
+/* --- ghosts of reclaimed directories --- */
 
-void kv_ghost_add(struct kv_pool *p, uint64_t dir)
+#define KV_GHOST_BUCKETS (2 * KV_GHOSTS)
+
+static void ghost_unlink(struct kv_pool *p, uint32_t slot)
+{
+	struct kv_ghost *g = &p->ghosts[slot];
+	uint32_t *link = &p->ghost_bucket[g->hash % KV_GHOST_BUCKETS];
+
+	while (*link && *link != slot + 1)
+		link = &p->ghosts[*link - 1].next;
+	if (*link)
+		*link = g->next;
+	g->hash = 0;
+	g->next = 0;
+}
+
+void kv_ghost_add(struct kv_pool *p, uint64_t dir, bool top)
 {
 	const struct kv_inode *in = kv_inode(p, dir);
 	struct kv_ghost *g;
+	uint32_t slot, *bucket;
 
 	if (!p->ghosts) {
 		p->ghosts = calloc(KV_GHOSTS, sizeof(*p->ghosts));
-		if (!p->ghosts)
-			return; /* the directory is simply gone, as before ghosts */
+		p->ghost_bucket = calloc(KV_GHOST_BUCKETS, sizeof(*p->ghost_bucket));
+		if (!p->ghosts || !p->ghost_bucket) {
+			free(p->ghosts);
+			free(p->ghost_bucket);
+			p->ghosts = NULL;
+			p->ghost_bucket = NULL;
+			return; /* the directory is simply gone */
+		}
 	}
-	g = &p->ghosts[p->ghost_next++ % KV_GHOSTS];
+	/* top directories have their own part of the ring: bucket churn never pushes them out */
+	if (top)
+		slot = p->ghost_next_top++ % KV_GHOSTS_TOP;
+	else
+		slot = KV_GHOSTS_TOP + p->ghost_next++ % (KV_GHOSTS - KV_GHOSTS_TOP);
+	g = &p->ghosts[slot];
+	if (g->hash)
+		ghost_unlink(p, slot);
 	g->parent = in->parent;
 	g->parent_gen = kv_inode(p, in->parent)->gen;
 	g->hash = name_hash((const char *)in->name, in->name_len, in->parent) | 1;
+	g->ino = dir;
+	g->gen = in->gen;
+	g->top = top;
 	g->mode = in->mode;
 	g->uid = in->uid;
 	g->gid = in->gid;
 	g->len = in->name_len;
 	memcpy(g->name, in->name, in->name_len);
+	bucket = &p->ghost_bucket[g->hash % KV_GHOST_BUCKETS];
+	g->next = *bucket;
+	*bucket = slot + 1;
 }
 
-/* Take the ghost of (@parent, @name) off the ring. Return: true and its attributes if there was one. */
-static bool ghost_take(struct kv_pool *p, uint64_t parent, const char *name, size_t len,
-		       struct kv_ghost *out)
+/* Take the ghost of (@parent, @name) off the table. Return: true and a copy if there was one. */
+static bool ghost_take(struct kv_pool *p, uint64_t parent, uint64_t parent_gen, const char *name,
+		       size_t len, struct kv_ghost *out)
 {
 	uint64_t h;
-	int i;
+	uint32_t s;
 
 	if (!p->ghosts)
 		return false;
 	h = name_hash(name, len, parent) | 1;
-	for (i = 0; i < KV_GHOSTS; i++) {
-		struct kv_ghost *g = &p->ghosts[i];
+	for (s = p->ghost_bucket[h % KV_GHOST_BUCKETS]; s; s = p->ghosts[s - 1].next) {
+		struct kv_ghost *g = &p->ghosts[s - 1];
 
 		if (g->hash != h || g->parent != parent || g->len != len ||
 		    memcmp(g->name, name, len))
 			continue;
-		g->hash = 0;
-		if (g->parent_gen != kv_inode(p, parent)->gen)
-			return false; /* the parent is another directory now */
 		*out = *g;
-		return true;
+		ghost_unlink(p, s - 1);
+		return out->parent_gen == parent_gen;
 	}
 	return false;
+}
+
+/*
+ * A directory made anew from a ghost stands for the one eviction took: the
+ * ghosts of that one's subdirectories (an engine's a/b after a/) are found
+ * through it.
+ */
+static void alias_add(struct kv_pool *p, uint64_t ino, const struct kv_ghost *g)
+{
+	struct kv_alias *a;
+
+	if (!p->aliases) {
+		p->aliases = calloc(KV_ALIASES, sizeof(*p->aliases));
+		if (!p->aliases)
+			return;
+	}
+	a = &p->aliases[p->alias_next++ % KV_ALIASES];
+	a->ino = ino;
+	a->gen = kv_inode(p, ino)->gen;
+	a->old_ino = g->ino;
+	a->old_gen = g->gen;
+	p->recreated[ino] = 1;
+}
+
+/* The ghost of @name under @parent, or under what @parent was made anew from. */
+static bool ghost_find(struct kv_pool *p, uint64_t parent, const char *name, size_t len,
+		       struct kv_ghost *out)
+{
+	uint64_t gen = kv_inode(p, parent)->gen;
+	int i;
+
+	if (ghost_take(p, parent, gen, name, len, out))
+		return true;
+	if (!p->recreated[parent] || !p->aliases)
+		return false;
+	for (i = 0; i < KV_ALIASES; i++) {
+		const struct kv_alias *a = &p->aliases[i];
+
+		if (a->ino == parent && a->gen == gen)
+			return ghost_take(p, a->old_ino, a->old_gen, name, len, out);
+	}
+	return false;
+}
+
+/*
+ * A name with a ghost: bring back the very directory while the kernel still
+ * names it (every process then agrees on one inode), else make a top one
+ * anew. Return: its inode, 0 when the name is simply absent, or -errno.
+ */
+static int create_node(struct kv_pool *p, uint64_t parent, const char *name, size_t len,
+		       uint32_t mode, uint32_t uid, uint32_t gid, const void *data, size_t dlen,
+		       struct kv_attr *out);
+
+static bool ghost_revive_locked(struct kv_pool *p, const struct kv_ghost *g)
+{
+	const struct kv_inode *in;
+
+	if (!kv_ino_valid(p, g->ino))
+		return false;
+	in = kv_inode(p, g->ino);
+	if (in->state != KV_INODE_ORPHAN || !kv_is_dir(in) || !p->dir_reclaimed[g->ino] ||
+	    in->parent != g->parent || in->name_len != g->len || memcmp(in->name, g->name, g->len))
+		return false;
+	return kv_dir_revive_locked(p, g->ino);
 }
 
 /* --- lookups and creation --- */
@@ -475,11 +593,8 @@ static int check_name(const char *name, size_t len)
 	return 0;
 }
 
-static int create_node(struct kv_pool *p, uint64_t parent, const char *name, size_t len,
-		       uint32_t mode, uint32_t uid, uint32_t gid, const void *data, size_t dlen,
-		       struct kv_attr *out);
-
-int kv_lookup(struct kv_pool *p, uint64_t parent, const char *name, size_t len, struct kv_attr *out)
+static int lookup(struct kv_pool *p, uint64_t parent, const char *name, size_t len,
+		  struct kv_attr *out, bool ref)
 {
 	struct kv_ghost ghost;
 	uint64_t ino;
@@ -488,22 +603,27 @@ int kv_lookup(struct kv_pool *p, uint64_t parent, const char *name, size_t len, 
 	if (rc)
 		return rc;
 	pthread_mutex_lock(&p->lock);
-	if (!is_live_dir(p, parent)) {
+	/* a lookup in a directory eviction reclaimed: the kernel still names it */
+	if (!is_live_dir(p, parent) && !(ref && kv_dir_revive_locked(p, parent))) {
 		rc = kv_ino_valid(p, parent) && kv_inode(p, parent)->state == KV_INODE_LIVE
 			 ? -ENOTDIR
 			 : -ENOENT;
 		goto out;
 	}
 	ino = hash_find(p, parent, name, len);
-	if (!ino && ghost_take(p, parent, name, len, &ghost)) {
-		pthread_mutex_unlock(&p->lock);
-		rc = create_node(p, parent, name, len, ghost.mode, ghost.uid, ghost.gid, NULL, 0,
-				 out);
-		if (rc)
-			return rc == -EEXIST ? kv_lookup(p, parent, name, len, out) : rc;
-		/* the caller counts the kernel's lookup (create_node counted one too) */
-		kv_forget(p, out->ino, 1);
-		return 0;
+	if (!ino && ghost_find(p, parent, name, len, &ghost)) {
+		if (ghost_revive_locked(p, &ghost)) {
+			ino = ghost.ino;
+		} else {
+			pthread_mutex_unlock(&p->lock);
+			rc = create_node(p, parent, name, len, ghost.mode, ghost.uid, ghost.gid,
+					 &ghost, 0, out);
+			if (rc)
+				return rc == -EEXIST ? lookup(p, parent, name, len, out, ref) : rc;
+			if (!ref) /* create_node counted a kernel lookup */
+				kv_forget(p, out->ino, 1);
+			return 0;
+		}
 	}
 	if (!ino) {
 		atomic_fetch_add(&p->misses, 1);
@@ -516,9 +636,24 @@ int kv_lookup(struct kv_pool *p, uint64_t parent, const char *name, size_t len, 
 		kv_policy_hit(p, ino);
 	}
 	fill_attr(p, ino, out);
+	if (ref) /* in the same critical section: nothing can free it in between */
+		p->kref[ino]++;
+	if (ref && kv_is_dir(kv_inode(p, ino)))
+		kv_dir_touch(p, ino);
 out:
 	pthread_mutex_unlock(&p->lock);
 	return rc;
+}
+
+int kv_lookup(struct kv_pool *p, uint64_t parent, const char *name, size_t len, struct kv_attr *out)
+{
+	return lookup(p, parent, name, len, out, false);
+}
+
+int kv_lookup_ref(struct kv_pool *p, uint64_t parent, const char *name, size_t len,
+		  struct kv_attr *out)
+{
+	return lookup(p, parent, name, len, out, true);
 }
 
 /*
@@ -549,13 +684,18 @@ static int create_node(struct kv_pool *p, uint64_t parent, const char *name, siz
 		rc = -EEXIST;
 		goto out;
 	}
-	if (S_ISDIR(mode) && p->ghosts) {
+	if (p->ghosts) {
 		struct kv_ghost g;
 
-		ghost_take(p, parent, name, len, &g); /* made again: the ghost is spent */
+		/* the name is being made again: the ghost is spent, or is the directory */
+		if (ghost_find(p, parent, name, len, &g) && S_ISDIR(mode) && !data &&
+		    ghost_revive_locked(p, &g)) {
+			rc = -EEXIST;
+			goto out;
+		}
 	}
 	p->creating_in = parent; /* what take_inode evicts must not take @parent with it */
-	ino = kv_index_take_inode(p);
+	ino = kv_index_take_inode(p, S_ISDIR(mode));
 	if (!ino) {
 		kv_log(KV_LOG_WARNING,
 		       "pool %s: all %llu inodes are in use and held; reformat with "
@@ -566,6 +706,7 @@ static int create_node(struct kv_pool *p, uint64_t parent, const char *name, siz
 	}
 	in = kv_inode(p, ino);
 	dir = kv_inode(p, parent);
+	p->recreated[ino] = 0;
 	/* POSIX/BSD set-group-ID directories: new entries take the directory's group */
 	if (dir->mode & S_ISGID) {
 		gid = dir->gid;
@@ -585,6 +726,8 @@ static int create_node(struct kv_pool *p, uint64_t parent, const char *name, siz
 	in->extent_count = 0;
 	in->name_len = (uint16_t)len;
 	memcpy(in->name, name, len);
+	if (S_ISDIR(mode) && data) /* made anew from a ghost */
+		alias_add(p, ino, data);
 	if (dlen) {
 		rc = kv_data_fill_new_locked(p, in, data, dlen);
 		if (rc) {
@@ -599,6 +742,7 @@ static int create_node(struct kv_pool *p, uint64_t parent, const char *name, siz
 	child_add(p, parent, ino);
 	if (S_ISDIR(mode)) {
 		p->dirs++;
+		kv_edir_add(p, ino);
 	} else {
 		p->files++;
 		kv_policy_attach(p, ino);
@@ -607,6 +751,9 @@ static int create_node(struct kv_pool *p, uint64_t parent, const char *name, siz
 	}
 	dir->mtime_ns = dir->ctime_ns = now;
 	p->kref[ino]++;
+	kv_dir_touch(p, parent);
+	if (S_ISDIR(mode))
+		kv_dir_touch(p, ino);
 	fill_attr(p, ino, out);
 out:
 	p->creating_in = 0;
@@ -717,15 +864,20 @@ bool kv_dir_revive_locked(struct kv_pool *p, uint64_t dir)
 
 		if (hash_find(p, in->parent, (const char *)in->name, in->name_len))
 			return false; /* the name was made again meanwhile: this one stays gone */
-		/* a new generation: the kernel's inode for it was (or will be) deleted */
+		/*
+		 * The same generation: the kernel's inode for it stays good (its
+		 * entry was only invalidated, never deleted: see reclaim).
+		 */
 		kv_jtx_begin(p);
-		KV_JTX_FIELD(p, &in->gen, in->gen + 1);
 		KV_JTX_FIELD(p, &in->state, (uint32_t)KV_INODE_LIVE);
 		kv_jtx_commit(p);
 		p->dir_reclaimed[d] = 0;
+		kv_dir_touch(p, d);
 		hash_insert(p, d);
 		child_add(p, in->parent, d);
 		p->dirs++;
+		if (!p->nchild[d])
+			kv_edir_add(p, d);
 		kv_log(KV_LOG_DEBUG, "pool %s: directory %llu revived by a create in it",
 		       p->be.path, (unsigned long long)d);
 	}
@@ -921,6 +1073,8 @@ int kv_rename(struct kv_pool *p, uint64_t parent, const char *name, size_t len, 
 	if (parent != newparent)
 		kv_policy_reattach_tree(p, src);
 out_times:
+	kv_dir_touch(p, parent);
+	kv_dir_touch(p, newparent);
 	kv_inode(p, parent)->mtime_ns = kv_inode(p, parent)->ctime_ns = now;
 	kv_inode(p, newparent)->mtime_ns = kv_inode(p, newparent)->ctime_ns = now;
 out:
@@ -1035,8 +1189,8 @@ out:
 	return rc;
 }
 
-int kv_dirent_name(struct kv_pool *p, const struct kv_dirent *d, char *buf, size_t size,
-		   struct kv_attr *attr)
+static int dirent_name(struct kv_pool *p, const struct kv_dirent *d, char *buf, size_t size,
+		       struct kv_attr *attr, bool ref)
 {
 	struct kv_inode *in;
 	int rc;
@@ -1054,8 +1208,24 @@ int kv_dirent_name(struct kv_pool *p, const struct kv_dirent *d, char *buf, size
 		buf[in->name_len] = 0;
 		if (attr)
 			fill_attr(p, d->ino, attr);
+		if (ref)
+			p->kref[d->ino]++;
+		if (ref && kv_is_dir(in))
+			kv_dir_touch(p, d->ino);
 		rc = in->name_len;
 	}
 	pthread_mutex_unlock(&p->lock);
 	return rc;
+}
+
+int kv_dirent_name(struct kv_pool *p, const struct kv_dirent *d, char *buf, size_t size,
+		   struct kv_attr *attr)
+{
+	return dirent_name(p, d, buf, size, attr, false);
+}
+
+int kv_dirent_name_ref(struct kv_pool *p, const struct kv_dirent *d, char *buf, size_t size,
+		       struct kv_attr *attr)
+{
+	return dirent_name(p, d, buf, size, attr, true);
 }

@@ -90,6 +90,14 @@ struct kv_dir_stats {
 };
 /** kv_pool_dir_stats() - up to @max marked directories. Return: how many were written. */
 int kv_pool_dir_stats(struct kv_pool *p, struct kv_dir_stats *out, int max);
+/** kv_pool_inodes_low() - fewer than 1/4 of the inode records are free and empty directories exist. */
+bool kv_pool_inodes_low(struct kv_pool *p);
+/**
+ * kv_pool_reclaim_dirs() - when inode records run low, remove up to @max
+ * empty directories nobody used for a few milliseconds, longest-empty first (their names are invalidated through the evict hook).
+ * Takes the metadata lock. Return: how many went.
+ */
+int kv_pool_reclaim_dirs(struct kv_pool *p, int max);
 /**
  * kv_dir_path() - the path of directory @ino from the mount's root ("/a/b").
  * Return: its length, -ENOENT (not a live directory), -ENAMETOOLONG.
@@ -157,8 +165,21 @@ long kv_pool_fsck(const char *path);
 
 /* --- names --- */
 
+/**
+ * kv_lookup() - find @name in directory @parent and fill *out.
+ * Return: 0; -ENOENT (absent, or @parent is not a live directory), -ENOTDIR
+ * (@parent is a file), -EINVAL or -ENAMETOOLONG (a bad name).
+ */
 int kv_lookup(struct kv_pool *p, uint64_t parent, const char *name, size_t len,
 	      struct kv_attr *out);
+/**
+ * kv_lookup_ref() - kv_lookup() that also counts one kernel lookup of the
+ * found inode (see kv_forget()) in the same critical section, so that no
+ * eviction can free and reuse the record between the two, as a separate
+ * kv_ref() would allow. Return: as kv_lookup().
+ */
+int kv_lookup_ref(struct kv_pool *p, uint64_t parent, const char *name, size_t len,
+		  struct kv_attr *out);
 int kv_create(struct kv_pool *p, uint64_t parent, const char *name, size_t len, uint32_t mode,
 	      uint32_t uid, uint32_t gid, struct kv_attr *out);
 /**
@@ -246,6 +267,9 @@ int kv_dir_snapshot(struct kv_pool *p, uint64_t dir, struct kv_dirent **out, uin
 /** kv_dirent_name() - name and attributes of a snapshot entry still alive. Return: len or -ENOENT. */
 int kv_dirent_name(struct kv_pool *p, const struct kv_dirent *d, char *buf, size_t size,
 		   struct kv_attr *attr);
+/** kv_dirent_name_ref() - kv_dirent_name() counting one kernel lookup, as kv_lookup_ref(). */
+int kv_dirent_name_ref(struct kv_pool *p, const struct kv_dirent *d, char *buf, size_t size,
+		       struct kv_attr *attr);
 
 /* --- the fast path (libkvfs through fs/ctl.c) --- */
 

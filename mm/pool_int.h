@@ -20,16 +20,30 @@
 #define KV_STRIPES 64
 
 /*
- * A top directory (a child of the root or of a marked directory) that
- * eviction reclaimed: an engine made it once and still believes in it, so a
- * lookup of its name brings it back (index.c). A bounded ring, in DRAM.
+ * A directory that eviction reclaimed (index.c): a lookup of its name
+ * brings it back, the very record while the kernel still names it (so
+ * every process agrees on one inode), else made anew with its mode and
+ * owner. An engine that saw it a moment ago (makedirs() then open()) or
+ * made it once at its start (a top directory: a child of the root or of a
+ * marked directory) finds it. A bounded ring with a hash index, in DRAM;
+ * top directories have a part of their own.
  */
-#define KV_GHOSTS 4096
+#define KV_GHOSTS     16384
+#define KV_GHOSTS_TOP 1024
 struct kv_ghost {
 	uint64_t parent, parent_gen, hash; /* hash 0: an empty slot */
+	uint64_t ino, gen; /* the reclaimed record */
+	uint32_t next; /* bucket chain: slot + 1 */
+	bool top;
 	uint32_t mode, uid, gid;
 	uint16_t len;
 	char name[KV_NAME_MAX + 1];
+};
+
+/* A directory made anew from a ghost, and the one it stands for (index.c). */
+#define KV_ALIASES 4096
+struct kv_alias {
+	uint64_t ino, gen, old_ino, old_gen;
 };
 
 /* A directory with a cache policy (policy.c); slot 0 is the unmarked rest. */
@@ -80,11 +94,21 @@ struct kv_pool {
 	uint32_t *anchor_idx, *file_anchor;
 	/* directories eviction emptied that the kernel still knows (ORPHAN records) */
 	uint8_t *dir_reclaimed;
+	/* when each directory was last named to the kernel or created in (KV_DIR_TICK units) */
+	uint32_t *dir_used;
+	/* empty directories, oldest first: reclaimed when inode records run out */
+	uint32_t *edir_prev, *edir_next;
+	uint8_t *in_edir;
+	uint32_t edir_head, edir_tail;
 	/* rename victims whose bytes stay while the kernel caches them (index.c) */
 	uint8_t *kept;
 	uint64_t creating_in; /* a directory a create is filling now: never reclaimed */
 	struct kv_ghost *ghosts; /* KV_GHOSTS of them, oldest overwritten first */
-	uint32_t ghost_next;
+	uint32_t *ghost_bucket;
+	uint32_t ghost_next, ghost_next_top;
+	struct kv_alias *aliases;
+	uint32_t alias_next;
+	uint8_t *recreated; /* made anew from a ghost: has an alias */
 	/* holds */
 	uint32_t *kref;
 	uint64_t *open_count, *pin_count; /* 64-bit: one handle pins millions a second */
@@ -142,6 +166,31 @@ static inline pthread_rwlock_t *kv_stripe(struct kv_pool *p, uint64_t ino)
 
 int64_t kv_now_ns(void);
 
+/*
+ * A directory eviction empties is reclaimed only if nobody named it or made
+ * something in it for a few milliseconds: an engine's makedirs() and the
+ * open() that follows are that close. Should one still race with it, the
+ * ghost (index.c) brings the directory back at the open's lookup.
+ */
+#define KV_DIR_TICK_SHIFT 20 /* ~1 ms */
+#define KV_DIR_IDLE_TICKS 4
+
+static inline uint32_t kv_dir_tick(void)
+{
+	return (uint32_t)(kv_now_ns() >> KV_DIR_TICK_SHIFT);
+}
+
+/* The kernel was told of @dir, or something was made in it, now. */
+static inline void kv_dir_touch(struct kv_pool *p, uint64_t dir)
+{
+	p->dir_used[dir] = kv_dir_tick();
+}
+
+static inline bool kv_dir_idle(const struct kv_pool *p, uint64_t dir)
+{
+	return (uint32_t)(kv_dir_tick() - p->dir_used[dir]) > KV_DIR_IDLE_TICKS;
+}
+
 /* Is this superblock usable for a device of @dev_size bytes? Logs why not. Return: 0 or -errno. */
 int kv_geometry_check(const char *path, const struct kv_geometry *g, uint64_t dev_size);
 
@@ -176,11 +225,15 @@ long kv_evict_one(struct kv_pool *p);
 long kv_evict_in(struct kv_pool *p, uint32_t anchor);
 /* Bring back a directory eviction reclaimed that the kernel still names. Return: true if live. */
 bool kv_dir_revive_locked(struct kv_pool *p, uint64_t dir);
+/* The list of empty directories (holds.c). */
+void kv_edir_add(struct kv_pool *p, uint64_t dir);
+void kv_edir_remove(struct kv_pool *p, uint64_t dir);
 /* Remember a reclaimed top directory so that a lookup of its name remakes it. */
-void kv_ghost_add(struct kv_pool *p, uint64_t dir);
+void kv_ghost_add(struct kv_pool *p, uint64_t dir, bool top);
 uint64_t kv_inode_alloc_bytes(const struct kv_inode *in);
 int kv_index_pin_locked(struct kv_pool *p, uint64_t ino);
-uint64_t kv_index_take_inode(struct kv_pool *p);
+/* A free record (evicting if need be), or 0. @for_dir: it will be a directory. */
+uint64_t kv_index_take_inode(struct kv_pool *p, bool for_dir);
 /* Take a record off the indexes and make it an orphan or free (index.c). */
 void kv_index_unlink_record(struct kv_pool *p, uint64_t ino, bool dram_only_unlinked);
 /* An orphan whose last holder went: drop its data, and its record if unreferenced (holds.c). */
