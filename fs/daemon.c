@@ -857,12 +857,13 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	 * reads a payload straight into the pool's extents. Measured against
 	 * plain reads of /dev/fuse with fs_bench, it is no slower (create+write
 	 * of 2 MiB files, kvfs/tmpfs median 0.87 with it, 0.75 without).
-	 * FUSE_CAP_SPLICE_WRITE stays requested although replies go out with
-	 * fuse_reply_iov and fuse_reply_buf, which never splice (libfuse 3.14
-	 * reads the flag only in fuse_reply_data). It makes no measurable
-	 * difference to fs_bench, but test_policy's four-writer race, which
-	 * now and then sees a read fail with EIO, saw that more often without
-	 * it (5 of 11 runs, against 1 of 14 with it); why is not known yet.
+	 * FUSE_CAP_SPLICE_WRITE stays requested, as it always was, although
+	 * replies go out with fuse_reply_iov and fuse_reply_buf, which never
+	 * splice (libfuse 3.14 reads the flag only in fuse_reply_data): it
+	 * makes no measurable difference to fs_bench. (Before the lookup
+	 * count moved into kv_lookup_ref, test_policy's four-writer race saw
+	 * its read EIO more often without it, 5 of 11 runs against 1 of 14;
+	 * since, neither way shows it.)
 	 */
 	if (conn->capable & FUSE_CAP_SPLICE_READ)
 		conn->want |= FUSE_CAP_SPLICE_READ;
