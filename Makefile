@@ -11,11 +11,19 @@ B       ?= build
 CC      ?= gcc
 NVCC    ?= /usr/local/cuda/bin/nvcc
 
-PKGS      := fuse3 libxxhash
 OPT       ?= -O2 -g
 CFLAGS    += $(OPT) -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wshadow -fPIC \
-             -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -Iinclude -Imm -Ifs \
-             $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+             -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 \
+             $(shell pkg-config --cflags libxxhash 2>/dev/null)
+# Every compile writes its header dependencies next to its output ($@.d or
+# %.d); -MP keeps a deleted header from breaking the build.
+DEPFLAGS   = -MMD -MP
+# Per-layer include paths: the build enforces the layering. mm/ sees only
+# itself and the public headers; fs/ sees mm/'s headers (it includes mm.h,
+# tests/check-layers.sh checks which ones); tests and benchmarks see all.
+MM_INC    := -Imm -Iinclude
+FS_INC    := -Ifs -Imm -Iinclude $(shell pkg-config --cflags fuse3 2>/dev/null)
+TEST_INC  := -Itests -Ifs -Imm -Iinclude
 LDLIBS_MM := -lnuma -lxxhash -lpthread
 ifeq ($(NO_DAXCTL),)
 LDLIBS_MM += -ldaxctl
@@ -49,12 +57,18 @@ BENCH_BIN:= $(BENCH_SRC:tests/bench/%.c=$(B)/bench/%)
 EX_SRC   := $(wildcard examples/*.c)
 EX_BIN   := $(EX_SRC:examples/%.c=$(B)/examples/%)
 
-all: $(B)/kvfs $(B)/libkvfs.a $(B)/libkvfs.so $(B)/libkvfs_preload.so $(B)/kvfs.pc $(UNIT_BIN) $(ITEST_BIN) \
-     $(BENCH_BIN) $(EX_BIN)
+# what `make install` installs (gpu.mk adds its libraries)
+INSTALLED := $(B)/kvfs $(B)/libkvfs.a $(B)/libkvfs.so $(B)/libkvfs_preload.so $(B)/kvfs.pc
 
-$(B)/%.o: %.c $(wildcard include/*.h mm/*.h fs/*.h)
+all: $(INSTALLED) $(UNIT_BIN) $(ITEST_BIN) $(BENCH_BIN) $(EX_BIN)
+
+$(B)/mm/%.o: mm/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) $(MM_INC) $(DEPFLAGS) -c $< -o $@
+
+$(B)/fs/%.o: fs/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(FS_INC) $(DEPFLAGS) -c $< -o $@
 
 $(B)/libkvfs_mm.a: $(MM_OBJ)
 	@rm -f $@; ar rcs $@ $^
@@ -82,19 +96,26 @@ $(B)/kvfs.pc: Makefile
 
 $(B)/tests/%: tests/unit/%.c $(B)/libkvfs_mm.a $(B)/libkvfs.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests -o $@ $^ -lcmocka $(LDLIBS_MM)
+	$(CC) $(CFLAGS) $(TEST_INC) -MMD -MP -MF $@.d -MT $@ -o $@ $^ -lcmocka $(LDLIBS_MM)
+
+# fs/ unit tests link the one module they test
+$(B)/tests/test_handles: $(B)/fs/handles.o
+$(B)/tests/test_pins: $(B)/fs/pins.o
 
 $(B)/tests/%: tests/integration/%.c $(B)/libkvfs.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $^ -lxxhash -lpthread
+	$(CC) $(CFLAGS) $(TEST_INC) -MMD -MP -MF $@.d -MT $@ -o $@ $^ -lxxhash -lpthread
 
 $(B)/bench/%: tests/bench/%.c $(B)/libkvfs_mm.a $(B)/libkvfs.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_MM)
+	$(CC) $(CFLAGS) $(TEST_INC) -MMD -MP -MF $@.d -MT $@ -o $@ $^ $(LDLIBS_MM)
 
 $(B)/examples/%: examples/%.c $(B)/libkvfs.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lxxhash -lpthread
+	$(CC) $(CFLAGS) -Iinclude -MMD -MP -MF $@.d -MT $@ $(LDFLAGS) -o $@ $^ -lxxhash -lpthread
+
+-include $(MM_OBJ:.o=.d) $(FS_OBJ:.o=.d) $(LIB_OBJ:.o=.d) $(PRE_OBJ:.o=.d) $(UNIT_BIN:=.d) $(ITEST_BIN:=.d) \
+         $(BENCH_BIN:=.d) $(EX_BIN:=.d)
 
 # --- GPU (libkvfs_cuda): built only where nvcc exists ---
 ifneq ($(wildcard $(NVCC)),)
@@ -147,7 +168,7 @@ engine-bench: all
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h' '*.cu')
 
-install: all
+install: $(INSTALLED)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/lib \
 	  $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include \
 	  $(DESTDIR)$(PREFIX)/share/man/man3 $(DESTDIR)$(PREFIX)/share/man/man7 \

@@ -157,7 +157,7 @@ static int dax_open(struct kv_backend *be, const char *path, const struct kv_bac
 		kv_log(KV_LOG_ERR, "cannot open %s: %s", node, strerror(-rc));
 		return rc;
 	}
-	if (!o->no_lock && flock(be->fd, (o->readonly ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
+	if (flock(be->fd, (o->readonly ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
 		rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
 		kv_log(KV_LOG_ERR, "pool %s is in use by another kvfs process", node);
 		close(be->fd);

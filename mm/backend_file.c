@@ -26,8 +26,6 @@
 /* Take the pool lock: one read-write user, or any number of readers. */
 static int lock_pool(struct kv_backend *be, const struct kv_backend_opts *o)
 {
-	if (o->no_lock)
-		return 0;
 	if (flock(be->fd, (o->readonly ? LOCK_SH : LOCK_EX) | LOCK_NB) == 0)
 		return 0;
 	if (errno == EWOULDBLOCK) {
@@ -277,13 +275,8 @@ int kv_backend_open(struct kv_backend *be, const char *path, const struct kv_bac
 	if (rc)
 		return rc;
 	rc = be->ops->map(be, o);
-	if (rc) {
-		bool created = be->created;
-
-		be->ops->close(be);
-		if (created)
-			unlink(path);
-	}
+	if (rc)
+		kv_backend_discard(be);
 	return rc;
 }
 
@@ -292,4 +285,12 @@ void kv_backend_close(struct kv_backend *be)
 	if (be->ops)
 		be->ops->close(be);
 	be->ops = NULL;
+}
+
+void kv_backend_discard(struct kv_backend *be)
+{
+	/* removed while still locked: nobody opens the half-made pool meanwhile */
+	if (be->ops && be->created)
+		unlink(be->path);
+	kv_backend_close(be);
 }

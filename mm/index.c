@@ -1,14 +1,15 @@
 // SPDX-License-Identifier: MIT
 /*
- * index.c - names, directories, references and eviction.
+ * index.c - names and directories: lookup, create, rename, unlink,
+ * attributes, readdir, and the DRAM indexes they use.
  *
  * The inode table on the pool is the truth; this file keeps DRAM indexes
- * over it, rebuilt at open: a hash of (parent, name) for O(1) lookups, a
- * per-directory child list for readdir without scanning the table, an LRU
- * list of files nobody holds (so eviction pops its head in O(1)), and the
- * reference counts (kernel lookups, opens, pins) that decide when an
- * unlinked file's data and record can go. Every function here that changes
- * more than one field does so in one journal transaction.
+ * over it, rebuilt at open (kv_index_build, which also rebuilds holds.c's
+ * LRU lists): a hash of (parent, name) for O(1) lookups, a per-directory
+ * child list for readdir without scanning the table, and the ghosts of top
+ * directories that eviction reclaimed. The reference counts, the LRU and
+ * eviction live in holds.c. Every function here that changes more than one
+ * field does so in one journal transaction.
  */
 #include "check.h"
 #include "pool_int.h"

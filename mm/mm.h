@@ -10,6 +10,28 @@
  * Locking: each call takes what it needs (one metadata mutex, per-file data
  * stripes); callers hold nothing. The eviction callback runs with the
  * metadata mutex held and must only queue work.
+ *
+ * The order of mm/, lowest first. A header includes only headers above it
+ * in this list, no mm/ file includes a header of fs/ or gpu/, and fs/ sees
+ * mm/ through this header (plus log.h, and layout.h for libkvfs.c), never
+ * through pool_int.h, alloc.h or backend.h. tests/check-layers.sh checks
+ * the #include lines; the build compiles mm/ with -Imm -Iinclude only.
+ *
+ *   layout.h                 the on-pool format (no code)
+ *   check.h, check.c         the checks of pool bytes shared by mount and fsck
+ *   log.h, log.c             kv_log()
+ *   alloc.h, alloc.c         the extent allocator of the data area
+ *   backend.h, backend_*.c   where the bytes come from (file, device-DAX)
+ *   mm.h                     this contract
+ *   pool_int.h               struct kv_pool, shared by the modules below
+ *   pool.c index.c holds.c data.c batch.c policy.c fsck.c check.c (its run-time half)
+ *                            the operations; today they call each other
+ *                            (pool.c builds the index, holds.c evicts
+ *                            through index.c, index.c drops data.c's
+ *                            extents). The planned split puts them in
+ *                            layers that never call upward: journal,
+ *                            extents, lru, index; then evict, holds,
+ *                            namespace, data, batch; pool.c composes them.
  */
 #ifndef KVFS_MM_MM_H
 #define KVFS_MM_MM_H
@@ -93,7 +115,6 @@ enum kv_fault_point {
 	KV_FP_CREATE_FILLED, /* new inode filled, not yet live */
 	KV_FP_DATA_WRITTEN, /* write copied its bytes, size not yet published */
 	KV_FP_EXTENT_ALLOCATED, /* extent taken in DRAM, inode not updated */
-	KV_FP_FORMAT_HALF, /* mkfs wrote the tables but not the superblock */
 };
 typedef void (*kv_fault_fn)(enum kv_fault_point fp, void *arg);
 void kv_pool_set_fault_hook(struct kv_pool *p, kv_fault_fn fn, void *arg);
@@ -197,7 +218,11 @@ int kv_rmdir(struct kv_pool *p, uint64_t parent, const char *name, size_t len);
 /* flags: 0, RENAME_NOREPLACE or RENAME_EXCHANGE; *replaced: the inode a plain rename unlinked, or 0 */
 int kv_rename(struct kv_pool *p, uint64_t parent, const char *name, size_t len, uint64_t newparent,
 	      const char *newname, size_t newlen, unsigned flags, uint64_t *replaced);
-/** kv_name() - copy an inode's name and parent (for invalidation). Return: name length or -errno. */
+/**
+ * kv_name() - copy a live record's name (NUL-terminated) and its parent as
+ * linked. Return: the name's length; -ENOENT (not live), -ERANGE (@size too
+ * small), -EIO (the name in the pool is invalid: the file is quarantined).
+ */
 int kv_name(struct kv_pool *p, uint64_t ino, char *buf, size_t size, uint64_t *parent);
 
 /* --- references: the kernel's lookups, opens (and maps), fast-path pins --- */
@@ -269,7 +294,7 @@ int kv_extents(struct kv_pool *p, uint64_t ino, struct kv_extent *ext, int max, 
  * closed since a change), -EIO (they differ; logged), -ENOENT.
  */
 int kv_verify(struct kv_pool *p, uint64_t ino);
-/** kv_pool_base() - the pool mapping (for zero-copy replies; hold the file open). */
+/** kv_pool_base() - the pool mapping (for tools and tests that inspect the pool in place). */
 void *kv_pool_base(const struct kv_pool *p);
 
 /* --- directories --- */

@@ -50,6 +50,7 @@ void kv_jtx_begin(struct kv_pool *p)
 {
 	p->jbytes = 0;
 	p->jnrec = 0;
+	p->joverflow = false;
 }
 
 int kv_jtx_add(struct kv_pool *p, void *dst, const void *src, uint32_t len)
@@ -57,8 +58,17 @@ int kv_jtx_add(struct kv_pool *p, void *dst, const void *src, uint32_t len)
 	uint32_t need = sizeof(struct kv_journal_rec) + ((len + 7) & ~7u);
 	struct kv_journal_rec *r;
 
-	if (need > p->geo.journal_size - sizeof(struct kv_journal_head) - p->jbytes)
+	if (p->joverflow)
 		return -E2BIG;
+	/* the checked copy of the geometry: the pool's may have been changed */
+	if (need > p->geo.journal_size - sizeof(struct kv_journal_head) - p->jbytes) {
+		p->joverflow = true;
+		kv_log(KV_LOG_ERR,
+		       "pool %s: a journal transaction outgrew the journal (%u bytes staged); "
+		       "it is dropped",
+		       p->be.path, p->jbytes);
+		return -E2BIG;
+	}
 	r = (struct kv_journal_rec *)(p->jbuf + p->jbytes);
 	r->off = (uint64_t)((uint8_t *)dst - p->base);
 	r->len = len;
@@ -86,6 +96,8 @@ void kv_jtx_commit(struct kv_pool *p)
 	struct kv_journal_head *h = journal_head(p);
 	uint8_t *recs = (uint8_t *)(h + 1);
 
+	if (p->joverflow) /* all or nothing: a transaction cut short is not applied */
+		p->jnrec = p->jbytes = 0;
 	if (!p->jnrec)
 		return;
 	memcpy(recs, p->jbuf, p->jbytes);
@@ -231,7 +243,7 @@ int kv_geometry_check(const char *path, const struct kv_geometry *g, uint64_t de
 
 /* --- mkfs --- */
 
-static void format_mapped(uint8_t *base, const struct kv_geometry *g, struct kv_pool *fault_p)
+static void format_mapped(uint8_t *base, const struct kv_geometry *g)
 {
 	struct kv_super *sb = (struct kv_super *)base;
 	struct kv_inode *root;
@@ -248,8 +260,6 @@ static void format_mapped(uint8_t *base, const struct kv_geometry *g, struct kv_
 	root->parent = KV_ROOT_INO;
 	root->atime_ns = root->mtime_ns = root->ctime_ns = g->created_ns;
 	root->state = KV_INODE_LIVE;
-	if (fault_p)
-		kv_fault(fault_p, KV_FP_FORMAT_HALF);
 	memset(&sb->rt, 0, sizeof(sb->rt));
 	sb->rt.state = KV_STATE_CLEAN;
 	memcpy(&sb->geo, g, sizeof(*g));
@@ -277,8 +287,53 @@ static int format_new(struct kv_backend *be, const char *path, uint64_t inode_co
 	if (getrandom(g.uuid, sizeof(g.uuid), 0) != sizeof(g.uuid))
 		return -EIO;
 	g.checksum = geometry_checksum(&g);
-	format_mapped(be->base, &g, NULL);
+	format_mapped(be->base, &g);
 	return 0;
+}
+
+/* A superblock found at @path: refuse to erase a pool or foreign data. Return: 0 or -EEXIST. */
+static int refuse_erase(const char *path, const struct kv_geometry *old)
+{
+	static const uint8_t zero[sizeof(*old)];
+
+	if (old->magic == KV_MAGIC) {
+		kv_log(KV_LOG_ERR,
+		       "%s already holds a kvfs pool; add -f to erase it "
+		       "(every cached block is lost)",
+		       path);
+		return -EEXIST;
+	}
+	/* Someone's data (a typo'd path?) is not erased without -f either. */
+	if (memcmp(old, zero, sizeof(*old)) != 0) {
+		kv_log(KV_LOG_ERR,
+		       "%s holds foreign data (not a kvfs pool); add -f to erase it and format",
+		       path);
+		return -EEXIST;
+	}
+	return 0;
+}
+
+/*
+ * Look at a device-DAX pool before formatting it: through the backend's
+ * own read-only mapping, as famfs maps the superblock before its mkfs (a
+ * pread() of a devdax node reads nothing). A pool in use fails here (EBUSY).
+ * Return: 0 or -errno.
+ */
+static int probe_dax(const char *path, bool force)
+{
+	struct kv_backend_opts po = { .numa_node = -1, .readonly = true };
+	struct kv_backend probe;
+	struct kv_geometry old;
+	int rc = kv_backend_open(&probe, path, &po);
+
+	if (rc)
+		return rc;
+	if (!force && probe.size >= sizeof(old)) {
+		memcpy(&old, probe.base, sizeof(old));
+		rc = refuse_erase(path, &old);
+	}
+	kv_backend_close(&probe);
+	return rc;
 }
 
 int kv_pool_mkfs(const char *path, uint64_t size, uint64_t inode_count, bool force)
@@ -302,7 +357,14 @@ int kv_pool_mkfs(const char *path, uint64_t size, uint64_t inode_count, bool for
 	 * link or a FIFO planted at @path is not followed nor waited on here;
 	 * the backend refuses it below.
 	 */
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (kv_backend_is_dax(path)) {
+		rc = probe_dax(path, force);
+		if (rc)
+			return rc;
+		fd = -1;
+	} else {
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	}
 	if (fd >= 0) {
 		if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
 			close(fd);
@@ -312,26 +374,10 @@ int kv_pool_mkfs(const char *path, uint64_t size, uint64_t inode_count, bool for
 			       path, path);
 			return -EISDIR;
 		}
-		if (pread(fd, &old, sizeof(old), 0) == (ssize_t)sizeof(old) && !force) {
-			static const uint8_t zero[sizeof(old)];
-
-			if (old.magic == KV_MAGIC) {
-				close(fd);
-				kv_log(KV_LOG_ERR,
-				       "%s already holds a kvfs pool; add -f to erase it "
-				       "(every cached block is lost)",
-				       path);
-				return -EEXIST;
-			}
-			/* Someone's data (a typo'd path?) is not erased without -f either. */
-			if (memcmp(&old, zero, sizeof(old)) != 0) {
-				close(fd);
-				kv_log(KV_LOG_ERR,
-				       "%s holds foreign data (not a kvfs pool); add -f to "
-				       "erase it and format",
-				       path);
-				return -EEXIST;
-			}
+		if (!force && pread(fd, &old, sizeof(old), 0) == (ssize_t)sizeof(old) &&
+		    (rc = refuse_erase(path, &old))) {
+			close(fd);
+			return rc;
 		}
 		if (S_ISREG(st.st_mode) && size && (uint64_t)st.st_size != size) {
 			/* Resize before mapping; the lock below still guards a live pool. */
@@ -356,9 +402,10 @@ int kv_pool_mkfs(const char *path, uint64_t size, uint64_t inode_count, bool for
 	if (rc)
 		return rc;
 	rc = format_new(&be, path, inode_count);
-	kv_backend_close(&be);
-	if (rc && be.created)
-		unlink(path); /* nothing left behind by a failed mkfs */
+	if (rc)
+		kv_backend_discard(&be); /* nothing left behind by a failed mkfs */
+	else
+		kv_backend_close(&be);
 	return rc;
 }
 
@@ -394,7 +441,7 @@ int kv_pool_open(const char *path, const struct kv_open_opts *o, struct kv_pool 
 	if (p->be.created) {
 		rc = format_new(&p->be, path, o->inode_count);
 		if (rc) {
-			unlink(path); /* nothing left behind */
+			kv_backend_discard(&p->be); /* nothing left behind */
 			rc = rc == -ENOSPC ? -EINVAL : rc;
 			goto out_close;
 		}

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * pool_int.h - the inside of struct kv_pool, shared by the mm/ modules
- * (pool.c: open/format/journal; index.c: names and references; data.c:
- * bytes, extents and xattrs). Nothing outside mm/ includes this.
+ * (pool.c: open, format, the journal; index.c: names and directories;
+ * holds.c: references, the LRU and eviction; data.c: bytes, extents and
+ * xattrs; batch.c: the fast path; policy.c: per-directory policy; fsck.c).
+ * Nothing outside mm/ but its unit tests and benchmarks includes this.
  */
 #ifndef KVFS_MM_POOL_INT_H
 #define KVFS_MM_POOL_INT_H
@@ -73,6 +75,7 @@ struct kv_pool {
 	/* journal staging (DRAM) */
 	uint8_t *jbuf;
 	uint32_t jbytes, jnrec;
+	bool joverflow; /* a record did not fit: this transaction commits nothing */
 	uint64_t jseq;
 
 	/* name hash: bucket -> first inode, chained through hnext */
@@ -201,7 +204,15 @@ static inline bool kv_dir_idle(const struct kv_pool *p, uint64_t dir)
 /* Is this superblock usable for a device of @dev_size bytes? Logs why not. Return: 0 or -errno. */
 int kv_geometry_check(const char *path, const struct kv_geometry *g, uint64_t dev_size);
 
-/* --- journal (pool.c); caller holds p->lock --- */
+/*
+ * --- journal (pool.c); caller holds p->lock ---
+ * A transaction is begin, adds, commit. Only kv_commit's grows with its
+ * input (and checks -E2BIG); every other one stages a few fields and at
+ * most two names, a few KiB against a journal of KV_JOURNAL_SIZE, so their
+ * callers do not check. Should one overflow all the same (a bug), the add
+ * logs an error and the whole transaction is dropped at commit: the pool
+ * keeps its state before it, never half of it.
+ */
 void kv_jtx_begin(struct kv_pool *p);
 /* Stage "write len bytes of src at dst" (dst inside the pool). Return: 0 or -E2BIG. */
 int kv_jtx_add(struct kv_pool *p, void *dst, const void *src, uint32_t len);

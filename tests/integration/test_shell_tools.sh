@@ -87,6 +87,12 @@ ok "getfattr -d -m - lists user.kvfs.extents" \
 # is a new extent, until the eleventh moves the file into one extent
 head -c 4096 "$WORK/five" >"$MNT/gA"
 head -c 4096 "$WORK/five" >"$MNT/gB"
+# the room a writer kept ahead goes back at its last close, which the kernel sends late
+trimmed() {
+	getfattr --only-values -n user.kvfs.extents "$MNT/gA" 2>/dev/null | grep -qE '^[0-9]+:4096$' &&
+		getfattr --only-values -n user.kvfs.extents "$MNT/gB" 2>/dev/null | grep -qE '^[0-9]+:4096$'
+}
+eventually trimmed
 most=0
 for i in $(seq 2 24); do
 	fallocate -l $((i * 4096)) "$MNT/gA" && fallocate -l $((i * 4096)) "$MNT/gB" || break

@@ -92,9 +92,16 @@ static void test_mkfs_refuses_formatted(void **state)
 
 static void test_too_small(void **state)
 {
+	struct kv_open_opts o = { .create_size = 1 << 20, .numa_node = -1 };
+	struct kv_pool *p;
+
 	assert_int_equal(kv_pool_mkfs(path, 1 << 20, 0, false), -ENOSPC);
 	assert_non_null(strstr(lastlog, "too small"));
 	assert_int_equal(access(path, F_OK), -1); /* nothing left behind */
+	/* an open that creates the file and cannot format it removes it again */
+	assert_int_equal(kv_pool_open(path, &o, &p), -EINVAL);
+	assert_non_null(strstr(lastlog, "too small"));
+	assert_int_equal(access(path, F_OK), -1);
 }
 
 static void test_not_formatted_and_foreign(void **state)
@@ -267,6 +274,45 @@ static void test_dax_discovery(void **state)
 	assert_int_equal(kv_dax_resolve("/dev/dax7.0", &d), -ENODEV);
 	assert_non_null(strstr(lastlog, "daxctl list"));
 	kv_dax_set_enumerator(NULL, NULL);
+}
+
+/*
+ * mkfs of a device-DAX pool looks through the backend's mapping (a pread()
+ * of a devdax node reads nothing): it refuses to erase a pool or foreign
+ * data without force, and a pool in use even with it. A regular file plays
+ * the device: the fake enumerator names it as /dev/../tmp/...
+ */
+static void test_dax_mkfs_probe(void **state)
+{
+	struct kv_open_opts o = { .numa_node = -1 };
+	struct kv_pool *p;
+	struct stat st;
+	int fd;
+
+	fd = open(path, O_CREAT | O_EXCL | O_RDWR, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 32 << 20), 0);
+	fake_devs[0] = (struct kv_dax_dev){ "", 32 << 20, 2 << 20, KV_DAX_DEVDAX, 0 };
+	assert_true(strlen(path) + 3 <= sizeof(fake_devs[0].name));
+	memcpy(fake_devs[0].name, "..", 2);
+	memcpy(fake_devs[0].name + 2, path, strlen(path) + 1);
+	fake_n = 1;
+	kv_dax_set_enumerator(fake_enum, NULL);
+	assert_int_equal(kv_pool_mkfs("dax:auto", 0, 0, false), 0); /* zeros: formatted */
+	assert_int_equal(kv_pool_mkfs("dax:auto", 0, 0, false), -EEXIST);
+	assert_non_null(strstr(lastlog, "already holds a kvfs pool"));
+	assert_int_equal(kv_pool_open("dax:auto", &o, &p), 0);
+	assert_int_equal(kv_pool_mkfs("dax:auto", 0, 0, true), -EBUSY);
+	kv_pool_close(p);
+	assert_int_equal(kv_pool_mkfs("dax:auto", 0, 0, true), 0);
+	assert_int_equal(pwrite(fd, "not a pool", 10, 0), 10);
+	assert_int_equal(kv_pool_mkfs("dax:auto", 0, 0, false), -EEXIST);
+	assert_non_null(strstr(lastlog, "foreign data"));
+	assert_int_equal(kv_pool_mkfs("dax:auto", 0, 0, true), 0);
+	assert_int_equal(kv_pool_fsck("dax:auto"), 0);
+	close(fd);
+	kv_dax_set_enumerator(NULL, NULL);
+	assert_int_equal(stat(path, &st), 0); /* a device is never removed */
 }
 
 /* --- namespace and data --- */
@@ -552,40 +598,67 @@ static void test_eviction(void **state)
 static void test_inode_reuse(void **state)
 {
 	struct kv_pool *p;
-	struct kv_attr a[40], b, old;
+	struct kv_attr a[40], b, old, cur, x;
 	struct kv_pool_stats st;
+	uint64_t free0;
 	char nm[16];
-	int i;
+	int i, n_f;
 
 	assert_int_equal(kv_pool_mkfs(path, 32 << 20, 16, false), 0);
 	p = open_pool();
 	kv_pool_get_stats(p, &st);
 	/* fill every record; each create leaves a kernel reference (kref 1) */
-	for (i = 0; i < (int)st.inodes_free; i++) {
+	n_f = (int)st.inodes_free;
+	for (i = 0; i < n_f; i++) {
 		snprintf(nm, sizeof(nm), "f%d", i);
 		assert_int_equal(
 		    kv_create(p, KV_ROOT_INO, nm, strlen(nm), S_IFREG | 0644, 0, 0, &a[i]), 0);
 	}
-	old = a[0];
-	/* more creates evict the oldest (still referenced) and reuse its record */
+	/* more creates evict (still referenced files) and, short of free records, reuse one */
 	for (i = 0; i < 8; i++) {
 		snprintf(nm, sizeof(nm), "g%d", i);
 		assert_int_equal(
 		    kv_create(p, KV_ROOT_INO, nm, strlen(nm), S_IFREG | 0644, 0, 0, &b), 0);
 	}
 	assert_int_equal(kv_lookup(p, KV_ROOT_INO, "f0", 2, &b), -ENOENT);
-	assert_int_equal(kv_lookup(p, KV_ROOT_INO, "g7", 2, &b), 0);
+	/*
+	 * A g file lives in the record of an evicted f file the kernel still
+	 * named, under a new generation; late forgets of the old life are absorbed.
+	 */
+	for (i = 0, old.ino = 0; i < 8 && !old.ino; i++) {
+		int j;
+
+		snprintf(nm, sizeof(nm), "g%d", i);
+		if (kv_lookup(p, KV_ROOT_INO, nm, strlen(nm), &cur)) /* evicted in turn */
+			continue;
+		for (j = 0; j < n_f; j++)
+			if (a[j].ino == cur.ino && a[j].gen != cur.gen)
+				old = a[j];
+	}
+	assert_int_not_equal(old.ino, 0);
+	kv_forget(p, old.ino, 1); /* the kernel forgets the f file only now */
+	assert_int_equal(kv_getattr(p, old.ino, &x), 0);
+	assert_int_equal(x.gen, cur.gen);
+	/* still referenced (its own lookups stand): unlinked, it stays an orphan */
+	kv_pool_get_stats(p, &st);
+	free0 = st.inodes_free;
+	assert_int_equal(kv_unlink(p, KV_ROOT_INO, nm, strlen(nm)), 0);
+	kv_pool_get_stats(p, &st);
+	assert_int_equal(st.inodes_free, free0);
+	/* its own forgets (with any older lives' still owed) free the record */
+	kv_forget(p, old.ino, 1000);
+	kv_pool_get_stats(p, &st);
+	assert_int_equal(st.inodes_free, free0 + 1);
 	/* a held file's record is never reused */
+	assert_int_equal(kv_create(p, KV_ROOT_INO, "h", 1, S_IFREG | 0644, 0, 0, &b), 0);
 	assert_int_equal(kv_open(p, b.ino), 0);
-	assert_int_equal(kv_unlink(p, KV_ROOT_INO, "g7", 2), 0);
+	assert_int_equal(kv_unlink(p, KV_ROOT_INO, "h", 1), 0);
 	for (i = 8; i < 40; i++) {
 		snprintf(nm, sizeof(nm), "g%d", i);
 		assert_int_equal(
 		    kv_create(p, KV_ROOT_INO, nm, strlen(nm), S_IFREG | 0644, 0, 0, &a[0]), 0);
 		assert_int_not_equal(a[0].ino, b.ino);
 	}
-	/* the reused record carries a new generation; late forgets of its old life are absorbed */
-	kv_forget(p, old.ino, 1);
 	kv_release(p, b.ino);
 	kv_pool_close(p);
 	assert_int_equal(kv_pool_fsck(path), 0);
@@ -734,6 +807,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_truncated_pool, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_locked_twice, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dax_discovery, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dax_mkfs_probe, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_data, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_appends, setup, teardown),
