@@ -11,11 +11,19 @@ B       ?= build
 CC      ?= gcc
 NVCC    ?= /usr/local/cuda/bin/nvcc
 
-PKGS      := fuse3 libxxhash
 OPT       ?= -O2 -g
 CFLAGS    += $(OPT) -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wshadow -fPIC \
-             -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -Iinclude -Imm -Ifs \
-             $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+             -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 \
+             $(shell pkg-config --cflags libxxhash 2>/dev/null)
+# Every compile writes its header dependencies next to its output ($@.d or
+# %.d); -MP keeps a deleted header from breaking the build.
+DEPFLAGS   = -MMD -MP
+# Per-layer include paths: the build enforces the layering. mm/ sees only
+# itself and the public headers; fs/ sees mm/'s headers (it includes mm.h,
+# tests/check-layers.sh checks which ones); tests and benchmarks see all.
+MM_INC    := -Imm -Iinclude
+FS_INC    := -Ifs -Imm -Iinclude $(shell pkg-config --cflags fuse3 2>/dev/null)
+TEST_INC  := -Itests -Ifs -Imm -Iinclude
 LDLIBS_MM := -lnuma -lxxhash -lpthread
 ifeq ($(NO_DAXCTL),)
 LDLIBS_MM += -ldaxctl
@@ -32,8 +40,10 @@ LIBKVFS_SO_LIBS := -Wl,-Bstatic -lxxhash -Wl,-Bdynamic -Wl,--exclude-libs,ALL
 endif
 
 MM_SRC   := $(wildcard mm/*.c)
-FS_SRC   := $(filter-out fs/libkvfs.c fs/hash.c,$(wildcard fs/*.c))
+PRE_SRC  := $(wildcard fs/preload*.c)
+FS_SRC   := $(filter-out fs/libkvfs.c fs/hash.c $(PRE_SRC),$(wildcard fs/*.c))
 LIB_SRC  := fs/libkvfs.c fs/hash.c
+PRE_OBJ  := $(PRE_SRC:%.c=$(B)/%.o)
 MM_OBJ   := $(MM_SRC:%.c=$(B)/%.o)
 FS_OBJ   := $(FS_SRC:%.c=$(B)/%.o)
 LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o)
@@ -47,12 +57,18 @@ BENCH_BIN:= $(BENCH_SRC:tests/bench/%.c=$(B)/bench/%)
 EX_SRC   := $(wildcard examples/*.c)
 EX_BIN   := $(EX_SRC:examples/%.c=$(B)/examples/%)
 
-all: $(B)/kvfs $(B)/libkvfs.a $(B)/libkvfs.so $(B)/kvfs.pc $(UNIT_BIN) $(ITEST_BIN) \
-     $(BENCH_BIN) $(EX_BIN)
+# what `make install` installs (gpu.mk adds its libraries)
+INSTALLED := $(B)/kvfs $(B)/libkvfs.a $(B)/libkvfs.so $(B)/libkvfs_preload.so $(B)/kvfs.pc
 
-$(B)/%.o: %.c $(wildcard include/*.h mm/*.h fs/*.h)
+all: $(INSTALLED) $(UNIT_BIN) $(ITEST_BIN) $(BENCH_BIN) $(EX_BIN)
+
+$(B)/mm/%.o: mm/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) $(MM_INC) $(DEPFLAGS) -c $< -o $@
+
+$(B)/fs/%.o: fs/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(FS_INC) $(DEPFLAGS) -c $< -o $@
 
 $(B)/libkvfs_mm.a: $(MM_OBJ)
 	@rm -f $@; ar rcs $@ $^
@@ -66,25 +82,40 @@ $(B)/libkvfs.a: $(LIB_OBJ)
 $(B)/libkvfs.so: $(LIB_OBJ)
 	$(CC) -shared -Wl,-soname,libkvfs.so.1 -o $@ $^ $(LIBKVFS_SO_LIBS) -lpthread
 
+# libkvfs_preload.so defines open/open64, mmap/mmap64, ...: each under its own
+# name, so the headers must not rename them to their 64-bit twins.
+$(PRE_OBJ): CFLAGS += -U_FILE_OFFSET_BITS
+$(B)/fs/cmd_run.o: CFLAGS += -DKVFS_PREFIX='"$(PREFIX)"'
+$(B)/libkvfs_preload.so: $(PRE_OBJ) fs/preload.map
+	$(CC) -shared -Wl,-soname,libkvfs_preload.so -Wl,--version-script=fs/preload.map \
+	  $(filter-out -static,$(LDFLAGS)) -o $@ $(PRE_OBJ) -ldl -lpthread
+
 $(B)/kvfs.pc: Makefile
 	@mkdir -p $(B)
 	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: kvfs\nDescription: kvfs client library: prefix lookup, pins and batch stores on a kvfs mount\nVersion: 0.1.0\nLibs: -L$${libdir} -lkvfs\nLibs.private: -lxxhash -lpthread\nCflags: -I$${includedir}\n' $(PREFIX) > $@
 
 $(B)/tests/%: tests/unit/%.c $(B)/libkvfs_mm.a $(B)/libkvfs.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests -o $@ $^ -lcmocka $(LDLIBS_MM)
+	$(CC) $(CFLAGS) $(TEST_INC) -MMD -MP -MF $@.d -MT $@ -o $@ $^ -lcmocka $(LDLIBS_MM)
+
+# fs/ unit tests link the one module they test
+$(B)/tests/test_handles: $(B)/fs/handles.o
+$(B)/tests/test_pins: $(B)/fs/pins.o
 
 $(B)/tests/%: tests/integration/%.c $(B)/libkvfs.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $^ -lxxhash -lpthread
+	$(CC) $(CFLAGS) $(TEST_INC) -MMD -MP -MF $@.d -MT $@ -o $@ $^ -lxxhash -lpthread
 
 $(B)/bench/%: tests/bench/%.c $(B)/libkvfs_mm.a $(B)/libkvfs.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_MM)
+	$(CC) $(CFLAGS) $(TEST_INC) -MMD -MP -MF $@.d -MT $@ -o $@ $^ $(LDLIBS_MM)
 
 $(B)/examples/%: examples/%.c $(B)/libkvfs.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lxxhash -lpthread
+	$(CC) $(CFLAGS) -Iinclude -MMD -MP -MF $@.d -MT $@ $(LDFLAGS) -o $@ $^ -lxxhash -lpthread
+
+-include $(MM_OBJ:.o=.d) $(FS_OBJ:.o=.d) $(LIB_OBJ:.o=.d) $(PRE_OBJ:.o=.d) $(UNIT_BIN:=.d) $(ITEST_BIN:=.d) \
+         $(BENCH_BIN:=.d) $(EX_BIN:=.d)
 
 # --- GPU (libkvfs_cuda): built only where nvcc exists ---
 ifneq ($(wildcard $(NVCC)),)
@@ -123,16 +154,21 @@ valgrind: all
 
 static:
 	$(MAKE) B=build-static NO_DAXCTL=1 LDFLAGS="-static" build-static/kvfs \
-	  build-static/libkvfs.a build-static/libkvfs.so $(patsubst $(B)/%,build-static/%,$(EX_BIN))
+	  build-static/libkvfs.a build-static/libkvfs.so build-static/libkvfs_preload.so $(patsubst $(B)/%,build-static/%,$(EX_BIN))
 	@ldd build-static/libkvfs.so | grep -q xxhash && { echo "static libkvfs.so needs libxxhash"; exit 1; } || true
 
 bench: all
 	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
 
+# the engines' file backends on kvfs against tmpfs (python3, mounts its own kvfs)
+engine-bench: all
+	@python3 tests/bench/engine_bench.py $(B)/kvfs
+.PHONY: engine-bench
+
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h' '*.cu')
 
-install: all
+install: $(INSTALLED)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/lib \
 	  $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include \
 	  $(DESTDIR)$(PREFIX)/share/man/man3 $(DESTDIR)$(PREFIX)/share/man/man7 \
@@ -143,6 +179,7 @@ install: all
 	install -m 644 $(B)/libkvfs.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(B)/libkvfs.so $(DESTDIR)$(PREFIX)/lib/libkvfs.so.1
 	ln -sf libkvfs.so.1 $(DESTDIR)$(PREFIX)/lib/libkvfs.so
+	install -m 755 $(B)/libkvfs_preload.so $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 $(B)/kvfs.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
 	install -m 644 include/kvfs.h $(DESTDIR)$(PREFIX)/include/
 	install -m 644 man/*.3 $(DESTDIR)$(PREFIX)/share/man/man3/

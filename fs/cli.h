@@ -27,5 +27,6 @@ int kv_cmd_mkfs(int argc, char **argv);
 int kv_cmd_fsck(int argc, char **argv);
 int kv_cmd_stat(int argc, char **argv);
 int kv_cmd_mount(int argc, char **argv);
+int kv_cmd_run(int argc, char **argv);
 
 #endif /* KVFS_FS_CLI_H */

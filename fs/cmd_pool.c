@@ -139,22 +139,45 @@ int kv_cmd_mkfs(int argc, char **argv)
 
 int kv_cmd_fsck(int argc, char **argv)
 {
-	long problems;
+	const char *pool = argv[argc - 1];
+	unsigned flags = 0;
+	long problems, dropped;
+	bool repair = false;
+	int i;
 
-	if (argc != 2 || argv[1][0] == '-') {
-		fprintf(stderr, "usage: kvfs fsck POOL\n");
+	for (i = 1; i < argc - 1; i++) {
+		if (strcmp(argv[i], "--repair") == 0)
+			repair = true;
+		else if (strcmp(argv[i], "--data") == 0)
+			flags |= KV_FSCK_DATA;
+		else
+			break;
+	}
+	if (argc < 2 || i != argc - 1 || pool[0] == '-') {
+		fprintf(stderr, "usage: kvfs fsck [--repair] [--data] POOL\n");
 		return 2;
 	}
 	kv_log_set_level(KV_LOG_NOTICE);
-	problems = kv_pool_fsck(argv[1]);
+	problems = kv_pool_fsck_flags(pool, flags);
 	if (problems < 0)
 		return 4;
+	if (problems && repair) {
+		/* the mount's own repair: drop the bad records, keep the rest, then look again */
+		dropped = kv_pool_repair(pool);
+		if (dropped < 0)
+			return 4;
+		printf("kvfs fsck: %s: dropped %ld bad record%s\n", pool, dropped,
+		       dropped == 1 ? "" : "s");
+		problems = kv_pool_fsck_flags(pool, flags);
+		if (problems < 0)
+			return 4;
+	}
 	if (problems) {
-		fprintf(stderr, "kvfs fsck: %s: %ld problem%s found\n", argv[1], problems,
-			problems == 1 ? "" : "s");
+		fprintf(stderr, "kvfs fsck: %s: %ld problem%s found%s\n", pool, problems,
+			problems == 1 ? "" : "s", repair ? " after repair" : "");
 		return 1;
 	}
-	printf("kvfs fsck: %s: clean\n", argv[1]);
+	printf("kvfs fsck: %s: clean\n", pool);
 	return 0;
 }
 

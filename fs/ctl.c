@@ -19,6 +19,7 @@
 #include "handles.h"
 #include "kvfs.h"
 #include "kvfs_abi.h"
+#include "pins.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -26,16 +27,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#define KV_CTL_MAX_PINS (16u << 20)
-
-struct pin {
-	uint64_t dir;
-	uint8_t hash[16];
-	uint64_t ino;
-	uint64_t count;
-	uint64_t bytes; /* charged to the handle's uid while count > 0 */
-};
 
 struct txn {
 	uint64_t id;
@@ -51,11 +42,7 @@ struct kv_ctl_state {
 	pthread_mutex_t lock;
 	bool writable;
 	struct kv_user_hold *user; /* who opened it: its holds count against this uid's share */
-	struct pin *pins; /* in pin order */
-	size_t npins, pins_cap;
-	size_t live; /* entries with count > 0 */
-	uint32_t *slots; /* open addressing over pins: index + 1, 0 = empty */
-	size_t nslots; /* power of two */
+	struct kv_pins pins;
 	struct txn *txns;
 	size_t ntxns;
 	uint64_t next_txn;
@@ -67,107 +54,6 @@ static void hash_name(const uint8_t h[16], char out[33])
 
 	memcpy(k.b, h, 16);
 	kvfs_hash_name(&k, out);
-}
-
-static size_t slot_of(const struct kv_ctl_state *s, uint64_t dir, const uint8_t h[16])
-{
-	uint64_t k;
-
-	memcpy(&k, h, sizeof(k));
-	return (size_t)((k ^ (dir * 0x9E3779B97F4A7C15ull)) & (s->nslots - 1));
-}
-
-/*
- * The first entry of (dir, hash) that is still counted (@live), or that
- * belongs to inode @ino, counted or not (to revive it), or NULL.
- */
-static struct pin *pin_find(struct kv_ctl_state *s, uint64_t dir, const uint8_t h[16], bool live,
-			    uint64_t ino)
-{
-	size_t i;
-
-	if (!s->nslots)
-		return NULL;
-	for (i = slot_of(s, dir, h); s->slots[i]; i = (i + 1) & (s->nslots - 1)) {
-		struct pin *p = &s->pins[s->slots[i] - 1];
-
-		if (p->dir == dir && !memcmp(p->hash, h, 16) &&
-		    (live ? p->count > 0 : p->ino == ino))
-			return p;
-	}
-	return NULL;
-}
-
-/* Rebuild the slots over the first @n entries of the pin array. */
-static int pin_rehash(struct kv_ctl_state *s, size_t nslots)
-{
-	uint32_t *slots = calloc(nslots, sizeof(*slots));
-	size_t i, j;
-
-	if (!slots)
-		return -ENOMEM;
-	free(s->slots);
-	s->slots = slots;
-	s->nslots = nslots;
-	for (j = 0; j < s->npins; j++) {
-		for (i = slot_of(s, s->pins[j].dir, s->pins[j].hash); s->slots[i];
-		     i = (i + 1) & (nslots - 1))
-			;
-		s->slots[i] = (uint32_t)j + 1;
-	}
-	return 0;
-}
-
-/* Drop entries no longer counted once they outnumber the live ones (keeps pin order). */
-static void pin_compact(struct kv_ctl_state *s)
-{
-	size_t j, n = 0, nslots = 2048;
-
-	if (s->npins < 4096 || s->npins < 4 * s->live)
-		return;
-	for (j = 0; j < s->npins; j++)
-		if (s->pins[j].count)
-			s->pins[n++] = s->pins[j];
-	s->npins = n;
-	while (nslots < 2 * (n + 1))
-		nslots *= 2;
-	pin_rehash(s, nslots); /* on ENOMEM the old slots are gone: rebuilt at the next add */
-}
-
-static int pin_add(struct kv_ctl_state *s, uint64_t dir, const uint8_t h[16], uint64_t ino,
-		   uint64_t bytes)
-{
-	struct pin *p;
-	size_t i;
-
-	if (s->npins == KV_CTL_MAX_PINS)
-		return -ENOSPC;
-	if (s->npins == s->pins_cap) {
-		size_t cap = s->pins_cap ? s->pins_cap * 2 : 1024;
-		struct pin *np = realloc(s->pins, cap * sizeof(*np));
-
-		if (!np)
-			return -ENOMEM;
-		s->pins = np;
-		s->pins_cap = cap;
-	}
-	if ((s->npins + 1) * 2 > s->nslots || !s->slots) {
-		int rc = pin_rehash(s, s->nslots && s->slots ? s->nslots * 2 : 2048);
-
-		if (rc)
-			return rc;
-	}
-	p = &s->pins[s->npins];
-	p->dir = dir;
-	memcpy(p->hash, h, 16);
-	p->ino = ino;
-	p->count = 1;
-	p->bytes = bytes;
-	for (i = slot_of(s, dir, h); s->slots[i]; i = (i + 1) & (s->nslots - 1))
-		;
-	s->slots[i] = (uint32_t)++s->npins;
-	s->live++;
-	return 0;
 }
 
 static struct txn *txn_find(struct kv_ctl_state *s, uint64_t id)
@@ -195,12 +81,14 @@ static void ctl_destroy(void *obj)
 	size_t i;
 
 	/* Tail first: the head of a chain ends up most recently used, evicted last. */
-	for (i = s->npins; i-- > 0;) {
-		if (s->pins[i].count)
-			kv_user_uncharge(s->user, s->pins[i].bytes);
-		while (s->pins[i].count) {
-			s->pins[i].count--;
-			kv_unpin(d->pool, s->pins[i].ino);
+	for (i = s->pins.n; i-- > 0;) {
+		struct kv_pin *p = &s->pins.pin[i];
+
+		if (p->count)
+			kv_user_uncharge(s->user, p->bytes);
+		while (p->count) {
+			p->count--;
+			kv_unpin(d->pool, p->ino);
 		}
 	}
 	while (s->ntxns) {
@@ -208,8 +96,7 @@ static void ctl_destroy(void *obj)
 		kv_abort(d->pool, s->txns[0].inos, s->txns[0].n);
 		txn_remove(s, &s->txns[0]);
 	}
-	free(s->pins);
-	free(s->slots);
+	kv_pins_free(&s->pins);
 	free(s->txns);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
@@ -289,10 +176,28 @@ static int check_head(struct kv_daemon *d, const struct kvfs_ioc_head *h, uint32
 }
 
 /*
+ * Undo the first @n pins of a lookup, tail first: @at[i] is the index of
+ * block i's entry in the pin table (stable: nothing compacts during a lookup).
+ */
+static void drop_lookup_pins(struct kv_daemon *d, struct kv_ctl_state *s, const size_t *at,
+			     uint32_t n)
+{
+	while (n-- > 0) {
+		struct kv_pin *p = &s->pins.pin[at[n]];
+
+		if (kv_pins_put(&s->pins, p))
+			kv_user_uncharge(s->user, p->bytes);
+		kv_unpin(d->pool, p->ino);
+	}
+}
+
+/*
  * Pin the leading present blocks the caller may read. A block it may not
  * read, or cannot hold within its share, ends the prefix there; when that
  * is the first block the call fails with EACCES or EDQUOT rather than
- * answer 0 silently.
+ * answer 0 silently. When the handle cannot record a pin (ENOMEM, or
+ * ENOSPC past KV_PINS_MAX entries) the call fails and pins nothing: a
+ * shorter prefix would tell the client the rest is absent.
  */
 static int do_lookup(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_ioc_lookup *io,
 		     struct kv_cred *c)
@@ -302,6 +207,7 @@ static int do_lookup(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_io
 	static __thread struct kv_attr attr[KVFS_IOC_LOOKUP_MAX];
 	static __thread struct kv_extent ext[KVFS_IOC_LOOKUP_MAX];
 	static __thread uint64_t unpin[KVFS_IOC_LOOKUP_MAX];
+	static __thread size_t at[KVFS_IOC_LOOKUP_MAX];
 	struct kv_attr ns;
 	uint64_t dir;
 	uint32_t i, n, found;
@@ -321,19 +227,15 @@ static int do_lookup(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_io
 	for (i = 0; i < found; i++) {
 		const uint8_t *h = io->item[i].hash;
 		const struct kv_attr *a = &attr[i];
-		struct pin *p;
+		struct kv_pin *p;
 
 		/* the pin table costs two dependent DRAM misses a block: overlap them */
-		if (i + 16 < found && s->nslots)
-			__builtin_prefetch(&s->slots[slot_of(s, dir, io->item[i + 16].hash)]);
-		if (i + 8 < found && s->nslots) {
-			uint32_t slot = s->slots[slot_of(s, dir, io->item[i + 8].hash)];
-
-			if (slot)
-				__builtin_prefetch(&s->pins[slot - 1]);
-		}
+		if (i + 16 < found)
+			kv_pins_prefetch(&s->pins, dir, io->item[i + 16].hash, false);
+		if (i + 8 < found)
+			kv_pins_prefetch(&s->pins, dir, io->item[i + 8].hash, true);
 		rc = kv_may_access(c, a, R_OK);
-		p = rc ? NULL : pin_find(s, dir, h, false, a->ino);
+		p = rc ? NULL : kv_pins_find(&s->pins, dir, h, false, a->ino);
 		if (!rc && (!p || !p->count)) { /* a handle's share counts each block once */
 			if (owner)
 				owner_bytes += a->size;
@@ -341,15 +243,26 @@ static int do_lookup(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_io
 				rc = kv_user_charge(d, s->user, a->size);
 		}
 		if (!rc && p) {
-			if (!p->count++) {
-				s->live++;
-				p->bytes = a->size;
+			kv_pins_get(&s->pins, p, a->size);
+			at[i] = (size_t)(p - s->pins.pin);
+		} else if (!rc) {
+			rc = kv_pins_add(&s->pins, dir, h, a->ino, a->size);
+			if (rc) { /* nothing pinned: a shorter prefix would say the rest is absent */
+				if (owner)
+					owner_bytes -= a->size;
+				else
+					kv_user_uncharge(s->user, a->size);
+				if (owner_bytes)
+					kv_user_charge(d, s->user, owner_bytes);
+				drop_lookup_pins(d, s, at, i);
+				for (n = i; n < found; n++)
+					unpin[n - i] = attr[n].ino;
+				kv_unpin_batch(d->pool, unpin, found - i);
+				io->h.count = 0;
+				d->ctl_lookups++;
+				return rc;
 			}
-		} else if (!rc && (rc = pin_add(s, dir, h, a->ino, a->size))) {
-			if (owner)
-				owner_bytes -= a->size;
-			else
-				kv_user_uncharge(s->user, a->size);
+			at[i] = s->pins.n - 1;
 		}
 		if (rc)
 			break;
@@ -373,8 +286,8 @@ static int do_lookup(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_io
 
 static int do_unpin(struct kv_daemon *d, struct kv_ctl_state *s, const struct kvfs_ioc_unpin *io)
 {
-	struct pin *taken[KVFS_IOC_LOOKUP_MAX];
-	uint8_t last[KVFS_IOC_LOOKUP_MAX];
+	struct kv_pin *taken[KVFS_IOC_LOOKUP_MAX];
+	bool last[KVFS_IOC_LOOKUP_MAX];
 	uint64_t inos[KVFS_IOC_LOOKUP_MAX];
 	struct kv_attr ns;
 	uint64_t dir;
@@ -384,28 +297,16 @@ static int do_unpin(struct kv_daemon *d, struct kv_ctl_state *s, const struct kv
 	if (rc)
 		return rc;
 	dir = ns.ino;
-	/* all or nothing: take the counts down, and put them back if one is not pinned */
+	rc = kv_pins_unpin(&s->pins, dir, io->hash, io->h.count, taken, last); /* all or nothing */
+	if (rc)
+		return rc;
 	for (i = 0; i < io->h.count; i++) {
-		struct pin *p = pin_find(s, dir, io->hash[i], true, 0);
-
-		if (!p) {
-			while (i-- > 0)
-				taken[i]->count++;
-			return -EINVAL;
-		}
-		p->count--;
-		taken[i] = p;
-		last[i] = p->count == 0; /* once per entry, even if the batch names it twice */
-	}
-	for (i = 0; i < io->h.count; i++) {
-		if (last[i]) {
-			s->live--;
+		if (last[i])
 			kv_user_uncharge(s->user, taken[i]->bytes);
-		}
 		inos[i] = taken[i]->ino;
 	}
 	kv_unpin_batch(d->pool, inos, io->h.count);
-	pin_compact(s);
+	kv_pins_compact(&s->pins);
 	return 0;
 }
 
@@ -485,7 +386,7 @@ static int do_reserve(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_i
 		if (rc)
 			kv_user_uncharge(s->user, size);
 		if (rc == -EEXIST) {
-			io->item[i].out.status = 3; /* KVFS_BLOCK_PRESENT */
+			io->item[i].out.status = KVFS_BLOCK_PRESENT;
 			continue;
 		}
 		if (rc)
@@ -549,9 +450,14 @@ static int do_commit(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_io
 		if (!published[i])
 			continue;
 		done++;
-		/* The kernel may hold a negative entry for this name: drop it now. */
+		/*
+		 * The kernel may hold a negative entry for this name: drop it now,
+		 * not through the janitor (daemon.c says why). The handle's lock
+		 * is held; no directory operation takes it, so the kernel cannot
+		 * wait on us for it.
+		 */
 		hash_name(t->hashes[i], name);
-		fuse_lowlevel_notify_inval_entry(d->se, t->dir, name, 32);
+		fuse_lowlevel_notify_inval_entry(d->se, kv_node(t->dir, ns.gen), name, 32);
 	}
 	d->ctl_commits++;
 	d->ctl_blocks_committed += done;

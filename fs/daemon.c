@@ -6,8 +6,11 @@
  * fast-path ioctls by ctl.c.
  *
  * Handlers must not send kernel notifications themselves (the kernel may
- * hold the directory lock the notification needs): they queue them for the
- * janitor (mount.c).
+ * hold the directory lock the notification needs while it waits for their
+ * reply): they queue them for the janitor (mount.c). The one exception is
+ * the fast path's commit (ctl.c): an ioctl on the ctl file holds no lock
+ * of the namespace directory, and the names it publishes must be visible
+ * when the commit returns, which a queued notification would not promise.
  */
 #include "daemon.h"
 #include "handles.h"
@@ -46,11 +49,25 @@ void kv_stat_from_attr(const struct kv_attr *a, struct stat *st)
 static void fill_entry(const struct kv_attr *a, struct fuse_entry_param *e)
 {
 	memset(e, 0, sizeof(*e));
-	e->ino = a->ino;
+	e->ino = kv_node(a->ino, a->gen);
 	e->generation = a->gen;
 	kv_stat_from_attr(a, &e->attr);
 	e->attr_timeout = KV_CACHE_TIMEOUT;
 	e->entry_timeout = KV_CACHE_TIMEOUT;
+}
+
+/*
+ * Does @node name an earlier life of its record (a file evicted, its record
+ * reused)? Then the request is about a file that is gone: ESTALE. The root
+ * and the virtual files have one life.
+ */
+static bool node_stale(struct kv_daemon *d, uint64_t node)
+{
+	uint64_t ino = kv_node_ino(node);
+
+	if (node == FUSE_ROOT_ID || kv_is_virtual(d, ino))
+		return false;
+	return (kv_gen(d->pool, ino) & KV_NODE_GEN_MASK) != kv_node_gen(node);
 }
 
 /* The name ".kvfs" in the root belongs to kvfs. */
@@ -63,13 +80,18 @@ static bool reserved_name(uint64_t parent, const char *name)
  * lookup: reply_entry (also a negative entry with ino 0, which the kernel
  * caches: absent names are asked for often), reply_err(ENAMETOOLONG, ENOTDIR)
  */
-static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+static void op_lookup(fuse_req_t req, fuse_ino_t parent_node, const char *name)
 {
+	uint64_t parent = kv_node_ino(parent_node);
 	struct kv_daemon *d = DAEMON(req);
 	struct fuse_entry_param e;
 	struct kv_attr a;
 	int rc;
 
+	if (node_stale(d, parent_node)) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
 	if (kv_is_virtual(d, parent) || reserved_name(parent, name)) {
 		rc = kv_special_lookup(d, parent, name, &e);
 		if (rc)
@@ -78,7 +100,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 			fuse_reply_entry(req, &e);
 		return;
 	}
-	rc = kv_lookup(d->pool, parent, name, strlen(name), &a);
+	rc = kv_lookup_ref(d->pool, parent, name, strlen(name), &a);
 	if (rc == -ENOENT) {
 		memset(&e, 0, sizeof(e));
 		e.entry_timeout = KV_CACHE_TIMEOUT;
@@ -90,14 +112,14 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	}
 	fill_entry(&a, &e);
-	kv_ref(d->pool, a.ino, 1);
 	if (fuse_reply_entry(req, &e))
 		kv_forget(d->pool, a.ino, 1);
 }
 
 /* forget: reply_none */
-static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+static void op_forget(fuse_req_t req, fuse_ino_t ino_node, uint64_t nlookup)
 {
+	uint64_t ino = kv_node_ino(ino_node);
 	struct kv_daemon *d = DAEMON(req);
 
 	if (!kv_is_virtual(d, ino))
@@ -113,18 +135,23 @@ static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
 
 	for (i = 0; i < count; i++)
 		if (!kv_is_virtual(d, forgets[i].ino))
-			kv_forget(d->pool, forgets[i].ino, forgets[i].nlookup);
+			kv_forget(d->pool, kv_node_ino(forgets[i].ino), forgets[i].nlookup);
 	fuse_reply_none(req);
 }
 
 /* getattr: reply_attr, reply_err(ENOENT) */
-static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+static void op_getattr(fuse_req_t req, fuse_ino_t ino_node, struct fuse_file_info *fi)
 {
+	uint64_t ino = kv_node_ino(ino_node);
 	struct kv_daemon *d = DAEMON(req);
 	struct kv_attr a;
 	struct stat st;
 	int rc;
 
+	if (node_stale(d, ino_node)) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
 	if (kv_is_virtual(d, ino)) {
 		rc = kv_special_getattr(d, ino, &st);
 	} else {
@@ -139,9 +166,10 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 }
 
 /* setattr: reply_attr, reply_err(ENOENT, EFBIG, ENOSPC, EISDIR, EPERM) */
-static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *st, int to_set,
+static void op_setattr(fuse_req_t req, fuse_ino_t ino_node, struct stat *st, int to_set,
 		       struct fuse_file_info *fi)
 {
+	uint64_t ino = kv_node_ino(ino_node);
 	struct kv_daemon *d = DAEMON(req);
 	struct kv_attr in = { 0 }, out;
 	struct stat reply;
@@ -149,6 +177,10 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *st, int to_s
 	int64_t now = 0;
 	int rc;
 
+	if (node_stale(d, ino_node)) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
 	if (kv_is_virtual(d, ino)) {
 		fuse_reply_err(req, EPERM);
 		return;
@@ -218,15 +250,20 @@ static void set_cache_mode(struct fuse_file_info *fi)
 }
 
 /* Create a file or directory and reply with its entry (and open it for create). */
-static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+static void make_node(fuse_req_t req, fuse_ino_t parent_node, const char *name, mode_t mode,
 		      struct fuse_file_info *fi)
 {
+	uint64_t parent = kv_node_ino(parent_node);
 	struct kv_daemon *d = DAEMON(req);
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
 	struct fuse_entry_param e;
 	struct kv_attr a;
 	int rc;
 
+	if (node_stale(d, parent_node)) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
 	if (kv_is_virtual(d, parent)) {
 		fuse_reply_err(req, EPERM);
 		return;
@@ -256,42 +293,50 @@ static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		}
 		return;
 	}
+	if (S_ISDIR(mode))
+		kv_kick_janitor(d); /* records may be running low: idle directories */
 	if (fuse_reply_entry(req, &e))
 		kv_forget(d->pool, a.ino, 1);
 }
 
 /* mkdir: reply_entry, reply_err(EEXIST, ENOSPC, ENAMETOOLONG, ENOENT) */
-static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent_node, const char *name, mode_t mode)
 {
-	make_node(req, parent, name, S_IFDIR | (mode & 07777), NULL);
+	make_node(req, parent_node, name, S_IFDIR | (mode & 07777), NULL);
 }
 
 /* mknod: reply_entry for regular files; reply_err(EPERM) for devices, fifos, sockets */
-static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+static void op_mknod(fuse_req_t req, fuse_ino_t parent_node, const char *name, mode_t mode,
+		     dev_t rdev)
 {
 	if (!S_ISREG(mode)) {
 		fuse_reply_err(req, EPERM);
 		return;
 	}
-	make_node(req, parent, name, mode, NULL);
+	make_node(req, parent_node, name, mode, NULL);
 }
 
 /* create: reply_create, reply_err(EEXIST, ENOSPC, ENAMETOOLONG) */
-static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+static void op_create(fuse_req_t req, fuse_ino_t parent_node, const char *name, mode_t mode,
 		      struct fuse_file_info *fi)
 {
-	make_node(req, parent, name, S_IFREG | (mode & 07777), fi);
+	make_node(req, parent_node, name, S_IFREG | (mode & 07777), fi);
 }
 
 /* symlink: reply_entry, reply_err(EEXIST, ENOSPC, ENAMETOOLONG, ENOENT, EPERM) */
-static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent_node, const char *name)
 {
+	uint64_t parent = kv_node_ino(parent_node);
 	struct kv_daemon *d = DAEMON(req);
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
 	struct fuse_entry_param e;
 	struct kv_attr a;
 	int rc;
 
+	if (node_stale(d, parent_node)) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
 	if (kv_is_virtual(d, parent)) {
 		fuse_reply_err(req, EPERM);
 		return;
@@ -311,12 +356,17 @@ static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, cons
 }
 
 /* readlink: reply_readlink, reply_err(EINVAL, ENOENT) */
-static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+static void op_readlink(fuse_req_t req, fuse_ino_t ino_node)
 {
+	uint64_t ino = kv_node_ino(ino_node);
 	struct kv_daemon *d = DAEMON(req);
 	char buf[KV_SYMLINK_MAX + 1];
 	ssize_t n;
 
+	if (node_stale(d, ino_node)) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
 	if (kv_is_virtual(d, ino)) {
 		fuse_reply_err(req, EINVAL);
 		return;
@@ -337,10 +387,15 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
 }
 
 /* unlink: reply_err(0, ENOENT, EISDIR, EPERM) */
-static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+static void op_unlink(fuse_req_t req, fuse_ino_t parent_node, const char *name)
 {
+	uint64_t parent = kv_node_ino(parent_node);
 	struct kv_daemon *d = DAEMON(req);
 
+	if (node_stale(d, parent_node)) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
 	if (kv_is_virtual(d, parent) || reserved_name(parent, name)) {
 		fuse_reply_err(req, EPERM);
 		return;
@@ -349,10 +404,15 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 }
 
 /* rmdir: reply_err(0, ENOENT, ENOTDIR, ENOTEMPTY, EPERM) */
-static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+static void op_rmdir(fuse_req_t req, fuse_ino_t parent_node, const char *name)
 {
+	uint64_t parent = kv_node_ino(parent_node);
 	struct kv_daemon *d = DAEMON(req);
 
+	if (node_stale(d, parent_node)) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
 	if (kv_is_virtual(d, parent) || reserved_name(parent, name)) {
 		fuse_reply_err(req, EPERM);
 		return;
@@ -361,12 +421,18 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 }
 
 /* rename: reply_err(0, ENOENT, EEXIST, EINVAL, EISDIR, ENOTDIR, ENOTEMPTY, EPERM) */
-static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
-		      const char *newname, unsigned int flags)
+static void op_rename(fuse_req_t req, fuse_ino_t parent_node, const char *name,
+		      fuse_ino_t newparent_node, const char *newname, unsigned int flags)
 {
+	uint64_t parent = kv_node_ino(parent_node);
+	uint64_t newparent = kv_node_ino(newparent_node);
 	struct kv_daemon *d = DAEMON(req);
 	uint64_t replaced;
 
+	if (node_stale(d, parent_node) || node_stale(d, newparent_node)) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
 	if (kv_is_virtual(d, parent) || kv_is_virtual(d, newparent) ||
 	    reserved_name(parent, name) || reserved_name(newparent, newname)) {
 		fuse_reply_err(req, EPERM);
@@ -421,8 +487,9 @@ static int stale_open_errno(pid_t tid, bool is_stale)
 }
 
 /* open: reply_open, reply_err(ENOENT, ESTALE (see above), EISDIR) */
-static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+static void op_open(fuse_req_t req, fuse_ino_t ino_node, struct fuse_file_info *fi)
 {
+	uint64_t ino = kv_node_ino(ino_node);
 	struct kv_daemon *d = DAEMON(req);
 	int rc;
 
@@ -430,7 +497,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		kv_special_open(d, req, ino, fi);
 		return;
 	}
-	rc = kv_open(d->pool, ino);
+	rc = kv_open_gen(d->pool, ino, kv_node_gen(ino_node), KV_NODE_GEN_MASK);
 	if (rc == -ESTALE || !rc) {
 		int stale_rc = stale_open_errno(fuse_req_ctx(req)->pid, rc == -ESTALE);
 
@@ -461,9 +528,10 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 }
 
 /* read: reply_data (straight from the pool), reply_err(EISDIR, ENOENT) */
-static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+static void op_read(fuse_req_t req, fuse_ino_t ino_node, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
+	uint64_t ino = kv_node_ino(ino_node);
 	struct kv_daemon *d = DAEMON(req);
 	struct iovec iov[KV_READ_IOV_MAX];
 	ssize_t n;
@@ -487,9 +555,10 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
  * The payload may still sit in a pipe (splice): it is read straight into
  * the pool's extents, one copy from the kernel to the pool.
  */
-static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv, off_t off,
+static void op_write_buf(fuse_req_t req, fuse_ino_t ino_node, struct fuse_bufvec *bufv, off_t off,
 			 struct fuse_file_info *fi)
 {
+	uint64_t ino = kv_node_ino(ino_node);
 	struct kv_daemon *d = DAEMON(req);
 	struct iovec iov[KV_READ_IOV_MAX];
 	size_t size = fuse_buf_size(bufv), done = 0;
@@ -540,8 +609,9 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *buf
  */
 
 /* release: reply_err(0) */
-static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+static void op_release(fuse_req_t req, fuse_ino_t ino_node, struct fuse_file_info *fi)
 {
+	uint64_t ino = kv_node_ino(ino_node);
 	struct kv_daemon *d = DAEMON(req);
 
 	if (kv_is_virtual(d, ino))
@@ -552,9 +622,10 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 }
 
 /* fallocate: reply_err(0, EOPNOTSUPP, ENOSPC, EFBIG) */
-static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
+static void op_fallocate(fuse_req_t req, fuse_ino_t ino_node, int mode, off_t off, off_t len,
 			 struct fuse_file_info *fi)
 {
+	uint64_t ino = kv_node_ino(ino_node);
 	struct kv_daemon *d = DAEMON(req);
 
 	if (kv_is_virtual(d, ino)) {
@@ -580,12 +651,17 @@ static void free_dir_handle(void *obj)
 	free(h);
 }
 
-static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+static void op_opendir(fuse_req_t req, fuse_ino_t ino_node, struct fuse_file_info *fi)
 {
+	uint64_t ino = kv_node_ino(ino_node);
 	struct kv_daemon *d = DAEMON(req);
 	struct dir_handle *h;
 	int rc;
 
+	if (node_stale(d, ino_node)) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
 	if (kv_is_virtual(d, ino)) {
 		fi->fh = 0;
 		fuse_reply_open(req, fi);
@@ -616,9 +692,10 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
  * Offsets: 1 ".", 2 "..", 3 ".kvfs" (root only), then 3 + i for entry i of
  * the snapshot taken at opendir. An entry removed since is skipped.
  */
-static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+static void do_readdir(fuse_req_t req, fuse_ino_t ino_node, size_t size, off_t off,
 		       struct fuse_file_info *fi, bool plus)
 {
+	uint64_t ino = kv_node_ino(ino_node);
 	struct kv_daemon *d = DAEMON(req);
 	struct dir_handle *h;
 	char *buf, name[KV_NAME_MAX + 1];
@@ -658,7 +735,8 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			kv_special_lookup(d, FUSE_ROOT_ID, KV_CTL_DIRNAME, &e);
 			n = KV_CTL_DIRNAME;
 		} else if (i - 3 < h->count) {
-			if (kv_dirent_name(d->pool, &h->ents[i - 3], name, sizeof(name), &a) < 0)
+			if ((plus ? kv_dirent_name_ref : kv_dirent_name)(
+				d->pool, &h->ents[i - 3], name, sizeof(name), &a) < 0)
 				continue;
 			fill_entry(&a, &e);
 		} else {
@@ -667,10 +745,12 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		if (plus) {
 			sz = fuse_add_direntry_plus(req, buf + used, size - used, n, &e,
 						    (off_t)(i + 1));
-			if (sz > size - used)
+			if (sz > size - used) {
+				if (i >=
+				    3) /* not sent: the lookup it counted is not the kernel's */
+					kv_forget(d->pool, a.ino, 1);
 				break;
-			if (i >= 3)
-				kv_ref(d->pool, e.ino, 1);
+			}
 		} else {
 			sz = fuse_add_direntry(req, buf + used, size - used, n, &e.attr,
 					       (off_t)(i + 1));
@@ -685,16 +765,16 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 }
 
 /* readdir, readdirplus: reply_buf */
-static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+static void op_readdir(fuse_req_t req, fuse_ino_t ino_node, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
-	do_readdir(req, ino, size, off, fi, false);
+	do_readdir(req, ino_node, size, off, fi, false);
 }
 
-static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino_node, size_t size, off_t off,
 			   struct fuse_file_info *fi)
 {
-	do_readdir(req, ino, size, off, fi, true);
+	do_readdir(req, ino_node, size, off, fi, true);
 }
 
 /* releasedir: reply_err(0) */
@@ -736,11 +816,16 @@ static bool own_xattr(const char *name)
 }
 
 /* setxattr: reply_err(0, EPERM, ENOTSUP, EEXIST, ENODATA, E2BIG, ENOSPC, EINVAL (a bad policy)) */
-static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+static void op_setxattr(fuse_req_t req, fuse_ino_t ino_node, const char *name, const char *value,
 			size_t size, int flags)
 {
+	uint64_t ino = kv_node_ino(ino_node);
 	struct kv_daemon *d = DAEMON(req);
 
+	if (node_stale(d, ino_node)) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
 	if (kv_is_virtual(d, ino) || own_xattr(name)) {
 		fuse_reply_err(req, EPERM);
 		return;
@@ -753,12 +838,18 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
 }
 
 /* getxattr: reply_xattr (size probe), reply_buf, reply_err(ENODATA, ERANGE) */
-static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino_node, const char *name, size_t size)
 {
+	uint64_t ino = kv_node_ino(ino_node);
 	struct kv_daemon *d = DAEMON(req);
 	char *buf = size ? malloc(size) : NULL;
 	ssize_t n;
 
+	if (node_stale(d, ino_node)) {
+		free(buf);
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
 	if (size && !buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
@@ -779,14 +870,19 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 }
 
 /* listxattr: reply_xattr (size probe), reply_buf, reply_err(ERANGE) */
-static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+static void op_listxattr(fuse_req_t req, fuse_ino_t ino_node, size_t size)
 {
+	uint64_t ino = kv_node_ino(ino_node);
 	struct kv_daemon *d = DAEMON(req);
 	char own[256];
 	size_t nown = kv_special_listxattr(d, ino, own, sizeof(own));
 	ssize_t n = kv_is_virtual(d, ino) ? 0 : kv_listxattr(d->pool, ino, NULL, 0);
 	char *buf;
 
+	if (node_stale(d, ino_node)) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
 	if (n < 0) {
 		fuse_reply_err(req, (int)-n);
 		return;
@@ -812,10 +908,15 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 }
 
 /* removexattr: reply_err(0, ENODATA, EPERM) */
-static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+static void op_removexattr(fuse_req_t req, fuse_ino_t ino_node, const char *name)
 {
+	uint64_t ino = kv_node_ino(ino_node);
 	struct kv_daemon *d = DAEMON(req);
 
+	if (node_stale(d, ino_node)) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
 	if (kv_is_virtual(d, ino) || own_xattr(name)) {
 		fuse_reply_err(req, EPERM);
 		return;
@@ -828,10 +929,11 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 }
 
 /* ioctl: only on .kvfs/ctl (ctl.c); reply_err(ENOTTY) elsewhere */
-static void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
+static void op_ioctl(fuse_req_t req, fuse_ino_t ino_node, unsigned int cmd, void *arg,
 		     struct fuse_file_info *fi, unsigned flags, const void *in_buf, size_t in_bufsz,
 		     size_t out_bufsz)
 {
+	uint64_t ino = kv_node_ino(ino_node);
 	struct kv_daemon *d = DAEMON(req);
 
 	if (ino != d->ino_base + KV_VINO_CTL) {
@@ -845,13 +947,24 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
 	conn->max_write = 1 << 20;
 	conn->max_readahead = 1 << 20;
+	/*
+	 * FUSE_CAP_SPLICE_READ (libfuse's default with a write_buf handler, said
+	 * here so it is a choice): requests come through a pipe and write_buf
+	 * reads a payload straight into the pool's extents. Measured against
+	 * plain reads of /dev/fuse with fs_bench, it is no slower (create+write
+	 * of 2 MiB files, kvfs/tmpfs median 0.87 with it, 0.75 without).
+	 * FUSE_CAP_SPLICE_WRITE stays requested, as it always was, although
+	 * replies go out with fuse_reply_iov and fuse_reply_buf, which never
+	 * splice (libfuse 3.14 reads the flag only in fuse_reply_data): it
+	 * makes no measurable difference to fs_bench. (Before the lookup
+	 * count moved into kv_lookup_ref, test_policy's four-writer race saw
+	 * its read EIO more often without it, 5 of 11 runs against 1 of 14;
+	 * since, neither way shows it.)
+	 */
+	if (conn->capable & FUSE_CAP_SPLICE_READ)
+		conn->want |= FUSE_CAP_SPLICE_READ;
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
 		conn->want |= FUSE_CAP_SPLICE_WRITE;
-	/*
-	 * No FUSE_CAP_SPLICE_READ: write_buf could then read payloads from a pipe
-	 * straight into the pool, but the pipe work on every request cost more
-	 * than the copy it saves (2 MiB writes: 3.3 ms against 1.1-3.3 ms).
-	 */
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO;
 	/* no writeback cache: a write() reaches the pool before it returns */

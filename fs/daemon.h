@@ -19,9 +19,34 @@
 /* Kernel caches what we say for this long; every change behind its back is invalidated. */
 #define KV_CACHE_TIMEOUT 3600.0
 
+/*
+ * FUSE node ids: a record's index with 31 bits of its generation above it,
+ * so that a node id the kernel keeps for a record's earlier life (a cached
+ * entry of an evicted file) never names the file that reuses the record: a
+ * request carries only a node id. The root is 1; the virtual files of
+ * .kvfs have bit 63.
+ */
+#define KV_NODE_GEN_MASK 0x7fffffffull
+#define KV_NODE_VIRTUAL	 (1ull << 63)
+
+static inline uint64_t kv_node(uint64_t ino, uint64_t gen)
+{
+	return ino == FUSE_ROOT_ID ? ino : ((gen & KV_NODE_GEN_MASK) << 32) | ino;
+}
+
+static inline uint64_t kv_node_ino(uint64_t node)
+{
+	return node & KV_NODE_VIRTUAL ? node : node & 0xffffffffull;
+}
+
+static inline uint32_t kv_node_gen(uint64_t node)
+{
+	return (uint32_t)((node >> 32) & KV_NODE_GEN_MASK);
+}
+
 struct kv_inval {
 	struct kv_inval *next;
-	uint64_t parent, ino;
+	uint64_t parent, ino, gen; /* parent and ino are node ids */
 	size_t len;
 	char name[];
 };
@@ -137,7 +162,7 @@ void kv_user_stats(struct kv_daemon *d, FILE *f, bool prometheus);
 
 /* mount.c: queue a kernel invalidation for the janitor */
 void kv_queue_inval(struct kv_daemon *d, uint64_t parent, const char *name, size_t len,
-		    uint64_t ino);
+		    uint64_t ino, uint64_t gen);
 void kv_kick_janitor(struct kv_daemon *d);
 
 #endif /* KVFS_FS_DAEMON_H */

@@ -22,8 +22,11 @@ static const struct kv_command commands[] = {
 	{ "mkfs", kv_cmd_mkfs, "mkfs [-f] [-s SIZE] [-i INODES] POOL",
 	  "format a pool; refuses a formatted pool without -f" },
 	{ "stat", kv_cmd_stat, "stat POOL|MOUNTPOINT", "show a pool's capacity, use and files" },
-	{ "fsck", kv_cmd_fsck, "fsck POOL",
-	  "check a pool that is not mounted; non-zero on damage" },
+	{ "fsck", kv_cmd_fsck, "fsck [--repair] [--data] POOL",
+	  "check a pool that is not mounted; non-zero on damage; --repair drops bad records, "
+	  "--data verifies every file's checksum" },
+	{ "run", kv_cmd_run, "run [-m MOUNTPOINT] -- CMD [ARGS]",
+	  "run a program with zero-copy mmap/read of block files (LD_PRELOAD)" },
 	{ "help", cmd_help, "help [SUBCOMMAND]", "show this help" },
 };
 

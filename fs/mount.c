@@ -249,7 +249,7 @@ static int trust_init(struct kv_daemon *d, unsigned user_share)
 /* --- janitor --- */
 
 void kv_queue_inval(struct kv_daemon *d, uint64_t parent, const char *name, size_t len,
-		    uint64_t ino)
+		    uint64_t ino, uint64_t gen)
 {
 	struct kv_inval *iv = malloc(sizeof(*iv) + len + 1);
 
@@ -258,6 +258,7 @@ void kv_queue_inval(struct kv_daemon *d, uint64_t parent, const char *name, size
 	iv->next = NULL;
 	iv->parent = parent;
 	iv->ino = ino;
+	iv->gen = gen;
 	iv->len = len;
 	memcpy(iv->name, name, len);
 	iv->name[len] = 0;
@@ -270,16 +271,19 @@ void kv_queue_inval(struct kv_daemon *d, uint64_t parent, const char *name, size
 
 void kv_kick_janitor(struct kv_daemon *d)
 {
-	if (d->high_watermark < 100 && kv_pool_over_watermark(d->pool)) {
+	if ((d->high_watermark < 100 && kv_pool_over_watermark(d->pool)) ||
+	    kv_pool_inodes_low(d->pool)) {
 		pthread_mutex_lock(&d->inval_lock);
 		pthread_cond_signal(&d->inval_cond);
 		pthread_mutex_unlock(&d->inval_lock);
 	}
 }
 
-static void evicted(void *arg, uint64_t parent, const char *name, size_t len, uint64_t ino)
+static void evicted(void *arg, uint64_t parent, uint64_t parent_gen, const char *name, size_t len,
+		    uint64_t ino, uint64_t gen)
 {
-	kv_queue_inval(arg, parent, name, len, ino);
+	kv_queue_inval(arg, kv_node(parent, parent_gen), name, len, ino ? kv_node(ino, gen) : 0,
+		       gen);
 }
 
 /*
@@ -305,6 +309,22 @@ static void tune_readahead(struct kv_daemon *d)
 		kv_log(KV_LOG_DEBUG, "could not raise readahead (%s)", path);
 }
 
+/*
+ * Inode records are running low: reclaim empty directories nobody used for
+ * a few milliseconds (their entries are invalidated
+ * through the evict hook, and the kernel's forgets free their records).
+ * Called and returns with inval_lock held. Return: true if any went.
+ */
+static bool reclaim_idle_dirs(struct kv_daemon *d)
+{
+	int n;
+
+	pthread_mutex_unlock(&d->inval_lock);
+	n = kv_pool_reclaim_dirs(d->pool, 256);
+	pthread_mutex_lock(&d->inval_lock);
+	return n > 0;
+}
+
 static void *janitor_main(void *arg)
 {
 	struct kv_daemon *d = arg;
@@ -328,17 +348,22 @@ static void *janitor_main(void *arg)
 			pthread_mutex_unlock(&d->inval_lock);
 			for (; iv; iv = arg) {
 				arg = iv->next;
-				if (fuse_lowlevel_notify_delete(d->se, iv->parent, iv->ino,
-								iv->name, iv->len))
+				/* inode 0: a directory eviction emptied; its entry only */
+				if (!iv->ino || fuse_lowlevel_notify_delete(d->se, iv->parent,
+									    iv->ino, iv->name,
+									    iv->len))
 					fuse_lowlevel_notify_inval_entry(d->se, iv->parent,
 									 iv->name, iv->len);
-				fuse_lowlevel_notify_inval_inode(d->se, iv->ino, 0, 0);
+				if (iv->ino)
+					fuse_lowlevel_notify_inval_inode(d->se, iv->ino, 0, 0);
 				free(iv);
 			}
 			arg = d;
 			pthread_mutex_lock(&d->inval_lock);
 			continue;
 		}
+		if (reclaim_idle_dirs(d))
+			continue;
 		if (d->high_watermark < 100 && kv_pool_over_watermark(d->pool)) {
 			pthread_mutex_unlock(&d->inval_lock);
 			kv_pool_evict_to(d->pool,
@@ -457,7 +482,7 @@ int kv_cmd_mount(int argc, char **argv)
 		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1],
 		 u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14],
 		 u[15]);
-	d->ino_base = kv_pool_geometry(d->pool)->inode_count;
+	d->ino_base = KV_NODE_VIRTUAL; /* apart from every record's node id */
 	clock_gettime(CLOCK_REALTIME, &d->mount_time);
 	d->owner_uid = getuid();
 	d->owner_gid = getgid();

@@ -375,6 +375,8 @@ char *kv_stats_text(struct kv_daemon *d, bool prometheus, size_t *len)
 		{ "recovered_orphans", "Records freed by recovery at this mount", s.orphans_freed,
 		  false },
 		{ "dirs_reclaimed", "Empty directories eviction removed", s.dirs_reclaimed, true },
+		{ "quarantined", "Bad records dropped at this mount or answering EIO since",
+		  s.quarantined, true },
 	};
 
 	f = open_memstream(&text, &size);

@@ -39,7 +39,7 @@ $(B)/bench/gpu_bench: tests/bench/gpu_bench.cu $(B)/libkvfs_cuda.a $(GPU_DEPS)
 all: $(B)/examples/engine_load_gpu
 $(B)/examples/engine_load_gpu: examples/engine_load.c $(B)/libkvfs_cuda.a $(B)/libkvfs.a $(GPU_DEPS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -DKVFS_HAVE_CUDA -I$(dir $(NVCC))../include -c $< -o $@.o
+	$(CC) $(CFLAGS) -Iinclude -DKVFS_HAVE_CUDA -I$(dir $(NVCC))../include -c $< -o $@.o
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $@.o $(B)/libkvfs_cuda.a $(B)/libkvfs.a \
 	  -L$(dir $(NVCC))../lib64 -lcudart_static -lstdc++ -lxxhash -lpthread -ldl -lrt
 

@@ -285,6 +285,37 @@ static int kc_get_dev(kvfs_cuda_reg *reg, int device, bool need_method, kc_dev *
 	return 0;
 }
 
+/*
+ * The preamble of every per-GPU call: make @device current (the caller's
+ * GPU comes back on every return path), find or make its state, and hold
+ * its lock from lock() until the call returns (released before the GPU is
+ * restored). Transfers validate their pieces between enter() and lock().
+ */
+struct kc_dev_call {
+	kc_device_guard guard;
+	std::unique_lock<std::mutex> held;
+	kc_dev *d = nullptr;
+
+	int enter(kvfs_cuda_reg *reg, int device, bool need_method)
+	{
+		int rc = guard.enter(device);
+
+		return rc ? rc : kc_get_dev(reg, device, need_method, &d);
+	}
+	void lock()
+	{
+		held = std::unique_lock<std::mutex>(d->lock);
+	}
+	int enter_locked(kvfs_cuda_reg *reg, int device, bool need_method)
+	{
+		int rc = enter(reg, device, need_method);
+
+		if (!rc)
+			lock();
+		return rc;
+	}
+};
+
 /* A slot whose earlier work is complete and that holds @nitems. Lock held. */
 static int kc_take_slot(kc_dev *d, size_t nitems, kc_slot **out)
 {
@@ -596,10 +627,9 @@ static int kc_validate(kvfs_cuda_reg *reg, int device, const kvfs_cuda_piece *p,
 static int kc_transfer(kvfs_cuda_reg *reg, const kvfs_cuda_piece *p, size_t n, int dir,
 		       cudaStream_t s)
 {
-	kc_device_guard guard;
 	cudaStreamCaptureStatus cap;
+	kc_dev_call call;
 	cudaError_t e;
-	kc_dev *d;
 	int device, rc;
 
 	if (!reg || (n && !p))
@@ -621,17 +651,16 @@ static int kc_transfer(kvfs_cuda_reg *reg, const kvfs_cuda_piece *p, size_t n, i
 	e = s ? cudaStreamGetDevice(s, &device) : cudaGetDevice(&device);
 	if (e != cudaSuccess)
 		return kc_cuda_error(e, "cudaStreamGetDevice");
-	rc = guard.enter(device);
+	rc = call.enter(reg, device, true);
 	if (rc)
 		return rc;
-	rc = kc_get_dev(reg, device, true, &d);
-	if (rc)
-		return rc;
+	/* outside the lock: concurrent callers validate at once */
 	rc = kc_validate(reg, device, p, n);
 	if (rc)
 		return rc;
+	call.lock();
 
-	std::lock_guard<std::mutex> g(d->lock);
+	kc_dev *d = call.d;
 	kc_xfer x = {};
 
 	x.host_base = reg->base;
@@ -660,51 +689,39 @@ int kvfs_cuda_store(kvfs_cuda_reg_t *reg, const struct kvfs_cuda_piece *pieces, 
 
 int kvfs_cuda_calibrate(kvfs_cuda_reg_t *reg, int device)
 {
-	kc_device_guard guard;
-	kc_dev *d;
+	kc_dev_call call;
 	int rc;
 
 	if (!reg)
 		return kc_set_error(-EINVAL, "NULL registration");
-	rc = guard.enter(device);
+	rc = call.enter_locked(reg, device, false);
 	if (rc)
 		return rc;
-	rc = kc_get_dev(reg, device, false, &d);
-	if (rc)
-		return rc;
-	std::lock_guard<std::mutex> g(d->lock);
-
-	rc = kc_calibrate(d);
+	rc = kc_calibrate(call.d);
 	if (rc == 0) {
-		kc_cal_remember(d);
-		kc_debug_line(d, "calibrated");
+		kc_cal_remember(call.d);
+		kc_debug_line(call.d, "calibrated");
 	}
 	return rc;
 }
 
 int kvfs_cuda_get_method(kvfs_cuda_reg_t *reg, int device, struct kvfs_cuda_method *out)
 {
-	kc_device_guard guard;
-	kc_dev *d;
+	kc_dev_call call;
 	int rc;
 
 	if (!reg || !out)
 		return kc_set_error(-EINVAL, "NULL argument");
-	rc = guard.enter(device);
+	rc = call.enter_locked(reg, device, true);
 	if (rc)
 		return rc;
-	rc = kc_get_dev(reg, device, true, &d);
-	if (rc)
-		return rc;
-	std::lock_guard<std::mutex> g(d->lock);
-	*out = d->method;
+	*out = call.d->method;
 	return 0;
 }
 
 int kvfs_cuda_set_method(kvfs_cuda_reg_t *reg, int device, const struct kvfs_cuda_method *m)
 {
-	kc_device_guard guard;
-	kc_dev *d;
+	kc_dev_call call;
 	int rc;
 
 	if (!reg || !m)
@@ -713,13 +730,10 @@ int kvfs_cuda_set_method(kvfs_cuda_reg_t *reg, int device, const struct kvfs_cud
 	    m->kernel_ctas_per_sm > 32)
 		return kc_set_error(-EINVAL,
 				    "kernel_unroll must be 4 or 8, kernel_ctas_per_sm 1..32");
-	rc = guard.enter(device);
+	rc = call.enter_locked(reg, device, false);
 	if (rc)
 		return rc;
-	rc = kc_get_dev(reg, device, false, &d);
-	if (rc)
-		return rc;
-	std::lock_guard<std::mutex> g(d->lock);
+	kc_dev *d = call.d;
 	d->method.copy_min[0] = m->copy_min[0];
 	d->method.copy_min[1] = m->copy_min[1];
 	d->method.kernel_unroll = m->kernel_unroll;

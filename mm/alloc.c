@@ -225,7 +225,8 @@ int kv_alloc_build(struct kv_alloc *a, uint64_t base, uint64_t pages, struct kv_
 	rc = rehash(a, 1024);
 	if (rc)
 		return rc;
-	qsort(used, nused, sizeof(*used), cmp_extent);
+	if (nused) /* qsort(NULL, 0) is undefined */
+		qsort(used, nused, sizeof(*used), cmp_extent);
 	for (i = 0; i <= nused; i++) {
 		uint64_t start = pages, len = 0;
 

@@ -17,8 +17,6 @@ struct kv_backend_opts {
 	    create_size; /* file backend: create the file at this size when missing (0: don't) */
 	int numa_node; /* bind pages to this node; -1: no binding */
 	bool readonly; /* map PROT_READ, open O_RDONLY */
-	bool
-	    no_lock; /* do not take the exclusive pool lock (fsck of a live pool: refused elsewhere) */
 };
 
 struct kv_backend;
@@ -74,9 +72,16 @@ void kv_backend_close(struct kv_backend *be);
  * (up to 5 s, with a kv_log line); one still serving is refused after a
  * short grace. Return: 0, -EBUSY (logged), or -errno.
  */
-int kv_backend_lock(struct kv_backend *be, bool readonly, bool no_lock);
+int kv_backend_lock(struct kv_backend *be, bool readonly);
 /** kv_backend_stop_serving() - say that this holder is letting go: openers wait for it. */
 void kv_backend_stop_serving(struct kv_backend *be);
+/**
+ * kv_backend_discard() - close, and remove the pool file when this open
+ * created it (be->created): what a failed create uses, so that nothing is
+ * left behind. A pool that existed before (or a device) is only closed.
+ * The backends are the only code that removes a pool file.
+ */
+void kv_backend_discard(struct kv_backend *be);
 /**
  * kv_backend_populate() - map every page of the pool into this process now.
  * Call it in the process that serves (page tables of shared maps are not

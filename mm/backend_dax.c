@@ -157,7 +157,7 @@ static int dax_open(struct kv_backend *be, const char *path, const struct kv_bac
 		kv_log(KV_LOG_ERR, "cannot open %s: %s", node, strerror(-rc));
 		return rc;
 	}
-	rc = kv_backend_lock(be, o->readonly, o->no_lock);
+	rc = kv_backend_lock(be, o->readonly);
 	if (rc) {
 		close(be->fd);
 		be->fd = -1;

@@ -72,14 +72,12 @@ static int64_t ms_since(const struct timespec *t0)
 	return (int64_t)(t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
 }
 
-int kv_backend_lock(struct kv_backend *be, bool readonly, bool no_lock)
+int kv_backend_lock(struct kv_backend *be, bool readonly)
 {
 	int how = (readonly ? LOCK_SH : LOCK_EX) | LOCK_NB;
 	bool told = false;
 	struct timespec t0;
 
-	if (no_lock)
-		return 0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	while (flock(be->fd, how) < 0) {
 		int64_t waited = ms_since(&t0);
@@ -116,7 +114,7 @@ int kv_backend_lock(struct kv_backend *be, bool readonly, bool no_lock)
 /* Take the pool lock: one read-write user, or any number of readers. */
 static int lock_pool(struct kv_backend *be, const struct kv_backend_opts *o)
 {
-	return kv_backend_lock(be, o->readonly, o->no_lock);
+	return kv_backend_lock(be, o->readonly);
 }
 
 /*
@@ -356,13 +354,8 @@ int kv_backend_open(struct kv_backend *be, const char *path, const struct kv_bac
 	if (rc)
 		return rc;
 	rc = be->ops->map(be, o);
-	if (rc) {
-		bool created = be->created;
-
-		be->ops->close(be);
-		if (created)
-			unlink(path);
-	}
+	if (rc)
+		kv_backend_discard(be);
 	return rc;
 }
 
@@ -371,4 +364,12 @@ void kv_backend_close(struct kv_backend *be)
 	if (be->ops)
 		be->ops->close(be);
 	be->ops = NULL;
+}
+
+void kv_backend_discard(struct kv_backend *be)
+{
+	/* removed while still locked: nobody opens the half-made pool meanwhile */
+	if (be->ops && be->created)
+		unlink(be->path);
+	kv_backend_close(be);
 }

@@ -10,10 +10,12 @@
  * in one journal transaction and links them under the metadata mutex, so
  * observers and crashes both see all or none.
  */
+#include "check.h"
 #include "pool_int.h"
 #include "log.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -22,27 +24,33 @@ static int pin_found_locked(struct kv_pool *p, uint64_t ino, int64_t now_ns, str
 			    struct kv_extent *ext)
 {
 	struct kv_inode *in;
+	struct kv_snap snap;
 	int rc;
 
 	if (!ino || !S_ISREG(kv_inode(p, ino)->mode))
 		return -ENOENT; /* the caller counts hits and misses */
 	kv_policy_hit(p, ino);
 	in = kv_inode(p, ino);
-	if (in->extent_count > 1 && !p->open_count[ino]) {
+	rc = kv_snap_take(p, ino, &snap);
+	if (rc)
+		return rc;
+	if (snap.n > 1 && !p->open_count[ino]) {
 		/* Written in pieces through the mount: make it one extent the client can address. */
 		rc = kv_data_migrate_locked(p, ino);
+		if (!rc)
+			rc = kv_snap_take(p, ino, &snap);
 		if (rc)
 			return rc;
 	}
-	if (in->extent_count > 1)
+	if (snap.n > 1)
 		return -EBUSY; /* still being written through the mount */
 	rc = kv_index_pin_locked(p, ino, now_ns);
 	if (rc)
 		return rc;
-	*ext = in->extent_count ? in->ext[0] : (struct kv_extent){ 0, 0 };
+	*ext = snap.n ? snap.ext[0] : (struct kv_extent){ 0, 0 };
 	attr->ino = ino;
 	attr->gen = in->gen;
-	attr->size = in->size;
+	attr->size = snap.size;
 	attr->mode = in->mode;
 	attr->uid = in->uid; /* the caller checks read permission against these */
 	attr->gid = in->gid;
@@ -119,7 +127,7 @@ int kv_reserve(struct kv_pool *p, uint64_t dir, const char *name, size_t len, ui
 		return -EROFS;
 	if (!len || len > KV_NAME_MAX || memchr(name, '/', len) || memchr(name, 0, len))
 		return -EINVAL;
-	if (!size || size > p->sb->geo.data_size)
+	if (!size || size > p->geo.data_size)
 		return -EFBIG;
 	pthread_mutex_lock(&p->lock);
 	d = kv_ino_valid(p, dir) ? kv_inode(p, dir) : NULL;
@@ -151,7 +159,7 @@ int kv_reserve(struct kv_pool *p, uint64_t dir, const char *name, size_t len, ui
 	}
 	if (rc)
 		goto out;
-	ino = kv_index_take_inode(p);
+	ino = kv_index_take_inode(p, false);
 	if (!ino) {
 		kv_alloc_free(&p->alloc, &e);
 		rc = -ENOSPC;
@@ -171,6 +179,10 @@ int kv_reserve(struct kv_pool *p, uint64_t dir, const char *name, size_t len, ui
 	in->ext[0] = e;
 	in->extent_count = 1;
 	in->size = size;
+	in->checksum = 0; /* kv_commit() stores it, once the caller has filled the extent */
+	p->dirty[ino] = 0;
+	p->bad[ino] = 0;
+	kv_snap_commit(p, ino);
 	kv_fault(p, KV_FP_CREATE_FILLED);
 	/* RESERVED is freed by the next open if we die: the extent cannot leak. */
 	atomic_store_explicit((_Atomic uint32_t *)&in->state, KV_INODE_RESERVED,
@@ -207,14 +219,15 @@ out:
 static void drop_reservation(struct kv_pool *p, uint64_t ino)
 {
 	struct kv_inode *in = kv_inode(p, ino);
-	struct kv_extent e = in->ext[0];
-	bool had = in->extent_count > 0;
+	struct kv_snap snap;
+	bool had = kv_snap_take(p, ino, &snap) == 0 && snap.n; /* a bad one's space stays taken */
 
 	kv_policy_detach(p, ino);
 	atomic_store_explicit((_Atomic uint32_t *)&in->state, KV_INODE_FREE, memory_order_release);
 	in->extent_count = 0;
+	kv_snap_commit_empty(p, ino);
 	if (had)
-		kv_alloc_free(&p->alloc, &e);
+		kv_alloc_free(&p->alloc, &snap.ext[0]);
 	p->pin_count[ino] = 0;
 	p->held--;
 	p->free_ino[p->nfree_ino++] = (uint32_t)ino;
@@ -226,11 +239,31 @@ static bool is_reservation(struct kv_pool *p, uint64_t ino)
 	       p->pin_count[ino] == 1;
 }
 
+/* Same extents and size: a checksum taken from @a holds for @b. */
+static bool same_snap(const struct kv_snap *a, const struct kv_snap *b)
+{
+	return a->n == b->n && a->size == b->size &&
+	       !memcmp(a->ext, b->ext, sizeof(a->ext[0]) * a->n);
+}
+
 int kv_commit(struct kv_pool *p, const uint64_t *inos, size_t n, uint8_t *published)
 {
+	uint64_t *parents = malloc(sizeof(*parents) * (n ? n : 1));
+	uint64_t *sums = malloc(sizeof(*sums) * (n ? n : 1));
+	struct kv_snap *hashed = malloc(sizeof(*hashed) * (n ? n : 1));
 	size_t i;
 	int rc = 0;
 
+	if (!parents || !sums || !hashed) {
+		rc = -ENOMEM;
+		goto out_free;
+	}
+	/* Checksum the filled blocks before taking the metadata lock; checked again under it. */
+	for (i = 0; i < n; i++) {
+		sums[i] = 0;
+		if (kv_ino_valid(p, inos[i]) && kv_snap_peek(p, inos[i], &hashed[i]) == 0)
+			sums[i] = kv_data_sum(p->base, hashed[i].ext, hashed[i].n, hashed[i].size);
+	}
 	pthread_mutex_lock(&p->lock);
 	for (i = 0; i < n; i++)
 		if (!is_reservation(p, inos[i])) {
@@ -240,11 +273,27 @@ int kv_commit(struct kv_pool *p, const uint64_t *inos, size_t n, uint8_t *publis
 	kv_jtx_begin(p);
 	for (i = 0; i < n; i++) {
 		struct kv_inode *in = kv_inode(p, inos[i]);
-		uint64_t j;
+		uint64_t j, dir = parents[i] = __atomic_load_n(&in->parent, __ATOMIC_RELAXED);
+		size_t nlen = __atomic_load_n(&in->name_len, __ATOMIC_RELAXED);
+		uint8_t name[KV_NAME_MAX];
+		struct kv_snap snap;
 
 		published[i] = 0;
+		/* the record sat in shared memory since kv_reserve(): check what we link */
+		if (nlen > KV_NAME_MAX)
+			nlen = 0;
+		memcpy(name, in->name, nlen);
+		if (!kv_ino_valid(p, dir) || kv_inode(p, dir)->state != KV_INODE_LIVE ||
+		    !S_ISDIR(kv_inode(p, dir)->mode) || !kv_check_name(name, nlen)) {
+			kv_quarantine(p, inos[i], "(a reservation) has a bad parent or name");
+			continue;
+		}
+		if (kv_snap_take(p, inos[i], &snap))
+			continue;
+		if (!sums[i] || !same_snap(&snap, &hashed[i]))
+			sums[i] = kv_data_sum(p->base, snap.ext, snap.n, snap.size);
 		/* someone published this name meanwhile (or twice in this batch): theirs stays */
-		if (kv_index_find(p, in->parent, (const char *)in->name, in->name_len))
+		if (kv_index_find(p, dir, (const char *)name, nlen))
 			continue;
 		for (j = 0; j < i; j++)
 			if (published[j] && kv_inode(p, inos[j])->parent == in->parent &&
@@ -253,7 +302,8 @@ int kv_commit(struct kv_pool *p, const uint64_t *inos, size_t n, uint8_t *publis
 				break;
 		if (j < i)
 			continue;
-		if (kv_jtx_add(p, &in->state, &(uint32_t){ KV_INODE_LIVE }, sizeof(uint32_t))) {
+		if (kv_jtx_add(p, &in->checksum, &sums[i], sizeof(sums[i])) ||
+		    kv_jtx_add(p, &in->state, &(uint32_t){ KV_INODE_LIVE }, sizeof(uint32_t))) {
 			rc = -E2BIG;
 			goto out;
 		}
@@ -272,10 +322,14 @@ int kv_commit(struct kv_pool *p, const uint64_t *inos, size_t n, uint8_t *publis
 		}
 		p->pin_count[inos[i]] = 0;
 		p->held--;
-		kv_index_link(p, inos[i]);
+		kv_index_link(p, inos[i], parents[i]);
 	}
 out:
 	pthread_mutex_unlock(&p->lock);
+out_free:
+	free(parents);
+	free(sums);
+	free(hashed);
 	return rc;
 }
 

@@ -16,6 +16,7 @@
  * Locking: a file's stripe lock (read for reads, write for anything that
  * changes size or extents), then p->lock for allocation and the journal.
  */
+#include "check.h"
 #include "pool_int.h"
 #include "log.h"
 
@@ -45,15 +46,18 @@ static void publish_size(struct kv_inode *in, uint64_t size)
 	atomic_store_explicit((_Atomic uint64_t *)&in->size, size, memory_order_release);
 }
 
-/* Copy between a file range and memory (to_file: buf -> pool). Range must be allocated. */
-static void copy_range(struct kv_pool *p, const struct kv_inode *in, uint64_t off, void *buf,
+/*
+ * Copy between a file range and memory (to_file: buf -> pool; buf NULL: zero).
+ * @s: the file's checked extents (kv_snap_take), never the pool's own.
+ */
+static void copy_range(struct kv_pool *p, const struct kv_snap *s, uint64_t off, void *buf,
 		       uint64_t len, bool to_file)
 {
 	uint8_t *b = buf;
 	int i;
 
-	for (i = 0; i < in->extent_count && len; i++) {
-		const struct kv_extent *e = &in->ext[i];
+	for (i = 0; i < s->n && len; i++) {
+		const struct kv_extent *e = &s->ext[i];
 		uint64_t n;
 
 		if (off >= e->len) {
@@ -87,7 +91,6 @@ static bool file_alive(struct kv_pool *p, uint64_t ino)
 
 /* --- allocation (p->lock held) --- */
 
-/* One extent of @bytes, evicting unheld files when the pool is full. */
 /* --- room ahead of open files --- */
 
 /* Remember that @ino holds room past its size (caller holds p->lock). */
@@ -118,9 +121,11 @@ uint64_t kv_data_reclaim_ahead(struct kv_pool *p)
 		uint64_t ino = p->ahead[i];
 		struct kv_inode *in = kv_inode(p, ino);
 		pthread_rwlock_t *stripe = kv_stripe(p, ino);
+		struct kv_snap snap;
 
+		/* the checked extents, not the pool's: those may say anything */
 		if (in->state == KV_INODE_FREE || !S_ISREG(in->mode) ||
-		    kv_inode_alloc_bytes(in) <= page_up(load_size(in))) {
+		    kv_snap_take(p, ino, &snap) || snap.alloc <= page_up(snap.size)) {
 			p->in_ahead[ino] = 0;
 			continue;
 		}
@@ -164,14 +169,19 @@ static int alloc_evicting(struct kv_pool *p, uint64_t bytes, struct kv_extent *e
 static int migrate(struct kv_pool *p, uint64_t ino, uint64_t total)
 {
 	struct kv_inode *in = kv_inode(p, ino);
-	struct kv_extent old[KV_INLINE_EXTENTS], e;
+	struct kv_extent *old, e;
+	struct kv_snap snap;
 	uint64_t off = 0;
-	int n = in->extent_count, i, rc;
+	int n, i, rc;
 
+	rc = kv_snap_take(p, ino, &snap);
+	if (rc)
+		return rc;
+	old = snap.ext;
+	n = snap.n;
 	rc = alloc_evicting(p, total, &e);
 	if (rc)
 		return rc;
-	memcpy(old, in->ext, sizeof(old));
 	/* copy what fits: @total may be less than what is allocated (room past the size) */
 	for (i = 0; i < n && off < e.len; i++) {
 		uint64_t len = old[i].len < e.len - off ? old[i].len : e.len - off;
@@ -183,6 +193,7 @@ static int migrate(struct kv_pool *p, uint64_t ino, uint64_t total)
 	KV_JTX_FIELD(p, &in->ext[0], e);
 	KV_JTX_FIELD(p, &in->extent_count, (uint16_t)1);
 	kv_jtx_commit(p);
+	kv_snap_commit(p, ino);
 	kv_data_free_extents(p, old, n);
 	return 0;
 }
@@ -198,37 +209,41 @@ int kv_data_fill_new_locked(struct kv_pool *p, struct kv_inode *in, const void *
 	in->ext[0] = e;
 	in->extent_count = 1;
 	in->size = len;
-	return 0;
+	return 0; /* the caller records the extents (kv_snap_commit) once the record is filled */
 }
 
 int kv_data_migrate_locked(struct kv_pool *p, uint64_t ino)
 {
-	uint64_t have = kv_inode_alloc_bytes(kv_inode(p, ino));
-	int rc = migrate(p, ino, page_up(load_size(kv_inode(p, ino))));
+	struct kv_snap snap;
+	int rc = kv_snap_take(p, ino, &snap);
 
-	kv_policy_charge(p, ino, (int64_t)(kv_inode_alloc_bytes(kv_inode(p, ino)) - have));
+	if (rc)
+		return rc;
+	rc = migrate(p, ino, page_up(snap.size));
+	kv_policy_charge(p, ino, (int64_t)(kv_inode_alloc_bytes(kv_inode(p, ino)) - snap.alloc));
 	return rc;
 }
 
-/* Add @need (or, if it comes easily, @want) bytes to a file's extents. */
-static int grow_extents(struct kv_pool *p, uint64_t ino, uint64_t have, uint64_t need,
+/* Add @need (or, if it comes easily, @want) bytes to a file's extents (*@snap: as they are). */
+static int grow_extents(struct kv_pool *p, uint64_t ino, const struct kv_snap *snap, uint64_t need,
 			uint64_t want)
 {
 	struct kv_inode *in = kv_inode(p, ino);
+	uint64_t have = snap->alloc;
 	int rc;
 
-	if (in->extent_count) {
-		struct kv_extent last = in->ext[in->extent_count - 1];
+	if (snap->n) {
+		struct kv_extent last = snap->ext[snap->n - 1];
 
 		if (kv_alloc_extend(&p->alloc, &last, want) == 0 ||
 		    (want != need && kv_alloc_extend(&p->alloc, &last, need) == 0)) {
-			atomic_store_explicit(
-			    (_Atomic uint64_t *)&in->ext[in->extent_count - 1].len, last.len,
-			    memory_order_release);
+			atomic_store_explicit((_Atomic uint64_t *)&in->ext[snap->n - 1].len,
+					      last.len, memory_order_release);
+			kv_snap_commit(p, ino);
 			return 0;
 		}
 	}
-	if (in->extent_count < KV_INLINE_EXTENTS) {
+	if (snap->n < KV_INLINE_EXTENTS) {
 		struct kv_extent e;
 
 		rc = kv_alloc_extent(&p->alloc, want, &e);
@@ -240,9 +255,10 @@ static int grow_extents(struct kv_pool *p, uint64_t ino, uint64_t have, uint64_t
 			return rc;
 		kv_fault(p, KV_FP_EXTENT_ALLOCATED);
 		/* Fill the slot, then publish it with the count. */
-		in->ext[in->extent_count] = e;
-		atomic_store_explicit((_Atomic uint16_t *)&in->extent_count,
-				      (uint16_t)(in->extent_count + 1), memory_order_release);
+		in->ext[snap->n] = e;
+		atomic_store_explicit((_Atomic uint16_t *)&in->extent_count, (uint16_t)(snap->n + 1),
+				      memory_order_release);
+		kv_snap_commit(p, ino);
 		return 0;
 	}
 	rc = migrate(p, ino, have + want);
@@ -255,12 +271,16 @@ static int grow_extents(struct kv_pool *p, uint64_t ino, uint64_t have, uint64_t
 static int grow(struct kv_pool *p, uint64_t ino, uint64_t end, bool exact)
 {
 	struct kv_inode *in = kv_inode(p, ino);
-	uint64_t have, need, want, step, room;
+	uint64_t have = 0, need, want, step, room;
+	struct kv_snap snap;
 	bool was_lru;
-	int rc = 0;
+	int rc;
 
 	pthread_mutex_lock(&p->lock);
-	have = kv_inode_alloc_bytes(in);
+	rc = kv_snap_take(p, ino, &snap);
+	if (rc)
+		goto out;
+	have = snap.alloc;
 	if (end <= have)
 		goto out;
 	/* Never evict the file being grown, held or not. */
@@ -282,7 +302,7 @@ static int grow(struct kv_pool *p, uint64_t ino, uint64_t end, bool exact)
 	room = kv_policy_room(p, ino);
 	if (want > room)
 		want = need;
-	rc = grow_extents(p, ino, have, need, want);
+	rc = grow_extents(p, ino, &snap, need, want);
 	kv_policy_charge(p, ino, (int64_t)(kv_inode_alloc_bytes(in) - have));
 	if (!rc && kv_inode_alloc_bytes(in) > page_up(end))
 		ahead_note(p, ino);
@@ -309,30 +329,39 @@ void kv_data_free_extents(struct kv_pool *p, struct kv_extent *ext, int n)
 void kv_data_drop(struct kv_pool *p, uint64_t ino, struct kv_extent *freed, int *nfreed)
 {
 	struct kv_inode *in = kv_inode(p, ino);
+	struct kv_snap snap;
 	int i, n = 0;
 
-	for (i = 0; i < in->extent_count && i < KV_INLINE_EXTENTS; i++)
-		freed[n++] = in->ext[i];
-	if (in->xattr_off)
-		freed[n++] = (struct kv_extent){ in->xattr_off, page_up(in->xattr_len) };
-	if (in->extent_count)
-		KV_JTX_FIELD(p, &in->extent_count, (uint16_t)0);
-	if (in->xattr_off) {
-		KV_JTX_FIELD(p, &in->xattr_off, (uint64_t)0);
-		KV_JTX_FIELD(p, &in->xattr_len, (uint32_t)0);
+	/* A bad record's extents are not given back: they may be another file's. The
+	 * space it really had stays taken until the next open rebuilds the allocator. */
+	if (kv_snap_take(p, ino, &snap) == 0) {
+		for (i = 0; i < snap.n; i++)
+			freed[n++] = snap.ext[i];
+		if (snap.xattr_off)
+			freed[n++] = (struct kv_extent){ snap.xattr_off, page_up(snap.xattr_len) };
 	}
+	KV_JTX_FIELD(p, &in->extent_count, (uint16_t)0);
+	KV_JTX_FIELD(p, &in->size, (uint64_t)0); /* a record without data holds no bytes */
+	KV_JTX_FIELD(p, &in->xattr_off, (uint64_t)0);
+	KV_JTX_FIELD(p, &in->xattr_len, (uint32_t)0);
+	kv_snap_commit_empty(p, ino);
 	*nfreed = n;
 }
 
 uint64_t kv_data_trim(struct kv_pool *p, uint64_t ino)
 {
 	struct kv_inode *in = kv_inode(p, ino);
-	uint64_t keep = page_up(load_size(in)), off = 0, trimmed = 0, partial_len = 0;
+	uint64_t keep, off = 0, trimmed = 0, partial_len = 0;
 	struct kv_extent freed[KV_INLINE_EXTENTS];
-	int i, nfree = 0, count = in->extent_count, new_count = count, partial = -1;
+	struct kv_snap snap;
+	int i, nfree = 0, count, new_count, partial = -1;
 
+	if (kv_snap_take(p, ino, &snap))
+		return 0;
+	keep = page_up(snap.size);
+	count = new_count = snap.n;
 	for (i = 0; i < count; i++) {
-		const struct kv_extent *e = &in->ext[i];
+		const struct kv_extent *e = &snap.ext[i];
 
 		if (off >= keep) {
 			freed[nfree++] = *e;
@@ -355,6 +384,7 @@ uint64_t kv_data_trim(struct kv_pool *p, uint64_t ino)
 	if (partial >= 0)
 		atomic_store_explicit((_Atomic uint64_t *)&in->ext[partial].len, partial_len,
 				      memory_order_release);
+	kv_snap_commit(p, ino);
 	for (i = 0; i < nfree; i++)
 		trimmed += freed[i].len;
 	kv_data_free_extents(p, freed, nfree);
@@ -362,25 +392,87 @@ uint64_t kv_data_trim(struct kv_pool *p, uint64_t ino)
 	return trimmed;
 }
 
+/* --- data checksums --- */
+
+/*
+ * The file's bytes are about to change: its checksum goes first (a crash
+ * leaves none, never a wrong one). Under p->lock, so that kv_data_seal()
+ * sees either the change count before it or the cleared checksum after.
+ */
+static void mark_written(struct kv_pool *p, uint64_t ino)
+{
+	pthread_mutex_lock(&p->lock);
+	p->wgen[ino]++;
+	p->dirty[ino] = 1;
+	if (kv_inode(p, ino)->checksum)
+		atomic_store_explicit((_Atomic uint64_t *)&kv_inode(p, ino)->checksum, 0,
+				      memory_order_release);
+	pthread_mutex_unlock(&p->lock);
+}
+
+void kv_data_seal(struct kv_pool *p, uint64_t ino)
+{
+	struct kv_snap snap;
+	uint64_t sum;
+	uint32_t wgen;
+	bool last;
+
+	pthread_mutex_lock(&p->lock);
+	last = p->open_count[ino] == 1;
+	wgen = p->wgen[ino];
+	pthread_mutex_unlock(&p->lock);
+	if (!last)
+		return;
+	/* hash outside the metadata lock: a change meanwhile bumps wgen and is seen below */
+	pthread_rwlock_rdlock(kv_stripe(p, ino));
+	sum = kv_snap_take(p, ino, &snap) ? 0 : kv_data_sum(p->base, snap.ext, snap.n, snap.size);
+	pthread_rwlock_unlock(kv_stripe(p, ino));
+	pthread_mutex_lock(&p->lock);
+	if (sum && p->wgen[ino] == wgen && p->open_count[ino] == 1 && p->dirty[ino]) {
+		atomic_store_explicit((_Atomic uint64_t *)&kv_inode(p, ino)->checksum, sum,
+				      memory_order_release);
+		p->dirty[ino] = 0;
+	}
+	pthread_mutex_unlock(&p->lock);
+}
+
+int kv_verify(struct kv_pool *p, uint64_t ino)
+{
+	struct kv_snap snap;
+	uint64_t want;
+	int rc;
+
+	if (!file_alive(p, ino))
+		return -ENOENT;
+	pthread_rwlock_rdlock(kv_stripe(p, ino));
+	want = __atomic_load_n(&kv_inode(p, ino)->checksum, __ATOMIC_ACQUIRE);
+	rc = kv_snap_take(p, ino, &snap);
+	if (!rc && !want)
+		rc = -ENODATA;
+	else if (!rc && kv_data_sum(p->base, snap.ext, snap.n, snap.size) != want)
+		rc = -EIO;
+	pthread_rwlock_unlock(kv_stripe(p, ino));
+	if (rc == -EIO)
+		kv_log(KV_LOG_ERR, "pool %s: the bytes of inode %llu do not match their checksum",
+		       p->be.path, (unsigned long long)ino);
+	return rc;
+}
+
 /* --- reads and writes --- */
 
 ssize_t kv_read(struct kv_pool *p, uint64_t ino, void *buf, size_t len, uint64_t off)
 {
-	struct kv_inode *in;
-	uint64_t size;
+	struct kv_snap snap;
 	ssize_t rc;
 
 	if (!file_alive(p, ino))
 		return kv_ino_valid(p, ino) && S_ISDIR(kv_inode(p, ino)->mode) ? -EISDIR : -ENOENT;
-	in = kv_inode(p, ino);
 	pthread_rwlock_rdlock(kv_stripe(p, ino));
-	size = load_size(in);
-	if (off >= size) {
-		rc = 0;
-	} else {
-		if (len > size - off)
-			len = (size_t)(size - off);
-		copy_range(p, in, off, buf, len, false);
+	rc = kv_snap_take(p, ino, &snap);
+	if (rc == 0 && off < snap.size) {
+		if (len > snap.size - off)
+			len = (size_t)(snap.size - off);
+		copy_range(p, &snap, off, buf, len, false);
 		rc = (ssize_t)len;
 	}
 	pthread_rwlock_unlock(kv_stripe(p, ino));
@@ -388,15 +480,15 @@ ssize_t kv_read(struct kv_pool *p, uint64_t ino, void *buf, size_t len, uint64_t
 }
 
 /* Point @iov at [off, off + len) of a file's allocated extents. Return: bytes covered. */
-static size_t map_range(struct kv_pool *p, const struct kv_inode *in, uint64_t off, size_t len,
+static size_t map_range(struct kv_pool *p, const struct kv_snap *s, uint64_t off, size_t len,
 			struct iovec *iov, int max, int *niov)
 {
 	size_t done = 0;
 	int i;
 
 	*niov = 0;
-	for (i = 0; i < in->extent_count && done < len && *niov < max; i++) {
-		const struct kv_extent *e = &in->ext[i];
+	for (i = 0; i < s->n && done < len && *niov < max; i++) {
+		const struct kv_extent *e = &s->ext[i];
 		size_t n;
 
 		if (off >= e->len) {
@@ -416,20 +508,21 @@ static size_t map_range(struct kv_pool *p, const struct kv_inode *in, uint64_t o
 ssize_t kv_read_iov(struct kv_pool *p, uint64_t ino, uint64_t off, size_t len, struct iovec *iov,
 		    int max, int *niov)
 {
-	struct kv_inode *in;
-	uint64_t size;
+	struct kv_snap snap;
 
 	*niov = 0;
 	if (!file_alive(p, ino))
 		return kv_ino_valid(p, ino) && S_ISDIR(kv_inode(p, ino)->mode) ? -EISDIR : -ENOENT;
-	in = kv_inode(p, ino);
 	pthread_rwlock_rdlock(kv_stripe(p, ino));
-	size = load_size(in);
-	if (off >= size)
+	if (kv_snap_take(p, ino, &snap)) {
+		pthread_rwlock_unlock(kv_stripe(p, ino));
+		return -EIO;
+	}
+	if (off >= snap.size)
 		return 0;
-	if (len > size - off)
-		len = (size_t)(size - off);
-	return (ssize_t)map_range(p, in, off, len, iov, max, niov);
+	if (len > snap.size - off)
+		len = (size_t)(snap.size - off);
+	return (ssize_t)map_range(p, &snap, off, len, iov, max, niov);
 }
 
 void kv_read_iov_done(struct kv_pool *p, uint64_t ino)
@@ -440,8 +533,8 @@ void kv_read_iov_done(struct kv_pool *p, uint64_t ino)
 int kv_write_begin(struct kv_pool *p, uint64_t ino, uint64_t off, size_t len, struct iovec *iov,
 		   int max, int *niov)
 {
-	struct kv_inode *in;
-	uint64_t size, end = off + len;
+	struct kv_snap snap;
+	uint64_t end = off + len;
 	int rc;
 
 	*niov = 0;
@@ -449,20 +542,22 @@ int kv_write_begin(struct kv_pool *p, uint64_t ino, uint64_t off, size_t len, st
 		return -EROFS;
 	if (!file_alive(p, ino))
 		return -ENOENT;
-	if (end < off || end > p->sb->geo.data_size)
+	if (end < off || end > p->geo.data_size)
 		return -EFBIG;
-	in = kv_inode(p, ino);
 	pthread_rwlock_wrlock(kv_stripe(p, ino));
-	size = load_size(in);
 	rc = len ? grow(p, ino, end, false) : 0;
+	if (!rc)
+		rc = kv_snap_take(p, ino, &snap); /* the extents grow gave, checked */
 	if (rc) {
 		pthread_rwlock_unlock(kv_stripe(p, ino));
 		return rc;
 	}
+	if (len || off > snap.size)
+		mark_written(p, ino);
 	/* bytes between the old end and this write become visible: zero them */
-	if (off > size)
-		copy_range(p, in, size, NULL, off - size, true);
-	if (len && map_range(p, in, off, len, iov, max, niov) != len) {
+	if (off > snap.size)
+		copy_range(p, &snap, snap.size, NULL, off - snap.size, true);
+	if (len && map_range(p, &snap, off, len, iov, max, niov) != len) {
 		pthread_rwlock_unlock(kv_stripe(p, ino));
 		return -EIO; /* more extents than @max: cannot happen with KV_INLINE_EXTENTS + 1 */
 	}
@@ -506,23 +601,31 @@ ssize_t kv_write(struct kv_pool *p, uint64_t ino, const void *buf, size_t len, u
 int kv_truncate(struct kv_pool *p, uint64_t ino, uint64_t size)
 {
 	struct kv_inode *in;
+	struct kv_snap snap;
 	uint64_t old;
-	int rc = 0;
+	int rc;
 
 	if (p->readonly)
 		return -EROFS;
 	if (!file_alive(p, ino))
 		return kv_ino_valid(p, ino) && S_ISDIR(kv_inode(p, ino)->mode) ? -EISDIR : -ENOENT;
-	if (size > p->sb->geo.data_size)
+	if (size > p->geo.data_size)
 		return -EFBIG;
 	in = kv_inode(p, ino);
 	pthread_rwlock_wrlock(kv_stripe(p, ino));
-	old = load_size(in);
+	rc = kv_snap_take(p, ino, &snap);
+	if (rc)
+		goto out;
+	old = snap.size;
+	if (size != old)
+		mark_written(p, ino);
 	if (size > old) {
-		rc = grow(p, ino, size, in->extent_count == 0);
+		rc = grow(p, ino, size, snap.n == 0);
+		if (!rc)
+			rc = kv_snap_take(p, ino, &snap);
 		if (rc)
 			goto out;
-		copy_range(p, in, old, NULL, size - old, true);
+		copy_range(p, &snap, old, NULL, size - old, true);
 		publish_size(in, size);
 	} else if (size < old) {
 		publish_size(in, size);
@@ -539,7 +642,8 @@ out:
 int kv_fallocate(struct kv_pool *p, uint64_t ino, int mode, uint64_t off, uint64_t len)
 {
 	struct kv_inode *in;
-	uint64_t end = off + len, size;
+	struct kv_snap snap;
+	uint64_t end = off + len;
 	int rc;
 
 	if (mode & ~FALLOC_FL_KEEP_SIZE)
@@ -550,14 +654,16 @@ int kv_fallocate(struct kv_pool *p, uint64_t ino, int mode, uint64_t off, uint64
 		return -ENODEV;
 	if (!len || end < off)
 		return -EINVAL;
-	if (end > p->sb->geo.data_size)
+	if (end > p->geo.data_size)
 		return -EFBIG;
 	in = kv_inode(p, ino);
 	pthread_rwlock_wrlock(kv_stripe(p, ino));
-	size = load_size(in);
 	rc = grow(p, ino, end, true);
-	if (!rc && !(mode & FALLOC_FL_KEEP_SIZE) && end > size) {
-		copy_range(p, in, size, NULL, end - size, true);
+	if (!rc)
+		rc = kv_snap_take(p, ino, &snap);
+	if (!rc && !(mode & FALLOC_FL_KEEP_SIZE) && end > snap.size) {
+		mark_written(p, ino);
+		copy_range(p, &snap, snap.size, NULL, end - snap.size, true);
 		publish_size(in, end);
 		in->mtime_ns = in->ctime_ns = kv_now_ns();
 	}
@@ -567,19 +673,21 @@ int kv_fallocate(struct kv_pool *p, uint64_t ino, int mode, uint64_t off, uint64
 
 int kv_extents(struct kv_pool *p, uint64_t ino, struct kv_extent *ext, int max, uint64_t *size)
 {
-	struct kv_inode *in;
-	int i, n;
+	struct kv_snap snap;
+	int i, rc;
 
 	if (!kv_ino_valid(p, ino) || kv_inode(p, ino)->state == KV_INODE_FREE)
 		return -ENOENT;
-	in = kv_inode(p, ino);
 	pthread_rwlock_rdlock(kv_stripe(p, ino));
-	n = in->extent_count;
-	for (i = 0; i < n && i < max; i++)
-		ext[i] = in->ext[i];
-	*size = load_size(in);
+	rc = kv_snap_take(p, ino, &snap);
+	if (!rc) {
+		for (i = 0; i < snap.n && i < max; i++)
+			ext[i] = snap.ext[i];
+		*size = snap.size;
+		rc = snap.n;
+	}
 	pthread_rwlock_unlock(kv_stripe(p, ino));
-	return n;
+	return rc;
 }
 
 /* --- user xattrs: one blob per file, replaced whole on change --- */
@@ -589,7 +697,7 @@ static uint32_t rec_bytes(const struct kv_xattr_rec *r)
 	return (uint32_t)((sizeof(*r) + r->name_len + r->value_len + 7) & ~7u);
 }
 
-/* Find @name in the blob; return its record or NULL. */
+/* Find @name in a checked blob; return its record or NULL. */
 static const struct kv_xattr_rec *xattr_find(const uint8_t *blob, uint32_t len, const char *name)
 {
 	size_t nlen = strlen(name);
@@ -605,11 +713,46 @@ static const struct kv_xattr_rec *xattr_find(const uint8_t *blob, uint32_t len, 
 	return NULL;
 }
 
+/*
+ * Copy a file's xattr blob out of the pool (a client may change it at any
+ * moment) and check the copy; everything after reads the copy. *blob is
+ * malloc'ed, NULL when the file has none; *ext is its extent. Caller holds
+ * p->lock. Return: 0, -EIO (the file is quarantined) or -ENOMEM.
+ */
+static int xattr_load(struct kv_pool *p, uint64_t ino, uint8_t **blob, uint32_t *len,
+		      struct kv_extent *ext)
+{
+	struct kv_snap snap;
+	const char *why;
+	int rc = kv_snap_take(p, ino, &snap);
+
+	*blob = NULL;
+	*len = 0;
+	if (rc)
+		return rc;
+	*ext = (struct kv_extent){ snap.xattr_off, page_up(snap.xattr_len) };
+	if (!snap.xattr_off)
+		return 0;
+	*blob = malloc(snap.xattr_len);
+	if (!*blob)
+		return -ENOMEM;
+	memcpy(*blob, p->base + snap.xattr_off, snap.xattr_len);
+	why = kv_check_xattrs(*blob, snap.xattr_len);
+	if (why) {
+		kv_quarantine(p, ino, why);
+		free(*blob);
+		*blob = NULL;
+		return -EIO;
+	}
+	*len = snap.xattr_len;
+	return 0;
+}
+
 int kv_setxattr(struct kv_pool *p, uint64_t ino, const char *name, const void *value, size_t size,
 		int flags)
 {
 	struct kv_inode *in;
-	const uint8_t *old;
+	uint8_t *old = NULL;
 	const struct kv_xattr_rec *found;
 	struct kv_xattr_rec *r;
 	struct kv_extent e = { 0, 0 }, oldext;
@@ -639,8 +782,9 @@ int kv_setxattr(struct kv_pool *p, uint64_t ino, const char *name, const void *v
 		goto out;
 	}
 	p->creating_in = ino; /* an eviction for the blob must not reclaim this directory */
-	old = in->xattr_off ? p->base + in->xattr_off : NULL;
-	len = in->xattr_len;
+	rc = xattr_load(p, ino, &old, &len, &oldext);
+	if (rc)
+		goto out;
 	found = old ? xattr_find(old, len, name) : NULL;
 	if ((flags & XATTR_CREATE) && found) {
 		rc = -EEXIST;
@@ -685,12 +829,12 @@ int kv_setxattr(struct kv_pool *p, uint64_t ino, const char *name, const void *v
 			goto out;
 		memcpy(p->base + e.off, blob, newlen);
 	}
-	oldext = (struct kv_extent){ in->xattr_off, page_up(in->xattr_len) };
 	kv_jtx_begin(p);
 	KV_JTX_FIELD(p, &in->xattr_off, e.off);
 	KV_JTX_FIELD(p, &in->xattr_len, newlen);
 	KV_JTX_FIELD(p, &in->ctime_ns, kv_now_ns());
 	kv_jtx_commit(p);
+	kv_snap_commit(p, ino);
 	if (oldext.off)
 		kv_alloc_free(&p->alloc, &oldext);
 	if (kv_policy_is_name(name))
@@ -698,6 +842,7 @@ int kv_setxattr(struct kv_pool *p, uint64_t ino, const char *name, const void *v
 out:
 	p->creating_in = 0;
 	pthread_mutex_unlock(&p->lock);
+	free(old);
 	free(blob);
 	return rc;
 }
@@ -705,32 +850,47 @@ out:
 ssize_t kv_xattr_get_locked(struct kv_pool *p, uint64_t ino, const char *name, void *value,
 			    size_t size)
 {
-	struct kv_inode *in = kv_inode(p, ino);
-	const struct kv_xattr_rec *r =
-	    in->xattr_off ? xattr_find(p->base + in->xattr_off, in->xattr_len, name) : NULL;
+	const struct kv_xattr_rec *r;
+	struct kv_extent ext;
+	uint8_t *blob = NULL;
+	uint32_t len;
+	ssize_t rc = xattr_load(p, ino, &blob, &len, &ext);
 
+	if (rc)
+		return rc;
+	r = blob ? xattr_find(blob, len, name) : NULL;
 	if (!r)
-		return -ENODATA;
-	if (size < r->value_len)
-		return -ERANGE;
-	memcpy(value, (const uint8_t *)(r + 1) + r->name_len, r->value_len);
-	return r->value_len;
+		rc = -ENODATA;
+	else if (size < r->value_len)
+		rc = -ERANGE;
+	else {
+		memcpy(value, (const uint8_t *)(r + 1) + r->name_len, r->value_len);
+		rc = r->value_len;
+	}
+	free(blob);
+	return rc;
 }
 
 ssize_t kv_getxattr(struct kv_pool *p, uint64_t ino, const char *name, void *value, size_t size)
 {
-	const struct kv_xattr_rec *r;
-	struct kv_inode *in;
+	const struct kv_xattr_rec *r = NULL;
+	struct kv_extent ext;
+	uint8_t *blob = NULL;
+	uint32_t len;
 	ssize_t rc;
 
 	if (!kv_ino_valid(p, ino))
 		return -ENOENT;
 	pthread_mutex_lock(&p->lock);
-	in = kv_inode(p, ino);
-	r = in->xattr_off ? xattr_find(p->base + in->xattr_off, in->xattr_len, name) : NULL;
-	if (in->state == KV_INODE_FREE)
+	if (kv_inode(p, ino)->state == KV_INODE_FREE) {
 		rc = -ENOENT;
-	else if (!r)
+		goto out;
+	}
+	rc = xattr_load(p, ino, &blob, &len, &ext);
+	if (rc)
+		goto out;
+	r = blob ? xattr_find(blob, len, name) : NULL;
+	if (!r)
 		rc = -ENODATA;
 	else if (size && size < r->value_len)
 		rc = -ERANGE;
@@ -739,24 +899,31 @@ ssize_t kv_getxattr(struct kv_pool *p, uint64_t ino, const char *name, void *val
 			memcpy(value, (const uint8_t *)(r + 1) + r->name_len, r->value_len);
 		rc = r->value_len;
 	}
+out:
 	pthread_mutex_unlock(&p->lock);
+	free(blob);
 	return rc;
 }
 
 ssize_t kv_listxattr(struct kv_pool *p, uint64_t ino, char *list, size_t size)
 {
-	struct kv_inode *in;
-	const uint8_t *blob;
-	uint32_t pos = 0;
+	struct kv_extent ext;
+	uint8_t *blob = NULL;
+	uint32_t pos = 0, len;
 	size_t need = 0;
 	ssize_t rc;
 
 	if (!kv_ino_valid(p, ino))
 		return -ENOENT;
 	pthread_mutex_lock(&p->lock);
-	in = kv_inode(p, ino);
-	blob = in->xattr_off ? p->base + in->xattr_off : NULL;
-	while (blob && pos + sizeof(struct kv_xattr_rec) <= in->xattr_len) {
+	if (kv_inode(p, ino)->state == KV_INODE_FREE) {
+		rc = -ENOENT;
+		goto out;
+	}
+	rc = xattr_load(p, ino, &blob, &len, &ext);
+	if (rc)
+		goto out;
+	while (blob && pos + sizeof(struct kv_xattr_rec) <= len) {
 		const struct kv_xattr_rec *r = (const void *)(blob + pos);
 
 		if (size && need + r->name_len + 1 <= size) {
@@ -766,8 +933,10 @@ ssize_t kv_listxattr(struct kv_pool *p, uint64_t ino, char *list, size_t size)
 		need += r->name_len + 1u;
 		pos += rec_bytes(r);
 	}
-	rc = in->state == KV_INODE_FREE ? -ENOENT : (size && need > size) ? -ERANGE : (ssize_t)need;
+	rc = (size && need > size) ? -ERANGE : (ssize_t)need;
+out:
 	pthread_mutex_unlock(&p->lock);
+	free(blob);
 	return rc;
 }
 

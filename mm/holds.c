@@ -6,6 +6,7 @@
  * unlinked file that is still held stays an orphan until its last holder
  * goes. Every function here is called with p->lock held or takes it.
  */
+#include "check.h"
 #include "pool_int.h"
 #include "log.h"
 
@@ -83,21 +84,30 @@ static void settle_head(struct kv_pool *p, uint32_t a)
  * kernel drops its stale inode; forgets for it are paid from kref_debt),
  * and failing that evict the least recently used file.
  */
-uint64_t kv_index_take_inode(struct kv_pool *p)
-{
-	for (;;) {
-		if (p->nfree_ino)
-			return p->free_ino[--p->nfree_ino];
-		while (p->nreclaim) {
-			uint64_t ino = p->reclaim[--p->nreclaim];
+static bool reclaim_idle_dir(struct kv_pool *p);
 
+/*
+ * Reuse an orphan only the kernel's cache still names: its node id carries
+ * its generation (fs/), so the kernel's old inode never reaches the new
+ * life. Files first: a directory's old life may still be revived by a
+ * create through it (kv_dir_revive_locked). Return: it, or 0.
+ */
+static uint64_t take_orphan(struct kv_pool *p)
+{
+	int pass;
+
+	for (pass = 0; pass < 2; pass++) {
+		uint64_t i;
+
+		for (i = p->nreclaim; i-- > 0;) {
+			uint64_t ino = p->reclaim[i];
+			struct kv_inode *in = kv_inode(p, ino);
+
+			if (in->state == KV_INODE_ORPHAN && kv_is_dir(in) && !pass)
+				continue;
+			p->reclaim[i] = p->reclaim[--p->nreclaim];
 			p->in_reclaim[ino] = 0;
-			/*
-			 * Never a directory: the kernel names a directory's node id in
-			 * creates, and a reused record would take them elsewhere.
-			 */
-			if (kv_inode(p, ino)->state != KV_INODE_ORPHAN || kv_held(p, ino) ||
-			    kv_is_dir(kv_inode(p, ino)))
+			if (in->state != KV_INODE_ORPHAN || kv_held(p, ino))
 				continue;
 			if (p->kept[ino]) { /* a rename's victim: its bytes go now */
 				struct kv_extent freed[KV_INLINE_EXTENTS + 1];
@@ -111,10 +121,39 @@ uint64_t kv_index_take_inode(struct kv_pool *p)
 			}
 			p->kref_debt[ino] += p->kref[ino];
 			p->kref[ino] = 0;
-			atomic_store_explicit((_Atomic uint32_t *)&kv_inode(p, ino)->state,
-					      KV_INODE_FREE, memory_order_release);
+			p->dir_reclaimed[ino] = 0;
+			atomic_store_explicit((_Atomic uint32_t *)&in->state, KV_INODE_FREE,
+					      memory_order_release);
 			return ino;
 		}
+	}
+	return 0;
+}
+
+/*
+ * A record nobody names is best: the kernel then has no inode for it.
+ * Reusing one the kernel still caches (an orphan) is safe, but a process
+ * still using the old inode then sees ESTALE, so first a few evictions are
+ * tried for a record that comes back free.
+ */
+#define KV_EVICT_FOR_FREE 4
+
+uint64_t kv_index_take_inode(struct kv_pool *p, bool for_dir)
+{
+	int tries = 0;
+
+	for (;;) {
+		uint64_t ino;
+
+		if (p->nfree_ino)
+			return p->free_ino[--p->nfree_ino];
+		if (reclaim_idle_dir(p))
+			continue;
+		if (tries++ < KV_EVICT_FOR_FREE && kv_evict_one(p) >= 0)
+			continue;
+		ino = take_orphan(p);
+		if (ino)
+			return ino;
 		if (kv_evict_one(p) < 0)
 			return 0;
 	}
@@ -146,54 +185,161 @@ static void reclaim_empty_dirs(struct kv_pool *p, uint64_t dir)
 
 	while (kv_ino_valid(p, dir) && dir != KV_ROOT_INO && depth++ < 4096) {
 		struct kv_inode *in = kv_inode(p, dir);
-		uint64_t parent = in->parent;
+		uint64_t parent = p->dparent[dir]; /* the one linked, not the pool's */
 		char name[KV_NAME_MAX + 1];
 		size_t len = in->name_len;
 
 		if (in->state != KV_INODE_LIVE || !kv_is_dir(in) || p->nchild[dir] ||
 		    in->xattr_off || p->anchor_idx[dir] || kv_held(p, dir) ||
-		    len > KV_NAME_MAX || dir == p->creating_in)
+		    len > KV_NAME_MAX || dir == p->creating_in || !kv_dir_idle(p, dir))
 			return;
 		memcpy(name, in->name, len);
 		name[len] = 0;
-		if (parent == KV_ROOT_INO || p->anchor_idx[parent])
-			kv_ghost_add(p, dir);
+		kv_ghost_add(p, dir, parent == KV_ROOT_INO || p->anchor_idx[parent]);
 		kv_index_unlink_record(p, dir, false);
 		if (in->state == KV_INODE_ORPHAN)
 			p->dir_reclaimed[dir] = 1;
 		p->dirs_reclaimed++;
+		/*
+		 * Invalidate the kernel's entry only (inode 0): a deleted one
+		 * would mark its inode dead, and a revived directory must go on
+		 * taking creates through it.
+		 */
 		if (p->evict_cb)
-			p->evict_cb(p->evict_arg, parent, name, len, dir);
+			p->evict_cb(p->evict_arg, parent, kv_inode(p, parent)->gen, name, len, 0,
+				    0);
 		dir = parent;
 	}
+}
+
+/* --- empty directories --- */
+
+void kv_edir_add(struct kv_pool *p, uint64_t dir)
+{
+	if (p->in_edir[dir] || dir == KV_ROOT_INO)
+		return;
+	p->edir_next[dir] = KV_NONE;
+	p->edir_prev[dir] = p->edir_tail;
+	if (p->edir_tail)
+		p->edir_next[p->edir_tail] = (uint32_t)dir;
+	else
+		p->edir_head = (uint32_t)dir;
+	p->edir_tail = (uint32_t)dir;
+	p->in_edir[dir] = 1;
+}
+
+void kv_edir_remove(struct kv_pool *p, uint64_t dir)
+{
+	if (!p->in_edir[dir])
+		return;
+	if (p->edir_prev[dir])
+		p->edir_next[p->edir_prev[dir]] = p->edir_next[dir];
+	else
+		p->edir_head = p->edir_next[dir];
+	if (p->edir_next[dir])
+		p->edir_prev[p->edir_next[dir]] = p->edir_prev[dir];
+	else
+		p->edir_tail = p->edir_prev[dir];
+	p->edir_prev[dir] = p->edir_next[dir] = KV_NONE;
+	p->in_edir[dir] = 0;
+}
+
+/*
+ * Inode records are short: reclaim empty directories nobody used for a few
+ * milliseconds, longest-empty first (an engine that
+ * makes directories for lookups of absent blocks leaves empty ones that no
+ * eviction empties). Those the kernel has forgotten give their record back
+ * at once; the others when it forgets them (their entries are invalidated).
+ * Return: how many went.
+ */
+#define KV_EDIR_SCAN 1024
+
+static int reclaim_idle_dirs(struct kv_pool *p, int max)
+{
+	uint64_t dir = p->edir_head, before = p->dirs_reclaimed;
+	int n = 0;
+
+	for (; dir && n < KV_EDIR_SCAN && p->dirs_reclaimed - before < (uint64_t)max; n++) {
+		uint64_t next = p->edir_next[dir];
+
+		if (kv_dir_idle(p, dir) && dir != p->creating_in) {
+			kv_edir_remove(p, dir);
+			reclaim_empty_dirs(p, dir);
+		}
+		dir = next;
+	}
+	return (int)(p->dirs_reclaimed - before);
+}
+
+static bool reclaim_idle_dir(struct kv_pool *p)
+{
+	uint64_t free_before = p->nfree_ino;
+
+	reclaim_idle_dirs(p, 64);
+	return p->nfree_ino > free_before;
+}
+
+static bool inodes_low_locked(struct kv_pool *p)
+{
+	return p->nfree_ino < (p->ninodes >> 2) && p->edir_head;
+}
+
+bool kv_pool_inodes_low(struct kv_pool *p)
+{
+	bool low;
+
+	pthread_mutex_lock(&p->lock);
+	low = inodes_low_locked(p);
+	pthread_mutex_unlock(&p->lock);
+	return low;
+}
+
+int kv_pool_reclaim_dirs(struct kv_pool *p, int max)
+{
+	int n = 0;
+
+	pthread_mutex_lock(&p->lock);
+	if (inodes_low_locked(p))
+		n = reclaim_idle_dirs(p, max);
+	pthread_mutex_unlock(&p->lock);
+	return n;
 }
 
 /* Evict the head of anchor @a's list. Return: bytes freed, -ENOSPC when it is empty. */
 long kv_evict_in(struct kv_pool *p, uint32_t a)
 {
 	uint64_t ino, parent;
-	struct kv_inode *in;
+	struct kv_snap snap;
 	char name[KV_NAME_MAX + 1];
 	size_t len;
-	long bytes;
+	long bytes = 0;
 
 	settle_head(p, a);
 	ino = p->anchors[a].lru_head;
 	if (!ino)
 		return -ENOSPC;
-	in = kv_inode(p, ino);
-	parent = in->parent;
-	len = in->name_len <= KV_NAME_MAX ? in->name_len : KV_NAME_MAX;
-	memcpy(name, in->name, len);
+	/* The name and size are the pool's (untrusted); the parent is the one linked. */
+	parent = p->dparent[ino];
+	len = __atomic_load_n(&kv_inode(p, ino)->name_len, __ATOMIC_RELAXED);
+	if (len > KV_NAME_MAX) {
+		kv_quarantine(p, ino, "has a name longer than the limit");
+		len = 0;
+	}
+	memcpy(name, kv_inode(p, ino)->name, len);
 	name[len] = 0;
-	bytes = (long)kv_inode_alloc_bytes(in);
+	if (len && !kv_check_name((const uint8_t *)name, len))
+		len = 0; /* nothing the kernel could have cached under it */
+	if (kv_snap_take(p, ino, &snap) == 0)
+		bytes = (long)snap.alloc;
+	/* a quarantined file goes too, its space kept until the next open checks it */
 	kv_index_unlink_record(p, ino, false);
 	atomic_fetch_add(&p->evictions, 1);
 	atomic_fetch_add(&p->evicted_bytes, (uint64_t)bytes);
 	p->anchors[a].evictions++;
 	p->anchors[a].evicted_bytes += (uint64_t)bytes;
-	if (p->evict_cb)
-		p->evict_cb(p->evict_arg, parent, name, len, ino);
+	if (p->evict_cb && len)
+		p->evict_cb(p->evict_arg, parent, kv_inode(p, parent)->gen, name, len, ino,
+			    kv_inode(p, ino)->gen);
 	reclaim_empty_dirs(p, parent);
 	return bytes;
 }
@@ -317,6 +463,27 @@ static void unhold(struct kv_pool *p, uint64_t ino, uint64_t *count, bool pin)
 	pthread_mutex_unlock(&p->lock);
 }
 
+int kv_open_gen(struct kv_pool *p, uint64_t ino, uint64_t gen, uint64_t gen_mask)
+{
+	int rc = -ESTALE;
+
+	if (!kv_ino_valid(p, ino))
+		return -ENOENT;
+	pthread_mutex_lock(&p->lock);
+	if ((kv_inode(p, ino)->gen & gen_mask) == (gen & gen_mask))
+		rc = hold_locked(p, ino, p->open_count, 0, false, kv_now_ns());
+	pthread_mutex_unlock(&p->lock);
+	return rc;
+}
+
+uint64_t kv_gen(struct kv_pool *p, uint64_t ino)
+{
+	if (!kv_ino_valid(p, ino))
+		return 0;
+	return atomic_load_explicit((_Atomic uint64_t *)&kv_inode(p, ino)->gen,
+				    memory_order_acquire);
+}
+
 int kv_open(struct kv_pool *p, uint64_t ino)
 {
 	return hold(p, ino, p->open_count, 0, false);
@@ -324,6 +491,8 @@ int kv_open(struct kv_pool *p, uint64_t ino)
 
 void kv_release(struct kv_pool *p, uint64_t ino)
 {
+	if (kv_ino_valid(p, ino) && __atomic_load_n(&p->dirty[ino], __ATOMIC_RELAXED))
+		kv_data_seal(p, ino);
 	unhold(p, ino, p->open_count, false);
 }
 

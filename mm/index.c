@@ -1,19 +1,22 @@
 // SPDX-License-Identifier: MIT
 /*
- * index.c - names, directories, references and eviction.
+ * index.c - names and directories: lookup, create, rename, unlink,
+ * attributes, readdir, and the DRAM indexes they use.
  *
  * The inode table on the pool is the truth; this file keeps DRAM indexes
- * over it, rebuilt at open: a hash of (parent, name) for O(1) lookups, a
- * per-directory child list for readdir without scanning the table, an LRU
- * list of files nobody holds (so eviction pops its head in O(1)), and the
- * reference counts (kernel lookups, opens, pins) that decide when an
- * unlinked file's data and record can go. Every function here that changes
- * more than one field does so in one journal transaction.
+ * over it, rebuilt at open (kv_index_build, which also rebuilds holds.c's
+ * LRU lists): a hash of (parent, name) for O(1) lookups, a per-directory
+ * child list for readdir without scanning the table, and the ghosts of top
+ * directories that eviction reclaimed. The reference counts, the LRU and
+ * eviction live in holds.c. Every function here that changes more than one
+ * field does so in one journal transaction.
  */
+#include "check.h"
 #include "pool_int.h"
 #include "log.h"
 
 #include <errno.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,12 +96,13 @@ static void hash_insert(struct kv_pool *p, uint64_t ino)
 		i = (i + 1) & p->hmask;
 	p->htab[i].hash = h;
 	p->htab[i].ino = ino;
+	p->hkey[ino] = h;
 }
 
+/* By the hash it went in with, not by the record's name: the pool may have changed that. */
 static void hash_remove(struct kv_pool *p, uint64_t ino)
 {
-	struct kv_inode *in = kv_inode(p, ino);
-	uint64_t i = name_hash((const char *)in->name, in->name_len, in->parent) & p->hmask, j;
+	uint64_t h = p->hkey[ino], i = h & p->hmask, j;
 
 	while (p->htab[i].ino && p->htab[i].ino != ino)
 		i = (i + 1) & p->hmask;
@@ -137,6 +141,7 @@ static uint64_t hash_find(struct kv_pool *p, uint64_t parent, const char *name, 
 
 static void child_add(struct kv_pool *p, uint64_t dir, uint64_t ino)
 {
+	p->dparent[ino] = (uint32_t)dir;
 	p->sib_next[ino] = KV_NONE;
 	p->sib_prev[ino] = p->child_last[dir];
 	if (p->child_last[dir])
@@ -147,6 +152,7 @@ static void child_add(struct kv_pool *p, uint64_t dir, uint64_t ino)
 	p->nchild[dir]++;
 	if (kv_is_dir(kv_inode(p, ino)))
 		p->nsubdir[dir]++;
+	kv_edir_remove(p, dir);
 }
 
 static void child_remove(struct kv_pool *p, uint64_t dir, uint64_t ino)
@@ -163,6 +169,8 @@ static void child_remove(struct kv_pool *p, uint64_t dir, uint64_t ino)
 	p->nchild[dir]--;
 	if (kv_is_dir(kv_inode(p, ino)))
 		p->nsubdir[dir]--;
+	if (!p->nchild[dir])
+		kv_edir_add(p, dir);
 }
 
 /* --- record lifecycle --- */
@@ -191,17 +199,19 @@ static void unlink_stage(struct kv_pool *p, uint64_t ino, bool off_indexes_alrea
 	u->nfreed = 0;
 	if (!off_indexes_already) {
 		hash_remove(p, ino);
-		child_remove(p, in->parent, ino);
+		child_remove(p, p->dparent[ino], ino);
 		kv_lru_remove(p, ino);
 		if (kv_is_dir(in))
 			p->dirs--;
 		else
 			p->files--;
 	}
-	if (kv_is_dir(in))
+	if (kv_is_dir(in)) {
 		kv_policy_dir_gone(p, ino);
-	else
+		kv_edir_remove(p, ino);
+	} else {
 		kv_policy_detach(p, ino);
+	}
 	p->dir_reclaimed[ino] = 0;
 	if (!u->keep_data)
 		p->kept[ino] = 0;
@@ -276,22 +286,13 @@ static int cmp_recency(const void *a, const void *b, void *arg)
 	return x < y ? -1 : x > y;
 }
 
-static bool record_sane(struct kv_pool *p, uint64_t ino)
-{
-	const struct kv_inode *in = kv_inode(p, ino);
-
-	return (S_ISDIR(in->mode) || S_ISREG(in->mode) || S_ISLNK(in->mode)) && in->name_len <= KV_NAME_MAX &&
-	       in->extent_count <= KV_INLINE_EXTENTS && in->xattr_len <= KV_XATTR_MAX_BLOB &&
-	       (in->xattr_len == 0) == (in->xattr_off == 0) &&
-	       (ino == KV_ROOT_INO || in->name_len > 0);
-}
-
 int kv_index_build(struct kv_pool *p)
 {
 	uint64_t n = p->ninodes, ino, nused = 0, bad = 0, hb = 1, nlru = 0, i;
 	struct kv_extent *used = NULL;
 	uint32_t *lru = NULL;
 	int rc = -ENOMEM, j;
+	long checked;
 
 	while (hb < n + n / 2)
 		hb <<= 1;
@@ -302,30 +303,19 @@ int kv_index_build(struct kv_pool *p)
 	    !ALLOC_ARRAY(lru_next, n) || !ALLOC_ARRAY(in_lru, n) || !ALLOC_ARRAY(lru_touched, n) ||
 	    !ALLOC_ARRAY(kref, n) || !ALLOC_ARRAY(open_count, n) || !ALLOC_ARRAY(pin_count, n) ||
 	    !ALLOC_ARRAY(free_ino, n) || !ALLOC_ARRAY(reclaim, n) || !ALLOC_ARRAY(in_reclaim, n) ||
-	    !ALLOC_ARRAY(kref_debt, n) || !ALLOC_ARRAY(anchor_idx, n) ||
-	    !ALLOC_ARRAY(file_anchor, n) || !ALLOC_ARRAY(dir_reclaimed, n) || !ALLOC_ARRAY(kept, n))
+	    !ALLOC_ARRAY(kref_debt, n) || !ALLOC_ARRAY(bad, n) || !ALLOC_ARRAY(sig, n) ||
+	    !ALLOC_ARRAY(dparent, n) || !ALLOC_ARRAY(hkey, n) || !ALLOC_ARRAY(dirty, n) ||
+	    !ALLOC_ARRAY(wgen, n) || !ALLOC_ARRAY(anchor_idx, n) || !ALLOC_ARRAY(file_anchor, n) ||
+	    !ALLOC_ARRAY(dir_reclaimed, n) || !ALLOC_ARRAY(kept, n) || !ALLOC_ARRAY(edir_prev, n) ||
+	    !ALLOC_ARRAY(edir_next, n) || !ALLOC_ARRAY(in_edir, n) || !ALLOC_ARRAY(dir_used, n) ||
+	    !ALLOC_ARRAY(recreated, n))
 		goto out;
-	if (kv_inode(p, KV_ROOT_INO)->state != KV_INODE_LIVE ||
-	    !kv_is_dir(kv_inode(p, KV_ROOT_INO))) {
-		kv_log(KV_LOG_ERR,
-		       "pool %s: the root directory record is damaged; reformat with "
-		       "'kvfs mkfs -f %s'",
-		       p->be.path, p->be.path);
-		rc = -EUCLEAN;
-		goto out;
-	}
-	/* Pass 1: free what nobody can reach any more (rw only), drop insane records. */
-	for (ino = KV_ROOT_INO + 1; ino < n; ino++) {
+	/* Pass 1: free what nobody can reach any more (rw only): a dead holder's orphans and
+	 * reservations, whatever they hold. */
+	for (ino = KV_ROOT_INO + 1; ino < n && !p->readonly; ino++) {
 		struct kv_inode *in = kv_inode(p, ino);
 
-		if (in->state == KV_INODE_FREE)
-			continue;
-		if (in->state == KV_INODE_LIVE && record_sane(p, ino))
-			continue;
-		if (in->state == KV_INODE_LIVE)
-			kv_log(KV_LOG_WARNING, "pool %s: inode %llu is damaged; dropping it",
-			       p->be.path, (unsigned long long)ino);
-		if (!p->readonly) {
+		if (in->state == KV_INODE_ORPHAN || in->state == KV_INODE_RESERVED) {
 			in->extent_count = 0;
 			in->xattr_off = 0;
 			in->xattr_len = 0;
@@ -334,35 +324,33 @@ int kv_index_build(struct kv_pool *p)
 			p->orphans_freed++;
 		}
 	}
-	/* Pass 2: parents must be live directories; a chain up to the root is implied
-	 * because rmdir only removes empty directories. */
+	/* Pass 2: the checker fsck runs too; a read-write open frees what it finds bad. */
+	checked =
+	    kv_check_records(&p->geo, p->inodes, p->base, p->be.path, !p->readonly, p->bad, NULL);
+	if (checked < 0)
+		goto out;
+	p->quarantined += (uint64_t)checked;
+	if (p->bad[KV_ROOT_INO]) {
+		kv_log(KV_LOG_ERR,
+		       "pool %s: the root directory record is damaged; a read-write mount "
+		       "repairs it",
+		       p->be.path);
+		rc = -EUCLEAN;
+		goto out;
+	}
 	used = malloc(sizeof(*used) * 1024);
 	lru = malloc(sizeof(*lru) * n);
 	if (!used || !lru)
 		goto out;
-	for (ino = n - 1; ino > KV_ROOT_INO; ino--) {
-		struct kv_inode *in = kv_inode(p, ino);
-
-		if (in->state == KV_INODE_LIVE && !is_live_dir(p, in->parent)) {
-			kv_log(KV_LOG_WARNING,
-			       "pool %s: inode %llu has no parent directory; dropping it",
-			       p->be.path, (unsigned long long)ino);
-			if (!p->readonly) {
-				in->extent_count = 0;
-				in->xattr_off = in->xattr_len = 0;
-				in->state = KV_INODE_FREE;
-			}
-		}
-		if (in->state == KV_INODE_FREE) {
+	for (ino = n - 1; ino > KV_ROOT_INO; ino--)
+		if (kv_inode(p, ino)->state == KV_INODE_FREE && !p->bad[ino])
 			p->free_ino[p->nfree_ino++] = (uint32_t)ino;
-			continue;
-		}
-	}
 	for (ino = KV_ROOT_INO; ino < n; ino++) {
 		struct kv_inode *in = kv_inode(p, ino);
 
-		if (in->state == KV_INODE_FREE)
-			continue;
+		kv_snap_commit(p, ino);
+		if (in->state != KV_INODE_LIVE || p->bad[ino])
+			continue; /* read-only: orphans, reservations, bad records stay out */
 		for (j = 0; j <= in->extent_count && j <= KV_INLINE_EXTENTS; j++) {
 			struct kv_extent e;
 
@@ -384,7 +372,7 @@ int kv_index_build(struct kv_pool *p)
 			}
 			used[nused++] = e;
 		}
-		if (in->state != KV_INODE_LIVE || ino == KV_ROOT_INO)
+		if (ino == KV_ROOT_INO)
 			continue;
 		hash_insert(p, ino);
 		child_add(p, in->parent, ino);
@@ -396,8 +384,8 @@ int kv_index_build(struct kv_pool *p)
 				lru[nlru++] = (uint32_t)ino;
 		}
 	}
-	rc = kv_alloc_build(&p->alloc, p->sb->geo.data_off, p->sb->geo.data_size / KV_PAGE_SIZE,
-			    used, nused, &bad);
+	rc = kv_alloc_build(&p->alloc, p->geo.data_off, p->geo.data_size / KV_PAGE_SIZE, used,
+			    nused, &bad);
 	if (rc == -EUCLEAN) {
 		kv_log(KV_LOG_ERR,
 		       "pool %s: the index is corrupt (an extent at pool offset %llu is "
@@ -411,19 +399,20 @@ int kv_index_build(struct kv_pool *p)
 	if (rc)
 		goto out;
 	for (ino = KV_ROOT_INO + 1; ino < n; ino++)
+		if (kv_inode(p, ino)->state == KV_INODE_LIVE && kv_is_dir(kv_inode(p, ino)) &&
+		    !p->nchild[ino])
+			kv_edir_add(p, ino);
+	for (ino = KV_ROOT_INO + 1; ino < n; ino++)
 		if (kv_inode(p, ino)->state == KV_INODE_LIVE && !kv_is_dir(kv_inode(p, ino)))
 			kv_policy_attach(p, ino);
 	qsort_r(lru, nlru, sizeof(*lru), cmp_recency, p->inodes);
 	for (i = 0; i < nlru; i++)
 		kv_lru_append(p, lru[i]);
-	/* Free orphans and reservations a dead holder left (their extents counted as used). */
+	/* Trim over-allocation a dead holder left. */
 	for (ino = KV_ROOT_INO + 1; ino < n && !p->readonly; ino++) {
 		struct kv_inode *in = kv_inode(p, ino);
 
-		if (in->state == KV_INODE_ORPHAN || in->state == KV_INODE_RESERVED) {
-			kv_index_unlink_record(p, ino, true);
-			p->orphans_freed++;
-		} else if (in->state == KV_INODE_LIVE && !kv_is_dir(in)) {
+		if (in->state == KV_INODE_LIVE && !kv_is_dir(in)) {
 			p->bytes_trimmed += kv_data_trim(p, ino);
 		}
 	}
@@ -463,83 +452,173 @@ void kv_index_free(struct kv_pool *p)
 	p->ahead = NULL;
 	p->in_ahead = NULL;
 	p->nahead = 0;
+	free(p->dir_used);
+	free(p->recreated);
+	free(p->aliases);
+	p->aliases = NULL;
+	free(p->edir_prev);
+	free(p->edir_next);
+	free(p->in_edir);
 	kv_policy_free(p);
 	free(p->ghosts);
+	free(p->ghost_bucket);
 	p->ghosts = NULL;
+	p->ghost_bucket = NULL;
+	free(p->bad);
+	free(p->sig);
+	free(p->dparent);
+	free(p->hkey);
+	free(p->dirty);
+	free(p->wgen);
 	p->htab = NULL;
 	if (p->alloc.by_start)
 		kv_alloc_destroy(&p->alloc);
 }
 
-/* --- ghosts of reclaimed top directories --- */
+/* --- ghosts of reclaimed directories --- */
 
-/*
- * A lookup that misses asks the ghost ring first: a bit filter over the
- * ghosts' hashes spares the walk of the whole ring (over a megabyte) on
- * nearly every miss. Bits of ghosts taken or overwritten stay until the
- * ring's next lap rebuilds the filter: a stale bit only costs a walk.
- */
-static void ghost_filter_set(struct kv_pool *p, uint64_t h)
+#define KV_GHOST_BUCKETS (2 * KV_GHOSTS)
+
+static void ghost_unlink(struct kv_pool *p, uint32_t slot)
 {
-	p->ghost_filter[(h >> 32) % KV_GHOST_FILTER_BITS / 64] |= UINT64_C(1) << ((h >> 32) % 64);
+	struct kv_ghost *g = &p->ghosts[slot];
+	uint32_t *link = &p->ghost_bucket[g->hash % KV_GHOST_BUCKETS];
+
+	while (*link && *link != slot + 1)
+		link = &p->ghosts[*link - 1].next;
+	if (*link)
+		*link = g->next;
+	g->hash = 0;
+	g->next = 0;
 }
 
-void kv_ghost_add(struct kv_pool *p, uint64_t dir)
+void kv_ghost_add(struct kv_pool *p, uint64_t dir, bool top)
 {
 	const struct kv_inode *in = kv_inode(p, dir);
 	struct kv_ghost *g;
+	uint32_t slot, *bucket;
 
 	if (!p->ghosts) {
 		p->ghosts = calloc(KV_GHOSTS, sizeof(*p->ghosts));
-		if (!p->ghosts)
-			return; /* the directory is simply gone, as before ghosts */
+		p->ghost_bucket = calloc(KV_GHOST_BUCKETS, sizeof(*p->ghost_bucket));
+		if (!p->ghosts || !p->ghost_bucket) {
+			free(p->ghosts);
+			free(p->ghost_bucket);
+			p->ghosts = NULL;
+			p->ghost_bucket = NULL;
+			return; /* the directory is simply gone */
+		}
 	}
-	if (p->ghost_next % KV_GHOSTS == 0) { /* a lap of the ring: drop stale filter bits */
-		uint32_t i;
-
-		memset(p->ghost_filter, 0, sizeof(p->ghost_filter));
-		for (i = 0; i < KV_GHOSTS; i++)
-			if (p->ghosts[i].hash)
-				ghost_filter_set(p, p->ghosts[i].hash);
-	}
-	g = &p->ghosts[p->ghost_next++ % KV_GHOSTS];
-	g->parent = in->parent;
-	g->parent_gen = kv_inode(p, in->parent)->gen;
-	g->hash = name_hash((const char *)in->name, in->name_len, in->parent) | 1;
-	ghost_filter_set(p, g->hash);
+	/* top directories have their own part of the ring: bucket churn never pushes them out */
+	if (top)
+		slot = p->ghost_next_top++ % KV_GHOSTS_TOP;
+	else
+		slot = KV_GHOSTS_TOP + p->ghost_next++ % (KV_GHOSTS - KV_GHOSTS_TOP);
+	g = &p->ghosts[slot];
+	if (g->hash)
+		ghost_unlink(p, slot);
+	g->parent = p->dparent[dir];
+	g->parent_gen = kv_inode(p, g->parent)->gen;
+	g->hash = name_hash((const char *)in->name, in->name_len, g->parent) | 1;
+	g->ino = dir;
+	g->gen = in->gen;
+	g->top = top;
 	g->mode = in->mode;
 	g->uid = in->uid;
 	g->gid = in->gid;
 	g->len = in->name_len;
 	memcpy(g->name, in->name, in->name_len);
+	bucket = &p->ghost_bucket[g->hash % KV_GHOST_BUCKETS];
+	g->next = *bucket;
+	*bucket = slot + 1;
 }
 
-/* Take the ghost of (@parent, @name) off the ring. Return: true and its attributes if there was one. */
-static bool ghost_take(struct kv_pool *p, uint64_t parent, const char *name, size_t len,
-		       struct kv_ghost *out)
+/* Take the ghost of (@parent, @name) off the table. Return: true and a copy if there was one. */
+static bool ghost_take(struct kv_pool *p, uint64_t parent, uint64_t parent_gen, const char *name,
+		       size_t len, struct kv_ghost *out)
 {
 	uint64_t h;
-	int i;
+	uint32_t s;
 
 	if (!p->ghosts)
 		return false;
 	h = name_hash(name, len, parent) | 1;
-	if (!(p->ghost_filter[(h >> 32) % KV_GHOST_FILTER_BITS / 64] &
-	      (UINT64_C(1) << ((h >> 32) % 64))))
-		return false; /* most misses: no ring walk */
-	for (i = 0; i < KV_GHOSTS; i++) {
-		struct kv_ghost *g = &p->ghosts[i];
+	for (s = p->ghost_bucket[h % KV_GHOST_BUCKETS]; s; s = p->ghosts[s - 1].next) {
+		struct kv_ghost *g = &p->ghosts[s - 1];
 
 		if (g->hash != h || g->parent != parent || g->len != len ||
 		    memcmp(g->name, name, len))
 			continue;
-		g->hash = 0;
-		if (g->parent_gen != kv_inode(p, parent)->gen)
-			return false; /* the parent is another directory now */
 		*out = *g;
-		return true;
+		ghost_unlink(p, s - 1);
+		return out->parent_gen == parent_gen;
 	}
 	return false;
+}
+
+/*
+ * A directory made anew from a ghost stands for the one eviction took: the
+ * ghosts of that one's subdirectories (an engine's a/b after a/) are found
+ * through it.
+ */
+static void alias_add(struct kv_pool *p, uint64_t ino, const struct kv_ghost *g)
+{
+	struct kv_alias *a;
+
+	if (!p->aliases) {
+		p->aliases = calloc(KV_ALIASES, sizeof(*p->aliases));
+		if (!p->aliases)
+			return;
+	}
+	a = &p->aliases[p->alias_next++ % KV_ALIASES];
+	a->ino = ino;
+	a->gen = kv_inode(p, ino)->gen;
+	a->old_ino = g->ino;
+	a->old_gen = g->gen;
+	p->recreated[ino] = 1;
+}
+
+/* The ghost of @name under @parent, or under what @parent was made anew from. */
+static bool ghost_find(struct kv_pool *p, uint64_t parent, const char *name, size_t len,
+		       struct kv_ghost *out)
+{
+	uint64_t gen = kv_inode(p, parent)->gen;
+	int i;
+
+	if (ghost_take(p, parent, gen, name, len, out))
+		return true;
+	if (!p->recreated[parent] || !p->aliases)
+		return false;
+	for (i = 0; i < KV_ALIASES; i++) {
+		const struct kv_alias *a = &p->aliases[i];
+
+		if (a->ino == parent && a->gen == gen)
+			return ghost_take(p, a->old_ino, a->old_gen, name, len, out);
+	}
+	return false;
+}
+
+/*
+ * A name with a ghost: bring back the very directory while the kernel still
+ * names it (every process then agrees on one inode), else make a top one
+ * anew. Return: its inode, 0 when the name is simply absent, or -errno.
+ */
+static int create_node(struct kv_pool *p, uint64_t parent, const char *name, size_t len,
+		       uint32_t mode, uint32_t uid, uint32_t gid, const void *data, size_t dlen,
+		       struct kv_attr *out);
+
+static bool ghost_revive_locked(struct kv_pool *p, const struct kv_ghost *g)
+{
+	const struct kv_inode *in;
+
+	if (!kv_ino_valid(p, g->ino))
+		return false;
+	in = kv_inode(p, g->ino);
+	if (in->state != KV_INODE_ORPHAN || !kv_is_dir(in) || !p->dir_reclaimed[g->ino] ||
+	    p->dparent[g->ino] != g->parent || in->name_len != g->len ||
+	    memcmp(in->name, g->name, g->len))
+		return false;
+	return kv_dir_revive_locked(p, g->ino);
 }
 
 /* --- lookups and creation --- */
@@ -553,11 +632,8 @@ static int check_name(const char *name, size_t len)
 	return 0;
 }
 
-static int create_node(struct kv_pool *p, uint64_t parent, const char *name, size_t len,
-		       uint32_t mode, uint32_t uid, uint32_t gid, const void *data, size_t dlen,
-		       struct kv_attr *out);
-
-int kv_lookup(struct kv_pool *p, uint64_t parent, const char *name, size_t len, struct kv_attr *out)
+static int lookup(struct kv_pool *p, uint64_t parent, const char *name, size_t len,
+		  struct kv_attr *out, bool ref)
 {
 	struct kv_ghost ghost;
 	uint64_t ino;
@@ -566,22 +642,27 @@ int kv_lookup(struct kv_pool *p, uint64_t parent, const char *name, size_t len, 
 	if (rc)
 		return rc;
 	pthread_mutex_lock(&p->lock);
-	if (!is_live_dir(p, parent)) {
+	/* a lookup in a directory eviction reclaimed: the kernel still names it */
+	if (!is_live_dir(p, parent) && !(ref && kv_dir_revive_locked(p, parent))) {
 		rc = kv_ino_valid(p, parent) && kv_inode(p, parent)->state == KV_INODE_LIVE
 			 ? -ENOTDIR
 			 : -ENOENT;
 		goto out;
 	}
 	ino = hash_find(p, parent, name, len);
-	if (!ino && ghost_take(p, parent, name, len, &ghost)) {
-		pthread_mutex_unlock(&p->lock);
-		rc = create_node(p, parent, name, len, ghost.mode, ghost.uid, ghost.gid, NULL, 0,
-				 out);
-		if (rc)
-			return rc == -EEXIST ? kv_lookup(p, parent, name, len, out) : rc;
-		/* the caller counts the kernel's lookup (create_node counted one too) */
-		kv_forget(p, out->ino, 1);
-		return 0;
+	if (!ino && ghost_find(p, parent, name, len, &ghost)) {
+		if (ghost_revive_locked(p, &ghost)) {
+			ino = ghost.ino;
+		} else {
+			pthread_mutex_unlock(&p->lock);
+			rc = create_node(p, parent, name, len, ghost.mode, ghost.uid, ghost.gid,
+					 &ghost, 0, out);
+			if (rc)
+				return rc == -EEXIST ? lookup(p, parent, name, len, out, ref) : rc;
+			if (!ref) /* create_node counted a kernel lookup */
+				kv_forget(p, out->ino, 1);
+			return 0;
+		}
 	}
 	if (!ino) {
 		atomic_fetch_add(&p->misses, 1);
@@ -594,9 +675,24 @@ int kv_lookup(struct kv_pool *p, uint64_t parent, const char *name, size_t len, 
 		kv_policy_hit(p, ino);
 	}
 	fill_attr(p, ino, out);
+	if (ref) /* in the same critical section: nothing can free it in between */
+		p->kref[ino]++;
+	if (ref && kv_is_dir(kv_inode(p, ino)))
+		kv_dir_touch(p, ino);
 out:
 	pthread_mutex_unlock(&p->lock);
 	return rc;
+}
+
+int kv_lookup(struct kv_pool *p, uint64_t parent, const char *name, size_t len, struct kv_attr *out)
+{
+	return lookup(p, parent, name, len, out, false);
+}
+
+int kv_lookup_ref(struct kv_pool *p, uint64_t parent, const char *name, size_t len,
+		  struct kv_attr *out)
+{
+	return lookup(p, parent, name, len, out, true);
 }
 
 /*
@@ -627,13 +723,18 @@ static int create_node(struct kv_pool *p, uint64_t parent, const char *name, siz
 		rc = -EEXIST;
 		goto out;
 	}
-	if (S_ISDIR(mode) && p->ghosts) {
+	if (p->ghosts) {
 		struct kv_ghost g;
 
-		ghost_take(p, parent, name, len, &g); /* made again: the ghost is spent */
+		/* the name is being made again: the ghost is spent, or is the directory */
+		if (ghost_find(p, parent, name, len, &g) && S_ISDIR(mode) && !data &&
+		    ghost_revive_locked(p, &g)) {
+			rc = -EEXIST;
+			goto out;
+		}
 	}
 	p->creating_in = parent; /* what take_inode evicts must not take @parent with it */
-	ino = kv_index_take_inode(p);
+	ino = kv_index_take_inode(p, S_ISDIR(mode));
 	if (!ino) {
 		kv_log(KV_LOG_WARNING,
 		       "pool %s: all %llu inodes are in use and held; reformat with "
@@ -644,6 +745,7 @@ static int create_node(struct kv_pool *p, uint64_t parent, const char *name, siz
 	}
 	in = kv_inode(p, ino);
 	dir = kv_inode(p, parent);
+	p->recreated[ino] = 0;
 	/* POSIX/BSD set-group-ID directories: new entries take the directory's group */
 	if (dir->mode & S_ISGID) {
 		gid = dir->gid;
@@ -663,6 +765,8 @@ static int create_node(struct kv_pool *p, uint64_t parent, const char *name, siz
 	in->extent_count = 0;
 	in->name_len = (uint16_t)len;
 	memcpy(in->name, name, len);
+	if (S_ISDIR(mode) && data) /* made anew from a ghost */
+		alias_add(p, ino, data);
 	if (dlen) {
 		rc = kv_data_fill_new_locked(p, in, data, dlen);
 		if (rc) {
@@ -671,12 +775,17 @@ static int create_node(struct kv_pool *p, uint64_t parent, const char *name, siz
 		}
 	}
 	p->creating_in = 0;
+	in->checksum = 0;
+	p->dirty[ino] = 0;
+	p->bad[ino] = 0;
+	kv_snap_commit(p, ino);
 	kv_fault(p, KV_FP_CREATE_FILLED);
 	atomic_store_explicit((_Atomic uint32_t *)&in->state, KV_INODE_LIVE, memory_order_release);
 	hash_insert(p, ino);
 	child_add(p, parent, ino);
 	if (S_ISDIR(mode)) {
 		p->dirs++;
+		kv_edir_add(p, ino);
 	} else {
 		p->files++;
 		kv_policy_attach(p, ino);
@@ -685,6 +794,9 @@ static int create_node(struct kv_pool *p, uint64_t parent, const char *name, siz
 	}
 	dir->mtime_ns = dir->ctime_ns = now;
 	p->kref[ino]++;
+	kv_dir_touch(p, parent);
+	if (S_ISDIR(mode))
+		kv_dir_touch(p, ino);
 	fill_attr(p, ino, out);
 out:
 	p->creating_in = 0;
@@ -787,23 +899,29 @@ bool kv_dir_revive_locked(struct kv_pool *p, uint64_t dir)
 		if (in->state != KV_INODE_ORPHAN || !kv_is_dir(in) || !p->dir_reclaimed[dir])
 			return false;
 		chain[n++] = dir;
-		dir = in->parent;
+		dir = p->dparent[dir]; /* as linked: the pool's may have changed */
 	}
 	while (n--) {
 		uint64_t d = chain[n];
 		struct kv_inode *in = kv_inode(p, d);
 
-		if (hash_find(p, in->parent, (const char *)in->name, in->name_len))
+		if (in->name_len > KV_NAME_MAX || !kv_check_name(in->name, in->name_len) ||
+		    hash_find(p, p->dparent[d], (const char *)in->name, in->name_len))
 			return false; /* the name was made again meanwhile: this one stays gone */
-		/* a new generation: the kernel's inode for it was (or will be) deleted */
+		/*
+		 * The same generation: the kernel's inode for it stays good (its
+		 * entry was only invalidated, never deleted: see reclaim).
+		 */
 		kv_jtx_begin(p);
-		KV_JTX_FIELD(p, &in->gen, in->gen + 1);
 		KV_JTX_FIELD(p, &in->state, (uint32_t)KV_INODE_LIVE);
 		kv_jtx_commit(p);
 		p->dir_reclaimed[d] = 0;
+		kv_dir_touch(p, d);
+		child_add(p, p->dparent[d], d);
 		hash_insert(p, d);
-		child_add(p, in->parent, d);
 		p->dirs++;
+		if (!p->nchild[d])
+			kv_edir_add(p, d);
 		kv_log(KV_LOG_DEBUG, "pool %s: directory %llu revived by a create in it",
 		       p->be.path, (unsigned long long)d);
 	}
@@ -862,9 +980,9 @@ static bool is_ancestor(struct kv_pool *p, uint64_t ino, uint64_t dir)
 	for (;;) {
 		if (dir == ino)
 			return true;
-		if (dir == KV_ROOT_INO)
+		if (dir == KV_ROOT_INO || !kv_ino_valid(p, dir))
 			return false;
-		dir = kv_inode(p, dir)->parent;
+		dir = p->dparent[dir]; /* linked parents: the pool's may be scribbled */
 	}
 }
 
@@ -880,10 +998,10 @@ static void stage_name(struct kv_pool *p, uint64_t ino, uint64_t parent, const c
 	KV_JTX_FIELD(p, &in->ctime_ns, kv_now_ns());
 }
 
-/* Put a renamed inode back in the indexes, at the position its record now names. */
-static void relink(struct kv_pool *p, uint64_t ino)
+/* Put a renamed inode back in the indexes, under the parent it was just given. */
+static void relink(struct kv_pool *p, uint64_t ino, uint64_t parent)
 {
-	child_add(p, kv_inode(p, ino)->parent, ino);
+	child_add(p, parent, ino);
 	hash_insert(p, ino);
 }
 
@@ -946,8 +1064,8 @@ int kv_rename(struct kv_pool *p, uint64_t parent, const char *name, size_t len, 
 		stage_name(p, src, newparent, newname, newlen);
 		stage_name(p, dst, parent, sname, len);
 		kv_jtx_commit(p);
-		relink(p, src);
-		relink(p, dst);
+		relink(p, src, newparent);
+		relink(p, dst, parent);
 		if (parent != newparent) {
 			kv_policy_reattach_tree(p, src);
 			kv_policy_reattach_tree(p, dst);
@@ -995,10 +1113,12 @@ int kv_rename(struct kv_pool *p, uint64_t parent, const char *name, size_t len, 
 		stage_name(p, src, newparent, newname, newlen);
 		kv_jtx_commit(p);
 	}
-	relink(p, src);
+	relink(p, src, newparent);
 	if (parent != newparent)
 		kv_policy_reattach_tree(p, src);
 out_times:
+	kv_dir_touch(p, parent);
+	kv_dir_touch(p, newparent);
 	kv_inode(p, parent)->mtime_ns = kv_inode(p, parent)->ctime_ns = now;
 	kv_inode(p, newparent)->mtime_ns = kv_inode(p, newparent)->ctime_ns = now;
 out:
@@ -1006,24 +1126,41 @@ out:
 	return rc;
 }
 
+/*
+ * Copy a live record's name into @buf (NUL-terminated) once, and check the
+ * copy: a name a client changed in the pool quarantines the file. Caller
+ * holds p->lock. Return: its length, -ERANGE or -EIO.
+ */
+static int copy_name(struct kv_pool *p, uint64_t ino, char *buf, size_t size)
+{
+	size_t len = __atomic_load_n(&kv_inode(p, ino)->name_len, __ATOMIC_RELAXED);
+	uint8_t name[KV_NAME_MAX];
+
+	if (len <= KV_NAME_MAX)
+		memcpy(name, kv_inode(p, ino)->name, len);
+	if (len > KV_NAME_MAX || !kv_check_name(name, len)) {
+		kv_quarantine(p, ino, "has an invalid name");
+		return -EIO;
+	}
+	if (len >= size)
+		return -ERANGE;
+	memcpy(buf, name, len);
+	buf[len] = 0;
+	return (int)len;
+}
+
 int kv_name(struct kv_pool *p, uint64_t ino, char *buf, size_t size, uint64_t *parent)
 {
-	struct kv_inode *in;
 	int rc;
 
 	if (!kv_ino_valid(p, ino))
 		return -ENOENT;
 	pthread_mutex_lock(&p->lock);
-	in = kv_inode(p, ino);
-	if (in->state != KV_INODE_LIVE) {
+	if (kv_inode(p, ino)->state != KV_INODE_LIVE) {
 		rc = -ENOENT;
-	} else if (in->name_len >= size) {
-		rc = -ERANGE;
 	} else {
-		memcpy(buf, in->name, in->name_len);
-		buf[in->name_len] = 0;
-		*parent = in->parent;
-		rc = in->name_len;
+		rc = copy_name(p, ino, buf, size);
+		*parent = p->dparent[ino]; /* as linked: the pool's may have changed */
 	}
 	pthread_mutex_unlock(&p->lock);
 	return rc;
@@ -1067,16 +1204,14 @@ uint64_t kv_index_find_hashed(struct kv_pool *p, uint64_t h, uint64_t parent, co
 	return hash_find_h(p, h, parent, name, len);
 }
 
-/* A committed reservation joins the indexes. */
-void kv_index_link(struct kv_pool *p, uint64_t ino)
+/* A committed reservation joins the indexes, under the parent kv_commit() checked. */
+void kv_index_link(struct kv_pool *p, uint64_t ino, uint64_t parent)
 {
-	struct kv_inode *in = kv_inode(p, ino);
-
 	hash_insert(p, ino);
-	child_add(p, in->parent, ino);
+	child_add(p, parent, ino);
 	p->files++;
 	kv_lru_append(p, ino);
-	kv_inode(p, in->parent)->mtime_ns = kv_inode(p, in->parent)->ctime_ns = kv_now_ns();
+	kv_inode(p, parent)->mtime_ns = kv_inode(p, parent)->ctime_ns = kv_now_ns();
 }
 
 /* --- attributes --- */
@@ -1167,8 +1302,8 @@ out:
 	return rc;
 }
 
-int kv_dirent_name(struct kv_pool *p, const struct kv_dirent *d, char *buf, size_t size,
-		   struct kv_attr *attr)
+static int dirent_name(struct kv_pool *p, const struct kv_dirent *d, char *buf, size_t size,
+		       struct kv_attr *attr, bool ref)
 {
 	struct kv_inode *in;
 	int rc;
@@ -1179,15 +1314,27 @@ int kv_dirent_name(struct kv_pool *p, const struct kv_dirent *d, char *buf, size
 	in = kv_inode(p, d->ino);
 	if (in->state != KV_INODE_LIVE || in->gen != d->gen) {
 		rc = -ENOENT;
-	} else if (in->name_len >= size) {
-		rc = -ERANGE;
 	} else {
-		memcpy(buf, in->name, in->name_len);
-		buf[in->name_len] = 0;
-		if (attr)
+		rc = copy_name(p, d->ino, buf, size);
+		if (rc >= 0 && attr)
 			fill_attr(p, d->ino, attr);
-		rc = in->name_len;
+		if (rc >= 0 && ref)
+			p->kref[d->ino]++;
+		if (rc >= 0 && ref && kv_is_dir(in))
+			kv_dir_touch(p, d->ino);
 	}
 	pthread_mutex_unlock(&p->lock);
 	return rc;
+}
+
+int kv_dirent_name(struct kv_pool *p, const struct kv_dirent *d, char *buf, size_t size,
+		   struct kv_attr *attr)
+{
+	return dirent_name(p, d, buf, size, attr, false);
+}
+
+int kv_dirent_name_ref(struct kv_pool *p, const struct kv_dirent *d, char *buf, size_t size,
+		       struct kv_attr *attr)
+{
+	return dirent_name(p, d, buf, size, attr, true);
 }

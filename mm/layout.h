@@ -137,7 +137,9 @@ struct kv_inode {
 	uint16_t extent_count; /* of ext[] in use */
 	struct kv_extent ext[KV_INLINE_EXTENTS];
 	uint8_t name[KV_NAME_MAX + 1]; /* not NUL-terminated; name_len bytes */
-	uint64_t reserved;
+	/* XXH3-64 of the file's size bytes, bit 0 forced to 1, stored when it stops
+	 * being written (last close of a writer, commit); 0 = none (being written) */
+	uint64_t checksum;
 };
 _Static_assert(sizeof(struct kv_inode) == KV_INODE_SIZE, "inode is 512 bytes");
 _Static_assert(offsetof(struct kv_inode, ext) % 8 == 0, "extents 8-aligned");

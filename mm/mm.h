@@ -10,6 +10,28 @@
  * Locking: each call takes what it needs (one metadata mutex, per-file data
  * stripes); callers hold nothing. The eviction callback runs with the
  * metadata mutex held and must only queue work.
+ *
+ * The order of mm/, lowest first. A header includes only headers above it
+ * in this list, no mm/ file includes a header of fs/ or gpu/, and fs/ sees
+ * mm/ through this header (plus log.h, and layout.h for libkvfs.c), never
+ * through pool_int.h, alloc.h or backend.h. tests/check-layers.sh checks
+ * the #include lines; the build compiles mm/ with -Imm -Iinclude only.
+ *
+ *   layout.h                 the on-pool format (no code)
+ *   check.h, check.c         the checks of pool bytes shared by mount and fsck
+ *   log.h, log.c             kv_log()
+ *   alloc.h, alloc.c         the extent allocator of the data area
+ *   backend.h, backend_*.c   where the bytes come from (file, device-DAX)
+ *   mm.h                     this contract
+ *   pool_int.h               struct kv_pool, shared by the modules below
+ *   pool.c index.c holds.c data.c batch.c policy.c fsck.c check.c (its run-time half)
+ *                            the operations; today they call each other
+ *                            (pool.c builds the index, holds.c evicts
+ *                            through index.c, index.c drops data.c's
+ *                            extents). The planned split puts them in
+ *                            layers that never call upward: journal,
+ *                            extents, lru, index; then evict, holds,
+ *                            namespace, data, batch; pool.c composes them.
  */
 #ifndef KVFS_MM_MM_H
 #define KVFS_MM_MM_H
@@ -58,6 +80,8 @@ struct kv_pool_stats {
 	uint64_t unclean_opens; /* times the pool was opened after its holder died */
 	uint64_t orphans_freed, bytes_trimmed; /* recovery work at the last open */
 	uint64_t dirs_reclaimed; /* empty directories eviction removed */
+	/* records found bad (dropped at open, or EIO since) and journal transactions discarded */
+	uint64_t quarantined;
 };
 
 /* One directory with a cache policy, for .kvfs/stats and metrics. */
@@ -69,6 +93,14 @@ struct kv_dir_stats {
 };
 /** kv_pool_dir_stats() - up to @max marked directories. Return: how many were written. */
 int kv_pool_dir_stats(struct kv_pool *p, struct kv_dir_stats *out, int max);
+/** kv_pool_inodes_low() - fewer than 1/4 of the inode records are free and empty directories exist. */
+bool kv_pool_inodes_low(struct kv_pool *p);
+/**
+ * kv_pool_reclaim_dirs() - when inode records run low, remove up to @max
+ * empty directories nobody used for a few milliseconds, longest-empty first (their names are invalidated through the evict hook).
+ * Takes the metadata lock. Return: how many went.
+ */
+int kv_pool_reclaim_dirs(struct kv_pool *p, int max);
 /**
  * kv_dir_path() - the path of directory @ino from the mount's root ("/a/b").
  * Return: its length, -ENOENT (not a live directory), -ENAMETOOLONG.
@@ -83,14 +115,19 @@ enum kv_fault_point {
 	KV_FP_CREATE_FILLED, /* new inode filled, not yet live */
 	KV_FP_DATA_WRITTEN, /* write copied its bytes, size not yet published */
 	KV_FP_EXTENT_ALLOCATED, /* extent taken in DRAM, inode not updated */
-	KV_FP_FORMAT_HALF, /* mkfs wrote the tables but not the superblock */
 };
 typedef void (*kv_fault_fn)(enum kv_fault_point fp, void *arg);
 void kv_pool_set_fault_hook(struct kv_pool *p, kv_fault_fn fn, void *arg);
 
-/* Called for each file eviction removes (with the metadata mutex held). */
-typedef void (*kv_evict_fn)(void *arg, uint64_t parent, const char *name, size_t len, uint64_t ino);
+/*
+ * Called for each name eviction removes (with the metadata mutex held; it
+ * must only queue work): a file (@ino, @gen) or a directory (@ino 0:
+ * invalidate the entry only) in directory @parent (@parent_gen).
+ */
+typedef void (*kv_evict_fn)(void *arg, uint64_t parent, uint64_t parent_gen, const char *name,
+			    size_t len, uint64_t ino, uint64_t gen);
 void kv_pool_set_evict_hook(struct kv_pool *p, kv_evict_fn fn, void *arg);
+
 
 /* --- the pool --- */
 
@@ -142,16 +179,41 @@ uint64_t kv_pool_zero_free(struct kv_pool *p, uint64_t max_bytes);
 long kv_pool_evict_to(struct kv_pool *p, unsigned pct);
 
 /**
- * kv_pool_fsck() - check superblock, journal, index and allocator agree.
+ * kv_pool_fsck() - check superblock, journal and every record with the checker
+ * a mount runs: a problem is something a mount would drop or discard.
  * Logs one line per problem. Return: the number of problems (0 = clean),
  * or -errno when the pool cannot be opened at all.
  */
 long kv_pool_fsck(const char *path);
+#define KV_FSCK_DATA 0x1 /* also hash every file that has a checksum and compare */
+/** kv_pool_fsck_flags() - kv_pool_fsck() with KV_FSCK_* flags. Return: as kv_pool_fsck(). */
+long kv_pool_fsck_flags(const char *path, unsigned flags);
+/**
+ * kv_pool_repair() - open the pool read-write and close it: the open drops
+ * every record the checker finds bad (kv_pool_fsck() lists them) and keeps
+ * the rest; a bad committed journal transaction is discarded.
+ * Return: the number of records dropped and transactions discarded, or
+ * -errno as kv_pool_open() (a bad superblock cannot be repaired).
+ */
+long kv_pool_repair(const char *path);
 
 /* --- names --- */
 
+/**
+ * kv_lookup() - find @name in directory @parent and fill *out.
+ * Return: 0; -ENOENT (absent, or @parent is not a live directory), -ENOTDIR
+ * (@parent is a file), -EINVAL or -ENAMETOOLONG (a bad name).
+ */
 int kv_lookup(struct kv_pool *p, uint64_t parent, const char *name, size_t len,
 	      struct kv_attr *out);
+/**
+ * kv_lookup_ref() - kv_lookup() that also counts one kernel lookup of the
+ * found inode (see kv_forget()) in the same critical section, so that no
+ * eviction can free and reuse the record between the two, as a separate
+ * kv_ref() would allow. Return: as kv_lookup().
+ */
+int kv_lookup_ref(struct kv_pool *p, uint64_t parent, const char *name, size_t len,
+		  struct kv_attr *out);
 int kv_create(struct kv_pool *p, uint64_t parent, const char *name, size_t len, uint32_t mode,
 	      uint32_t uid, uint32_t gid, struct kv_attr *out);
 /**
@@ -169,7 +231,11 @@ int kv_rmdir(struct kv_pool *p, uint64_t parent, const char *name, size_t len);
 /* flags: 0, RENAME_NOREPLACE or RENAME_EXCHANGE; *replaced: the inode a plain rename unlinked, or 0 */
 int kv_rename(struct kv_pool *p, uint64_t parent, const char *name, size_t len, uint64_t newparent,
 	      const char *newname, size_t newlen, unsigned flags, uint64_t *replaced);
-/** kv_name() - copy an inode's name and parent (for invalidation). Return: name length or -errno. */
+/**
+ * kv_name() - copy a live record's name (NUL-terminated) and its parent as
+ * linked. Return: the name's length; -ENOENT (not live), -ERANGE (@size too
+ * small), -EIO (the name in the pool is invalid: the file is quarantined).
+ */
 int kv_name(struct kv_pool *p, uint64_t ino, char *buf, size_t size, uint64_t *parent);
 
 /* --- references: the kernel's lookups, opens (and maps), fast-path pins --- */
@@ -177,6 +243,14 @@ int kv_name(struct kv_pool *p, uint64_t ino, char *buf, size_t size, uint64_t *p
 void kv_ref(struct kv_pool *p, uint64_t ino, uint64_t n);
 void kv_forget(struct kv_pool *p, uint64_t ino, uint64_t n);
 int kv_open(struct kv_pool *p, uint64_t ino);
+/**
+ * kv_open_gen() - kv_open() of the record's life whose generation matches
+ * @gen in the bits of @gen_mask, checked under the same lock as the hold.
+ * Return: 0; -ESTALE (another life, or not live), -ENOENT.
+ */
+int kv_open_gen(struct kv_pool *p, uint64_t ino, uint64_t gen, uint64_t gen_mask);
+/** kv_gen() - a record's generation now (0 for an invalid inode number). */
+uint64_t kv_gen(struct kv_pool *p, uint64_t ino);
 void kv_release(struct kv_pool *p, uint64_t ino);
 int kv_pin(struct kv_pool *p, uint64_t ino, uint64_t gen);
 void kv_unpin(struct kv_pool *p, uint64_t ino);
@@ -228,7 +302,14 @@ int kv_fallocate(struct kv_pool *p, uint64_t ino, int mode, uint64_t off, uint64
  * file has (may exceed @max), or -errno. *size receives the file size.
  */
 int kv_extents(struct kv_pool *p, uint64_t ino, struct kv_extent *ext, int max, uint64_t *size);
-/** kv_pool_base() - the pool mapping (for zero-copy replies; hold the file open). */
+/**
+ * kv_verify() - hash a file's bytes and compare them with the checksum stored
+ * when it stopped being written (last close of a writer, or commit).
+ * Return: 0 (they match), -ENODATA (no checksum: being written, or never
+ * closed since a change), -EIO (they differ; logged), -ENOENT.
+ */
+int kv_verify(struct kv_pool *p, uint64_t ino);
+/** kv_pool_base() - the pool mapping (for tools and tests that inspect the pool in place). */
 void *kv_pool_base(const struct kv_pool *p);
 
 /* --- directories --- */
@@ -245,6 +326,9 @@ int kv_dir_snapshot(struct kv_pool *p, uint64_t dir, struct kv_dirent **out, uin
 /** kv_dirent_name() - name and attributes of a snapshot entry still alive. Return: len or -ENOENT. */
 int kv_dirent_name(struct kv_pool *p, const struct kv_dirent *d, char *buf, size_t size,
 		   struct kv_attr *attr);
+/** kv_dirent_name_ref() - kv_dirent_name() counting one kernel lookup, as kv_lookup_ref(). */
+int kv_dirent_name_ref(struct kv_pool *p, const struct kv_dirent *d, char *buf, size_t size,
+		       struct kv_attr *attr);
 
 /* --- the fast path (libkvfs through fs/ctl.c) --- */
 

@@ -11,6 +11,7 @@
  * committed transaction, frees orphans and reservations, and trims
  * over-allocation. Free space is derived from the inode table, never stored.
  */
+#include "check.h"
 #include "pool_int.h"
 #include "log.h"
 
@@ -44,13 +45,14 @@ static uint64_t geometry_checksum(const struct kv_geometry *g)
 
 static struct kv_journal_head *journal_head(struct kv_pool *p)
 {
-	return (struct kv_journal_head *)(p->base + p->sb->geo.journal_off);
+	return (struct kv_journal_head *)(p->base + p->geo.journal_off);
 }
 
 void kv_jtx_begin(struct kv_pool *p)
 {
 	p->jbytes = 0;
 	p->jnrec = 0;
+	p->joverflow = false;
 }
 
 int kv_jtx_add(struct kv_pool *p, void *dst, const void *src, uint32_t len)
@@ -58,8 +60,17 @@ int kv_jtx_add(struct kv_pool *p, void *dst, const void *src, uint32_t len)
 	uint32_t need = sizeof(struct kv_journal_rec) + ((len + 7) & ~7u);
 	struct kv_journal_rec *r;
 
-	if (p->jbytes + need > p->sb->geo.journal_size - sizeof(struct kv_journal_head))
+	if (p->joverflow)
 		return -E2BIG;
+	/* the checked copy of the geometry: the pool's may have been changed */
+	if (need > p->geo.journal_size - sizeof(struct kv_journal_head) - p->jbytes) {
+		p->joverflow = true;
+		kv_log(KV_LOG_ERR,
+		       "pool %s: a journal transaction outgrew the journal (%u bytes staged); "
+		       "it is dropped",
+		       p->be.path, p->jbytes);
+		return -E2BIG;
+	}
 	r = (struct kv_journal_rec *)(p->jbuf + p->jbytes);
 	r->off = (uint64_t)((uint8_t *)dst - p->base);
 	r->len = len;
@@ -87,6 +98,8 @@ void kv_jtx_commit(struct kv_pool *p)
 	struct kv_journal_head *h = journal_head(p);
 	uint8_t *recs = (uint8_t *)(h + 1);
 
+	if (p->joverflow) /* all or nothing: a transaction cut short is not applied */
+		p->jnrec = p->jbytes = 0;
 	if (!p->jnrec)
 		return;
 	memcpy(recs, p->jbuf, p->jbytes);
@@ -106,41 +119,35 @@ void kv_jtx_commit(struct kv_pool *p)
 	p->jbytes = 0;
 }
 
-/* Replay a committed transaction a dead holder left behind. Return: 1 replayed, 0 none, -EUCLEAN. */
+/*
+ * Replay a committed transaction a dead holder left behind. The head and the
+ * records are copied out of the pool first and the copy is checked and
+ * applied, so nobody can change them between the check and the use. A bad
+ * transaction is discarded (the records it meant to change are checked next,
+ * as any others). Return: 1 replayed, 0 none or discarded.
+ */
 static int journal_recover(struct kv_pool *p)
 {
-	struct kv_journal_head *h = journal_head(p);
-	const uint8_t *recs = (const uint8_t *)(h + 1), *r = recs;
-	uint64_t limit = p->sb->geo.journal_size - sizeof(*h);
-	uint32_t i;
+	struct kv_journal_head *jh = journal_head(p), h;
+	const char *why;
+	int rc;
 
-	p->jseq = h->seq;
-	if (h->state != KV_JOURNAL_COMMITTED) {
-		h->state = KV_JOURNAL_EMPTY; /* an uncommitted transaction never happened */
-		return 0;
+	memcpy(&h, jh, sizeof(h));
+	p->jseq = h.seq;
+	if (h.state == KV_JOURNAL_COMMITTED && kv_check_journal_len(&p->geo, &h))
+		memcpy(p->jbuf, jh + 1, h.bytes);
+	rc = kv_check_journal(&p->geo, &h, p->jbuf, &why);
+	if (rc < 0) {
+		kv_log(KV_LOG_WARNING, "pool %s: %s; discarding that transaction", p->be.path, why);
+		atomic_fetch_add(&p->quarantined, 1);
+		rc = 0;
+	} else if (rc > 0) {
+		journal_apply(p, p->jbuf, h.nrec);
 	}
-	if (h->bytes > limit || XXH64(recs, h->bytes, h->seq) != h->checksum) {
-		kv_log(KV_LOG_ERR,
-		       "pool %s: the journal is committed but its checksum is wrong; "
-		       "run 'kvfs fsck %s'",
-		       p->be.path, p->be.path);
-		return -EUCLEAN;
-	}
-	/* Every record must land inside the metadata area before we apply any. */
-	for (i = 0; i < h->nrec; i++) {
-		const struct kv_journal_rec *jr = (const void *)r;
-
-		if ((uint64_t)(r - recs) + sizeof(*jr) > h->bytes ||
-		    jr->off < p->sb->geo.inode_off || jr->off + jr->len > p->sb->geo.data_off) {
-			kv_log(KV_LOG_ERR, "pool %s: journal record %u points outside the index",
-			       p->be.path, i);
-			return -EUCLEAN;
-		}
-		r += sizeof(*jr) + ((jr->len + 7) & ~7u);
-	}
-	journal_apply(p, recs, h->nrec);
-	h->state = KV_JOURNAL_EMPTY;
-	return 1;
+	/* an uncommitted transaction never happened */
+	atomic_store_explicit((_Atomic uint64_t *)&jh->state, KV_JOURNAL_EMPTY,
+			      memory_order_release);
+	return rc;
 }
 
 /* --- geometry --- */
@@ -184,6 +191,7 @@ static int geometry_plan(struct kv_geometry *g, uint64_t size, uint64_t inode_co
 int kv_geometry_check(const char *path, const struct kv_geometry *g, uint64_t dev_size)
 {
 	static const uint8_t zero[sizeof(*g)];
+	const char *why;
 
 	if (dev_size < sizeof(struct kv_super)) {
 		kv_log(KV_LOG_ERR,
@@ -217,15 +225,12 @@ int kv_geometry_check(const char *path, const struct kv_geometry *g, uint64_t de
 		       path, path);
 		return -EUCLEAN;
 	}
-	if (g->page_size != KV_PAGE_SIZE || g->inode_size != KV_INODE_SIZE ||
-	    g->journal_off != KV_SUPER_SIZE || g->inode_off != g->journal_off + g->journal_size ||
-	    g->inode_count < 2 || g->inode_count >= UINT32_MAX ||
-	    g->data_off < g->inode_off + g->inode_count * KV_INODE_SIZE ||
-	    g->data_off % KV_DATA_ALIGN || g->data_off + g->data_size > g->pool_size) {
+	why = kv_check_geometry(g);
+	if (why) {
 		kv_log(KV_LOG_ERR,
-		       "pool %s: superblock geometry is inconsistent; reformat with "
+		       "pool %s: superblock geometry is inconsistent (%s); reformat with "
 		       "'kvfs mkfs -f %s'",
-		       path, path);
+		       path, why, path);
 		return -EUCLEAN;
 	}
 	if (g->pool_size > dev_size) {
@@ -240,7 +245,7 @@ int kv_geometry_check(const char *path, const struct kv_geometry *g, uint64_t de
 
 /* --- mkfs --- */
 
-static void format_mapped(uint8_t *base, const struct kv_geometry *g, struct kv_pool *fault_p)
+static void format_mapped(uint8_t *base, const struct kv_geometry *g)
 {
 	struct kv_super *sb = (struct kv_super *)base;
 	struct kv_inode *root;
@@ -257,8 +262,6 @@ static void format_mapped(uint8_t *base, const struct kv_geometry *g, struct kv_
 	root->parent = KV_ROOT_INO;
 	root->atime_ns = root->mtime_ns = root->ctime_ns = g->created_ns;
 	root->state = KV_INODE_LIVE;
-	if (fault_p)
-		kv_fault(fault_p, KV_FP_FORMAT_HALF);
 	memset(&sb->rt, 0, sizeof(sb->rt));
 	sb->rt.state = KV_STATE_CLEAN;
 	memcpy(&sb->geo, g, sizeof(*g));
@@ -286,8 +289,53 @@ static int format_new(struct kv_backend *be, const char *path, uint64_t inode_co
 	if (getrandom(g.uuid, sizeof(g.uuid), 0) != sizeof(g.uuid))
 		return -EIO;
 	g.checksum = geometry_checksum(&g);
-	format_mapped(be->base, &g, NULL);
+	format_mapped(be->base, &g);
 	return 0;
+}
+
+/* A superblock found at @path: refuse to erase a pool or foreign data. Return: 0 or -EEXIST. */
+static int refuse_erase(const char *path, const struct kv_geometry *old)
+{
+	static const uint8_t zero[sizeof(*old)];
+
+	if (old->magic == KV_MAGIC) {
+		kv_log(KV_LOG_ERR,
+		       "%s already holds a kvfs pool; add -f to erase it "
+		       "(every cached block is lost)",
+		       path);
+		return -EEXIST;
+	}
+	/* Someone's data (a typo'd path?) is not erased without -f either. */
+	if (memcmp(old, zero, sizeof(*old)) != 0) {
+		kv_log(KV_LOG_ERR,
+		       "%s holds foreign data (not a kvfs pool); add -f to erase it and format",
+		       path);
+		return -EEXIST;
+	}
+	return 0;
+}
+
+/*
+ * Look at a device-DAX pool before formatting it: through the backend's
+ * own read-only mapping, as famfs maps the superblock before its mkfs (a
+ * pread() of a devdax node reads nothing). A pool in use fails here (EBUSY).
+ * Return: 0 or -errno.
+ */
+static int probe_dax(const char *path, bool force)
+{
+	struct kv_backend_opts po = { .numa_node = -1, .readonly = true };
+	struct kv_backend probe;
+	struct kv_geometry old;
+	int rc = kv_backend_open(&probe, path, &po);
+
+	if (rc)
+		return rc;
+	if (!force && probe.size >= sizeof(old)) {
+		memcpy(&old, probe.base, sizeof(old));
+		rc = refuse_erase(path, &old);
+	}
+	kv_backend_close(&probe);
+	return rc;
 }
 
 int kv_pool_mkfs(const char *path, uint64_t size, uint64_t inode_count, bool force)
@@ -311,7 +359,14 @@ int kv_pool_mkfs(const char *path, uint64_t size, uint64_t inode_count, bool for
 	 * link or a FIFO planted at @path is not followed nor waited on here;
 	 * the backend refuses it below.
 	 */
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (kv_backend_is_dax(path)) {
+		rc = probe_dax(path, force);
+		if (rc)
+			return rc;
+		fd = -1;
+	} else {
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	}
 	if (fd >= 0) {
 		if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
 			close(fd);
@@ -321,26 +376,10 @@ int kv_pool_mkfs(const char *path, uint64_t size, uint64_t inode_count, bool for
 			       path, path);
 			return -EISDIR;
 		}
-		if (pread(fd, &old, sizeof(old), 0) == (ssize_t)sizeof(old) && !force) {
-			static const uint8_t zero[sizeof(old)];
-
-			if (old.magic == KV_MAGIC) {
-				close(fd);
-				kv_log(KV_LOG_ERR,
-				       "%s already holds a kvfs pool; add -f to erase it "
-				       "(every cached block is lost)",
-				       path);
-				return -EEXIST;
-			}
-			/* Someone's data (a typo'd path?) is not erased without -f either. */
-			if (memcmp(&old, zero, sizeof(old)) != 0) {
-				close(fd);
-				kv_log(KV_LOG_ERR,
-				       "%s holds foreign data (not a kvfs pool); add -f to "
-				       "erase it and format",
-				       path);
-				return -EEXIST;
-			}
+		if (!force && pread(fd, &old, sizeof(old), 0) == (ssize_t)sizeof(old) &&
+		    (rc = refuse_erase(path, &old))) {
+			close(fd);
+			return rc;
 		}
 		if (S_ISREG(st.st_mode) && size && (uint64_t)st.st_size != size) {
 			/* Resize before mapping; the lock below still guards a live pool. */
@@ -365,9 +404,10 @@ int kv_pool_mkfs(const char *path, uint64_t size, uint64_t inode_count, bool for
 	if (rc)
 		return rc;
 	rc = format_new(&be, path, inode_count);
-	kv_backend_close(&be);
-	if (rc && be.created)
-		unlink(path); /* nothing left behind by a failed mkfs */
+	if (rc)
+		kv_backend_discard(&be); /* nothing left behind by a failed mkfs */
+	else
+		kv_backend_close(&be);
 	return rc;
 }
 
@@ -375,7 +415,7 @@ int kv_pool_mkfs(const char *path, uint64_t size, uint64_t inode_count, bool for
 
 static int pool_alloc_dram(struct kv_pool *p)
 {
-	p->jbuf = malloc(p->sb->geo.journal_size);
+	p->jbuf = malloc(p->geo.journal_size);
 	return p->jbuf ? 0 : -ENOMEM;
 }
 
@@ -403,25 +443,24 @@ int kv_pool_open(const char *path, const struct kv_open_opts *o, struct kv_pool 
 	if (p->be.created) {
 		rc = format_new(&p->be, path, o->inode_count);
 		if (rc) {
-			unlink(path); /* nothing left behind */
+			kv_backend_discard(&p->be); /* nothing left behind */
 			rc = rc == -ENOSPC ? -EINVAL : rc;
 			goto out_close;
 		}
 		kv_log(KV_LOG_INFO, "created and formatted pool %s (%llu bytes)", path,
 		       (unsigned long long)p->be.size);
 	}
-	rc = kv_geometry_check(path, &p->sb->geo, p->be.size);
+	memcpy(&p->geo, &p->sb->geo, sizeof(p->geo));
+	rc = kv_geometry_check(path, &p->geo, p->be.size);
 	if (rc)
 		goto out_close;
-	p->inodes = (struct kv_inode *)(p->base + p->sb->geo.inode_off);
-	p->ninodes = p->sb->geo.inode_count;
+	p->inodes = (struct kv_inode *)(p->base + p->geo.inode_off);
+	p->ninodes = p->geo.inode_count;
 	rc = pool_alloc_dram(p);
 	if (rc)
 		goto out_close;
 	if (!p->readonly) {
-		rc = journal_recover(p);
-		if (rc < 0)
-			goto out_close;
+		journal_recover(p);
 		if (p->sb->rt.state == KV_STATE_OPEN) {
 			p->sb->rt.unclean_count++;
 			kv_log(KV_LOG_NOTICE, "pool %s was not closed cleanly: recovering", path);
@@ -482,7 +521,7 @@ void kv_pool_close(struct kv_pool *p)
 
 const struct kv_geometry *kv_pool_geometry(const struct kv_pool *p)
 {
-	return &p->sb->geo;
+	return &p->geo;
 }
 
 const char *kv_pool_path(const struct kv_pool *p)
@@ -601,6 +640,7 @@ void kv_pool_get_stats(struct kv_pool *p, struct kv_pool_stats *st)
 	st->dirs_reclaimed = p->dirs_reclaimed;
 	st->bytes_trimmed = p->bytes_trimmed;
 	pthread_mutex_unlock(&p->lock);
+	st->quarantined = atomic_load(&p->quarantined);
 	st->evictions = atomic_load(&p->evictions);
 	st->evicted_bytes = atomic_load(&p->evicted_bytes);
 	st->hits = atomic_load(&p->hits);

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * pool_int.h - the inside of struct kv_pool, shared by the mm/ modules
- * (pool.c: open/format/journal; index.c: names and references; data.c:
- * bytes, extents and xattrs). Nothing outside mm/ includes this.
+ * (pool.c: open, format, the journal; index.c: names and directories;
+ * holds.c: references, the LRU and eviction; data.c: bytes, extents and
+ * xattrs; batch.c: the fast path; policy.c: per-directory policy; fsck.c).
+ * Nothing outside mm/ but its unit tests and benchmarks includes this.
  */
 #ifndef KVFS_MM_POOL_INT_H
 #define KVFS_MM_POOL_INT_H
@@ -18,17 +20,30 @@
 #define KV_STRIPES 64
 
 /*
- * A top directory (a child of the root or of a marked directory) that
- * eviction reclaimed: an engine made it once and still believes in it, so a
- * lookup of its name brings it back (index.c). A bounded ring, in DRAM.
+ * A directory that eviction reclaimed (index.c): a lookup of its name
+ * brings it back, the very record while the kernel still names it (so
+ * every process agrees on one inode), else made anew with its mode and
+ * owner. An engine that saw it a moment ago (makedirs() then open()) or
+ * made it once at its start (a top directory: a child of the root or of a
+ * marked directory) finds it. A bounded ring with a hash index, in DRAM;
+ * top directories have a part of their own.
  */
-#define KV_GHOSTS 4096
-#define KV_GHOST_FILTER_BITS 65536
+#define KV_GHOSTS     16384
+#define KV_GHOSTS_TOP 1024
 struct kv_ghost {
 	uint64_t parent, parent_gen, hash; /* hash 0: an empty slot */
+	uint64_t ino, gen; /* the reclaimed record */
+	uint32_t next; /* bucket chain: slot + 1 */
+	bool top;
 	uint32_t mode, uid, gid;
 	uint16_t len;
 	char name[KV_NAME_MAX + 1];
+};
+
+/* A directory made anew from a ghost, and the one it stands for (index.c). */
+#define KV_ALIASES 4096
+struct kv_alias {
+	uint64_t ino, gen, old_ino, old_gen;
 };
 
 /* A directory with a cache policy (policy.c); slot 0 is the unmarked rest. */
@@ -51,6 +66,7 @@ struct kv_pool {
 	struct kv_backend be;
 	uint8_t *base;
 	struct kv_super *sb;
+	struct kv_geometry geo; /* a checked copy: the pool's may change under us */
 	struct kv_inode *inodes;
 	uint64_t ninodes;
 	bool readonly;
@@ -64,6 +80,7 @@ struct kv_pool {
 	/* journal staging (DRAM) */
 	uint8_t *jbuf;
 	uint32_t jbytes, jnrec;
+	bool joverflow; /* a record did not fit: this transaction commits nothing */
 	uint64_t jseq;
 
 	/* name hash: open addressing over (hash of parent and name, inode) (index.c) */
@@ -82,6 +99,12 @@ struct kv_pool {
 	uint32_t *anchor_idx, *file_anchor;
 	/* directories eviction emptied that the kernel still knows (ORPHAN records) */
 	uint8_t *dir_reclaimed;
+	/* when each directory was last named to the kernel or created in (KV_DIR_TICK units) */
+	uint32_t *dir_used;
+	/* empty directories, oldest first: reclaimed when inode records run out */
+	uint32_t *edir_prev, *edir_next;
+	uint8_t *in_edir;
+	uint32_t edir_head, edir_tail;
 	/* rename victims whose bytes stay while the kernel caches them (index.c) */
 	uint8_t *kept;
 	uint64_t creating_in; /* a directory a create is filling now: never reclaimed */
@@ -90,8 +113,11 @@ struct kv_pool {
 	uint8_t *in_ahead;
 	uint64_t nahead;
 	struct kv_ghost *ghosts; /* KV_GHOSTS of them, oldest overwritten first */
-	uint32_t ghost_next;
-	uint64_t ghost_filter[KV_GHOST_FILTER_BITS / 64]; /* which hashes may be ghosts */
+	uint32_t *ghost_bucket;
+	uint32_t ghost_next, ghost_next_top;
+	struct kv_alias *aliases;
+	uint32_t alias_next;
+	uint8_t *recreated; /* made anew from a ghost: has an alias */
 	/* holds */
 	uint32_t *kref;
 	uint64_t *open_count, *pin_count; /* 64-bit: one handle pins millions a second */
@@ -103,11 +129,20 @@ struct kv_pool {
 	uint8_t *in_reclaim;
 	uint64_t nreclaim;
 	uint64_t *kref_debt; /* kernel lookups of a reused record's earlier life */
+	/* Distrust of the shared pool (check.c): DRAM copies of what the index needs. */
+	uint8_t *bad; /* quarantined: EIO until the next open checks it again */
+	uint64_t *sig; /* signature of the extents and xattr extent the daemon gave */
+	uint32_t *dparent; /* parent, as linked in the child list */
+	uint64_t *hkey; /* full name hash, as inserted: removal never rehashes the pool's name */
+	/* Data checksums (data.c): changes since the record's checksum, and a change count. */
+	uint8_t *dirty;
+	uint32_t *wgen;
 
 	uint64_t files, dirs, held, pinned;
 	unsigned watermark_pct;
 	_Atomic uint64_t hits, misses, evictions, evicted_bytes;
 	uint64_t orphans_freed, bytes_trimmed, dirs_reclaimed;
+	_Atomic uint64_t quarantined;
 
 	kv_fault_fn fault;
 	void *fault_arg;
@@ -149,10 +184,43 @@ static inline pthread_rwlock_t *kv_stripe(struct kv_pool *p, uint64_t ino)
 
 int64_t kv_now_ns(void);
 
+/*
+ * A directory eviction empties is reclaimed only if nobody named it or made
+ * something in it for a few milliseconds: an engine's makedirs() and the
+ * open() that follows are that close. Should one still race with it, the
+ * ghost (index.c) brings the directory back at the open's lookup.
+ */
+#define KV_DIR_TICK_SHIFT 20 /* ~1 ms */
+#define KV_DIR_IDLE_TICKS 4
+
+static inline uint32_t kv_dir_tick(void)
+{
+	return (uint32_t)(kv_now_ns() >> KV_DIR_TICK_SHIFT);
+}
+
+/* The kernel was told of @dir, or something was made in it, now. */
+static inline void kv_dir_touch(struct kv_pool *p, uint64_t dir)
+{
+	p->dir_used[dir] = kv_dir_tick();
+}
+
+static inline bool kv_dir_idle(const struct kv_pool *p, uint64_t dir)
+{
+	return (uint32_t)(kv_dir_tick() - p->dir_used[dir]) > KV_DIR_IDLE_TICKS;
+}
+
 /* Is this superblock usable for a device of @dev_size bytes? Logs why not. Return: 0 or -errno. */
 int kv_geometry_check(const char *path, const struct kv_geometry *g, uint64_t dev_size);
 
-/* --- journal (pool.c); caller holds p->lock --- */
+/*
+ * --- journal (pool.c); caller holds p->lock ---
+ * A transaction is begin, adds, commit. Only kv_commit's grows with its
+ * input (and checks -E2BIG); every other one stages a few fields and at
+ * most two names, a few KiB against a journal of KV_JOURNAL_SIZE, so their
+ * callers do not check. Should one overflow all the same (a bug), the add
+ * logs an error and the whole transaction is dropped at commit: the pool
+ * keeps its state before it, never half of it.
+ */
 void kv_jtx_begin(struct kv_pool *p);
 /* Stage "write len bytes of src at dst" (dst inside the pool). Return: 0 or -E2BIG. */
 int kv_jtx_add(struct kv_pool *p, void *dst, const void *src, uint32_t len);
@@ -175,11 +243,15 @@ long kv_evict_one(struct kv_pool *p);
 long kv_evict_in(struct kv_pool *p, uint32_t anchor);
 /* Bring back a directory eviction reclaimed that the kernel still names. Return: true if live. */
 bool kv_dir_revive_locked(struct kv_pool *p, uint64_t dir);
+/* The list of empty directories (holds.c). */
+void kv_edir_add(struct kv_pool *p, uint64_t dir);
+void kv_edir_remove(struct kv_pool *p, uint64_t dir);
 /* Remember a reclaimed top directory so that a lookup of its name remakes it. */
-void kv_ghost_add(struct kv_pool *p, uint64_t dir);
+void kv_ghost_add(struct kv_pool *p, uint64_t dir, bool top);
 uint64_t kv_inode_alloc_bytes(const struct kv_inode *in);
 int kv_index_pin_locked(struct kv_pool *p, uint64_t ino, int64_t now_ns);
-uint64_t kv_index_take_inode(struct kv_pool *p);
+/* A free record (evicting if need be), or 0. @for_dir: it will be a directory. */
+uint64_t kv_index_take_inode(struct kv_pool *p, bool for_dir);
 /* Take a record off the indexes and make it an orphan or free (index.c). */
 void kv_index_unlink_record(struct kv_pool *p, uint64_t ino, bool dram_only_unlinked);
 /* An orphan whose last holder went: drop its data, and its record if unreferenced (holds.c). */
@@ -192,7 +264,7 @@ void kv_index_prefetch_inode(struct kv_pool *p,
 			     uint64_t h); /* its slot read: the record it names */
 uint64_t kv_index_find_hashed(struct kv_pool *p, uint64_t h, uint64_t parent, const char *name,
 			      size_t len);
-void kv_index_link(struct kv_pool *p, uint64_t ino);
+void kv_index_link(struct kv_pool *p, uint64_t ino, uint64_t parent);
 
 /* --- data.c; caller holds p->lock --- */
 /* Free all data and xattrs of a record in a journal transaction the caller commits. */
@@ -230,5 +302,34 @@ uint64_t kv_policy_room(struct kv_pool *p, uint64_t ino);
 /* A user xattr's value, with p->lock held (data.c). Return: its size, -ENODATA, -ERANGE. */
 ssize_t kv_xattr_get_locked(struct kv_pool *p, uint64_t ino, const char *name, void *value,
 			    size_t size);
+/* A writer is closing: store the checksum of the file's bytes if it was the last (p->lock not held). */
+void kv_data_seal(struct kv_pool *p, uint64_t ino);
+/* Move a file's data into one extent (nobody may be reading or writing it). Return: 0 or -ENOSPC. */
+int kv_data_migrate_locked(struct kv_pool *p, uint64_t ino);
+
+/* --- check.c: run-time distrust of the shared pool --- */
+struct kv_snap {
+	uint64_t size, alloc, xattr_off;
+	uint32_t xattr_len;
+	uint16_t n;
+	struct kv_extent ext[KV_INLINE_EXTENTS];
+};
+/*
+ * Copy a record's extents, size and xattr extent once and check the copy
+ * (bounds, size within the extents, the daemon's signature). A bad record is
+ * quarantined. Hold what keeps the daemon itself from changing them (the
+ * file's stripe, or p->lock). Return: 0 or -EIO.
+ */
+int kv_snap_take(struct kv_pool *p, uint64_t ino, struct kv_snap *s);
+/* The same copy and bounds checks, without the signature or a quarantine (for work done
+ * before the caller can hold the locks; check again with kv_snap_take()). Return: 0 or -EIO. */
+int kv_snap_peek(struct kv_pool *p, uint64_t ino, struct kv_snap *s);
+/* Record the extents the daemon just gave @ino (after every change of them). */
+void kv_snap_commit(struct kv_pool *p, uint64_t ino);
+/* ... or that it now has none (the change is staged in the open transaction). */
+void kv_snap_commit_empty(struct kv_pool *p, uint64_t ino);
+/* Mark a record bad: EIO from now on; logged and counted once. */
+void kv_quarantine(struct kv_pool *p, uint64_t ino, const char *why);
+bool kv_quarantined(const struct kv_pool *p, uint64_t ino);
 
 #endif /* KVFS_MM_POOL_INT_H */

@@ -45,6 +45,7 @@ run_one() { # name, command...
 for layer in $layers; do
 	case $layer in
 	unit)
+		run_one "unit/check-layers" bash "$here/check-layers.sh" --self-test
 		for t in "$KVFS_BUILD"/tests/test_*; do
 			[ -x "$t" ] || continue
 			if [ -n "${KVFS_VALGRIND:-}" ]; then

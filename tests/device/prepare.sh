@@ -8,5 +8,6 @@
 set -e
 cd "$(dirname "$0")/../.."
 make static > /dev/null
-ls -l build-static/kvfs build-static/libkvfs.so build-static/examples/engine_load
+ls -l build-static/kvfs build-static/libkvfs.so build-static/libkvfs_preload.so \
+	build-static/examples/engine_load
 du -sh build-static

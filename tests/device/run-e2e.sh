@@ -58,6 +58,7 @@ df -h /dev/shm | tail -1
 
 step "build with nvcc (in the background): libkvfs_cuda, gpu_bench, engine_load GPU variant"
 cp "$S/kvfs" "$S/libkvfs.so" "$B/"
+cp "$S/libkvfs_preload.so" "$B/" 2>/dev/null || true # for `kvfs run`, next to kvfs
 ln -sf libkvfs.so "$B/libkvfs.so.1" # its soname, what programs linked with -lkvfs load
 export LD_LIBRARY_PATH="$PWD/$B${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export KVFS_LIB_DIR="$PWD/$B"

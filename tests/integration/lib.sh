@@ -69,6 +69,10 @@ stat_of() { # KEY: its value in .kvfs/stats
 	awk -v k="$1" '$1 == k { print $2 }' "$MNT/.kvfs/stats"
 }
 
+stat_is() { # KEY VALUE: .kvfs/stats shows it now (read anew at each call: for eventually)
+	[ "$(stat_of "$1")" = "$2" ]
+}
+
 eventually() { # command...: true within 3 s (releases and evictions reach the daemon asynchronously)
 	local _
 	for _ in $(seq 30); do

@@ -82,7 +82,7 @@ for n in $(seq 40 $((40 + FIT / 2))); do write_block "$n" "b$n"; done
 ok "a block read recently is kept (b$oldest_kept)" block_ok "$oldest_kept" "b$oldest_kept"
 ok "the block after it, not read, was evicted (b$((oldest_kept + 1)))" test ! -e "$MNT/b$((oldest_kept + 1))"
 rm -f "$MNT"/b*
-ok "after rm of everything use is zero" eventually test "$(stat_of used_bytes)" = 0
+ok "after rm of everything use is zero" eventually stat_is used_bytes 0
 
 # --- held files are never evicted ---
 write_block 60 open1
@@ -99,7 +99,7 @@ PY
 MAPPER=$!
 BG+=("$MAPPER")
 eventually test -e "$WORK/mapped.ready"
-ok "an open fd and a mapping: held_files is 2" eventually test "$(stat_of held_files)" = 2
+ok "an open fd and a mapping: held_files is 2" eventually stat_is held_files 2
 failed_writes=0
 for n in $(seq 0 29); do write_block "$n" "c$n" || failed_writes=$((failed_writes + 1)); done
 ok "30 more writes succeed around the 2 held files" test $failed_writes -eq 0
@@ -111,7 +111,7 @@ ok "the file held only by a mapping was not evicted" block_ok 61 mapped1
 exec 3<&-
 kill "$MAPPER" 2>/dev/null
 wait "$MAPPER" 2>/dev/null
-ok "after close and munmap nothing is held" eventually test "$(stat_of held_files)" = 0
+ok "after close and munmap nothing is held" eventually stat_is held_files 0
 for n in $(seq 30 49); do write_block "$n" "c$n"; done
 ok "once released, they are evicted like any other" test ! -e "$MNT/open1" -a ! -e "$MNT/mapped1"
 rm -f "$MNT"/c*
@@ -147,7 +147,7 @@ out=$(head -c $((4 * MiB)) "$WORK/src" 2>&1 >"$MNT/one-more")
 ok "a shell write now fails: No space left on device" grep -q 'No space left on device' <<<"$out"
 kill "$HOLDER" 2>/dev/null
 wait "$HOLDER" 2>/dev/null
-ok "once the holder exits nothing is held" eventually test "$(stat_of held_files)" = 0
+ok "once the holder exits nothing is held" eventually stat_is held_files 0
 ok "and writes succeed again (evicting)" write_block 70 after-release
 ok "the new file has its bytes" block_ok 70 after-release
 rm -f "$MNT"/h* "$MNT/one-more" "$MNT/after-release"

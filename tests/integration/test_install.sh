@@ -12,6 +12,11 @@ ok "kvfs installed" test -x "$p/bin/kvfs"
 ok "mount.kvfs installed, pointing at kvfs" test "$(readlink -f "$p/sbin/mount.kvfs")" = "$(readlink -f "$p/bin/kvfs")"
 ok "the man pages installed" test -f "$p/share/man/man8/kvfs.8" -a -f "$p/share/man/man7/kvfs.7" \
 	-a -f "$p/share/man/man3/libkvfs.3"
+ok "libkvfs_preload.so installed" test -f "$p/lib/libkvfs_preload.so"
+# (a sanitized build's library cannot be preloaded into an uninstrumented sh)
+kv_sanitized || ok "the installed kvfs run finds it in ../lib" \
+	test "$(readlink -f "$("$p/bin/kvfs" run -- sh -c 'echo $LD_PRELOAD')")" \
+	= "$(readlink -f "$p/lib/libkvfs_preload.so")"
 flags=$(PKG_CONFIG_PATH="$p/lib/pkgconfig" pkg-config --define-variable=prefix="$p" \
 	--cflags --libs --static kvfs)
 ok "pkg-config knows kvfs ($flags)" test -n "$flags"

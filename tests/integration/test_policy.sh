@@ -29,6 +29,9 @@ four() {
 }
 ok "four processes on one llm-d tree (same keys, racing makedirs and eviction), no error" four
 ok "directories were reclaimed" test "$(stat_of dirs_reclaimed)" -gt 1000
+ok "llm-d lookups of 3,000 absent blocks (6,000 empty directories, $inodes inodes), no error" \
+	python3 "$TOP/tests/integration/lookup_dirs.py" "$MNT/llmd" 3000
+ok "and stores still work after them" python3 "$W" "$MNT/llmd" 300 256 llmd
 df_agrees() { local a b; a=$(df --output=iavail "$MNT" | tail -1); b=$(stat_of inodes_free); [ "$a" -eq "$b" ] || { echo "df -i $a stats $b"; false; }; }
 ok "df -i agrees with .kvfs/stats" eventually df_agrees
 ok "the engines' top directories are there when looked up" test -d "$MNT/llmd" -a -d "$MNT/vllm_r0"

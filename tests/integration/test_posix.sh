@@ -23,8 +23,8 @@ grep -v '^ok - ' <<<"$out"
 ok "posix_check passes every check (exit $rc)" test $rc -eq 0
 ok "posix_check ran its checks" grep -q '^[1-9][0-9]* passed, 0 failed$' <<<"$out"
 ok "nothing is left in the mount" test -z "$(ls -A "$MNT" | grep -vx '.kvfs')"
-ok "no file is held after the client exits" eventually test "$(stat_of held_files)" = 0
-ok "use is back to zero" eventually test "$(stat_of used_bytes)" = 0
+ok "no file is held after the client exits" eventually stat_is held_files 0
+ok "use is back to zero" eventually stat_is used_bytes 0
 kv_unmount
 ok "fsck is clean after the run" "$KVFS" fsck "$POOL"
 kv_done

@@ -87,6 +87,12 @@ ok "getfattr -d -m - lists user.kvfs.extents" \
 # is a new extent, until the eleventh moves the file into one extent
 head -c 4096 "$WORK/five" >"$MNT/gA"
 head -c 4096 "$WORK/five" >"$MNT/gB"
+# the room a writer kept ahead goes back at its last close, which the kernel sends late
+trimmed() {
+	getfattr --only-values -n user.kvfs.extents "$MNT/gA" 2>/dev/null | grep -qE '^[0-9]+:4096$' &&
+		getfattr --only-values -n user.kvfs.extents "$MNT/gB" 2>/dev/null | grep -qE '^[0-9]+:4096$'
+}
+eventually trimmed
 most=0
 for i in $(seq 2 24); do
 	fallocate -l $((i * 4096)) "$MNT/gA" && fallocate -l $((i * 4096)) "$MNT/gB" || break
@@ -241,7 +247,7 @@ ok "use is the same after a remount" test "$(stat_of used_bytes)" = "$used_befor
 ok "a lookup after the remount counts a hit" test "$(stat_of hits)" -gt 0
 ok "rm -r of everything" rm -r "$MNT/llama" "$MNT/empty" "$MNT/tree" "$MNT/longlink"
 ok "the mount is empty" test -z "$(ls "$MNT")"
-ok "use is zero" eventually test "$(stat_of used_bytes)" = 0
+ok "use is zero" eventually stat_is used_bytes 0
 ok "no files or directories are counted" test "$(stat_of files):$(stat_of directories)" = 0:0
 kv_unmount
 ok "fsck is clean" "$KVFS" fsck "$POOL"

@@ -54,7 +54,9 @@ static void die_at(enum kv_fault_point fp, void *arg)
 /*
  * The workload: create "tmpN", write it, rename to "fN" (the commit point a
  * file-based engine uses), sometimes unlink or overwrite older files. Each
- * completed rename is reported on @fd as "N\n"; an unlink, before it is made, as "-N\n".
+ * completed rename is reported on @fd as "N\n"; an unlink as "-N\n",
+ * before it starts (a kill during the unlink may leave the file gone or not,
+ * and reported after, it would be a completed file gone missing).
  */
 static void workload(struct kv_pool *p, int fd, unsigned first, unsigned count)
 {
@@ -92,9 +94,7 @@ static void workload(struct kv_pool *p, int fd, unsigned first, unsigned count)
 			char old[32];
 			int ol = snprintf(old, sizeof(old), "f%u", n - 1);
 
-			/* said before: a kill between the unlink and the report must not
-			 * leave the parent expecting the file */
-			dprintf(fd, "-%u\n", n - 1);
+			dprintf(fd, "-%u\n", n - 1); /* intent first */
 			kv_unlink(p, KV_ROOT_INO, old, (size_t)ol);
 		}
 	}

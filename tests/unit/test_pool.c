@@ -92,9 +92,16 @@ static void test_mkfs_refuses_formatted(void **state)
 
 static void test_too_small(void **state)
 {
+	struct kv_open_opts o = { .create_size = 1 << 20, .numa_node = -1 };
+	struct kv_pool *p;
+
 	assert_int_equal(kv_pool_mkfs(path, 1 << 20, 0, false), -ENOSPC);
 	assert_non_null(strstr(lastlog, "too small"));
 	assert_int_equal(access(path, F_OK), -1); /* nothing left behind */
+	/* an open that creates the file and cannot format it removes it again */
+	assert_int_equal(kv_pool_open(path, &o, &p), -EINVAL);
+	assert_non_null(strstr(lastlog, "too small"));
+	assert_int_equal(access(path, F_OK), -1);
 }
 
 static void test_not_formatted_and_foreign(void **state)
@@ -267,6 +274,45 @@ static void test_dax_discovery(void **state)
 	assert_int_equal(kv_dax_resolve("/dev/dax7.0", &d), -ENODEV);
 	assert_non_null(strstr(lastlog, "daxctl list"));
 	kv_dax_set_enumerator(NULL, NULL);
+}
+
+/*
+ * mkfs of a device-DAX pool looks through the backend's mapping (a pread()
+ * of a devdax node reads nothing): it refuses to erase a pool or foreign
+ * data without force, and a pool in use even with it. A regular file plays
+ * the device: the fake enumerator names it as /dev/../tmp/...
+ */
+static void test_dax_mkfs_probe(void **state)
+{
+	struct kv_open_opts o = { .numa_node = -1 };
+	struct kv_pool *p;
+	struct stat st;
+	int fd;
+
+	fd = open(path, O_CREAT | O_EXCL | O_RDWR, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 32 << 20), 0);
+	fake_devs[0] = (struct kv_dax_dev){ "", 32 << 20, 2 << 20, KV_DAX_DEVDAX, 0 };
+	assert_true(strlen(path) + 3 <= sizeof(fake_devs[0].name));
+	memcpy(fake_devs[0].name, "..", 2);
+	memcpy(fake_devs[0].name + 2, path, strlen(path) + 1);
+	fake_n = 1;
+	kv_dax_set_enumerator(fake_enum, NULL);
+	assert_int_equal(kv_pool_mkfs("dax:auto", 0, 0, false), 0); /* zeros: formatted */
+	assert_int_equal(kv_pool_mkfs("dax:auto", 0, 0, false), -EEXIST);
+	assert_non_null(strstr(lastlog, "already holds a kvfs pool"));
+	assert_int_equal(kv_pool_open("dax:auto", &o, &p), 0);
+	assert_int_equal(kv_pool_mkfs("dax:auto", 0, 0, true), -EBUSY);
+	kv_pool_close(p);
+	assert_int_equal(kv_pool_mkfs("dax:auto", 0, 0, true), 0);
+	assert_int_equal(pwrite(fd, "not a pool", 10, 0), 10);
+	assert_int_equal(kv_pool_mkfs("dax:auto", 0, 0, false), -EEXIST);
+	assert_non_null(strstr(lastlog, "foreign data"));
+	assert_int_equal(kv_pool_mkfs("dax:auto", 0, 0, true), 0);
+	assert_int_equal(kv_pool_fsck("dax:auto"), 0);
+	close(fd);
+	kv_dax_set_enumerator(NULL, NULL);
+	assert_int_equal(stat(path, &st), 0); /* a device is never removed */
 }
 
 /* --- namespace and data --- */
@@ -552,40 +598,67 @@ static void test_eviction(void **state)
 static void test_inode_reuse(void **state)
 {
 	struct kv_pool *p;
-	struct kv_attr a[40], b, old;
+	struct kv_attr a[40], b, old, cur, x;
 	struct kv_pool_stats st;
+	uint64_t free0;
 	char nm[16];
-	int i;
+	int i, n_f;
 
 	assert_int_equal(kv_pool_mkfs(path, 32 << 20, 16, false), 0);
 	p = open_pool();
 	kv_pool_get_stats(p, &st);
 	/* fill every record; each create leaves a kernel reference (kref 1) */
-	for (i = 0; i < (int)st.inodes_free; i++) {
+	n_f = (int)st.inodes_free;
+	for (i = 0; i < n_f; i++) {
 		snprintf(nm, sizeof(nm), "f%d", i);
 		assert_int_equal(
 		    kv_create(p, KV_ROOT_INO, nm, strlen(nm), S_IFREG | 0644, 0, 0, &a[i]), 0);
 	}
-	old = a[0];
-	/* more creates evict the oldest (still referenced) and reuse its record */
+	/* more creates evict (still referenced files) and, short of free records, reuse one */
 	for (i = 0; i < 8; i++) {
 		snprintf(nm, sizeof(nm), "g%d", i);
 		assert_int_equal(
 		    kv_create(p, KV_ROOT_INO, nm, strlen(nm), S_IFREG | 0644, 0, 0, &b), 0);
 	}
 	assert_int_equal(kv_lookup(p, KV_ROOT_INO, "f0", 2, &b), -ENOENT);
-	assert_int_equal(kv_lookup(p, KV_ROOT_INO, "g7", 2, &b), 0);
+	/*
+	 * A g file lives in the record of an evicted f file the kernel still
+	 * named, under a new generation; late forgets of the old life are absorbed.
+	 */
+	for (i = 0, old.ino = 0; i < 8 && !old.ino; i++) {
+		int j;
+
+		snprintf(nm, sizeof(nm), "g%d", i);
+		if (kv_lookup(p, KV_ROOT_INO, nm, strlen(nm), &cur)) /* evicted in turn */
+			continue;
+		for (j = 0; j < n_f; j++)
+			if (a[j].ino == cur.ino && a[j].gen != cur.gen)
+				old = a[j];
+	}
+	assert_int_not_equal(old.ino, 0);
+	kv_forget(p, old.ino, 1); /* the kernel forgets the f file only now */
+	assert_int_equal(kv_getattr(p, old.ino, &x), 0);
+	assert_int_equal(x.gen, cur.gen);
+	/* still referenced (its own lookups stand): unlinked, it stays an orphan */
+	kv_pool_get_stats(p, &st);
+	free0 = st.inodes_free;
+	assert_int_equal(kv_unlink(p, KV_ROOT_INO, nm, strlen(nm)), 0);
+	kv_pool_get_stats(p, &st);
+	assert_int_equal(st.inodes_free, free0);
+	/* its own forgets (with any older lives' still owed) free the record */
+	kv_forget(p, old.ino, 1000);
+	kv_pool_get_stats(p, &st);
+	assert_int_equal(st.inodes_free, free0 + 1);
 	/* a held file's record is never reused */
+	assert_int_equal(kv_create(p, KV_ROOT_INO, "h", 1, S_IFREG | 0644, 0, 0, &b), 0);
 	assert_int_equal(kv_open(p, b.ino), 0);
-	assert_int_equal(kv_unlink(p, KV_ROOT_INO, "g7", 2), 0);
+	assert_int_equal(kv_unlink(p, KV_ROOT_INO, "h", 1), 0);
 	for (i = 8; i < 40; i++) {
 		snprintf(nm, sizeof(nm), "g%d", i);
 		assert_int_equal(
 		    kv_create(p, KV_ROOT_INO, nm, strlen(nm), S_IFREG | 0644, 0, 0, &a[0]), 0);
 		assert_int_not_equal(a[0].ino, b.ino);
 	}
-	/* the reused record carries a new generation; late forgets of its old life are absorbed */
-	kv_forget(p, old.ino, 1);
 	kv_release(p, b.ino);
 	kv_pool_close(p);
 	assert_int_equal(kv_pool_fsck(path), 0);
@@ -624,6 +697,67 @@ static void test_rename_victim_reuse(void **state)
 	assert_int_equal(kv_open(p, x.ino), 0); /* now everything is held */
 	assert_int_equal(kv_create(p, KV_ROOT_INO, "more", 4, S_IFREG | 0644, 0, 0, &x), -ENOSPC);
 	kv_pool_close(p);
+}
+
+/*
+ * Eviction removes the directories it empties. One the kernel still names
+ * comes back when a create arrives through it (the same inode); one it
+ * forgot comes back anew at a lookup of its name, and its subdirectories
+ * under it; one with a policy stays; a file under evict=never is never taken.
+ */
+static void test_dir_reclaim(void **state)
+{
+	struct kv_pool *p;
+	struct kv_attr top, sub, f, g, again, keep, nv, x;
+	struct kv_pool_stats st;
+
+	assert_int_equal(kv_pool_mkfs(path, 32 << 20, 0, false), 0);
+	p = open_pool();
+	assert_int_equal(kv_create(p, KV_ROOT_INO, "top", 3, S_IFDIR | 0750, 7, 8, &top), 0);
+	assert_int_equal(kv_create(p, top.ino, "sub", 3, S_IFDIR | 0755, 7, 8, &sub), 0);
+	assert_int_equal(kv_create(p, sub.ino, "f", 1, S_IFREG | 0644, 7, 8, &f), 0);
+	assert_int_equal(kv_write(p, f.ino, "data", 4, 0), 4);
+	assert_int_equal(kv_create(p, KV_ROOT_INO, "keep", 4, S_IFDIR | 0755, 0, 0, &keep), 0);
+	assert_int_equal(kv_setxattr(p, keep.ino, "user.kvfs.quota", "1G", 2, 0), 0);
+	assert_int_equal(kv_create(p, keep.ino, "k", 1, S_IFREG | 0644, 0, 0, &x), 0);
+	assert_int_equal(kv_create(p, KV_ROOT_INO, "nv", 2, S_IFDIR | 0755, 0, 0, &nv), 0);
+	assert_int_equal(kv_setxattr(p, nv.ino, "user.kvfs.evict", "never", 5, 0), 0);
+	assert_int_equal(kv_create(p, nv.ino, "n", 1, S_IFREG | 0644, 0, 0, &x), 0);
+	assert_int_equal(kv_write(p, x.ino, "keep", 4, 0), 4);
+	assert_int_equal(kv_setxattr(p, f.ino, "user.kvfs.evict", "never", 5, 0), -EINVAL);
+	assert_int_equal(kv_setxattr(p, nv.ino, "user.kvfs.quota", "12X", 3, 0), -EINVAL);
+	/* the kernel still caches "top" and "sub" (a cached dentry pins its parent's) */
+	usleep(20 * 1000); /* directories used in the last milliseconds stay */
+	assert_true(kv_pool_evict_to(p, 0) >= 2);
+	kv_pool_get_stats(p, &st);
+	assert_int_equal(st.dirs_reclaimed, 2);
+	assert_int_equal(kv_lookup(p, top.ino, "sub", 3, &x), -ENOENT); /* top is gone */
+	assert_int_equal(kv_lookup(p, KV_ROOT_INO, "keep", 4, &x), 0); /* has a policy */
+	assert_int_equal(kv_lookup(p, nv.ino, "n", 1, &x), 0); /* never evicted */
+	/* a create through the cached "sub" revives it and "top" under it */
+	assert_int_equal(kv_create(p, sub.ino, "g", 1, S_IFREG | 0644, 7, 8, &g), 0);
+	assert_int_equal(kv_lookup(p, KV_ROOT_INO, "top", 3, &again), 0);
+	assert_int_equal(again.ino, top.ino);
+	assert_int_equal(kv_lookup(p, top.ino, "sub", 3, &x), 0);
+	assert_int_equal(x.ino, sub.ino);
+	assert_int_equal(x.gen, sub.gen);
+	assert_int_equal(x.mode, S_IFDIR | 0755);
+	/* gone again, and forgotten: a lookup of the top name makes it anew */
+	kv_forget(p, top.ino, 3);
+	kv_forget(p, sub.ino, 2);
+	kv_forget(p, g.ino, 1);
+	usleep(20 * 1000);
+	assert_true(kv_pool_evict_to(p, 0) >= 1);
+	assert_int_equal(kv_lookup(p, KV_ROOT_INO, "top", 3, &again), 0);
+	assert_int_equal(again.mode, S_IFDIR | 0750);
+	assert_int_equal(again.uid, 7);
+	/* and its subdirectory, through the new one standing for the old */
+	assert_int_equal(kv_lookup(p, again.ino, "sub", 3, &x), 0);
+	assert_int_equal(x.mode, S_IFDIR | 0755);
+	assert_int_not_equal(x.ino, 0);
+	assert_int_equal(kv_lookup(p, again.ino, "other", 5, &x), -ENOENT);
+	kv_pool_close(p);
+	assert_int_equal(kv_pool_fsck(path), 0);
 }
 
 /* A million files in one directory: all found, listed, and the pool checks clean. */
@@ -673,6 +807,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_truncated_pool, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_locked_twice, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dax_discovery, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dax_mkfs_probe, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_data, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_appends, setup, teardown),
@@ -681,6 +816,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_eviction, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inode_reuse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rename_victim_reuse, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dir_reclaim, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_million, setup, teardown),
 	};
 
