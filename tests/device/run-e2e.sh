@@ -9,6 +9,8 @@
 #   2. examples/engine_load, CPU variant and GPU variant;
 #   3. tests/bench/gpu_bench --mount <kvfs dir> (its kvfs-mount file row);
 #   4. examples/python/prefix_reuse.py for P = 2k, 8k, 32k (Llama-3-8B shape);
+#   5. tests/bench/preload_gpu.py with and without `kvfs run` (mmap'd blocks to HBM);
+#   6. prefix_reuse.py's file-read path with its files on the mount, under `kvfs run`;
 # and unmount and fsck the pool. Meant for a machine with CUDA, python3 with
 # torch and transformers, root and FUSE, but no libfuse3, libxxhash or
 # package registry: what kvfs needs comes from `tests/device/prepare.sh`
@@ -121,6 +123,23 @@ PYTHONUNBUFFERED=1 timeout 330 python3 examples/python/prefix_reuse.py --mount "
 	--layers "$LAYERS" --sizes "$SIZES" --json "$OUT/prefix_reuse.json" \
 	--table "$OUT/prefix_reuse.txt" || fail "prefix_reuse"
 
+if [ -z "${SKIP_PRELOAD:-}" ]; then
+	step "5. kvfs run: unmodified torch reads of block files (preload_gpu.py), with and without the library"
+	timeout 120 python3 tests/bench/preload_gpu.py "$MNT" 256 > "$OUT/preload_gpu_plain.txt" 2>&1 ||
+		fail "preload_gpu.py without kvfs run"
+	cat "$OUT/preload_gpu_plain.txt"
+	timeout 120 "$B/kvfs" run -m "$MNT" -- python3 tests/bench/preload_gpu.py "$MNT" 256 \
+		> "$OUT/preload_gpu_run.txt" 2>&1 || fail "preload_gpu.py under kvfs run"
+	cat "$OUT/preload_gpu_run.txt"
+	step "6. prefix_reuse.py file-read path with its block files on the mount, under kvfs run, P = ${PRELOAD_SIZES:-32768}"
+	mkdir -p "$MNT/prefix-files"
+	PYTHONUNBUFFERED=1 timeout 240 "$B/kvfs" run -m "$MNT" -- python3 examples/python/prefix_reuse.py \
+		--mount "$MNT" --files-dir "$MNT/prefix-files" --layers "$LAYERS" \
+		--sizes "${PRELOAD_SIZES:-32768}" --json "$OUT/prefix_reuse_run.json" \
+		--table "$OUT/prefix_reuse_run.txt" || fail "prefix_reuse under kvfs run"
+	rm -rf "$MNT/prefix-files"
+fi
+
 step "unmount, fsck"
 "$B/kvfs" stat "$MNT" 2>&1 | head -5
 umount "$MNT" || umount -l "$MNT" || fail "umount"
@@ -133,6 +152,7 @@ rm -f "$POOL"
 
 step "summary"
 [ -e "$OUT/prefix_reuse.txt" ] && cat "$OUT/prefix_reuse.txt"
+[ -e "$OUT/prefix_reuse_run.txt" ] && cat "$OUT/prefix_reuse_run.txt"
 grep -E "^\| read\(\)/write\(\) block files" "$OUT/bench.log" 2>/dev/null
 echo "failed steps: $failed"
 exit $failed

@@ -3,6 +3,7 @@
 #
 # test_engines.sh - the file backends of SGLang, LMCache (local_disk and
 # fs), vLLM's FS tier, llm-d and Dynamo KVBM, replayed by engine_replay.py
+# (at the end, each again under `kvfs run`)
 # on a real mount (tests/integration/engines/README says what each does):
 # no error other than a clean miss, every hit byte-exact, several processes
 # at once, O_DIRECT from 4 writers and from unaligned buffers, 2 and 16 MiB
@@ -15,9 +16,10 @@
 R=$TOP/tests/integration/engine_replay.py
 LOG=$WORK/replay.log
 
+RUN=() # a command the replays run under (kvfs run, in the last part)
 replay() { # ARGS...: run one replay, show its summary line, keep it in $LOG
 	local rc
-	python3 "$R" "$@" >"$WORK/last" 2>&1
+	"${RUN[@]}" python3 "$R" "$@" >"$WORK/last" 2>&1
 	rc=$?
 	cat "$WORK/last" >>"$LOG"
 	sed 's/^/    /' "$WORK/last" | tail -n 4
@@ -153,4 +155,20 @@ kv_mount size=256M
 ok "the policy survives a restart" \
 	test "$(getfattr --only-values -n user.kvfs.evict "$MNT/lmc-disk" 2>/dev/null)" = never
 ok "symlinks survive a restart" test "$(readlink "$MNT/cp/a/rel")" = b/blob
+
+# --- the same engines, unmodified, under kvfs run (zero-copy reads and maps) ---
+RUN=("$KVFS" run -m "$MNT" --)
+ok "under kvfs run: SGLang, 2 ranks, every block hits" \
+	replay sglang "$MNT/run/sglang" --procs 2 --blocks 16 --expect-all-hits
+ok "under kvfs run: LMCache FSConnector" replay lmcache-fs "$MNT/run/lmc-fs" --procs 2 --blocks 16
+ok "under kvfs run: vLLM, 4 O_DIRECT writers, unaligned buffers" \
+	replay vllm "$MNT/run/vllm" --procs 4 --blocks 32 --unaligned
+ok "under kvfs run: llm-d" replay llmd "$MNT/run/llmd" --procs 2 --blocks 64 --block-size 1M
+ok "under kvfs run: Dynamo" replay dynamo "$MNT/run/dynamo" --procs 2 --blocks 12 --slots 4 --block-size 4M
+mkdir -p "$MNT/run/lmc-disk"
+setfattr -n user.kvfs.evict -v never "$MNT/run/lmc-disk"
+ok "under kvfs run: LMCache local_disk (evict=never), O_DIRECT" \
+	replay lmcache-disk "$MNT/run/lmc-disk" --procs 2 --blocks 16 --max-size 12M --odirect
+ok "... and it hit" test "$(field hits)" -gt 0
+RUN=()
 kv_done
