@@ -1,15 +1,15 @@
 // SPDX-License-Identifier: MIT
 /*
- * index.c - names and directories: lookup, create, rename, unlink,
- * attributes, readdir, and the DRAM indexes they use.
+ * index.c - names: lookup, create, rename, unlink, and the DRAM indexes
+ * they use (attributes and directory listings are in attr.c).
  *
  * The inode table on the pool is the truth; this file keeps DRAM indexes
  * over it, rebuilt at open (kv_index_build, which also rebuilds holds.c's
  * LRU lists): a hash of (parent, name) for O(1) lookups, a per-directory
- * child list for readdir without scanning the table, and the ghosts of top
- * directories that eviction reclaimed. The reference counts, the LRU and
- * eviction live in holds.c. Every function here that changes more than one
- * field does so in one journal transaction.
+ * child list for readdir without scanning the table (the ghosts of
+ * directories eviction reclaimed are in ghost.c). The reference counts,
+ * the LRU and eviction live in holds.c. Every function here that changes
+ * more than one field does so in one journal transaction.
  */
 #include "check.h"
 #include "pool_int.h"
@@ -37,14 +37,14 @@ uint64_t kv_inode_alloc_bytes(const struct kv_inode *in)
 	return sum;
 }
 
-static bool is_live_dir(struct kv_pool *p, uint64_t ino)
+bool kv_index_is_live_dir(struct kv_pool *p, uint64_t ino)
 {
 	return kv_ino_valid(p, ino) && kv_inode(p, ino)->state == KV_INODE_LIVE &&
 	       kv_is_dir(kv_inode(p, ino));
 }
 
 /* The name hash: XXH3 of the name, seeded with the parent's inode number. */
-static uint64_t name_hash(const char *name, size_t len, uint64_t parent)
+uint64_t kv_index_name_hash(const char *name, size_t len, uint64_t parent)
 {
 	return XXH3_64bits_withSeed(name, len, parent);
 }
@@ -54,7 +54,7 @@ static bool name_eq(const struct kv_inode *in, uint64_t parent, const char *name
 	return in->parent == parent && in->name_len == len && memcmp(in->name, name, len) == 0;
 }
 
-static void fill_attr(struct kv_pool *p, uint64_t ino, struct kv_attr *a)
+void kv_index_fill_attr(struct kv_pool *p, uint64_t ino, struct kv_attr *a)
 {
 	const struct kv_inode *in = kv_inode(p, ino);
 
@@ -87,10 +87,11 @@ static void fill_attr(struct kv_pool *p, uint64_t ino, struct kv_attr *a)
  * about two DRAM misses however many files there are. Deletion shifts the
  * run back (no tombstones); the table is sized for a load of at most 2/3.
  */
-static void hash_insert(struct kv_pool *p, uint64_t ino)
+void kv_index_hash_insert(struct kv_pool *p, uint64_t ino)
 {
 	struct kv_inode *in = kv_inode(p, ino);
-	uint64_t h = name_hash((const char *)in->name, in->name_len, in->parent), i = h & p->hmask;
+	uint64_t h = kv_index_name_hash((const char *)in->name, in->name_len, in->parent),
+		 i = h & p->hmask;
 
 	while (p->htab[i].ino)
 		i = (i + 1) & p->hmask;
@@ -132,14 +133,14 @@ static uint64_t hash_find_h(struct kv_pool *p, uint64_t h, uint64_t parent, cons
 	return KV_NONE;
 }
 
-static uint64_t hash_find(struct kv_pool *p, uint64_t parent, const char *name, size_t len)
+uint64_t kv_index_hash_find(struct kv_pool *p, uint64_t parent, const char *name, size_t len)
 {
-	return hash_find_h(p, name_hash(name, len, parent), parent, name, len);
+	return hash_find_h(p, kv_index_name_hash(name, len, parent), parent, name, len);
 }
 
 /* --- directory child lists --- */
 
-static void child_add(struct kv_pool *p, uint64_t dir, uint64_t ino)
+void kv_index_child_add(struct kv_pool *p, uint64_t dir, uint64_t ino)
 {
 	p->dparent[ino] = (uint32_t)dir;
 	p->sib_next[ino] = KV_NONE;
@@ -374,8 +375,8 @@ int kv_index_build(struct kv_pool *p)
 		}
 		if (ino == KV_ROOT_INO)
 			continue;
-		hash_insert(p, ino);
-		child_add(p, in->parent, ino);
+		kv_index_hash_insert(p, ino);
+		kv_index_child_add(p, in->parent, ino);
 		if (kv_is_dir(in)) {
 			p->dirs++;
 		} else {
@@ -475,152 +476,6 @@ void kv_index_free(struct kv_pool *p)
 		kv_alloc_destroy(&p->alloc);
 }
 
-/* --- ghosts of reclaimed directories --- */
-
-#define KV_GHOST_BUCKETS (2 * KV_GHOSTS)
-
-static void ghost_unlink(struct kv_pool *p, uint32_t slot)
-{
-	struct kv_ghost *g = &p->ghosts[slot];
-	uint32_t *link = &p->ghost_bucket[g->hash % KV_GHOST_BUCKETS];
-
-	while (*link && *link != slot + 1)
-		link = &p->ghosts[*link - 1].next;
-	if (*link)
-		*link = g->next;
-	g->hash = 0;
-	g->next = 0;
-}
-
-void kv_ghost_add(struct kv_pool *p, uint64_t dir, bool top)
-{
-	const struct kv_inode *in = kv_inode(p, dir);
-	struct kv_ghost *g;
-	uint32_t slot, *bucket;
-
-	if (!p->ghosts) {
-		p->ghosts = calloc(KV_GHOSTS, sizeof(*p->ghosts));
-		p->ghost_bucket = calloc(KV_GHOST_BUCKETS, sizeof(*p->ghost_bucket));
-		if (!p->ghosts || !p->ghost_bucket) {
-			free(p->ghosts);
-			free(p->ghost_bucket);
-			p->ghosts = NULL;
-			p->ghost_bucket = NULL;
-			return; /* the directory is simply gone */
-		}
-	}
-	/* top directories have their own part of the ring: bucket churn never pushes them out */
-	if (top)
-		slot = p->ghost_next_top++ % KV_GHOSTS_TOP;
-	else
-		slot = KV_GHOSTS_TOP + p->ghost_next++ % (KV_GHOSTS - KV_GHOSTS_TOP);
-	g = &p->ghosts[slot];
-	if (g->hash)
-		ghost_unlink(p, slot);
-	g->parent = p->dparent[dir];
-	g->parent_gen = kv_inode(p, g->parent)->gen;
-	g->hash = name_hash((const char *)in->name, in->name_len, g->parent) | 1;
-	g->ino = dir;
-	g->gen = in->gen;
-	g->top = top;
-	g->mode = in->mode;
-	g->uid = in->uid;
-	g->gid = in->gid;
-	g->len = in->name_len;
-	memcpy(g->name, in->name, in->name_len);
-	bucket = &p->ghost_bucket[g->hash % KV_GHOST_BUCKETS];
-	g->next = *bucket;
-	*bucket = slot + 1;
-}
-
-/* Take the ghost of (@parent, @name) off the table. Return: true and a copy if there was one. */
-static bool ghost_take(struct kv_pool *p, uint64_t parent, uint64_t parent_gen, const char *name,
-		       size_t len, struct kv_ghost *out)
-{
-	uint64_t h;
-	uint32_t s;
-
-	if (!p->ghosts)
-		return false;
-	h = name_hash(name, len, parent) | 1;
-	for (s = p->ghost_bucket[h % KV_GHOST_BUCKETS]; s; s = p->ghosts[s - 1].next) {
-		struct kv_ghost *g = &p->ghosts[s - 1];
-
-		if (g->hash != h || g->parent != parent || g->len != len ||
-		    memcmp(g->name, name, len))
-			continue;
-		*out = *g;
-		ghost_unlink(p, s - 1);
-		return out->parent_gen == parent_gen;
-	}
-	return false;
-}
-
-/*
- * A directory made anew from a ghost stands for the one eviction took: the
- * ghosts of that one's subdirectories (an engine's a/b after a/) are found
- * through it.
- */
-static void alias_add(struct kv_pool *p, uint64_t ino, const struct kv_ghost *g)
-{
-	struct kv_alias *a;
-
-	if (!p->aliases) {
-		p->aliases = calloc(KV_ALIASES, sizeof(*p->aliases));
-		if (!p->aliases)
-			return;
-	}
-	a = &p->aliases[p->alias_next++ % KV_ALIASES];
-	a->ino = ino;
-	a->gen = kv_inode(p, ino)->gen;
-	a->old_ino = g->ino;
-	a->old_gen = g->gen;
-	p->recreated[ino] = 1;
-}
-
-/* The ghost of @name under @parent, or under what @parent was made anew from. */
-static bool ghost_find(struct kv_pool *p, uint64_t parent, const char *name, size_t len,
-		       struct kv_ghost *out)
-{
-	uint64_t gen = kv_inode(p, parent)->gen;
-	int i;
-
-	if (ghost_take(p, parent, gen, name, len, out))
-		return true;
-	if (!p->recreated[parent] || !p->aliases)
-		return false;
-	for (i = 0; i < KV_ALIASES; i++) {
-		const struct kv_alias *a = &p->aliases[i];
-
-		if (a->ino == parent && a->gen == gen)
-			return ghost_take(p, a->old_ino, a->old_gen, name, len, out);
-	}
-	return false;
-}
-
-/*
- * A name with a ghost: bring back the very directory while the kernel still
- * names it (every process then agrees on one inode), else make a top one
- * anew. Return: its inode, 0 when the name is simply absent, or -errno.
- */
-static int create_node(struct kv_pool *p, uint64_t parent, const char *name, size_t len,
-		       uint32_t mode, uint32_t uid, uint32_t gid, const void *data, size_t dlen,
-		       struct kv_attr *out);
-
-static bool ghost_revive_locked(struct kv_pool *p, const struct kv_ghost *g)
-{
-	const struct kv_inode *in;
-
-	if (!kv_ino_valid(p, g->ino))
-		return false;
-	in = kv_inode(p, g->ino);
-	if (in->state != KV_INODE_ORPHAN || !kv_is_dir(in) || !p->dir_reclaimed[g->ino] ||
-	    p->dparent[g->ino] != g->parent || in->name_len != g->len ||
-	    memcmp(in->name, g->name, g->len))
-		return false;
-	return kv_dir_revive_locked(p, g->ino);
-}
-
 /* --- lookups and creation --- */
 
 static int check_name(const char *name, size_t len)
@@ -631,6 +486,10 @@ static int check_name(const char *name, size_t len)
 		return -ENAMETOOLONG;
 	return 0;
 }
+
+static int create_node(struct kv_pool *p, uint64_t parent, const char *name, size_t len,
+		       uint32_t mode, uint32_t uid, uint32_t gid, const void *data, size_t dlen,
+		       struct kv_attr *out);
 
 static int lookup(struct kv_pool *p, uint64_t parent, const char *name, size_t len,
 		  struct kv_attr *out, bool ref)
@@ -643,15 +502,15 @@ static int lookup(struct kv_pool *p, uint64_t parent, const char *name, size_t l
 		return rc;
 	pthread_mutex_lock(&p->lock);
 	/* a lookup in a directory eviction reclaimed: the kernel still names it */
-	if (!is_live_dir(p, parent) && !(ref && kv_dir_revive_locked(p, parent))) {
+	if (!kv_index_is_live_dir(p, parent) && !(ref && kv_dir_revive_locked(p, parent))) {
 		rc = kv_ino_valid(p, parent) && kv_inode(p, parent)->state == KV_INODE_LIVE
 			 ? -ENOTDIR
 			 : -ENOENT;
 		goto out;
 	}
-	ino = hash_find(p, parent, name, len);
-	if (!ino && ghost_find(p, parent, name, len, &ghost)) {
-		if (ghost_revive_locked(p, &ghost)) {
+	ino = kv_index_hash_find(p, parent, name, len);
+	if (!ino && kv_ghost_find(p, parent, name, len, &ghost)) {
+		if (kv_ghost_revive_locked(p, &ghost)) {
 			ino = ghost.ino;
 		} else {
 			pthread_mutex_unlock(&p->lock);
@@ -674,7 +533,7 @@ static int lookup(struct kv_pool *p, uint64_t parent, const char *name, size_t l
 		kv_lru_touch(p, ino);
 		kv_policy_hit(p, ino);
 	}
-	fill_attr(p, ino, out);
+	kv_index_fill_attr(p, ino, out);
 	if (ref) /* in the same critical section: nothing can free it in between */
 		p->kref[ino]++;
 	if (ref && kv_is_dir(kv_inode(p, ino)))
@@ -715,11 +574,11 @@ static int create_node(struct kv_pool *p, uint64_t parent, const char *name, siz
 	if (p->readonly)
 		return -EROFS;
 	pthread_mutex_lock(&p->lock);
-	if (!is_live_dir(p, parent) && !kv_dir_revive_locked(p, parent)) {
+	if (!kv_index_is_live_dir(p, parent) && !kv_dir_revive_locked(p, parent)) {
 		rc = -ENOENT;
 		goto out;
 	}
-	if (hash_find(p, parent, name, len)) {
+	if (kv_index_hash_find(p, parent, name, len)) {
 		rc = -EEXIST;
 		goto out;
 	}
@@ -727,8 +586,8 @@ static int create_node(struct kv_pool *p, uint64_t parent, const char *name, siz
 		struct kv_ghost g;
 
 		/* the name is being made again: the ghost is spent, or is the directory */
-		if (ghost_find(p, parent, name, len, &g) && S_ISDIR(mode) && !data &&
-		    ghost_revive_locked(p, &g)) {
+		if (kv_ghost_find(p, parent, name, len, &g) && S_ISDIR(mode) && !data &&
+		    kv_ghost_revive_locked(p, &g)) {
 			rc = -EEXIST;
 			goto out;
 		}
@@ -766,7 +625,7 @@ static int create_node(struct kv_pool *p, uint64_t parent, const char *name, siz
 	in->name_len = (uint16_t)len;
 	memcpy(in->name, name, len);
 	if (S_ISDIR(mode) && data) /* made anew from a ghost */
-		alias_add(p, ino, data);
+		kv_alias_add(p, ino, data);
 	if (dlen) {
 		rc = kv_data_fill_new_locked(p, in, data, dlen);
 		if (rc) {
@@ -781,8 +640,8 @@ static int create_node(struct kv_pool *p, uint64_t parent, const char *name, siz
 	kv_snap_commit(p, ino);
 	kv_fault(p, KV_FP_CREATE_FILLED);
 	atomic_store_explicit((_Atomic uint32_t *)&in->state, KV_INODE_LIVE, memory_order_release);
-	hash_insert(p, ino);
-	child_add(p, parent, ino);
+	kv_index_hash_insert(p, ino);
+	kv_index_child_add(p, parent, ino);
 	if (S_ISDIR(mode)) {
 		p->dirs++;
 		kv_edir_add(p, ino);
@@ -797,7 +656,7 @@ static int create_node(struct kv_pool *p, uint64_t parent, const char *name, siz
 	kv_dir_touch(p, parent);
 	if (S_ISDIR(mode))
 		kv_dir_touch(p, ino);
-	fill_attr(p, ino, out);
+	kv_index_fill_attr(p, ino, out);
 out:
 	p->creating_in = 0;
 	pthread_mutex_unlock(&p->lock);
@@ -812,8 +671,8 @@ int kv_create(struct kv_pool *p, uint64_t parent, const char *name, size_t len, 
 	return create_node(p, parent, name, len, mode, uid, gid, NULL, 0, out);
 }
 
-int kv_symlink(struct kv_pool *p, uint64_t parent, const char *name, size_t len,
-	       const char *target, uint32_t uid, uint32_t gid, struct kv_attr *out)
+int kv_symlink(struct kv_pool *p, uint64_t parent, const char *name, size_t len, const char *target,
+	       uint32_t uid, uint32_t gid, struct kv_attr *out)
 {
 	size_t tlen = strnlen(target, KV_SYMLINK_MAX + 1);
 
@@ -845,11 +704,11 @@ static int remove_name(struct kv_pool *p, uint64_t parent, const char *name, siz
 	if (p->readonly)
 		return -EROFS;
 	pthread_mutex_lock(&p->lock);
-	if (!is_live_dir(p, parent)) {
+	if (!kv_index_is_live_dir(p, parent)) {
 		rc = -ENOENT;
 		goto out;
 	}
-	ino = hash_find(p, parent, name, len);
+	ino = kv_index_hash_find(p, parent, name, len);
 	if (!ino) {
 		rc = -ENOENT;
 		goto out;
@@ -884,96 +743,6 @@ int kv_rmdir(struct kv_pool *p, uint64_t parent, const char *name, size_t len)
 	return remove_name(p, parent, name, len, true);
 }
 
-bool kv_dir_revive_locked(struct kv_pool *p, uint64_t dir)
-{
-	uint64_t chain[64];
-	int n = 0;
-
-	/* the reclaimed directories between @dir and the first live one */
-	while (!is_live_dir(p, dir)) {
-		struct kv_inode *in;
-
-		if (!kv_ino_valid(p, dir) || n == 64)
-			return false;
-		in = kv_inode(p, dir);
-		if (in->state != KV_INODE_ORPHAN || !kv_is_dir(in) || !p->dir_reclaimed[dir])
-			return false;
-		chain[n++] = dir;
-		dir = p->dparent[dir]; /* as linked: the pool's may have changed */
-	}
-	while (n--) {
-		uint64_t d = chain[n];
-		struct kv_inode *in = kv_inode(p, d);
-
-		if (in->name_len > KV_NAME_MAX || !kv_check_name(in->name, in->name_len) ||
-		    hash_find(p, p->dparent[d], (const char *)in->name, in->name_len))
-			return false; /* the name was made again meanwhile: this one stays gone */
-		/*
-		 * The same generation: the kernel's inode for it stays good (its
-		 * entry was only invalidated, never deleted: see reclaim).
-		 */
-		kv_jtx_begin(p);
-		KV_JTX_FIELD(p, &in->state, (uint32_t)KV_INODE_LIVE);
-		kv_jtx_commit(p);
-		p->dir_reclaimed[d] = 0;
-		kv_dir_touch(p, d);
-		child_add(p, p->dparent[d], d);
-		hash_insert(p, d);
-		p->dirs++;
-		if (!p->nchild[d])
-			kv_edir_add(p, d);
-		kv_log(KV_LOG_DEBUG, "pool %s: directory %llu revived by a create in it",
-		       p->be.path, (unsigned long long)d);
-	}
-	return true;
-}
-
-int kv_dir_path(struct kv_pool *p, uint64_t ino, char *buf, size_t size)
-{
-	uint64_t chain[256];
-	size_t len = 0;
-	int n = 0, rc = 0;
-
-	if (!size)
-		return -ENAMETOOLONG;
-	pthread_mutex_lock(&p->lock);
-	if (!is_live_dir(p, ino)) {
-		rc = -ENOENT;
-		goto out;
-	}
-	for (; ino != KV_ROOT_INO; ino = kv_inode(p, ino)->parent) {
-		if (n == 256 || !is_live_dir(p, ino)) {
-			rc = -ENAMETOOLONG;
-			goto out;
-		}
-		chain[n++] = ino;
-	}
-	buf[0] = 0;
-	if (!n) {
-		if (size < 2) {
-			rc = -ENAMETOOLONG;
-			goto out;
-		}
-		buf[len++] = '/';
-	}
-	while (n--) {
-		const struct kv_inode *in = kv_inode(p, chain[n]);
-
-		if (len + 1 + in->name_len + 1 > size) {
-			rc = -ENAMETOOLONG;
-			goto out;
-		}
-		buf[len++] = '/';
-		memcpy(buf + len, in->name, in->name_len);
-		len += in->name_len;
-	}
-	buf[len] = 0;
-	rc = (int)len;
-out:
-	pthread_mutex_unlock(&p->lock);
-	return rc;
-}
-
 /* Is @ino @dir or one of its ancestors? (moving a directory below itself) */
 static bool is_ancestor(struct kv_pool *p, uint64_t ino, uint64_t dir)
 {
@@ -1001,8 +770,8 @@ static void stage_name(struct kv_pool *p, uint64_t ino, uint64_t parent, const c
 /* Put a renamed inode back in the indexes, under the parent it was just given. */
 static void relink(struct kv_pool *p, uint64_t ino, uint64_t parent)
 {
-	child_add(p, parent, ino);
-	hash_insert(p, ino);
+	kv_index_child_add(p, parent, ino);
+	kv_index_hash_insert(p, ino);
 }
 
 int kv_rename(struct kv_pool *p, uint64_t parent, const char *name, size_t len, uint64_t newparent,
@@ -1023,18 +792,18 @@ int kv_rename(struct kv_pool *p, uint64_t parent, const char *name, size_t len, 
 	if (p->readonly)
 		return -EROFS;
 	pthread_mutex_lock(&p->lock);
-	if (!is_live_dir(p, parent) || (!is_live_dir(p, newparent) &&
-					 !kv_dir_revive_locked(p, newparent))) {
+	if (!kv_index_is_live_dir(p, parent) ||
+	    (!kv_index_is_live_dir(p, newparent) && !kv_dir_revive_locked(p, newparent))) {
 		rc = -ENOENT;
 		goto out;
 	}
-	src = hash_find(p, parent, name, len);
+	src = kv_index_hash_find(p, parent, name, len);
 	if (!src) {
 		rc = -ENOENT;
 		goto out;
 	}
 	s = kv_inode(p, src);
-	dst = hash_find(p, newparent, newname, newlen);
+	dst = kv_index_hash_find(p, newparent, newname, newlen);
 	if (dst)
 		d = kv_inode(p, dst);
 	if (dst == src) {
@@ -1126,56 +895,16 @@ out:
 	return rc;
 }
 
-/*
- * Copy a live record's name into @buf (NUL-terminated) once, and check the
- * copy: a name a client changed in the pool quarantines the file. Caller
- * holds p->lock. Return: its length, -ERANGE or -EIO.
- */
-static int copy_name(struct kv_pool *p, uint64_t ino, char *buf, size_t size)
-{
-	size_t len = __atomic_load_n(&kv_inode(p, ino)->name_len, __ATOMIC_RELAXED);
-	uint8_t name[KV_NAME_MAX];
-
-	if (len <= KV_NAME_MAX)
-		memcpy(name, kv_inode(p, ino)->name, len);
-	if (len > KV_NAME_MAX || !kv_check_name(name, len)) {
-		kv_quarantine(p, ino, "has an invalid name");
-		return -EIO;
-	}
-	if (len >= size)
-		return -ERANGE;
-	memcpy(buf, name, len);
-	buf[len] = 0;
-	return (int)len;
-}
-
-int kv_name(struct kv_pool *p, uint64_t ino, char *buf, size_t size, uint64_t *parent)
-{
-	int rc;
-
-	if (!kv_ino_valid(p, ino))
-		return -ENOENT;
-	pthread_mutex_lock(&p->lock);
-	if (kv_inode(p, ino)->state != KV_INODE_LIVE) {
-		rc = -ENOENT;
-	} else {
-		rc = copy_name(p, ino, buf, size);
-		*parent = p->dparent[ino]; /* as linked: the pool's may have changed */
-	}
-	pthread_mutex_unlock(&p->lock);
-	return rc;
-}
-
 /* --- for batch.c; caller holds p->lock --- */
 
 uint64_t kv_index_find(struct kv_pool *p, uint64_t parent, const char *name, size_t len)
 {
-	return hash_find(p, parent, name, len);
+	return kv_index_hash_find(p, parent, name, len);
 }
 
 uint64_t kv_index_hash(uint64_t parent, const char *name, size_t len)
 {
-	return name_hash(name, len, parent);
+	return kv_index_name_hash(name, len, parent);
 }
 
 void kv_index_prefetch(struct kv_pool *p, uint64_t h)
@@ -1207,134 +936,9 @@ uint64_t kv_index_find_hashed(struct kv_pool *p, uint64_t h, uint64_t parent, co
 /* A committed reservation joins the indexes, under the parent kv_commit() checked. */
 void kv_index_link(struct kv_pool *p, uint64_t ino, uint64_t parent)
 {
-	hash_insert(p, ino);
-	child_add(p, parent, ino);
+	kv_index_hash_insert(p, ino);
+	kv_index_child_add(p, parent, ino);
 	p->files++;
 	kv_lru_append(p, ino);
 	kv_inode(p, parent)->mtime_ns = kv_inode(p, parent)->ctime_ns = kv_now_ns();
-}
-
-/* --- attributes --- */
-
-int kv_getattr(struct kv_pool *p, uint64_t ino, struct kv_attr *out)
-{
-	int rc = 0;
-
-	if (!kv_ino_valid(p, ino))
-		return -ENOENT;
-	pthread_mutex_lock(&p->lock);
-	if (kv_inode(p, ino)->state == KV_INODE_FREE)
-		rc = -ENOENT;
-	else
-		fill_attr(p, ino, out);
-	pthread_mutex_unlock(&p->lock);
-	return rc;
-}
-
-int kv_setattr(struct kv_pool *p, uint64_t ino, unsigned mask, const struct kv_attr *in,
-	       struct kv_attr *out)
-{
-	struct kv_inode *r;
-	int rc = 0;
-
-	if (!kv_ino_valid(p, ino))
-		return -ENOENT;
-	if (p->readonly)
-		return -EROFS;
-	if (mask & KV_SET_SIZE) {
-		rc = kv_truncate(p, ino, in->size);
-		if (rc)
-			return rc;
-	}
-	pthread_mutex_lock(&p->lock);
-	r = kv_inode(p, ino);
-	if (r->state == KV_INODE_FREE) {
-		rc = -ENOENT;
-		goto out;
-	}
-	/* Single aligned stores: each field is published whole, no journal needed. */
-	if (mask & KV_SET_MODE)
-		r->mode = (r->mode & S_IFMT) | (in->mode & 07777);
-	if (mask & KV_SET_UID)
-		r->uid = in->uid;
-	if (mask & KV_SET_GID)
-		r->gid = in->gid;
-	if (mask & KV_SET_ATIME)
-		r->atime_ns = in->atime_ns;
-	if (mask & KV_SET_MTIME)
-		r->mtime_ns = in->mtime_ns;
-	r->ctime_ns = (mask & KV_SET_CTIME) ? in->ctime_ns : kv_now_ns();
-	fill_attr(p, ino, out);
-out:
-	pthread_mutex_unlock(&p->lock);
-	return rc;
-}
-
-/* --- directories --- */
-
-int kv_dir_snapshot(struct kv_pool *p, uint64_t dir, struct kv_dirent **out, uint64_t *count)
-{
-	struct kv_dirent *ents;
-	uint64_t n = 0;
-	uint32_t c;
-	int rc = 0;
-
-	pthread_mutex_lock(&p->lock);
-	if (!is_live_dir(p, dir)) {
-		rc = kv_ino_valid(p, dir) && kv_inode(p, dir)->state != KV_INODE_FREE ? -ENOTDIR
-										      : -ENOENT;
-		goto out;
-	}
-	ents = malloc(sizeof(*ents) * (p->nchild[dir] + 1));
-	if (!ents) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	for (c = p->child_first[dir]; c; c = p->sib_next[c]) {
-		ents[n].ino = c;
-		ents[n].gen = kv_inode(p, c)->gen;
-		n++;
-	}
-	*out = ents;
-	*count = n;
-out:
-	pthread_mutex_unlock(&p->lock);
-	return rc;
-}
-
-static int dirent_name(struct kv_pool *p, const struct kv_dirent *d, char *buf, size_t size,
-		       struct kv_attr *attr, bool ref)
-{
-	struct kv_inode *in;
-	int rc;
-
-	if (!kv_ino_valid(p, d->ino))
-		return -ENOENT;
-	pthread_mutex_lock(&p->lock);
-	in = kv_inode(p, d->ino);
-	if (in->state != KV_INODE_LIVE || in->gen != d->gen) {
-		rc = -ENOENT;
-	} else {
-		rc = copy_name(p, d->ino, buf, size);
-		if (rc >= 0 && attr)
-			fill_attr(p, d->ino, attr);
-		if (rc >= 0 && ref)
-			p->kref[d->ino]++;
-		if (rc >= 0 && ref && kv_is_dir(in))
-			kv_dir_touch(p, d->ino);
-	}
-	pthread_mutex_unlock(&p->lock);
-	return rc;
-}
-
-int kv_dirent_name(struct kv_pool *p, const struct kv_dirent *d, char *buf, size_t size,
-		   struct kv_attr *attr)
-{
-	return dirent_name(p, d, buf, size, attr, false);
-}
-
-int kv_dirent_name_ref(struct kv_pool *p, const struct kv_dirent *d, char *buf, size_t size,
-		       struct kv_attr *attr)
-{
-	return dirent_name(p, d, buf, size, attr, true);
 }

@@ -24,7 +24,7 @@
  *   backend.h, backend_*.c   where the bytes come from (file, device-DAX)
  *   mm.h                     this contract
  *   pool_int.h               struct kv_pool, shared by the modules below
- *   pool.c index.c holds.c data.c batch.c policy.c fsck.c check.c (its run-time half)
+ *   pool.c index.c attr.c ghost.c holds.c data.c batch.c policy.c fsck.c check.c (its run-time half)
  *                            the operations; today they call each other
  *                            (pool.c builds the index, holds.c evicts
  *                            through index.c, index.c drops data.c's

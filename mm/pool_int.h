@@ -60,7 +60,7 @@ struct kv_hslot {
 	uint64_t hash;
 	uint64_t ino;
 };
-#define KV_NONE	   0u /* "no inode" in the DRAM link arrays: record 0 is never used */
+#define KV_NONE 0u /* "no inode" in the DRAM link arrays: record 0 is never used */
 
 struct kv_pool {
 	struct kv_backend be;
@@ -232,6 +232,25 @@ void kv_jtx_commit(struct kv_pool *p);
 	})
 
 /* --- index.c; caller holds p->lock --- */
+bool kv_index_is_live_dir(struct kv_pool *p, uint64_t ino);
+uint64_t kv_index_name_hash(const char *name, size_t len, uint64_t parent);
+uint64_t kv_index_hash_find(struct kv_pool *p, uint64_t parent, const char *name, size_t len);
+void kv_index_hash_insert(struct kv_pool *p, uint64_t ino);
+void kv_index_child_add(struct kv_pool *p, uint64_t dir, uint64_t ino);
+
+/* --- ghost.c; caller holds p->lock --- */
+/* Take the ghost of (@parent of generation @parent_gen, @name) off the table. Return: found. */
+bool kv_ghost_take(struct kv_pool *p, uint64_t parent, uint64_t parent_gen, const char *name,
+		   size_t len, struct kv_ghost *out);
+/* The ghost of @name under @parent, or under what @parent was made anew from. Return: found. */
+bool kv_ghost_find(struct kv_pool *p, uint64_t parent, const char *name, size_t len,
+		   struct kv_ghost *out);
+/* Revive the ghost's very record if the kernel still names it. Return: true if it is live. */
+bool kv_ghost_revive_locked(struct kv_pool *p, const struct kv_ghost *g);
+/* @ino was made anew from ghost @g: let it stand for the reclaimed one. */
+void kv_alias_add(struct kv_pool *p, uint64_t ino, const struct kv_ghost *g);
+/* A record's attributes as kvfs shows them (size published, alloc incl. xattrs). */
+void kv_index_fill_attr(struct kv_pool *p, uint64_t ino, struct kv_attr *a);
 int kv_index_build(struct kv_pool *p); /* at open, after recovery */
 void kv_index_free(struct kv_pool *p);
 void kv_lru_touch(struct kv_pool *p, uint64_t ino);
