@@ -42,7 +42,6 @@ void kv_lru_append(struct kv_pool *p, uint64_t ino)
 
 	if (p->in_lru[ino] || a->never)
 		return;
-	p->lru_touched[ino] = 0; /* queued now: as recent as a touch */
 	p->lru_next[ino] = KV_NONE;
 	p->lru_prev[ino] = a->lru_tail;
 	if (a->lru_tail)
@@ -54,27 +53,18 @@ void kv_lru_append(struct kv_pool *p, uint64_t ino)
 }
 
 /*
- * A lookup only marks the file used: moving it to the tail would touch
- * four neighbours' links at random (DRAM misses at a million files). The
- * move happens when the file reaches the head (settle_head): a second
- * chance, as CLOCK gives, and the order eviction sees is the same.
+ * A lookup makes the file the most recently used at once. (Marking it and
+ * moving it only when it reached the head, CLOCK's second chance, was
+ * cheaper at a million files but not LRU: a file read once long ago went
+ * behind every file written since, and a block just stored was evicted
+ * before it.)
  */
 void kv_lru_touch(struct kv_pool *p, uint64_t ino)
 {
 	kv_inode(p, ino)->last_use_ns = kv_now_ns();
-	p->lru_touched[ino] = 1;
-}
-
-/* Move files used since they were queued from the head of @a's list to its tail. */
-static void settle_head(struct kv_pool *p, uint32_t a)
-{
-	uint32_t ino;
-
-	while ((ino = p->anchors[a].lru_head) && p->lru_touched[ino]) {
+	if (p->in_lru[ino]) {
 		kv_lru_remove(p, ino);
-		kv_lru_append(p, ino); /* clears the mark */
-		if (p->anchors[a].lru_head == ino)
-			break; /* alone on the list */
+		kv_lru_append(p, ino);
 	}
 }
 
@@ -190,8 +180,8 @@ static void reclaim_empty_dirs(struct kv_pool *p, uint64_t dir)
 		size_t len = in->name_len;
 
 		if (in->state != KV_INODE_LIVE || !kv_is_dir(in) || p->nchild[dir] ||
-		    in->xattr_off || p->anchor_idx[dir] || kv_held(p, dir) ||
-		    len > KV_NAME_MAX || dir == p->creating_in || !kv_dir_idle(p, dir))
+		    in->xattr_off || p->anchor_idx[dir] || kv_held(p, dir) || len > KV_NAME_MAX ||
+		    dir == p->creating_in || !kv_dir_idle(p, dir))
 			return;
 		memcpy(name, in->name, len);
 		name[len] = 0;
@@ -314,7 +304,6 @@ long kv_evict_in(struct kv_pool *p, uint32_t a)
 	size_t len;
 	long bytes = 0;
 
-	settle_head(p, a);
 	ino = p->anchors[a].lru_head;
 	if (!ino)
 		return -ENOSPC;
@@ -353,7 +342,6 @@ long kv_evict_one(struct kv_pool *p)
 	for (i = 0; i < p->nanchors; i++) {
 		uint32_t head;
 
-		settle_head(p, i);
 		head = p->anchors[i].lru_head;
 		if (head && kv_inode(p, head)->last_use_ns < oldest) {
 			oldest = kv_inode(p, head)->last_use_ns;

@@ -301,8 +301,8 @@ int kv_index_build(struct kv_pool *p)
 	if (!(p->htab = hash_table_alloc(hb)) || !ALLOC_ARRAY(child_first, n) ||
 	    !ALLOC_ARRAY(child_last, n) || !ALLOC_ARRAY(sib_next, n) || !ALLOC_ARRAY(sib_prev, n) ||
 	    !ALLOC_ARRAY(nchild, n) || !ALLOC_ARRAY(nsubdir, n) || !ALLOC_ARRAY(lru_prev, n) ||
-	    !ALLOC_ARRAY(lru_next, n) || !ALLOC_ARRAY(in_lru, n) || !ALLOC_ARRAY(lru_touched, n) ||
-	    !ALLOC_ARRAY(kref, n) || !ALLOC_ARRAY(open_count, n) || !ALLOC_ARRAY(pin_count, n) ||
+	    !ALLOC_ARRAY(lru_next, n) || !ALLOC_ARRAY(in_lru, n) || !ALLOC_ARRAY(kref, n) ||
+	    !ALLOC_ARRAY(open_count, n) || !ALLOC_ARRAY(pin_count, n) ||
 	    !ALLOC_ARRAY(free_ino, n) || !ALLOC_ARRAY(reclaim, n) || !ALLOC_ARRAY(in_reclaim, n) ||
 	    !ALLOC_ARRAY(kref_debt, n) || !ALLOC_ARRAY(bad, n) || !ALLOC_ARRAY(sig, n) ||
 	    !ALLOC_ARRAY(dparent, n) || !ALLOC_ARRAY(hkey, n) || !ALLOC_ARRAY(dirty, n) ||
@@ -436,7 +436,6 @@ void kv_index_free(struct kv_pool *p)
 	free(p->lru_prev);
 	free(p->lru_next);
 	free(p->in_lru);
-	free(p->lru_touched);
 	free(p->kref);
 	free(p->open_count);
 	free(p->pin_count);

@@ -92,7 +92,6 @@ struct kv_pool {
 	/* LRU lists of files nobody holds, one per anchor (heads in struct kv_anchor) */
 	uint32_t *lru_prev, *lru_next;
 	uint8_t *in_lru;
-	uint8_t *lru_touched; /* used since queued: moved to the tail when it reaches the head */
 	/* policy: anchor slots, a directory's own slot, a file's anchor (slot + 1, 0: none) */
 	struct kv_anchor *anchors;
 	uint32_t nanchors, anchors_cap;
