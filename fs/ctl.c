@@ -152,7 +152,7 @@ static int check_head(struct kv_daemon *d, const struct kvfs_ioc_head *h, uint32
 
 	if (h->abi != KVFS_ABI_VERSION)
 		return -EPROTO;
-	if (h->flags & ~(uint32_t)KVFS_IOC_F_NOZERO)
+	if (h->flags & ~(uint32_t)(KVFS_IOC_F_NOZERO | KVFS_IOC_F_VERIFY))
 		return -EINVAL;
 	if (max && (h->count == 0 || h->count > max))
 		return -EINVAL;
@@ -248,6 +248,23 @@ static int do_lookup(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_io
 		}
 		io->item[i].ext.off = e.off;
 		io->item[i].ext.len = a.size;
+	}
+	/*
+	 * Asked to verify: every pinned block's bytes against the checksum
+	 * stored when it stopped being written. One that changed fails the
+	 * whole call (-EIO, nothing pinned): the caller must not use it.
+	 */
+	if (io->h.flags & KVFS_IOC_F_VERIFY) {
+		uint32_t k;
+
+		for (k = 0; k < i && kv_verify(d->pool, s->pins.pin[at[k]].ino) != -EIO; k++)
+			;
+		if (k < i) {
+			drop_lookup_pins(d, s, at, i);
+			io->h.count = 0;
+			d->ctl_lookups++;
+			return -EIO;
+		}
 	}
 	io->h.count = i;
 	d->ctl_lookups++;

@@ -22,6 +22,7 @@
 #define KVFS_IOC_RESERVE_MAX 500
 
 #define KVFS_IOC_F_NOZERO 0x1 /* reserve: the caller fills every byte; do not zero */
+#define KVFS_IOC_F_VERIFY 0x2 /* lookup: check each block's bytes against its checksum */
 
 struct kvfs_ioc_head {
 	uint32_t abi; /* KVFS_ABI_VERSION */

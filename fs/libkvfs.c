@@ -31,6 +31,7 @@ struct kvfs {
 	size_t map_len;
 	bool rdonly;
 	bool nozero;
+	bool verify; /* KVFS_VERIFY: lookups check checksums */
 	char pool[PATH_MAX];
 };
 
@@ -105,7 +106,7 @@ int kvfs_open(const char *mountpoint, int flags, kvfs_t **out)
 	ssize_t n;
 	int fd = -1, rc;
 
-	if (!mountpoint || !out || (flags & ~(KVFS_RDONLY | KVFS_NOZERO)))
+	if (!mountpoint || !out || (flags & ~(KVFS_RDONLY | KVFS_NOZERO | KVFS_VERIFY)))
 		return -EINVAL;
 	kv = calloc(1, sizeof(*kv));
 	if (!kv)
@@ -113,6 +114,7 @@ int kvfs_open(const char *mountpoint, int flags, kvfs_t **out)
 	kv->ctl = -1;
 	kv->rdonly = flags & KVFS_RDONLY;
 	kv->nozero = flags & KVFS_NOZERO;
+	kv->verify = flags & KVFS_VERIFY;
 	snprintf(path, sizeof(path), "%s/.kvfs/ctl", mountpoint);
 	kv->ctl = open(path, (kv->rdonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 	if (kv->ctl < 0) {
@@ -205,6 +207,7 @@ long kvfs_lookup(kvfs_t *kv, const char *ns, const kvfs_hash_t *hashes, size_t n
 		return -ENOMEM;
 	memset(&io->h, 0, sizeof(io->h));
 	rc = set_ns(&io->h, ns);
+	io->h.flags = kv->verify ? KVFS_IOC_F_VERIFY : 0;
 	while (!rc && done < n) {
 		uint32_t batch =
 		    n - done > KVFS_IOC_LOOKUP_MAX ? KVFS_IOC_LOOKUP_MAX : (uint32_t)(n - done);

@@ -33,6 +33,7 @@ typedef struct kvfs kvfs_t;
 /* kvfs_open() flags */
 #define KVFS_RDONLY 0x1 /* map the pool read-only: lookups only, no stores */
 #define KVFS_NOZERO 0x2 /* this handle fills every byte it reserves: skip zeroing */
+#define KVFS_VERIFY 0x4 /* lookups check every block's bytes against its checksum (-EIO) */
 
 /* kvfs_block.status */
 enum kvfs_block_status {
@@ -80,7 +81,7 @@ int kvfs_hash_parse(const char *name, kvfs_hash_t *h);
 /**
  * kvfs_open() - open the fast path of a mounted kvfs.
  * @mountpoint: where kvfs is mounted
- * @flags: 0, KVFS_RDONLY, KVFS_NOZERO
+ * @flags: 0 or KVFS_RDONLY, KVFS_NOZERO, KVFS_VERIFY
  * @out: the new handle
  *
  * Opens <mountpoint>/.kvfs/ctl, asks the daemon where the pool's data area
@@ -122,9 +123,15 @@ const char *kvfs_pool_path(const kvfs_t *kv);
  * Blocks the caller may not read (as through the mount), or that would
  * take its user past its share of the pool, end the prefix.
  *
+ * With KVFS_VERIFY (kvfs_open()), each block's bytes are hashed and
+ * compared with the checksum kvfs stored when the block stopped being
+ * written (commit, or last close of a writer): about 0.2 s per GiB.
+ *
  * Return: the number of leading blocks present (0..n), -EACCES (no search
  * permission on the namespace, or the first block unreadable), -EDQUOT
- * (the first block past the share), or another -errno.
+ * (the first block past the share), -EIO (KVFS_VERIFY: a block's bytes
+ * changed since it was stored; nothing is pinned by that batch of at most
+ * 1,000 blocks), or another -errno.
  */
 long kvfs_lookup(kvfs_t *kv, const char *ns, const kvfs_hash_t *hashes, size_t n,
 		 struct kvfs_block *out);

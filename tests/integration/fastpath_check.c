@@ -175,6 +175,59 @@ static void test_store_is_files(kvfs_t *kv)
 	free(buf);
 }
 
+/*
+ * KVFS_VERIFY: a lookup checks each block against the checksum stored at
+ * its commit. A byte changed through a client's mapping makes the lookup
+ * fail with EIO and pin nothing; without the flag the same lookup succeeds
+ * (the daemon cannot know); put the byte back and it verifies again.
+ */
+static void test_verify(kvfs_t *kv)
+{
+	uint32_t t[6 * BT];
+	kvfs_hash_t h[6];
+	struct kvfs_block b[6];
+	kvfs_t *vk = NULL;
+	long long pinned;
+	long n;
+	uint8_t *p, saved;
+
+	mkns("verify");
+	tokens_for(t, 6 * BT, 77);
+	kvfs_prefix_hashes("verify", t, 6 * BT, BT, h, 6);
+	CHECK(store(kv, "verify", h, 6, 64 << 10) == 0, "store 6 blocks to verify");
+	CHECK(kvfs_open(mnt, KVFS_VERIFY, &vk) == 0, "open with KVFS_VERIFY");
+	if (!vk)
+		return;
+	n = kvfs_lookup(vk, "verify", h, 6, b);
+	CHECK(n == 6, "a verified lookup of intact blocks finds all 6 (%ld)", n);
+	if (n > 0)
+		kvfs_unpin(vk, "verify", h, (size_t)n);
+	n = kvfs_lookup(kv, "verify", h, 6, b);
+	CHECK(n == 6, "plain lookup (%ld)", n);
+	if (n != 6)
+		goto out;
+	p = (uint8_t *)b[3].addr + 1234;
+	saved = *p;
+	*p ^= 0x5a; /* a client scribbles a pinned block */
+	kvfs_unpin(kv, "verify", h, 6);
+	pinned = stat_value("pinned_files");
+	n = kvfs_lookup(vk, "verify", h, 6, b);
+	CHECK(n == -EIO, "a verified lookup over the changed block fails with EIO (%ld)", n);
+	CHECK(stat_value("pinned_files") == pinned, "and pins nothing (%lld pinned, %lld before)",
+	      (long long)stat_value("pinned_files"), (long long)pinned);
+	n = kvfs_lookup(kv, "verify", h, 6, b);
+	CHECK(n == 6, "without KVFS_VERIFY the lookup cannot tell (%ld)", n);
+	if (n == 6)
+		kvfs_unpin(kv, "verify", h, 6);
+	*p = saved;
+	n = kvfs_lookup(vk, "verify", h, 6, b);
+	CHECK(n == 6, "with the byte back it verifies again (%ld)", n);
+	if (n > 0)
+		kvfs_unpin(vk, "verify", h, (size_t)n);
+out:
+	kvfs_close(vk);
+}
+
 /* Lookup returns exactly the longest present prefix, pinned, with addresses. */
 static void test_longest_prefix(kvfs_t *kv)
 {
@@ -584,6 +637,7 @@ int main(int argc, char **argv)
 		return 1;
 	test_zeroing(); /* first: the pool is mostly free, so freed extents come back */
 	test_store_is_files(kv);
+	test_verify(kv);
 	test_longest_prefix(kv);
 	test_pins(kv);
 	test_concurrent_stores();
