@@ -295,6 +295,23 @@ static int do_lookup(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_io
 			return -EIO;
 		}
 	}
+	/*
+	 * Asked to verify: every pinned block's bytes against the checksum
+	 * stored when it stopped being written. One that changed fails the
+	 * whole call (-EIO, nothing pinned): the caller must not use it.
+	 */
+	if (io->h.flags & KVFS_IOC_F_VERIFY) {
+		uint32_t k;
+
+		for (k = 0; k < i && kv_verify(d->pool, s->pins.pin[at[k]].ino) != -EIO; k++)
+			;
+		if (k < i) {
+			drop_lookup_pins(d, s, at, i);
+			io->h.count = 0;
+			d->ctl_lookups++;
+			return -EIO;
+		}
+	}
 	io->h.count = i;
 	d->ctl_lookups++;
 	d->ctl_blocks_pinned += i;

@@ -249,9 +249,12 @@ static void set_cache_mode(struct fuse_file_info *fi)
 		fi->direct_io = 1;
 }
 
-/* Create a file or directory and reply with its entry (and open it for create). */
+/*
+ * Create a file, directory or symbolic link (to @link) and reply with its
+ * entry (and open it for create).
+ */
 static void make_node(fuse_req_t req, fuse_ino_t parent_node, const char *name, mode_t mode,
-		      struct fuse_file_info *fi)
+		      struct fuse_file_info *fi, const char *link)
 {
 	uint64_t parent = kv_node_ino(parent_node);
 	struct kv_daemon *d = DAEMON(req);
@@ -272,8 +275,11 @@ static void make_node(fuse_req_t req, fuse_ino_t parent_node, const char *name, 
 		fuse_reply_err(req, EEXIST);
 		return;
 	}
-	rc = kv_create(d->pool, parent, name, strlen(name), mode & ~ctx->umask, ctx->uid, ctx->gid,
-		       &a);
+	if (link)
+		rc = kv_symlink(d->pool, parent, name, strlen(name), link, ctx->uid, ctx->gid, &a);
+	else
+		rc = kv_create(d->pool, parent, name, strlen(name), mode & ~ctx->umask, ctx->uid,
+			       ctx->gid, &a);
 	if (rc) {
 		fuse_reply_err(req, -rc);
 		return;
@@ -302,7 +308,7 @@ static void make_node(fuse_req_t req, fuse_ino_t parent_node, const char *name, 
 /* mkdir: reply_entry, reply_err(EEXIST, ENOSPC, ENAMETOOLONG, ENOENT) */
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent_node, const char *name, mode_t mode)
 {
-	make_node(req, parent_node, name, S_IFDIR | (mode & 07777), NULL);
+	make_node(req, parent_node, name, S_IFDIR | (mode & 07777), NULL, NULL);
 }
 
 /* mknod: reply_entry for regular files; reply_err(EPERM) for devices, fifos, sockets */
@@ -313,46 +319,20 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent_node, const char *name, m
 		fuse_reply_err(req, EPERM);
 		return;
 	}
-	make_node(req, parent_node, name, mode, NULL);
+	make_node(req, parent_node, name, mode, NULL, NULL);
 }
 
 /* create: reply_create, reply_err(EEXIST, ENOSPC, ENAMETOOLONG) */
 static void op_create(fuse_req_t req, fuse_ino_t parent_node, const char *name, mode_t mode,
 		      struct fuse_file_info *fi)
 {
-	make_node(req, parent_node, name, S_IFREG | (mode & 07777), fi);
+	make_node(req, parent_node, name, S_IFREG | (mode & 07777), fi, NULL);
 }
 
 /* symlink: reply_entry, reply_err(EEXIST, ENOSPC, ENAMETOOLONG, ENOENT, EPERM) */
 static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent_node, const char *name)
 {
-	uint64_t parent = kv_node_ino(parent_node);
-	struct kv_daemon *d = DAEMON(req);
-	const struct fuse_ctx *ctx = fuse_req_ctx(req);
-	struct fuse_entry_param e;
-	struct kv_attr a;
-	int rc;
-
-	if (node_stale(d, parent_node)) {
-		fuse_reply_err(req, ESTALE);
-		return;
-	}
-	if (kv_is_virtual(d, parent)) {
-		fuse_reply_err(req, EPERM);
-		return;
-	}
-	if (reserved_name(parent, name)) {
-		fuse_reply_err(req, EEXIST);
-		return;
-	}
-	rc = kv_symlink(d->pool, parent, name, strlen(name), link, ctx->uid, ctx->gid, &a);
-	if (rc) {
-		fuse_reply_err(req, -rc);
-		return;
-	}
-	fill_entry(&a, &e);
-	if (fuse_reply_entry(req, &e))
-		kv_forget(d->pool, a.ino, 1);
+	make_node(req, parent_node, name, S_IFLNK | 0777, NULL, link);
 }
 
 /* readlink: reply_readlink, reply_err(EINVAL, ENOENT) */

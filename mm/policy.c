@@ -47,11 +47,28 @@ static int parse_bytes(const char *s, size_t len, uint64_t *out)
 		return -EINVAL;
 	v = strtod(buf, &end);
 	switch (*end) {
-	case 'k': case 'K': mul = 1ull << 10; end++; break;
-	case 'm': case 'M': mul = 1ull << 20; end++; break;
-	case 'g': case 'G': mul = 1ull << 30; end++; break;
-	case 't': case 'T': mul = 1ull << 40; end++; break;
-	default: break;
+	case 'k':
+	case 'K':
+		mul = 1ull << 10;
+		end++;
+		break;
+	case 'm':
+	case 'M':
+		mul = 1ull << 20;
+		end++;
+		break;
+	case 'g':
+	case 'G':
+		mul = 1ull << 30;
+		end++;
+		break;
+	case 't':
+	case 'T':
+		mul = 1ull << 40;
+		end++;
+		break;
+	default:
+		break;
 	}
 	if (*end == 'i' && mul > 1)
 		end++;
@@ -196,24 +213,23 @@ static void reattach_file(struct kv_pool *p, uint64_t ino)
 		kv_lru_append(p, ino);
 }
 
-void kv_policy_reattach_tree(struct kv_pool *p, uint64_t ino)
+/* Call @fn on every file below directory @dir (depth first; stops early if out of memory). */
+static void for_each_file_below(struct kv_pool *p, uint64_t dir,
+				void (*fn)(struct kv_pool *p, uint64_t ino, uint32_t arg),
+				uint32_t arg)
 {
 	uint64_t *stack, n = 0, cap = 64;
 
-	if (!kv_is_dir(kv_inode(p, ino))) {
-		reattach_file(p, ino);
-		return;
-	}
 	stack = malloc(cap * sizeof(*stack));
 	if (!stack)
 		return;
-	stack[n++] = ino;
+	stack[n++] = dir;
 	while (n) {
 		uint64_t d = stack[--n], c;
 
 		for (c = p->child_first[d]; c; c = p->sib_next[c]) {
 			if (!kv_is_dir(kv_inode(p, c))) {
-				reattach_file(p, c);
+				fn(p, c, arg);
 				continue;
 			}
 			if (n == cap) {
@@ -228,6 +244,19 @@ void kv_policy_reattach_tree(struct kv_pool *p, uint64_t ino)
 		}
 	}
 	free(stack);
+}
+
+static void reattach_one(struct kv_pool *p, uint64_t ino, uint32_t unused)
+{
+	reattach_file(p, ino);
+}
+
+void kv_policy_reattach_tree(struct kv_pool *p, uint64_t ino)
+{
+	if (kv_is_dir(kv_inode(p, ino)))
+		for_each_file_below(p, ino, reattach_one, 0);
+	else
+		reattach_file(p, ino);
 }
 
 void kv_policy_refresh_dir(struct kv_pool *p, uint64_t dir)
@@ -276,36 +305,17 @@ void kv_policy_unlist(struct kv_pool *p, uint32_t a)
 }
 
 /* An anchor that became `lru`: list its unheld files (they were on none). */
+/* List @ino if it is an unheld live file of anchor @a and on no list. */
+static void relist_one(struct kv_pool *p, uint64_t ino, uint32_t a)
+{
+	if (p->file_anchor[ino] == a + 1 && !p->in_lru[ino] && !kv_held(p, ino) &&
+	    S_ISREG(kv_inode(p, ino)->mode) && kv_inode(p, ino)->state == KV_INODE_LIVE)
+		kv_lru_append(p, ino);
+}
+
 void kv_policy_relist(struct kv_pool *p, uint32_t a, uint64_t dir)
 {
-	uint64_t *stack, n = 0, cap = 64;
-
-	stack = malloc(cap * sizeof(*stack));
-	if (!stack)
-		return;
-	stack[n++] = dir;
-	while (n) {
-		uint64_t d = stack[--n], c;
-
-		for (c = p->child_first[d]; c; c = p->sib_next[c]) {
-			if (kv_is_dir(kv_inode(p, c))) {
-				if (n == cap) {
-					uint64_t *s = realloc(stack, 2 * cap * sizeof(*s));
-
-					if (!s)
-						break;
-					stack = s;
-					cap *= 2;
-				}
-				stack[n++] = c;
-			} else if (p->file_anchor[c] == a + 1 && !p->in_lru[c] && !kv_held(p, c) &&
-				   S_ISREG(kv_inode(p, c)->mode) &&
-				   kv_inode(p, c)->state == KV_INODE_LIVE) {
-				kv_lru_append(p, c);
-			}
-		}
-	}
-	free(stack);
+	for_each_file_below(p, dir, relist_one, a);
 }
 
 /* --- the quota --- */
