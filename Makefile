@@ -108,7 +108,7 @@ $(B)/tests/%: tests/integration/%.c $(B)/libkvfs.a
 
 $(B)/bench/%: tests/bench/%.c $(B)/libkvfs_mm.a $(B)/libkvfs.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(TEST_INC) -MMD -MP -MF $@.d -MT $@ -o $@ $^ $(LDLIBS_MM)
+	$(CC) $(CFLAGS) $(TEST_INC) -MMD -MP -MF $@.d -MT $@ $(LDFLAGS) -o $@ $^ $(LDLIBS_MM)
 
 $(B)/examples/%: examples/%.c $(B)/libkvfs.a
 	@mkdir -p $(dir $@)
@@ -154,7 +154,8 @@ valgrind: all
 
 static:
 	$(MAKE) B=build-static NO_DAXCTL=1 LDFLAGS="-static" build-static/kvfs \
-	  build-static/libkvfs.a build-static/libkvfs.so build-static/libkvfs_preload.so $(patsubst $(B)/%,build-static/%,$(EX_BIN))
+	  build-static/libkvfs.a build-static/libkvfs.so build-static/libkvfs_preload.so $(patsubst $(B)/%,build-static/%,$(EX_BIN)) \
+	  $(patsubst $(B)/%,build-static/%,$(BENCH_BIN))
 	@ldd build-static/libkvfs.so | grep -q xxhash && { echo "static libkvfs.so needs libxxhash"; exit 1; } || true
 
 bench: all

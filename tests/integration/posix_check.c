@@ -301,6 +301,79 @@ static void atomic_replace(void)
 	free(buf);
 }
 
+/*
+ * Rename churn: readers open one name in a loop while writers publish small
+ * versions of it by write-to-temp + rename as fast as they can. The kernel
+ * retries an open that meets ESTALE once; kvfs must never let ESTALE reach
+ * the application (nor ENOENT: the name always exists).
+ */
+static void rename_churn(void)
+{
+	enum { READERS = 3, WRITERS = 2, ROUNDS = 1500 };
+	pid_t pid[READERS + WRITERS];
+	int i, status, estale = 0, enoent = 0, other = 0, wfail = 0;
+	char tmp[64];
+
+	write_file(path("churn"), 4096, 1);
+	close(open(path("churn.stop"), O_CREAT | O_WRONLY, 0644));
+	unlink(path("churn.stop"));
+	for (i = 0; i < READERS; i++) {
+		if ((pid[i] = fork()) == 0) {
+			int counts[3] = {0, 0, 0}; /* ESTALE, ENOENT, other */
+			struct stat st;
+
+			while (stat(path("churn.stop"), &st) != 0) {
+				int fd = open(path("churn"), O_RDONLY);
+				char b[16];
+
+				if (fd < 0) {
+					counts[errno == ESTALE ? 0 : errno == ENOENT ? 1 : 2]++;
+					continue;
+				}
+				if (read(fd, b, sizeof(b)) != (ssize_t)sizeof(b))
+					counts[2]++;
+				close(fd);
+			}
+			_exit((counts[0] ? 1 : 0) | (counts[1] ? 2 : 0) | (counts[2] ? 4 : 0));
+		}
+	}
+	for (i = 0; i < WRITERS; i++) {
+		if ((pid[READERS + i] = fork()) == 0) {
+			int r, bad = 0;
+
+			snprintf(tmp, sizeof(tmp), "churn.tmp%d", i);
+			for (r = 0; r < ROUNDS; r++)
+				bad |= write_file(path("%s", tmp), 4096, 2 + (unsigned)r) != 0 ||
+				       rename(path("%s", tmp), path("churn")) != 0;
+			_exit(bad);
+		}
+	}
+	for (i = READERS; i < READERS + WRITERS; i++) {
+		waitpid(pid[i], &status, 0);
+		wfail += !WIFEXITED(status) || WEXITSTATUS(status);
+	}
+	close(open(path("churn.stop"), O_CREAT | O_WRONLY, 0644));
+	for (i = 0; i < READERS; i++) {
+		waitpid(pid[i], &status, 0);
+		if (!WIFEXITED(status)) {
+			other++;
+			continue;
+		}
+		estale += !!(WEXITSTATUS(status) & 1);
+		enoent += !!(WEXITSTATUS(status) & 2);
+		other += !!(WEXITSTATUS(status) & 4);
+	}
+	check(wfail == 0, "rename churn: %d writers x %d renames succeed", WRITERS, ROUNDS);
+	check(estale == 0, "rename churn: no open returned ESTALE (%d of %d readers saw it)",
+	      estale, READERS);
+	check(enoent == 0 && other == 0,
+	      "rename churn: every open found the name and read it (%d readers saw ENOENT, %d "
+	      "another error)",
+	      enoent, other);
+	unlink(path("churn"));
+	unlink(path("churn.stop"));
+}
+
 static void open_flags(void)
 {
 	uint8_t *a, *b;
@@ -753,6 +826,7 @@ int main(int argc, char **argv)
 	}
 	create_write_rename();
 	atomic_replace();
+	rename_churn();
 	open_flags();
 	renames();
 	absent_names();
