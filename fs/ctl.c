@@ -495,6 +495,7 @@ static int do_commit(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_io
 	}
 	d->ctl_commits++;
 	d->ctl_blocks_committed += done;
+	kv_kick_janitor(d); /* their checksums are taken in the background */
 	free(published);
 	kv_user_uncharge(s->user, t->held); /* published files are evictable: held no more */
 	txn_remove(s, t);

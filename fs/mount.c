@@ -272,7 +272,7 @@ void kv_queue_inval(struct kv_daemon *d, uint64_t parent, const char *name, size
 void kv_kick_janitor(struct kv_daemon *d)
 {
 	if ((d->high_watermark < 100 && kv_pool_over_watermark(d->pool)) ||
-	    kv_pool_inodes_low(d->pool)) {
+	    kv_pool_inodes_low(d->pool) || kv_pool_sums_queued(d->pool)) {
 		pthread_mutex_lock(&d->inval_lock);
 		pthread_cond_signal(&d->inval_cond);
 		pthread_mutex_unlock(&d->inval_lock);
@@ -371,9 +371,12 @@ static void *janitor_main(void *arg)
 			pthread_mutex_lock(&d->inval_lock);
 			continue;
 		}
-		/* idle: zero freed space ahead of the reservations that would wait for it */
+		/* idle: checksums of committed blocks, then zero freed space ahead of the
+		 * reservations that would wait for it */
 		pthread_mutex_unlock(&d->inval_lock);
-		zeroed = d->prezero ? kv_pool_zero_free(d->pool, 64u << 20) : 0;
+		zeroed = kv_pool_sum_queued(d->pool, 256u << 20);
+		if (!zeroed && d->prezero)
+			zeroed = kv_pool_zero_free(d->pool, 64u << 20);
 		pthread_mutex_lock(&d->inval_lock);
 		if (zeroed)
 			continue;

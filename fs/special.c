@@ -377,6 +377,8 @@ char *kv_stats_text(struct kv_daemon *d, bool prometheus, size_t *len)
 		{ "dirs_reclaimed", "Empty directories eviction removed", s.dirs_reclaimed, true },
 		{ "quarantined", "Bad records dropped at this mount or answering EIO since",
 		  s.quarantined, true },
+		{ "sums_queued", "Committed blocks whose checksum is still to be taken",
+		  s.sums_queued, false },
 	};
 
 	f = open_memstream(&text, &size);

@@ -239,30 +239,57 @@ static bool is_reservation(struct kv_pool *p, uint64_t ino)
 	       p->pin_count[ino] == 1;
 }
 
-/* Same extents and size: a checksum taken from @a holds for @b. */
-static bool same_snap(const struct kv_snap *a, const struct kv_snap *b)
+/* The names a commit publishes, so that a name twice in one batch is found without a scan. */
+struct batch_names {
+	uint64_t mask;
+	struct {
+		uint64_t h;
+		size_t i; /* SIZE_MAX: empty */
+	} *slot;
+};
+
+static int batch_names_init(struct batch_names *b, size_t n)
 {
-	return a->n == b->n && a->size == b->size &&
-	       !memcmp(a->ext, b->ext, sizeof(a->ext[0]) * a->n);
+	uint64_t slots = 2;
+
+	while (slots < 2 * n)
+		slots <<= 1;
+	b->mask = slots - 1;
+	b->slot = malloc(sizeof(*b->slot) * slots);
+	if (!b->slot)
+		return -ENOMEM;
+	memset(b->slot, 0xff, sizeof(*b->slot) * slots);
+	return 0;
+}
+
+/* Is (@dir, @name) published earlier in this batch? Else remember it as item @i. */
+static bool batch_names_seen(struct kv_pool *p, struct batch_names *b, const uint64_t *inos,
+			     size_t i, uint64_t dir, const uint8_t *name, size_t len)
+{
+	uint64_t h = kv_index_hash(dir, (const char *)name, len), s;
+
+	for (s = h & b->mask; b->slot[s].i != SIZE_MAX; s = (s + 1) & b->mask) {
+		const struct kv_inode *o = kv_inode(p, inos[b->slot[s].i]);
+
+		if (b->slot[s].h == h && o->parent == dir && o->name_len == len &&
+		    !memcmp(o->name, name, len))
+			return true;
+	}
+	b->slot[s].h = h;
+	b->slot[s].i = i;
+	return false;
 }
 
 int kv_commit(struct kv_pool *p, const uint64_t *inos, size_t n, uint8_t *published)
 {
 	uint64_t *parents = malloc(sizeof(*parents) * (n ? n : 1));
-	uint64_t *sums = malloc(sizeof(*sums) * (n ? n : 1));
-	struct kv_snap *hashed = malloc(sizeof(*hashed) * (n ? n : 1));
+	struct batch_names seen = { 0, NULL };
 	size_t i;
 	int rc = 0;
 
-	if (!parents || !sums || !hashed) {
-		rc = -ENOMEM;
-		goto out_free;
-	}
-	/* Checksum the filled blocks before taking the metadata lock; checked again under it. */
-	for (i = 0; i < n; i++) {
-		sums[i] = 0;
-		if (kv_ino_valid(p, inos[i]) && kv_snap_peek(p, inos[i], &hashed[i]) == 0)
-			sums[i] = kv_data_sum(p->base, hashed[i].ext, hashed[i].n, hashed[i].size);
+	if (!parents || batch_names_init(&seen, n)) {
+		free(parents);
+		return -ENOMEM;
 	}
 	pthread_mutex_lock(&p->lock);
 	for (i = 0; i < n; i++)
@@ -273,7 +300,7 @@ int kv_commit(struct kv_pool *p, const uint64_t *inos, size_t n, uint8_t *publis
 	kv_jtx_begin(p);
 	for (i = 0; i < n; i++) {
 		struct kv_inode *in = kv_inode(p, inos[i]);
-		uint64_t j, dir = parents[i] = __atomic_load_n(&in->parent, __ATOMIC_RELAXED);
+		uint64_t dir = parents[i] = __atomic_load_n(&in->parent, __ATOMIC_RELAXED);
 		size_t nlen = __atomic_load_n(&in->name_len, __ATOMIC_RELAXED);
 		uint8_t name[KV_NAME_MAX];
 		struct kv_snap snap;
@@ -290,20 +317,11 @@ int kv_commit(struct kv_pool *p, const uint64_t *inos, size_t n, uint8_t *publis
 		}
 		if (kv_snap_take(p, inos[i], &snap))
 			continue;
-		if (!sums[i] || !same_snap(&snap, &hashed[i]))
-			sums[i] = kv_data_sum(p->base, snap.ext, snap.n, snap.size);
 		/* someone published this name meanwhile (or twice in this batch): theirs stays */
-		if (kv_index_find(p, dir, (const char *)name, nlen))
+		if (kv_index_find(p, dir, (const char *)name, nlen) ||
+		    batch_names_seen(p, &seen, inos, i, dir, name, nlen))
 			continue;
-		for (j = 0; j < i; j++)
-			if (published[j] && kv_inode(p, inos[j])->parent == in->parent &&
-			    kv_inode(p, inos[j])->name_len == in->name_len &&
-			    !memcmp(kv_inode(p, inos[j])->name, in->name, in->name_len))
-				break;
-		if (j < i)
-			continue;
-		if (kv_jtx_add(p, &in->checksum, &sums[i], sizeof(sums[i])) ||
-		    kv_jtx_add(p, &in->state, &(uint32_t){ KV_INODE_LIVE }, sizeof(uint32_t))) {
+		if (kv_jtx_add(p, &in->state, &(uint32_t){ KV_INODE_LIVE }, sizeof(uint32_t))) {
 			rc = -E2BIG;
 			goto out;
 		}
@@ -323,13 +341,12 @@ int kv_commit(struct kv_pool *p, const uint64_t *inos, size_t n, uint8_t *publis
 		p->pin_count[inos[i]] = 0;
 		p->held--;
 		kv_index_link(p, inos[i], parents[i]);
+		kv_data_queue_sum_locked(p, inos[i]); /* checksummed in the background */
 	}
 out:
 	pthread_mutex_unlock(&p->lock);
-out_free:
 	free(parents);
-	free(sums);
-	free(hashed);
+	free(seen.slot);
 	return rc;
 }
 

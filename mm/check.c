@@ -613,11 +613,6 @@ static const char *snap_copy(struct kv_pool *p, uint64_t ino, struct kv_snap *s)
 	return why;
 }
 
-int kv_snap_peek(struct kv_pool *p, uint64_t ino, struct kv_snap *s)
-{
-	return snap_copy(p, ino, s) ? -EIO : 0;
-}
-
 int kv_snap_take(struct kv_pool *p, uint64_t ino, struct kv_snap *s)
 {
 	const char *why;

@@ -305,7 +305,7 @@ int kv_index_build(struct kv_pool *p)
 	    !ALLOC_ARRAY(open_count, n) || !ALLOC_ARRAY(pin_count, n) ||
 	    !ALLOC_ARRAY(free_ino, n) || !ALLOC_ARRAY(reclaim, n) || !ALLOC_ARRAY(in_reclaim, n) ||
 	    !ALLOC_ARRAY(kref_debt, n) || !ALLOC_ARRAY(bad, n) || !ALLOC_ARRAY(sig, n) ||
-	    !ALLOC_ARRAY(dparent, n) || !ALLOC_ARRAY(hkey, n) || !ALLOC_ARRAY(dirty, n) ||
+	    !ALLOC_ARRAY(dparent, n) || !ALLOC_ARRAY(hkey, n) || !ALLOC_ARRAY(dirty, n) || !ALLOC_ARRAY(sumq, n) ||
 	    !ALLOC_ARRAY(wgen, n) || !ALLOC_ARRAY(anchor_idx, n) || !ALLOC_ARRAY(file_anchor, n) ||
 	    !ALLOC_ARRAY(dir_reclaimed, n) || !ALLOC_ARRAY(kept, n) || !ALLOC_ARRAY(edir_prev, n) ||
 	    !ALLOC_ARRAY(edir_next, n) || !ALLOC_ARRAY(in_edir, n) || !ALLOC_ARRAY(dir_used, n) ||
@@ -469,6 +469,7 @@ void kv_index_free(struct kv_pool *p)
 	free(p->dparent);
 	free(p->hkey);
 	free(p->dirty);
+	free(p->sumq);
 	free(p->wgen);
 	p->htab = NULL;
 	if (p->alloc.by_start)

@@ -82,6 +82,7 @@ struct kv_pool_stats {
 	uint64_t dirs_reclaimed; /* empty directories eviction removed */
 	/* records found bad (dropped at open, or EIO since) and journal transactions discarded */
 	uint64_t quarantined;
+	uint64_t sums_queued; /* committed blocks whose checksum is not taken yet */
 };
 
 /* One directory with a cache policy, for .kvfs/stats and metrics. */
@@ -175,6 +176,17 @@ bool kv_pool_over_watermark(struct kv_pool *p);
  * Return: bytes zeroed (0: every free page is zero, or a read-only pool).
  */
 uint64_t kv_pool_zero_free(struct kv_pool *p, uint64_t max_bytes);
+/**
+ * kv_pool_sum_queued() - store the checksums of committed blocks, oldest
+ * commit first, until about @max_bytes were hashed. kv_commit() does not
+ * hash (a store would wait for a pass over its bytes); call this from a
+ * background thread soon after. A block changed meanwhile is skipped (its
+ * next seal sums it).
+ * Return: bytes hashed (0: nothing queued).
+ */
+uint64_t kv_pool_sum_queued(struct kv_pool *p, uint64_t max_bytes);
+/** kv_pool_sums_queued() - committed blocks still waiting for their checksum. */
+uint64_t kv_pool_sums_queued(struct kv_pool *p);
 /** kv_pool_evict_to() - evict LRU unheld files until used <= @pct of capacity. Return: files evicted. */
 long kv_pool_evict_to(struct kv_pool *p, unsigned pct);
 
@@ -304,7 +316,9 @@ int kv_fallocate(struct kv_pool *p, uint64_t ino, int mode, uint64_t off, uint64
 int kv_extents(struct kv_pool *p, uint64_t ino, struct kv_extent *ext, int max, uint64_t *size);
 /**
  * kv_verify() - hash a file's bytes and compare them with the checksum stored
- * when it stopped being written (last close of a writer, or commit).
+ * when it stopped being written (last close of a writer, or after a commit:
+ * a committed block whose checksum is still queued is summed now, and
+ * verifies).
  * Return: 0 (they match), -ENODATA (no checksum: being written, or never
  * closed since a change), -EIO (they differ; logged), -ENOENT.
  */

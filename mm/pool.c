@@ -639,6 +639,7 @@ void kv_pool_get_stats(struct kv_pool *p, struct kv_pool_stats *st)
 	st->orphans_freed = p->orphans_freed;
 	st->dirs_reclaimed = p->dirs_reclaimed;
 	st->bytes_trimmed = p->bytes_trimmed;
+	st->sums_queued = p->sumq_tail - p->sumq_head;
 	pthread_mutex_unlock(&p->lock);
 	st->quarantined = atomic_load(&p->quarantined);
 	st->evictions = atomic_load(&p->evictions);

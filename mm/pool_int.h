@@ -134,8 +134,11 @@ struct kv_pool {
 	uint32_t *dparent; /* parent, as linked in the child list */
 	uint64_t *hkey; /* full name hash, as inserted: removal never rehashes the pool's name */
 	/* Data checksums (data.c): changes since the record's checksum, and a change count. */
-	uint8_t *dirty;
+	uint8_t *dirty; /* KV_DIRTY_*: why the record has no checksum yet */
 	uint32_t *wgen;
+	/* committed blocks waiting for their checksum (data.c), a ring of ninodes */
+	uint32_t *sumq;
+	uint64_t sumq_head, sumq_tail;
 
 	uint64_t files, dirs, held, pinned;
 	unsigned watermark_pct;
@@ -320,8 +323,14 @@ uint64_t kv_policy_room(struct kv_pool *p, uint64_t ino);
 /* A user xattr's value, with p->lock held (data.c). Return: its size, -ENODATA, -ERANGE. */
 ssize_t kv_xattr_get_locked(struct kv_pool *p, uint64_t ino, const char *name, void *value,
 			    size_t size);
+/* p->dirty[ino]: 0 the checksum (or none) is current; WRITTEN: changed through the
+ * file API, sealed at the last close; QUEUED: committed, summed in the background. */
+#define KV_DIRTY_WRITTEN 1
+#define KV_DIRTY_QUEUED	 2
 /* A writer is closing: store the checksum of the file's bytes if it was the last (p->lock not held). */
 void kv_data_seal(struct kv_pool *p, uint64_t ino);
+/* A block was just committed: queue it for its checksum (p->lock held). */
+void kv_data_queue_sum_locked(struct kv_pool *p, uint64_t ino);
 /* Move a file's data into one extent (nobody may be reading or writing it). Return: 0 or -ENOSPC. */
 int kv_data_migrate_locked(struct kv_pool *p, uint64_t ino);
 
@@ -339,9 +348,6 @@ struct kv_snap {
  * file's stripe, or p->lock). Return: 0 or -EIO.
  */
 int kv_snap_take(struct kv_pool *p, uint64_t ino, struct kv_snap *s);
-/* The same copy and bounds checks, without the signature or a quarantine (for work done
- * before the caller can hold the locks; check again with kv_snap_take()). Return: 0 or -EIO. */
-int kv_snap_peek(struct kv_pool *p, uint64_t ino, struct kv_snap *s);
 /* Record the extents the daemon just gave @ino (after every change of them). */
 void kv_snap_commit(struct kv_pool *p, uint64_t ino);
 /* ... or that it now has none (the change is staged in the open transaction). */

@@ -195,6 +195,8 @@ static void test_verify(kvfs_t *kv)
 	tokens_for(t, 6 * BT, 77);
 	kvfs_prefix_hashes("verify", t, 6 * BT, BT, h, 6);
 	CHECK(store(kv, "verify", h, 6, 64 << 10) == 0, "store 6 blocks to verify");
+	CHECK(stat_eventually("sums_queued", 0) == 0,
+	      "the committed blocks' checksums are taken in the background");
 	CHECK(kvfs_open(mnt, KVFS_VERIFY, &vk) == 0, "open with KVFS_VERIFY");
 	if (!vk)
 		return;

@@ -803,12 +803,29 @@ static void test_checksums(void **state)
 	assert_int_equal(kv_extents(p, a.ino, ext, KV_INLINE_EXTENTS, &size), 1);
 	((uint8_t *)kv_pool_base(p))[ext[0].off + 4999] ^= 1;
 	assert_int_equal(kv_verify(p, a.ino), -EIO);
-	/* a fast-path store is sealed at commit */
+	/* a fast-path store is checksummed after its commit, in the background */
 	assert_int_equal(kv_reserve(p, KV_ROOT_INO, "blk", 3, 8192, 0, 0, true, &ino, &e), 0);
 	memcpy((uint8_t *)kv_pool_base(p) + e.off, buf, 8192);
 	assert_int_equal(kv_commit(p, &ino, 1, &published), 0);
 	assert_int_equal(published, 1);
+	assert_int_equal(kv_pool_sums_queued(p), 1);
+	assert_true(kv_pool_sum_queued(p, 1 << 20) >= 8192);
+	assert_int_equal(kv_pool_sums_queued(p), 0);
 	assert_int_equal(kv_verify(p, ino), 0);
+	((uint8_t *)kv_pool_base(p))[e.off + 100] ^= 1; /* changed after its checksum */
+	assert_int_equal(kv_verify(p, ino), -EIO);
+	((uint8_t *)kv_pool_base(p))[e.off + 100] ^= 1;
+	assert_int_equal(kv_verify(p, ino), 0);
+	/* a verify before the background gets to it takes the checksum itself */
+	assert_int_equal(kv_reserve(p, KV_ROOT_INO, "blk2", 4, 8192, 0, 0, true, &ino, &e), 0);
+	memcpy((uint8_t *)kv_pool_base(p) + e.off, buf, 8192);
+	assert_int_equal(kv_commit(p, &ino, 1, &published), 0);
+	assert_int_equal(kv_verify(p, ino), 0);
+	((uint8_t *)kv_pool_base(p))[e.off + 5] ^= 1;
+	assert_int_equal(kv_verify(p, ino), -EIO);
+	((uint8_t *)kv_pool_base(p))[e.off + 5] ^= 1;
+	assert_int_equal(kv_pool_sum_queued(p, 1 << 20), 0); /* its entry found nothing to do */
+	assert_int_equal(kv_pool_sums_queued(p), 0);
 	kv_pool_close(p);
 	/* fsck: the structure is fine; --data finds the changed byte */
 	assert_int_equal(kv_pool_fsck(path), 0);
