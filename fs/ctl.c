@@ -355,6 +355,7 @@ static int do_reserve(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_i
 {
 	uint64_t dir, charged = 0, inos[KVFS_IOC_RESERVE_MAX];
 	uint32_t i, n, gid, nres = 0;
+	struct kv_pool_info info;
 	struct kv_attr ns;
 	struct txn *t;
 	bool zero;
@@ -370,9 +371,9 @@ static int do_reserve(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_i
 	zero =
 	    !(io->h.flags & KVFS_IOC_F_NOZERO) || kv_may_access(c, &d->pool_attr, R_OK | W_OK) != 0;
 	n = io->h.count;
+	kv_pool_get_info(d->pool, &info);
 	for (i = 0; i < n; i++)
-		if (io->item[i].in.size == 0 ||
-		    io->item[i].in.size > kv_pool_geometry(d->pool)->data_size)
+		if (io->item[i].in.size == 0 || io->item[i].in.size > info.data_size)
 			return -EINVAL;
 	if (io->h.txn) {
 		t = txn_find(s, io->h.txn);
@@ -521,17 +522,19 @@ static int do_abort(struct kv_daemon *d, struct kv_ctl_state *s, const struct kv
 /* What a client needs to map the data area (and to check it opened our pool file). */
 static int do_info(struct kv_daemon *d, struct kvfs_ioc_info *io)
 {
-	const struct kv_geometry *g = kv_pool_geometry(d->pool);
+	struct kv_pool_info g;
 
 	if (io->abi != KVFS_ABI_VERSION)
 		return -EPROTO;
+	kv_pool_get_info(d->pool, &g);
 	memset(io, 0, sizeof(*io));
 	io->abi = KVFS_ABI_VERSION;
-	io->page_size = g->page_size;
-	memcpy(io->uuid, g->uuid, sizeof(io->uuid));
-	io->pool_size = g->pool_size;
-	io->data_off = g->data_off;
-	io->data_size = g->data_size;
+	io->page_size = g.page_size;
+	memcpy(io->uuid, g.uuid, sizeof(io->uuid));
+	io->pool_size = g.pool_size;
+	io->data_off = g.data_off;
+	io->data_size = g.data_size;
+	io->data_align = g.data_align;
 	io->pool_dev = d->pool_dev;
 	io->pool_ino = d->pool_ino;
 	return 0;

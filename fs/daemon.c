@@ -24,8 +24,7 @@
 #include <sys/uio.h>
 #include <sys/xattr.h>
 
-#define DAEMON(req)	((struct kv_daemon *)fuse_req_userdata(req))
-#define KV_READ_IOV_MAX (KV_INLINE_EXTENTS + 1)
+#define DAEMON(req) ((struct kv_daemon *)fuse_req_userdata(req))
 
 void kv_stat_from_attr(const struct kv_attr *a, struct stat *st)
 {
@@ -513,7 +512,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino_node, size_t size, off_t off,
 {
 	uint64_t ino = kv_node_ino(ino_node);
 	struct kv_daemon *d = DAEMON(req);
-	struct iovec iov[KV_READ_IOV_MAX];
+	struct iovec iov[KV_IOV_MAX];
 	ssize_t n;
 	int niov;
 
@@ -521,7 +520,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino_node, size_t size, off_t off,
 		kv_special_read(d, req, ino, size, off, fi);
 		return;
 	}
-	n = kv_read_iov(d->pool, ino, (uint64_t)off, size, iov, KV_READ_IOV_MAX, &niov);
+	n = kv_read_iov(d->pool, ino, (uint64_t)off, size, iov, KV_IOV_MAX, &niov);
 	if (n < 0) {
 		fuse_reply_err(req, (int)-n);
 		return;
@@ -540,7 +539,7 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino_node, struct fuse_bufvec
 {
 	uint64_t ino = kv_node_ino(ino_node);
 	struct kv_daemon *d = DAEMON(req);
-	struct iovec iov[KV_READ_IOV_MAX];
+	struct iovec iov[KV_IOV_MAX];
 	size_t size = fuse_buf_size(bufv), done = 0;
 	ssize_t n = 0;
 	int niov, i, rc;
@@ -549,7 +548,7 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino_node, struct fuse_bufvec
 		fuse_reply_err(req, EPERM);
 		return;
 	}
-	rc = kv_write_begin(d->pool, ino, (uint64_t)off, size, iov, KV_READ_IOV_MAX, &niov);
+	rc = kv_write_begin(d->pool, ino, (uint64_t)off, size, iov, KV_IOV_MAX, &niov);
 	if (rc) {
 		fuse_reply_err(req, -rc);
 		return;

@@ -228,6 +228,7 @@ static int check_mountpoint(const char *mnt)
  */
 static int trust_init(struct kv_daemon *d, unsigned user_share)
 {
+	struct kv_pool_info info;
 	struct stat st;
 
 	if (stat(d->pool_path, &st) < 0) {
@@ -242,7 +243,8 @@ static int trust_init(struct kv_daemon *d, unsigned user_share)
 	d->pool_ino = st.st_ino;
 	d->pool_owner = geteuid();
 	d->user_share = user_share;
-	d->user_limit_bytes = kv_pool_geometry(d->pool)->data_size / 100 * user_share;
+	kv_pool_get_info(d->pool, &info);
+	d->user_limit_bytes = info.data_size / 100 * user_share;
 	return 0;
 }
 
@@ -414,6 +416,7 @@ int kv_cmd_mount(int argc, char **argv)
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_loop_config *cfg = NULL;
 	struct kv_daemon *d;
+	struct kv_pool_info info;
 	const uint8_t *u;
 	char fuse_opts[PATH_MAX + 128], mnt[PATH_MAX], mnt_other[PATH_MAX];
 	const char *pool, *mntarg;
@@ -477,7 +480,8 @@ int kv_cmd_mount(int argc, char **argv)
 	kv_pool_set_evict_hook(d->pool, evicted, d);
 	if (!realpath(kv_pool_path(d->pool), d->pool_path))
 		snprintf(d->pool_path, sizeof(d->pool_path), "%s", kv_pool_path(d->pool));
-	u = kv_pool_geometry(d->pool)->uuid;
+	kv_pool_get_info(d->pool, &info);
+	u = info.uuid;
 	snprintf(d->uuid_text, sizeof(d->uuid_text),
 		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1],
 		 u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14],

@@ -375,4 +375,24 @@ ssize_t kv_getxattr(struct kv_pool *p, uint64_t ino, const char *name, void *val
 ssize_t kv_listxattr(struct kv_pool *p, uint64_t ino, char *list, size_t size);
 int kv_removexattr(struct kv_pool *p, uint64_t ino, const char *name);
 
+/* --- what fs/ needs to know of a pool, without the on-pool format --- */
+
+/* the most iovecs kv_read_iov() and kv_write_begin() fill for one call */
+#define KV_IOV_MAX (KV_INLINE_EXTENTS + 1)
+
+/* What the daemon tells clients and people about an open pool (kv_pool_get_info()). */
+struct kv_pool_info {
+	uint8_t uuid[16]; /* stamped by mkfs */
+	uint32_t page_size; /* the unit of allocation */
+	uint64_t pool_size; /* bytes the format covers */
+	uint64_t data_off, data_size; /* the data area, pool offsets */
+	uint64_t data_align; /* data_off and a client's mapping base are aligned to it */
+	uint64_t max_ino; /* the largest inode number a record can have */
+};
+/**
+ * kv_pool_get_info() - the pool's identity and shape, fixed since mkfs.
+ * Needs no lock. Return: nothing; *out is filled.
+ */
+void kv_pool_get_info(const struct kv_pool *p, struct kv_pool_info *out);
+
 #endif /* KVFS_MM_MM_H */

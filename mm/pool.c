@@ -646,3 +646,15 @@ void kv_pool_get_stats(struct kv_pool *p, struct kv_pool_stats *st)
 	st->hits = atomic_load(&p->hits);
 	st->misses = atomic_load(&p->misses);
 }
+
+void kv_pool_get_info(const struct kv_pool *p, struct kv_pool_info *out)
+{
+	memset(out, 0, sizeof(*out));
+	memcpy(out->uuid, p->geo.uuid, sizeof(out->uuid));
+	out->page_size = p->geo.page_size;
+	out->pool_size = p->geo.pool_size;
+	out->data_off = p->geo.data_off;
+	out->data_size = p->geo.data_size;
+	out->data_align = KV_DATA_ALIGN;
+	out->max_ino = p->geo.inode_count - 1; /* record 0 is never used */
+}
