@@ -191,6 +191,37 @@ static void drop_lookup_pins(struct kv_daemon *d, struct kv_ctl_state *s, const 
 	}
 }
 
+/* Let go of mm/'s pins on blocks [from, to) of a lookup that the handle did not record. */
+static void unpin_unrecorded(struct kv_daemon *d, const struct kv_attr *attr, uint32_t from,
+			     uint32_t to)
+{
+	static __thread uint64_t unpin[KVFS_IOC_LOOKUP_MAX];
+	uint32_t k;
+
+	for (k = from; k < to; k++)
+		unpin[k - from] = attr[k].ino;
+	if (to > from)
+		kv_unpin_batch(d->pool, unpin, to - from);
+}
+
+/*
+ * Asked to verify: every pinned block's bytes against the checksum stored
+ * when it stopped being written. One that changed fails the whole call
+ * (-EIO, nothing pinned): the caller must not use it. Return: 0 or -EIO.
+ */
+static int verify_pinned(struct kv_daemon *d, struct kv_ctl_state *s, const struct kv_attr *attr,
+			 const size_t *at, uint32_t n)
+{
+	uint32_t k;
+
+	for (k = 0; k < n && kv_verify(d->pool, attr[k].ino) != -EIO; k++)
+		;
+	if (k == n)
+		return 0;
+	drop_lookup_pins(d, s, at, n);
+	return -EIO;
+}
+
 /*
  * Pin the leading present blocks the caller may read. A block it may not
  * read, or cannot hold within its share, ends the prefix there; when that
@@ -206,7 +237,6 @@ static int do_lookup(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_io
 	static __thread char names[KVFS_IOC_LOOKUP_MAX][33];
 	static __thread struct kv_attr attr[KVFS_IOC_LOOKUP_MAX];
 	static __thread struct kv_extent ext[KVFS_IOC_LOOKUP_MAX];
-	static __thread uint64_t unpin[KVFS_IOC_LOOKUP_MAX];
 	static __thread size_t at[KVFS_IOC_LOOKUP_MAX];
 	struct kv_attr ns;
 	uint64_t dir;
@@ -224,6 +254,7 @@ static int do_lookup(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_io
 		hash_name(io->item[i].hash, names[i]);
 	found = (uint32_t)kv_lookup_pin_batch(d->pool, dir, &names[0][0], sizeof(names[0]), 32, n,
 					      attr, ext, &err);
+	d->ctl_lookups++;
 	for (i = 0; i < found; i++) {
 		const uint8_t *h = io->item[i].hash;
 		const struct kv_attr *a = &attr[i];
@@ -255,11 +286,8 @@ static int do_lookup(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_io
 				if (owner_bytes)
 					kv_user_charge(d, s->user, owner_bytes);
 				drop_lookup_pins(d, s, at, i);
-				for (n = i; n < found; n++)
-					unpin[n - i] = attr[n].ino;
-				kv_unpin_batch(d->pool, unpin, found - i);
+				unpin_unrecorded(d, attr, i, found);
 				io->h.count = 0;
-				d->ctl_lookups++;
 				return rc;
 			}
 			at[i] = s->pins.n - 1;
@@ -271,49 +299,12 @@ static int do_lookup(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_io
 	}
 	if (owner_bytes)
 		kv_user_charge(d, s->user, owner_bytes); /* cannot fail for the owner */
-	if (i < found) { /* the prefix ends at block i: let go of the rest */
-		uint32_t k;
-
-		for (k = i; k < found; k++)
-			unpin[k - i] = attr[k].ino;
-		kv_unpin_batch(d->pool, unpin, found - i);
-	}
-	/*
-	 * Asked to verify: every pinned block's bytes against the checksum
-	 * stored when it stopped being written. One that changed fails the
-	 * whole call (-EIO, nothing pinned): the caller must not use it.
-	 */
-	if (io->h.flags & KVFS_IOC_F_VERIFY) {
-		uint32_t k;
-
-		for (k = 0; k < i && kv_verify(d->pool, attr[k].ino) != -EIO; k++)
-			;
-		if (k < i) {
-			drop_lookup_pins(d, s, at, i);
-			io->h.count = 0;
-			d->ctl_lookups++;
-			return -EIO;
-		}
-	}
-	/*
-	 * Asked to verify: every pinned block's bytes against the checksum
-	 * stored when it stopped being written. One that changed fails the
-	 * whole call (-EIO, nothing pinned): the caller must not use it.
-	 */
-	if (io->h.flags & KVFS_IOC_F_VERIFY) {
-		uint32_t k;
-
-		for (k = 0; k < i && kv_verify(d->pool, s->pins.pin[at[k]].ino) != -EIO; k++)
-			;
-		if (k < i) {
-			drop_lookup_pins(d, s, at, i);
-			io->h.count = 0;
-			d->ctl_lookups++;
-			return -EIO;
-		}
+	unpin_unrecorded(d, attr, i, found); /* the prefix ends at block i: let go of the rest */
+	if ((io->h.flags & KVFS_IOC_F_VERIFY) && verify_pinned(d, s, attr, at, i)) {
+		io->h.count = 0;
+		return -EIO;
 	}
 	io->h.count = i;
-	d->ctl_lookups++;
 	d->ctl_blocks_pinned += i;
 	return i == 0 && (rc == -EACCES || rc == -EDQUOT) ? rc : 0;
 }
@@ -341,6 +332,51 @@ static int do_unpin(struct kv_daemon *d, struct kv_ctl_state *s, const struct kv
 	}
 	kv_unpin_batch(d->pool, inos, io->h.count);
 	kv_pins_compact(&s->pins);
+	return 0;
+}
+
+/*
+ * The transaction a reserve of @n more blocks in @dir adds to: @id's, or a
+ * new one (@id 0), with room for them. Return: 0, -ENOENT (no such
+ * transaction in @dir), -ENOMEM (a new transaction is removed again).
+ */
+static int txn_for_reserve(struct kv_ctl_state *s, uint64_t id, uint64_t dir, uint32_t n,
+			   struct txn **out)
+{
+	struct txn *t;
+
+	if (id) {
+		t = txn_find(s, id);
+		if (!t || t->dir != dir)
+			return -ENOENT;
+	} else {
+		struct txn *nt = realloc(s->txns, (s->ntxns + 1) * sizeof(*nt));
+
+		if (!nt)
+			return -ENOMEM;
+		s->txns = nt;
+		t = &s->txns[s->ntxns++];
+		memset(t, 0, sizeof(*t));
+		t->id = s->next_txn++;
+		t->dir = dir;
+	}
+	if (t->n + n > t->cap) {
+		size_t cap = (t->n + n) * 2;
+		uint64_t *ni = realloc(t->inos, cap * sizeof(*ni));
+		uint8_t(*nh)[16];
+
+		if (ni)
+			t->inos = ni;
+		nh = ni ? realloc(t->hashes, cap * sizeof(*nh)) : NULL;
+		if (!nh) {
+			if (!t->n && !id)
+				txn_remove(s, t);
+			return -ENOMEM;
+		}
+		t->hashes = nh;
+		t->cap = cap;
+	}
+	*out = t;
 	return 0;
 }
 
@@ -375,36 +411,9 @@ static int do_reserve(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_i
 	for (i = 0; i < n; i++)
 		if (io->item[i].in.size == 0 || io->item[i].in.size > info.data_size)
 			return -EINVAL;
-	if (io->h.txn) {
-		t = txn_find(s, io->h.txn);
-		if (!t || t->dir != dir)
-			return -ENOENT;
-	} else {
-		struct txn *nt = realloc(s->txns, (s->ntxns + 1) * sizeof(*nt));
-
-		if (!nt)
-			return -ENOMEM;
-		s->txns = nt;
-		t = &s->txns[s->ntxns++];
-		memset(t, 0, sizeof(*t));
-		t->id = s->next_txn++;
-		t->dir = dir;
-	}
-	if (t->n + n > t->cap) {
-		size_t cap = (t->n + n) * 2;
-		uint64_t *ni = realloc(t->inos, cap * sizeof(*ni));
-		uint8_t(*nh)[16];
-
-		if (ni)
-			t->inos = ni;
-		nh = ni ? realloc(t->hashes, cap * sizeof(*nh)) : NULL;
-		if (!nh) {
-			rc = -ENOMEM;
-			goto out_fail;
-		}
-		t->hashes = nh;
-		t->cap = cap;
-	}
+	rc = txn_for_reserve(s, io->h.txn, dir, n, &t);
+	if (rc)
+		return rc;
 	for (i = 0; i < n; i++) {
 		uint8_t h[16];
 		char name[33];
@@ -429,7 +438,7 @@ static int do_reserve(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_i
 		charged += size;
 		io->item[i].out.off = e.off;
 		io->item[i].out.len = size;
-		io->item[i].out.status = 2; /* KVFS_BLOCK_RESERVED */
+		io->item[i].out.status = KVFS_BLOCK_RESERVED;
 		memcpy(t->hashes[t->n], h, 16);
 		t->inos[t->n++] = inos[nres++];
 	}

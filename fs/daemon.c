@@ -7,7 +7,7 @@
  *
  * Handlers must not send kernel notifications themselves (the kernel may
  * hold the directory lock the notification needs while it waits for their
- * reply): they queue them for the janitor (mount.c). The one exception is
+ * reply): they queue them for the janitor (janitor.c). The one exception is
  * the fast path's commit (ctl.c): an ioctl on the ctl file holds no lock
  * of the namespace directory, and the names it publishes must be visible
  * when the commit returns, which a queued notification would not promise.
@@ -228,7 +228,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino_node, struct stat *st, int
 		return;
 	}
 	if (mask & KV_SET_SIZE)
-		kv_kick_janitor(d);
+		kv_janitor_kick(d);
 	kv_stat_from_attr(&out, &reply);
 	fuse_reply_attr(req, &reply, KV_CACHE_TIMEOUT);
 }
@@ -299,7 +299,7 @@ static void make_node(fuse_req_t req, fuse_ino_t parent_node, const char *name, 
 		return;
 	}
 	if (S_ISDIR(mode))
-		kv_kick_janitor(d); /* records may be running low: idle directories */
+		kv_janitor_kick(d); /* records may be running low: idle directories */
 	if (fuse_reply_entry(req, &e))
 		kv_forget(d->pool, a.ino, 1);
 }
@@ -576,7 +576,7 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino_node, struct fuse_bufvec
 		return;
 	}
 	if (d->high_watermark < 100)
-		kv_kick_janitor(d);
+		kv_janitor_kick(d);
 	fuse_reply_write(req, done);
 }
 

@@ -2,7 +2,7 @@
 /*
  * daemon.h - state shared by the FUSE daemon's files: the ops (daemon.c),
  * the .kvfs control directory and fast-path ioctls (special.c, ctl.c), and
- * the mount command with its janitor thread (mount.c).
+ * the mount command (mount.c) and its janitor thread (janitor.c).
  */
 #ifndef KVFS_FS_DAEMON_H
 #define KVFS_FS_DAEMON_H
@@ -160,9 +160,26 @@ void kv_user_free_all(struct kv_daemon *d);
 /* one "uid_held_bytes UID N" line (or a Prometheus sample) per user seen */
 void kv_user_stats(struct kv_daemon *d, FILE *f, bool prometheus);
 
-/* mount.c: queue a kernel invalidation for the janitor */
-void kv_queue_inval(struct kv_daemon *d, uint64_t parent, const char *name, size_t len,
-		    uint64_t ino, uint64_t gen);
-void kv_kick_janitor(struct kv_daemon *d);
+/* janitor.c */
+/**
+ * kv_janitor_start() - start the janitor thread of a mounted @d.
+ * Return: 0 or -EAGAIN.
+ */
+int kv_janitor_start(struct kv_daemon *d);
+/** kv_janitor_stop() - stop it and wait for it: what it had queued is dropped. */
+void kv_janitor_stop(struct kv_daemon *d);
+/**
+ * kv_janitor_kick() - wake the janitor when the pool is over its high
+ * watermark or short of inode records. Takes inval_lock briefly.
+ */
+void kv_janitor_kick(struct kv_daemon *d);
+/**
+ * kv_janitor_evicted() - mm/'s evict hook (kv_pool_set_evict_hook(), @arg
+ * the daemon): queue the kernel invalidation of what eviction removed.
+ * Runs under mm/'s lock: it only queues (a failed allocation leaves the
+ * kernel's entry to time out).
+ */
+void kv_janitor_evicted(void *arg, uint64_t parent, uint64_t parent_gen, const char *name,
+			size_t len, uint64_t ino, uint64_t gen);
 
 #endif /* KVFS_FS_DAEMON_H */
