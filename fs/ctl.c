@@ -455,9 +455,22 @@ out_fail:
 	return rc;
 }
 
-/* Publishing needs write and search on the namespace now, as a rename into it would. */
+/*
+ * The names a commit published, for the kernel's negative entries: sent
+ * by send_commit_notices() once the handle's lock is let go.
+ */
+struct commit_notices {
+	uint64_t dir_node;
+	uint8_t (*hashes)[16]; /* malloc'ed; NULL: none */
+	size_t n;
+};
+
+/*
+ * Publishing needs write and search on the namespace now, as a rename into
+ * it would. *nt receives the names published (the caller sends and frees).
+ */
 static int do_commit(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_ioc_txn *io,
-		     struct kv_cred *c)
+		     struct kv_cred *c, struct commit_notices *nt)
 {
 	struct kv_attr ns;
 	struct txn *t;
@@ -488,21 +501,13 @@ static int do_commit(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_io
 		free(published);
 		return rc;
 	}
-	for (i = 0; i < t->n; i++) {
-		char name[33];
-
-		if (!published[i])
-			continue;
-		done++;
-		/*
-		 * The kernel may hold a negative entry for this name: drop it now,
-		 * not through the janitor (daemon.c says why). The handle's lock
-		 * is held; no directory operation takes it, so the kernel cannot
-		 * wait on us for it.
-		 */
-		hash_name(t->hashes[i], name);
-		fuse_lowlevel_notify_inval_entry(d->se, kv_node(t->dir, ns.gen), name, 32);
-	}
+	for (i = 0; i < t->n; i++)
+		if (published[i])
+			memmove(t->hashes[done++], t->hashes[i], 16);
+	nt->dir_node = kv_node(t->dir, ns.gen);
+	nt->hashes = t->hashes; /* the transaction's list, published names first */
+	nt->n = done;
+	t->hashes = NULL;
 	d->ctl_commits++;
 	d->ctl_blocks_committed += done;
 	free(published);
@@ -510,6 +515,26 @@ static int do_commit(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_io
 	txn_remove(s, t);
 	io->h.count = done;
 	return 0;
+}
+
+/*
+ * The kernel may hold a negative entry for a name a commit published: drop
+ * it before the commit returns, so that the name opens at once, rather than
+ * through the janitor. The request holds no lock of the namespace
+ * directory (an ioctl on the ctl file), and the handle's lock is let go
+ * first: the kernel may make this wait for requests in flight on the
+ * directory (lookups), and those never wait for a ctl handle.
+ */
+static void send_commit_notices(struct kv_daemon *d, struct commit_notices *nt)
+{
+	char name[33];
+	size_t i;
+
+	for (i = 0; i < nt->n; i++) {
+		hash_name(nt->hashes[i], name);
+		fuse_lowlevel_notify_inval_entry(d->se, nt->dir_node, name, 32);
+	}
+	free(nt->hashes);
 }
 
 static int do_abort(struct kv_daemon *d, struct kv_ctl_state *s, const struct kvfs_ioc_txn *io)
@@ -554,12 +579,13 @@ static int do_info(struct kv_daemon *d, struct kvfs_ioc_info *io)
  * COMMIT, INFO), reply_ioctl with no data (UNPIN, ABORT), reply_err(EINVAL,
  * EPROTO, ENOENT, ENOTDIR, EPERM, EACCES, EDQUOT, ENOSPC, ENOTTY)
  */
-void kv_ctl_ioctl(struct kv_daemon *d, fuse_req_t req, unsigned int cmd, void *arg,
-		  struct fuse_file_info *fi, unsigned flags, const void *in_buf, size_t in_bufsz,
-		  size_t out_bufsz)
+void kv_ctl_ioctl_reply(struct kv_daemon *d, fuse_req_t req, unsigned int cmd, void *arg,
+			struct fuse_file_info *fi, unsigned flags, const void *in_buf,
+			size_t in_bufsz, size_t out_bufsz)
 {
 	size_t size = _IOC_SIZE(cmd);
 	bool out = _IOC_DIR(cmd) & _IOC_READ;
+	struct commit_notices nt = { 0 };
 	struct kv_ctl_state *s;
 	struct kv_cred cred;
 	void *buf;
@@ -599,7 +625,7 @@ void kv_ctl_ioctl(struct kv_daemon *d, fuse_req_t req, unsigned int cmd, void *a
 		rc = do_reserve(d, s, buf, &cred);
 		break;
 	case KVFS_IOC_COMMIT:
-		rc = do_commit(d, s, buf, &cred);
+		rc = do_commit(d, s, buf, &cred, &nt);
 		break;
 	case KVFS_IOC_INFO:
 		rc = do_info(d, buf);
@@ -609,6 +635,7 @@ void kv_ctl_ioctl(struct kv_daemon *d, fuse_req_t req, unsigned int cmd, void *a
 		break;
 	}
 	pthread_mutex_unlock(&s->lock);
+	send_commit_notices(d, &nt);
 	if (rc)
 		fuse_reply_err(req, -rc);
 	else

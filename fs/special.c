@@ -89,7 +89,8 @@ static void free_text(void *obj)
 }
 
 /* open: stats and metrics are snapshots taken now; ctl gets a fast-path handle */
-void kv_special_open(struct kv_daemon *d, fuse_req_t req, uint64_t ino, struct fuse_file_info *fi)
+void kv_special_open_reply(struct kv_daemon *d, fuse_req_t req, uint64_t ino,
+			   struct fuse_file_info *fi)
 {
 	unsigned v = (unsigned)(ino - d->ino_base);
 	struct text_handle *h;
@@ -127,8 +128,8 @@ void kv_special_open(struct kv_daemon *d, fuse_req_t req, uint64_t ino, struct f
 		kv_handle_close(fi->fh);
 }
 
-void kv_special_read(struct kv_daemon *d, fuse_req_t req, uint64_t ino, size_t size, off_t off,
-		     struct fuse_file_info *fi)
+void kv_special_read_reply(struct kv_daemon *d, fuse_req_t req, uint64_t ino, size_t size,
+			   off_t off, struct fuse_file_info *fi)
 {
 	struct text_handle *h;
 
@@ -158,7 +159,8 @@ void kv_special_release(struct kv_daemon *d, fuse_req_t req, uint64_t ino,
 		kv_handle_close(fi->fh);
 }
 
-void kv_special_readdir(struct kv_daemon *d, fuse_req_t req, size_t size, off_t off, bool plus)
+void kv_special_readdir_reply(struct kv_daemon *d, fuse_req_t req, size_t size, off_t off,
+			      bool plus)
 {
 	char buf[1024];
 	size_t used = 0;
