@@ -231,12 +231,6 @@ int kv_rmdir(struct kv_pool *p, uint64_t parent, const char *name, size_t len);
 /* flags: 0, RENAME_NOREPLACE or RENAME_EXCHANGE; *replaced: the inode a plain rename unlinked, or 0 */
 int kv_rename(struct kv_pool *p, uint64_t parent, const char *name, size_t len, uint64_t newparent,
 	      const char *newname, size_t newlen, unsigned flags, uint64_t *replaced);
-/**
- * kv_name() - copy a live record's name (NUL-terminated) and its parent as
- * linked. Return: the name's length; -ENOENT (not live), -ERANGE (@size too
- * small), -EIO (the name in the pool is invalid: the file is quarantined).
- */
-int kv_name(struct kv_pool *p, uint64_t ino, char *buf, size_t size, uint64_t *parent);
 
 /* --- references: the kernel's lookups, opens (and maps), fast-path pins --- */
 
@@ -309,8 +303,6 @@ int kv_extents(struct kv_pool *p, uint64_t ino, struct kv_extent *ext, int max, 
  * closed since a change), -EIO (they differ; logged), -ENOENT.
  */
 int kv_verify(struct kv_pool *p, uint64_t ino);
-/** kv_pool_base() - the pool mapping (for tools and tests that inspect the pool in place). */
-void *kv_pool_base(const struct kv_pool *p);
 
 /* --- directories --- */
 

@@ -529,11 +529,6 @@ const char *kv_pool_path(const struct kv_pool *p)
 	return p->be.path;
 }
 
-void *kv_pool_base(const struct kv_pool *p)
-{
-	return p->base;
-}
-
 int kv_pool_populate(struct kv_pool *p)
 {
 	return kv_backend_populate(&p->be, !p->readonly);
