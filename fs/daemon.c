@@ -620,14 +620,16 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct kv_daemon *d = KV_DAEMON(req);
 	struct kv_pool_stats ps;
+	struct kv_pool_info info;
 	struct statvfs sv;
 
 	kv_pool_get_stats(d->pool, &ps);
+	kv_pool_get_info(d->pool, &info);
 	memset(&sv, 0, sizeof(sv));
-	sv.f_bsize = KV_PAGE_SIZE;
-	sv.f_frsize = KV_PAGE_SIZE;
-	sv.f_blocks = ps.capacity_bytes / KV_PAGE_SIZE;
-	sv.f_bfree = ps.free_bytes / KV_PAGE_SIZE;
+	sv.f_bsize = info.page_size;
+	sv.f_frsize = info.page_size;
+	sv.f_blocks = ps.capacity_bytes / info.page_size;
+	sv.f_bfree = ps.free_bytes / info.page_size;
 	sv.f_bavail = sv.f_bfree;
 	sv.f_files = ps.inodes_total;
 	sv.f_ffree = ps.inodes_free;

@@ -85,7 +85,7 @@ struct kv_daemon {
 	uid_t owner_uid;
 	gid_t owner_gid;
 
-	/* invalidations the janitor sends to the kernel (never from a request) */
+	/* what eviction removed, queued for the janitor to invalidate in the kernel */
 	pthread_mutex_t inval_lock;
 	pthread_cond_t inval_cond;
 	struct kv_inval *inval_head, **inval_tail;

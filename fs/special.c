@@ -212,8 +212,8 @@ static ssize_t put(const char *text, size_t len, char *buf, size_t size)
 ssize_t kv_special_getxattr(struct kv_daemon *d, uint64_t ino, const char *name, char *buf,
 			    size_t size)
 {
-	struct kv_extent ext[KV_INLINE_EXTENTS];
-	char text[KV_INLINE_EXTENTS * 48 + 64];
+	struct kv_extent ext[KV_EXTENTS_MAX];
+	char text[KV_EXTENTS_MAX * 48 + 64];
 	uint64_t fsize;
 	size_t len = 0;
 	int n, i;
@@ -226,7 +226,7 @@ ssize_t kv_special_getxattr(struct kv_daemon *d, uint64_t ino, const char *name,
 		return put(d->uuid_text, strlen(d->uuid_text), buf, size);
 	if (strcmp(name, "user.kvfs.extents") != 0)
 		return -ENODATA;
-	n = kv_extents(d->pool, ino, ext, KV_INLINE_EXTENTS, &fsize);
+	n = kv_extents(d->pool, ino, ext, KV_EXTENTS_MAX, &fsize);
 	if (n < 0)
 		return n;
 	/* "OFFSET:LENGTH" per extent, lengths covering the file's bytes only */

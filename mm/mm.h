@@ -369,8 +369,10 @@ int kv_removexattr(struct kv_pool *p, uint64_t ino, const char *name);
 
 /* --- what fs/ needs to know of a pool, without the on-pool format --- */
 
+/* the most extents a file has (kv_extents()) */
+#define KV_EXTENTS_MAX KV_INLINE_EXTENTS
 /* the most iovecs kv_read_iov() and kv_write_begin() fill for one call */
-#define KV_IOV_MAX (KV_INLINE_EXTENTS + 1)
+#define KV_IOV_MAX (KV_EXTENTS_MAX + 1)
 
 /* What the daemon tells clients and people about an open pool (kv_pool_get_info()). */
 struct kv_pool_info {
@@ -382,8 +384,8 @@ struct kv_pool_info {
 	uint64_t max_ino; /* the largest inode number a record can have */
 };
 /**
- * kv_pool_get_info() - the pool's identity and shape, fixed since mkfs.
- * Needs no lock. Return: nothing; *out is filled.
+ * kv_pool_get_info() - fill *out with the pool's identity and shape,
+ * fixed since mkfs. Takes no lock; cannot fail.
  */
 void kv_pool_get_info(const struct kv_pool *p, struct kv_pool_info *out);
 
