@@ -243,6 +243,7 @@ int kv_cmd_stat(int argc, char **argv)
 {
 	struct kv_open_opts o = { .numa_node = -1, .readonly = true };
 	struct kv_pool_stats st;
+	struct kv_pool_info info;
 	struct kv_pool *p;
 	struct stat sb;
 	char a[32], b[32], c[32], mnt[4096];
@@ -265,7 +266,8 @@ int kv_cmd_stat(int argc, char **argv)
 	if (rc)
 		return 1; /* kv_pool_open said why (-EBUSY: held by a process that is not a mount) */
 	kv_pool_get_stats(p, &st);
-	u = kv_pool_geometry(p)->uuid;
+	kv_pool_get_info(p, &info);
+	u = info.uuid;
 	printf("pool %s\n", kv_pool_path(p));
 	printf(
 	    "  uuid        %02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x\n",

@@ -191,6 +191,37 @@ static void drop_lookup_pins(struct kv_daemon *d, struct kv_ctl_state *s, const 
 	}
 }
 
+/* Let go of mm/'s pins on blocks [from, to) of a lookup that the handle did not record. */
+static void unpin_unrecorded(struct kv_daemon *d, const struct kv_attr *attr, uint32_t from,
+			     uint32_t to)
+{
+	static __thread uint64_t unpin[KVFS_IOC_LOOKUP_MAX];
+	uint32_t k;
+
+	for (k = from; k < to; k++)
+		unpin[k - from] = attr[k].ino;
+	if (to > from)
+		kv_unpin_batch(d->pool, unpin, to - from);
+}
+
+/*
+ * Asked to verify: every pinned block's bytes against the checksum stored
+ * when it stopped being written. One that changed fails the whole call
+ * (-EIO, nothing pinned): the caller must not use it. Return: 0 or -EIO.
+ */
+static int verify_pinned(struct kv_daemon *d, struct kv_ctl_state *s, const struct kv_attr *attr,
+			 const size_t *at, uint32_t n)
+{
+	uint32_t k;
+
+	for (k = 0; k < n && kv_verify(d->pool, attr[k].ino) != -EIO; k++)
+		;
+	if (k == n)
+		return 0;
+	drop_lookup_pins(d, s, at, n);
+	return -EIO;
+}
+
 /*
  * Pin the leading present blocks the caller may read. A block it may not
  * read, or cannot hold within its share, ends the prefix there; when that
@@ -206,7 +237,6 @@ static int do_lookup(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_io
 	static __thread char names[KVFS_IOC_LOOKUP_MAX][33];
 	static __thread struct kv_attr attr[KVFS_IOC_LOOKUP_MAX];
 	static __thread struct kv_extent ext[KVFS_IOC_LOOKUP_MAX];
-	static __thread uint64_t unpin[KVFS_IOC_LOOKUP_MAX];
 	static __thread size_t at[KVFS_IOC_LOOKUP_MAX];
 	struct kv_attr ns;
 	uint64_t dir;
@@ -224,6 +254,7 @@ static int do_lookup(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_io
 		hash_name(io->item[i].hash, names[i]);
 	found = (uint32_t)kv_lookup_pin_batch(d->pool, dir, &names[0][0], sizeof(names[0]), 32, n,
 					      attr, ext, &err);
+	d->ctl_lookups++;
 	for (i = 0; i < found; i++) {
 		const uint8_t *h = io->item[i].hash;
 		const struct kv_attr *a = &attr[i];
@@ -255,11 +286,8 @@ static int do_lookup(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_io
 				if (owner_bytes)
 					kv_user_charge(d, s->user, owner_bytes);
 				drop_lookup_pins(d, s, at, i);
-				for (n = i; n < found; n++)
-					unpin[n - i] = attr[n].ino;
-				kv_unpin_batch(d->pool, unpin, found - i);
+				unpin_unrecorded(d, attr, i, found);
 				io->h.count = 0;
-				d->ctl_lookups++;
 				return rc;
 			}
 			at[i] = s->pins.n - 1;
@@ -271,49 +299,12 @@ static int do_lookup(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_io
 	}
 	if (owner_bytes)
 		kv_user_charge(d, s->user, owner_bytes); /* cannot fail for the owner */
-	if (i < found) { /* the prefix ends at block i: let go of the rest */
-		uint32_t k;
-
-		for (k = i; k < found; k++)
-			unpin[k - i] = attr[k].ino;
-		kv_unpin_batch(d->pool, unpin, found - i);
-	}
-	/*
-	 * Asked to verify: every pinned block's bytes against the checksum
-	 * stored when it stopped being written. One that changed fails the
-	 * whole call (-EIO, nothing pinned): the caller must not use it.
-	 */
-	if (io->h.flags & KVFS_IOC_F_VERIFY) {
-		uint32_t k;
-
-		for (k = 0; k < i && kv_verify(d->pool, attr[k].ino) != -EIO; k++)
-			;
-		if (k < i) {
-			drop_lookup_pins(d, s, at, i);
-			io->h.count = 0;
-			d->ctl_lookups++;
-			return -EIO;
-		}
-	}
-	/*
-	 * Asked to verify: every pinned block's bytes against the checksum
-	 * stored when it stopped being written. One that changed fails the
-	 * whole call (-EIO, nothing pinned): the caller must not use it.
-	 */
-	if (io->h.flags & KVFS_IOC_F_VERIFY) {
-		uint32_t k;
-
-		for (k = 0; k < i && kv_verify(d->pool, s->pins.pin[at[k]].ino) != -EIO; k++)
-			;
-		if (k < i) {
-			drop_lookup_pins(d, s, at, i);
-			io->h.count = 0;
-			d->ctl_lookups++;
-			return -EIO;
-		}
+	unpin_unrecorded(d, attr, i, found); /* the prefix ends at block i: let go of the rest */
+	if ((io->h.flags & KVFS_IOC_F_VERIFY) && verify_pinned(d, s, attr, at, i)) {
+		io->h.count = 0;
+		return -EIO;
 	}
 	io->h.count = i;
-	d->ctl_lookups++;
 	d->ctl_blocks_pinned += i;
 	return i == 0 && (rc == -EACCES || rc == -EDQUOT) ? rc : 0;
 }
@@ -345,37 +336,17 @@ static int do_unpin(struct kv_daemon *d, struct kv_ctl_state *s, const struct kv
 }
 
 /*
- * Reserved blocks belong to the caller (its uid; the namespace's group when
- * the namespace is set-group-ID, else the caller's gid), and are zeroed
- * unless the caller asked not to and could open the pool file read-write
- * anyway: nobody else ever sees bytes they did not write.
+ * The transaction a reserve of @n more blocks in @dir adds to: @id's, or a
+ * new one (@id 0), with room for them. Return: 0, -ENOENT (no such
+ * transaction in @dir), -ENOMEM (a new transaction is removed again).
  */
-static int do_reserve(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_ioc_reserve *io,
-		      struct kv_cred *c)
+static int txn_for_reserve(struct kv_ctl_state *s, uint64_t id, uint64_t dir, uint32_t n,
+			   struct txn **out)
 {
-	uint64_t dir, charged = 0, inos[KVFS_IOC_RESERVE_MAX];
-	uint32_t i, n, gid, nres = 0;
-	struct kv_attr ns;
 	struct txn *t;
-	bool zero;
-	int rc;
 
-	if (!s->writable)
-		return -EPERM;
-	rc = check_head(d, &io->h, KVFS_IOC_RESERVE_MAX, c, W_OK | X_OK, &ns);
-	if (rc)
-		return rc;
-	dir = ns.ino;
-	gid = (ns.mode & S_ISGID) ? ns.gid : c->gid;
-	zero =
-	    !(io->h.flags & KVFS_IOC_F_NOZERO) || kv_may_access(c, &d->pool_attr, R_OK | W_OK) != 0;
-	n = io->h.count;
-	for (i = 0; i < n; i++)
-		if (io->item[i].in.size == 0 ||
-		    io->item[i].in.size > kv_pool_geometry(d->pool)->data_size)
-			return -EINVAL;
-	if (io->h.txn) {
-		t = txn_find(s, io->h.txn);
+	if (id) {
+		t = txn_find(s, id);
 		if (!t || t->dir != dir)
 			return -ENOENT;
 	} else {
@@ -398,12 +369,51 @@ static int do_reserve(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_i
 			t->inos = ni;
 		nh = ni ? realloc(t->hashes, cap * sizeof(*nh)) : NULL;
 		if (!nh) {
-			rc = -ENOMEM;
-			goto out_fail;
+			if (!t->n && !id)
+				txn_remove(s, t);
+			return -ENOMEM;
 		}
 		t->hashes = nh;
 		t->cap = cap;
 	}
+	*out = t;
+	return 0;
+}
+
+/*
+ * Reserved blocks belong to the caller (its uid; the namespace's group when
+ * the namespace is set-group-ID, else the caller's gid), and are zeroed
+ * unless the caller asked not to and could open the pool file read-write
+ * anyway: nobody else ever sees bytes they did not write.
+ */
+static int do_reserve(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_ioc_reserve *io,
+		      struct kv_cred *c)
+{
+	uint64_t dir, charged = 0, inos[KVFS_IOC_RESERVE_MAX];
+	uint32_t i, n, gid, nres = 0;
+	struct kv_pool_info info;
+	struct kv_attr ns;
+	struct txn *t;
+	bool zero;
+	int rc;
+
+	if (!s->writable)
+		return -EPERM;
+	rc = check_head(d, &io->h, KVFS_IOC_RESERVE_MAX, c, W_OK | X_OK, &ns);
+	if (rc)
+		return rc;
+	dir = ns.ino;
+	gid = (ns.mode & S_ISGID) ? ns.gid : c->gid;
+	zero =
+	    !(io->h.flags & KVFS_IOC_F_NOZERO) || kv_may_access(c, &d->pool_attr, R_OK | W_OK) != 0;
+	n = io->h.count;
+	kv_pool_get_info(d->pool, &info);
+	for (i = 0; i < n; i++)
+		if (io->item[i].in.size == 0 || io->item[i].in.size > info.data_size)
+			return -EINVAL;
+	rc = txn_for_reserve(s, io->h.txn, dir, n, &t);
+	if (rc)
+		return rc;
 	for (i = 0; i < n; i++) {
 		uint8_t h[16];
 		char name[33];
@@ -428,7 +438,7 @@ static int do_reserve(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_i
 		charged += size;
 		io->item[i].out.off = e.off;
 		io->item[i].out.len = size;
-		io->item[i].out.status = 2; /* KVFS_BLOCK_RESERVED */
+		io->item[i].out.status = KVFS_BLOCK_RESERVED;
 		memcpy(t->hashes[t->n], h, 16);
 		t->inos[t->n++] = inos[nres++];
 	}
@@ -445,9 +455,22 @@ out_fail:
 	return rc;
 }
 
-/* Publishing needs write and search on the namespace now, as a rename into it would. */
+/*
+ * The names a commit published, for the kernel's negative entries: sent
+ * by send_commit_notices() once the handle's lock is let go.
+ */
+struct commit_notices {
+	uint64_t dir_node;
+	uint8_t (*hashes)[16]; /* malloc'ed; NULL: none */
+	size_t n;
+};
+
+/*
+ * Publishing needs write and search on the namespace now, as a rename into
+ * it would. *nt receives the names published (the caller sends and frees).
+ */
 static int do_commit(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_ioc_txn *io,
-		     struct kv_cred *c)
+		     struct kv_cred *c, struct commit_notices *nt)
 {
 	struct kv_attr ns;
 	struct txn *t;
@@ -478,29 +501,41 @@ static int do_commit(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_io
 		free(published);
 		return rc;
 	}
-	for (i = 0; i < t->n; i++) {
-		char name[33];
-
-		if (!published[i])
-			continue;
-		done++;
-		/*
-		 * The kernel may hold a negative entry for this name: drop it now,
-		 * not through the janitor (daemon.c says why). The handle's lock
-		 * is held; no directory operation takes it, so the kernel cannot
-		 * wait on us for it.
-		 */
-		hash_name(t->hashes[i], name);
-		fuse_lowlevel_notify_inval_entry(d->se, kv_node(t->dir, ns.gen), name, 32);
-	}
+	for (i = 0; i < t->n; i++)
+		if (published[i])
+			memmove(t->hashes[done++], t->hashes[i], 16);
+	nt->dir_node = kv_node(t->dir, ns.gen);
+	nt->hashes = t->hashes; /* the transaction's list, published names first */
+	nt->n = done;
+	t->hashes = NULL;
 	d->ctl_commits++;
 	d->ctl_blocks_committed += done;
-	kv_kick_janitor(d); /* their checksums are taken in the background */
+	kv_janitor_kick(d); /* their checksums are taken in the background */
 	free(published);
 	kv_user_uncharge(s->user, t->held); /* published files are evictable: held no more */
 	txn_remove(s, t);
 	io->h.count = done;
 	return 0;
+}
+
+/*
+ * The kernel may hold a negative entry for a name a commit published: drop
+ * it before the commit returns, so that the name opens at once, rather than
+ * through the janitor. The request holds no lock of the namespace
+ * directory (an ioctl on the ctl file), and the handle's lock is let go
+ * first: the kernel may make this wait for requests in flight on the
+ * directory (lookups), and those never wait for a ctl handle.
+ */
+static void send_commit_notices(struct kv_daemon *d, struct commit_notices *nt)
+{
+	char name[33];
+	size_t i;
+
+	for (i = 0; i < nt->n; i++) {
+		hash_name(nt->hashes[i], name);
+		fuse_lowlevel_notify_inval_entry(d->se, nt->dir_node, name, 32);
+	}
+	free(nt->hashes);
 }
 
 static int do_abort(struct kv_daemon *d, struct kv_ctl_state *s, const struct kvfs_ioc_txn *io)
@@ -522,17 +557,19 @@ static int do_abort(struct kv_daemon *d, struct kv_ctl_state *s, const struct kv
 /* What a client needs to map the data area (and to check it opened our pool file). */
 static int do_info(struct kv_daemon *d, struct kvfs_ioc_info *io)
 {
-	const struct kv_geometry *g = kv_pool_geometry(d->pool);
+	struct kv_pool_info g;
 
 	if (io->abi != KVFS_ABI_VERSION)
 		return -EPROTO;
+	kv_pool_get_info(d->pool, &g);
 	memset(io, 0, sizeof(*io));
 	io->abi = KVFS_ABI_VERSION;
-	io->page_size = g->page_size;
-	memcpy(io->uuid, g->uuid, sizeof(io->uuid));
-	io->pool_size = g->pool_size;
-	io->data_off = g->data_off;
-	io->data_size = g->data_size;
+	io->page_size = g.page_size;
+	memcpy(io->uuid, g.uuid, sizeof(io->uuid));
+	io->pool_size = g.pool_size;
+	io->data_off = g.data_off;
+	io->data_size = g.data_size;
+	io->data_align = g.data_align;
 	io->pool_dev = d->pool_dev;
 	io->pool_ino = d->pool_ino;
 	return 0;
@@ -543,12 +580,13 @@ static int do_info(struct kv_daemon *d, struct kvfs_ioc_info *io)
  * COMMIT, INFO), reply_ioctl with no data (UNPIN, ABORT), reply_err(EINVAL,
  * EPROTO, ENOENT, ENOTDIR, EPERM, EACCES, EDQUOT, ENOSPC, ENOTTY)
  */
-void kv_ctl_ioctl(struct kv_daemon *d, fuse_req_t req, unsigned int cmd, void *arg,
-		  struct fuse_file_info *fi, unsigned flags, const void *in_buf, size_t in_bufsz,
-		  size_t out_bufsz)
+void kv_ctl_ioctl_reply(struct kv_daemon *d, fuse_req_t req, unsigned int cmd, void *arg,
+			struct fuse_file_info *fi, unsigned flags, const void *in_buf,
+			size_t in_bufsz, size_t out_bufsz)
 {
 	size_t size = _IOC_SIZE(cmd);
 	bool out = _IOC_DIR(cmd) & _IOC_READ;
+	struct commit_notices nt = { 0 };
 	struct kv_ctl_state *s;
 	struct kv_cred cred;
 	void *buf;
@@ -588,7 +626,7 @@ void kv_ctl_ioctl(struct kv_daemon *d, fuse_req_t req, unsigned int cmd, void *a
 		rc = do_reserve(d, s, buf, &cred);
 		break;
 	case KVFS_IOC_COMMIT:
-		rc = do_commit(d, s, buf, &cred);
+		rc = do_commit(d, s, buf, &cred, &nt);
 		break;
 	case KVFS_IOC_INFO:
 		rc = do_info(d, buf);
@@ -598,6 +636,7 @@ void kv_ctl_ioctl(struct kv_daemon *d, fuse_req_t req, unsigned int cmd, void *a
 		break;
 	}
 	pthread_mutex_unlock(&s->lock);
+	send_commit_notices(d, &nt);
 	if (rc)
 		fuse_reply_err(req, -rc);
 	else

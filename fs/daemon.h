@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * daemon.h - state shared by the FUSE daemon's files: the ops (daemon.c),
- * the .kvfs control directory and fast-path ioctls (special.c, ctl.c), and
- * the mount command with its janitor thread (mount.c).
+ * daemon.h - state shared by the FUSE daemon's files: the ops (daemon.c,
+ * dirs.c, xattrs.c), the .kvfs control directory and fast-path ioctls
+ * (special.c, ctl.c), the mount command (mount.c) and its janitor thread
+ * (janitor.c). A function that sends a FUSE reply itself says so in its
+ * name (*_reply), or is a handler of kv_fuse_ops (op_*, kv_op_*).
  */
 #ifndef KVFS_FS_DAEMON_H
 #define KVFS_FS_DAEMON_H
@@ -83,7 +85,7 @@ struct kv_daemon {
 	uid_t owner_uid;
 	gid_t owner_gid;
 
-	/* invalidations the janitor sends to the kernel (never from a request) */
+	/* what eviction removed, queued for the janitor to invalidate in the kernel */
 	pthread_mutex_t inval_lock;
 	pthread_cond_t inval_cond;
 	struct kv_inval *inval_head, **inval_tail;
@@ -109,17 +111,43 @@ enum { KV_VINO_DIR = 0, KV_VINO_STATS, KV_VINO_METRICS, KV_VINO_CTL, KV_VINO_COU
 
 extern const struct fuse_lowlevel_ops kv_fuse_ops;
 
+/* the daemon of a request */
+#define KV_DAEMON(req) ((struct kv_daemon *)fuse_req_userdata(req))
+
+/* daemon.c: shared by the handler files */
+void kv_fill_entry(const struct kv_attr *a, struct fuse_entry_param *e);
+/*
+ * kv_node_stale() - does @node name an earlier life of its record (a file
+ * evicted, its record reused)? Then a request about it answers ESTALE.
+ */
+bool kv_node_stale(struct kv_daemon *d, uint64_t node);
+
+/* dirs.c, xattrs.c: FUSE handlers (kv_fuse_ops), each sends its reply */
+void kv_op_opendir(fuse_req_t req, fuse_ino_t ino_node, struct fuse_file_info *fi);
+void kv_op_readdir(fuse_req_t req, fuse_ino_t ino_node, size_t size, off_t off,
+		   struct fuse_file_info *fi);
+void kv_op_readdirplus(fuse_req_t req, fuse_ino_t ino_node, size_t size, off_t off,
+		       struct fuse_file_info *fi);
+void kv_op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void kv_op_setxattr(fuse_req_t req, fuse_ino_t ino_node, const char *name, const char *value,
+		    size_t size, int flags);
+void kv_op_getxattr(fuse_req_t req, fuse_ino_t ino_node, const char *name, size_t size);
+void kv_op_listxattr(fuse_req_t req, fuse_ino_t ino_node, size_t size);
+void kv_op_removexattr(fuse_req_t req, fuse_ino_t ino_node, const char *name);
+
 /* special.c */
 bool kv_is_virtual(const struct kv_daemon *d, uint64_t ino);
 int kv_special_lookup(struct kv_daemon *d, uint64_t parent, const char *name,
 		      struct fuse_entry_param *e);
 int kv_special_getattr(struct kv_daemon *d, uint64_t ino, struct stat *st);
-void kv_special_open(struct kv_daemon *d, fuse_req_t req, uint64_t ino, struct fuse_file_info *fi);
-void kv_special_read(struct kv_daemon *d, fuse_req_t req, uint64_t ino, size_t size, off_t off,
-		     struct fuse_file_info *fi);
+void kv_special_open_reply(struct kv_daemon *d, fuse_req_t req, uint64_t ino,
+			   struct fuse_file_info *fi);
+void kv_special_read_reply(struct kv_daemon *d, fuse_req_t req, uint64_t ino, size_t size,
+			   off_t off, struct fuse_file_info *fi);
 void kv_special_release(struct kv_daemon *d, fuse_req_t req, uint64_t ino,
 			struct fuse_file_info *fi);
-void kv_special_readdir(struct kv_daemon *d, fuse_req_t req, size_t size, off_t off, bool plus);
+void kv_special_readdir_reply(struct kv_daemon *d, fuse_req_t req, size_t size, off_t off,
+			      bool plus);
 /* getxattr of kvfs's own read-only attributes; -ENODATA when @name is not one */
 ssize_t kv_special_getxattr(struct kv_daemon *d, uint64_t ino, const char *name, char *buf,
 			    size_t size);
@@ -130,9 +158,9 @@ char *kv_stats_text(struct kv_daemon *d, bool prometheus, size_t *len);
 void kv_stat_from_attr(const struct kv_attr *a, struct stat *st);
 
 /* ctl.c */
-void kv_ctl_ioctl(struct kv_daemon *d, fuse_req_t req, unsigned int cmd, void *arg,
-		  struct fuse_file_info *fi, unsigned flags, const void *in_buf, size_t in_bufsz,
-		  size_t out_bufsz);
+void kv_ctl_ioctl_reply(struct kv_daemon *d, fuse_req_t req, unsigned int cmd, void *arg,
+			struct fuse_file_info *fi, unsigned flags, const void *in_buf,
+			size_t in_bufsz, size_t out_bufsz);
 void kv_ctl_release(struct kv_daemon *d, struct fuse_file_info *fi);
 int kv_ctl_open(struct kv_daemon *d, fuse_req_t req, struct fuse_file_info *fi);
 
@@ -160,9 +188,26 @@ void kv_user_free_all(struct kv_daemon *d);
 /* one "uid_held_bytes UID N" line (or a Prometheus sample) per user seen */
 void kv_user_stats(struct kv_daemon *d, FILE *f, bool prometheus);
 
-/* mount.c: queue a kernel invalidation for the janitor */
-void kv_queue_inval(struct kv_daemon *d, uint64_t parent, const char *name, size_t len,
-		    uint64_t ino, uint64_t gen);
-void kv_kick_janitor(struct kv_daemon *d);
+/* janitor.c */
+/**
+ * kv_janitor_start() - start the janitor thread of a mounted @d.
+ * Return: 0 or -EAGAIN.
+ */
+int kv_janitor_start(struct kv_daemon *d);
+/** kv_janitor_stop() - stop it and wait for it: what it had queued is dropped. */
+void kv_janitor_stop(struct kv_daemon *d);
+/**
+ * kv_janitor_kick() - wake the janitor when the pool is over its high
+ * watermark or short of inode records. Takes inval_lock briefly.
+ */
+void kv_janitor_kick(struct kv_daemon *d);
+/**
+ * kv_janitor_evicted() - mm/'s evict hook (kv_pool_set_evict_hook(), @arg
+ * the daemon): queue the kernel invalidation of what eviction removed.
+ * Runs under mm/'s lock: it only queues (a failed allocation leaves the
+ * kernel's entry to time out).
+ */
+void kv_janitor_evicted(void *arg, uint64_t parent, uint64_t parent_gen, const char *name,
+			size_t len, uint64_t ino, uint64_t gen);
 
 #endif /* KVFS_FS_DAEMON_H */

@@ -86,7 +86,12 @@ struct kvfs_ioc_info {
 	uint64_t data_off; /* the data area: pool offsets [data_off, data_off + data_size) */
 	uint64_t data_size;
 	uint64_t pool_dev, pool_ino; /* st_dev, st_ino of the pool file the daemon serves */
-	uint64_t reserved[4];
+	/*
+	 * data_off's alignment, to which a client aligns its mapping's base
+	 * (a power of two); 0 from a daemon older than the field: 2 MiB.
+	 */
+	uint64_t data_align;
+	uint64_t reserved[3];
 };
 
 #define KVFS_IOC_MAGIC	 'K'

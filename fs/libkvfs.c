@@ -8,7 +8,6 @@
  */
 #include "kvfs.h"
 #include "kvfs_abi.h"
-#include "layout.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -46,14 +45,24 @@ static int set_ns(struct kvfs_ioc_head *h, const char *ns)
 	return 0;
 }
 
-/* Ask the daemon where the data area is: the client never reads the metadata. */
+/* what daemons that do not say data_align align the data area to */
+#define DATA_ALIGN_DEFAULT (2u << 20)
+
+/*
+ * Ask the daemon where the data area is and how it is aligned: the client
+ * never reads the metadata, nor knows the on-pool format.
+ */
 static int get_info(int ctl, struct kvfs_ioc_info *info)
 {
 	memset(info, 0, sizeof(*info));
 	info->abi = KVFS_ABI_VERSION;
 	if (ioctl(ctl, KVFS_IOC_INFO, info) < 0)
 		return errno == ENOTTY ? -EPROTO : -errno; /* ENOTTY: a daemon without INFO */
-	if (info->abi != KVFS_ABI_VERSION || !info->data_size || info->data_off % KV_DATA_ALIGN ||
+	if (!info->data_align)
+		info->data_align = DATA_ALIGN_DEFAULT;
+	if (info->abi != KVFS_ABI_VERSION || !info->data_size ||
+	    info->data_align & (info->data_align - 1) || info->data_align > (1u << 30) ||
+	    info->data_off % info->data_align ||
 	    info->data_off + info->data_size < info->data_off ||
 	    info->data_off + info->data_size > info->pool_size)
 		return -EPROTO;
@@ -61,7 +70,7 @@ static int get_info(int ctl, struct kvfs_ioc_info *info)
 }
 
 /*
- * Map the data area at base + data_off, base 2 MiB aligned, so that base +
+ * Map the data area at base + data_off, base aligned as the data area, so that base +
  * pool offset addresses a block as the ABI promises. What lies below the
  * data area (superblock, journal, inode table, xattrs) is never mapped: a
  * private anonymous placeholder of zeros sits there instead, with the same
@@ -76,13 +85,13 @@ static int map_data(struct kvfs *kv, int fd, const struct kvfs_ioc_info *info)
 	void *data;
 	int rc;
 
-	kv->map_len = info->pool_size + KV_DATA_ALIGN;
+	kv->map_len = info->pool_size + info->data_align;
 	kv->map = mmap(NULL, kv->map_len, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (kv->map == MAP_FAILED) {
 		kv->map = NULL;
 		return -errno;
 	}
-	base = ((uintptr_t)kv->map + KV_DATA_ALIGN - 1) & ~(uintptr_t)(KV_DATA_ALIGN - 1);
+	base = ((uintptr_t)kv->map + info->data_align - 1) & ~(uintptr_t)(info->data_align - 1);
 	kv->base = (uint8_t *)base;
 	kv->size = info->pool_size;
 	/* Populated: a page fault per 4 KiB on first touch would cost more than the copy. */

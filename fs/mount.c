@@ -2,9 +2,7 @@
 /*
  * mount.c - `kvfs mount`: parse options, open (or create) the pool, mount,
  * daemonize once the mount is up, run the multi-threaded FUSE loop, and on
- * unmount mark the pool clean. Also the janitor thread, which sends the
- * kernel the invalidations that request handlers must not send themselves
- * and evicts down from the high watermark in the background.
+ * unmount mark the pool clean. The janitor thread it starts is janitor.c.
  */
 #include "cli.h"
 #include "daemon.h"
@@ -20,7 +18,6 @@
 #include <sys/mount.h>
 #include <syslog.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -228,6 +225,7 @@ static int check_mountpoint(const char *mnt)
  */
 static int trust_init(struct kv_daemon *d, unsigned user_share)
 {
+	struct kv_pool_info info;
 	struct stat st;
 
 	if (stat(d->pool_path, &st) < 0) {
@@ -242,154 +240,9 @@ static int trust_init(struct kv_daemon *d, unsigned user_share)
 	d->pool_ino = st.st_ino;
 	d->pool_owner = geteuid();
 	d->user_share = user_share;
-	d->user_limit_bytes = kv_pool_geometry(d->pool)->data_size / 100 * user_share;
+	kv_pool_get_info(d->pool, &info);
+	d->user_limit_bytes = info.data_size / 100 * user_share;
 	return 0;
-}
-
-/* --- janitor --- */
-
-void kv_queue_inval(struct kv_daemon *d, uint64_t parent, const char *name, size_t len,
-		    uint64_t ino, uint64_t gen)
-{
-	struct kv_inval *iv = malloc(sizeof(*iv) + len + 1);
-
-	if (!iv)
-		return; /* the kernel's entry times out; the inode is already refused on open */
-	iv->next = NULL;
-	iv->parent = parent;
-	iv->ino = ino;
-	iv->gen = gen;
-	iv->len = len;
-	memcpy(iv->name, name, len);
-	iv->name[len] = 0;
-	pthread_mutex_lock(&d->inval_lock);
-	*d->inval_tail = iv;
-	d->inval_tail = &iv->next;
-	pthread_cond_signal(&d->inval_cond);
-	pthread_mutex_unlock(&d->inval_lock);
-}
-
-void kv_kick_janitor(struct kv_daemon *d)
-{
-	if ((d->high_watermark < 100 && kv_pool_over_watermark(d->pool)) ||
-	    kv_pool_inodes_low(d->pool) || kv_pool_sums_queued(d->pool)) {
-		pthread_mutex_lock(&d->inval_lock);
-		pthread_cond_signal(&d->inval_cond);
-		pthread_mutex_unlock(&d->inval_lock);
-	}
-}
-
-static void evicted(void *arg, uint64_t parent, uint64_t parent_gen, const char *name, size_t len,
-		    uint64_t ino, uint64_t gen)
-{
-	kv_queue_inval(arg, kv_node(parent, parent_gen), name, len, ino ? kv_node(ino, gen) : 0,
-		       gen);
-}
-
-/*
- * The kernel caps a FUSE mount's readahead at 128 KiB, so a 2 MiB block file
- * is read in 16 round trips. Raise the mount's window to one request (1 MiB)
- * where we may (root); otherwise leave it.
- */
-static void tune_readahead(struct kv_daemon *d)
-{
-	char path[128];
-	struct stat st;
-	FILE *f;
-
-	if (stat(d->mountpoint, &st) < 0) /* served by the loop, which runs by now */
-		return;
-	snprintf(path, sizeof(path), "/sys/class/bdi/%u:%u/read_ahead_kb", major(st.st_dev),
-		 minor(st.st_dev));
-	f = fopen(path, "w");
-	if (!f)
-		return;
-	fprintf(f, "1024\n");
-	if (fclose(f))
-		kv_log(KV_LOG_DEBUG, "could not raise readahead (%s)", path);
-}
-
-/*
- * Inode records are running low: reclaim empty directories nobody used for
- * a few milliseconds (their entries are invalidated
- * through the evict hook, and the kernel's forgets free their records).
- * Called and returns with inval_lock held. Return: true if any went.
- */
-static bool reclaim_idle_dirs(struct kv_daemon *d)
-{
-	int n;
-
-	pthread_mutex_unlock(&d->inval_lock);
-	n = kv_pool_reclaim_dirs(d->pool, 256);
-	pthread_mutex_lock(&d->inval_lock);
-	return n > 0;
-}
-
-static void *janitor_main(void *arg)
-{
-	struct kv_daemon *d = arg;
-	uint64_t zeroed;
-	int rc;
-
-	/* In the background: the mount serves meanwhile, each first touch faulting. */
-	rc = kv_pool_populate(d->pool);
-	if (rc)
-		kv_log(KV_LOG_WARNING, "could not prefault the pool (%s); first touches will fault",
-		       strerror(-rc));
-	tune_readahead(d);
-	pthread_mutex_lock(&d->inval_lock);
-	while (!d->stopping) {
-		struct kv_inval *iv = d->inval_head;
-		struct timespec ts;
-
-		if (iv) {
-			d->inval_head = NULL;
-			d->inval_tail = &d->inval_head;
-			pthread_mutex_unlock(&d->inval_lock);
-			for (; iv; iv = arg) {
-				arg = iv->next;
-				/* inode 0: a directory eviction emptied; its entry only */
-				if (!iv->ino || fuse_lowlevel_notify_delete(d->se, iv->parent,
-									    iv->ino, iv->name,
-									    iv->len))
-					fuse_lowlevel_notify_inval_entry(d->se, iv->parent,
-									 iv->name, iv->len);
-				if (iv->ino)
-					fuse_lowlevel_notify_inval_inode(d->se, iv->ino, 0, 0);
-				free(iv);
-			}
-			arg = d;
-			pthread_mutex_lock(&d->inval_lock);
-			continue;
-		}
-		if (reclaim_idle_dirs(d))
-			continue;
-		if (d->high_watermark < 100 && kv_pool_over_watermark(d->pool)) {
-			pthread_mutex_unlock(&d->inval_lock);
-			kv_pool_evict_to(d->pool,
-					 d->high_watermark > 5 ? d->high_watermark - 5 : 0);
-			pthread_mutex_lock(&d->inval_lock);
-			continue;
-		}
-		/* idle: checksums of committed blocks, then zero freed space ahead of the
-		 * reservations that would wait for it */
-		pthread_mutex_unlock(&d->inval_lock);
-		zeroed = kv_pool_sum_queued(d->pool, 256u << 20);
-		if (!zeroed && d->prezero)
-			zeroed = kv_pool_zero_free(d->pool, 64u << 20);
-		pthread_mutex_lock(&d->inval_lock);
-		if (zeroed)
-			continue;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 200 * 1000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
-		pthread_cond_timedwait(&d->inval_cond, &d->inval_lock, &ts);
-	}
-	pthread_mutex_unlock(&d->inval_lock);
-	return NULL;
 }
 
 /* --- mount --- */
@@ -408,32 +261,24 @@ static void usage(void)
 			"allow_other,debug\n");
 }
 
-int kv_cmd_mount(int argc, char **argv)
+/* Options and the two operands. Return: 0, or 2 (usage; said why). */
+static int parse_args(int argc, char **argv, struct mount_opts *mo, const char **pool,
+		      const char **mnt)
 {
-	struct mount_opts mo = {
-		.numa = -1, .high_watermark = 100, .threads = 8, .user_share = 50, .prezero = 1
-	};
-	struct kv_open_opts oo = { .numa_node = -1 };
-	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
-	struct fuse_loop_config *cfg = NULL;
-	struct kv_daemon *d;
-	const uint8_t *u;
-	char fuse_opts[PATH_MAX + 128], mnt[PATH_MAX], mnt_other[PATH_MAX];
-	const char *pool, *mntarg;
-	int c, rc = 1;
+	int c;
 
 	optind = 1;
 	while ((c = getopt(argc, argv, "fo:hsnvd")) != -1) {
 		switch (c) {
 		case 'f':
-			mo.foreground = true;
+			mo->foreground = true;
 			break;
 		case 'o':
-			if (parse_opts(&mo, optarg))
+			if (parse_opts(mo, optarg))
 				return 2;
 			break;
 		case 'd':
-			mo.debug = true;
+			mo->debug = true;
 			break;
 		case 's':
 		case 'n':
@@ -448,8 +293,163 @@ int kv_cmd_mount(int argc, char **argv)
 		usage();
 		return 2;
 	}
-	pool = argv[optind];
-	mntarg = argv[optind + 1];
+	*pool = argv[optind];
+	*mnt = argv[optind + 1];
+	return 0;
+}
+
+static void daemon_free(struct kv_daemon *d)
+{
+	if (d->pool)
+		kv_pool_close(d->pool);
+	kv_user_free_all(d);
+	free(d);
+}
+
+/* The daemon of @pool for mount point @mnt, its pool open. Return: it, or NULL (said why). */
+static struct kv_daemon *daemon_open(const char *pool, const char *mnt, const struct mount_opts *mo)
+{
+	struct kv_open_opts oo = { .numa_node = mo->numa };
+	struct kv_pool_info info;
+	struct kv_daemon *d;
+	const uint8_t *u;
+
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return NULL;
+	pthread_mutex_init(&d->inval_lock, NULL);
+	pthread_cond_init(&d->inval_cond, NULL);
+	pthread_mutex_init(&d->users_lock, NULL);
+	d->inval_tail = &d->inval_head;
+	d->high_watermark = mo->high_watermark;
+	d->prezero = mo->prezero != 0;
+	snprintf(d->mountpoint, sizeof(d->mountpoint), "%s", mnt);
+	oo.create_size = mo->size;
+	oo.inode_count = mo->inodes;
+	if (kv_pool_open(pool, &oo, &d->pool)) {
+		d->pool = NULL;
+		goto out_free;
+	}
+	kv_pool_set_watermark(d->pool, mo->high_watermark);
+	kv_pool_set_evict_hook(d->pool, kv_janitor_evicted, d);
+	if (!realpath(kv_pool_path(d->pool), d->pool_path))
+		snprintf(d->pool_path, sizeof(d->pool_path), "%s", kv_pool_path(d->pool));
+	kv_pool_get_info(d->pool, &info);
+	if (info.max_ino > 0xffffffffull) { /* node ids carry the inode number in 32 bits */
+		fprintf(stderr, "kvfs mount: pool %s has more inode records than kvfs serves\n",
+			pool);
+		goto out_free;
+	}
+	u = info.uuid;
+	snprintf(d->uuid_text, sizeof(d->uuid_text),
+		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1],
+		 u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14],
+		 u[15]);
+	d->ino_base = KV_NODE_VIRTUAL; /* apart from every record's node id */
+	clock_gettime(CLOCK_REALTIME, &d->mount_time);
+	d->owner_uid = getuid();
+	d->owner_gid = getgid();
+	if (trust_init(d, mo->user_share))
+		goto out_free;
+	return d;
+out_free:
+	daemon_free(d);
+	return NULL;
+}
+
+/*
+ * A FUSE session for @d, mounted on d->mountpoint, made from @args (empty;
+ * the caller frees them after the session). Return: 0, or -1 (said why).
+ */
+static int session_mount(struct kv_daemon *d, const struct mount_opts *mo, struct fuse_args *args)
+{
+	char fuse_opts[PATH_MAX + 128];
+
+	snprintf(fuse_opts, sizeof(fuse_opts), "fsname=%s,subtype=kvfs,default_permissions%s",
+		 d->pool_path, mo->allow_other ? ",allow_other" : "");
+	if (fuse_opt_add_arg(args, "kvfs") || fuse_opt_add_arg(args, "-o") ||
+	    fuse_opt_add_arg(args, fuse_opts) || (mo->debug && fuse_opt_add_arg(args, "-d")))
+		return -1;
+	d->se = fuse_session_new(args, &kv_fuse_ops, sizeof(kv_fuse_ops), d);
+	if (!d->se) {
+		fprintf(stderr,
+			"kvfs mount: cannot start a FUSE session (is the fuse module loaded "
+			"and /dev/fuse present?)\n");
+		return -1;
+	}
+	if (fuse_set_signal_handlers(d->se))
+		goto out_session;
+	if (fuse_session_mount(d->se, d->mountpoint)) {
+		fprintf(stderr,
+			"kvfs mount: cannot mount on %s (fusermount3 missing, or not "
+			"permitted? see above)\n",
+			d->mountpoint);
+		goto out_signals;
+	}
+	return 0;
+out_signals:
+	fuse_remove_signal_handlers(d->se);
+out_session:
+	fuse_session_destroy(d->se);
+	d->se = NULL;
+	return -1;
+}
+
+static void session_unmount(struct kv_daemon *d)
+{
+	fuse_session_unmount(d->se);
+	fuse_remove_signal_handlers(d->se);
+	fuse_session_destroy(d->se);
+	d->se = NULL;
+}
+
+/* Daemonize, start the janitor, serve until unmounted. Return: the command's exit code. */
+static int serve(struct kv_daemon *d, const struct mount_opts *mo)
+{
+	struct fuse_loop_config *cfg;
+	int rc;
+
+	if (mo->debug)
+		kv_log_set_level(KV_LOG_DEBUG);
+	if (fuse_daemonize(mo->foreground))
+		return 1;
+	if (!mo->foreground) {
+		openlog("kvfs", LOG_PID, LOG_DAEMON);
+		kv_log_set_handler(log_syslog);
+	}
+	if (kv_janitor_start(d))
+		return 1;
+	cfg = fuse_loop_cfg_create();
+	if (!cfg) {
+		kv_janitor_stop(d);
+		return 1;
+	}
+	fuse_loop_cfg_set_max_threads(cfg, mo->threads);
+	/* keep idle workers: a new one costs a fresh 1 MiB buffer and its page faults */
+	fuse_loop_cfg_set_idle_threads(cfg, mo->threads);
+	fuse_loop_cfg_set_clone_fd(cfg, 0);
+	rc = fuse_session_loop_mt(d->se, cfg) ? 1 : 0;
+	/* unmounted: a `kvfs mount` of this pool now waits for us rather than fail */
+	kv_pool_stop_serving(d->pool);
+	fuse_loop_cfg_destroy(cfg);
+	kv_janitor_stop(d);
+	return rc;
+}
+
+int kv_cmd_mount(int argc, char **argv)
+{
+	struct mount_opts mo = {
+		.numa = -1, .high_watermark = 100, .threads = 8, .user_share = 50, .prezero = 1
+	};
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	char mnt[PATH_MAX], mnt_other[PATH_MAX];
+	const char *pool, *mntarg;
+	struct kv_daemon *d;
+	int rc;
+
+	rc = parse_args(argc, argv, &mo, &pool, &mntarg);
+	if (rc)
+		return rc;
 	if (check_mountpoint(mntarg))
 		return 1;
 	if (!realpath(mntarg, mnt))
@@ -461,96 +461,15 @@ int kv_cmd_mount(int argc, char **argv)
 			pool, mnt_other);
 		return 1;
 	}
-	d = calloc(1, sizeof(*d));
+	d = daemon_open(pool, mnt, &mo);
 	if (!d)
 		return 1;
-	pthread_mutex_init(&d->inval_lock, NULL);
-	pthread_cond_init(&d->inval_cond, NULL);
-	pthread_mutex_init(&d->users_lock, NULL);
-	d->inval_tail = &d->inval_head;
-	d->high_watermark = mo.high_watermark;
-	d->prezero = mo.prezero != 0;
-	snprintf(d->mountpoint, sizeof(d->mountpoint), "%s", mnt);
-	oo.create_size = mo.size;
-	oo.inode_count = mo.inodes;
-	oo.numa_node = mo.numa;
-	if (kv_pool_open(pool, &oo, &d->pool))
-		goto out_free;
-	kv_pool_set_watermark(d->pool, mo.high_watermark);
-	kv_pool_set_evict_hook(d->pool, evicted, d);
-	if (!realpath(kv_pool_path(d->pool), d->pool_path))
-		snprintf(d->pool_path, sizeof(d->pool_path), "%s", kv_pool_path(d->pool));
-	u = kv_pool_geometry(d->pool)->uuid;
-	snprintf(d->uuid_text, sizeof(d->uuid_text),
-		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1],
-		 u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14],
-		 u[15]);
-	d->ino_base = KV_NODE_VIRTUAL; /* apart from every record's node id */
-	clock_gettime(CLOCK_REALTIME, &d->mount_time);
-	d->owner_uid = getuid();
-	d->owner_gid = getgid();
-	if (trust_init(d, mo.user_share))
-		goto out_pool;
-
-	snprintf(fuse_opts, sizeof(fuse_opts), "fsname=%s,subtype=kvfs,default_permissions%s",
-		 d->pool_path, mo.allow_other ? ",allow_other" : "");
-	if (fuse_opt_add_arg(&args, "kvfs") || fuse_opt_add_arg(&args, "-o") ||
-	    fuse_opt_add_arg(&args, fuse_opts) || (mo.debug && fuse_opt_add_arg(&args, "-d")))
-		goto out_pool;
-	d->se = fuse_session_new(&args, &kv_fuse_ops, sizeof(kv_fuse_ops), d);
-	if (!d->se) {
-		fprintf(stderr,
-			"kvfs mount: cannot start a FUSE session (is the fuse module loaded "
-			"and /dev/fuse present?)\n");
-		goto out_pool;
+	rc = 1;
+	if (!session_mount(d, &mo, &args)) {
+		rc = serve(d, &mo);
+		session_unmount(d);
 	}
-	if (fuse_set_signal_handlers(d->se))
-		goto out_session;
-	if (fuse_session_mount(d->se, mnt)) {
-		fprintf(stderr,
-			"kvfs mount: cannot mount on %s (fusermount3 missing, or not "
-			"permitted? see above)\n",
-			mnt);
-		goto out_signals;
-	}
-	if (mo.debug)
-		kv_log_set_level(KV_LOG_DEBUG);
-	if (fuse_daemonize(mo.foreground))
-		goto out_unmount;
-	if (!mo.foreground) {
-		openlog("kvfs", LOG_PID, LOG_DAEMON);
-		kv_log_set_handler(log_syslog);
-	}
-	if (pthread_create(&d->janitor, NULL, janitor_main, d))
-		goto out_unmount;
-	cfg = fuse_loop_cfg_create();
-	if (!cfg)
-		goto out_janitor;
-	fuse_loop_cfg_set_max_threads(cfg, mo.threads);
-	/* keep idle workers: a new one costs a fresh 1 MiB buffer and its page faults */
-	fuse_loop_cfg_set_idle_threads(cfg, mo.threads);
-	fuse_loop_cfg_set_clone_fd(cfg, 0);
-	rc = fuse_session_loop_mt(d->se, cfg) ? 1 : 0;
-	/* unmounted: a `kvfs mount` of this pool now waits for us rather than fail */
-	kv_pool_stop_serving(d->pool);
-	fuse_loop_cfg_destroy(cfg);
-out_janitor:
-	pthread_mutex_lock(&d->inval_lock);
-	d->stopping = true;
-	pthread_cond_signal(&d->inval_cond);
-	pthread_mutex_unlock(&d->inval_lock);
-	pthread_join(d->janitor, NULL);
-out_unmount:
-	fuse_session_unmount(d->se);
-out_signals:
-	fuse_remove_signal_handlers(d->se);
-out_session:
-	fuse_session_destroy(d->se);
-out_pool:
-	kv_pool_close(d->pool);
-out_free:
 	fuse_opt_free_args(&args);
-	kv_user_free_all(d);
-	free(d);
+	daemon_free(d);
 	return rc;
 }

@@ -4,13 +4,14 @@
  * kvfs mounts (statfs says FUSE, /proc/self/mountinfo says fuse.kvfs, or
  * the one mount KVFS_PRELOAD_MOUNT names), the pool each one names in its
  * user.kvfs.pool xattr, and one mapping per mount of that pool's data area
- * only (never the superblock or the metadata: the geometry is read with one
- * pread and checked like any input). A process that cannot open the pool
+ * only (never the superblock or the metadata: the daemon says where the
+ * data area is, through the ctl file's INFO ioctl, and the answer is
+ * checked like any input). A process that cannot open the pool
  * gets no mount here and goes through FUSE as before. Also the one-time
  * CUDA registration of the data window. Never prints.
  */
+#include "kvfs_abi.h"
 #include "preload_int.h"
-#include "layout.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -22,6 +23,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/sysmacros.h>
+#include <sys/ioctl.h>
 #include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
@@ -120,10 +122,30 @@ static int mount_root(dev_t dev, char *root, size_t size)
 	return 0;
 }
 
-/* Open the pool @m names and check it is the mounted one; read its geometry. */
+/* Ask the daemon of @m where the data area is (libkvfs asks the same). */
+static int pool_info(const struct kvp_mount *m, struct kvfs_ioc_info *info)
+{
+	char path[PATH_MAX + 16];
+	int fd, rc = 0;
+
+	snprintf(path, sizeof(path), "%s/.kvfs/ctl", m->root);
+	fd = kvp_real.open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	memset(info, 0, sizeof(*info));
+	info->abi = KVFS_ABI_VERSION;
+	if (ioctl(fd, KVFS_IOC_INFO, info) < 0)
+		rc = errno == ENOTTY ? -EPROTO : -errno; /* ENOTTY: a daemon without INFO */
+	kvp_real.close(fd);
+	if (!rc && !info->data_align)
+		info->data_align = 2u << 20; /* a daemon older than the field */
+	return rc;
+}
+
+/* Open the pool @m names and check it is the mounted one; learn its data area. */
 static int open_pool(struct kvp_mount *m)
 {
-	struct kv_geometry geo;
+	struct kvfs_ioc_info info;
 	char uuid_text[64];
 	uint8_t uuid[16];
 	struct stat st;
@@ -150,20 +172,23 @@ static int open_pool(struct kvp_mount *m)
 	if (fd < 0)
 		return -errno;
 	m->pool_fd = fd;
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode) ||
-	    pread(fd, &geo, sizeof(geo), 0) != (ssize_t)sizeof(geo))
-		return -EPROTO; /* devdax pools: a pread() sees nothing there */
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode))
+		return -EPROTO; /* devdax pools are not mapped here */
 	m->pool_dev = st.st_dev;
 	m->pool_ino = st.st_ino;
-	if (geo.magic != KV_MAGIC || geo.version != KV_FORMAT_VERSION ||
-	    memcmp(geo.uuid, uuid, 16) != 0)
-		return -ESTALE;
-	/* shared memory is input: the data area must lie inside the file */
-	if (geo.data_off % KV_DATA_ALIGN || !geo.data_size || geo.data_off > geo.pool_size ||
-	    geo.data_size > geo.pool_size - geo.data_off || geo.pool_size > (uint64_t)st.st_size)
+	if (pool_info(m, &info))
 		return -EPROTO;
-	m->data_off = geo.data_off;
-	m->data_size = geo.data_size;
+	if (info.abi != KVFS_ABI_VERSION || memcmp(info.uuid, uuid, 16) != 0 ||
+	    info.pool_dev != (uint64_t)st.st_dev || info.pool_ino != (uint64_t)st.st_ino)
+		return -ESTALE;
+	/* the answer is input: the data area must lie inside the file */
+	if (info.data_align & (info.data_align - 1) || info.data_off % info.data_align ||
+	    !info.data_size || info.data_off > info.pool_size ||
+	    info.data_size > info.pool_size - info.data_off ||
+	    info.pool_size > (uint64_t)st.st_size)
+		return -EPROTO;
+	m->data_off = info.data_off;
+	m->data_size = info.data_size;
 	return 0;
 }
 

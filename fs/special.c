@@ -89,7 +89,8 @@ static void free_text(void *obj)
 }
 
 /* open: stats and metrics are snapshots taken now; ctl gets a fast-path handle */
-void kv_special_open(struct kv_daemon *d, fuse_req_t req, uint64_t ino, struct fuse_file_info *fi)
+void kv_special_open_reply(struct kv_daemon *d, fuse_req_t req, uint64_t ino,
+			   struct fuse_file_info *fi)
 {
 	unsigned v = (unsigned)(ino - d->ino_base);
 	struct text_handle *h;
@@ -127,8 +128,8 @@ void kv_special_open(struct kv_daemon *d, fuse_req_t req, uint64_t ino, struct f
 		kv_handle_close(fi->fh);
 }
 
-void kv_special_read(struct kv_daemon *d, fuse_req_t req, uint64_t ino, size_t size, off_t off,
-		     struct fuse_file_info *fi)
+void kv_special_read_reply(struct kv_daemon *d, fuse_req_t req, uint64_t ino, size_t size,
+			   off_t off, struct fuse_file_info *fi)
 {
 	struct text_handle *h;
 
@@ -158,7 +159,8 @@ void kv_special_release(struct kv_daemon *d, fuse_req_t req, uint64_t ino,
 		kv_handle_close(fi->fh);
 }
 
-void kv_special_readdir(struct kv_daemon *d, fuse_req_t req, size_t size, off_t off, bool plus)
+void kv_special_readdir_reply(struct kv_daemon *d, fuse_req_t req, size_t size, off_t off,
+			      bool plus)
 {
 	char buf[1024];
 	size_t used = 0;
@@ -210,8 +212,8 @@ static ssize_t put(const char *text, size_t len, char *buf, size_t size)
 ssize_t kv_special_getxattr(struct kv_daemon *d, uint64_t ino, const char *name, char *buf,
 			    size_t size)
 {
-	struct kv_extent ext[KV_INLINE_EXTENTS];
-	char text[KV_INLINE_EXTENTS * 48 + 64];
+	struct kv_extent ext[KV_EXTENTS_MAX];
+	char text[KV_EXTENTS_MAX * 48 + 64];
 	uint64_t fsize;
 	size_t len = 0;
 	int n, i;
@@ -224,7 +226,7 @@ ssize_t kv_special_getxattr(struct kv_daemon *d, uint64_t ino, const char *name,
 		return put(d->uuid_text, strlen(d->uuid_text), buf, size);
 	if (strcmp(name, "user.kvfs.extents") != 0)
 		return -ENODATA;
-	n = kv_extents(d->pool, ino, ext, KV_INLINE_EXTENTS, &fsize);
+	n = kv_extents(d->pool, ino, ext, KV_EXTENTS_MAX, &fsize);
 	if (n < 0)
 		return n;
 	/* "OFFSET:LENGTH" per extent, lengths covering the file's bytes only */

@@ -2,8 +2,9 @@
 /*
  * kvfs_cuda_int.h - what the files of libkvfs_cuda share: the registration
  * and per-GPU state, the work item the copy kernel reads, and the internal
- * calls between registration (kvfs_cuda.cu), the kernel (copy_kernel.cu)
- * and the calibration (calibrate.cu). Not installed; callers use
+ * calls between registration (kvfs_cuda.cu), the checks of pieces
+ * (validate.cu), the kernel (copy_kernel.cu) and the calibration
+ * (calibrate.cu). Not installed; callers use
  * include/kvfs_cuda.h.
  */
 #ifndef KVFS_GPU_KVFS_CUDA_INT_H
@@ -86,6 +87,13 @@ int kc_cuda_error(cudaError_t e, const char *what);
 /* Enqueue @n pieces on @s. Caller holds d->lock, device d->device current. */
 int kc_enqueue(kc_dev *d, const kc_xfer *x, const kvfs_cuda_piece *p, size_t n, cudaStream_t s);
 void kc_method_defaults(kvfs_cuda_method *m);
+
+/* --- validate.cu --- */
+/*
+ * Check @n pieces for @device (current) before anything is enqueued.
+ * Return: 0, -EINVAL, -ERANGE, -EFAULT or -EXDEV (said by kc_set_error()).
+ */
+int kc_validate(kvfs_cuda_reg *reg, int device, const kvfs_cuda_piece *p, size_t n);
 
 /* --- copy_kernel.cu --- */
 int kc_launch(const kc_item *items, uint32_t nitems, unsigned unroll, unsigned grid,

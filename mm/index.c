@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * index.c - names: lookup, create, rename, unlink, and the DRAM indexes
- * they use (attributes and directory listings are in attr.c).
+ * index.c - names: lookup, create (files, directories, symbolic links),
+ * rename, unlink, and the DRAM indexes they use (attributes and directory
+ * listings are in attr.c).
  *
  * The inode table on the pool is the truth; this file keeps DRAM indexes
  * over it, rebuilt at open (kv_index_build, which also rebuilds holds.c's

@@ -243,12 +243,6 @@ int kv_rmdir(struct kv_pool *p, uint64_t parent, const char *name, size_t len);
 /* flags: 0, RENAME_NOREPLACE or RENAME_EXCHANGE; *replaced: the inode a plain rename unlinked, or 0 */
 int kv_rename(struct kv_pool *p, uint64_t parent, const char *name, size_t len, uint64_t newparent,
 	      const char *newname, size_t newlen, unsigned flags, uint64_t *replaced);
-/**
- * kv_name() - copy a live record's name (NUL-terminated) and its parent as
- * linked. Return: the name's length; -ENOENT (not live), -ERANGE (@size too
- * small), -EIO (the name in the pool is invalid: the file is quarantined).
- */
-int kv_name(struct kv_pool *p, uint64_t ino, char *buf, size_t size, uint64_t *parent);
 
 /* --- references: the kernel's lookups, opens (and maps), fast-path pins --- */
 
@@ -323,8 +317,6 @@ int kv_extents(struct kv_pool *p, uint64_t ino, struct kv_extent *ext, int max, 
  * closed since a change), -EIO (they differ; logged), -ENOENT.
  */
 int kv_verify(struct kv_pool *p, uint64_t ino);
-/** kv_pool_base() - the pool mapping (for tools and tests that inspect the pool in place). */
-void *kv_pool_base(const struct kv_pool *p);
 
 /* --- directories --- */
 
@@ -388,5 +380,27 @@ int kv_setxattr(struct kv_pool *p, uint64_t ino, const char *name, const void *v
 ssize_t kv_getxattr(struct kv_pool *p, uint64_t ino, const char *name, void *value, size_t size);
 ssize_t kv_listxattr(struct kv_pool *p, uint64_t ino, char *list, size_t size);
 int kv_removexattr(struct kv_pool *p, uint64_t ino, const char *name);
+
+/* --- what fs/ needs to know of a pool, without the on-pool format --- */
+
+/* the most extents a file has (kv_extents()) */
+#define KV_EXTENTS_MAX KV_INLINE_EXTENTS
+/* the most iovecs kv_read_iov() and kv_write_begin() fill for one call */
+#define KV_IOV_MAX (KV_EXTENTS_MAX + 1)
+
+/* What the daemon tells clients and people about an open pool (kv_pool_get_info()). */
+struct kv_pool_info {
+	uint8_t uuid[16]; /* stamped by mkfs */
+	uint32_t page_size; /* the unit of allocation */
+	uint64_t pool_size; /* bytes the format covers */
+	uint64_t data_off, data_size; /* the data area, pool offsets */
+	uint64_t data_align; /* data_off and a client's mapping base are aligned to it */
+	uint64_t max_ino; /* the largest inode number a record can have */
+};
+/**
+ * kv_pool_get_info() - fill *out with the pool's identity and shape,
+ * fixed since mkfs. Takes no lock; cannot fail.
+ */
+void kv_pool_get_info(const struct kv_pool *p, struct kv_pool_info *out);
 
 #endif /* KVFS_MM_MM_H */

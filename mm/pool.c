@@ -529,11 +529,6 @@ const char *kv_pool_path(const struct kv_pool *p)
 	return p->be.path;
 }
 
-void *kv_pool_base(const struct kv_pool *p)
-{
-	return p->base;
-}
-
 int kv_pool_populate(struct kv_pool *p)
 {
 	return kv_backend_populate(&p->be, !p->readonly);
@@ -646,4 +641,16 @@ void kv_pool_get_stats(struct kv_pool *p, struct kv_pool_stats *st)
 	st->evicted_bytes = atomic_load(&p->evicted_bytes);
 	st->hits = atomic_load(&p->hits);
 	st->misses = atomic_load(&p->misses);
+}
+
+void kv_pool_get_info(const struct kv_pool *p, struct kv_pool_info *out)
+{
+	memset(out, 0, sizeof(*out));
+	memcpy(out->uuid, p->geo.uuid, sizeof(out->uuid));
+	out->page_size = p->geo.page_size;
+	out->pool_size = p->geo.pool_size;
+	out->data_off = p->geo.data_off;
+	out->data_size = p->geo.data_size;
+	out->data_align = KV_DATA_ALIGN;
+	out->max_ino = p->geo.inode_count - 1; /* record 0 is never used */
 }

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * pool_int.h - the inside of struct kv_pool, shared by the mm/ modules
- * (pool.c: open, format, the journal; index.c: names and directories;
- * holds.c: references, the LRU and eviction; data.c: bytes, extents and
- * xattrs; batch.c: the fast path; policy.c: per-directory policy; fsck.c).
+ * (pool.c: open, format, the journal; index.c: names, the name hash and
+ * the child lists; attr.c: attributes and directory listings; ghost.c:
+ * directories eviction reclaimed; holds.c: references, the LRU and
+ * eviction; data.c: bytes, extents and xattrs; batch.c: the fast path;
+ * policy.c: per-directory policy; check.c and fsck.c: checks and repair).
  * Nothing outside mm/ but its unit tests and benchmarks includes this.
  */
 #ifndef KVFS_MM_POOL_INT_H

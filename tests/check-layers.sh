@@ -4,7 +4,9 @@
 # check-layers.sh - fail when an #include crosses the layering that the top
 # of mm/mm.h writes down: no mm/ file includes a header of fs/ or gpu/, an
 # mm/ header includes only headers below it in mm.h's order, and fs/ reaches
-# mm/ through mm.h (and log.h, layout.h), never through its private headers.
+# mm/ through mm.h (and log.h), never through its private headers nor the
+# on-pool format (layout.h: clients learn what they need through the ctl
+# file's INFO ioctl, the daemon through mm.h).
 # Reads only the #include lines. Usage: check-layers.sh [TOP] (default: the
 # tree this script is in). Prints one line per violation; exit 1 if any.
 # `check-layers.sh --self-test` checks the checker: it must pass on this
@@ -21,7 +23,8 @@ if [ "${1:-}" = --self-test ]; then
 	for c in 'mm/pool.c:#include "daemon.h"' 'mm/data.c:#include "../fs/handles.h"' \
 		 'mm/alloc.c:#include "kvfs_cuda_int.h"' 'mm/alloc.h:#include "pool_int.h"' \
 		 'mm/layout.h:#include "mm.h"' 'fs/ctl.c:#include "pool_int.h"' \
-		 'fs/daemon.h:#include "backend.h"' 'fs/mount.c:#include "alloc.h"'; do
+		 'fs/daemon.h:#include "backend.h"' 'fs/mount.c:#include "alloc.h"' \
+		 'fs/libkvfs.c:#include "layout.h"' 'fs/preload_pool.c:#include "../mm/layout.h"'; do
 		rm -rf "${tmp:?}"/*
 		cp -r "$src/mm" "$src/fs" "$src/gpu" "$src/include" "$tmp/"
 		echo "${c#*:}" >>"$tmp/${c%%:*}"
@@ -41,7 +44,7 @@ bad=0
 
 # the mm/ headers, lowest first (keep in step with mm/mm.h)
 order=(layout.h check.h log.h alloc.h backend.h mm.h pool_int.h)
-mm_private='^(pool_int|alloc|backend)\.h$'
+mm_private='^(pool_int|alloc|backend|layout)\.h$'
 
 rank() { # header -> its place in $order, or -1
 	local i
@@ -94,7 +97,7 @@ for f in fs/*.c fs/*.h; do
 	for inc in $(includes "$f"); do
 		h=$(basename "$inc")
 		if [[ "$h" =~ $mm_private ]]; then
-			violation "$f" "includes mm/ private $h (use mm.h)"
+			violation "$f" "includes mm/ private $h (use mm.h, or the ctl ABI)"
 		fi
 	done
 done

@@ -8,6 +8,10 @@ dest="$WORK/dest"
 ok "make install DESTDIR=..." make -s -C "$TOP" install DESTDIR="$dest" PREFIX=/usr/local \
 	B="$BUILD" >"$WORK/install.log" 2>&1
 p="$dest/usr/local"
+# what install would build from nothing: the installed files, never a test or benchmark
+make -n -C "$TOP" install DESTDIR="$WORK/dest-n" B="$WORK/fresh" >"$WORK/install-n.log" 2>&1
+ok "make install builds no tests, benchmarks or examples" \
+	bash -c '! grep -qE "/fresh/(tests|bench|examples)/" "$1"' _ "$WORK/install-n.log"
 ok "kvfs installed" test -x "$p/bin/kvfs"
 ok "mount.kvfs installed, pointing at kvfs" test "$(readlink -f "$p/sbin/mount.kvfs")" = "$(readlink -f "$p/bin/kvfs")"
 ok "the man pages installed" test -f "$p/share/man/man8/kvfs.8" -a -f "$p/share/man/man7/kvfs.7" \

@@ -281,7 +281,10 @@ static int cmd_share(char **a)
 	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 1;
 }
 
-/* The pool's lines in /proc/self/maps: every one starts at data_off or later. */
+/*
+ * The pool's lines in /proc/self/maps: every one starts at data_off or
+ * later, and the handle's base is aligned as INFO says.
+ */
 static int cmd_maps(char **a)
 {
 	struct kvfs_ioc_info info = { .abi = KVFS_ABI_VERSION };
@@ -310,8 +313,12 @@ static int cmd_maps(char **a)
 	}
 	if (f)
 		fclose(f);
-	printf("maps %s lines=%d data_off=%" PRIu64 "\n", lines && !bad ? "ok" : "bad", lines,
-	       info.data_off);
+	/* the daemon says the alignment; the data area and the handle's base keep it */
+	if (!info.data_align || (info.data_align & (info.data_align - 1)) ||
+	    info.data_off % info.data_align || (uintptr_t)kvfs_pool_base(kv) % info.data_align)
+		bad++;
+	printf("maps %s lines=%d data_off=%" PRIu64 " data_align=%" PRIu64 "\n",
+	       lines && !bad ? "ok" : "bad", lines, info.data_off, info.data_align);
 	close(fd);
 	kvfs_close(kv);
 	return 0;

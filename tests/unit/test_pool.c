@@ -90,6 +90,32 @@ static void test_mkfs_refuses_formatted(void **state)
 	assert_int_not_equal(file_hash(), before); /* new UUID */
 }
 
+/* What fs/ learns of a pool without its format: identity, data area, inode range. */
+static void test_pool_info(void **state)
+{
+	static const uint8_t zero[16];
+	struct kv_pool_info info;
+	struct kv_pool_stats st;
+	struct kv_pool *p;
+	struct kv_attr a;
+
+	assert_int_equal(kv_pool_mkfs(path, 32 << 20, 100, false), 0);
+	p = open_pool();
+	kv_pool_get_info(p, &info);
+	kv_pool_get_stats(p, &st);
+	assert_memory_not_equal(info.uuid, zero, sizeof(zero));
+	assert_int_equal(info.pool_size, 32 << 20);
+	assert_true(info.page_size >= 4096 && !(info.page_size & (info.page_size - 1)));
+	assert_true(info.data_align && !(info.data_align & (info.data_align - 1)));
+	assert_int_equal(info.data_off % info.data_align, 0);
+	assert_true(info.data_size && info.data_off + info.data_size <= info.pool_size);
+	assert_int_equal(info.max_ino, 100);
+	assert_int_equal(st.inodes_total, info.max_ino);
+	assert_int_equal(kv_create(p, KV_ROOT_INO, "f", 1, S_IFREG | 0644, 0, 0, &a), 0);
+	assert_true(a.ino <= info.max_ino);
+	kv_pool_close(p);
+}
+
 static void test_too_small(void **state)
 {
 	struct kv_open_opts o = { .create_size = 1 << 20, .numa_node = -1 };
@@ -799,6 +825,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_mkfs_refuses_formatted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pool_info, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_too_small, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_not_formatted_and_foreign, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_newer_version_and_corrupt, setup, teardown),

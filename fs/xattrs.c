@@ -1,0 +1,132 @@
+// SPDX-License-Identifier: MIT
+/*
+ * xattrs.c - the FUSE extended-attribute handlers. Names under "user." are
+ * stored in the pool (mm/); "user.kvfs.*" are kvfs's own and read-only
+ * (special.c answers them), except the per-directory policy ones (kvfs(7)),
+ * which are stored like any other. Each handler sends one reply.
+ */
+#include "daemon.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* kvfs's read-only xattrs; the policy ones (kvfs(7)) are stored like any other */
+static bool own_xattr(const char *name)
+{
+	return strncmp(name, "user.kvfs.", 10) == 0 && strcmp(name, KV_XATTR_EVICT) != 0 &&
+	       strcmp(name, KV_XATTR_QUOTA) != 0;
+}
+
+/* setxattr: reply_err(0, EPERM, ENOTSUP, EEXIST, ENODATA, E2BIG, ENOSPC, EINVAL (a bad policy)) */
+void kv_op_setxattr(fuse_req_t req, fuse_ino_t ino_node, const char *name, const char *value,
+		    size_t size, int flags)
+{
+	uint64_t ino = kv_node_ino(ino_node);
+	struct kv_daemon *d = KV_DAEMON(req);
+
+	if (kv_node_stale(d, ino_node)) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	if (kv_is_virtual(d, ino) || own_xattr(name)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	if (strncmp(name, "user.", 5) != 0) {
+		fuse_reply_err(req, ENOTSUP);
+		return;
+	}
+	fuse_reply_err(req, -kv_setxattr(d->pool, ino, name, value, size, flags));
+}
+
+/* getxattr: reply_xattr (size probe), reply_buf, reply_err(ENODATA, ERANGE) */
+void kv_op_getxattr(fuse_req_t req, fuse_ino_t ino_node, const char *name, size_t size)
+{
+	uint64_t ino = kv_node_ino(ino_node);
+	struct kv_daemon *d = KV_DAEMON(req);
+	char *buf = size ? malloc(size) : NULL;
+	ssize_t n;
+
+	if (kv_node_stale(d, ino_node)) {
+		free(buf);
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	if (size && !buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	if (own_xattr(name) || kv_is_virtual(d, ino))
+		n = kv_special_getxattr(d, ino, name, buf, size);
+	else if (strncmp(name, "user.", 5) == 0)
+		n = kv_getxattr(d->pool, ino, name, buf, size);
+	else
+		n = -ENODATA;
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else if (!size)
+		fuse_reply_xattr(req, (size_t)n);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+	free(buf);
+}
+
+/* listxattr: reply_xattr (size probe), reply_buf, reply_err(ERANGE) */
+void kv_op_listxattr(fuse_req_t req, fuse_ino_t ino_node, size_t size)
+{
+	uint64_t ino = kv_node_ino(ino_node);
+	struct kv_daemon *d = KV_DAEMON(req);
+	char own[256];
+	size_t nown = kv_special_listxattr(d, ino, own, sizeof(own));
+	ssize_t n = kv_is_virtual(d, ino) ? 0 : kv_listxattr(d->pool, ino, NULL, 0);
+	char *buf;
+
+	if (kv_node_stale(d, ino_node)) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	if (n < 0) {
+		fuse_reply_err(req, (int)-n);
+		return;
+	}
+	if (!size) {
+		fuse_reply_xattr(req, nown + (size_t)n);
+		return;
+	}
+	if (size < nown + (size_t)n) {
+		fuse_reply_err(req, ERANGE);
+		return;
+	}
+	buf = malloc(nown + (size_t)n + 1);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	memcpy(buf, own, nown);
+	if (n && kv_listxattr(d->pool, ino, buf + nown, (size_t)n) != n)
+		n = 0; /* changed meanwhile; report ours */
+	fuse_reply_buf(req, buf, nown + (size_t)n);
+	free(buf);
+}
+
+/* removexattr: reply_err(0, ENODATA, EPERM) */
+void kv_op_removexattr(fuse_req_t req, fuse_ino_t ino_node, const char *name)
+{
+	uint64_t ino = kv_node_ino(ino_node);
+	struct kv_daemon *d = KV_DAEMON(req);
+
+	if (kv_node_stale(d, ino_node)) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	if (kv_is_virtual(d, ino) || own_xattr(name)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	if (strncmp(name, "user.", 5) != 0) {
+		fuse_reply_err(req, ENOTSUP);
+		return;
+	}
+	fuse_reply_err(req, -kv_removexattr(d->pool, ino, name));
+}
