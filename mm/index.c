@@ -579,7 +579,12 @@ static int create_node(struct kv_pool *p, uint64_t parent, const char *name, siz
 		rc = -ENOENT;
 		goto out;
 	}
-	if (kv_index_hash_find(p, parent, name, len)) {
+	ino = kv_index_hash_find(p, parent, name, len);
+	if (ino) {
+		/* makedirs(exist_ok) stats what it found next: not reclaimed meanwhile */
+		kv_dir_touch(p, parent);
+		if (kv_is_dir(kv_inode(p, ino)))
+			kv_dir_touch(p, ino);
 		rc = -EEXIST;
 		goto out;
 	}

@@ -189,13 +189,15 @@ static inline pthread_rwlock_t *kv_stripe(struct kv_pool *p, uint64_t ino)
 int64_t kv_now_ns(void);
 
 /*
- * A directory eviction empties is reclaimed only if nobody named it or made
- * something in it for a few milliseconds: an engine's makedirs() and the
- * open() that follows are that close. Should one still race with it, the
+ * A directory eviction empties is reclaimed only if nobody named it, made
+ * something in it or tried to make it again for ~34 ms: an engine's
+ * makedirs() and the open() that follows are that close, even on a loaded
+ * machine (4 ms was not: a preempted process came back to find its
+ * directory reclaimed). Should one still race with it, the
  * ghost (index.c) brings the directory back at the open's lookup.
  */
 #define KV_DIR_TICK_SHIFT 20 /* ~1 ms */
-#define KV_DIR_IDLE_TICKS 4
+#define KV_DIR_IDLE_TICKS 32
 
 static inline uint32_t kv_dir_tick(void)
 {
