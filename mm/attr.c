@@ -7,6 +7,7 @@
  */
 #include "check.h"
 #include "pool_int.h"
+#include "snap.h"
 #include "log.h"
 
 #include <errno.h>

@@ -11,7 +11,9 @@
  * observers and crashes both see all or none.
  */
 #include "check.h"
+#include "journal.h"
 #include "pool_int.h"
+#include "snap.h"
 #include "log.h"
 
 #include <errno.h>

@@ -17,7 +17,9 @@
  * changes size or extents), then p->lock for allocation and the journal.
  */
 #include "check.h"
+#include "journal.h"
 #include "pool_int.h"
+#include "snap.h"
 #include "log.h"
 
 #include <errno.h>

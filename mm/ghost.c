@@ -9,6 +9,7 @@
  * the pool except the state change of a revived record. Caller holds p->lock.
  */
 #include "check.h"
+#include "journal.h"
 #include "pool_int.h"
 #include "log.h"
 

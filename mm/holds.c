@@ -7,7 +7,9 @@
  * goes. Every function here is called with p->lock held or takes it.
  */
 #include "check.h"
+#include "journal.h"
 #include "pool_int.h"
+#include "snap.h"
 #include "log.h"
 
 #include <errno.h>

@@ -12,7 +12,9 @@
  * more than one field does so in one journal transaction.
  */
 #include "check.h"
+#include "journal.h"
 #include "pool_int.h"
+#include "snap.h"
 #include "log.h"
 
 #include <errno.h>

@@ -11,6 +11,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <time.h>
 
 #include "alloc.h"
 #include "backend.h"
@@ -181,7 +182,13 @@ static inline pthread_rwlock_t *kv_stripe(struct kv_pool *p, uint64_t ino)
 	return &p->stripes[ino % KV_STRIPES];
 }
 
-int64_t kv_now_ns(void);
+static inline int64_t kv_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 /*
  * A directory eviction empties is reclaimed only if nobody named it or made
@@ -210,25 +217,6 @@ static inline bool kv_dir_idle(const struct kv_pool *p, uint64_t dir)
 
 /* Is this superblock usable for a device of @dev_size bytes? Logs why not. Return: 0 or -errno. */
 int kv_geometry_check(const char *path, const struct kv_geometry *g, uint64_t dev_size);
-
-/*
- * --- journal (pool.c); caller holds p->lock ---
- * A transaction is begin, adds, commit. Only kv_commit's grows with its
- * input (and checks -E2BIG); every other one stages a few fields and at
- * most two names, a few KiB against a journal of KV_JOURNAL_SIZE, so their
- * callers do not check. Should one overflow all the same (a bug), the add
- * logs an error and the whole transaction is dropped at commit: the pool
- * keeps its state before it, never half of it.
- */
-void kv_jtx_begin(struct kv_pool *p);
-/* Stage "write len bytes of src at dst" (dst inside the pool). Return: 0 or -E2BIG. */
-int kv_jtx_add(struct kv_pool *p, void *dst, const void *src, uint32_t len);
-void kv_jtx_commit(struct kv_pool *p);
-#define KV_JTX_FIELD(p, ptr, val)                                                                  \
-	({                                                                                         \
-		__typeof__(*(ptr)) v__ = (val);                                                    \
-		kv_jtx_add((p), (ptr), &v__, sizeof(v__));                                         \
-	})
 
 /* --- index.c; caller holds p->lock --- */
 bool kv_index_is_live_dir(struct kv_pool *p, uint64_t ino);
@@ -324,30 +312,5 @@ ssize_t kv_xattr_get_locked(struct kv_pool *p, uint64_t ino, const char *name, v
 void kv_data_seal(struct kv_pool *p, uint64_t ino);
 /* Move a file's data into one extent (nobody may be reading or writing it). Return: 0 or -ENOSPC. */
 int kv_data_migrate_locked(struct kv_pool *p, uint64_t ino);
-
-/* --- check.c: run-time distrust of the shared pool --- */
-struct kv_snap {
-	uint64_t size, alloc, xattr_off;
-	uint32_t xattr_len;
-	uint16_t n;
-	struct kv_extent ext[KV_INLINE_EXTENTS];
-};
-/*
- * Copy a record's extents, size and xattr extent once and check the copy
- * (bounds, size within the extents, the daemon's signature). A bad record is
- * quarantined. Hold what keeps the daemon itself from changing them (the
- * file's stripe, or p->lock). Return: 0 or -EIO.
- */
-int kv_snap_take(struct kv_pool *p, uint64_t ino, struct kv_snap *s);
-/* The same copy and bounds checks, without the signature or a quarantine (for work done
- * before the caller can hold the locks; check again with kv_snap_take()). Return: 0 or -EIO. */
-int kv_snap_peek(struct kv_pool *p, uint64_t ino, struct kv_snap *s);
-/* Record the extents the daemon just gave @ino (after every change of them). */
-void kv_snap_commit(struct kv_pool *p, uint64_t ino);
-/* ... or that it now has none (the change is staged in the open transaction). */
-void kv_snap_commit_empty(struct kv_pool *p, uint64_t ino);
-/* Mark a record bad: EIO from now on; logged and counted once. */
-void kv_quarantine(struct kv_pool *p, uint64_t ino, const char *why);
-bool kv_quarantined(const struct kv_pool *p, uint64_t ino);
 
 #endif /* KVFS_MM_POOL_INT_H */
