@@ -6,9 +6,9 @@
  * index (index.c owns the names, holds.c the references).
  */
 #include "check.h"
+#include "index.h"
 #include "pool_int.h"
 #include "snap.h"
-#include "log.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -11,10 +11,14 @@
  * observers and crashes both see all or none.
  */
 #include "check.h"
+#include "data.h"
+#include "evict.h"
+#include "holds.h"
+#include "index.h"
 #include "journal.h"
+#include "policy.h"
 #include "pool_int.h"
 #include "snap.h"
-#include "log.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -46,7 +50,7 @@ static int pin_found_locked(struct kv_pool *p, uint64_t ino, int64_t now_ns, str
 	}
 	if (snap.n > 1)
 		return -EBUSY; /* still being written through the mount */
-	rc = kv_index_pin_locked(p, ino, now_ns);
+	rc = kv_holds_pin_locked(p, ino, now_ns);
 	if (rc)
 		return rc;
 	*ext = snap.n ? snap.ext[0] : (struct kv_extent){ 0, 0 };
@@ -153,7 +157,7 @@ int kv_reserve(struct kv_pool *p, uint64_t dir, const char *name, size_t len, ui
 	while ((rc = kv_alloc_extent(&p->alloc, size, &e)) == -ENOSPC) {
 		if (!reclaimed) { /* room ahead of open files goes before any cached file */
 			reclaimed = true;
-			if (kv_data_reclaim_ahead(p))
+			if (kv_evict_reclaim_ahead(p))
 				continue;
 		}
 		if (kv_evict_one(p) < 0)
@@ -161,7 +165,7 @@ int kv_reserve(struct kv_pool *p, uint64_t dir, const char *name, size_t len, ui
 	}
 	if (rc)
 		goto out;
-	ino = kv_index_take_inode(p, false);
+	ino = kv_evict_take_inode(p, false);
 	if (!ino) {
 		kv_alloc_free(&p->alloc, &e);
 		rc = -ENOSPC;

@@ -9,10 +9,13 @@
  * the pool except the state change of a revived record. Caller holds p->lock.
  */
 #include "check.h"
+#include "ghost.h"
+#include "index.h"
 #include "journal.h"
-#include "pool_int.h"
 #include "log.h"
+#include "pool_int.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -196,9 +199,25 @@ bool kv_dir_revive_locked(struct kv_pool *p, uint64_t dir)
 		kv_index_hash_insert(p, d);
 		p->dirs++;
 		if (!p->nchild[d])
-			kv_edir_add(p, d);
+			kv_index_edir_add(p, d);
 		kv_log(KV_LOG_DEBUG, "pool %s: directory %llu revived by a create in it",
 		       p->be.path, (unsigned long long)d);
 	}
 	return true;
+}
+
+int kv_ghost_alloc(struct kv_pool *p)
+{
+	return KV_ALLOC_ARRAY(p, recreated, p->ninodes) ? 0 : -ENOMEM;
+}
+
+void kv_ghost_free(struct kv_pool *p)
+{
+	free(p->recreated);
+	free(p->aliases);
+	p->aliases = NULL;
+	free(p->ghosts);
+	free(p->ghost_bucket);
+	p->ghosts = NULL;
+	p->ghost_bucket = NULL;
 }

@@ -10,6 +10,7 @@
 #include "check.h"
 #include "journal.h"
 #include "log.h"
+#include "pool_int.h"
 
 #include <errno.h>
 #include <string.h>

@@ -12,9 +12,17 @@
  * over-allocation. Free space is derived from the inode table, never stored.
  */
 #include "check.h"
+#include "data.h"
+#include "evict.h"
+#include "ghost.h"
+#include "holds.h"
+#include "index.h"
 #include "journal.h"
-#include "pool_int.h"
 #include "log.h"
+#include "lru.h"
+#include "policy.h"
+#include "pool_int.h"
+#include "snap.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -295,6 +303,174 @@ int kv_pool_mkfs(const char *path, uint64_t size, uint64_t inode_count, bool for
 	return rc;
 }
 
+/* --- build the DRAM state at open: pool.c composes the layers --- */
+
+/* Each layer's DRAM arrays for @p->ninodes records. Return: 0, -ENOMEM. */
+static int pool_alloc_layers(struct kv_pool *p)
+{
+	if (kv_index_alloc(p) || kv_lru_alloc(p) || kv_holds_alloc(p) || kv_snap_alloc(p) ||
+	    kv_data_alloc(p) || kv_policy_alloc(p) || kv_ghost_alloc(p))
+		return -ENOMEM;
+	return 0;
+}
+
+/* Free every layer's DRAM state (what is not there yet is NULL). */
+static void pool_free_layers(struct kv_pool *p)
+{
+	kv_index_free(p);
+	kv_lru_free(p);
+	kv_holds_free(p);
+	kv_evict_free(p);
+	kv_policy_free(p);
+	kv_ghost_free(p);
+	kv_snap_free(p);
+	kv_data_free(p);
+	if (p->alloc.by_start)
+		kv_alloc_destroy(&p->alloc);
+}
+
+/*
+ * Pass 1 (read-write only): free what nobody can reach any more, a dead
+ * holder's orphans and reservations, whatever they hold. Pass 2: the
+ * checker fsck runs too; a read-write open frees what it finds bad.
+ * Return: 0, -EUCLEAN (the root is bad), -ENOMEM.
+ */
+static int pool_check_records(struct kv_pool *p)
+{
+	uint64_t ino;
+	long checked;
+
+	for (ino = KV_ROOT_INO + 1; ino < p->ninodes && !p->readonly; ino++) {
+		struct kv_inode *in = kv_inode(p, ino);
+
+		if (in->state == KV_INODE_ORPHAN || in->state == KV_INODE_RESERVED) {
+			in->extent_count = 0;
+			in->xattr_off = 0;
+			in->xattr_len = 0;
+			atomic_store_explicit((_Atomic uint32_t *)&in->state, KV_INODE_FREE,
+					      memory_order_release);
+			p->orphans_freed++;
+		}
+	}
+	checked =
+	    kv_check_records(&p->geo, p->inodes, p->base, p->be.path, !p->readonly, p->bad, NULL);
+	if (checked < 0)
+		return (int)checked;
+	p->quarantined += (uint64_t)checked;
+	if (p->bad[KV_ROOT_INO]) {
+		kv_log(KV_LOG_ERR,
+		       "pool %s: the root directory record is damaged; a read-write mount "
+		       "repairs it",
+		       p->be.path);
+		return -EUCLEAN;
+	}
+	return 0;
+}
+
+/* The extents of @in (its data, then its xattr blob) appended to *@used. Return: 0, -ENOMEM. */
+static int note_used(const struct kv_inode *in, struct kv_extent **used, uint64_t *nused)
+{
+	int j;
+
+	for (j = 0; j <= in->extent_count && j <= KV_INLINE_EXTENTS; j++) {
+		struct kv_extent e;
+
+		if (j < in->extent_count)
+			e = in->ext[j];
+		else if (in->xattr_off)
+			e = (struct kv_extent){ in->xattr_off, (in->xattr_len + KV_PAGE_SIZE - 1) &
+								   ~(uint64_t)(KV_PAGE_SIZE - 1) };
+		else
+			break;
+		if ((*nused & (*nused + 1)) == 0 && *nused >= 1023) {
+			struct kv_extent *u = realloc(*used, sizeof(**used) * (*nused + 1) * 2);
+
+			if (!u)
+				return -ENOMEM;
+			*used = u;
+		}
+		(*used)[(*nused)++] = e;
+	}
+	return 0;
+}
+
+/*
+ * Link every live record into the index and note its extents for the
+ * allocator, then build the allocator. @lru receives the regular files, to
+ * list once the anchors are known. Return: 0, -EUCLEAN, -ENOMEM.
+ */
+static int pool_link_records(struct kv_pool *p, uint32_t *lru, uint64_t *nlru)
+{
+	uint64_t n = p->ninodes, ino, nused = 0, bad = 0;
+	struct kv_extent *used = malloc(sizeof(*used) * 1024);
+	int rc = -ENOMEM;
+
+	if (!used)
+		return -ENOMEM;
+	for (ino = KV_ROOT_INO; ino < n; ino++) {
+		struct kv_inode *in = kv_inode(p, ino);
+
+		kv_snap_commit(p, ino);
+		if (in->state != KV_INODE_LIVE || p->bad[ino])
+			continue; /* read-only: orphans, reservations, bad records stay out */
+		if (note_used(in, &used, &nused))
+			goto out;
+		if (ino == KV_ROOT_INO)
+			continue;
+		kv_index_add_record(p, ino);
+		if (S_ISREG(in->mode)) /* links are structure, not cache: never evicted */
+			lru[(*nlru)++] = (uint32_t)ino;
+	}
+	rc = kv_alloc_build(&p->alloc, p->geo.data_off, p->geo.data_size / KV_PAGE_SIZE, used,
+			    nused, &bad);
+	if (rc == -EUCLEAN)
+		kv_log(KV_LOG_ERR,
+		       "pool %s: the index is corrupt (an extent at pool offset %llu is "
+		       "outside the data area or shared by two files); run 'kvfs fsck %s'",
+		       p->be.path, (unsigned long long)used[bad].off, p->be.path);
+out:
+	free(used);
+	return rc;
+}
+
+/* At open, after recovery: every layer's DRAM state from the inode table. Return: 0 or -errno. */
+static int pool_build(struct kv_pool *p)
+{
+	uint64_t n = p->ninodes, ino, nlru = 0;
+	uint32_t *lru = NULL;
+	int rc;
+
+	rc = pool_alloc_layers(p);
+	if (!rc)
+		rc = pool_check_records(p);
+	if (rc)
+		return rc;
+	kv_holds_build(p);
+	lru = malloc(sizeof(*lru) * n);
+	if (!lru)
+		return -ENOMEM;
+	rc = pool_link_records(p, lru, &nlru);
+	if (!rc)
+		rc = kv_policy_build(p);
+	if (rc)
+		goto out;
+	kv_index_list_empty_dirs(p);
+	for (ino = KV_ROOT_INO + 1; ino < n; ino++)
+		if (kv_inode(p, ino)->state == KV_INODE_LIVE && !kv_is_dir(kv_inode(p, ino)))
+			kv_policy_attach(p, ino);
+	kv_lru_build(p, lru, nlru);
+	/* Trim over-allocation a dead holder left. */
+	for (ino = KV_ROOT_INO + 1; ino < n && !p->readonly; ino++) {
+		struct kv_inode *in = kv_inode(p, ino);
+
+		if (in->state == KV_INODE_LIVE && !kv_is_dir(in))
+			p->bytes_trimmed += kv_policy_trim(p, ino);
+	}
+out:
+	free(lru);
+	return rc;
+}
+
 /* --- open and close --- */
 
 static int pool_alloc_dram(struct kv_pool *p)
@@ -340,6 +516,7 @@ int kv_pool_open(const char *path, const struct kv_open_opts *o, struct kv_pool 
 		goto out_close;
 	p->inodes = (struct kv_inode *)(p->base + p->geo.inode_off);
 	p->ninodes = p->geo.inode_count;
+	p->up.seal = kv_data_seal;
 	rc = pool_alloc_dram(p);
 	if (rc)
 		goto out_close;
@@ -359,7 +536,7 @@ int kv_pool_open(const char *path, const struct kv_open_opts *o, struct kv_pool 
 		       "next read-write open",
 		       path);
 	}
-	rc = kv_index_build(p);
+	rc = pool_build(p);
 	if (rc)
 		goto out_close;
 	/* a pool file made now is all zeros; of any other, no free page is known to be */
@@ -371,7 +548,7 @@ int kv_pool_open(const char *path, const struct kv_open_opts *o, struct kv_pool 
 	*out = p;
 	return 0;
 out_close:
-	kv_index_free(p);
+	pool_free_layers(p);
 	free(p->jbuf);
 	kv_backend_close(&p->be);
 out_free:
@@ -395,7 +572,7 @@ void kv_pool_close(struct kv_pool *p)
 		atomic_store_explicit((_Atomic uint64_t *)&p->sb->rt.state, KV_STATE_CLEAN,
 				      memory_order_release);
 	}
-	kv_index_free(p); /* and the allocator built with it */
+	pool_free_layers(p); /* and the allocator built with them */
 	free(p->jbuf);
 	kv_backend_close(&p->be);
 	free(p);
@@ -476,30 +653,6 @@ uint64_t kv_pool_zero_free(struct kv_pool *p, uint64_t max_bytes)
 	return done;
 }
 
-long kv_pool_evict_to(struct kv_pool *p, unsigned pct)
-{
-	struct kv_alloc_stats st;
-	bool reclaimed = false;
-	long n = 0;
-
-	pthread_mutex_lock(&p->lock);
-	for (;;) {
-		kv_alloc_get_stats(&p->alloc, &st);
-		if (st.used_bytes * 100 <= st.capacity_bytes * pct)
-			break;
-		if (!reclaimed) { /* room ahead of open files goes before any cached file */
-			reclaimed = true;
-			if (kv_data_reclaim_ahead(p))
-				continue;
-		}
-		if (kv_evict_one(p) < 0)
-			break;
-		n++;
-	}
-	pthread_mutex_unlock(&p->lock);
-	return n;
-}
-
 void kv_pool_get_stats(struct kv_pool *p, struct kv_pool_stats *st)
 {
 	struct kv_alloc_stats as;
@@ -530,3 +683,4 @@ void kv_pool_get_stats(struct kv_pool *p, struct kv_pool_stats *st)
 	st->hits = atomic_load(&p->hits);
 	st->misses = atomic_load(&p->misses);
 }
+

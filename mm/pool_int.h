@@ -10,6 +10,7 @@
 #define KVFS_MM_POOL_INT_H
 
 #include <pthread.h>
+#include <stdlib.h>
 #include <stdatomic.h>
 #include <time.h>
 
@@ -144,11 +145,19 @@ struct kv_pool {
 	uint64_t orphans_freed, bytes_trimmed, dirs_reclaimed;
 	_Atomic uint64_t quarantined;
 
+	/* What a lower layer asks of a higher one, set by pool.c at open (no upward calls). */
+	struct {
+		void (*seal)(struct kv_pool *p, uint64_t ino); /* holds.c's release: data.c */
+	} up;
+
 	kv_fault_fn fault;
 	void *fault_arg;
 	kv_evict_fn evict_cb;
 	void *evict_arg;
 };
+
+/* Allocate a zeroed DRAM array of @n for field @f of @p. Return: it, or NULL. */
+#define KV_ALLOC_ARRAY(p, f, n) ((p)->f = calloc((n), sizeof(*(p)->f)))
 
 static inline void kv_fault(struct kv_pool *p, enum kv_fault_point fp)
 {
@@ -217,100 +226,5 @@ static inline bool kv_dir_idle(const struct kv_pool *p, uint64_t dir)
 
 /* Is this superblock usable for a device of @dev_size bytes? Logs why not. Return: 0 or -errno. */
 int kv_geometry_check(const char *path, const struct kv_geometry *g, uint64_t dev_size);
-
-/* --- index.c; caller holds p->lock --- */
-bool kv_index_is_live_dir(struct kv_pool *p, uint64_t ino);
-uint64_t kv_index_name_hash(const char *name, size_t len, uint64_t parent);
-uint64_t kv_index_hash_find(struct kv_pool *p, uint64_t parent, const char *name, size_t len);
-void kv_index_hash_insert(struct kv_pool *p, uint64_t ino);
-void kv_index_child_add(struct kv_pool *p, uint64_t dir, uint64_t ino);
-
-/* --- ghost.c; caller holds p->lock --- */
-/* Take the ghost of (@parent of generation @parent_gen, @name) off the table. Return: found. */
-bool kv_ghost_take(struct kv_pool *p, uint64_t parent, uint64_t parent_gen, const char *name,
-		   size_t len, struct kv_ghost *out);
-/* The ghost of @name under @parent, or under what @parent was made anew from. Return: found. */
-bool kv_ghost_find(struct kv_pool *p, uint64_t parent, const char *name, size_t len,
-		   struct kv_ghost *out);
-/* Revive the ghost's very record if the kernel still names it. Return: true if it is live. */
-bool kv_ghost_revive_locked(struct kv_pool *p, const struct kv_ghost *g);
-/* @ino was made anew from ghost @g: let it stand for the reclaimed one. */
-void kv_alias_add(struct kv_pool *p, uint64_t ino, const struct kv_ghost *g);
-/* A record's attributes as kvfs shows them (size published, alloc incl. xattrs). */
-void kv_index_fill_attr(struct kv_pool *p, uint64_t ino, struct kv_attr *a);
-int kv_index_build(struct kv_pool *p); /* at open, after recovery */
-void kv_index_free(struct kv_pool *p);
-void kv_lru_touch(struct kv_pool *p, uint64_t ino);
-void kv_lru_remove(struct kv_pool *p, uint64_t ino);
-void kv_lru_append(struct kv_pool *p, uint64_t ino);
-/* Evict the least recently used unheld file. Return: bytes freed, or -ENOSPC when none is left. */
-long kv_evict_one(struct kv_pool *p);
-/* Evict the least recently used unheld file of one anchor. Return: bytes freed, or -ENOSPC. */
-long kv_evict_in(struct kv_pool *p, uint32_t anchor);
-/* Bring back a directory eviction reclaimed that the kernel still names. Return: true if live. */
-bool kv_dir_revive_locked(struct kv_pool *p, uint64_t dir);
-/* The list of empty directories (holds.c). */
-void kv_edir_add(struct kv_pool *p, uint64_t dir);
-void kv_edir_remove(struct kv_pool *p, uint64_t dir);
-/* Remember a reclaimed top directory so that a lookup of its name remakes it. */
-void kv_ghost_add(struct kv_pool *p, uint64_t dir, bool top);
-uint64_t kv_inode_alloc_bytes(const struct kv_inode *in);
-int kv_index_pin_locked(struct kv_pool *p, uint64_t ino, int64_t now_ns);
-/* A free record (evicting if need be), or 0. @for_dir: it will be a directory. */
-uint64_t kv_index_take_inode(struct kv_pool *p, bool for_dir);
-/* Take a record off the indexes and make it an orphan or free (index.c). */
-void kv_index_unlink_record(struct kv_pool *p, uint64_t ino, bool dram_only_unlinked);
-/* An orphan whose last holder went: drop its data, and its record if unreferenced (holds.c). */
-void kv_reap_orphan(struct kv_pool *p, uint64_t ino);
-uint64_t kv_index_find(struct kv_pool *p, uint64_t parent, const char *name, size_t len);
-/* The same in steps, for batches: hash, prefetch its slot, then find. */
-uint64_t kv_index_hash(uint64_t parent, const char *name, size_t len);
-void kv_index_prefetch(struct kv_pool *p, uint64_t h);
-void kv_index_prefetch_inode(struct kv_pool *p,
-			     uint64_t h); /* its slot read: the record it names */
-uint64_t kv_index_find_hashed(struct kv_pool *p, uint64_t h, uint64_t parent, const char *name,
-			      size_t len);
-void kv_index_link(struct kv_pool *p, uint64_t ino, uint64_t parent);
-
-/* --- data.c; caller holds p->lock --- */
-/* Free all data and xattrs of a record in a journal transaction the caller commits. */
-void kv_data_drop(struct kv_pool *p, uint64_t ino, struct kv_extent *freed, int *nfreed);
-void kv_data_free_extents(struct kv_pool *p, struct kv_extent *ext, int n);
-/* Trim allocation beyond the size (page-rounded). Return: bytes trimmed. */
-uint64_t kv_data_trim(struct kv_pool *p, uint64_t ino);
-/* Trim the room ahead of every open file nobody is reading or writing now. Return: bytes freed. */
-uint64_t kv_data_reclaim_ahead(struct kv_pool *p);
-/* Give a record that is not yet visible one extent holding @buf (a link's target). Return: 0, -ENOSPC. */
-int kv_data_fill_new_locked(struct kv_pool *p, struct kv_inode *in, const void *buf, size_t len);
-/* Move a file's data into one extent (nobody may be reading or writing it). Return: 0 or -ENOSPC. */
-int kv_data_migrate_locked(struct kv_pool *p, uint64_t ino);
-
-/* --- policy.c; caller holds p->lock --- */
-int kv_policy_build(struct kv_pool *p); /* at open, after the child lists */
-void kv_policy_free(struct kv_pool *p);
-bool kv_policy_is_name(const char *name);
-/* Is @value acceptable for policy xattr @name (others: always)? Return: 0 or -EINVAL. */
-int kv_policy_check_value(const char *name, const void *value, size_t size);
-uint32_t kv_policy_anchor_of_dir(struct kv_pool *p, uint64_t dir);
-void kv_policy_attach(struct kv_pool *p, uint64_t ino); /* a live file: count it */
-void kv_policy_detach(struct kv_pool *p, uint64_t ino); /* leaving: uncount it */
-void kv_policy_charge(struct kv_pool *p, uint64_t ino, int64_t delta);
-void kv_policy_hit(struct kv_pool *p, uint64_t ino);
-void kv_policy_reattach_tree(struct kv_pool *p, uint64_t ino); /* after a move */
-void kv_policy_refresh_dir(struct kv_pool *p, uint64_t dir); /* after its xattrs changed */
-void kv_policy_dir_gone(struct kv_pool *p, uint64_t dir);
-void kv_policy_unlist(struct kv_pool *p, uint32_t anchor);
-void kv_policy_relist(struct kv_pool *p, uint32_t anchor, uint64_t dir);
-/* Keep @ino's anchor under its quota with @need more bytes. Return: 0, -EDQUOT. */
-int kv_policy_make_room(struct kv_pool *p, uint64_t ino, uint64_t need);
-/* Bytes @ino's anchor may still grow by (UINT64_MAX: no quota). */
-uint64_t kv_policy_room(struct kv_pool *p, uint64_t ino);
-/* A user xattr's value, with p->lock held (data.c). Return: its size, -ENODATA, -ERANGE. */
-ssize_t kv_xattr_get_locked(struct kv_pool *p, uint64_t ino, const char *name, void *value,
-			    size_t size);
-/* A writer is closing: store the checksum of the file's bytes if it was the last (p->lock not held). */
-void kv_data_seal(struct kv_pool *p, uint64_t ino);
-/* Move a file's data into one extent (nobody may be reading or writing it). Return: 0 or -ENOSPC. */
-int kv_data_migrate_locked(struct kv_pool *p, uint64_t ino);
 
 #endif /* KVFS_MM_POOL_INT_H */

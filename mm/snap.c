@@ -10,6 +10,7 @@
  */
 #include "check.h"
 #include "log.h"
+#include "pool_int.h"
 #include "snap.h"
 
 #include <errno.h>
@@ -110,4 +111,17 @@ int kv_snap_take(struct kv_pool *p, uint64_t ino, struct kv_snap *s)
 		return -EIO;
 	}
 	return 0;
+}
+
+int kv_snap_alloc(struct kv_pool *p)
+{
+	if (!KV_ALLOC_ARRAY(p, bad, p->ninodes) || !KV_ALLOC_ARRAY(p, sig, p->ninodes))
+		return -ENOMEM;
+	return 0;
+}
+
+void kv_snap_free(struct kv_pool *p)
+{
+	free(p->bad);
+	free(p->sig);
 }
