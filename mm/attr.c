@@ -6,6 +6,7 @@
  * index (index.c owns the names, holds.c the references).
  */
 #include "check.h"
+#include "holds.h"
 #include "index.h"
 #include "pool_int.h"
 #include "snap.h"
@@ -206,7 +207,7 @@ static int dirent_name(struct kv_pool *p, const struct kv_dirent *d, char *buf, 
 		if (rc >= 0 && attr)
 			kv_index_fill_attr(p, d->ino, attr);
 		if (rc >= 0 && ref)
-			p->kref[d->ino]++;
+			kv_holds_ref_locked(p, d->ino);
 		if (rc >= 0 && ref && kv_is_dir(in))
 			kv_dir_touch(p, d->ino);
 	}

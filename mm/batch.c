@@ -126,12 +126,11 @@ int kv_reserve(struct kv_pool *p, uint64_t dir, const char *name, size_t len, ui
 	int64_t now = kv_now_ns();
 	uint64_t ino;
 	uint32_t anchor;
-	bool reclaimed = false;
 	int rc = 0;
 
 	if (p->readonly)
 		return -EROFS;
-	if (!len || len > KV_NAME_MAX || memchr(name, '/', len) || memchr(name, 0, len))
+	if (kv_index_check_name(name, len))
 		return -EINVAL;
 	if (!size || size > p->geo.data_size)
 		return -EFBIG;
@@ -147,54 +146,28 @@ int kv_reserve(struct kv_pool *p, uint64_t dir, const char *name, size_t len, ui
 	}
 	p->creating_in = dir; /* what we evict must not take the namespace with it */
 	anchor = kv_policy_anchor_of_dir(p, dir);
-	while (p->anchors[anchor].quota &&
-	       p->anchors[anchor].used + ((size + KV_PAGE_SIZE - 1) & ~(uint64_t)(KV_PAGE_SIZE - 1)) >
-		   p->anchors[anchor].quota)
-		if (p->anchors[anchor].never || kv_evict_in(p, anchor) < 0) {
-			rc = -EDQUOT;
-			goto out;
-		}
-	while ((rc = kv_alloc_extent(&p->alloc, size, &e)) == -ENOSPC) {
-		if (!reclaimed) { /* room ahead of open files goes before any cached file */
-			reclaimed = true;
-			if (kv_evict_reclaim_ahead(p))
-				continue;
-		}
-		if (kv_evict_one(p) < 0)
-			break;
-	}
+	rc = kv_evict_make_room_in(p, anchor,
+				   (size + KV_PAGE_SIZE - 1) & ~(uint64_t)(KV_PAGE_SIZE - 1));
+	if (!rc)
+		rc = kv_evict_alloc(p, size, &e);
 	if (rc)
 		goto out;
-	ino = kv_evict_take_inode(p, false);
+	ino = kv_evict_new_inode(p, dir, name, len, S_IFREG | 0644, uid, gid, now);
 	if (!ino) {
 		kv_alloc_free(&p->alloc, &e);
 		rc = -ENOSPC;
 		goto out;
 	}
 	in = kv_inode(p, ino);
-	in->gen++;
-	in->mode = S_IFREG | 0644;
-	in->uid = uid;
-	in->gid = gid;
-	in->parent = dir;
-	in->atime_ns = in->mtime_ns = in->ctime_ns = in->last_use_ns = now;
-	in->xattr_off = 0;
-	in->xattr_len = 0;
-	in->name_len = (uint16_t)len;
-	memcpy(in->name, name, len);
 	in->ext[0] = e;
 	in->extent_count = 1;
-	in->size = size;
-	in->checksum = 0; /* kv_commit() stores it, once the caller has filled the extent */
-	p->dirty[ino] = 0;
-	p->bad[ino] = 0;
+	in->size = size; /* kv_commit() stores the checksum, once the caller has filled the extent */
 	kv_snap_commit(p, ino);
 	kv_fault(p, KV_FP_CREATE_FILLED);
 	/* RESERVED is freed by the next open if we die: the extent cannot leak. */
 	atomic_store_explicit((_Atomic uint32_t *)&in->state, KV_INODE_RESERVED,
 			      memory_order_release);
-	p->pin_count[ino] = 1; /* the reserver holds it: never evicted, data kept */
-	p->held++;
+	kv_holds_reserve(p, ino);
 	kv_policy_attach(p, ino);
 	*ino_out = ino;
 	*ext = e;
@@ -234,9 +207,8 @@ static void drop_reservation(struct kv_pool *p, uint64_t ino)
 	kv_snap_commit_empty(p, ino);
 	if (had)
 		kv_alloc_free(&p->alloc, &snap.ext[0]);
-	p->pin_count[ino] = 0;
-	p->held--;
-	p->free_ino[p->nfree_ino++] = (uint32_t)ino;
+	kv_holds_unreserve(p, ino);
+	kv_holds_put_free(p, ino);
 }
 
 static bool is_reservation(struct kv_pool *p, uint64_t ino)
@@ -326,8 +298,7 @@ int kv_commit(struct kv_pool *p, const uint64_t *inos, size_t n, uint8_t *publis
 			drop_reservation(p, inos[i]);
 			continue;
 		}
-		p->pin_count[inos[i]] = 0;
-		p->held--;
+		kv_holds_unreserve(p, inos[i]);
 		kv_index_link(p, inos[i], parents[i]);
 	}
 out:

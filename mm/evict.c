@@ -307,10 +307,8 @@ int kv_evict_alloc(struct kv_pool *p, uint64_t bytes, struct kv_extent *e)
 	return rc;
 }
 
-int kv_evict_make_room(struct kv_pool *p, uint64_t ino, uint64_t need)
+int kv_evict_make_room_in(struct kv_pool *p, uint32_t i, uint64_t need)
 {
-	uint32_t i = p->file_anchor[ino] ? p->file_anchor[ino] - 1 : 0;
-
 	if (!i || !p->anchors[i].quota)
 		return 0;
 	while (p->anchors[i].used + need > p->anchors[i].quota) {
@@ -318,6 +316,11 @@ int kv_evict_make_room(struct kv_pool *p, uint64_t ino, uint64_t need)
 			return -EDQUOT;
 	}
 	return 0;
+}
+
+int kv_evict_make_room(struct kv_pool *p, uint64_t ino, uint64_t need)
+{
+	return kv_evict_make_room_in(p, p->file_anchor[ino] ? p->file_anchor[ino] - 1 : 0, need);
 }
 
 long kv_pool_evict_to(struct kv_pool *p, unsigned pct)
@@ -351,4 +354,35 @@ void kv_evict_free(struct kv_pool *p)
 	p->ahead = NULL;
 	p->in_ahead = NULL;
 	p->nahead = 0;
+}
+
+/* --- the one constructor of records --- */
+
+uint64_t kv_evict_new_inode(struct kv_pool *p, uint64_t parent, const char *name, size_t len,
+			    uint32_t mode, uint32_t uid, uint32_t gid, int64_t now)
+{
+	struct kv_inode *in;
+	uint64_t ino = kv_evict_take_inode(p, S_ISDIR(mode));
+
+	if (!ino)
+		return 0;
+	in = kv_inode(p, ino);
+	p->recreated[ino] = 0;
+	/* Fill while FREE; the caller's state store publishes it. */
+	in->gen++;
+	in->mode = mode;
+	in->uid = uid;
+	in->gid = gid;
+	in->parent = parent;
+	in->size = 0;
+	in->atime_ns = in->mtime_ns = in->ctime_ns = in->last_use_ns = now;
+	in->xattr_off = 0;
+	in->xattr_len = 0;
+	in->extent_count = 0;
+	in->name_len = (uint16_t)len;
+	memcpy(in->name, name, len);
+	in->checksum = 0; /* stored at the last writer's close, or at kv_commit() */
+	p->dirty[ino] = 0;
+	p->bad[ino] = 0;
+	return ino;
 }

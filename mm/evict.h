@@ -21,6 +21,17 @@ void kv_evict_note_ahead(struct kv_pool *p, uint64_t ino);
 uint64_t kv_evict_reclaim_ahead(struct kv_pool *p);
 /* One extent of @bytes: room ahead first, then LRU files. Return: 0, -ENOSPC. */
 int kv_evict_alloc(struct kv_pool *p, uint64_t bytes, struct kv_extent *e);
+/* Keep anchor @i under its quota with @need more bytes. Return: 0, -EDQUOT. */
+int kv_evict_make_room_in(struct kv_pool *p, uint32_t i, uint64_t need);
+/*
+ * kv_evict_new_inode() - the one constructor of records, as ramfs has one
+ * ramfs_get_inode(): take a record (evicting if need be) and fill it, while
+ * it is FREE and nobody sees it, as a new @mode named @name in @parent with
+ * no data and no checksum. The caller adds data and publishes its state.
+ * Return: the record, or 0 when every record is in use and held.
+ */
+uint64_t kv_evict_new_inode(struct kv_pool *p, uint64_t parent, const char *name, size_t len,
+			    uint32_t mode, uint32_t uid, uint32_t gid, int64_t now);
 /* Keep @ino's anchor under its quota with @need more bytes. Return: 0, -EDQUOT. */
 int kv_evict_make_room(struct kv_pool *p, uint64_t ino, uint64_t need);
 /* Free the list of room ahead (made when first needed). */

@@ -269,7 +269,7 @@ void kv_holds_unlink_finish(struct kv_pool *p, struct kv_unlink_plan *u)
 {
 	kv_extents_free(p, u->freed, u->nfreed);
 	if (!u->keep_record) {
-		p->free_ino[p->nfree_ino++] = (uint32_t)u->ino;
+		kv_holds_put_free(p, u->ino);
 	} else if ((!u->keep_data || p->kept[u->ino]) && !p->in_reclaim[u->ino]) {
 		/* only the kernel's cache still names it: reusable when records run out */
 		p->in_reclaim[u->ino] = 1;
@@ -292,6 +292,28 @@ void kv_holds_unlink(struct kv_pool *p, uint64_t ino, bool dram_only_unlinked)
 uint64_t kv_holds_take_free(struct kv_pool *p)
 {
 	return p->nfree_ino ? p->free_ino[--p->nfree_ino] : 0;
+}
+
+void kv_holds_put_free(struct kv_pool *p, uint64_t ino)
+{
+	p->free_ino[p->nfree_ino++] = (uint32_t)ino;
+}
+
+void kv_holds_ref_locked(struct kv_pool *p, uint64_t ino)
+{
+	p->kref[ino]++;
+}
+
+void kv_holds_reserve(struct kv_pool *p, uint64_t ino)
+{
+	p->pin_count[ino] = 1; /* the reserver holds it: never evicted, data kept */
+	p->held++;
+}
+
+void kv_holds_unreserve(struct kv_pool *p, uint64_t ino)
+{
+	p->pin_count[ino] = 0;
+	p->held--;
 }
 
 int kv_holds_alloc(struct kv_pool *p)

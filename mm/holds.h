@@ -17,6 +17,13 @@ void kv_holds_build(struct kv_pool *p);
 
 /* A free record, or 0 when none is. */
 uint64_t kv_holds_take_free(struct kv_pool *p);
+/* A record back on the free list (it was taken and never published). */
+void kv_holds_put_free(struct kv_pool *p, uint64_t ino);
+/* One kernel lookup of @ino, counted under p->lock with the lookup that found it. */
+void kv_holds_ref_locked(struct kv_pool *p, uint64_t ino);
+/* The reserver's hold on a reservation (kv_reserve), and its end (commit or abort). */
+void kv_holds_reserve(struct kv_pool *p, uint64_t ino);
+void kv_holds_unreserve(struct kv_pool *p, uint64_t ino);
 /* A reusable orphan only the kernel's cache still names (made FREE), or 0. */
 uint64_t kv_holds_take_orphan(struct kv_pool *p);
 /* An orphan whose last holder went: drop its data, and its record if unreferenced. */

@@ -69,6 +69,16 @@ void kv_index_fill_attr(struct kv_pool *p, uint64_t ino, struct kv_attr *a)
 	}
 }
 
+/* A name a create or lookup may use. Return: 0, -EINVAL, -ENAMETOOLONG. */
+int kv_index_check_name(const char *name, size_t len)
+{
+	if (len == 0 || memchr(name, '/', len) || memchr(name, 0, len))
+		return -EINVAL;
+	if (len > KV_NAME_MAX)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
 /* --- the name hash --- */
 
 /*

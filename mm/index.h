@@ -16,6 +16,8 @@ void kv_index_free(struct kv_pool *p);
 /* At open: a live record joins the hash and its parent's child list. */
 void kv_index_add_record(struct kv_pool *p, uint64_t ino);
 
+/* Is @name a name a create or lookup may use? Return: 0, -EINVAL, -ENAMETOOLONG. */
+int kv_index_check_name(const char *name, size_t len);
 bool kv_index_is_live_dir(struct kv_pool *p, uint64_t ino);
 uint64_t kv_index_name_hash(const char *name, size_t len, uint64_t parent);
 /* A record's attributes as kvfs shows them (size published, alloc incl. xattrs). */

@@ -11,27 +11,42 @@
  * stripes); callers hold nothing. The eviction callback runs with the
  * metadata mutex held and must only queue work.
  *
- * The order of mm/, lowest first. A header includes only headers above it
- * in this list, no mm/ file includes a header of fs/ or gpu/, and fs/ sees
- * mm/ through this header (plus log.h, and layout.h for libkvfs.c), never
- * through pool_int.h, alloc.h or backend.h. tests/check-layers.sh checks
- * the #include lines; the build compiles mm/ with -Imm -Iinclude only.
+ * The order of mm/, lowest first. A file calls only functions of its own
+ * layer and of layers below it, and includes only their headers (a header:
+ * only headers of layers below it); where a lower layer must have a higher
+ * one act, it calls through a pointer pool.c sets at open (p->up.seal).
+ * No mm/ file includes a header of fs/ or gpu/, and fs/ sees mm/ through
+ * this header (plus log.h, and layout.h for libkvfs.c), never through the
+ * layers' own headers. tests/check-layers.sh checks the #include lines
+ * (its order is this one); the build compiles mm/ with -Imm -Iinclude only.
  *
  *   layout.h                 the on-pool format (no code)
- *   check.h, check.c         the checks of pool bytes shared by mount and fsck
  *   log.h, log.c             kv_log()
+ *   check.h, check.c         the checks of pool bytes shared by open and fsck
  *   alloc.h, alloc.c         the extent allocator of the data area
  *   backend.h, backend_*.c   where the bytes come from (file, device-DAX)
  *   mm.h                     this contract
- *   pool_int.h               struct kv_pool, shared by the modules below
- *   pool.c index.c attr.c ghost.c holds.c data.c batch.c policy.c fsck.c check.c (its run-time half)
- *                            the operations; today they call each other
- *                            (pool.c builds the index, holds.c evicts
- *                            through index.c, index.c drops data.c's
- *                            extents). The planned split puts them in
- *                            layers that never call upward: journal,
- *                            extents, lru, index; then evict, holds,
- *                            namespace, data, batch; pool.c composes them.
+ *   pool_int.h               struct kv_pool: each layer writes only the
+ *                            members its comment gives it
+ *   snap.h, snap.c           checked copies of a record's extents, quarantine
+ *   journal.h, journal.c     stage, commit and recover a transaction
+ *   extents.h, extents.c     drop, trim and free a record's extents
+ *   xattr.h, xattr.c         read a record's xattr blob
+ *   lru.h, lru.c             the lists of files nobody holds
+ *   index.h, index.c         the name hash, child lists, empty directories
+ *   policy.h, policy.c       per-directory policy: anchors, quotas
+ *   ghost.h, ghost.c         directories eviction reclaimed, and their aliases
+ *   holds.h, holds.c         lookups, opens, pins, free records, unlink of a
+ *                            record: the only writer of the counts
+ *   evict.h, evict.c         the only code that evicts: allocate-or-evict,
+ *                            take an inode record, evict to a target
+ *   namespace.c              lookup, create, symlink, unlink, rmdir, rename
+ *   data.h, data.c, data_xattr.c
+ *                            read, write, truncate, fallocate, xattrs
+ *   attr.c                   attributes, directory listings, paths
+ *   batch.c                  the fast path: lookup+pin, reserve, commit
+ *   pool.c                   open, format, close; composes the layers
+ *   fsck.c                   fsck and repair, through open and close
  */
 #ifndef KVFS_MM_MM_H
 #define KVFS_MM_MM_H

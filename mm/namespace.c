@@ -31,15 +31,6 @@ static uint64_t page_up(uint64_t x)
 
 /* --- lookups and creation --- */
 
-static int check_name(const char *name, size_t len)
-{
-	if (len == 0 || memchr(name, '/', len) || memchr(name, 0, len))
-		return -EINVAL;
-	if (len > KV_NAME_MAX)
-		return -ENAMETOOLONG;
-	return 0;
-}
-
 /* Give a record that is not yet visible one extent holding @buf (a link's target). Return: 0, -ENOSPC. */
 static int fill_new_locked(struct kv_pool *p, struct kv_inode *in, const void *buf, size_t len)
 {
@@ -64,7 +55,7 @@ static int lookup(struct kv_pool *p, uint64_t parent, const char *name, size_t l
 {
 	struct kv_ghost ghost;
 	uint64_t ino;
-	int rc = check_name(name, len);
+	int rc = kv_index_check_name(name, len);
 
 	if (rc)
 		return rc;
@@ -103,7 +94,7 @@ static int lookup(struct kv_pool *p, uint64_t parent, const char *name, size_t l
 	}
 	kv_index_fill_attr(p, ino, out);
 	if (ref) /* in the same critical section: nothing can free it in between */
-		p->kref[ino]++;
+		kv_holds_ref_locked(p, ino);
 	if (ref && kv_is_dir(kv_inode(p, ino)))
 		kv_dir_touch(p, ino);
 out:
@@ -133,7 +124,7 @@ static int create_node(struct kv_pool *p, uint64_t parent, const char *name, siz
 	struct kv_inode *in, *dir;
 	int64_t now = kv_now_ns();
 	uint64_t ino;
-	int rc = check_name(name, len);
+	int rc = kv_index_check_name(name, len);
 
 	if (rc)
 		return rc;
@@ -161,7 +152,14 @@ static int create_node(struct kv_pool *p, uint64_t parent, const char *name, siz
 		}
 	}
 	p->creating_in = parent; /* what take_inode evicts must not take @parent with it */
-	ino = kv_evict_take_inode(p, S_ISDIR(mode));
+	dir = kv_inode(p, parent);
+	/* POSIX/BSD set-group-ID directories: new entries take the directory's group */
+	if (dir->mode & S_ISGID) {
+		gid = dir->gid;
+		if (S_ISDIR(mode))
+			mode |= S_ISGID;
+	}
+	ino = kv_evict_new_inode(p, parent, name, len, mode, uid, gid, now);
 	if (!ino) {
 		kv_log(KV_LOG_WARNING,
 		       "pool %s: all %llu inodes are in use and held; reformat with "
@@ -171,40 +169,16 @@ static int create_node(struct kv_pool *p, uint64_t parent, const char *name, siz
 		goto out;
 	}
 	in = kv_inode(p, ino);
-	dir = kv_inode(p, parent);
-	p->recreated[ino] = 0;
-	/* POSIX/BSD set-group-ID directories: new entries take the directory's group */
-	if (dir->mode & S_ISGID) {
-		gid = dir->gid;
-		if (S_ISDIR(mode))
-			mode |= S_ISGID;
-	}
-	/* Fill while FREE; the state store below publishes it. */
-	in->gen++;
-	in->mode = mode;
-	in->uid = uid;
-	in->gid = gid;
-	in->parent = parent;
-	in->size = 0;
-	in->atime_ns = in->mtime_ns = in->ctime_ns = in->last_use_ns = now;
-	in->xattr_off = 0;
-	in->xattr_len = 0;
-	in->extent_count = 0;
-	in->name_len = (uint16_t)len;
-	memcpy(in->name, name, len);
 	if (S_ISDIR(mode) && data) /* made anew from a ghost */
 		kv_alias_add(p, ino, data);
 	if (dlen) {
 		rc = fill_new_locked(p, in, data, dlen);
 		if (rc) {
-			p->free_ino[p->nfree_ino++] = (uint32_t)ino;
+			kv_holds_put_free(p, ino);
 			goto out;
 		}
 	}
 	p->creating_in = 0;
-	in->checksum = 0;
-	p->dirty[ino] = 0;
-	p->bad[ino] = 0;
 	kv_snap_commit(p, ino);
 	kv_fault(p, KV_FP_CREATE_FILLED);
 	atomic_store_explicit((_Atomic uint32_t *)&in->state, KV_INODE_LIVE, memory_order_release);
@@ -220,7 +194,7 @@ static int create_node(struct kv_pool *p, uint64_t parent, const char *name, siz
 			kv_lru_append(p, ino);
 	}
 	dir->mtime_ns = dir->ctime_ns = now;
-	p->kref[ino]++;
+	kv_holds_ref_locked(p, ino);
 	kv_dir_touch(p, parent);
 	if (S_ISDIR(mode))
 		kv_dir_touch(p, ino);
@@ -256,7 +230,7 @@ static int remove_name(struct kv_pool *p, uint64_t parent, const char *name, siz
 {
 	uint64_t ino;
 	struct kv_inode *in;
-	int rc = check_name(name, len);
+	int rc = kv_index_check_name(name, len);
 
 	if (rc)
 		return rc;
@@ -343,7 +317,7 @@ int kv_rename(struct kv_pool *p, uint64_t parent, const char *name, size_t len, 
 	int rc;
 
 	*replaced = 0;
-	if ((rc = check_name(name, len)) || (rc = check_name(newname, newlen)))
+	if ((rc = kv_index_check_name(name, len)) || (rc = kv_index_check_name(newname, newlen)))
 		return rc;
 	if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE) ||
 	    (flags & RENAME_NOREPLACE && flags & RENAME_EXCHANGE))
