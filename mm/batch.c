@@ -224,6 +224,52 @@ static bool same_snap(const struct kv_snap *a, const struct kv_snap *b)
 	       !memcmp(a->ext, b->ext, sizeof(a->ext[0]) * a->n);
 }
 
+/*
+ * Check reservation @i of a commit under p->lock and stage its publication
+ * in the open transaction (published[i] = 1), or leave it unpublished: a
+ * bad parent or name, a bad record, a name that appeared meanwhile.
+ * Return: 0, -E2BIG (the transaction cannot hold it).
+ */
+static int stage_publish(struct kv_pool *p, const uint64_t *inos, size_t i, uint64_t *parents,
+			 uint64_t *sums, const struct kv_snap *hashed, uint8_t *published)
+{
+	struct kv_inode *in = kv_inode(p, inos[i]);
+	uint64_t j, dir = parents[i] = __atomic_load_n(&in->parent, __ATOMIC_RELAXED);
+	size_t nlen = __atomic_load_n(&in->name_len, __ATOMIC_RELAXED);
+	uint8_t name[KV_NAME_MAX];
+	struct kv_snap snap;
+
+	published[i] = 0;
+	/* the record sat in shared memory since kv_reserve(): check what we link */
+	if (nlen > KV_NAME_MAX)
+		nlen = 0;
+	memcpy(name, in->name, nlen);
+	if (!kv_ino_valid(p, dir) || kv_inode(p, dir)->state != KV_INODE_LIVE ||
+	    !S_ISDIR(kv_inode(p, dir)->mode) || !kv_check_name(name, nlen)) {
+		kv_quarantine(p, inos[i], "(a reservation) has a bad parent or name");
+		return 0;
+	}
+	if (kv_snap_take(p, inos[i], &snap))
+		return 0;
+	if (!sums[i] || !same_snap(&snap, &hashed[i]))
+		sums[i] = kv_data_sum(p->base, snap.ext, snap.n, snap.size);
+	/* someone published this name meanwhile (or twice in this batch): theirs stays */
+	if (kv_index_find(p, dir, (const char *)name, nlen))
+		return 0;
+	for (j = 0; j < i; j++)
+		if (published[j] && kv_inode(p, inos[j])->parent == in->parent &&
+		    kv_inode(p, inos[j])->name_len == in->name_len &&
+		    !memcmp(kv_inode(p, inos[j])->name, in->name, in->name_len))
+			break;
+	if (j < i)
+		return 0;
+	if (kv_jtx_add(p, &in->checksum, &sums[i], sizeof(sums[i])) ||
+	    kv_jtx_add(p, &in->state, &(uint32_t){ KV_INODE_LIVE }, sizeof(uint32_t)))
+		return -E2BIG;
+	published[i] = 1;
+	return 0;
+}
+
 int kv_commit(struct kv_pool *p, const uint64_t *inos, size_t n, uint8_t *published)
 {
 	uint64_t *parents = malloc(sizeof(*parents) * (n ? n : 1));
@@ -250,42 +296,9 @@ int kv_commit(struct kv_pool *p, const uint64_t *inos, size_t n, uint8_t *publis
 		}
 	kv_jtx_begin(p);
 	for (i = 0; i < n; i++) {
-		struct kv_inode *in = kv_inode(p, inos[i]);
-		uint64_t j, dir = parents[i] = __atomic_load_n(&in->parent, __ATOMIC_RELAXED);
-		size_t nlen = __atomic_load_n(&in->name_len, __ATOMIC_RELAXED);
-		uint8_t name[KV_NAME_MAX];
-		struct kv_snap snap;
-
-		published[i] = 0;
-		/* the record sat in shared memory since kv_reserve(): check what we link */
-		if (nlen > KV_NAME_MAX)
-			nlen = 0;
-		memcpy(name, in->name, nlen);
-		if (!kv_ino_valid(p, dir) || kv_inode(p, dir)->state != KV_INODE_LIVE ||
-		    !S_ISDIR(kv_inode(p, dir)->mode) || !kv_check_name(name, nlen)) {
-			kv_quarantine(p, inos[i], "(a reservation) has a bad parent or name");
-			continue;
-		}
-		if (kv_snap_take(p, inos[i], &snap))
-			continue;
-		if (!sums[i] || !same_snap(&snap, &hashed[i]))
-			sums[i] = kv_data_sum(p->base, snap.ext, snap.n, snap.size);
-		/* someone published this name meanwhile (or twice in this batch): theirs stays */
-		if (kv_index_find(p, dir, (const char *)name, nlen))
-			continue;
-		for (j = 0; j < i; j++)
-			if (published[j] && kv_inode(p, inos[j])->parent == in->parent &&
-			    kv_inode(p, inos[j])->name_len == in->name_len &&
-			    !memcmp(kv_inode(p, inos[j])->name, in->name, in->name_len))
-				break;
-		if (j < i)
-			continue;
-		if (kv_jtx_add(p, &in->checksum, &sums[i], sizeof(sums[i])) ||
-		    kv_jtx_add(p, &in->state, &(uint32_t){ KV_INODE_LIVE }, sizeof(uint32_t))) {
-			rc = -E2BIG;
+		rc = stage_publish(p, inos, i, parents, sums, hashed, published);
+		if (rc)
 			goto out;
-		}
-		published[i] = 1;
 	}
 	kv_jtx_commit(p);
 	/*

@@ -19,17 +19,54 @@
 #include <string.h>
 #include <sys/xattr.h>
 
+/*
+ * The blob @old (@len bytes, checked) with @found left out and, if @value,
+ * @name = @value added. Return: a malloc'ed blob of *newlen bytes, or NULL.
+ */
+static uint8_t *build_blob(const uint8_t *old, uint32_t len, const struct kv_xattr_rec *found,
+			   const char *name, const void *value, size_t size, uint32_t *newlen)
+{
+	size_t nlen = strlen(name);
+	struct kv_xattr_rec *r;
+	uint32_t pos = 0;
+	uint8_t *blob = malloc(len + sizeof(*r) + nlen + size + 8);
+
+	*newlen = 0;
+	if (!blob)
+		return NULL;
+	while (old && pos + sizeof(*r) <= len) {
+		const struct kv_xattr_rec *o = (const void *)(old + pos);
+
+		if (o != found) {
+			memcpy(blob + *newlen, o, kv_xattr_rec_bytes(o));
+			*newlen += kv_xattr_rec_bytes(o);
+		}
+		pos += kv_xattr_rec_bytes(o);
+	}
+	if (value) {
+		r = (struct kv_xattr_rec *)(blob + *newlen);
+		r->name_len = (uint16_t)nlen;
+		r->pad = 0;
+		r->value_len = (uint32_t)size;
+		memcpy(r + 1, name, nlen);
+		memcpy((uint8_t *)(r + 1) + nlen, value, size);
+		memset((uint8_t *)(r + 1) + nlen + size, 0,
+		       kv_xattr_rec_bytes(r) - sizeof(*r) - nlen - size);
+		*newlen += kv_xattr_rec_bytes(r);
+	}
+	return blob;
+}
+
 int kv_setxattr(struct kv_pool *p, uint64_t ino, const char *name, const void *value, size_t size,
 		int flags)
 {
 	struct kv_inode *in;
 	uint8_t *old = NULL;
 	const struct kv_xattr_rec *found;
-	struct kv_xattr_rec *r;
 	struct kv_extent e = { 0, 0 }, oldext;
 	uint8_t *blob = NULL;
 	size_t nlen = strlen(name);
-	uint32_t len, pos = 0, newlen = 0;
+	uint32_t len, newlen = 0;
 	int rc = 0;
 
 	if (p->readonly)
@@ -65,30 +102,10 @@ int kv_setxattr(struct kv_pool *p, uint64_t ino, const char *name, const void *v
 		rc = -ENODATA;
 		goto out;
 	}
-	blob = malloc(len + sizeof(*r) + nlen + size + 8);
+	blob = build_blob(old, len, found, name, value, size, &newlen);
 	if (!blob) {
 		rc = -ENOMEM;
 		goto out;
-	}
-	while (old && pos + sizeof(*r) <= len) {
-		const struct kv_xattr_rec *o = (const void *)(old + pos);
-
-		if (o != found) {
-			memcpy(blob + newlen, o, kv_xattr_rec_bytes(o));
-			newlen += kv_xattr_rec_bytes(o);
-		}
-		pos += kv_xattr_rec_bytes(o);
-	}
-	if (value) {
-		r = (struct kv_xattr_rec *)(blob + newlen);
-		r->name_len = (uint16_t)nlen;
-		r->pad = 0;
-		r->value_len = (uint32_t)size;
-		memcpy(r + 1, name, nlen);
-		memcpy((uint8_t *)(r + 1) + nlen, value, size);
-		memset((uint8_t *)(r + 1) + nlen + size, 0,
-		       kv_xattr_rec_bytes(r) - sizeof(*r) - nlen - size);
-		newlen += kv_xattr_rec_bytes(r);
 	}
 	if (newlen > KV_XATTR_MAX_BLOB) {
 		rc = -ENOSPC;

@@ -113,6 +113,33 @@ int kv_lookup_ref(struct kv_pool *p, uint64_t parent, const char *name, size_t l
 	return lookup(p, parent, name, len, out, true);
 }
 
+/* Make a filled record live: its state store publishes it, then the indexes take it. */
+static void publish_node(struct kv_pool *p, uint64_t ino, uint64_t parent, uint32_t mode,
+			 int64_t now)
+{
+	struct kv_inode *in = kv_inode(p, ino), *dir = kv_inode(p, parent);
+
+	kv_snap_commit(p, ino);
+	kv_fault(p, KV_FP_CREATE_FILLED);
+	atomic_store_explicit((_Atomic uint32_t *)&in->state, KV_INODE_LIVE, memory_order_release);
+	kv_index_hash_insert(p, ino);
+	kv_index_child_add(p, parent, ino);
+	if (S_ISDIR(mode)) {
+		p->dirs++;
+		kv_index_edir_add(p, ino);
+	} else {
+		p->files++;
+		kv_policy_attach(p, ino);
+		if (S_ISREG(mode))
+			kv_lru_append(p, ino);
+	}
+	dir->mtime_ns = dir->ctime_ns = now;
+	kv_holds_ref_locked(p, ino);
+	kv_dir_touch(p, parent);
+	if (S_ISDIR(mode))
+		kv_dir_touch(p, ino);
+}
+
 /*
  * The one constructor of names: a file, directory or symbolic link (whose
  * @data, the target, is stored as its one extent before it becomes visible).
@@ -179,25 +206,7 @@ static int create_node(struct kv_pool *p, uint64_t parent, const char *name, siz
 		}
 	}
 	p->creating_in = 0;
-	kv_snap_commit(p, ino);
-	kv_fault(p, KV_FP_CREATE_FILLED);
-	atomic_store_explicit((_Atomic uint32_t *)&in->state, KV_INODE_LIVE, memory_order_release);
-	kv_index_hash_insert(p, ino);
-	kv_index_child_add(p, parent, ino);
-	if (S_ISDIR(mode)) {
-		p->dirs++;
-		kv_index_edir_add(p, ino);
-	} else {
-		p->files++;
-		kv_policy_attach(p, ino);
-		if (S_ISREG(mode))
-			kv_lru_append(p, ino);
-	}
-	dir->mtime_ns = dir->ctime_ns = now;
-	kv_holds_ref_locked(p, ino);
-	kv_dir_touch(p, parent);
-	if (S_ISDIR(mode))
-		kv_dir_touch(p, ino);
+	publish_node(p, ino, parent, mode, now);
 	kv_index_fill_attr(p, ino, out);
 out:
 	p->creating_in = 0;
@@ -307,12 +316,97 @@ static void relink(struct kv_pool *p, uint64_t ino, uint64_t parent)
 	kv_index_hash_insert(p, ino);
 }
 
+/*
+ * RENAME_EXCHANGE of @src (in @parent, its name @len bytes) and @dst (in
+ * @newparent, named @newname): both names in one transaction. Caller holds p->lock.
+ * Return: 0, -ENOENT (no @dst), -EINVAL (a directory below itself).
+ */
+static int rename_exchange(struct kv_pool *p, uint64_t parent, uint64_t src, size_t len,
+			   uint64_t newparent, uint64_t dst, const char *newname, size_t newlen)
+{
+	struct kv_inode *s = kv_inode(p, src), *d;
+	char sname[KV_NAME_MAX];
+
+	if (!dst)
+		return -ENOENT;
+	d = kv_inode(p, dst);
+	if ((kv_is_dir(s) && is_ancestor(p, src, newparent)) ||
+	    (kv_is_dir(d) && is_ancestor(p, dst, parent)))
+		return -EINVAL;
+	kv_index_hash_remove(p, src);
+	kv_index_hash_remove(p, dst);
+	kv_index_child_remove(p, parent, src);
+	kv_index_child_remove(p, newparent, dst);
+	memcpy(sname, s->name, len);
+	kv_jtx_begin(p);
+	stage_name(p, src, newparent, newname, newlen);
+	stage_name(p, dst, parent, sname, len);
+	kv_jtx_commit(p);
+	relink(p, src, newparent);
+	relink(p, dst, parent);
+	if (parent != newparent) {
+		kv_policy_reattach_tree(p, src);
+		kv_policy_reattach_tree(p, dst);
+	}
+	return 0;
+}
+
+/* May @s replace @dst (a plain rename)? Return: 0, -ENOTDIR, -EISDIR, -ENOTEMPTY. */
+static int rename_victim_ok(struct kv_pool *p, const struct kv_inode *s, uint64_t dst)
+{
+	const struct kv_inode *d = kv_inode(p, dst);
+
+	if (kv_is_dir(s) && !kv_is_dir(d))
+		return -ENOTDIR;
+	if (!kv_is_dir(s) && kv_is_dir(d))
+		return -EISDIR;
+	if (kv_is_dir(d) && p->nchild[dst])
+		return -ENOTEMPTY;
+	return 0;
+}
+
+/*
+ * A plain rename of @src (in @parent) to @newname in @newparent, replacing
+ * @dst (0: none), whose state changes in the same transaction. Caller holds
+ * p->lock and has checked that it may. *@replaced: @dst.
+ */
+static void rename_move(struct kv_pool *p, uint64_t parent, uint64_t src, uint64_t newparent,
+			const char *newname, size_t newlen, uint64_t dst, uint64_t *replaced)
+{
+	kv_index_hash_remove(p, src);
+	kv_index_child_remove(p, parent, src);
+	if (dst) {
+		/*
+		 * The victim leaves the index; its state changes in the same
+		 * transaction. While the kernel still caches it, its bytes stay: an
+		 * open that resolved the name just before the rename reads the old
+		 * version whole, rather than failing (freed at the kernel's forget).
+		 */
+		struct kv_inode *d = kv_inode(p, dst);
+		struct kv_unlink_plan u;
+
+		p->kept[dst] = !kv_is_dir(d) && (d->extent_count > 0 || d->size == 0);
+		kv_jtx_begin(p);
+		stage_name(p, src, newparent, newname, newlen);
+		kv_holds_unlink_stage(p, dst, false, &u);
+		kv_jtx_commit(p);
+		kv_holds_unlink_finish(p, &u);
+		*replaced = dst;
+	} else {
+		kv_jtx_begin(p);
+		stage_name(p, src, newparent, newname, newlen);
+		kv_jtx_commit(p);
+	}
+	relink(p, src, newparent);
+	if (parent != newparent)
+		kv_policy_reattach_tree(p, src);
+}
+
 int kv_rename(struct kv_pool *p, uint64_t parent, const char *name, size_t len, uint64_t newparent,
 	      const char *newname, size_t newlen, unsigned flags, uint64_t *replaced)
 {
 	uint64_t src, dst;
 	struct kv_inode *s, *d = NULL;
-	char sname[KV_NAME_MAX];
 	int64_t now = kv_now_ns();
 	int rc;
 
@@ -348,76 +442,18 @@ int kv_rename(struct kv_pool *p, uint64_t parent, const char *name, size_t len, 
 		goto out;
 	}
 	if (flags & RENAME_EXCHANGE) {
-		if (!dst) {
-			rc = -ENOENT;
+		rc = rename_exchange(p, parent, src, len, newparent, dst, newname, newlen);
+		if (rc)
 			goto out;
-		}
-		if ((kv_is_dir(s) && is_ancestor(p, src, newparent)) ||
-		    (kv_is_dir(d) && is_ancestor(p, dst, parent))) {
-			rc = -EINVAL;
-			goto out;
-		}
-		kv_index_hash_remove(p, src);
-		kv_index_hash_remove(p, dst);
-		kv_index_child_remove(p, parent, src);
-		kv_index_child_remove(p, newparent, dst);
-		memcpy(sname, s->name, len);
-		kv_jtx_begin(p);
-		stage_name(p, src, newparent, newname, newlen);
-		stage_name(p, dst, parent, sname, len);
-		kv_jtx_commit(p);
-		relink(p, src, newparent);
-		relink(p, dst, parent);
-		if (parent != newparent) {
-			kv_policy_reattach_tree(p, src);
-			kv_policy_reattach_tree(p, dst);
-		}
 		goto out_times;
 	}
 	if (kv_is_dir(s) && is_ancestor(p, src, newparent)) {
 		rc = -EINVAL;
 		goto out;
 	}
-	if (d) {
-		if (kv_is_dir(s) && !kv_is_dir(d)) {
-			rc = -ENOTDIR;
-			goto out;
-		}
-		if (!kv_is_dir(s) && kv_is_dir(d)) {
-			rc = -EISDIR;
-			goto out;
-		}
-		if (kv_is_dir(d) && p->nchild[dst]) {
-			rc = -ENOTEMPTY;
-			goto out;
-		}
-	}
-	kv_index_hash_remove(p, src);
-	kv_index_child_remove(p, parent, src);
-	if (d) {
-		/*
-		 * The victim leaves the index; its state changes in the same
-		 * transaction. While the kernel still caches it, its bytes stay: an
-		 * open that resolved the name just before the rename reads the old
-		 * version whole, rather than failing (freed at the kernel's forget).
-		 */
-		struct kv_unlink_plan u;
-
-		p->kept[dst] = !kv_is_dir(d) && (d->extent_count > 0 || d->size == 0);
-		kv_jtx_begin(p);
-		stage_name(p, src, newparent, newname, newlen);
-		kv_holds_unlink_stage(p, dst, false, &u);
-		kv_jtx_commit(p);
-		kv_holds_unlink_finish(p, &u);
-		*replaced = dst;
-	} else {
-		kv_jtx_begin(p);
-		stage_name(p, src, newparent, newname, newlen);
-		kv_jtx_commit(p);
-	}
-	relink(p, src, newparent);
-	if (parent != newparent)
-		kv_policy_reattach_tree(p, src);
+	if (d && (rc = rename_victim_ok(p, s, dst)))
+		goto out;
+	rename_move(p, parent, src, newparent, newname, newlen, dst, replaced);
 out_times:
 	kv_dir_touch(p, parent);
 	kv_dir_touch(p, newparent);
