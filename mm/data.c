@@ -305,24 +305,6 @@ int kv_verify(struct kv_pool *p, uint64_t ino)
 
 /* --- reads and writes --- */
 
-ssize_t kv_read(struct kv_pool *p, uint64_t ino, void *buf, size_t len, uint64_t off)
-{
-	struct kv_snap snap;
-	ssize_t rc;
-
-	if (!file_alive(p, ino))
-		return kv_ino_valid(p, ino) && S_ISDIR(kv_inode(p, ino)->mode) ? -EISDIR : -ENOENT;
-	pthread_rwlock_rdlock(kv_stripe(p, ino));
-	rc = kv_snap_take(p, ino, &snap);
-	if (rc == 0 && off < snap.size) {
-		if (len > snap.size - off)
-			len = (size_t)(snap.size - off);
-		copy_range(p, &snap, off, buf, len, false);
-		rc = (ssize_t)len;
-	}
-	pthread_rwlock_unlock(kv_stripe(p, ino));
-	return rc;
-}
 
 /* Point @iov at [off, off + len) of a file's allocated extents. Return: bytes covered. */
 static size_t map_range(struct kv_pool *p, const struct kv_snap *s, uint64_t off, size_t len,
@@ -373,6 +355,25 @@ ssize_t kv_read_iov(struct kv_pool *p, uint64_t ino, uint64_t off, size_t len, s
 void kv_read_iov_done(struct kv_pool *p, uint64_t ino)
 {
 	pthread_rwlock_unlock(kv_stripe(p, ino));
+}
+
+/* A copy out of the pool, built on kv_read_iov() as kv_write() is on kv_write_begin(). */
+ssize_t kv_read(struct kv_pool *p, uint64_t ino, void *buf, size_t len, uint64_t off)
+{
+	struct iovec iov[KV_INLINE_EXTENTS + 1];
+	uint8_t *b = buf;
+	ssize_t n;
+	int niov, i;
+
+	n = kv_read_iov(p, ino, off, len, iov, KV_INLINE_EXTENTS + 1, &niov);
+	if (n < 0)
+		return n;
+	for (i = 0; i < niov; i++) {
+		memcpy(b, iov[i].iov_base, iov[i].iov_len);
+		b += iov[i].iov_len;
+	}
+	kv_read_iov_done(p, ino);
+	return n;
 }
 
 int kv_write_begin(struct kv_pool *p, uint64_t ino, uint64_t off, size_t len, struct iovec *iov,

@@ -215,20 +215,18 @@ long kv_pool_repair(const char *path);
 /* --- names --- */
 
 /**
- * kv_lookup() - find @name in directory @parent and fill *out.
- * Return: 0; -ENOENT (absent, or @parent is not a live directory), -ENOTDIR
- * (@parent is a file), -EINVAL or -ENAMETOOLONG (a bad name).
+ * kv_lookup() - find @name in directory @parent, fill *out and count one
+ * kernel lookup of the found inode (undone by kv_forget()) in the same
+ * critical section, so that no eviction can free and reuse the record
+ * between the two, as passthrough_ll's lo_find() does. A directory
+ * eviction reclaimed comes back, as @parent (the kernel still names it) or
+ * as @name (its ghost). A caller that is not the kernel's lookup forgets
+ * at once. Return: 0; -ENOENT (absent, or @parent is not a live
+ * directory), -ENOTDIR (@parent is a file), -EINVAL or -ENAMETOOLONG (a
+ * bad name), -ENOSPC (a reclaimed directory could not be made again).
  */
 int kv_lookup(struct kv_pool *p, uint64_t parent, const char *name, size_t len,
 	      struct kv_attr *out);
-/**
- * kv_lookup_ref() - kv_lookup() that also counts one kernel lookup of the
- * found inode (see kv_forget()) in the same critical section, so that no
- * eviction can free and reuse the record between the two, as a separate
- * kv_ref() would allow. Return: as kv_lookup().
- */
-int kv_lookup_ref(struct kv_pool *p, uint64_t parent, const char *name, size_t len,
-		  struct kv_attr *out);
 int kv_create(struct kv_pool *p, uint64_t parent, const char *name, size_t len, uint32_t mode,
 	      uint32_t uid, uint32_t gid, struct kv_attr *out);
 /**
@@ -341,7 +339,7 @@ int kv_dir_snapshot(struct kv_pool *p, uint64_t dir, struct kv_dirent **out, uin
 /** kv_dirent_name() - name and attributes of a snapshot entry still alive. Return: len or -ENOENT. */
 int kv_dirent_name(struct kv_pool *p, const struct kv_dirent *d, char *buf, size_t size,
 		   struct kv_attr *attr);
-/** kv_dirent_name_ref() - kv_dirent_name() counting one kernel lookup, as kv_lookup_ref(). */
+/** kv_dirent_name_ref() - kv_dirent_name() counting one kernel lookup, as kv_lookup() does. */
 int kv_dirent_name_ref(struct kv_pool *p, const struct kv_dirent *d, char *buf, size_t size,
 		       struct kv_attr *attr);
 

@@ -50,8 +50,7 @@ static int create_node(struct kv_pool *p, uint64_t parent, const char *name, siz
 		       uint32_t mode, uint32_t uid, uint32_t gid, const void *data, size_t dlen,
 		       struct kv_attr *out);
 
-static int lookup(struct kv_pool *p, uint64_t parent, const char *name, size_t len,
-		  struct kv_attr *out, bool ref)
+int kv_lookup(struct kv_pool *p, uint64_t parent, const char *name, size_t len, struct kv_attr *out)
 {
 	struct kv_ghost ghost;
 	uint64_t ino;
@@ -61,7 +60,7 @@ static int lookup(struct kv_pool *p, uint64_t parent, const char *name, size_t l
 		return rc;
 	pthread_mutex_lock(&p->lock);
 	/* a lookup in a directory eviction reclaimed: the kernel still names it */
-	if (!kv_index_is_live_dir(p, parent) && !(ref && kv_dir_revive_locked(p, parent))) {
+	if (!kv_index_is_live_dir(p, parent) && !kv_dir_revive_locked(p, parent)) {
 		rc = kv_ino_valid(p, parent) && kv_inode(p, parent)->state == KV_INODE_LIVE
 			 ? -ENOTDIR
 			 : -ENOENT;
@@ -75,11 +74,8 @@ static int lookup(struct kv_pool *p, uint64_t parent, const char *name, size_t l
 			pthread_mutex_unlock(&p->lock);
 			rc = create_node(p, parent, name, len, ghost.mode, ghost.uid, ghost.gid,
 					 &ghost, 0, out);
-			if (rc)
-				return rc == -EEXIST ? lookup(p, parent, name, len, out, ref) : rc;
-			if (!ref) /* create_node counted a kernel lookup */
-				kv_forget(p, out->ino, 1);
-			return 0;
+			/* create_node counted the kernel lookup */
+			return rc == -EEXIST ? kv_lookup(p, parent, name, len, out) : rc;
 		}
 	}
 	if (!ino) {
@@ -93,25 +89,15 @@ static int lookup(struct kv_pool *p, uint64_t parent, const char *name, size_t l
 		kv_policy_hit(p, ino);
 	}
 	kv_index_fill_attr(p, ino, out);
-	if (ref) /* in the same critical section: nothing can free it in between */
-		kv_holds_ref_locked(p, ino);
-	if (ref && kv_is_dir(kv_inode(p, ino)))
+	/* in the same critical section: nothing can free it in between */
+	kv_holds_ref_locked(p, ino);
+	if (kv_is_dir(kv_inode(p, ino)))
 		kv_dir_touch(p, ino);
 out:
 	pthread_mutex_unlock(&p->lock);
 	return rc;
 }
 
-int kv_lookup(struct kv_pool *p, uint64_t parent, const char *name, size_t len, struct kv_attr *out)
-{
-	return lookup(p, parent, name, len, out, false);
-}
-
-int kv_lookup_ref(struct kv_pool *p, uint64_t parent, const char *name, size_t len,
-		  struct kv_attr *out)
-{
-	return lookup(p, parent, name, len, out, true);
-}
 
 /* Make a filled record live: its state store publishes it, then the indexes take it. */
 static void publish_node(struct kv_pool *p, uint64_t ino, uint64_t parent, uint32_t mode,
