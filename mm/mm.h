@@ -108,7 +108,11 @@ struct kv_dir_stats {
 };
 /** kv_pool_dir_stats() - up to @max marked directories. Return: how many were written. */
 int kv_pool_dir_stats(struct kv_pool *p, struct kv_dir_stats *out, int max);
-/** kv_pool_inodes_low() - fewer than 1/4 of the inode records are free and empty directories exist. */
+/**
+ * kv_pool_inodes_low() - are fewer than 1/4 of the inode records free while
+ * empty directories exist? Takes the metadata lock.
+ * Return: true if so (kv_pool_reclaim_dirs() has work), else false.
+ */
 bool kv_pool_inodes_low(struct kv_pool *p);
 /**
  * kv_pool_reclaim_dirs() - when inode records run low, remove up to @max
@@ -132,6 +136,7 @@ enum kv_fault_point {
 	KV_FP_EXTENT_ALLOCATED, /* extent taken in DRAM, inode not updated */
 };
 typedef void (*kv_fault_fn)(enum kv_fault_point fp, void *arg);
+/** kv_pool_set_fault_hook() - call @fn(point, @arg) at each fault point (NULL: none); tests only. */
 void kv_pool_set_fault_hook(struct kv_pool *p, kv_fault_fn fn, void *arg);
 
 /*
@@ -141,6 +146,7 @@ void kv_pool_set_fault_hook(struct kv_pool *p, kv_fault_fn fn, void *arg);
  */
 typedef void (*kv_evict_fn)(void *arg, uint64_t parent, uint64_t parent_gen, const char *name,
 			    size_t len, uint64_t ino, uint64_t gen);
+/** kv_pool_set_evict_hook() - report each name eviction removes to @fn(@arg, ...) (NULL: none). */
 void kv_pool_set_evict_hook(struct kv_pool *p, kv_evict_fn fn, void *arg);
 
 
@@ -168,7 +174,7 @@ int kv_pool_open(const char *path, const struct kv_open_opts *o, struct kv_pool 
  * 5 s) instead of failing with -EBUSY. Call nothing else on @p but close.
  */
 void kv_pool_stop_serving(struct kv_pool *p);
-/** kv_pool_close() - mark the pool clean and unmap it. */
+/** kv_pool_close() - mark the pool clean, unmap it and free @p (NULL: nothing). */
 void kv_pool_close(struct kv_pool *p);
 
 /**
@@ -177,11 +183,15 @@ void kv_pool_close(struct kv_pool *p);
  * Return: 0 or -errno.
  */
 int kv_pool_populate(struct kv_pool *p);
+/** kv_pool_geometry() - Return: the pool's geometry, as checked at open (valid until close). */
 const struct kv_geometry *kv_pool_geometry(const struct kv_pool *p);
+/** kv_pool_path() - Return: the path the pool was opened by (valid until close). */
 const char *kv_pool_path(const struct kv_pool *p);
+/** kv_pool_get_stats() - fill *@st with the pool's counters now (takes the metadata lock). */
 void kv_pool_get_stats(struct kv_pool *p, struct kv_pool_stats *st);
-/** kv_pool_set_watermark() - percent of data use above which kv_pool_over_watermark() says so. */
+/** kv_pool_set_watermark() - percent of data use above which kv_pool_over_watermark() says so (100: never). */
 void kv_pool_set_watermark(struct kv_pool *p, unsigned pct);
+/** kv_pool_over_watermark() - Return: true when more data bytes than the watermark's percent are in use. */
 bool kv_pool_over_watermark(struct kv_pool *p);
 /**
  * kv_pool_zero_free() - zero up to @max_bytes of free pages that may hold
@@ -227,6 +237,15 @@ long kv_pool_repair(const char *path);
  */
 int kv_lookup(struct kv_pool *p, uint64_t parent, const char *name, size_t len,
 	      struct kv_attr *out);
+/**
+ * kv_create() - create a file or directory @name in @parent, owned by @uid
+ * (@gid, or the parent's under a set-group-ID directory), and count one
+ * kernel lookup of it as kv_lookup() does. *@out: its attributes.
+ * Return: 0; -EEXIST (the name is present), -ENOENT (@parent is not a live
+ * directory), -EPERM (@mode is neither a file nor a directory: a link goes
+ * through kv_symlink()), -EINVAL or -ENAMETOOLONG (a bad name), -ENOSPC
+ * (every inode record is in use and held), -EROFS.
+ */
 int kv_create(struct kv_pool *p, uint64_t parent, const char *name, size_t len, uint32_t mode,
 	      uint32_t uid, uint32_t gid, struct kv_attr *out);
 /**
@@ -237,11 +256,33 @@ int kv_create(struct kv_pool *p, uint64_t parent, const char *name, size_t len, 
  */
 int kv_symlink(struct kv_pool *p, uint64_t parent, const char *name, size_t len,
 	       const char *target, uint32_t uid, uint32_t gid, struct kv_attr *out);
-/** kv_readlink() - copy up to @size bytes of a link's target (no NUL). Return: length, -EINVAL (not a link), -ENOENT. */
+/**
+ * kv_readlink() - copy up to @size bytes of a link's target (no NUL).
+ * Return: the bytes copied; -EINVAL (not a link), -ENOENT, -EIO (its record is bad).
+ */
 ssize_t kv_readlink(struct kv_pool *p, uint64_t ino, char *buf, size_t size);
+/**
+ * kv_unlink() - remove the name of a file or link. Its data goes now unless
+ * someone holds it; its record when the kernel forgets it.
+ * Return: 0; -ENOENT (absent, or @parent is not a live directory), -EISDIR,
+ * -EINVAL or -ENAMETOOLONG (a bad name), -EROFS.
+ */
 int kv_unlink(struct kv_pool *p, uint64_t parent, const char *name, size_t len);
+/**
+ * kv_rmdir() - remove an empty directory.
+ * Return: 0; -ENOENT, -ENOTDIR, -ENOTEMPTY, -EINVAL or -ENAMETOOLONG, -EROFS.
+ */
 int kv_rmdir(struct kv_pool *p, uint64_t parent, const char *name, size_t len);
-/* flags: 0, RENAME_NOREPLACE or RENAME_EXCHANGE; *replaced: the inode a plain rename unlinked, or 0 */
+/**
+ * kv_rename() - move @name in @parent to @newname in @newparent, in one
+ * journal transaction. @flags: 0, RENAME_NOREPLACE or RENAME_EXCHANGE.
+ * *@replaced: the inode a plain rename unlinked, or 0.
+ * Return: 0 (also when both names are one file); -ENOENT (no source, a
+ * directory not live, or nothing to exchange with), -EEXIST (the target
+ * exists and RENAME_NOREPLACE), -EINVAL (bad @flags, a directory moved
+ * below itself, a bad name), -ENAMETOOLONG, -ENOTDIR or -EISDIR (a file and
+ * a directory), -ENOTEMPTY (the target directory is not empty), -EROFS.
+ */
 int kv_rename(struct kv_pool *p, uint64_t parent, const char *name, size_t len, uint64_t newparent,
 	      const char *newname, size_t newlen, unsigned flags, uint64_t *replaced);
 /**
@@ -253,8 +294,19 @@ int kv_name(struct kv_pool *p, uint64_t ino, char *buf, size_t size, uint64_t *p
 
 /* --- references: the kernel's lookups, opens (and maps), fast-path pins --- */
 
+/** kv_ref() - count @n kernel lookups of @ino (an invalid @ino: nothing). */
 void kv_ref(struct kv_pool *p, uint64_t ino, uint64_t n);
+/**
+ * kv_forget() - the kernel forgot @n lookups of @ino (those of an earlier
+ * life of the record first). An unlinked record nobody holds or names any
+ * more is freed.
+ */
 void kv_forget(struct kv_pool *p, uint64_t ino, uint64_t n);
+/**
+ * kv_open() - hold @ino open (or mapped): never evicted, its data kept
+ * until kv_release(). Return: 0; -ENOENT (not an inode number), -ESTALE
+ * (not live, but for an unlinked file still held or a rename's kept victim).
+ */
 int kv_open(struct kv_pool *p, uint64_t ino);
 /**
  * kv_open_gen() - kv_open() of the record's life whose generation matches
@@ -262,16 +314,28 @@ int kv_open(struct kv_pool *p, uint64_t ino);
  * Return: 0; -ESTALE (another life, or not live), -ENOENT.
  */
 int kv_open_gen(struct kv_pool *p, uint64_t ino, uint64_t gen, uint64_t gen_mask);
-/** kv_gen() - a record's generation now (0 for an invalid inode number). */
+/** kv_gen() - Return: a record's generation now (0 for an invalid inode number). */
 uint64_t kv_gen(struct kv_pool *p, uint64_t ino);
+/**
+ * kv_release() - end a kv_open(). The last writer's release stores the
+ * checksum of the file's bytes; the last holder's trims its room ahead,
+ * or frees an unlinked file.
+ */
 void kv_release(struct kv_pool *p, uint64_t ino);
+/**
+ * kv_pin() - hold @ino for the fast path, if its generation is @gen (0:
+ * any). Return: 0; -ENOENT (not an inode number), -ESTALE (another life, or
+ * not live).
+ */
 int kv_pin(struct kv_pool *p, uint64_t ino, uint64_t gen);
+/** kv_unpin() - end a kv_pin() (an invalid @ino or one not pinned: nothing). */
 void kv_unpin(struct kv_pool *p, uint64_t ino);
 /** kv_unpin_batch() - kv_unpin() of @n inodes, in order, under one lock. */
 void kv_unpin_batch(struct kv_pool *p, const uint64_t *inos, size_t n);
 
 /* --- attributes --- */
 
+/** kv_getattr() - fill *@out with @ino's attributes. Return: 0; -ENOENT (not an inode in use). */
 int kv_getattr(struct kv_pool *p, uint64_t ino, struct kv_attr *out);
 #define KV_SET_MODE  0x01
 #define KV_SET_UID   0x02
@@ -280,39 +344,69 @@ int kv_getattr(struct kv_pool *p, uint64_t ino, struct kv_attr *out);
 #define KV_SET_ATIME 0x10
 #define KV_SET_MTIME 0x20
 #define KV_SET_CTIME 0x40
+/**
+ * kv_setattr() - change the attributes @mask (KV_SET_*) names to those of
+ * *@in (a size through kv_truncate()); *@out: the attributes after.
+ * Return: 0; -ENOENT, -EROFS; with KV_SET_SIZE, as kv_truncate().
+ */
 int kv_setattr(struct kv_pool *p, uint64_t ino, unsigned mask, const struct kv_attr *in,
 	       struct kv_attr *out);
 
 /* --- data --- */
 
+/**
+ * kv_read() - copy up to @len bytes of a file at @off into @buf.
+ * Return: bytes copied (0 at or past the end); -ENOENT (not a live file or
+ * link), -EISDIR, -EIO (its record is bad).
+ */
 ssize_t kv_read(struct kv_pool *p, uint64_t ino, void *buf, size_t len, uint64_t off);
+struct iovec;
 /**
  * kv_read_iov() - point @iov at up to @len bytes of a file at @off, in place
  * in the pool (for zero-copy replies). On return >= 0 the file's data lock is
  * held for reading until kv_read_iov_done(). Return: bytes covered (0 at
- * EOF) or -errno (nothing held).
+ * EOF); -ENOENT, -EISDIR, -EIO, as kv_read() (nothing held).
  */
-struct iovec;
 ssize_t kv_read_iov(struct kv_pool *p, uint64_t ino, uint64_t off, size_t len, struct iovec *iov,
 		    int max, int *niov);
+/** kv_read_iov_done() - let go of the data lock a kv_read_iov() that returned >= 0 holds. */
 void kv_read_iov_done(struct kv_pool *p, uint64_t ino);
 /**
  * kv_write_begin() - make [off, off + len) of a file writable in place: the
  * space is allocated (evicting if needed), a gap after the old end zeroed,
  * and @iov points at the pool memory to fill. The file's data lock is held
  * until kv_write_end(), which publishes the new size for the bytes written.
- * Return: 0 (lock held) or -errno (nothing held).
+ * Return: 0 (lock held); -EROFS, -ENOENT (not a live file), -EFBIG (past
+ * the data area), -ENOSPC (all else held), -EDQUOT (a directory's quota),
+ * -EIO (its record is bad) (nothing held).
  */
 int kv_write_begin(struct kv_pool *p, uint64_t ino, uint64_t off, size_t len, struct iovec *iov,
 		   int max, int *niov);
+/** kv_write_end() - publish the size for @written bytes at @off and let go of the data lock. */
 void kv_write_end(struct kv_pool *p, uint64_t ino, uint64_t off, size_t written);
+/**
+ * kv_write() - copy @len bytes of @buf into a file at @off (through
+ * kv_write_begin() and kv_write_end()).
+ * Return: @len; as kv_write_begin() (nothing written).
+ */
 ssize_t kv_write(struct kv_pool *p, uint64_t ino, const void *buf, size_t len, uint64_t off);
+/**
+ * kv_truncate() - set a file's size: new bytes read as zeros, space past
+ * the new size goes back. Return: 0; -EROFS, -ENOENT, -EISDIR, -EFBIG,
+ * -ENOSPC, -EDQUOT, -EIO.
+ */
 int kv_truncate(struct kv_pool *p, uint64_t ino, uint64_t size);
-/* mode: 0 or FALLOC_FL_KEEP_SIZE; others -EOPNOTSUPP */
+/**
+ * kv_fallocate() - allocate [@off, @off + @len) of a file (zeroed), and
+ * extend its size unless @mode is FALLOC_FL_KEEP_SIZE.
+ * Return: 0; -EOPNOTSUPP (any other @mode), -EROFS, -ENODEV (not a live
+ * file), -EINVAL (@len 0, or the range wraps), -EFBIG, -ENOSPC, -EDQUOT, -EIO.
+ */
 int kv_fallocate(struct kv_pool *p, uint64_t ino, int mode, uint64_t off, uint64_t len);
 /**
- * kv_extents() - copy up to @max extents of a file. Return: the number the
- * file has (may exceed @max), or -errno. *size receives the file size.
+ * kv_extents() - copy up to @max extents of a file. *size receives the
+ * file size. Return: the number the file has (may exceed @max); -ENOENT,
+ * -EIO (its record is bad).
  */
 int kv_extents(struct kv_pool *p, uint64_t ino, struct kv_extent *ext, int max, uint64_t *size);
 /**
@@ -322,7 +416,7 @@ int kv_extents(struct kv_pool *p, uint64_t ino, struct kv_extent *ext, int max, 
  * closed since a change), -EIO (they differ; logged), -ENOENT.
  */
 int kv_verify(struct kv_pool *p, uint64_t ino);
-/** kv_pool_base() - the pool mapping (for tools and tests that inspect the pool in place). */
+/** kv_pool_base() - Return: the pool mapping (for tools and tests that inspect the pool in place). */
 void *kv_pool_base(const struct kv_pool *p);
 
 /* --- directories --- */
@@ -334,12 +428,18 @@ struct kv_dirent {
 /**
  * kv_dir_snapshot() - the children of a directory, in creation order, into a
  * malloc'ed array (*out, *count). POSIX lets readdir ignore later changes.
+ * Return: 0; -ENOENT (not in use), -ENOTDIR (not a live directory), -ENOMEM.
  */
 int kv_dir_snapshot(struct kv_pool *p, uint64_t dir, struct kv_dirent **out, uint64_t *count);
-/** kv_dirent_name() - name and attributes of a snapshot entry still alive. Return: len or -ENOENT. */
+/**
+ * kv_dirent_name() - the name (NUL-terminated) and, if @attr, attributes of
+ * a snapshot entry still alive in the same life.
+ * Return: the name's length; -ENOENT (gone), -ERANGE (@size too small),
+ * -EIO (the name in the pool is invalid: the file is quarantined).
+ */
 int kv_dirent_name(struct kv_pool *p, const struct kv_dirent *d, char *buf, size_t size,
 		   struct kv_attr *attr);
-/** kv_dirent_name_ref() - kv_dirent_name() counting one kernel lookup, as kv_lookup() does. */
+/** kv_dirent_name_ref() - kv_dirent_name() counting one kernel lookup, as kv_lookup() does. Return: as kv_dirent_name(). */
 int kv_dirent_name_ref(struct kv_pool *p, const struct kv_dirent *d, char *buf, size_t size,
 		       struct kv_attr *attr);
 
@@ -366,7 +466,9 @@ size_t kv_lookup_pin_batch(struct kv_pool *p, uint64_t dir, const char *names, s
 /**
  * kv_reserve() - an invisible file of @size bytes in one extent (zeroed if @zero), held
  * until kv_commit() or kv_abort() (or freed at the next open after a crash).
- * Return: 0, -EEXIST (the name is present), -ENOENT (no such dir), -ENOSPC.
+ * Return: 0; -EEXIST (the name is present), -ENOENT (no such dir), -ENOSPC,
+ * -EDQUOT (the directory's quota), -EINVAL (a bad name), -EFBIG (@size 0 or
+ * past the data area), -EROFS.
  */
 int kv_reserve(struct kv_pool *p, uint64_t dir, const char *name, size_t len, uint64_t size,
 	       uint32_t uid, uint32_t gid, bool zero,
@@ -374,18 +476,40 @@ int kv_reserve(struct kv_pool *p, uint64_t dir, const char *name, size_t len, ui
 /**
  * kv_commit() - publish reservations atomically (one journal transaction).
  * published[i] = 0 where the name appeared meanwhile: that reservation is
- * freed and the other file kept. Return: 0, -EINVAL (not a reservation).
+ * freed and the other file kept. Return: 0; -EINVAL (not a reservation:
+ * nothing is published), -E2BIG (more than one journal transaction holds:
+ * nothing is published), -ENOMEM.
  */
 int kv_commit(struct kv_pool *p, const uint64_t *inos, size_t n, uint8_t *published);
+/** kv_abort() - free reservations (an inode that is not one: skipped). */
 void kv_abort(struct kv_pool *p, const uint64_t *inos, size_t n);
 
 /* --- user xattrs (names with the "user." prefix, as given) --- */
 
+/**
+ * kv_setxattr() - set @name to @size bytes of @value (@flags: XATTR_CREATE,
+ * XATTR_REPLACE); a policy name (KV_XATTR_*) on a directory changes its policy.
+ * Return: 0; -ERANGE (@name empty or too long), -E2BIG (@value too large),
+ * -EEXIST (XATTR_CREATE and present), -ENODATA (XATTR_REPLACE and absent),
+ * -EINVAL (a bad policy value, or a policy on a file), -ENOSPC (no room,
+ * or all the xattrs of the inode over KV_XATTR_MAX_BLOB), -ENOENT, -EROFS,
+ * -ENOMEM, -EIO (its record is bad).
+ */
 int kv_setxattr(struct kv_pool *p, uint64_t ino, const char *name, const void *value, size_t size,
 		int flags);
-/* Return: value size; -ERANGE when @size is too small and not 0 */
+/**
+ * kv_getxattr() - copy @name's value into @value (@size 0: only its size).
+ * Return: the value's size; -ERANGE (@size too small and not 0), -ENODATA,
+ * -ENOENT, -ENOMEM, -EIO.
+ */
 ssize_t kv_getxattr(struct kv_pool *p, uint64_t ino, const char *name, void *value, size_t size);
+/**
+ * kv_listxattr() - the names of @ino's xattrs, each NUL-terminated, into
+ * @list (@size 0: only the size). Return: the list's size; -ERANGE (@size
+ * too small and not 0), -ENOENT, -ENOMEM, -EIO.
+ */
 ssize_t kv_listxattr(struct kv_pool *p, uint64_t ino, char *list, size_t size);
+/** kv_removexattr() - remove @name. Return: 0; -ENODATA (absent); else as kv_setxattr(). */
 int kv_removexattr(struct kv_pool *p, uint64_t ino, const char *name);
 
 #endif /* KVFS_MM_MM_H */
