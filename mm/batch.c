@@ -300,7 +300,7 @@ int kv_commit(struct kv_pool *p, const uint64_t *inos, size_t n, uint8_t *publis
 		if (rc)
 			goto out;
 	}
-	kv_jtx_commit(p);
+	kv_jtx_commit(p); /* cannot fail: every add succeeded */
 	/*
 	 * Link tail first: the LRU then holds the chain's head as the most
 	 * recently used, so eviction takes a chain from its tail (a child is

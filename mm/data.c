@@ -125,7 +125,11 @@ static int migrate(struct kv_pool *p, uint64_t ino, uint64_t total)
 	kv_jtx_begin(p);
 	KV_JTX_FIELD(p, &in->ext[0], e);
 	KV_JTX_FIELD(p, &in->extent_count, (uint16_t)1);
-	kv_jtx_commit(p);
+	rc = kv_jtx_commit(p);
+	if (rc) { /* nothing applied: the file keeps its extents */
+		kv_extents_free(p, &e, 1);
+		return rc;
+	}
 	kv_snap_commit(p, ino);
 	kv_extents_free(p, old, n);
 	return 0;

@@ -121,7 +121,12 @@ int kv_setxattr(struct kv_pool *p, uint64_t ino, const char *name, const void *v
 	KV_JTX_FIELD(p, &in->xattr_off, e.off);
 	KV_JTX_FIELD(p, &in->xattr_len, newlen);
 	KV_JTX_FIELD(p, &in->ctime_ns, kv_now_ns());
-	kv_jtx_commit(p);
+	rc = kv_jtx_commit(p);
+	if (rc) { /* nothing applied: the old blob stays */
+		if (newlen)
+			kv_alloc_free(&p->alloc, &e);
+		goto out;
+	}
 	kv_snap_commit(p, ino);
 	if (oldext.off)
 		kv_alloc_free(&p->alloc, &oldext);

@@ -15,6 +15,7 @@
 #include "ghost.h"
 #include "holds.h"
 #include "index.h"
+#include "lru.h"
 #include "policy.h"
 #include "pool_int.h"
 #include "snap.h"
@@ -98,7 +99,8 @@ static void reclaim_empty_dirs(struct kv_pool *p, uint64_t dir)
 		memcpy(name, in->name, len);
 		name[len] = 0;
 		kv_ghost_add(p, dir, parent == KV_ROOT_INO || p->anchor_idx[parent]);
-		kv_holds_unlink(p, dir, false);
+		if (kv_holds_unlink(p, dir, false))
+			return; /* it stays (its ghost finds it live) */
 		if (in->state == KV_INODE_ORPHAN)
 			p->dir_reclaimed[dir] = 1;
 		p->dirs_reclaimed++;
@@ -203,7 +205,10 @@ long kv_evict_in(struct kv_pool *p, uint32_t a)
 	if (kv_snap_take(p, ino, &snap) == 0)
 		bytes = (long)snap.alloc;
 	/* a quarantined file goes too, its space kept until the next open checks it */
-	kv_holds_unlink(p, ino, false);
+	if (kv_holds_unlink(p, ino, false)) {
+		kv_lru_remove(p, ino); /* it stays, off the list: the next file goes instead */
+		return 0;
+	}
 	atomic_fetch_add(&p->evictions, 1);
 	atomic_fetch_add(&p->evicted_bytes, (uint64_t)bytes);
 	p->anchors[a].evictions++;

@@ -11,6 +11,7 @@
 #include "pool_int.h"
 #include "snap.h"
 
+#include <errno.h>
 #include <stdatomic.h>
 
 static uint64_t page_up(uint64_t x)
@@ -26,7 +27,7 @@ void kv_extents_free(struct kv_pool *p, struct kv_extent *ext, int n)
 		kv_alloc_free(&p->alloc, &ext[i]);
 }
 
-void kv_extents_drop(struct kv_pool *p, uint64_t ino, struct kv_extent *freed, int *nfreed)
+int kv_extents_drop(struct kv_pool *p, uint64_t ino, struct kv_extent *freed, int *nfreed)
 {
 	struct kv_inode *in = kv_inode(p, ino);
 	struct kv_snap snap;
@@ -40,12 +41,13 @@ void kv_extents_drop(struct kv_pool *p, uint64_t ino, struct kv_extent *freed, i
 		if (snap.xattr_off)
 			freed[n++] = (struct kv_extent){ snap.xattr_off, page_up(snap.xattr_len) };
 	}
-	KV_JTX_FIELD(p, &in->extent_count, (uint16_t)0);
-	KV_JTX_FIELD(p, &in->size, (uint64_t)0); /* a record without data holds no bytes */
-	KV_JTX_FIELD(p, &in->xattr_off, (uint64_t)0);
-	KV_JTX_FIELD(p, &in->xattr_len, (uint32_t)0);
-	kv_snap_commit_empty(p, ino);
 	*nfreed = n;
+	if (KV_JTX_FIELD(p, &in->extent_count, (uint16_t)0) ||
+	    KV_JTX_FIELD(p, &in->size, (uint64_t)0) || /* a record without data holds no bytes */
+	    KV_JTX_FIELD(p, &in->xattr_off, (uint64_t)0) ||
+	    KV_JTX_FIELD(p, &in->xattr_len, (uint32_t)0))
+		return -E2BIG;
+	return 0;
 }
 
 uint64_t kv_extents_trim(struct kv_pool *p, uint64_t ino)

@@ -13,10 +13,12 @@ uint64_t kv_extents_bytes(const struct kv_inode *in);
 /*
  * Stage, in the caller's open journal transaction, a record with no data
  * and no xattrs; *@freed (room for KV_INLINE_EXTENTS + 1) receives the
- * extents to give back with kv_extents_free() once it is committed. A
- * quarantined record gives back nothing (its extents may be another's).
+ * extents to give back with kv_extents_free() once it is committed, and
+ * the caller records that it has none (kv_snap_commit_empty) once the
+ * staging succeeded. A quarantined record gives back nothing (its extents
+ * may be another's). Return: 0, -E2BIG (the transaction cannot hold it).
  */
-void kv_extents_drop(struct kv_pool *p, uint64_t ino, struct kv_extent *freed, int *nfreed);
+int kv_extents_drop(struct kv_pool *p, uint64_t ino, struct kv_extent *freed, int *nfreed);
 /* Give @n extents back to the allocator. */
 void kv_extents_free(struct kv_pool *p, struct kv_extent *ext, int n);
 /*

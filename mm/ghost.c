@@ -192,7 +192,8 @@ bool kv_dir_revive_locked(struct kv_pool *p, uint64_t dir)
 		 */
 		kv_jtx_begin(p);
 		KV_JTX_FIELD(p, &in->state, (uint32_t)KV_INODE_LIVE);
-		kv_jtx_commit(p);
+		if (kv_jtx_commit(p))
+			return false; /* nothing applied: it stays reclaimed */
 		p->dir_reclaimed[d] = 0;
 		kv_dir_touch(p, d);
 		kv_index_child_add(p, p->dparent[d], d);

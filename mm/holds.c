@@ -13,6 +13,7 @@
 #include "lru.h"
 #include "policy.h"
 #include "pool_int.h"
+#include "snap.h"
 
 #include <errno.h>
 #include <string.h>
@@ -44,10 +45,13 @@ uint64_t kv_holds_take_orphan(struct kv_pool *p)
 				struct kv_extent freed[KV_INLINE_EXTENTS + 1];
 				int nfreed;
 
-				p->kept[ino] = 0;
 				kv_jtx_begin(p);
-				kv_extents_drop(p, ino, freed, &nfreed);
-				kv_jtx_commit(p);
+				if (kv_extents_drop(p, ino, freed, &nfreed) || kv_jtx_commit(p)) {
+					kv_jtx_abort(p);
+					continue; /* it stays an orphan with its bytes */
+				}
+				p->kept[ino] = 0;
+				kv_snap_commit_empty(p, ino);
 				kv_extents_free(p, freed, nfreed);
 			}
 			p->kref_debt[ino] += p->kref[ino];
@@ -68,7 +72,7 @@ void kv_holds_reap_orphan(struct kv_pool *p, uint64_t ino)
 
 	if (in->state != KV_INODE_ORPHAN || kv_held(p, ino))
 		return;
-	kv_holds_unlink(p, ino, true);
+	kv_holds_unlink(p, ino, true); /* -E2BIG: it stays an orphan, until the next open */
 }
 
 /* --- references --- */
@@ -227,13 +231,7 @@ void kv_unpin_batch(struct kv_pool *p, const uint64_t *inos, size_t n)
 
 /* --- record lifecycle --- */
 
-/*
- * Take the record off every DRAM index (unless it is off them already) and
- * stage, in the open transaction, its change to an orphan (still referenced)
- * or free; its data goes now unless someone holds it.
- */
-void kv_holds_unlink_stage(struct kv_pool *p, uint64_t ino, bool off_indexes_already,
-			 struct kv_unlink_plan *u)
+int kv_holds_unlink_stage(struct kv_pool *p, uint64_t ino, struct kv_unlink_plan *u)
 {
 	struct kv_inode *in = kv_inode(p, ino);
 
@@ -241,6 +239,17 @@ void kv_holds_unlink_stage(struct kv_pool *p, uint64_t ino, bool off_indexes_alr
 	u->keep_data = kv_held(p, ino) || (p->kept[ino] && p->kref[ino]);
 	u->keep_record = u->keep_data || p->kref[ino];
 	u->nfreed = 0;
+	if ((!u->keep_data && kv_extents_drop(p, ino, u->freed, &u->nfreed)) ||
+	    KV_JTX_FIELD(p, &in->state, u->keep_record ? KV_INODE_ORPHAN : KV_INODE_FREE))
+		return -E2BIG;
+	return 0;
+}
+
+void kv_holds_unlink_detach(struct kv_pool *p, struct kv_unlink_plan *u, bool off_indexes_already)
+{
+	uint64_t ino = u->ino;
+	struct kv_inode *in = kv_inode(p, ino);
+
 	if (!off_indexes_already) {
 		kv_index_hash_remove(p, ino);
 		kv_index_child_remove(p, p->dparent[ino], ino);
@@ -257,11 +266,10 @@ void kv_holds_unlink_stage(struct kv_pool *p, uint64_t ino, bool off_indexes_alr
 		kv_policy_detach(p, ino);
 	}
 	p->dir_reclaimed[ino] = 0;
-	if (!u->keep_data)
+	if (!u->keep_data) {
 		p->kept[ino] = 0;
-	if (!u->keep_data)
-		kv_extents_drop(p, ino, u->freed, &u->nfreed);
-	KV_JTX_FIELD(p, &in->state, u->keep_record ? KV_INODE_ORPHAN : KV_INODE_FREE);
+		kv_snap_commit_empty(p, ino);
+	}
 }
 
 /* After the commit: give the space back, and the record or make it reclaimable. */
@@ -277,14 +285,19 @@ void kv_holds_unlink_finish(struct kv_pool *p, struct kv_unlink_plan *u)
 	}
 }
 
-void kv_holds_unlink(struct kv_pool *p, uint64_t ino, bool dram_only_unlinked)
+int kv_holds_unlink(struct kv_pool *p, uint64_t ino, bool dram_only_unlinked)
 {
 	struct kv_unlink_plan u;
 
 	kv_jtx_begin(p);
-	kv_holds_unlink_stage(p, ino, dram_only_unlinked, &u);
-	kv_jtx_commit(p);
+	if (kv_holds_unlink_stage(p, ino, &u)) {
+		kv_jtx_abort(p);
+		return -E2BIG;
+	}
+	kv_holds_unlink_detach(p, &u, dram_only_unlinked);
+	kv_jtx_commit(p); /* cannot fail: every add succeeded */
 	kv_holds_unlink_finish(p, &u);
+	return 0;
 }
 
 /* --- free records; build at open, free at close --- */

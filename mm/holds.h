@@ -39,15 +39,19 @@ struct kv_unlink_plan {
 	int nfreed;
 };
 /*
- * Take the record off every DRAM index (unless @off_indexes_already) and
- * stage, in the open transaction, its change to an orphan (still
- * referenced) or free; its data goes now unless someone holds it.
+ * An unlink in three steps, so that rename can put it in its own
+ * transaction and nothing changes unless all of it can be staged:
+ * kv_holds_unlink_stage() stages, in the open transaction, the record's
+ * change to an orphan (still referenced) or free, its data going now unless
+ * someone holds it. Return: 0; -E2BIG (the transaction cannot hold it:
+ * nothing changed, the caller aborts the transaction).
  */
-void kv_holds_unlink_stage(struct kv_pool *p, uint64_t ino, bool off_indexes_already,
-			   struct kv_unlink_plan *u);
+int kv_holds_unlink_stage(struct kv_pool *p, uint64_t ino, struct kv_unlink_plan *u);
+/* Then, before the commit: take it off every DRAM index (unless @off_indexes_already) and its anchor. */
+void kv_holds_unlink_detach(struct kv_pool *p, struct kv_unlink_plan *u, bool off_indexes_already);
 /* After the commit: give the space back, and the record or make it reclaimable. */
 void kv_holds_unlink_finish(struct kv_pool *p, struct kv_unlink_plan *u);
-/* Both in one transaction: the record becomes an orphan or free. */
-void kv_holds_unlink(struct kv_pool *p, uint64_t ino, bool dram_only_unlinked);
+/* Both in one transaction: the record becomes an orphan or free. Return: 0, -E2BIG (nothing changed). */
+int kv_holds_unlink(struct kv_pool *p, uint64_t ino, bool dram_only_unlinked);
 
 #endif /* KVFS_MM_HOLDS_H */

@@ -66,15 +66,22 @@ static void journal_apply(struct kv_pool *p, const uint8_t *recs, uint32_t nrec)
 	}
 }
 
-void kv_jtx_commit(struct kv_pool *p)
+void kv_jtx_abort(struct kv_pool *p)
+{
+	kv_jtx_begin(p);
+}
+
+int kv_jtx_commit(struct kv_pool *p)
 {
 	struct kv_journal_head *h = journal_head(p);
 	uint8_t *recs = (uint8_t *)(h + 1);
 
-	if (p->joverflow) /* all or nothing: a transaction cut short is not applied */
-		p->jnrec = p->jbytes = 0;
+	if (p->joverflow) { /* all or nothing: a transaction cut short is not applied */
+		kv_jtx_abort(p);
+		return -E2BIG;
+	}
 	if (!p->jnrec)
-		return;
+		return 0;
 	memcpy(recs, p->jbuf, p->jbytes);
 	h->seq = ++p->jseq;
 	h->nrec = p->jnrec;
@@ -90,6 +97,7 @@ void kv_jtx_commit(struct kv_pool *p)
 			      memory_order_release);
 	p->jnrec = 0;
 	p->jbytes = 0;
+	return 0;
 }
 
 /*

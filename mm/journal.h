@@ -11,16 +11,21 @@
 /*
  * Caller holds p->lock.
  * A transaction is begin, adds, commit. Only kv_commit's grows with its
- * input (and checks -E2BIG); every other one stages a few fields and at
- * most two names, a few KiB against a journal of KV_JOURNAL_SIZE, so their
- * callers do not check. Should one overflow all the same (a bug), the add
- * logs an error and the whole transaction is dropped at commit: the pool
- * keeps its state before it, never half of it.
+ * input; every other one stages a few fields and at most two names, a few
+ * KiB against a journal of KV_JOURNAL_SIZE. Should one overflow all the
+ * same, the add logs an error and fails with -E2BIG, and so does the
+ * commit, which then applies nothing: the pool keeps its state before the
+ * transaction, never half of it. A caller that changes DRAM state with a
+ * transaction checks the adds (or the commit) before it changes any, so
+ * that a transaction that cannot be staged fails whole.
  */
 void kv_jtx_begin(struct kv_pool *p);
 /* Stage "write len bytes of src at dst" (dst inside the pool). Return: 0 or -E2BIG. */
 int kv_jtx_add(struct kv_pool *p, void *dst, const void *src, uint32_t len);
-void kv_jtx_commit(struct kv_pool *p);
+/* Drop the staged transaction: nothing of it is applied. */
+void kv_jtx_abort(struct kv_pool *p);
+/* Write, mark, apply and clear the transaction. Return: 0, -E2BIG (an add failed: nothing applied). */
+int kv_jtx_commit(struct kv_pool *p);
 #define KV_JTX_FIELD(p, ptr, val)                                                                  \
 	({                                                                                         \
 		__typeof__(*(ptr)) v__ = (val);                                                    \

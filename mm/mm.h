@@ -265,12 +265,14 @@ ssize_t kv_readlink(struct kv_pool *p, uint64_t ino, char *buf, size_t size);
  * kv_unlink() - remove the name of a file or link. Its data goes now unless
  * someone holds it; its record when the kernel forgets it.
  * Return: 0; -ENOENT (absent, or @parent is not a live directory), -EISDIR,
- * -EINVAL or -ENAMETOOLONG (a bad name), -EROFS.
+ * -EINVAL or -ENAMETOOLONG (a bad name), -EROFS, -E2BIG (the journal cannot
+ * hold the change: nothing changed).
  */
 int kv_unlink(struct kv_pool *p, uint64_t parent, const char *name, size_t len);
 /**
  * kv_rmdir() - remove an empty directory.
- * Return: 0; -ENOENT, -ENOTDIR, -ENOTEMPTY, -EINVAL or -ENAMETOOLONG, -EROFS.
+ * Return: 0; -ENOENT, -ENOTDIR, -ENOTEMPTY, -EINVAL or -ENAMETOOLONG, -EROFS,
+ * -E2BIG (as kv_unlink()).
  */
 int kv_rmdir(struct kv_pool *p, uint64_t parent, const char *name, size_t len);
 /**
@@ -281,7 +283,8 @@ int kv_rmdir(struct kv_pool *p, uint64_t parent, const char *name, size_t len);
  * directory not live, or nothing to exchange with), -EEXIST (the target
  * exists and RENAME_NOREPLACE), -EINVAL (bad @flags, a directory moved
  * below itself, a bad name), -ENAMETOOLONG, -ENOTDIR or -EISDIR (a file and
- * a directory), -ENOTEMPTY (the target directory is not empty), -EROFS.
+ * a directory), -ENOTEMPTY (the target directory is not empty), -EROFS,
+ * -E2BIG (the journal cannot hold the change: nothing changed).
  */
 int kv_rename(struct kv_pool *p, uint64_t parent, const char *name, size_t len, uint64_t newparent,
 	      const char *newname, size_t newlen, unsigned flags, uint64_t *replaced);
@@ -378,7 +381,8 @@ void kv_read_iov_done(struct kv_pool *p, uint64_t ino);
  * until kv_write_end(), which publishes the new size for the bytes written.
  * Return: 0 (lock held); -EROFS, -ENOENT (not a live file), -EFBIG (past
  * the data area), -ENOSPC (all else held), -EDQUOT (a directory's quota),
- * -EIO (its record is bad) (nothing held).
+ * -EIO (its record is bad), -E2BIG (moving its data into one extent did not
+ * fit the journal: nothing changed) (nothing held).
  */
 int kv_write_begin(struct kv_pool *p, uint64_t ino, uint64_t off, size_t len, struct iovec *iov,
 		   int max, int *niov);
@@ -393,14 +397,15 @@ ssize_t kv_write(struct kv_pool *p, uint64_t ino, const void *buf, size_t len, u
 /**
  * kv_truncate() - set a file's size: new bytes read as zeros, space past
  * the new size goes back. Return: 0; -EROFS, -ENOENT, -EISDIR, -EFBIG,
- * -ENOSPC, -EDQUOT, -EIO.
+ * -ENOSPC, -EDQUOT, -EIO, -E2BIG (as kv_write_begin()).
  */
 int kv_truncate(struct kv_pool *p, uint64_t ino, uint64_t size);
 /**
  * kv_fallocate() - allocate [@off, @off + @len) of a file (zeroed), and
  * extend its size unless @mode is FALLOC_FL_KEEP_SIZE.
  * Return: 0; -EOPNOTSUPP (any other @mode), -EROFS, -ENODEV (not a live
- * file), -EINVAL (@len 0, or the range wraps), -EFBIG, -ENOSPC, -EDQUOT, -EIO.
+ * file), -EINVAL (@len 0, or the range wraps), -EFBIG, -ENOSPC, -EDQUOT, -EIO,
+ * -E2BIG (as kv_write_begin()).
  */
 int kv_fallocate(struct kv_pool *p, uint64_t ino, int mode, uint64_t off, uint64_t len);
 /**
@@ -493,7 +498,8 @@ void kv_abort(struct kv_pool *p, const uint64_t *inos, size_t n);
  * -EEXIST (XATTR_CREATE and present), -ENODATA (XATTR_REPLACE and absent),
  * -EINVAL (a bad policy value, or a policy on a file), -ENOSPC (no room,
  * or all the xattrs of the inode over KV_XATTR_MAX_BLOB), -ENOENT, -EROFS,
- * -ENOMEM, -EIO (its record is bad).
+ * -ENOMEM, -EIO (its record is bad), -E2BIG (the journal cannot hold the
+ * change: nothing changed).
  */
 int kv_setxattr(struct kv_pool *p, uint64_t ino, const char *name, const void *value, size_t size,
 		int flags);

@@ -254,7 +254,9 @@ static int remove_name(struct kv_pool *p, uint64_t parent, const char *name, siz
 		rc = -ENOTEMPTY;
 		goto out;
 	}
-	kv_holds_unlink(p, ino, false);
+	rc = kv_holds_unlink(p, ino, false);
+	if (rc)
+		goto out;
 	kv_inode(p, parent)->mtime_ns = kv_inode(p, parent)->ctime_ns = kv_now_ns();
 out:
 	pthread_mutex_unlock(&p->lock);
@@ -283,16 +285,17 @@ static bool is_ancestor(struct kv_pool *p, uint64_t ino, uint64_t dir)
 	}
 }
 
-/* Stage the parent and name of @ino in the open transaction. */
-static void stage_name(struct kv_pool *p, uint64_t ino, uint64_t parent, const char *name,
-		       size_t len)
+/* Stage the parent and name of @ino in the open transaction. Return: 0, -E2BIG. */
+static int stage_name(struct kv_pool *p, uint64_t ino, uint64_t parent, const char *name,
+		      size_t len)
 {
 	struct kv_inode *in = kv_inode(p, ino);
 
-	KV_JTX_FIELD(p, &in->parent, parent);
-	KV_JTX_FIELD(p, &in->name_len, (uint16_t)len);
-	kv_jtx_add(p, in->name, name, (uint32_t)len);
-	KV_JTX_FIELD(p, &in->ctime_ns, kv_now_ns());
+	if (KV_JTX_FIELD(p, &in->parent, parent) || KV_JTX_FIELD(p, &in->name_len, (uint16_t)len) ||
+	    kv_jtx_add(p, in->name, name, (uint32_t)len) ||
+	    KV_JTX_FIELD(p, &in->ctime_ns, kv_now_ns()))
+		return -E2BIG;
+	return 0;
 }
 
 /* Put a renamed inode back in the indexes, under the parent it was just given. */
@@ -305,7 +308,8 @@ static void relink(struct kv_pool *p, uint64_t ino, uint64_t parent)
 /*
  * RENAME_EXCHANGE of @src (in @parent, its name @len bytes) and @dst (in
  * @newparent, named @newname): both names in one transaction. Caller holds p->lock.
- * Return: 0, -ENOENT (no @dst), -EINVAL (a directory below itself).
+ * Return: 0, -ENOENT (no @dst), -EINVAL (a directory below itself),
+ * -E2BIG (the transaction cannot hold it: nothing changed).
  */
 static int rename_exchange(struct kv_pool *p, uint64_t parent, uint64_t src, size_t len,
 			   uint64_t newparent, uint64_t dst, const char *newname, size_t newlen)
@@ -319,15 +323,17 @@ static int rename_exchange(struct kv_pool *p, uint64_t parent, uint64_t src, siz
 	if ((kv_is_dir(s) && is_ancestor(p, src, newparent)) ||
 	    (kv_is_dir(d) && is_ancestor(p, dst, parent)))
 		return -EINVAL;
+	memcpy(sname, s->name, len);
+	kv_jtx_begin(p);
+	if (stage_name(p, src, newparent, newname, newlen) || stage_name(p, dst, parent, sname, len)) {
+		kv_jtx_abort(p);
+		return -E2BIG;
+	}
 	kv_index_hash_remove(p, src);
 	kv_index_hash_remove(p, dst);
 	kv_index_child_remove(p, parent, src);
 	kv_index_child_remove(p, newparent, dst);
-	memcpy(sname, s->name, len);
-	kv_jtx_begin(p);
-	stage_name(p, src, newparent, newname, newlen);
-	stage_name(p, dst, parent, sname, len);
-	kv_jtx_commit(p);
+	kv_jtx_commit(p); /* cannot fail: every add succeeded */
 	relink(p, src, newparent);
 	relink(p, dst, parent);
 	if (parent != newparent) {
@@ -355,12 +361,17 @@ static int rename_victim_ok(struct kv_pool *p, const struct kv_inode *s, uint64_
  * A plain rename of @src (in @parent) to @newname in @newparent, replacing
  * @dst (0: none), whose state changes in the same transaction. Caller holds
  * p->lock and has checked that it may. *@replaced: @dst.
+ * Return: 0, -E2BIG (the transaction cannot hold it: nothing changed).
  */
-static void rename_move(struct kv_pool *p, uint64_t parent, uint64_t src, uint64_t newparent,
-			const char *newname, size_t newlen, uint64_t dst, uint64_t *replaced)
+static int rename_move(struct kv_pool *p, uint64_t parent, uint64_t src, uint64_t newparent,
+		       const char *newname, size_t newlen, uint64_t dst, uint64_t *replaced)
 {
-	kv_index_hash_remove(p, src);
-	kv_index_child_remove(p, parent, src);
+	struct kv_unlink_plan u;
+	uint8_t was_kept = 0;
+
+	kv_jtx_begin(p);
+	if (stage_name(p, src, newparent, newname, newlen))
+		goto fail;
 	if (dst) {
 		/*
 		 * The victim leaves the index; its state changes in the same
@@ -369,23 +380,30 @@ static void rename_move(struct kv_pool *p, uint64_t parent, uint64_t src, uint64
 		 * version whole, rather than failing (freed at the kernel's forget).
 		 */
 		struct kv_inode *d = kv_inode(p, dst);
-		struct kv_unlink_plan u;
 
+		was_kept = p->kept[dst];
 		p->kept[dst] = !kv_is_dir(d) && (d->extent_count > 0 || d->size == 0);
-		kv_jtx_begin(p);
-		stage_name(p, src, newparent, newname, newlen);
-		kv_holds_unlink_stage(p, dst, false, &u);
-		kv_jtx_commit(p);
+		if (kv_holds_unlink_stage(p, dst, &u)) {
+			p->kept[dst] = was_kept;
+			goto fail;
+		}
+	}
+	kv_index_hash_remove(p, src);
+	kv_index_child_remove(p, parent, src);
+	if (dst)
+		kv_holds_unlink_detach(p, &u, false);
+	kv_jtx_commit(p); /* cannot fail: every add succeeded */
+	if (dst) {
 		kv_holds_unlink_finish(p, &u);
 		*replaced = dst;
-	} else {
-		kv_jtx_begin(p);
-		stage_name(p, src, newparent, newname, newlen);
-		kv_jtx_commit(p);
 	}
 	relink(p, src, newparent);
 	if (parent != newparent)
 		kv_policy_reattach_tree(p, src);
+	return 0;
+fail:
+	kv_jtx_abort(p);
+	return -E2BIG;
 }
 
 int kv_rename(struct kv_pool *p, uint64_t parent, const char *name, size_t len, uint64_t newparent,
@@ -439,7 +457,9 @@ int kv_rename(struct kv_pool *p, uint64_t parent, const char *name, size_t len, 
 	}
 	if (d && (rc = rename_victim_ok(p, s, dst)))
 		goto out;
-	rename_move(p, parent, src, newparent, newname, newlen, dst, replaced);
+	rc = rename_move(p, parent, src, newparent, newname, newlen, dst, replaced);
+	if (rc)
+		goto out;
 out_times:
 	kv_dir_touch(p, parent);
 	kv_dir_touch(p, newparent);
