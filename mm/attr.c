@@ -3,7 +3,8 @@
  * attr.c - what a file or directory looks like from outside: attributes
  * (getattr, setattr), names as linked, paths, and directory snapshots for
  * readdir. Reads of the pool's records are checked copies; it changes no
- * index (index.c owns the names, holds.c the references).
+ * index (index.c owns the names, holds.c the references). Above the data
+ * layer: a size change is kv_truncate().
  */
 #include "check.h"
 #include "holds.h"

@@ -118,8 +118,7 @@ size_t kv_lookup_pin_batch(struct kv_pool *p, uint64_t dir, const char *names, s
 }
 
 int kv_reserve(struct kv_pool *p, uint64_t dir, const char *name, size_t len, uint64_t size,
-	       uint32_t uid, uint32_t gid, bool zero,
-	       uint64_t *ino_out, struct kv_extent *ext)
+	       uint32_t uid, uint32_t gid, bool zero, uint64_t *ino_out, struct kv_extent *ext)
 {
 	struct kv_inode *in, *d;
 	struct kv_extent e = { 0, 0 };
@@ -161,7 +160,8 @@ int kv_reserve(struct kv_pool *p, uint64_t dir, const char *name, size_t len, ui
 	in = kv_inode(p, ino);
 	in->ext[0] = e;
 	in->extent_count = 1;
-	in->size = size; /* kv_commit() stores the checksum, once the caller has filled the extent */
+	/* kv_commit() stores the checksum, once the caller has filled the extent */
+	in->size = size;
 	kv_snap_commit(p, ino);
 	kv_fault(p, KV_FP_CREATE_FILLED);
 	/* RESERVED is freed by the next open if we die: the extent cannot leak. */

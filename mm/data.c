@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * data.c - a file's bytes: read, write, truncate, fallocate, extents, xattrs.
+ * data.c - a file's bytes: read, write, truncate, fallocate, their
+ * checksums, and a file's extents for the fast path (its xattrs are
+ * data_xattr.c's, beside it).
  *
  * A file's data is a short list of extents (at most KV_INLINE_EXTENTS). A
  * size known up front (truncate, fallocate) gets exactly one extent; a file
@@ -14,7 +16,8 @@
  * fallocate) zeroes it before the size store that makes it visible.
  *
  * Locking: a file's stripe lock (read for reads, write for anything that
- * changes size or extents), then p->lock for allocation and the journal.
+ * changes size or extents), then p->lock for allocation (evict.c's
+ * allocate-or-evict) and the journal.
  */
 #include "check.h"
 #include "data.h"
@@ -179,8 +182,8 @@ static int grow_extents(struct kv_pool *p, uint64_t ino, const struct kv_snap *s
 		kv_fault(p, KV_FP_EXTENT_ALLOCATED);
 		/* Fill the slot, then publish it with the count. */
 		in->ext[snap->n] = e;
-		atomic_store_explicit((_Atomic uint16_t *)&in->extent_count, (uint16_t)(snap->n + 1),
-				      memory_order_release);
+		atomic_store_explicit((_Atomic uint16_t *)&in->extent_count,
+				      (uint16_t)(snap->n + 1), memory_order_release);
 		kv_snap_commit(p, ino);
 		return 0;
 	}
@@ -308,7 +311,6 @@ int kv_verify(struct kv_pool *p, uint64_t ino)
 }
 
 /* --- reads and writes --- */
-
 
 /* Point @iov at [off, off + len) of a file's allocated extents. Return: bytes covered. */
 static size_t map_range(struct kv_pool *p, const struct kv_snap *s, uint64_t off, size_t len,

@@ -3,7 +3,7 @@
  * ghost.c - directories eviction reclaimed, and how they come back. A
  * reclaimed directory leaves a ghost (its parent, name, mode, owner and
  * record); a lookup or create of its name revives the very record while the
- * kernel still names it, or lets index.c make it anew, and a directory made
+ * kernel still names it, or lets namespace.c make it anew, and a directory made
  * anew stands (an alias) for the one it replaces, so that the ghosts of its
  * subdirectories are found through it. Bounded, in DRAM; nothing here is on
  * the pool except the state change of a revived record. Caller holds p->lock.

@@ -1,10 +1,14 @@
 // SPDX-License-Identifier: MIT
 /*
- * holds.c - who holds a file, and eviction. The kernel's lookups, opens
- * (and maps) and fast-path pins are counted per inode in DRAM; a file
- * nobody holds sits on an LRU list, whose head eviction takes in O(1). An
- * unlinked file that is still held stays an orphan until its last holder
- * goes. Every function here is called with p->lock held or takes it.
+ * holds.c - who holds a file. The kernel's lookups, opens (and maps) and
+ * fast-path pins are counted per inode in DRAM; the last holder's release
+ * puts a file on its LRU list (lru.c). An unlinked file that is still held
+ * stays an orphan until its last holder goes; one only the kernel's cache
+ * still names is reclaimable (evict.c takes it when records run out). This
+ * is the only writer of those counts, the held state and the free and
+ * reclaimable records, and the unlink of a record is here. Below eviction:
+ * it never evicts. Every function here is called with p->lock held or
+ * takes it.
  */
 #include "extents.h"
 #include "holds.h"

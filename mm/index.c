@@ -1,15 +1,12 @@
 // SPDX-License-Identifier: MIT
 /*
- * index.c - names: lookup, create, rename, unlink, and the DRAM indexes
- * they use (attributes and directory listings are in attr.c).
- *
- * The inode table on the pool is the truth; this file keeps DRAM indexes
- * over it, rebuilt at open (kv_index_build, which also rebuilds holds.c's
- * LRU lists): a hash of (parent, name) for O(1) lookups, a per-directory
- * child list for readdir without scanning the table (the ghosts of
- * directories eviction reclaimed are in ghost.c). The reference counts,
- * the LRU and eviction live in holds.c. Every function here that changes
- * more than one field does so in one journal transaction.
+ * index.c - the DRAM indexes over the inode table, and nothing else: a
+ * hash of (parent, name) for O(1) lookups, a per-directory child list in
+ * creation order for readdir without scanning the table, and the list of
+ * empty directories. The inode table on the pool is the truth; pool.c
+ * rebuilds these at open (kv_index_add_record for each live record). The
+ * operations on names are namespace.c's, the ghosts of reclaimed
+ * directories ghost.c's. Nothing here writes the pool. Caller holds p->lock.
  */
 #include "extents.h"
 #include "index.h"
@@ -65,7 +62,7 @@ void kv_index_fill_attr(struct kv_pool *p, uint64_t ino, struct kv_attr *a)
 		a->nlink = in->state == KV_INODE_LIVE ? 1 : 0;
 		a->size = atomic_load_explicit((_Atomic uint64_t *)&in->size, memory_order_acquire);
 		a->alloc_bytes = kv_extents_bytes(in) + ((in->xattr_len + KV_PAGE_SIZE - 1) &
-							     ~(uint64_t)(KV_PAGE_SIZE - 1));
+							 ~(uint64_t)(KV_PAGE_SIZE - 1));
 	}
 }
 

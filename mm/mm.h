@@ -149,7 +149,6 @@ typedef void (*kv_evict_fn)(void *arg, uint64_t parent, uint64_t parent_gen, con
 /** kv_pool_set_evict_hook() - report each name eviction removes to @fn(@arg, ...) (NULL: none). */
 void kv_pool_set_evict_hook(struct kv_pool *p, kv_evict_fn fn, void *arg);
 
-
 /* --- the pool --- */
 
 /**
@@ -254,8 +253,8 @@ int kv_create(struct kv_pool *p, uint64_t parent, const char *name, size_t len, 
  * Return: 0; -EEXIST, -ENOENT (no such directory, or an empty target),
  * -ENAMETOOLONG (name, or target over KV_SYMLINK_MAX), -ENOSPC, -EROFS.
  */
-int kv_symlink(struct kv_pool *p, uint64_t parent, const char *name, size_t len,
-	       const char *target, uint32_t uid, uint32_t gid, struct kv_attr *out);
+int kv_symlink(struct kv_pool *p, uint64_t parent, const char *name, size_t len, const char *target,
+	       uint32_t uid, uint32_t gid, struct kv_attr *out);
 /**
  * kv_readlink() - copy up to @size bytes of a link's target (no NUL).
  * Return: the bytes copied; -EINVAL (not a link), -ENOENT, -EIO (its record is bad).
@@ -476,8 +475,7 @@ size_t kv_lookup_pin_batch(struct kv_pool *p, uint64_t dir, const char *names, s
  * past the data area), -EROFS.
  */
 int kv_reserve(struct kv_pool *p, uint64_t dir, const char *name, size_t len, uint64_t size,
-	       uint32_t uid, uint32_t gid, bool zero,
-	       uint64_t *ino, struct kv_extent *ext);
+	       uint32_t uid, uint32_t gid, bool zero, uint64_t *ino, struct kv_extent *ext);
 /**
  * kv_commit() - publish reservations atomically (one journal transaction).
  * published[i] = 0 where the name appeared meanwhile: that reservation is

@@ -98,7 +98,6 @@ out:
 	return rc;
 }
 
-
 /* Make a filled record live: its state store publishes it, then the indexes take it. */
 static void publish_node(struct kv_pool *p, uint64_t ino, uint64_t parent, uint32_t mode,
 			 int64_t now)
@@ -325,7 +324,8 @@ static int rename_exchange(struct kv_pool *p, uint64_t parent, uint64_t src, siz
 		return -EINVAL;
 	memcpy(sname, s->name, len);
 	kv_jtx_begin(p);
-	if (stage_name(p, src, newparent, newname, newlen) || stage_name(p, dst, parent, sname, len)) {
+	if (stage_name(p, src, newparent, newname, newlen) ||
+	    stage_name(p, dst, parent, sname, len)) {
 		kv_jtx_abort(p);
 		return -E2BIG;
 	}

@@ -8,7 +8,7 @@
  * bytes its files hold, its counters and its own LRU list of unheld files.
  * Slot 0 is the unmarked rest of the pool. Files under `never` are on no
  * list, so nothing here or in eviction can take them; a quota is kept by
- * evicting from the anchor's own list before a write grows past it.
+ * eviction (evict.c) from the anchor's own list before a write grows past it.
  *
  * The policy lives on the pool as ordinary xattrs (it survives restarts and
  * shows in getfattr); the slots are rebuilt from them at open. Every

@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: MIT
 /*
- * pool.c - format, open, recover and close a kvfs pool; the redo journal.
+ * pool.c - format, open, recover and close a kvfs pool, and compose the
+ * layers of mm/ (the order is at the top of mm.h): at open it asks each
+ * for its DRAM state and builds it from the inode table in order; it
+ * sets the pointers through which a lower layer asks a higher one.
  *
  * Crash model: the process holding the pool may die at any instruction; the
  * pool's memory survives (a shared-memory file, or CXL memory). So every
  * update is ordered such that the pool is always either before or after it:
  * single aligned stores publish single fields (a size, a state), and changes
- * of several fields go through the journal: stage the new bytes in DRAM, copy
- * them to the journal, store the commit mark, apply, clear. Open replays a
+ * of several fields go through the journal (journal.c). Open replays a
  * committed transaction, frees orphans and reservations, and trims
  * over-allocation. Free space is derived from the inode table, never stored.
  */
@@ -683,4 +685,3 @@ void kv_pool_get_stats(struct kv_pool *p, struct kv_pool_stats *st)
 	st->hits = atomic_load(&p->hits);
 	st->misses = atomic_load(&p->misses);
 }
-

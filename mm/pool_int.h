@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * pool_int.h - the inside of struct kv_pool, shared by the mm/ modules
- * (pool.c: open, format, the journal; index.c: names and directories;
- * holds.c: references, the LRU and eviction; data.c: bytes, extents and
- * xattrs; batch.c: the fast path; policy.c: per-directory policy; fsck.c).
+ * pool_int.h - struct kv_pool, the state of the layers of mm/ (their order
+ * is at the top of mm.h), and the helpers every layer uses. Each member's
+ * comment names the layer that owns it: that layer allocates and writes it
+ * (through its own functions for the layers above); a higher layer may
+ * read it. Written by more than one layer, a member says which and why.
  * Nothing outside mm/ but its unit tests and benchmarks includes this.
  */
 #ifndef KVFS_MM_POOL_INT_H
@@ -22,7 +23,7 @@
 #define KV_STRIPES 64
 
 /*
- * A directory that eviction reclaimed (index.c): a lookup of its name
+ * A directory that eviction reclaimed (ghost.c): a lookup of its name
  * brings it back, the very record while the kernel still names it (so
  * every process agrees on one inode), else made anew with its mode and
  * owner. An engine that saw it a moment ago (makedirs() then open()) or
@@ -42,13 +43,13 @@ struct kv_ghost {
 	char name[KV_NAME_MAX + 1];
 };
 
-/* A directory made anew from a ghost, and the one it stands for (index.c). */
+/* A directory made anew from a ghost, and the one it stands for (ghost.c). */
 #define KV_ALIASES 4096
 struct kv_alias {
 	uint64_t ino, gen, old_ino, old_gen;
 };
 
-/* A directory with a cache policy (policy.c); slot 0 is the unmarked rest. */
+/* A directory with a cache policy (policy.c; its LRU list's ends: lru.c); slot 0 is the unmarked rest. */
 struct kv_anchor {
 	uint64_t ino, gen; /* the directory; ino 0: a free slot */
 	bool never; /* user.kvfs.evict=never */
@@ -65,6 +66,7 @@ struct kv_hslot {
 #define KV_NONE 0u /* "no inode" in the DRAM link arrays: record 0 is never used */
 
 struct kv_pool {
+	/* pool.c: the mapping and its checked geometry, the allocator built at open */
 	struct kv_backend be;
 	uint8_t *base;
 	struct kv_super *sb;
@@ -79,68 +81,81 @@ struct kv_pool {
 	/* Data of files: readers/writers of a file's bytes vs. changes of its extents. */
 	pthread_rwlock_t stripes[KV_STRIPES];
 
-	/* journal staging (DRAM) */
+	/* journal.c: the transaction being staged (DRAM) */
 	uint8_t *jbuf;
 	uint32_t jbytes, jnrec;
 	bool joverflow; /* a record did not fit: this transaction commits nothing */
 	uint64_t jseq;
 
-	/* name hash: open addressing over (hash of parent and name, inode) (index.c) */
+	/* index.c: the name hash, open addressing over (hash of parent and name, inode) */
 	struct kv_hslot *htab;
 	uint64_t hmask;
-	/* directory children in creation order */
+	/* index.c: directory children in creation order */
 	uint32_t *child_first, *child_last, *sib_next, *sib_prev;
 	uint32_t *nchild, *nsubdir;
-	/* LRU lists of files nobody holds, one per anchor (heads in struct kv_anchor) */
+	/* lru.c: lists of files nobody holds, one per anchor (ends in struct kv_anchor) */
 	uint32_t *lru_prev, *lru_next;
 	uint8_t *in_lru;
-	/* policy: anchor slots, a directory's own slot, a file's anchor (slot + 1, 0: none) */
+	/* policy.c: anchor slots, a directory's own slot, a file's anchor (slot + 1, 0: none) */
 	struct kv_anchor *anchors;
 	uint32_t nanchors, anchors_cap;
 	uint32_t *anchor_idx, *file_anchor;
-	/* directories eviction emptied that the kernel still knows (ORPHAN records) */
+	/*
+	 * holds.c: directories eviction emptied that the kernel still knows
+	 * (ORPHAN records); set by evict.c, cleared by ghost.c's revival
+	 */
 	uint8_t *dir_reclaimed;
-	/* when each directory was last named to the kernel or created in (KV_DIR_TICK units) */
+	/* index.c: when each directory was last named to the kernel or created in (KV_DIR_TICK units; kv_dir_touch) */
 	uint32_t *dir_used;
-	/* empty directories, oldest first: reclaimed when inode records run out */
+	/* index.c: empty directories, oldest first: evict.c reclaims them when records run out */
 	uint32_t *edir_prev, *edir_next;
 	uint8_t *in_edir;
 	uint32_t edir_head, edir_tail;
-	/* rename victims whose bytes stay while the kernel caches them (index.c) */
+	/* holds.c: rename victims whose bytes stay while the kernel caches them (set by namespace.c) */
 	uint8_t *kept;
-	uint64_t creating_in; /* a directory a create is filling now: never reclaimed */
-	/* files that were given room past their size, to take back before evicting (data.c) */
+	/* a directory a create is filling now, never reclaimed (namespace.c, batch.c, data_xattr.c) */
+	uint64_t creating_in;
+	/* evict.c: files given room past their size, taken back before evicting */
 	uint32_t *ahead;
 	uint8_t *in_ahead;
 	uint64_t nahead;
+	/* ghost.c */
 	struct kv_ghost *ghosts; /* KV_GHOSTS of them, oldest overwritten first */
 	uint32_t *ghost_bucket;
 	uint32_t ghost_next, ghost_next_top;
 	struct kv_alias *aliases;
 	uint32_t alias_next;
-	uint8_t *recreated; /* made anew from a ghost: has an alias */
-	/* holds */
+	/* made anew from a ghost: has an alias (cleared by evict.c's constructor) */
+	uint8_t *recreated;
+	/* holds.c: the kernel's lookups, opens and pins */
 	uint32_t *kref;
 	uint64_t *open_count, *pin_count; /* 64-bit: one handle pins millions a second */
-	/* free records */
+	/* holds.c: free records */
 	uint32_t *free_ino;
 	uint64_t nfree_ino;
-	/* orphans only the kernel's cache names: reused when no record is free */
+	/* holds.c: orphans only the kernel's cache names: reused when no record is free */
 	uint32_t *reclaim;
 	uint8_t *in_reclaim;
 	uint64_t nreclaim;
 	uint64_t *kref_debt; /* kernel lookups of a reused record's earlier life */
-	/* Distrust of the shared pool (check.c): DRAM copies of what the index needs. */
+	/* snap.c: distrust of the shared pool, DRAM copies of what the index needs */
 	uint8_t *bad; /* quarantined: EIO until the next open checks it again */
 	uint64_t *sig; /* signature of the extents and xattr extent the daemon gave */
-	uint32_t *dparent; /* parent, as linked in the child list */
-	uint64_t *hkey; /* full name hash, as inserted: removal never rehashes the pool's name */
-	/* Data checksums (data.c): changes since the record's checksum, and a change count. */
+	uint32_t *dparent; /* index.c: parent, as linked in the child list */
+	/* index.c: full name hash, as inserted: removal never rehashes the pool's name */
+	uint64_t *hkey;
+	/*
+	 * data.c: changes since the record's checksum, and a change count
+	 * (cleared for a new record by evict.c's constructor)
+	 */
 	uint8_t *dirty;
 	uint32_t *wgen;
 
-	uint64_t files, dirs, held, pinned;
-	unsigned watermark_pct;
+	/* live records: namespace.c, index.c at open and link, holds.c, ghost.c */
+	uint64_t files, dirs;
+	uint64_t held, pinned; /* holds.c */
+	unsigned watermark_pct; /* pool.c */
+	/* counters: each where its event happens */
 	_Atomic uint64_t hits, misses, evictions, evicted_bytes;
 	uint64_t orphans_freed, bytes_trimmed, dirs_reclaimed;
 	_Atomic uint64_t quarantined;
@@ -150,6 +165,7 @@ struct kv_pool {
 		void (*seal)(struct kv_pool *p, uint64_t ino); /* holds.c's release: data.c */
 	} up;
 
+	/* pool.c: the hooks of mm.h */
 	kv_fault_fn fault;
 	void *fault_arg;
 	kv_evict_fn evict_cb;

@@ -79,9 +79,9 @@ static void test_overflow_fails_whole(void **state)
 			 -E2BIG);
 	assert_int_equal(replaced, 0);
 	assert_int_equal(kv_rename(p, KV_ROOT_INO, "a", 1, d.ino, "a", 1, 0, &replaced), -E2BIG);
-	assert_int_equal(kv_rename(p, KV_ROOT_INO, "a", 1, KV_ROOT_INO, "d", 1, RENAME_EXCHANGE,
-				   &replaced),
-			 -E2BIG);
+	assert_int_equal(
+	    kv_rename(p, KV_ROOT_INO, "a", 1, KV_ROOT_INO, "d", 1, RENAME_EXCHANGE, &replaced),
+	    -E2BIG);
 	assert_int_equal(kv_unlink(p, KV_ROOT_INO, "b", 1), -E2BIG);
 	assert_int_equal(kv_setxattr(p, a.ino, "user.k", "v", 1, 0), -E2BIG);
 	assert_int_equal(kv_commit(p, &ino, 1, &published), -E2BIG);
