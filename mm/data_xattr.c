@@ -57,13 +57,47 @@ static uint8_t *build_blob(const uint8_t *old, uint32_t len, const struct kv_xat
 	return blob;
 }
 
+/*
+ * Give @ino the @newlen bytes of @blob (none: no xattrs) in a new extent,
+ * in one transaction, and free its old one (*@oldext). Caller holds p->lock.
+ * Return: 0, -ENOSPC, -E2BIG (nothing changed).
+ */
+static int store_blob(struct kv_pool *p, uint64_t ino, const uint8_t *blob, uint32_t newlen,
+		      const struct kv_extent *oldext)
+{
+	struct kv_inode *in = kv_inode(p, ino);
+	struct kv_extent e = { 0, 0 };
+	int rc;
+
+	if (newlen) {
+		rc = kv_evict_alloc(p, newlen, &e);
+		if (rc)
+			return rc;
+		memcpy(p->base + e.off, blob, newlen);
+	}
+	kv_jtx_begin(p);
+	KV_JTX_FIELD(p, &in->xattr_off, e.off);
+	KV_JTX_FIELD(p, &in->xattr_len, newlen);
+	KV_JTX_FIELD(p, &in->ctime_ns, kv_now_ns());
+	rc = kv_jtx_commit(p);
+	if (rc) { /* nothing applied: the old blob stays */
+		if (newlen)
+			kv_alloc_free(&p->alloc, &e);
+		return rc;
+	}
+	kv_snap_commit(p, ino);
+	if (oldext->off)
+		kv_alloc_free(&p->alloc, oldext);
+	return 0;
+}
+
 int kv_setxattr(struct kv_pool *p, uint64_t ino, const char *name, const void *value, size_t size,
 		int flags)
 {
 	struct kv_inode *in;
 	uint8_t *old = NULL;
 	const struct kv_xattr_rec *found;
-	struct kv_extent e = { 0, 0 }, oldext;
+	struct kv_extent oldext;
 	uint8_t *blob = NULL;
 	size_t nlen = strlen(name);
 	uint32_t len, newlen = 0;
@@ -111,26 +145,8 @@ int kv_setxattr(struct kv_pool *p, uint64_t ino, const char *name, const void *v
 		rc = -ENOSPC;
 		goto out;
 	}
-	if (newlen) {
-		rc = kv_evict_alloc(p, newlen, &e);
-		if (rc)
-			goto out;
-		memcpy(p->base + e.off, blob, newlen);
-	}
-	kv_jtx_begin(p);
-	KV_JTX_FIELD(p, &in->xattr_off, e.off);
-	KV_JTX_FIELD(p, &in->xattr_len, newlen);
-	KV_JTX_FIELD(p, &in->ctime_ns, kv_now_ns());
-	rc = kv_jtx_commit(p);
-	if (rc) { /* nothing applied: the old blob stays */
-		if (newlen)
-			kv_alloc_free(&p->alloc, &e);
-		goto out;
-	}
-	kv_snap_commit(p, ino);
-	if (oldext.off)
-		kv_alloc_free(&p->alloc, &oldext);
-	if (kv_policy_is_name(name))
+	rc = store_blob(p, ino, blob, newlen, &oldext);
+	if (!rc && kv_policy_is_name(name))
 		kv_policy_refresh_dir(p, ino);
 out:
 	p->creating_in = 0;
