@@ -27,7 +27,8 @@ if [ "${1:-}" = --self-test ]; then
 		 'mm/snap.h:#include "journal.h"' 'mm/pool_int.h:#include "index.h"' \
 		 'mm/holds.c:#include "data.h"' 'mm/check.c:#include "pool_int.h"' \
 		 'fs/ctl.c:#include "pool_int.h"' 'fs/daemon.h:#include "backend.h"' \
-		 'fs/mount.c:#include "alloc.h"' 'fs/handles.c:#include "evict.h"'; do
+		 'fs/mount.c:#include "alloc.h"' 'fs/handles.c:#include "evict.h"' \
+		 'mm/mm.h: *   zzz.c                    a layer the checker does not know'; do
 		rm -rf "${tmp:?}"/*
 		cp -r "$src/mm" "$src/fs" "$src/gpu" "$src/include" "$tmp/"
 		echo "${c#*:}" >>"$tmp/${c%%:*}"
@@ -72,6 +73,12 @@ violation() {
 	echo "$1: $2"
 	bad=1
 }
+
+# the order above is the one mm.h writes down (its lines " *   stem.h ...")
+written=$(sed -n 's/^ \*   \([a-z_]*\)\.[ch]\([ ,].*\)\{0,1\}$/\1/p' mm/mm.h | tr '\n' ' ')
+if [ "$written" != "${order[*]} " ]; then
+	violation mm/mm.h "writes the order '$written', tests/check-layers.sh has '${order[*]}'"
+fi
 
 upper=" "
 for f in fs/*.h gpu/*.h gpu/*.cuh include/kvfs_cuda.h; do
