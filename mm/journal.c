@@ -13,6 +13,7 @@
 #include "pool_int.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
 
@@ -134,4 +135,16 @@ int kv_journal_recover(struct kv_pool *p)
 bool kv_journal_pending(struct kv_pool *p)
 {
 	return journal_head(p)->state == KV_JOURNAL_COMMITTED;
+}
+
+int kv_journal_alloc(struct kv_pool *p)
+{
+	p->jbuf = malloc(p->geo.journal_size);
+	return p->jbuf ? 0 : -ENOMEM;
+}
+
+void kv_journal_free(struct kv_pool *p)
+{
+	free(p->jbuf);
+	p->jbuf = NULL;
 }

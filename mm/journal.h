@@ -32,6 +32,10 @@ int kv_jtx_commit(struct kv_pool *p);
 		kv_jtx_add((p), (ptr), &v__, sizeof(v__));                                         \
 	})
 
+/* kv_journal_alloc() - the staging buffer, as large as the checked journal. Return: 0, -ENOMEM. */
+int kv_journal_alloc(struct kv_pool *p);
+void kv_journal_free(struct kv_pool *p);
+
 /*
  * kv_journal_recover() - replay a committed transaction a dead holder left
  * (at open, before anything reads the records). Return: 1 replayed, 0 none

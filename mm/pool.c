@@ -475,12 +475,6 @@ out:
 
 /* --- open and close --- */
 
-static int pool_alloc_dram(struct kv_pool *p)
-{
-	p->jbuf = malloc(p->geo.journal_size);
-	return p->jbuf ? 0 : -ENOMEM;
-}
-
 int kv_pool_open(const char *path, const struct kv_open_opts *o, struct kv_pool **out)
 {
 	struct kv_backend_opts bo = { .create_size = o->create_size,
@@ -519,7 +513,7 @@ int kv_pool_open(const char *path, const struct kv_open_opts *o, struct kv_pool 
 	p->inodes = (struct kv_inode *)(p->base + p->geo.inode_off);
 	p->ninodes = p->geo.inode_count;
 	p->up.seal = kv_data_seal;
-	rc = pool_alloc_dram(p);
+	rc = kv_journal_alloc(p);
 	if (rc)
 		goto out_close;
 	if (!p->readonly) {
@@ -551,7 +545,7 @@ int kv_pool_open(const char *path, const struct kv_open_opts *o, struct kv_pool 
 	return 0;
 out_close:
 	pool_free_layers(p);
-	free(p->jbuf);
+	kv_journal_free(p);
 	kv_backend_close(&p->be);
 out_free:
 	free(p);
@@ -575,7 +569,7 @@ void kv_pool_close(struct kv_pool *p)
 				      memory_order_release);
 	}
 	pool_free_layers(p); /* and the allocator built with them */
-	free(p->jbuf);
+	kv_journal_free(p);
 	kv_backend_close(&p->be);
 	free(p);
 }
