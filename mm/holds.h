@@ -31,7 +31,7 @@ void kv_holds_reap_orphan(struct kv_pool *p, uint64_t ino);
 /* A pin on a live file (fast path). Return: 0, -ESTALE (not live). */
 int kv_holds_pin_locked(struct kv_pool *p, uint64_t ino, int64_t now_ns);
 
-/* An unlink in two halves, so that rename can put it in its own transaction. */
+/* An unlink being made: what it keeps, and the extents it gives back after the commit. */
 struct kv_unlink_plan {
 	uint64_t ino;
 	bool keep_data, keep_record;
@@ -51,7 +51,7 @@ int kv_holds_unlink_stage(struct kv_pool *p, uint64_t ino, struct kv_unlink_plan
 void kv_holds_unlink_detach(struct kv_pool *p, struct kv_unlink_plan *u, bool off_indexes_already);
 /* After the commit: give the space back, and the record or make it reclaimable. */
 void kv_holds_unlink_finish(struct kv_pool *p, struct kv_unlink_plan *u);
-/* Both in one transaction: the record becomes an orphan or free. Return: 0, -E2BIG (nothing changed). */
+/* All three in one transaction: the record becomes an orphan or free. Return: 0, -E2BIG (nothing changed). */
 int kv_holds_unlink(struct kv_pool *p, uint64_t ino, bool dram_only_unlinked);
 
 #endif /* KVFS_MM_HOLDS_H */
