@@ -167,6 +167,7 @@ static int check_head(struct kv_daemon *d, const struct kvfs_ioc_head *h, uint32
 	rc = kv_lookup(d->pool, FUSE_ROOT_ID, h->ns, len, &a);
 	if (rc)
 		return rc;
+	kv_forget(d->pool, a.ino, 1); /* the kernel did not look it up: only its attributes */
 	if (!S_ISDIR(a.mode))
 		return -ENOTDIR;
 	if (c && (rc = kv_may_access(c, &a, mask)))

@@ -100,7 +100,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent_node, const char *name)
 			fuse_reply_entry(req, &e);
 		return;
 	}
-	rc = kv_lookup_ref(d->pool, parent, name, strlen(name), &a);
+	rc = kv_lookup(d->pool, parent, name, strlen(name), &a);
 	if (rc == -ENOENT) {
 		memset(&e, 0, sizeof(e));
 		e.entry_timeout = KV_CACHE_TIMEOUT;

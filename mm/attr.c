@@ -3,11 +3,14 @@
  * attr.c - what a file or directory looks like from outside: attributes
  * (getattr, setattr), names as linked, paths, and directory snapshots for
  * readdir. Reads of the pool's records are checked copies; it changes no
- * index (index.c owns the names, holds.c the references).
+ * index (index.c owns the names, holds.c the references). Above the data
+ * layer: a size change is kv_truncate().
  */
 #include "check.h"
+#include "holds.h"
+#include "index.h"
 #include "pool_int.h"
-#include "log.h"
+#include "snap.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -188,7 +191,7 @@ static int dirent_name(struct kv_pool *p, const struct kv_dirent *d, char *buf, 
 		if (rc >= 0 && attr)
 			kv_index_fill_attr(p, d->ino, attr);
 		if (rc >= 0 && ref)
-			p->kref[d->ino]++;
+			kv_holds_ref_locked(p, d->ino);
 		if (rc >= 0 && ref && kv_is_dir(in))
 			kv_dir_touch(p, d->ino);
 	}

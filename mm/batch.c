@@ -11,8 +11,14 @@
  * observers and crashes both see all or none.
  */
 #include "check.h"
+#include "data.h"
+#include "evict.h"
+#include "holds.h"
+#include "index.h"
+#include "journal.h"
+#include "policy.h"
 #include "pool_int.h"
-#include "log.h"
+#include "snap.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -44,7 +50,7 @@ static int pin_found_locked(struct kv_pool *p, uint64_t ino, int64_t now_ns, str
 	}
 	if (snap.n > 1)
 		return -EBUSY; /* still being written through the mount */
-	rc = kv_index_pin_locked(p, ino, now_ns);
+	rc = kv_holds_pin_locked(p, ino, now_ns);
 	if (rc)
 		return rc;
 	*ext = snap.n ? snap.ext[0] : (struct kv_extent){ 0, 0 };
@@ -112,20 +118,18 @@ size_t kv_lookup_pin_batch(struct kv_pool *p, uint64_t dir, const char *names, s
 }
 
 int kv_reserve(struct kv_pool *p, uint64_t dir, const char *name, size_t len, uint64_t size,
-	       uint32_t uid, uint32_t gid, bool zero,
-	       uint64_t *ino_out, struct kv_extent *ext)
+	       uint32_t uid, uint32_t gid, bool zero, uint64_t *ino_out, struct kv_extent *ext)
 {
 	struct kv_inode *in, *d;
 	struct kv_extent e = { 0, 0 };
 	int64_t now = kv_now_ns();
 	uint64_t ino;
 	uint32_t anchor;
-	bool reclaimed = false;
 	int rc = 0;
 
 	if (p->readonly)
 		return -EROFS;
-	if (!len || len > KV_NAME_MAX || memchr(name, '/', len) || memchr(name, 0, len))
+	if (kv_index_check_name(name, len))
 		return -EINVAL;
 	if (!size || size > p->geo.data_size)
 		return -EFBIG;
@@ -141,54 +145,29 @@ int kv_reserve(struct kv_pool *p, uint64_t dir, const char *name, size_t len, ui
 	}
 	p->creating_in = dir; /* what we evict must not take the namespace with it */
 	anchor = kv_policy_anchor_of_dir(p, dir);
-	while (p->anchors[anchor].quota &&
-	       p->anchors[anchor].used + ((size + KV_PAGE_SIZE - 1) & ~(uint64_t)(KV_PAGE_SIZE - 1)) >
-		   p->anchors[anchor].quota)
-		if (p->anchors[anchor].never || kv_evict_in(p, anchor) < 0) {
-			rc = -EDQUOT;
-			goto out;
-		}
-	while ((rc = kv_alloc_extent(&p->alloc, size, &e)) == -ENOSPC) {
-		if (!reclaimed) { /* room ahead of open files goes before any cached file */
-			reclaimed = true;
-			if (kv_data_reclaim_ahead(p))
-				continue;
-		}
-		if (kv_evict_one(p) < 0)
-			break;
-	}
+	rc = kv_evict_make_room_in(p, anchor,
+				   (size + KV_PAGE_SIZE - 1) & ~(uint64_t)(KV_PAGE_SIZE - 1));
+	if (!rc)
+		rc = kv_evict_alloc(p, size, &e);
 	if (rc)
 		goto out;
-	ino = kv_index_take_inode(p, false);
+	ino = kv_evict_new_inode(p, dir, name, len, S_IFREG | 0644, uid, gid, now);
 	if (!ino) {
 		kv_alloc_free(&p->alloc, &e);
 		rc = -ENOSPC;
 		goto out;
 	}
 	in = kv_inode(p, ino);
-	in->gen++;
-	in->mode = S_IFREG | 0644;
-	in->uid = uid;
-	in->gid = gid;
-	in->parent = dir;
-	in->atime_ns = in->mtime_ns = in->ctime_ns = in->last_use_ns = now;
-	in->xattr_off = 0;
-	in->xattr_len = 0;
-	in->name_len = (uint16_t)len;
-	memcpy(in->name, name, len);
 	in->ext[0] = e;
 	in->extent_count = 1;
+	/* kv_commit() stores the checksum, once the caller has filled the extent */
 	in->size = size;
-	in->checksum = 0; /* kv_commit() stores it, once the caller has filled the extent */
-	p->dirty[ino] = 0;
-	p->bad[ino] = 0;
 	kv_snap_commit(p, ino);
 	kv_fault(p, KV_FP_CREATE_FILLED);
 	/* RESERVED is freed by the next open if we die: the extent cannot leak. */
 	atomic_store_explicit((_Atomic uint32_t *)&in->state, KV_INODE_RESERVED,
 			      memory_order_release);
-	p->pin_count[ino] = 1; /* the reserver holds it: never evicted, data kept */
-	p->held++;
+	kv_holds_reserve(p, ino);
 	kv_policy_attach(p, ino);
 	*ino_out = ino;
 	*ext = e;
@@ -228,9 +207,8 @@ static void drop_reservation(struct kv_pool *p, uint64_t ino)
 	kv_snap_commit_empty(p, ino);
 	if (had)
 		kv_alloc_free(&p->alloc, &snap.ext[0]);
-	p->pin_count[ino] = 0;
-	p->held--;
-	p->free_ino[p->nfree_ino++] = (uint32_t)ino;
+	kv_holds_unreserve(p, ino);
+	kv_holds_put_free(p, ino);
 }
 
 static bool is_reservation(struct kv_pool *p, uint64_t ino)
@@ -280,6 +258,44 @@ static bool batch_names_seen(struct kv_pool *p, struct batch_names *b, const uin
 	return false;
 }
 
+/*
+ * Check reservation @i of a commit under p->lock and stage its publication
+ * in the open transaction (published[i] = 1), or leave it unpublished: a
+ * bad parent or name, a bad record, a name that appeared meanwhile.
+ * Return: 0, -E2BIG (the transaction cannot hold it).
+ */
+static int stage_publish(struct kv_pool *p, const uint64_t *inos, size_t i, uint64_t *parents,
+			 struct batch_names *seen, uint8_t *published)
+{
+	struct kv_inode *in = kv_inode(p, inos[i]);
+	uint64_t dir = parents[i] = __atomic_load_n(&in->parent, __ATOMIC_RELAXED);
+	size_t nlen = __atomic_load_n(&in->name_len, __ATOMIC_RELAXED);
+	uint8_t name[KV_NAME_MAX];
+	struct kv_snap snap;
+
+	published[i] = 0;
+	/* the record sat in shared memory since kv_reserve(): check what we link */
+	if (nlen > KV_NAME_MAX)
+		nlen = 0;
+	memcpy(name, in->name, nlen);
+	if (!kv_ino_valid(p, dir) || kv_inode(p, dir)->state != KV_INODE_LIVE ||
+	    !S_ISDIR(kv_inode(p, dir)->mode) || !kv_check_name(name, nlen)) {
+		kv_quarantine(p, inos[i], "(a reservation) has a bad parent or name");
+		return 0;
+	}
+	if (kv_snap_take(p, inos[i], &snap))
+		return 0;
+	/* someone published this name meanwhile (or twice in this batch): theirs stays */
+	if (kv_index_find(p, dir, (const char *)name, nlen) ||
+	    batch_names_seen(p, seen, inos, i, dir, name, nlen))
+		return 0;
+	/* no checksum yet: taken in the background (kv_pool_sum_queued) */
+	if (kv_jtx_add(p, &in->state, &(uint32_t){ KV_INODE_LIVE }, sizeof(uint32_t)))
+		return -E2BIG;
+	published[i] = 1;
+	return 0;
+}
+
 int kv_commit(struct kv_pool *p, const uint64_t *inos, size_t n, uint8_t *published)
 {
 	uint64_t *parents = malloc(sizeof(*parents) * (n ? n : 1));
@@ -288,8 +304,8 @@ int kv_commit(struct kv_pool *p, const uint64_t *inos, size_t n, uint8_t *publis
 	int rc = 0;
 
 	if (!parents || batch_names_init(&seen, n)) {
-		free(parents);
-		return -ENOMEM;
+		rc = -ENOMEM;
+		goto out_free;
 	}
 	pthread_mutex_lock(&p->lock);
 	for (i = 0; i < n; i++)
@@ -299,35 +315,11 @@ int kv_commit(struct kv_pool *p, const uint64_t *inos, size_t n, uint8_t *publis
 		}
 	kv_jtx_begin(p);
 	for (i = 0; i < n; i++) {
-		struct kv_inode *in = kv_inode(p, inos[i]);
-		uint64_t dir = parents[i] = __atomic_load_n(&in->parent, __ATOMIC_RELAXED);
-		size_t nlen = __atomic_load_n(&in->name_len, __ATOMIC_RELAXED);
-		uint8_t name[KV_NAME_MAX];
-		struct kv_snap snap;
-
-		published[i] = 0;
-		/* the record sat in shared memory since kv_reserve(): check what we link */
-		if (nlen > KV_NAME_MAX)
-			nlen = 0;
-		memcpy(name, in->name, nlen);
-		if (!kv_ino_valid(p, dir) || kv_inode(p, dir)->state != KV_INODE_LIVE ||
-		    !S_ISDIR(kv_inode(p, dir)->mode) || !kv_check_name(name, nlen)) {
-			kv_quarantine(p, inos[i], "(a reservation) has a bad parent or name");
-			continue;
-		}
-		if (kv_snap_take(p, inos[i], &snap))
-			continue;
-		/* someone published this name meanwhile (or twice in this batch): theirs stays */
-		if (kv_index_find(p, dir, (const char *)name, nlen) ||
-		    batch_names_seen(p, &seen, inos, i, dir, name, nlen))
-			continue;
-		if (kv_jtx_add(p, &in->state, &(uint32_t){ KV_INODE_LIVE }, sizeof(uint32_t))) {
-			rc = -E2BIG;
+		rc = stage_publish(p, inos, i, parents, &seen, published);
+		if (rc)
 			goto out;
-		}
-		published[i] = 1;
 	}
-	kv_jtx_commit(p);
+	kv_jtx_commit(p); /* cannot fail: every add succeeded */
 	/*
 	 * Link tail first: the LRU then holds the chain's head as the most
 	 * recently used, so eviction takes a chain from its tail (a child is
@@ -338,13 +330,13 @@ int kv_commit(struct kv_pool *p, const uint64_t *inos, size_t n, uint8_t *publis
 			drop_reservation(p, inos[i]);
 			continue;
 		}
-		p->pin_count[inos[i]] = 0;
-		p->held--;
+		kv_holds_unreserve(p, inos[i]);
 		kv_index_link(p, inos[i], parents[i]);
 		kv_data_queue_sum_locked(p, inos[i]); /* checksummed in the background */
 	}
 out:
 	pthread_mutex_unlock(&p->lock);
+out_free:
 	free(parents);
 	free(seen.slot);
 	return rc;

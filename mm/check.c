@@ -1,24 +1,19 @@
 // SPDX-License-Identifier: MIT
 /*
- * check.c - the pool's metadata is input. Two halves:
+ * check.c - the pool's metadata is input. The checker:
  *
  * - The checker (check.h): geometry, journal, each inode record, xattr blobs
  *   and the relations between records (shared extents, duplicate names,
  *   parent chains). Open and fsck run the same kv_check_records(); open
  *   repairs by freeing the bad records, so one bad record costs one file.
- * - Run-time distrust (pool_int.h): a read-write client or another process
- *   with the pool file can change any metadata byte at any moment. Before a
- *   file's extents are used, kv_snap_take() copies them once, checks the
- *   copy, and compares it with a signature the daemon keeps in DRAM of the
- *   extents it gave the file; a mismatch quarantines the file (EIO, logged
- *   once, counted). Nothing here ever writes to the pool outside a record's
- *   own fields.
+ * - Run-time distrust of a live pool is snap.c's (kv_snap_take), built on
+ *   these checks. Nothing here knows struct kv_pool.
  */
 #include "check.h"
-#include "pool_int.h"
 #include "log.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -540,91 +535,4 @@ uint64_t kv_data_sum(const uint8_t *base, const struct kv_extent *ext, unsigned 
 		sum = XXH3_64bits_digest(st) | 1;
 	XXH3_freeState(st);
 	return sum;
-}
-
-/* --- run time: a live pool's records, distrusted --- */
-
-static uint64_t ext_sig(uint16_t n, const struct kv_extent *ext, uint64_t xoff, uint32_t xlen)
-{
-	uint64_t buf[2 + 2 * KV_INLINE_EXTENTS];
-
-	buf[0] = n | (uint64_t)xlen << 32;
-	buf[1] = xoff;
-	if (n)
-		memcpy(buf + 2, ext, sizeof(*ext) * n);
-	return XXH3_64bits(buf, sizeof(uint64_t) * 2 + sizeof(*ext) * n);
-}
-
-void kv_snap_commit(struct kv_pool *p, uint64_t ino)
-{
-	const struct kv_inode *in = kv_inode(p, ino);
-	uint16_t n = in->extent_count;
-
-	p->sig[ino] = ext_sig(n > KV_INLINE_EXTENTS ? 0 : n, in->ext, in->xattr_off,
-			      n > KV_INLINE_EXTENTS ? UINT32_MAX : in->xattr_len);
-}
-
-void kv_snap_commit_empty(struct kv_pool *p, uint64_t ino)
-{
-	p->sig[ino] = ext_sig(0, NULL, 0, 0);
-}
-
-void kv_quarantine(struct kv_pool *p, uint64_t ino, const char *why)
-{
-	if (__atomic_exchange_n(&p->bad[ino], 1, __ATOMIC_RELAXED))
-		return;
-	atomic_fetch_add(&p->quarantined, 1);
-	kv_log(KV_LOG_ERR,
-	       "pool %s: inode %llu %s; it is quarantined (EIO) and the next mount "
-	       "checks it again",
-	       p->be.path, (unsigned long long)ino, why);
-}
-
-bool kv_quarantined(const struct kv_pool *p, uint64_t ino)
-{
-	return __atomic_load_n(&p->bad[ino], __ATOMIC_RELAXED);
-}
-
-/* Copy and check what kv_snap_take() checks, but the signature. Return: NULL or why not. */
-static const char *snap_copy(struct kv_pool *p, uint64_t ino, struct kv_snap *s)
-{
-	const struct kv_inode *in = kv_inode(p, ino);
-	const char *why = NULL;
-	uint32_t mode;
-
-	s->n = __atomic_load_n(&in->extent_count, __ATOMIC_ACQUIRE);
-	s->size = __atomic_load_n(&in->size, __ATOMIC_ACQUIRE);
-	s->xattr_off = __atomic_load_n(&in->xattr_off, __ATOMIC_RELAXED);
-	s->xattr_len = __atomic_load_n(&in->xattr_len, __ATOMIC_RELAXED);
-	mode = __atomic_load_n(&in->mode, __ATOMIC_RELAXED);
-	s->alloc = 0;
-	if (s->n > KV_INLINE_EXTENTS) {
-		why = "has too many extents";
-	} else {
-		memcpy(s->ext, (const void *)in->ext, sizeof(s->ext[0]) * s->n);
-		why = kv_check_extents(&p->geo, s->ext, s->n, &s->alloc);
-	}
-	if (!why && (mode & S_IFMT) != S_IFDIR && s->size > s->alloc)
-		why = "is larger than its extents";
-	if (!why &&
-	    ((s->xattr_off == 0) != (s->xattr_len == 0) || s->xattr_len > KV_XATTR_MAX_BLOB ||
-	     (s->xattr_off && !kv_check_extent(&p->geo, s->xattr_off, page_up(s->xattr_len)))))
-		why = "has an xattr extent outside the data area";
-	return why;
-}
-
-int kv_snap_take(struct kv_pool *p, uint64_t ino, struct kv_snap *s)
-{
-	const char *why;
-
-	if (kv_quarantined(p, ino))
-		return -EIO;
-	why = snap_copy(p, ino, s);
-	if (!why && ext_sig(s->n, s->ext, s->xattr_off, s->xattr_len) != p->sig[ino])
-		why = "has extents the daemon did not give it";
-	if (why) {
-		kv_quarantine(p, ino, why);
-		return -EIO;
-	}
-	return 0;
 }

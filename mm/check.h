@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * check.h - the one checker of the on-pool metadata. Mount (kv_pool_open,
- * through kv_index_build) and `kvfs fsck` both call kv_check_records(), so
+ * through pool_build) and `kvfs fsck` both call kv_check_records(), so
  * fsck never calls clean a pool that the mount would not serve as it is.
  * Every function here reads the pool as untrusted input: a field is
  * copied once, then checked, with arithmetic that cannot wrap. Nothing here
- * knows struct kv_pool; the run-time checks of a live pool are in
- * pool_int.h (kv_snap_take and friends, also in check.c).
+ * knows struct kv_pool; the run-time checks of a live pool are snap.c's
+ * (kv_snap_take and friends).
  */
 #ifndef KVFS_MM_CHECK_H
 #define KVFS_MM_CHECK_H

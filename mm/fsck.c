@@ -8,8 +8,8 @@
  * own repair.
  */
 #include "check.h"
-#include "pool_int.h"
 #include "log.h"
+#include "pool_int.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -3,15 +3,19 @@
  * ghost.c - directories eviction reclaimed, and how they come back. A
  * reclaimed directory leaves a ghost (its parent, name, mode, owner and
  * record); a lookup or create of its name revives the very record while the
- * kernel still names it, or lets index.c make it anew, and a directory made
+ * kernel still names it, or lets namespace.c make it anew, and a directory made
  * anew stands (an alias) for the one it replaces, so that the ghosts of its
  * subdirectories are found through it. Bounded, in DRAM; nothing here is on
  * the pool except the state change of a revived record. Caller holds p->lock.
  */
 #include "check.h"
-#include "pool_int.h"
+#include "ghost.h"
+#include "index.h"
+#include "journal.h"
 #include "log.h"
+#include "pool_int.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -188,16 +192,33 @@ bool kv_dir_revive_locked(struct kv_pool *p, uint64_t dir)
 		 */
 		kv_jtx_begin(p);
 		KV_JTX_FIELD(p, &in->state, (uint32_t)KV_INODE_LIVE);
-		kv_jtx_commit(p);
+		if (kv_jtx_commit(p))
+			return false; /* nothing applied: it stays reclaimed */
 		p->dir_reclaimed[d] = 0;
 		kv_dir_touch(p, d);
 		kv_index_child_add(p, p->dparent[d], d);
 		kv_index_hash_insert(p, d);
 		p->dirs++;
 		if (!p->nchild[d])
-			kv_edir_add(p, d);
+			kv_index_edir_add(p, d);
 		kv_log(KV_LOG_DEBUG, "pool %s: directory %llu revived by a create in it",
 		       p->be.path, (unsigned long long)d);
 	}
 	return true;
+}
+
+int kv_ghost_alloc(struct kv_pool *p)
+{
+	return KV_ALLOC_ARRAY(p, recreated, p->ninodes) ? 0 : -ENOMEM;
+}
+
+void kv_ghost_free(struct kv_pool *p)
+{
+	free(p->recreated);
+	free(p->aliases);
+	p->aliases = NULL;
+	free(p->ghosts);
+	free(p->ghost_bucket);
+	p->ghosts = NULL;
+	p->ghost_bucket = NULL;
 }

@@ -11,27 +11,42 @@
  * stripes); callers hold nothing. The eviction callback runs with the
  * metadata mutex held and must only queue work.
  *
- * The order of mm/, lowest first. A header includes only headers above it
- * in this list, no mm/ file includes a header of fs/ or gpu/, and fs/ sees
- * mm/ through this header (plus log.h, and layout.h for libkvfs.c), never
- * through pool_int.h, alloc.h or backend.h. tests/check-layers.sh checks
- * the #include lines; the build compiles mm/ with -Imm -Iinclude only.
+ * The order of mm/, lowest first. A file calls only functions of its own
+ * layer and of layers below it, and includes only their headers (a header:
+ * only headers of layers below it); where a lower layer must have a higher
+ * one act, it calls through a pointer pool.c sets at open (p->up.seal).
+ * No mm/ file includes a header of fs/ or gpu/, and fs/ sees mm/ through
+ * this header (and log.h), never through the
+ * layers' own headers. tests/check-layers.sh checks the #include lines
+ * (its order is this one); the build compiles mm/ with -Imm -Iinclude only.
  *
  *   layout.h                 the on-pool format (no code)
- *   check.h, check.c         the checks of pool bytes shared by mount and fsck
  *   log.h, log.c             kv_log()
+ *   check.h, check.c         the checks of pool bytes shared by open and fsck
  *   alloc.h, alloc.c         the extent allocator of the data area
  *   backend.h, backend_*.c   where the bytes come from (file, device-DAX)
  *   mm.h                     this contract
- *   pool_int.h               struct kv_pool, shared by the modules below
- *   pool.c index.c attr.c ghost.c holds.c data.c batch.c policy.c fsck.c check.c (its run-time half)
- *                            the operations; today they call each other
- *                            (pool.c builds the index, holds.c evicts
- *                            through index.c, index.c drops data.c's
- *                            extents). The planned split puts them in
- *                            layers that never call upward: journal,
- *                            extents, lru, index; then evict, holds,
- *                            namespace, data, batch; pool.c composes them.
+ *   pool_int.h               struct kv_pool: each layer writes only the
+ *                            members its comment gives it
+ *   snap.h, snap.c           checked copies of a record's extents, quarantine
+ *   journal.h, journal.c     stage, commit and recover a transaction
+ *   extents.h, extents.c     drop, trim and free a record's extents
+ *   xattr.h, xattr.c         read a record's xattr blob
+ *   lru.h, lru.c             the lists of files nobody holds
+ *   index.h, index.c         the name hash, child lists, empty directories
+ *   policy.h, policy.c       per-directory policy: anchors, quotas
+ *   ghost.h, ghost.c         directories eviction reclaimed, and their aliases
+ *   holds.h, holds.c         lookups, opens, pins, free records, unlink of a
+ *                            record: the only writer of the counts
+ *   evict.h, evict.c         the only code that evicts: allocate-or-evict,
+ *                            take an inode record, evict to a target
+ *   namespace.c              lookup, create, symlink, unlink, rmdir, rename
+ *   data.h, data.c, data_xattr.c
+ *                            read, write, truncate, fallocate, xattrs
+ *   attr.c                   attributes, directory listings, paths
+ *   batch.c                  the fast path: lookup+pin, reserve, commit
+ *   pool.c                   open, format, close; composes the layers
+ *   fsck.c                   fsck and repair, through open and close
  */
 #ifndef KVFS_MM_MM_H
 #define KVFS_MM_MM_H
@@ -94,7 +109,11 @@ struct kv_dir_stats {
 };
 /** kv_pool_dir_stats() - up to @max marked directories. Return: how many were written. */
 int kv_pool_dir_stats(struct kv_pool *p, struct kv_dir_stats *out, int max);
-/** kv_pool_inodes_low() - fewer than 1/4 of the inode records are free and empty directories exist. */
+/**
+ * kv_pool_inodes_low() - are fewer than 1/4 of the inode records free while
+ * empty directories exist? Takes the metadata lock.
+ * Return: true if so (kv_pool_reclaim_dirs() has work), else false.
+ */
 bool kv_pool_inodes_low(struct kv_pool *p);
 /**
  * kv_pool_reclaim_dirs() - when inode records run low, remove up to @max
@@ -118,6 +137,7 @@ enum kv_fault_point {
 	KV_FP_EXTENT_ALLOCATED, /* extent taken in DRAM, inode not updated */
 };
 typedef void (*kv_fault_fn)(enum kv_fault_point fp, void *arg);
+/** kv_pool_set_fault_hook() - call @fn(point, @arg) at each fault point (NULL: none); tests only. */
 void kv_pool_set_fault_hook(struct kv_pool *p, kv_fault_fn fn, void *arg);
 
 /*
@@ -127,8 +147,8 @@ void kv_pool_set_fault_hook(struct kv_pool *p, kv_fault_fn fn, void *arg);
  */
 typedef void (*kv_evict_fn)(void *arg, uint64_t parent, uint64_t parent_gen, const char *name,
 			    size_t len, uint64_t ino, uint64_t gen);
+/** kv_pool_set_evict_hook() - report each name eviction removes to @fn(@arg, ...) (NULL: none). */
 void kv_pool_set_evict_hook(struct kv_pool *p, kv_evict_fn fn, void *arg);
-
 
 /* --- the pool --- */
 
@@ -154,7 +174,7 @@ int kv_pool_open(const char *path, const struct kv_open_opts *o, struct kv_pool 
  * 5 s) instead of failing with -EBUSY. Call nothing else on @p but close.
  */
 void kv_pool_stop_serving(struct kv_pool *p);
-/** kv_pool_close() - mark the pool clean and unmap it. */
+/** kv_pool_close() - mark the pool clean, unmap it and free @p (NULL: nothing). */
 void kv_pool_close(struct kv_pool *p);
 
 /**
@@ -163,11 +183,15 @@ void kv_pool_close(struct kv_pool *p);
  * Return: 0 or -errno.
  */
 int kv_pool_populate(struct kv_pool *p);
+/** kv_pool_geometry() - Return: the pool's geometry, as checked at open (valid until close). */
 const struct kv_geometry *kv_pool_geometry(const struct kv_pool *p);
+/** kv_pool_path() - Return: the path the pool was opened by (valid until close). */
 const char *kv_pool_path(const struct kv_pool *p);
+/** kv_pool_get_stats() - fill *@st with the pool's counters now (takes the metadata lock). */
 void kv_pool_get_stats(struct kv_pool *p, struct kv_pool_stats *st);
-/** kv_pool_set_watermark() - percent of data use above which kv_pool_over_watermark() says so. */
+/** kv_pool_set_watermark() - percent of data use above which kv_pool_over_watermark() says so (100: never). */
 void kv_pool_set_watermark(struct kv_pool *p, unsigned pct);
+/** kv_pool_over_watermark() - Return: true when more data bytes than the watermark's percent are in use. */
 bool kv_pool_over_watermark(struct kv_pool *p);
 /**
  * kv_pool_zero_free() - zero up to @max_bytes of free pages that may hold
@@ -185,7 +209,7 @@ uint64_t kv_pool_zero_free(struct kv_pool *p, uint64_t max_bytes);
  * Return: bytes hashed (0: nothing queued).
  */
 uint64_t kv_pool_sum_queued(struct kv_pool *p, uint64_t max_bytes);
-/** kv_pool_sums_queued() - committed blocks still waiting for their checksum. */
+/** kv_pool_sums_queued() - Return: committed blocks still waiting for their checksum. */
 uint64_t kv_pool_sums_queued(struct kv_pool *p);
 /** kv_pool_evict_to() - evict LRU unheld files until used <= @pct of capacity. Return: files evicted. */
 long kv_pool_evict_to(struct kv_pool *p, unsigned pct);
@@ -212,20 +236,27 @@ long kv_pool_repair(const char *path);
 /* --- names --- */
 
 /**
- * kv_lookup() - find @name in directory @parent and fill *out.
- * Return: 0; -ENOENT (absent, or @parent is not a live directory), -ENOTDIR
- * (@parent is a file), -EINVAL or -ENAMETOOLONG (a bad name).
+ * kv_lookup() - find @name in directory @parent, fill *out and count one
+ * kernel lookup of the found inode (undone by kv_forget()) in the same
+ * critical section, so that no eviction can free and reuse the record
+ * between the two, as passthrough_ll's lo_find() does. A directory
+ * eviction reclaimed comes back, as @parent (the kernel still names it) or
+ * as @name (its ghost). A caller that is not the kernel's lookup forgets
+ * at once. Return: 0; -ENOENT (absent, or @parent is not a live
+ * directory), -ENOTDIR (@parent is a file), -EINVAL or -ENAMETOOLONG (a
+ * bad name), -ENOSPC (a reclaimed directory could not be made again).
  */
 int kv_lookup(struct kv_pool *p, uint64_t parent, const char *name, size_t len,
 	      struct kv_attr *out);
 /**
- * kv_lookup_ref() - kv_lookup() that also counts one kernel lookup of the
- * found inode (see kv_forget()) in the same critical section, so that no
- * eviction can free and reuse the record between the two, as a separate
- * kv_ref() would allow. Return: as kv_lookup().
+ * kv_create() - create a file or directory @name in @parent, owned by @uid
+ * (@gid, or the parent's under a set-group-ID directory), and count one
+ * kernel lookup of it as kv_lookup() does. *@out: its attributes.
+ * Return: 0; -EEXIST (the name is present), -ENOENT (@parent is not a live
+ * directory), -EPERM (@mode is neither a file nor a directory: a link goes
+ * through kv_symlink()), -EINVAL or -ENAMETOOLONG (a bad name), -ENOSPC
+ * (every inode record is in use and held), -EROFS.
  */
-int kv_lookup_ref(struct kv_pool *p, uint64_t parent, const char *name, size_t len,
-		  struct kv_attr *out);
 int kv_create(struct kv_pool *p, uint64_t parent, const char *name, size_t len, uint32_t mode,
 	      uint32_t uid, uint32_t gid, struct kv_attr *out);
 /**
@@ -234,20 +265,56 @@ int kv_create(struct kv_pool *p, uint64_t parent, const char *name, size_t len, 
  * Return: 0; -EEXIST, -ENOENT (no such directory, or an empty target),
  * -ENAMETOOLONG (name, or target over KV_SYMLINK_MAX), -ENOSPC, -EROFS.
  */
-int kv_symlink(struct kv_pool *p, uint64_t parent, const char *name, size_t len,
-	       const char *target, uint32_t uid, uint32_t gid, struct kv_attr *out);
-/** kv_readlink() - copy up to @size bytes of a link's target (no NUL). Return: length, -EINVAL (not a link), -ENOENT. */
+int kv_symlink(struct kv_pool *p, uint64_t parent, const char *name, size_t len, const char *target,
+	       uint32_t uid, uint32_t gid, struct kv_attr *out);
+/**
+ * kv_readlink() - copy up to @size bytes of a link's target (no NUL).
+ * Return: the bytes copied; -EINVAL (not a link), -ENOENT, -EIO (its record is bad).
+ */
 ssize_t kv_readlink(struct kv_pool *p, uint64_t ino, char *buf, size_t size);
+/**
+ * kv_unlink() - remove the name of a file or link. Its data goes now unless
+ * someone holds it; its record when the kernel forgets it.
+ * Return: 0; -ENOENT (absent, or @parent is not a live directory), -EISDIR,
+ * -EINVAL or -ENAMETOOLONG (a bad name), -EROFS, -E2BIG (the journal cannot
+ * hold the change: nothing changed).
+ */
 int kv_unlink(struct kv_pool *p, uint64_t parent, const char *name, size_t len);
+/**
+ * kv_rmdir() - remove an empty directory.
+ * Return: 0; -ENOENT, -ENOTDIR, -ENOTEMPTY, -EINVAL or -ENAMETOOLONG, -EROFS,
+ * -E2BIG (as kv_unlink()).
+ */
 int kv_rmdir(struct kv_pool *p, uint64_t parent, const char *name, size_t len);
-/* flags: 0, RENAME_NOREPLACE or RENAME_EXCHANGE; *replaced: the inode a plain rename unlinked, or 0 */
+/**
+ * kv_rename() - move @name in @parent to @newname in @newparent, in one
+ * journal transaction. @flags: 0, RENAME_NOREPLACE or RENAME_EXCHANGE.
+ * *@replaced: the inode a plain rename unlinked, or 0.
+ * Return: 0 (also when both names are one file); -ENOENT (no source, a
+ * directory not live, or nothing to exchange with), -EEXIST (the target
+ * exists and RENAME_NOREPLACE), -EINVAL (bad @flags, a directory moved
+ * below itself, a bad name), -ENAMETOOLONG, -ENOTDIR or -EISDIR (a file and
+ * a directory), -ENOTEMPTY (the target directory is not empty), -EROFS,
+ * -E2BIG (the journal cannot hold the change: nothing changed).
+ */
 int kv_rename(struct kv_pool *p, uint64_t parent, const char *name, size_t len, uint64_t newparent,
 	      const char *newname, size_t newlen, unsigned flags, uint64_t *replaced);
 
 /* --- references: the kernel's lookups, opens (and maps), fast-path pins --- */
 
+/** kv_ref() - count @n kernel lookups of @ino (an invalid @ino: nothing). */
 void kv_ref(struct kv_pool *p, uint64_t ino, uint64_t n);
+/**
+ * kv_forget() - the kernel forgot @n lookups of @ino (those of an earlier
+ * life of the record first). An unlinked record nobody holds or names any
+ * more is freed.
+ */
 void kv_forget(struct kv_pool *p, uint64_t ino, uint64_t n);
+/**
+ * kv_open() - hold @ino open (or mapped): never evicted, its data kept
+ * until kv_release(). Return: 0; -ENOENT (not an inode number), -ESTALE
+ * (not live, but for an unlinked file still held or a rename's kept victim).
+ */
 int kv_open(struct kv_pool *p, uint64_t ino);
 /**
  * kv_open_gen() - kv_open() of the record's life whose generation matches
@@ -255,16 +322,28 @@ int kv_open(struct kv_pool *p, uint64_t ino);
  * Return: 0; -ESTALE (another life, or not live), -ENOENT.
  */
 int kv_open_gen(struct kv_pool *p, uint64_t ino, uint64_t gen, uint64_t gen_mask);
-/** kv_gen() - a record's generation now (0 for an invalid inode number). */
+/** kv_gen() - Return: a record's generation now (0 for an invalid inode number). */
 uint64_t kv_gen(struct kv_pool *p, uint64_t ino);
+/**
+ * kv_release() - end a kv_open(). The last writer's release stores the
+ * checksum of the file's bytes; the last holder's trims its room ahead,
+ * or frees an unlinked file.
+ */
 void kv_release(struct kv_pool *p, uint64_t ino);
+/**
+ * kv_pin() - hold @ino for the fast path, if its generation is @gen (0:
+ * any). Return: 0; -ENOENT (not an inode number), -ESTALE (another life, or
+ * not live).
+ */
 int kv_pin(struct kv_pool *p, uint64_t ino, uint64_t gen);
+/** kv_unpin() - end a kv_pin() (an invalid @ino or one not pinned: nothing). */
 void kv_unpin(struct kv_pool *p, uint64_t ino);
 /** kv_unpin_batch() - kv_unpin() of @n inodes, in order, under one lock. */
 void kv_unpin_batch(struct kv_pool *p, const uint64_t *inos, size_t n);
 
 /* --- attributes --- */
 
+/** kv_getattr() - fill *@out with @ino's attributes. Return: 0; -ENOENT (not an inode in use). */
 int kv_getattr(struct kv_pool *p, uint64_t ino, struct kv_attr *out);
 #define KV_SET_MODE  0x01
 #define KV_SET_UID   0x02
@@ -273,39 +352,71 @@ int kv_getattr(struct kv_pool *p, uint64_t ino, struct kv_attr *out);
 #define KV_SET_ATIME 0x10
 #define KV_SET_MTIME 0x20
 #define KV_SET_CTIME 0x40
+/**
+ * kv_setattr() - change the attributes @mask (KV_SET_*) names to those of
+ * *@in (a size through kv_truncate()); *@out: the attributes after.
+ * Return: 0; -ENOENT, -EROFS; with KV_SET_SIZE, as kv_truncate().
+ */
 int kv_setattr(struct kv_pool *p, uint64_t ino, unsigned mask, const struct kv_attr *in,
 	       struct kv_attr *out);
 
 /* --- data --- */
 
+/**
+ * kv_read() - copy up to @len bytes of a file at @off into @buf.
+ * Return: bytes copied (0 at or past the end); -ENOENT (not a live file or
+ * link), -EISDIR, -EIO (its record is bad).
+ */
 ssize_t kv_read(struct kv_pool *p, uint64_t ino, void *buf, size_t len, uint64_t off);
+struct iovec;
 /**
  * kv_read_iov() - point @iov at up to @len bytes of a file at @off, in place
  * in the pool (for zero-copy replies). On return >= 0 the file's data lock is
  * held for reading until kv_read_iov_done(). Return: bytes covered (0 at
- * EOF) or -errno (nothing held).
+ * EOF); -ENOENT, -EISDIR, -EIO, as kv_read() (nothing held).
  */
-struct iovec;
 ssize_t kv_read_iov(struct kv_pool *p, uint64_t ino, uint64_t off, size_t len, struct iovec *iov,
 		    int max, int *niov);
+/** kv_read_iov_done() - let go of the data lock a kv_read_iov() that returned >= 0 holds. */
 void kv_read_iov_done(struct kv_pool *p, uint64_t ino);
 /**
  * kv_write_begin() - make [off, off + len) of a file writable in place: the
  * space is allocated (evicting if needed), a gap after the old end zeroed,
  * and @iov points at the pool memory to fill. The file's data lock is held
  * until kv_write_end(), which publishes the new size for the bytes written.
- * Return: 0 (lock held) or -errno (nothing held).
+ * Return: 0 (lock held); -EROFS, -ENOENT (not a live file), -EFBIG (past
+ * the data area), -ENOSPC (all else held), -EDQUOT (a directory's quota),
+ * -EIO (its record is bad), -E2BIG (moving its data into one extent did not
+ * fit the journal: nothing changed) (nothing held).
  */
 int kv_write_begin(struct kv_pool *p, uint64_t ino, uint64_t off, size_t len, struct iovec *iov,
 		   int max, int *niov);
+/** kv_write_end() - publish the size for @written bytes at @off and let go of the data lock. */
 void kv_write_end(struct kv_pool *p, uint64_t ino, uint64_t off, size_t written);
+/**
+ * kv_write() - copy @len bytes of @buf into a file at @off (through
+ * kv_write_begin() and kv_write_end()).
+ * Return: @len; as kv_write_begin() (nothing written).
+ */
 ssize_t kv_write(struct kv_pool *p, uint64_t ino, const void *buf, size_t len, uint64_t off);
+/**
+ * kv_truncate() - set a file's size: new bytes read as zeros, space past
+ * the new size goes back. Return: 0; -EROFS, -ENOENT, -EISDIR, -EFBIG,
+ * -ENOSPC, -EDQUOT, -EIO, -E2BIG (as kv_write_begin()).
+ */
 int kv_truncate(struct kv_pool *p, uint64_t ino, uint64_t size);
-/* mode: 0 or FALLOC_FL_KEEP_SIZE; others -EOPNOTSUPP */
+/**
+ * kv_fallocate() - allocate [@off, @off + @len) of a file (zeroed), and
+ * extend its size unless @mode is FALLOC_FL_KEEP_SIZE.
+ * Return: 0; -EOPNOTSUPP (any other @mode), -EROFS, -ENODEV (not a live
+ * file), -EINVAL (@len 0, or the range wraps), -EFBIG, -ENOSPC, -EDQUOT, -EIO,
+ * -E2BIG (as kv_write_begin()).
+ */
 int kv_fallocate(struct kv_pool *p, uint64_t ino, int mode, uint64_t off, uint64_t len);
 /**
- * kv_extents() - copy up to @max extents of a file. Return: the number the
- * file has (may exceed @max), or -errno. *size receives the file size.
+ * kv_extents() - copy up to @max extents of a file. *size receives the
+ * file size. Return: the number the file has (may exceed @max); -ENOENT,
+ * -EIO (its record is bad).
  */
 int kv_extents(struct kv_pool *p, uint64_t ino, struct kv_extent *ext, int max, uint64_t *size);
 /**
@@ -327,12 +438,18 @@ struct kv_dirent {
 /**
  * kv_dir_snapshot() - the children of a directory, in creation order, into a
  * malloc'ed array (*out, *count). POSIX lets readdir ignore later changes.
+ * Return: 0; -ENOENT (not in use), -ENOTDIR (not a live directory), -ENOMEM.
  */
 int kv_dir_snapshot(struct kv_pool *p, uint64_t dir, struct kv_dirent **out, uint64_t *count);
-/** kv_dirent_name() - name and attributes of a snapshot entry still alive. Return: len or -ENOENT. */
+/**
+ * kv_dirent_name() - the name (NUL-terminated) and, if @attr, attributes of
+ * a snapshot entry still alive in the same life.
+ * Return: the name's length; -ENOENT (gone), -ERANGE (@size too small),
+ * -EIO (the name in the pool is invalid: the file is quarantined).
+ */
 int kv_dirent_name(struct kv_pool *p, const struct kv_dirent *d, char *buf, size_t size,
 		   struct kv_attr *attr);
-/** kv_dirent_name_ref() - kv_dirent_name() counting one kernel lookup, as kv_lookup_ref(). */
+/** kv_dirent_name_ref() - kv_dirent_name() counting one kernel lookup, as kv_lookup() does. Return: as kv_dirent_name(). */
 int kv_dirent_name_ref(struct kv_pool *p, const struct kv_dirent *d, char *buf, size_t size,
 		       struct kv_attr *attr);
 
@@ -359,26 +476,50 @@ size_t kv_lookup_pin_batch(struct kv_pool *p, uint64_t dir, const char *names, s
 /**
  * kv_reserve() - an invisible file of @size bytes in one extent (zeroed if @zero), held
  * until kv_commit() or kv_abort() (or freed at the next open after a crash).
- * Return: 0, -EEXIST (the name is present), -ENOENT (no such dir), -ENOSPC.
+ * Return: 0; -EEXIST (the name is present), -ENOENT (no such dir), -ENOSPC,
+ * -EDQUOT (the directory's quota), -EINVAL (a bad name), -EFBIG (@size 0 or
+ * past the data area), -EROFS.
  */
 int kv_reserve(struct kv_pool *p, uint64_t dir, const char *name, size_t len, uint64_t size,
-	       uint32_t uid, uint32_t gid, bool zero,
-	       uint64_t *ino, struct kv_extent *ext);
+	       uint32_t uid, uint32_t gid, bool zero, uint64_t *ino, struct kv_extent *ext);
 /**
  * kv_commit() - publish reservations atomically (one journal transaction).
  * published[i] = 0 where the name appeared meanwhile: that reservation is
- * freed and the other file kept. Return: 0, -EINVAL (not a reservation).
+ * freed and the other file kept. Return: 0; -EINVAL (not a reservation:
+ * nothing is published), -E2BIG (more than one journal transaction holds:
+ * nothing is published), -ENOMEM.
  */
 int kv_commit(struct kv_pool *p, const uint64_t *inos, size_t n, uint8_t *published);
+/** kv_abort() - free reservations (an inode that is not one: skipped). */
 void kv_abort(struct kv_pool *p, const uint64_t *inos, size_t n);
 
 /* --- user xattrs (names with the "user." prefix, as given) --- */
 
+/**
+ * kv_setxattr() - set @name to @size bytes of @value (@flags: XATTR_CREATE,
+ * XATTR_REPLACE); a policy name (KV_XATTR_*) on a directory changes its policy.
+ * Return: 0; -ERANGE (@name empty or too long), -E2BIG (@value too large),
+ * -EEXIST (XATTR_CREATE and present), -ENODATA (XATTR_REPLACE and absent),
+ * -EINVAL (a bad policy value, or a policy on a file), -ENOSPC (no room,
+ * or all the xattrs of the inode over KV_XATTR_MAX_BLOB), -ENOENT, -EROFS,
+ * -ENOMEM, -EIO (its record is bad), -E2BIG (the journal cannot hold the
+ * change: nothing changed).
+ */
 int kv_setxattr(struct kv_pool *p, uint64_t ino, const char *name, const void *value, size_t size,
 		int flags);
-/* Return: value size; -ERANGE when @size is too small and not 0 */
+/**
+ * kv_getxattr() - copy @name's value into @value (@size 0: only its size).
+ * Return: the value's size; -ERANGE (@size too small and not 0), -ENODATA,
+ * -ENOENT, -ENOMEM, -EIO.
+ */
 ssize_t kv_getxattr(struct kv_pool *p, uint64_t ino, const char *name, void *value, size_t size);
+/**
+ * kv_listxattr() - the names of @ino's xattrs, each NUL-terminated, into
+ * @list (@size 0: only the size). Return: the list's size; -ERANGE (@size
+ * too small and not 0), -ENOENT, -ENOMEM, -EIO.
+ */
 ssize_t kv_listxattr(struct kv_pool *p, uint64_t ino, char *list, size_t size);
+/** kv_removexattr() - remove @name. Return: 0; -ENODATA (absent); else as kv_setxattr(). */
 int kv_removexattr(struct kv_pool *p, uint64_t ino, const char *name);
 
 /* --- what fs/ needs to know of a pool, without the on-pool format --- */

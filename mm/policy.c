@@ -8,15 +8,18 @@
  * bytes its files hold, its counters and its own LRU list of unheld files.
  * Slot 0 is the unmarked rest of the pool. Files under `never` are on no
  * list, so nothing here or in eviction can take them; a quota is kept by
- * evicting from the anchor's own list before a write grows past it.
+ * eviction (evict.c) from the anchor's own list before a write grows past it.
  *
  * The policy lives on the pool as ordinary xattrs (it survives restarts and
  * shows in getfattr); the slots are rebuilt from them at open. Every
  * function here is called with p->lock held. It must not allocate pool
  * space or touch the journal.
  */
+#include "extents.h"
+#include "lru.h"
+#include "policy.h"
 #include "pool_int.h"
-#include "log.h"
+#include "xattr.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -180,7 +183,7 @@ void kv_policy_attach(struct kv_pool *p, uint64_t ino)
 		return;
 	p->file_anchor[ino] = i + 1;
 	p->anchors[i].files++;
-	kv_policy_charge(p, ino, (int64_t)kv_inode_alloc_bytes(kv_inode(p, ino)));
+	kv_policy_charge(p, ino, (int64_t)kv_extents_bytes(kv_inode(p, ino)));
 }
 
 void kv_policy_detach(struct kv_pool *p, uint64_t ino)
@@ -189,7 +192,7 @@ void kv_policy_detach(struct kv_pool *p, uint64_t ino)
 
 	if (!p->file_anchor[ino])
 		return;
-	kv_policy_charge(p, ino, -(int64_t)kv_inode_alloc_bytes(kv_inode(p, ino)));
+	kv_policy_charge(p, ino, -(int64_t)kv_extents_bytes(kv_inode(p, ino)));
 	a = &p->anchors[p->file_anchor[ino] - 1];
 	if (a->files)
 		a->files--;
@@ -320,19 +323,6 @@ void kv_policy_relist(struct kv_pool *p, uint32_t a, uint64_t dir)
 
 /* --- the quota --- */
 
-int kv_policy_make_room(struct kv_pool *p, uint64_t ino, uint64_t need)
-{
-	uint32_t i = p->file_anchor[ino] ? p->file_anchor[ino] - 1 : 0;
-
-	if (!i || !p->anchors[i].quota)
-		return 0;
-	while (p->anchors[i].used + need > p->anchors[i].quota) {
-		if (p->anchors[i].never || kv_evict_in(p, i) < 0)
-			return -EDQUOT;
-	}
-	return 0;
-}
-
 uint64_t kv_policy_room(struct kv_pool *p, uint64_t ino)
 {
 	uint32_t i = p->file_anchor[ino] ? p->file_anchor[ino] - 1 : 0;
@@ -382,6 +372,8 @@ int kv_policy_build(struct kv_pool *p)
 
 void kv_policy_free(struct kv_pool *p)
 {
+	free(p->anchor_idx);
+	free(p->file_anchor);
 	free(p->anchors);
 	p->anchors = NULL;
 	p->nanchors = p->anchors_cap = 0;
@@ -412,4 +404,20 @@ int kv_pool_dir_stats(struct kv_pool *p, struct kv_dir_stats *out, int max)
 	}
 	pthread_mutex_unlock(&p->lock);
 	return n;
+}
+
+uint64_t kv_policy_trim(struct kv_pool *p, uint64_t ino)
+{
+	uint64_t trimmed = kv_extents_trim(p, ino);
+
+	kv_policy_charge(p, ino, -(int64_t)trimmed);
+	return trimmed;
+}
+
+int kv_policy_alloc(struct kv_pool *p)
+{
+	if (!KV_ALLOC_ARRAY(p, anchor_idx, p->ninodes) ||
+	    !KV_ALLOC_ARRAY(p, file_anchor, p->ninodes))
+		return -ENOMEM;
+	return 0;
 }

@@ -1,19 +1,30 @@
 // SPDX-License-Identifier: MIT
 /*
- * pool.c - format, open, recover and close a kvfs pool; the redo journal.
+ * pool.c - format, open, recover and close a kvfs pool, and compose the
+ * layers of mm/ (the order is at the top of mm.h): at open it asks each
+ * for its DRAM state and builds it from the inode table in order; it
+ * sets the pointers through which a lower layer asks a higher one.
  *
  * Crash model: the process holding the pool may die at any instruction; the
  * pool's memory survives (a shared-memory file, or CXL memory). So every
  * update is ordered such that the pool is always either before or after it:
  * single aligned stores publish single fields (a size, a state), and changes
- * of several fields go through the journal: stage the new bytes in DRAM, copy
- * them to the journal, store the commit mark, apply, clear. Open replays a
+ * of several fields go through the journal (journal.c). Open replays a
  * committed transaction, frees orphans and reservations, and trims
  * over-allocation. Free space is derived from the inode table, never stored.
  */
 #include "check.h"
-#include "pool_int.h"
+#include "data.h"
+#include "evict.h"
+#include "ghost.h"
+#include "holds.h"
+#include "index.h"
+#include "journal.h"
 #include "log.h"
+#include "lru.h"
+#include "policy.h"
+#include "pool_int.h"
+#include "snap.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -28,126 +39,9 @@
 
 #define KV_ZERO_STEP (1u << 20) /* bytes zeroed per hold of p->lock: ~50 us */
 
-int64_t kv_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 static uint64_t geometry_checksum(const struct kv_geometry *g)
 {
 	return XXH64(g, offsetof(struct kv_geometry, checksum), 0);
-}
-
-/* --- journal --- */
-
-static struct kv_journal_head *journal_head(struct kv_pool *p)
-{
-	return (struct kv_journal_head *)(p->base + p->geo.journal_off);
-}
-
-void kv_jtx_begin(struct kv_pool *p)
-{
-	p->jbytes = 0;
-	p->jnrec = 0;
-	p->joverflow = false;
-}
-
-int kv_jtx_add(struct kv_pool *p, void *dst, const void *src, uint32_t len)
-{
-	uint32_t need = sizeof(struct kv_journal_rec) + ((len + 7) & ~7u);
-	struct kv_journal_rec *r;
-
-	if (p->joverflow)
-		return -E2BIG;
-	/* the checked copy of the geometry: the pool's may have been changed */
-	if (need > p->geo.journal_size - sizeof(struct kv_journal_head) - p->jbytes) {
-		p->joverflow = true;
-		kv_log(KV_LOG_ERR,
-		       "pool %s: a journal transaction outgrew the journal (%u bytes staged); "
-		       "it is dropped",
-		       p->be.path, p->jbytes);
-		return -E2BIG;
-	}
-	r = (struct kv_journal_rec *)(p->jbuf + p->jbytes);
-	r->off = (uint64_t)((uint8_t *)dst - p->base);
-	r->len = len;
-	r->pad = 0;
-	memcpy(r + 1, src, len);
-	p->jbytes += need;
-	p->jnrec++;
-	return 0;
-}
-
-static void journal_apply(struct kv_pool *p, const uint8_t *recs, uint32_t nrec)
-{
-	uint32_t i;
-
-	for (i = 0; i < nrec; i++) {
-		const struct kv_journal_rec *r = (const void *)recs;
-
-		memcpy(p->base + r->off, r + 1, r->len);
-		recs += sizeof(*r) + ((r->len + 7) & ~7u);
-	}
-}
-
-void kv_jtx_commit(struct kv_pool *p)
-{
-	struct kv_journal_head *h = journal_head(p);
-	uint8_t *recs = (uint8_t *)(h + 1);
-
-	if (p->joverflow) /* all or nothing: a transaction cut short is not applied */
-		p->jnrec = p->jbytes = 0;
-	if (!p->jnrec)
-		return;
-	memcpy(recs, p->jbuf, p->jbytes);
-	h->seq = ++p->jseq;
-	h->nrec = p->jnrec;
-	h->bytes = p->jbytes;
-	h->checksum = XXH64(recs, p->jbytes, h->seq);
-	kv_fault(p, KV_FP_JOURNAL_WRITTEN);
-	atomic_store_explicit((_Atomic uint64_t *)&h->state, KV_JOURNAL_COMMITTED,
-			      memory_order_release);
-	kv_fault(p, KV_FP_JOURNAL_COMMITTED);
-	journal_apply(p, p->jbuf, p->jnrec);
-	kv_fault(p, KV_FP_JOURNAL_APPLIED);
-	atomic_store_explicit((_Atomic uint64_t *)&h->state, KV_JOURNAL_EMPTY,
-			      memory_order_release);
-	p->jnrec = 0;
-	p->jbytes = 0;
-}
-
-/*
- * Replay a committed transaction a dead holder left behind. The head and the
- * records are copied out of the pool first and the copy is checked and
- * applied, so nobody can change them between the check and the use. A bad
- * transaction is discarded (the records it meant to change are checked next,
- * as any others). Return: 1 replayed, 0 none or discarded.
- */
-static int journal_recover(struct kv_pool *p)
-{
-	struct kv_journal_head *jh = journal_head(p), h;
-	const char *why;
-	int rc;
-
-	memcpy(&h, jh, sizeof(h));
-	p->jseq = h.seq;
-	if (h.state == KV_JOURNAL_COMMITTED && kv_check_journal_len(&p->geo, &h))
-		memcpy(p->jbuf, jh + 1, h.bytes);
-	rc = kv_check_journal(&p->geo, &h, p->jbuf, &why);
-	if (rc < 0) {
-		kv_log(KV_LOG_WARNING, "pool %s: %s; discarding that transaction", p->be.path, why);
-		atomic_fetch_add(&p->quarantined, 1);
-		rc = 0;
-	} else if (rc > 0) {
-		journal_apply(p, p->jbuf, h.nrec);
-	}
-	/* an uncommitted transaction never happened */
-	atomic_store_explicit((_Atomic uint64_t *)&jh->state, KV_JOURNAL_EMPTY,
-			      memory_order_release);
-	return rc;
 }
 
 /* --- geometry --- */
@@ -411,13 +305,175 @@ int kv_pool_mkfs(const char *path, uint64_t size, uint64_t inode_count, bool for
 	return rc;
 }
 
-/* --- open and close --- */
+/* --- build the DRAM state at open: pool.c composes the layers --- */
 
-static int pool_alloc_dram(struct kv_pool *p)
+/* Each layer's DRAM arrays for @p->ninodes records. Return: 0, -ENOMEM. */
+static int pool_alloc_layers(struct kv_pool *p)
 {
-	p->jbuf = malloc(p->geo.journal_size);
-	return p->jbuf ? 0 : -ENOMEM;
+	if (kv_index_alloc(p) || kv_lru_alloc(p) || kv_holds_alloc(p) || kv_snap_alloc(p) ||
+	    kv_data_alloc(p) || kv_policy_alloc(p) || kv_ghost_alloc(p))
+		return -ENOMEM;
+	return 0;
 }
+
+/* Free every layer's DRAM state (what is not there yet is NULL). */
+static void pool_free_layers(struct kv_pool *p)
+{
+	kv_index_free(p);
+	kv_lru_free(p);
+	kv_holds_free(p);
+	kv_evict_free(p);
+	kv_policy_free(p);
+	kv_ghost_free(p);
+	kv_snap_free(p);
+	kv_data_free(p);
+	if (p->alloc.by_start)
+		kv_alloc_destroy(&p->alloc);
+}
+
+/*
+ * Pass 1 (read-write only): free what nobody can reach any more, a dead
+ * holder's orphans and reservations, whatever they hold. Pass 2: the
+ * checker fsck runs too; a read-write open frees what it finds bad.
+ * Return: 0, -EUCLEAN (the root is bad), -ENOMEM.
+ */
+static int pool_check_records(struct kv_pool *p)
+{
+	uint64_t ino;
+	long checked;
+
+	for (ino = KV_ROOT_INO + 1; ino < p->ninodes && !p->readonly; ino++) {
+		struct kv_inode *in = kv_inode(p, ino);
+
+		if (in->state == KV_INODE_ORPHAN || in->state == KV_INODE_RESERVED) {
+			in->extent_count = 0;
+			in->xattr_off = 0;
+			in->xattr_len = 0;
+			atomic_store_explicit((_Atomic uint32_t *)&in->state, KV_INODE_FREE,
+					      memory_order_release);
+			p->orphans_freed++;
+		}
+	}
+	checked =
+	    kv_check_records(&p->geo, p->inodes, p->base, p->be.path, !p->readonly, p->bad, NULL);
+	if (checked < 0)
+		return (int)checked;
+	p->quarantined += (uint64_t)checked;
+	if (p->bad[KV_ROOT_INO]) {
+		kv_log(KV_LOG_ERR,
+		       "pool %s: the root directory record is damaged; a read-write mount "
+		       "repairs it",
+		       p->be.path);
+		return -EUCLEAN;
+	}
+	return 0;
+}
+
+/* The extents of @in (its data, then its xattr blob) appended to *@used. Return: 0, -ENOMEM. */
+static int note_used(const struct kv_inode *in, struct kv_extent **used, uint64_t *nused)
+{
+	int j;
+
+	for (j = 0; j <= in->extent_count && j <= KV_INLINE_EXTENTS; j++) {
+		struct kv_extent e;
+
+		if (j < in->extent_count)
+			e = in->ext[j];
+		else if (in->xattr_off)
+			e = (struct kv_extent){ in->xattr_off, (in->xattr_len + KV_PAGE_SIZE - 1) &
+								   ~(uint64_t)(KV_PAGE_SIZE - 1) };
+		else
+			break;
+		if ((*nused & (*nused + 1)) == 0 && *nused >= 1023) {
+			struct kv_extent *u = realloc(*used, sizeof(**used) * (*nused + 1) * 2);
+
+			if (!u)
+				return -ENOMEM;
+			*used = u;
+		}
+		(*used)[(*nused)++] = e;
+	}
+	return 0;
+}
+
+/*
+ * Link every live record into the index and note its extents for the
+ * allocator, then build the allocator. @lru receives the regular files, to
+ * list once the anchors are known. Return: 0, -EUCLEAN, -ENOMEM.
+ */
+static int pool_link_records(struct kv_pool *p, uint32_t *lru, uint64_t *nlru)
+{
+	uint64_t n = p->ninodes, ino, nused = 0, bad = 0;
+	struct kv_extent *used = malloc(sizeof(*used) * 1024);
+	int rc = -ENOMEM;
+
+	if (!used)
+		return -ENOMEM;
+	for (ino = KV_ROOT_INO; ino < n; ino++) {
+		struct kv_inode *in = kv_inode(p, ino);
+
+		kv_snap_commit(p, ino);
+		if (in->state != KV_INODE_LIVE || p->bad[ino])
+			continue; /* read-only: orphans, reservations, bad records stay out */
+		if (note_used(in, &used, &nused))
+			goto out;
+		if (ino == KV_ROOT_INO)
+			continue;
+		kv_index_add_record(p, ino);
+		if (S_ISREG(in->mode)) /* links are structure, not cache: never evicted */
+			lru[(*nlru)++] = (uint32_t)ino;
+	}
+	rc = kv_alloc_build(&p->alloc, p->geo.data_off, p->geo.data_size / KV_PAGE_SIZE, used,
+			    nused, &bad);
+	if (rc == -EUCLEAN)
+		kv_log(KV_LOG_ERR,
+		       "pool %s: the index is corrupt (an extent at pool offset %llu is "
+		       "outside the data area or shared by two files); run 'kvfs fsck %s'",
+		       p->be.path, (unsigned long long)used[bad].off, p->be.path);
+out:
+	free(used);
+	return rc;
+}
+
+/* At open, after recovery: every layer's DRAM state from the inode table. Return: 0 or -errno. */
+static int pool_build(struct kv_pool *p)
+{
+	uint64_t n = p->ninodes, ino, nlru = 0;
+	uint32_t *lru = NULL;
+	int rc;
+
+	rc = pool_alloc_layers(p);
+	if (!rc)
+		rc = pool_check_records(p);
+	if (rc)
+		return rc;
+	kv_holds_build(p);
+	lru = malloc(sizeof(*lru) * n);
+	if (!lru)
+		return -ENOMEM;
+	rc = pool_link_records(p, lru, &nlru);
+	if (!rc)
+		rc = kv_policy_build(p);
+	if (rc)
+		goto out;
+	kv_index_list_empty_dirs(p);
+	for (ino = KV_ROOT_INO + 1; ino < n; ino++)
+		if (kv_inode(p, ino)->state == KV_INODE_LIVE && !kv_is_dir(kv_inode(p, ino)))
+			kv_policy_attach(p, ino);
+	kv_lru_build(p, lru, nlru);
+	/* Trim over-allocation a dead holder left. */
+	for (ino = KV_ROOT_INO + 1; ino < n && !p->readonly; ino++) {
+		struct kv_inode *in = kv_inode(p, ino);
+
+		if (in->state == KV_INODE_LIVE && !kv_is_dir(in))
+			p->bytes_trimmed += kv_policy_trim(p, ino);
+	}
+out:
+	free(lru);
+	return rc;
+}
+
+/* --- open and close --- */
 
 int kv_pool_open(const char *path, const struct kv_open_opts *o, struct kv_pool **out)
 {
@@ -456,11 +512,12 @@ int kv_pool_open(const char *path, const struct kv_open_opts *o, struct kv_pool 
 		goto out_close;
 	p->inodes = (struct kv_inode *)(p->base + p->geo.inode_off);
 	p->ninodes = p->geo.inode_count;
-	rc = pool_alloc_dram(p);
+	p->up.seal = kv_data_seal;
+	rc = kv_journal_alloc(p);
 	if (rc)
 		goto out_close;
 	if (!p->readonly) {
-		journal_recover(p);
+		kv_journal_recover(p);
 		if (p->sb->rt.state == KV_STATE_OPEN) {
 			p->sb->rt.unclean_count++;
 			kv_log(KV_LOG_NOTICE, "pool %s was not closed cleanly: recovering", path);
@@ -469,13 +526,13 @@ int kv_pool_open(const char *path, const struct kv_open_opts *o, struct kv_pool 
 		p->sb->rt.last_open_ns = kv_now_ns();
 		atomic_store_explicit((_Atomic uint64_t *)&p->sb->rt.state, KV_STATE_OPEN,
 				      memory_order_release);
-	} else if (journal_head(p)->state == KV_JOURNAL_COMMITTED) {
+	} else if (kv_journal_pending(p)) {
 		kv_log(KV_LOG_WARNING,
 		       "pool %s has an unreplayed journal; it is replayed at the "
 		       "next read-write open",
 		       path);
 	}
-	rc = kv_index_build(p);
+	rc = pool_build(p);
 	if (rc)
 		goto out_close;
 	/* a pool file made now is all zeros; of any other, no free page is known to be */
@@ -487,8 +544,8 @@ int kv_pool_open(const char *path, const struct kv_open_opts *o, struct kv_pool 
 	*out = p;
 	return 0;
 out_close:
-	kv_index_free(p);
-	free(p->jbuf);
+	pool_free_layers(p);
+	kv_journal_free(p);
 	kv_backend_close(&p->be);
 out_free:
 	free(p);
@@ -511,8 +568,8 @@ void kv_pool_close(struct kv_pool *p)
 		atomic_store_explicit((_Atomic uint64_t *)&p->sb->rt.state, KV_STATE_CLEAN,
 				      memory_order_release);
 	}
-	kv_index_free(p); /* and the allocator built with it */
-	free(p->jbuf);
+	pool_free_layers(p); /* and the allocator built with them */
+	kv_journal_free(p);
 	kv_backend_close(&p->be);
 	free(p);
 }
@@ -585,30 +642,6 @@ uint64_t kv_pool_zero_free(struct kv_pool *p, uint64_t max_bytes)
 		done += run.len;
 	}
 	return done;
-}
-
-long kv_pool_evict_to(struct kv_pool *p, unsigned pct)
-{
-	struct kv_alloc_stats st;
-	bool reclaimed = false;
-	long n = 0;
-
-	pthread_mutex_lock(&p->lock);
-	for (;;) {
-		kv_alloc_get_stats(&p->alloc, &st);
-		if (st.used_bytes * 100 <= st.capacity_bytes * pct)
-			break;
-		if (!reclaimed) { /* room ahead of open files goes before any cached file */
-			reclaimed = true;
-			if (kv_data_reclaim_ahead(p))
-				continue;
-		}
-		if (kv_evict_one(p) < 0)
-			break;
-		n++;
-	}
-	pthread_mutex_unlock(&p->lock);
-	return n;
 }
 
 void kv_pool_get_stats(struct kv_pool *p, struct kv_pool_stats *st)
