@@ -31,6 +31,8 @@ else
 CFLAGS    += -DKVFS_NO_DAXCTL
 endif
 LDLIBS_FS := $(shell pkg-config --libs fuse3 2>/dev/null || echo -lfuse3) -ldl
+# cluster mode (fs/cluster*.c): etcd's JSON gateway through libcurl and json-c
+LDLIBS_FS += -lcurl -ljson-c
 
 # a static build's libkvfs.so carries xxhash inside (machines without libxxhash)
 ifeq ($(findstring -static,$(LDFLAGS)),)

@@ -17,7 +17,10 @@
 #include "mm.h"
 
 /* Kernel caches what we say for this long; every change behind its back is invalidated. */
-#define KV_CACHE_TIMEOUT 3600.0
+#define KV_CACHE_TIMEOUT_DEFAULT 3600.0
+/* cluster mode: 0 on a follower, whose kernel must ask again (fs/cluster.c) */
+extern double kv_cache_timeout;
+#define KV_CACHE_TIMEOUT kv_cache_timeout
 
 /*
  * FUSE node ids: a record's index with 31 bits of its generation above it,
@@ -98,6 +101,8 @@ struct kv_daemon {
 	uint64_t pool_dev, pool_ino; /* clients check they opened this very file */
 	pthread_mutex_t users_lock; /* guards the list, not the counts (atomic) */
 	struct kv_user_hold *users;
+
+	struct kv_cluster *cluster; /* cluster mode (cluster.c); NULL on one host */
 
 	/* fast-path counters */
 	_Atomic uint64_t ctl_lookups, ctl_blocks_pinned, ctl_commits, ctl_blocks_committed;

@@ -7,6 +7,7 @@
  * and evicts down from the high watermark in the background.
  */
 #include "cli.h"
+#include "cluster.h"
 #include "daemon.h"
 #include "log.h"
 
@@ -35,6 +36,7 @@ struct mount_opts {
 	bool allow_other;
 	bool debug;
 	bool foreground;
+	struct kv_cluster_opts cluster; /* cluster mode (cluster.c) */
 };
 
 /* Options mount(8) passes along that mean nothing to kvfs. */
@@ -52,6 +54,9 @@ static int parse_one(struct mount_opts *mo, char *opt)
 
 	if (val)
 		*val++ = 0;
+	i = kv_cluster_opt(&mo->cluster, opt, val); /* cluster=, node=, cluster_ttl=, coherent= */
+	if (i)
+		return i < 0 ? -EINVAL : 0;
 	for (i = 0; ignored_opts[i]; i++)
 		if (strcmp(opt, ignored_opts[i]) == 0)
 			return 0;
@@ -402,7 +407,9 @@ static void usage(void)
 	fprintf(stderr, "usage: kvfs mount [-f] [-o OPTS] POOL MOUNTPOINT\n"
 			"  OPTS: "
 			"size=SIZE,inodes=N,high_watermark=PCT,user_share=PCT,numa=NODE,threads=N,"
-			"allow_other,debug\n");
+			"allow_other,debug\n"
+			"        cluster=etcd://HOST:PORT[,HOST:PORT...],node=NAME[,cluster_ttl=S,"
+			"coherent=0|1]\n");
 }
 
 int kv_cmd_mount(int argc, char **argv)
@@ -451,7 +458,8 @@ int kv_cmd_mount(int argc, char **argv)
 		return 1;
 	if (!realpath(mntarg, mnt))
 		return 1;
-	if (pool_is_mounted(pool, mnt_other, sizeof(mnt_other)) && !is_dead_mount(mnt_other)) {
+	if (!mo.cluster.endpoints[0] && /* cluster: one mount per node, etcd arbitrates */
+	    pool_is_mounted(pool, mnt_other, sizeof(mnt_other)) && !is_dead_mount(mnt_other)) {
 		fprintf(stderr,
 			"kvfs mount: pool %s is in use by another kvfs process (mounted on %s); "
 			"unmount it first or use another pool\n",
@@ -471,7 +479,8 @@ int kv_cmd_mount(int argc, char **argv)
 	oo.create_size = mo.size;
 	oo.inode_count = mo.inodes;
 	oo.numa_node = mo.numa;
-	if (kv_pool_open(pool, &oo, &d->pool))
+	if (mo.cluster.endpoints[0] ? kv_cluster_start(d, &mo.cluster, pool, &oo) /* cluster.c */
+				    : kv_pool_open(pool, &oo, &d->pool))
 		goto out_free;
 	kv_pool_set_watermark(d->pool, mo.high_watermark);
 	kv_pool_set_evict_hook(d->pool, evicted, d);
@@ -494,7 +503,8 @@ int kv_cmd_mount(int argc, char **argv)
 	if (fuse_opt_add_arg(&args, "kvfs") || fuse_opt_add_arg(&args, "-o") ||
 	    fuse_opt_add_arg(&args, fuse_opts) || (mo.debug && fuse_opt_add_arg(&args, "-d")))
 		goto out_pool;
-	d->se = fuse_session_new(&args, &kv_fuse_ops, sizeof(kv_fuse_ops), d);
+	d->se = fuse_session_new(&args, d->cluster ? &kv_cluster_fuse_ops : &kv_fuse_ops,
+				 sizeof(kv_fuse_ops), d);
 	if (!d->se) {
 		fprintf(stderr,
 			"kvfs mount: cannot start a FUSE session (is the fuse module loaded "
@@ -520,6 +530,8 @@ int kv_cmd_mount(int argc, char **argv)
 	}
 	if (pthread_create(&d->janitor, NULL, janitor_main, d))
 		goto out_unmount;
+	if (d->cluster && kv_cluster_run(d)) /* cluster: the node's etcd thread */
+		goto out_janitor;
 	cfg = fuse_loop_cfg_create();
 	if (!cfg)
 		goto out_janitor;
@@ -544,6 +556,7 @@ out_signals:
 out_session:
 	fuse_session_destroy(d->se);
 out_pool:
+	kv_cluster_stop(d); /* cluster: closes the pool before its lease ends */
 	kv_pool_close(d->pool);
 out_free:
 	fuse_opt_free_args(&args);

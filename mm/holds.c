@@ -288,6 +288,8 @@ int kv_pool_reclaim_dirs(struct kv_pool *p, int max)
 {
 	int n = 0;
 
+	if (p->readonly) /* a cluster follower's view: the leader reclaims */
+		return 0;
 	pthread_mutex_lock(&p->lock);
 	if (inodes_low_locked(p))
 		n = reclaim_idle_dirs(p, max);

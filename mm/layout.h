@@ -61,6 +61,9 @@ enum kv_pool_state {
 	KV_STATE_OPEN = 2, /* a process holds it, or died holding it */
 };
 
+#define KV_CLUSTER_MAGIC UINT64_C(0x52455453554c43) /* "CLUSTER" little-endian */
+#define KV_CLUSTER_NODE_MAX 31 /* bytes of a node name */
+
 /* Changed in place, one aligned 8-byte store at a time; no checksum. */
 struct kv_runtime {
 	uint64_t state; /* enum kv_pool_state */
@@ -68,9 +71,15 @@ struct kv_runtime {
 	uint64_t unclean_count; /* opens that found state OPEN */
 	int64_t last_open_ns;
 	int64_t last_close_ns;
-	uint8_t reserved[216];
+	/* cluster mode (mm/cluster.c, kvfs(7) CLUSTER): who may write metadata */
+	uint64_t cluster_mode; /* KV_CLUSTER_MAGIC: owned by a cluster; 0: one host */
+	uint64_t cluster_epoch; /* fencing epoch of the elected leader (etcd revision) */
+	char cluster_leader[32]; /* that leader's node name, NUL-padded */
+	uint64_t cluster_changes; /* bumped by the leader after each change: followers look again */
+	uint8_t reserved[160];
 };
 _Static_assert(sizeof(struct kv_runtime) == 256, "runtime is 256 bytes");
+_Static_assert(offsetof(struct kv_runtime, cluster_epoch) % 8 == 0, "epoch 8-aligned");
 
 struct kv_super {
 	struct kv_geometry geo;

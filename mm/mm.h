@@ -54,6 +54,10 @@ struct kv_open_opts {
 	uint64_t inode_count; /* for a pool formatted now; 0: one per 64 KiB of data */
 	int numa_node; /* -1: no binding */
 	bool readonly; /* inspect only (stat, fsck): nothing is written */
+	/* cluster mode (mm/cluster.c): etcd, not the pool lock, says who writes */
+	bool cluster;
+	uint64_t cluster_epoch; /* read-write: the leader's epoch, stored before replay */
+	const char *cluster_node; /* read-write: the leader's name, stored with it */
 };
 
 struct kv_attr {
@@ -374,5 +378,45 @@ int kv_setxattr(struct kv_pool *p, uint64_t ino, const char *name, const void *v
 ssize_t kv_getxattr(struct kv_pool *p, uint64_t ino, const char *name, void *value, size_t size);
 ssize_t kv_listxattr(struct kv_pool *p, uint64_t ino, char *list, size_t size);
 int kv_removexattr(struct kv_pool *p, uint64_t ino, const char *name);
+
+/* --- cluster mode (mm/cluster.c; kvfs(7) CLUSTER) --- */
+
+/* Asked before each journal commit of a cluster leader: may it still write metadata? */
+typedef bool (*kv_fence_fn)(void *arg);
+/**
+ * kv_pool_set_fence_hook() - in cluster mode, every journal commit first checks
+ * that the pool's epoch is still this leader's, then asks @fn; a commit either
+ * refuses is dropped whole (nothing of it reaches the pool) and counted.
+ * Set before the pool serves. Return: nothing.
+ */
+void kv_pool_set_fence_hook(struct kv_pool *p, kv_fence_fn fn, void *arg);
+/** kv_pool_cluster_epoch() - the fencing epoch stored in the pool now. Return: it, 0: none. */
+uint64_t kv_pool_cluster_epoch(struct kv_pool *p);
+/** kv_pool_cluster_leader() - the leader's name stored in the pool, into @buf. Return: @buf. */
+char *kv_pool_cluster_leader(struct kv_pool *p, char *buf, size_t size);
+/** kv_pool_commits_refused() - journal commits the fence dropped. Return: the count. */
+uint64_t kv_pool_commits_refused(struct kv_pool *p);
+/**
+ * kv_pool_change_seq() - the journal's sequence plus the leader's change count:
+ * it moves at every change of whoever leads, so a follower knows when to look again.
+ * Return: the sequence.
+ */
+uint64_t kv_pool_change_seq(struct kv_pool *p);
+/**
+ * kv_pool_cluster_leave() - the last node of a cluster unmounts: hand the pool
+ * back to single-host use (clears the cluster mark if @epoch is still the pool's).
+ * Return: 0, -ESTALE (another leader's epoch is there: left as it is), -EROFS.
+ */
+int kv_pool_cluster_leave(struct kv_pool *p, uint64_t epoch);
+/**
+ * kv_pool_cluster_renew() - a leader that lost its lease and won again with
+ * @epoch goes on with its open pool only if nobody else wrote meanwhile (the
+ * pool still holds its old epoch). Return: 0, -ESTALE (someone did), -EROFS.
+ */
+int kv_pool_cluster_renew(struct kv_pool *p, uint64_t epoch);
+/** kv_pool_cluster_changed() - a leader changed the pool: tell the followers. Return: nothing. */
+void kv_pool_cluster_changed(struct kv_pool *p);
+/** kv_pool_is_readonly() - Return: true for a pool opened read-only (a follower's view). */
+bool kv_pool_is_readonly(const struct kv_pool *p);
 
 #endif /* KVFS_MM_MM_H */

@@ -102,6 +102,10 @@ void kv_jtx_commit(struct kv_pool *p)
 		p->jnrec = p->jbytes = 0;
 	if (!p->jnrec)
 		return;
+	if (p->cluster_epoch && !kv_cluster_may_commit(p)) { /* fenced: see cluster.c */
+		p->jnrec = p->jbytes = 0;
+		return;
+	}
 	memcpy(recs, p->jbuf, p->jbytes);
 	h->seq = ++p->jseq;
 	h->nrec = p->jnrec;
@@ -423,7 +427,8 @@ int kv_pool_open(const char *path, const struct kv_open_opts *o, struct kv_pool 
 {
 	struct kv_backend_opts bo = { .create_size = o->create_size,
 				      .numa_node = o->numa_node,
-				      .readonly = o->readonly };
+				      .readonly = o->readonly,
+				      .shared = o->cluster };
 	struct kv_pool *p;
 	int rc, i;
 
@@ -459,6 +464,9 @@ int kv_pool_open(const char *path, const struct kv_open_opts *o, struct kv_pool 
 	rc = pool_alloc_dram(p);
 	if (rc)
 		goto out_close;
+	rc = kv_cluster_open_check(p, o); /* cluster: the epoch goes in before the replay */
+	if (rc)
+		goto out_close;
 	if (!p->readonly) {
 		journal_recover(p);
 		if (p->sb->rt.state == KV_STATE_OPEN) {
@@ -469,7 +477,7 @@ int kv_pool_open(const char *path, const struct kv_open_opts *o, struct kv_pool 
 		p->sb->rt.last_open_ns = kv_now_ns();
 		atomic_store_explicit((_Atomic uint64_t *)&p->sb->rt.state, KV_STATE_OPEN,
 				      memory_order_release);
-	} else if (journal_head(p)->state == KV_JOURNAL_COMMITTED) {
+	} else if (journal_head(p)->state == KV_JOURNAL_COMMITTED && !o->cluster) {
 		kv_log(KV_LOG_WARNING,
 		       "pool %s has an unreplayed journal; it is replayed at the "
 		       "next read-write open",
@@ -598,6 +606,8 @@ long kv_pool_evict_to(struct kv_pool *p, unsigned pct)
 	bool reclaimed = false;
 	long n = 0;
 
+	if (p->readonly) /* a cluster follower's view: the leader evicts */
+		return 0;
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
 		kv_alloc_get_stats(&p->alloc, &st);

@@ -147,6 +147,12 @@ struct kv_pool {
 	void *fault_arg;
 	kv_evict_fn evict_cb;
 	void *evict_arg;
+
+	/* cluster mode (cluster.c): 0 = one host, no fencing */
+	uint64_t cluster_epoch;
+	kv_fence_fn fence;
+	void *fence_arg;
+	_Atomic uint64_t commits_refused;
 };
 
 static inline void kv_fault(struct kv_pool *p, enum kv_fault_point fp)
@@ -229,6 +235,12 @@ void kv_jtx_commit(struct kv_pool *p);
 		__typeof__(*(ptr)) v__ = (val);                                                    \
 		kv_jtx_add((p), (ptr), &v__, sizeof(v__));                                         \
 	})
+
+/* --- cluster.c --- */
+/* At open, before the journal is replayed: refuse a mismatched mode; a leader stores its epoch. */
+int kv_cluster_open_check(struct kv_pool *p, const struct kv_open_opts *o);
+/* Before a journal commit of a cluster leader (p->cluster_epoch != 0). Return: may it write. */
+bool kv_cluster_may_commit(struct kv_pool *p);
 
 /* --- index.c; caller holds p->lock --- */
 bool kv_index_is_live_dir(struct kv_pool *p, uint64_t ino);

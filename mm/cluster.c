@@ -1,0 +1,186 @@
+// SPDX-License-Identifier: MIT
+/*
+ * cluster.c - the pool's side of cluster mode (kvfs(7) CLUSTER): the cluster
+ * mark, the leader's fencing epoch and name in the superblock's runtime area,
+ * the check every journal commit of a leader makes, and what a follower reads
+ * to know the metadata moved. Who leads is decided by etcd (fs/cluster.c), never
+ * here: this file only stores the outcome and refuses writes that contradict it.
+ *
+ * Order of a takeover: the new leader stores its epoch (larger than any before:
+ * etcd's revision of its leader key), flushes it, and only then replays the
+ * journal and builds its index. An old leader's next commit finds a foreign
+ * epoch and is dropped whole. Each field is one aligned 8-byte store.
+ */
+#include "coherence.h"
+#include "log.h"
+#include "pool_int.h"
+
+#include <errno.h>
+#include <string.h>
+
+static uint64_t load_epoch(struct kv_pool *p)
+{
+	kv_coh_invalidate(&p->sb->rt.cluster_epoch, sizeof(p->sb->rt.cluster_epoch));
+	return atomic_load_explicit((_Atomic uint64_t *)&p->sb->rt.cluster_epoch,
+				    memory_order_acquire);
+}
+
+static bool is_cluster_pool(struct kv_pool *p)
+{
+	kv_coh_invalidate(&p->sb->rt.cluster_mode, sizeof(p->sb->rt.cluster_mode));
+	return atomic_load_explicit((_Atomic uint64_t *)&p->sb->rt.cluster_mode,
+				    memory_order_acquire) == KV_CLUSTER_MAGIC;
+}
+
+char *kv_pool_cluster_leader(struct kv_pool *p, char *buf, size_t size)
+{
+	struct kv_runtime *rt = &p->sb->rt;
+	size_t n = 0;
+
+	kv_coh_invalidate(rt->cluster_leader, sizeof(rt->cluster_leader));
+	while (n + 1 < size && n < sizeof(rt->cluster_leader) && rt->cluster_leader[n]) {
+		char c = rt->cluster_leader[n]; /* shared memory is input: printable only */
+
+		buf[n++] = c >= 0x21 && c < 0x7f ? c : '?';
+	}
+	if (size)
+		buf[n] = 0;
+	return buf;
+}
+
+/* A leader's open: mark the pool, store name then epoch, flush, before any replay. */
+static int claim(struct kv_pool *p, const struct kv_open_opts *o)
+{
+	struct kv_runtime *rt = &p->sb->rt;
+	uint64_t had = load_epoch(p);
+	size_t len = o->cluster_node ? strlen(o->cluster_node) : 0;
+
+	if (!o->cluster_epoch || len > KV_CLUSTER_NODE_MAX)
+		return -EINVAL;
+	if (had > o->cluster_epoch && is_cluster_pool(p)) {
+		kv_log(KV_LOG_ERR,
+		       "pool %s: a newer leader (epoch %llu) wrote it; epoch %llu may not lead",
+		       p->be.path, (unsigned long long)had, (unsigned long long)o->cluster_epoch);
+		return -ESTALE;
+	}
+	memset(rt->cluster_leader, 0, sizeof(rt->cluster_leader));
+	memcpy(rt->cluster_leader, o->cluster_node, len);
+	atomic_store_explicit((_Atomic uint64_t *)&rt->cluster_mode, KV_CLUSTER_MAGIC,
+			      memory_order_release);
+	atomic_store_explicit((_Atomic uint64_t *)&rt->cluster_epoch, o->cluster_epoch,
+			      memory_order_release);
+	kv_coh_flush(&rt->cluster_mode, offsetof(struct kv_runtime, reserved) -
+						offsetof(struct kv_runtime, cluster_mode));
+	p->cluster_epoch = o->cluster_epoch;
+	kv_log(KV_LOG_NOTICE, "pool %s: node %s leads the cluster, epoch %llu (was %llu)",
+	       p->be.path, o->cluster_node, (unsigned long long)o->cluster_epoch,
+	       (unsigned long long)had);
+	return 0;
+}
+
+int kv_cluster_open_check(struct kv_pool *p, const struct kv_open_opts *o)
+{
+	char who[KV_CLUSTER_NODE_MAX + 1];
+
+	if (o->cluster)
+		return o->readonly ? 0 : claim(p, o);
+	if (o->readonly || !is_cluster_pool(p))
+		return 0;
+	kv_log(KV_LOG_ERR,
+	       "pool %s belongs to a kvfs cluster (leader %s, epoch %llu): mount it with "
+	       "-o cluster=etcd://HOST:PORT,node=NAME, or unmount every node of the cluster "
+	       "first (the last one hands the pool back); see kvfs(7) CLUSTER",
+	       p->be.path, kv_pool_cluster_leader(p, who, sizeof(who)),
+	       (unsigned long long)load_epoch(p));
+	return -EBUSY;
+}
+
+bool kv_cluster_may_commit(struct kv_pool *p)
+{
+	uint64_t now = load_epoch(p);
+
+	if (now == p->cluster_epoch && (!p->fence || p->fence(p->fence_arg)))
+		return true;
+	if (atomic_fetch_add(&p->commits_refused, 1) == 0 || now != p->cluster_epoch)
+		kv_log(KV_LOG_ERR,
+		       "pool %s: metadata commit refused: this node is fenced (its epoch %llu, "
+		       "the pool's %llu)",
+		       p->be.path, (unsigned long long)p->cluster_epoch, (unsigned long long)now);
+	return false;
+}
+
+void kv_pool_set_fence_hook(struct kv_pool *p, kv_fence_fn fn, void *arg)
+{
+	p->fence = fn;
+	p->fence_arg = arg;
+}
+
+uint64_t kv_pool_cluster_epoch(struct kv_pool *p)
+{
+	return is_cluster_pool(p) ? load_epoch(p) : 0;
+}
+
+uint64_t kv_pool_commits_refused(struct kv_pool *p)
+{
+	return atomic_load(&p->commits_refused);
+}
+
+uint64_t kv_pool_change_seq(struct kv_pool *p)
+{
+	uint64_t *seq = (uint64_t *)(p->base + p->geo.journal_off +
+				     offsetof(struct kv_journal_head, seq));
+
+	uint64_t *changes = &p->sb->rt.cluster_changes;
+
+	kv_coh_invalidate(seq, sizeof(*seq));
+	kv_coh_invalidate(changes, sizeof(*changes));
+	return atomic_load_explicit((_Atomic uint64_t *)seq, memory_order_acquire) +
+	       atomic_load_explicit((_Atomic uint64_t *)changes, memory_order_acquire);
+}
+
+void kv_pool_cluster_changed(struct kv_pool *p)
+{
+	if (p->readonly)
+		return;
+	atomic_fetch_add_explicit((_Atomic uint64_t *)&p->sb->rt.cluster_changes, 1,
+				  memory_order_release);
+	kv_coh_flush(&p->sb->rt.cluster_changes, sizeof(p->sb->rt.cluster_changes));
+}
+
+int kv_pool_cluster_leave(struct kv_pool *p, uint64_t epoch)
+{
+	struct kv_runtime *rt = &p->sb->rt;
+
+	if (p->readonly)
+		return -EROFS;
+	if (load_epoch(p) != epoch)
+		return -ESTALE;
+	atomic_store_explicit((_Atomic uint64_t *)&rt->cluster_mode, 0, memory_order_release);
+	kv_coh_flush(&rt->cluster_mode, sizeof(rt->cluster_mode));
+	kv_log(KV_LOG_NOTICE, "pool %s: the last node of the cluster left; single-host use again",
+	       p->be.path);
+	return 0;
+}
+
+int kv_pool_cluster_renew(struct kv_pool *p, uint64_t epoch)
+{
+	uint64_t mine = p->cluster_epoch;
+
+	if (p->readonly || !mine)
+		return -EROFS;
+	pthread_mutex_lock(&p->lock); /* no commit between the check and the store */
+	if (!atomic_compare_exchange_strong((_Atomic uint64_t *)&p->sb->rt.cluster_epoch, &mine,
+					    epoch)) {
+		pthread_mutex_unlock(&p->lock);
+		return -ESTALE;
+	}
+	kv_coh_flush(&p->sb->rt.cluster_epoch, sizeof(p->sb->rt.cluster_epoch));
+	p->cluster_epoch = epoch;
+	pthread_mutex_unlock(&p->lock);
+	return 0;
+}
+
+bool kv_pool_is_readonly(const struct kv_pool *p)
+{
+	return p->readonly;
+}
