@@ -290,6 +290,7 @@ static void elect(struct kv_cluster *c)
 	char k[160], who[64];
 	int64_t rev = 0, lease = 0, n;
 	int role = atomic_load(&c->role), rc;
+	bool led;
 
 	key(c, k, sizeof(k), "nodes/");
 	if (!kv_etcd_count(c->etcd, k, &n))
@@ -308,27 +309,28 @@ static void elect(struct kv_cluster *c)
 	pthread_mutex_lock(&c->info_lock);
 	snprintf(c->leader, sizeof(c->leader), "%.31s", who);
 	pthread_mutex_unlock(&c->info_lock);
+	led = !kv_pool_is_readonly(c->d->pool); /* this process opened it read-write once */
 	if (lease == c->lease && strcmp(who, c->node) == 0) {
 		if (role == KV_ROLE_LEADER && (uint64_t)rev == atomic_load(&c->epoch))
 			return;
-		if (role == KV_ROLE_FOLLOWER) {
+		if (!led) {
 			promote(c, (uint64_t)rev);
-			return;
-		}
-		if (role == KV_ROLE_DETACHED) { /* lead again: only if nobody wrote meanwhile */
+		} else if (role != KV_ROLE_FENCED) { /* lead again: only if nobody wrote meanwhile */
 			if (kv_pool_cluster_renew(c->d->pool, (uint64_t)rev) == 0) {
 				atomic_store(&c->epoch, (uint64_t)rev);
-				set_role(c, KV_ROLE_LEADER, "etcd is back; led again, new epoch");
+				set_role(c, KV_ROLE_LEADER, "etcd answers again; leads on, new epoch");
 			} else {
 				set_role(c, KV_ROLE_FENCED, "another leader wrote the pool meanwhile");
 			}
 		}
 		return;
 	}
-	/* someone else leads */
-	if (role == KV_ROLE_LEADER || role == KV_ROLE_DETACHED)
+	/* someone else leads: a node that led is fenced for good, a follower follows */
+	if (led && role != KV_ROLE_FENCED)
 		set_role(c, KV_ROLE_FENCED, "another node leads with a newer epoch");
-	else if (role == KV_ROLE_FOLLOWER)
+	else if (!led && role != KV_ROLE_FENCED)
+		set_role(c, KV_ROLE_FOLLOWER, "etcd answers; following");
+	if (!led)
 		atomic_store(&c->epoch, (uint64_t)rev);
 }
 

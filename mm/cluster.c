@@ -72,7 +72,7 @@ static int claim(struct kv_pool *p, const struct kv_open_opts *o)
 	kv_coh_flush(&rt->cluster_mode, offsetof(struct kv_runtime, reserved) -
 						offsetof(struct kv_runtime, cluster_mode));
 	p->cluster_epoch = o->cluster_epoch;
-	kv_log(KV_LOG_NOTICE, "pool %s: node %s leads the cluster, epoch %llu (was %llu)",
+	kv_log(KV_LOG_INFO, "pool %s: node %s leads the cluster, epoch %llu (was %llu)",
 	       p->be.path, o->cluster_node, (unsigned long long)o->cluster_epoch,
 	       (unsigned long long)had);
 	return 0;
