@@ -140,13 +140,22 @@ static void c_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 static void c_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		   struct fuse_file_info *fi)
 {
-	WRAP(kv_fuse_ops.read(req, ino, size, off, fi));
+	struct kv_daemon *d = D(req);
+
+	kv_cluster_enter(d); /* another host wrote these bytes: drop stale lines (coherence.h) */
+	kv_pool_coh_file(d->pool, kv_node_ino(ino), (uint64_t)off, size, false);
+	kv_fuse_ops.read(req, ino, size, off, fi);
+	kv_cluster_leave(d);
 }
 
 static void c_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv, off_t off,
 			struct fuse_file_info *fi)
 {
-	WRAP_W(kv_fuse_ops.write_buf(req, ino, bufv, off, fi));
+	size_t len = fuse_buf_size(bufv);
+
+	/* the bytes reach memory before anyone is told the file changed */
+	WRAP_W((kv_fuse_ops.write_buf(req, ino, bufv, off, fi),
+		kv_pool_coh_file(d__->pool, kv_node_ino(ino), (uint64_t)off, len, true)));
 }
 
 static void c_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

@@ -82,8 +82,12 @@ int kv_cluster_open_check(struct kv_pool *p, const struct kv_open_opts *o)
 {
 	char who[KV_CLUSTER_NODE_MAX + 1];
 
+	if (o->cluster && o->readonly) { /* a follower's view: read what the leader published */
+		kv_coh_invalidate(p->base, p->geo.data_off);
+		return 0;
+	}
 	if (o->cluster)
-		return o->readonly ? 0 : claim(p, o);
+		return claim(p, o);
 	if (o->readonly || !is_cluster_pool(p))
 		return 0;
 	kv_log(KV_LOG_ERR,
@@ -142,6 +146,9 @@ void kv_pool_cluster_changed(struct kv_pool *p)
 {
 	if (p->readonly)
 		return;
+	/* which records an op touched is not tracked yet: without coherence, all of them */
+	if (!kv_coh_coherent())
+		kv_coh_flush(p->inodes, p->ninodes * sizeof(struct kv_inode));
 	atomic_fetch_add_explicit((_Atomic uint64_t *)&p->sb->rt.cluster_changes, 1,
 				  memory_order_release);
 	kv_coh_flush(&p->sb->rt.cluster_changes, sizeof(p->sb->rt.cluster_changes));
@@ -183,4 +190,31 @@ int kv_pool_cluster_renew(struct kv_pool *p, uint64_t epoch)
 bool kv_pool_is_readonly(const struct kv_pool *p)
 {
 	return p->readonly;
+}
+
+void kv_pool_coh_file(struct kv_pool *p, uint64_t ino, uint64_t off, uint64_t len, bool publish)
+{
+	struct kv_inode *in;
+	uint64_t pos = 0;
+	unsigned i, n;
+
+	if (!kv_ino_valid(p, ino) || !len)
+		return;
+	in = kv_inode(p, ino);
+	n = in->extent_count < KV_INLINE_EXTENTS ? in->extent_count : KV_INLINE_EXTENTS;
+	for (i = 0; i < n && pos < off + len; i++) {
+		struct kv_extent e = in->ext[i]; /* shared memory is input: check before use */
+		uint64_t a = off > pos ? off - pos : 0, b = off + len - pos;
+
+		if (e.off < p->geo.data_off || e.len > p->geo.data_off + p->geo.data_size - e.off)
+			return;
+		if (a < e.len) {
+			b = b < e.len ? b : e.len;
+			if (publish)
+				kv_coh_flush(p->base + e.off + a, b - a);
+			else
+				kv_coh_invalidate(p->base + e.off + a, b - a);
+		}
+		pos += e.len;
+	}
 }

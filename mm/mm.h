@@ -18,6 +18,7 @@
  * the #include lines; the build compiles mm/ with -Imm -Iinclude only.
  *
  *   layout.h                 the on-pool format (no code)
+ *   coherence.h, coherence.c flush/invalidate of shared pool memory (cluster mode)
  *   check.h, check.c         the checks of pool bytes shared by mount and fsck
  *   log.h, log.c             kv_log()
  *   alloc.h, alloc.c         the extent allocator of the data area
@@ -25,6 +26,7 @@
  *   mm.h                     this contract
  *   pool_int.h               struct kv_pool, shared by the modules below
  *   pool.c index.c attr.c ghost.c holds.c data.c batch.c policy.c fsck.c check.c (its run-time half)
+ *                            cluster.c (the cluster mark, epoch and fence)
  *                            the operations; today they call each other
  *                            (pool.c builds the index, holds.c evicts
  *                            through index.c, index.c drops data.c's
@@ -416,6 +418,12 @@ int kv_pool_cluster_leave(struct kv_pool *p, uint64_t epoch);
 int kv_pool_cluster_renew(struct kv_pool *p, uint64_t epoch);
 /** kv_pool_cluster_changed() - a leader changed the pool: tell the followers. Return: nothing. */
 void kv_pool_cluster_changed(struct kv_pool *p);
+/**
+ * kv_pool_coh_file() - publish (flush, after writing) or refresh (invalidate,
+ * before reading) bytes [@off, @off + @len) of file @ino through mm/coherence.h;
+ * nothing but counting on a coherent pool. Lock-free. Return: nothing.
+ */
+void kv_pool_coh_file(struct kv_pool *p, uint64_t ino, uint64_t off, uint64_t len, bool publish);
 /** kv_pool_is_readonly() - Return: true for a pool opened read-only (a follower's view). */
 bool kv_pool_is_readonly(const struct kv_pool *p);
 

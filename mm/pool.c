@@ -13,6 +13,7 @@
  */
 #include "check.h"
 #include "pool_int.h"
+#include "coherence.h"
 #include "log.h"
 
 #include <errno.h>
@@ -89,6 +90,7 @@ static void journal_apply(struct kv_pool *p, const uint8_t *recs, uint32_t nrec)
 		const struct kv_journal_rec *r = (const void *)recs;
 
 		memcpy(p->base + r->off, r + 1, r->len);
+		kv_coh_flush(p->base + r->off, r->len); /* other hosts read it (coherence.h) */
 		recs += sizeof(*r) + ((r->len + 7) & ~7u);
 	}
 }
@@ -111,14 +113,17 @@ void kv_jtx_commit(struct kv_pool *p)
 	h->nrec = p->jnrec;
 	h->bytes = p->jbytes;
 	h->checksum = XXH64(recs, p->jbytes, h->seq);
+	kv_coh_flush(h, sizeof(*h) + p->jbytes); /* the records reach memory before the mark */
 	kv_fault(p, KV_FP_JOURNAL_WRITTEN);
 	atomic_store_explicit((_Atomic uint64_t *)&h->state, KV_JOURNAL_COMMITTED,
 			      memory_order_release);
+	kv_coh_flush(&h->state, sizeof(h->state));
 	kv_fault(p, KV_FP_JOURNAL_COMMITTED);
 	journal_apply(p, p->jbuf, p->jnrec);
 	kv_fault(p, KV_FP_JOURNAL_APPLIED);
 	atomic_store_explicit((_Atomic uint64_t *)&h->state, KV_JOURNAL_EMPTY,
 			      memory_order_release);
+	kv_coh_flush(&h->state, sizeof(h->state));
 	p->jnrec = 0;
 	p->jbytes = 0;
 }

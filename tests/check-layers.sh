@@ -40,7 +40,7 @@ cd "$top" || exit 2
 bad=0
 
 # the mm/ headers, lowest first (keep in step with mm/mm.h)
-order=(layout.h check.h log.h alloc.h backend.h mm.h pool_int.h)
+order=(layout.h coherence.h check.h log.h alloc.h backend.h mm.h pool_int.h)
 mm_private='^(pool_int|alloc|backend)\.h$'
 
 rank() { # header -> its place in $order, or -1

@@ -81,6 +81,10 @@ role_of() { # NAME: its cluster_role
 	awk '$1 == "cluster_role" { print $2 }' "$WORK/$1/.kvfs/stats" 2>/dev/null
 }
 
+role_is() { # NAME ROLE: read anew at each call (for wait_for)
+	[ "$(role_of "$1")" = "$2" ]
+}
+
 stat_at() { # NAME KEY
 	awk -v k="$2" '$1 == k { print $2 }' "$WORK/$1/.kvfs/stats" 2>/dev/null
 }

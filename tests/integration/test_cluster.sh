@@ -134,7 +134,7 @@ ok "the new leader writes" bash -c "echo after > '$WORK/$NEWL/dir/after-kill'"
 ok "the epoch grew" test "$(stat_at "$NEWL" cluster_epoch)" -gt "$E0"
 node_unmount n1
 ok "the killed node comes back as a follower" node_mount n1
-ok "... and follows" test "$(role_of n1)" = follower
+ok "... and follows" role_is n1 follower
 ok "... and sees the new files" wait_for 2 test -e "$WORK/n1/dir/after-kill"
 
 # --- SIGSTOP the leader past its lease: another leads; continued, it is fenced ---
@@ -152,7 +152,7 @@ prc=$?
 cat "$WORK/pending.err"
 ok "the pending write of the paused leader is refused" test $prc -ne 0
 ok "... with EROFS" grep -q "Read-only file system" "$WORK/pending.err"
-ok "the old leader says fenced" wait_for 3 test "$(role_of $OLD)" = fenced
+ok "the old leader says fenced" wait_for 3 role_is "$OLD" fenced
 ok "the fenced node refuses writes" bash -c "! echo late > '$WORK/$OLD/dir/late' 2>/dev/null"
 ok "nothing the fenced node tried reached the pool" \
 	bash -c "! test -e '$WORK/$NEWL/dir/pending' && ! test -e '$WORK/$NEWL/dir/late'"
@@ -190,7 +190,7 @@ ok "... saying it belongs to a cluster" grep -q "belongs to a kvfs cluster" "$WO
 ok "fsck is clean" "$KVFS" fsck "$POOL"
 # the dead nodes' leases (and n1's name) last up to a TTL more
 ok "a lone node leads" wait_for $((2 * TTL + 2)) node_mount n1 2>/dev/null
-ok "... as leader" wait_for $((2 * TTL + 2)) test "$(role_of n1)" = leader
+ok "... as leader" wait_for $((2 * TTL + 2)) role_is n1 leader
 ok "... with every file" same_files n1
 node_unmount n1
 ok "after the last node left, a single-host mount works" "$KVFS" mount "$POOL" "$MNT"
