@@ -30,7 +30,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define KV_RETIRED_MAX 64
+#define KV_RETIRED_MAX 32 /* with the grace: at most 160 new views a second */
+#define KV_VIEW_GRACE_NS (200 * 1000000LL)
 #define KV_FOLLOW_POLL_NS (2 * 1000000LL) /* a follower looks at the journal this often */
 
 struct kv_cluster {
@@ -163,21 +164,30 @@ static void evicted(void *arg, uint64_t parent, uint64_t parent_gen, const char 
 		       gen);
 }
 
-/* Keep @old until no request can use it: requests hold the rwlock, the janitor a moment. */
-static void retire(struct kv_cluster *c, struct kv_pool *old)
+/*
+ * Views a request or the janitor may still use: requests hold the rwlock,
+ * the janitor reads d->pool without it for a moment. Close those retired
+ * longer than the grace ago (the first view stays: the janitor prefaults it).
+ * Return: whether another view may be retired now.
+ */
+static bool reap_views(struct kv_cluster *c)
 {
 	int i, j = 0;
 
-	for (i = 0; i < c->nretired; i++) /* the first view stays: the janitor prefaults it */
-		if (i > 0 && mono_ns() - c->retired_at[i] > 2000000000LL)
+	for (i = 0; i < c->nretired; i++)
+		if (i > 0 && mono_ns() - c->retired_at[i] > KV_VIEW_GRACE_NS)
 			kv_pool_close(c->retired[i]);
 		else
 			c->retired[j] = c->retired[i], c->retired_at[j++] = c->retired_at[i];
 	c->nretired = j;
-	if (c->nretired == KV_RETIRED_MAX) { /* a burst of commits: wait out the oldest */
-		kv_log(KV_LOG_DEBUG, "cluster: view list full");
-		c->nretired--;
-		kv_pool_close(c->retired[c->nretired]);
+	return c->nretired < KV_RETIRED_MAX;
+}
+
+static void retire(struct kv_cluster *c, struct kv_pool *old)
+{
+	if (!reap_views(c)) { /* promote() only: the pool it leaves is never used again */
+		kv_log(KV_LOG_WARNING, "cluster node %s: keeping a view past the grace", c->node);
+		return;
 	}
 	c->retired[c->nretired] = old;
 	c->retired_at[c->nretired++] = mono_ns();
@@ -214,8 +224,8 @@ static void follow(struct kv_cluster *c)
 	uint64_t seq = kv_pool_change_seq(c->d->pool), again;
 	struct kv_pool *np;
 
-	if (seq == c->seen_seq)
-		return;
+	if (seq == c->seen_seq || !reap_views(c))
+		return; /* nothing new, or views made too fast: the next poll */
 	if (open_view(c, false, 0, &np))
 		return; /* the next poll tries again */
 	install(c, np);
@@ -231,7 +241,7 @@ static int promote(struct kv_cluster *c, uint64_t epoch)
 	int rc;
 
 	atomic_store(&c->epoch, epoch);
-	atomic_store(&c->role, KV_ROLE_LEADER); /* the fence lets the replay commit */
+	/* the open checks the epoch it stores; the role follows the swap of the pool */
 	rc = open_view(c, true, epoch, &np);
 	if (rc) {
 		set_role(c, KV_ROLE_FENCED, "could not open the pool read-write to lead");
