@@ -20,6 +20,7 @@
 #include "cluster_etcd.h"
 #include "coherence.h"
 #include "daemon.h"
+#include "kvfs_abi.h"
 #include "log.h"
 
 #include <errno.h>
@@ -56,6 +57,12 @@ struct kv_cluster {
 	struct kv_pool *retired[KV_RETIRED_MAX]; /* views requests may still use */
 	int64_t retired_at[KV_RETIRED_MAX];
 	int nretired;
+	/* global holds: this node's pins, whatever view took them, and its slot in the pool */
+	pthread_mutex_t hold_lock;
+	uint32_t *holds;
+	uint64_t nholds;
+	int slot; /* -1: none (pins stay local) */
+	bool slot_clear[KV_CLUSTER_SLOTS]; /* leader: a free slot it already emptied */
 };
 
 double kv_cache_timeout = KV_CACHE_TIMEOUT_DEFAULT;
@@ -155,6 +162,113 @@ bad_list:
 	return -EINVAL;
 }
 
+/* --- global holds (kvfs(7) CLUSTER: a follower's pins are seen by the leader) --- */
+
+static void on_unpin(void *arg, uint64_t ino)
+{
+	struct kv_cluster *c = arg;
+
+	/* counts only grow on a follower's views: a zero read without the lock is a zero */
+	if (ino >= c->nholds || !__atomic_load_n(&c->holds[ino], __ATOMIC_RELAXED))
+		return;
+	pthread_mutex_lock(&c->hold_lock);
+	if (ino < c->nholds && c->holds[ino] && --c->holds[ino] == 0)
+		kv_pool_remote_release(c->d->pool, c->slot, ino);
+	pthread_mutex_unlock(&c->hold_lock);
+}
+
+uint32_t kv_cluster_hold_batch(struct kv_daemon *d, const struct kv_attr *attr, uint32_t found)
+{
+	static __thread uint64_t rest[KVFS_IOC_LOOKUP_MAX];
+	struct kv_cluster *c = d->cluster;
+	uint32_t i, n = found;
+
+	if (!c || !c->holds || !kv_pool_is_readonly(d->pool))
+		return found; /* a leader's own pins are in its index */
+	pthread_mutex_lock(&c->hold_lock);
+	for (i = 0; i < found; i++) {
+		uint64_t ino = attr[i].ino;
+
+		if (ino >= c->nholds) {
+			n = i < n ? i : n;
+			continue;
+		}
+		if (c->holds[ino]++ == 0 && i < n && c->slot >= 0 &&
+		    kv_pool_remote_hold(d->pool, c->slot, ino, attr[i].gen))
+			n = i; /* being evicted, or gone: the prefix ends here */
+	}
+	pthread_mutex_unlock(&c->hold_lock);
+	for (i = n; i < found; i++) /* on_unpin() takes their counts back */
+		rest[i - n] = attr[i].ino;
+	if (n < found)
+		kv_unpin_batch(d->pool, rest, found - n);
+	return n;
+}
+
+/* Take a free slot through etcd (one transaction each) and mark what we hold in it. */
+static void claim_slot(struct kv_cluster *c)
+{
+	char k[160];
+	int64_t rev;
+	uint64_t ino;
+	int i;
+
+	c->slot = -1;
+	if (!c->holds)
+		return;
+	for (i = 0; i < KV_CLUSTER_SLOTS && c->slot < 0; i++) {
+		snprintf(k, sizeof(k), "%sslots/%d", c->prefix, i);
+		if (kv_etcd_create(c->etcd, k, c->node, c->lease, &rev) == 0)
+			c->slot = i;
+	}
+	if (c->slot < 0) {
+		kv_log(KV_LOG_WARNING, "cluster node %s: no hold slot free; its pins are local",
+		       c->node);
+		return;
+	}
+	pthread_mutex_lock(&c->hold_lock);
+	kv_pool_slot_clear(c->d->pool, c->slot); /* a dead owner's holds end here, not before */
+	for (ino = 0; ino < c->nholds; ino++)
+		if (c->holds[ino] && kv_pool_remote_hold(c->d->pool, c->slot, ino, 0))
+			kv_log(KV_LOG_WARNING, "cluster node %s: a pinned file (record %llu) "
+					       "changed while the node had no lease",
+			       c->node, (unsigned long long)ino);
+	pthread_mutex_unlock(&c->hold_lock);
+}
+
+/* A leader: empty the slots of nodes whose lease ended; let their files be evicted. */
+static void reap_slots(struct kv_cluster *c)
+{
+	char list[1024], k[160], *line, *save = NULL;
+	bool live[KV_CLUSTER_SLOTS] = { false };
+	int64_t rev;
+	int i;
+
+	snprintf(k, sizeof(k), "%sslots/", c->prefix);
+	if (kv_etcd_list(c->etcd, k, list, sizeof(list)) < 0)
+		return;
+	for (line = strtok_r(list, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		i = atoi(line);
+		if (i >= 0 && i < KV_CLUSTER_SLOTS)
+			live[i] = true;
+	}
+	for (i = 0; i < KV_CLUSTER_SLOTS; i++) {
+		if (live[i] || c->slot_clear[i]) {
+			c->slot_clear[i] = !live[i] && c->slot_clear[i];
+			continue;
+		}
+		snprintf(k, sizeof(k), "%sslots/%d", c->prefix, i);
+		if (kv_etcd_create(c->etcd, k, c->node, c->lease, &rev))
+			continue; /* a node took it meanwhile: it empties it itself */
+		if (kv_pool_slot_holds(c->d->pool, i))
+			kv_log(KV_LOG_NOTICE, "cluster: slot %d's node is gone; its holds end", i);
+		kv_pool_slot_clear(c->d->pool, i);
+		kv_etcd_delete(c->etcd, k);
+		c->slot_clear[i] = true;
+	}
+	kv_pool_cluster_unpark(c->d->pool);
+}
+
 /* --- views of the pool --- */
 
 static void evicted(void *arg, uint64_t parent, uint64_t parent_gen, const char *name, size_t len,
@@ -196,13 +310,17 @@ static void retire(struct kv_cluster *c, struct kv_pool *old)
 static int open_view(struct kv_cluster *c, bool rw, uint64_t epoch, struct kv_pool **out)
 {
 	struct kv_open_opts o = c->oo;
+	int rc;
 
 	o.readonly = !rw;
 	o.cluster = true;
 	o.cluster_epoch = rw ? epoch : 0;
 	o.cluster_node = c->node;
 	o.create_size = 0;
-	return kv_pool_open(c->pool, &o, out);
+	rc = kv_pool_open(c->pool, &o, out);
+	if (!rc)
+		kv_pool_set_unpin_hook(*out, on_unpin, c);
+	return rc;
 }
 
 /* Swap d->pool for @np with no request inside. */
@@ -291,7 +409,10 @@ static int keep_lease(struct kv_cluster *c)
 	atomic_store(&c->deadline_ns, t0 + (int64_t)c->ttl * 1000000000LL);
 	key(c, k, sizeof(k), "nodes/");
 	strncat(k, c->node, sizeof(k) - strlen(k) - 1);
-	return kv_etcd_put(c->etcd, k, "up", c->lease);
+	rc = kv_etcd_put(c->etcd, k, "up", c->lease);
+	if (!rc)
+		claim_slot(c); /* the old slot went with the old lease */
+	return rc;
 }
 
 /* Who leads now; elect ourselves where nobody does. */
@@ -355,8 +476,11 @@ static void *node_main(void *arg)
 
 		if (now >= next) {
 			next = now + period;
-			if (keep_lease(c) == 0)
+			if (keep_lease(c) == 0) {
 				elect(c);
+				if (atomic_load(&c->role) == KV_ROLE_LEADER)
+					reap_slots(c);
+			}
 			else if (now >= atomic_load(&c->deadline_ns) &&
 				 atomic_load(&c->role) != KV_ROLE_FENCED)
 				set_role(c, KV_ROLE_DETACHED,
@@ -417,6 +541,8 @@ int kv_cluster_start(struct kv_daemon *d, const struct kv_cluster_opts *co, cons
 	snprintf(c->node, sizeof(c->node), "%s", co->node);
 	snprintf(c->pool, sizeof(c->pool), "%s", pool);
 	pthread_mutex_init(&c->info_lock, NULL);
+	pthread_mutex_init(&c->hold_lock, NULL);
+	c->slot = -1;
 	pthread_rwlockattr_init(&ra);
 	pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
 	pthread_rwlock_init(&c->swap, &ra);
@@ -451,6 +577,14 @@ int kv_cluster_start(struct kv_daemon *d, const struct kv_cluster_opts *co, cons
 				rc == -EHOSTUNREACH ? "no member answered" : strerror(-rc));
 		goto out;
 	}
+	c->nholds = kv_pool_geometry(view)->inode_count;
+	if (kv_pool_holds_usable(view))
+		c->holds = calloc(c->nholds, sizeof(*c->holds));
+	else
+		kv_log(KV_LOG_WARNING, "cluster: %llu inode records are more than the hold bitmaps "
+				       "cover; pins stay local to each node",
+		       (unsigned long long)c->nholds);
+	claim_slot(c);
 	atomic_store(&c->role, KV_ROLE_FOLLOWER);
 	kv_cache_timeout = 0; /* a follower's kernel asks every time: the leader changes things */
 	elect(c);
@@ -471,6 +605,7 @@ out:
 		kv_pool_close(c->retired[i]);
 	d->pool = NULL;
 	d->cluster = NULL;
+	free(c->holds);
 	free(c);
 	return rc;
 }
@@ -509,6 +644,7 @@ void kv_cluster_stop(struct kv_daemon *d)
 	kv_etcd_revoke(c->etcd, c->lease);
 	kv_etcd_free(c->etcd);
 	d->cluster = NULL;
+	free(c->holds);
 	free(c);
 }
 
@@ -523,6 +659,18 @@ void kv_cluster_leave(struct kv_daemon *d)
 }
 
 /* --- operators --- */
+
+/* Files the other nodes hold now, in the pool's bitmaps. */
+static uint64_t other_holds(struct kv_cluster *c)
+{
+	uint64_t n = 0;
+	int i;
+
+	for (i = 0; c->d->pool && i < KV_CLUSTER_SLOTS; i++)
+		if (i != c->slot)
+			n += kv_pool_slot_holds(c->d->pool, i);
+	return n;
+}
 
 void kv_cluster_stats(struct kv_daemon *d, FILE *f, bool prometheus)
 {
@@ -548,6 +696,12 @@ void kv_cluster_stats(struct kv_daemon *d, FILE *f, bool prometheus)
 			(long long)atomic_load(&c->members), leader,
 			(unsigned long long)atomic_load(&c->refreshes),
 			(unsigned long long)(d->pool ? kv_pool_commits_refused(d->pool) : 0));
+		fprintf(f, "cluster_slot %d\ncluster_holds %llu\ncluster_other_holds %llu\n",
+			c->slot,
+			(unsigned long long)(c->slot >= 0 && d->pool
+						 ? kv_pool_slot_holds(d->pool, c->slot)
+						 : 0),
+			(unsigned long long)other_holds(c));
 		if (role != KV_ROLE_LEADER && role != KV_ROLE_FOLLOWER)
 			fprintf(f, "cluster_reason %s\n", reason);
 		return;

@@ -57,6 +57,14 @@ int kv_cluster_run(struct kv_daemon *d);
 void kv_cluster_stop(struct kv_daemon *d);
 /** kv_cluster_may_write() - is this node the leader with a live lease? Lock-free. */
 bool kv_cluster_may_write(struct kv_daemon *d);
+/**
+ * kv_cluster_hold_batch() - on a follower, make the first @found pins of a
+ * lookup (@attr) global: count them for the node and mark them in its slot
+ * of the pool, checking each is still the live file. The pins of those
+ * that are not are let go (with the rest after them). Return: how many
+ * leading pins stand.
+ */
+uint32_t kv_cluster_hold_batch(struct kv_daemon *d, const struct kv_attr *attr, uint32_t found);
 /** kv_cluster_stats() - the cluster_* lines of .kvfs/stats (or metrics) into @f. */
 void kv_cluster_stats(struct kv_daemon *d, FILE *f, bool prometheus);
 struct fuse_lowlevel_ops;

@@ -421,3 +421,15 @@ int kv_etcd_list(struct kv_etcd *e, const char *prefix, char *buf, size_t size)
 	json_object_put(rep);
 	return (int)n;
 }
+
+int kv_etcd_delete(struct kv_etcd *e, const char *key)
+{
+	json_object *req = json_object_new_object(), *rep = NULL;
+	int rc;
+
+	add_b64(req, "key", key, strlen(key));
+	rc = call(e, "kv/deleterange", req, &rep);
+	json_object_put(req);
+	json_object_put(rep);
+	return rc;
+}

@@ -41,6 +41,8 @@ int kv_etcd_create(struct kv_etcd *e, const char *key, const char *val, int64_t 
  */
 int kv_etcd_get(struct kv_etcd *e, const char *key, char *val, size_t size, int64_t *rev,
 		int64_t *lease);
+/** kv_etcd_delete() - remove @key. Return: 0 or -errno. */
+int kv_etcd_delete(struct kv_etcd *e, const char *key);
 /** kv_etcd_count() - keys that start with @prefix. Return: 0 and @n, or -errno. */
 int kv_etcd_count(struct kv_etcd *e, const char *prefix, int64_t *n);
 /**

@@ -16,6 +16,7 @@
 #include "pool_int.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 static uint64_t load_epoch(struct kv_pool *p)
@@ -217,4 +218,145 @@ void kv_pool_coh_file(struct kv_pool *p, uint64_t ino, uint64_t off, uint64_t le
 		}
 		pos += e.len;
 	}
+}
+
+/* --- global holds: mark, check, free --- */
+
+/* Bitmap @i (a node slot, or KV_CLUSTER_SLOTS: the evicting marks) in the journal's tail. */
+static _Atomic uint64_t *bitmap(struct kv_pool *p, int i)
+{
+	return (_Atomic uint64_t *)(p->base + p->geo.journal_off + p->geo.journal_size -
+				    KV_CLUSTER_HOLDS_SIZE + (uint64_t)i * KV_CLUSTER_BITMAP_SIZE);
+}
+
+static bool test_bit_shared(struct kv_pool *p, int i, uint64_t ino)
+{
+	_Atomic uint64_t *w = bitmap(p, i) + ino / 64;
+
+	kv_coh_invalidate((const void *)w, sizeof(*w));
+	return atomic_load(w) & (1ull << (ino % 64));
+}
+
+static void set_bit_shared(struct kv_pool *p, int i, uint64_t ino, bool on)
+{
+	_Atomic uint64_t *w = bitmap(p, i) + ino / 64;
+
+	if (on)
+		atomic_fetch_or(w, 1ull << (ino % 64)); /* a full barrier on x86 */
+	else
+		atomic_fetch_and(w, ~(1ull << (ino % 64)));
+	kv_coh_flush((const void *)w, sizeof(*w));
+}
+
+void kv_pool_set_unpin_hook(struct kv_pool *p, kv_unpin_fn fn, void *arg)
+{
+	p->unpin_cb = fn;
+	p->unpin_arg = arg;
+}
+
+bool kv_pool_holds_usable(struct kv_pool *p)
+{
+	return p->ninodes <= (uint64_t)KV_CLUSTER_BITMAP_SIZE * 8;
+}
+
+int kv_pool_remote_hold(struct kv_pool *p, int slot, uint64_t ino, uint64_t gen)
+{
+	struct kv_inode *in;
+
+	if (slot < 0 || slot >= KV_CLUSTER_SLOTS || !kv_ino_valid(p, ino) || !kv_pool_holds_usable(p))
+		return -EINVAL;
+	in = kv_inode(p, ino);
+	set_bit_shared(p, slot, ino, true); /* mark ... */
+	atomic_thread_fence(memory_order_seq_cst);
+	kv_coh_invalidate(in, sizeof(*in));
+	/* ... check: the leader marks before it looks at the holds, so one of us sees the other */
+	if (test_bit_shared(p, KV_CLUSTER_SLOTS, ino) ||
+	    atomic_load_explicit((_Atomic uint32_t *)&in->state, memory_order_acquire) !=
+		KV_INODE_LIVE ||
+	    (gen && (uint32_t)atomic_load_explicit((_Atomic uint64_t *)&in->gen,
+						   memory_order_acquire) != (uint32_t)gen)) {
+		set_bit_shared(p, slot, ino, false);
+		return -ESTALE;
+	}
+	return 0;
+}
+
+void kv_pool_remote_release(struct kv_pool *p, int slot, uint64_t ino)
+{
+	if (slot >= 0 && slot < KV_CLUSTER_SLOTS && kv_ino_valid(p, ino) && kv_pool_holds_usable(p))
+		set_bit_shared(p, slot, ino, false);
+}
+
+void kv_pool_slot_clear(struct kv_pool *p, int slot)
+{
+	if (slot < 0 || slot >= KV_CLUSTER_SLOTS)
+		return;
+	memset((void *)bitmap(p, slot), 0, KV_CLUSTER_BITMAP_SIZE);
+	kv_coh_flush((const void *)bitmap(p, slot), KV_CLUSTER_BITMAP_SIZE);
+}
+
+uint64_t kv_pool_slot_holds(struct kv_pool *p, int slot)
+{
+	uint64_t n = 0, i, words = (p->ninodes + 63) / 64;
+
+	if (slot < 0 || slot >= KV_CLUSTER_SLOTS || !kv_pool_holds_usable(p))
+		return 0;
+	kv_coh_invalidate((const void *)bitmap(p, slot), words * 8);
+	for (i = 0; i < words; i++)
+		n += (uint64_t)__builtin_popcountll(atomic_load(bitmap(p, slot) + i));
+	return n;
+}
+
+static bool held_elsewhere(struct kv_pool *p, uint64_t ino)
+{
+	int i;
+
+	for (i = 0; i < KV_CLUSTER_SLOTS; i++)
+		if (test_bit_shared(p, i, ino))
+			return true;
+	return false;
+}
+
+bool kv_cluster_evict_ok(struct kv_pool *p, uint64_t ino)
+{
+	if (!kv_pool_holds_usable(p) || !kv_ino_valid(p, ino))
+		return true;
+	if (!p->parked && !(p->parked = calloc(p->ninodes, 1)))
+		return true; /* out of memory: no global holds, as on one host */
+	set_bit_shared(p, KV_CLUSTER_SLOTS, ino, true); /* mark ... */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (!held_elsewhere(p, ino)) /* ... check; the caller frees, then kv_cluster_evicted() */
+		return true;
+	set_bit_shared(p, KV_CLUSTER_SLOTS, ino, false);
+	kv_lru_remove(p, ino);
+	p->parked[ino] = 1;
+	return false;
+}
+
+void kv_cluster_evicted(struct kv_pool *p, uint64_t ino)
+{
+	if (kv_pool_holds_usable(p) && kv_ino_valid(p, ino))
+		set_bit_shared(p, KV_CLUSTER_SLOTS, ino, false);
+}
+
+int kv_pool_cluster_unpark(struct kv_pool *p)
+{
+	uint64_t ino;
+	int n = 0;
+
+	if (!p->parked || p->readonly)
+		return 0;
+	pthread_mutex_lock(&p->lock);
+	for (ino = KV_ROOT_INO + 1; ino < p->ninodes; ino++) {
+		if (!p->parked[ino] || held_elsewhere(p, ino))
+			continue;
+		p->parked[ino] = 0;
+		if (kv_inode(p, ino)->state == KV_INODE_LIVE && !kv_held(p, ino) &&
+		    !kv_is_dir(kv_inode(p, ino))) {
+			kv_lru_append(p, ino);
+			n++;
+		}
+	}
+	pthread_mutex_unlock(&p->lock);
+	return n;
 }

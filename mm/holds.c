@@ -307,6 +307,8 @@ long kv_evict_in(struct kv_pool *p, uint32_t a)
 	long bytes = 0;
 
 	ino = p->anchors[a].lru_head;
+	while (ino && p->cluster_epoch && !kv_cluster_evict_ok(p, ino)) /* held by another node */
+		ino = p->anchors[a].lru_head;
 	if (!ino)
 		return -ENOSPC;
 	/* The name and size are the pool's (untrusted); the parent is the one linked. */
@@ -324,6 +326,8 @@ long kv_evict_in(struct kv_pool *p, uint32_t a)
 		bytes = (long)snap.alloc;
 	/* a quarantined file goes too, its space kept until the next open checks it */
 	kv_index_unlink_record(p, ino, false);
+	if (p->cluster_epoch)
+		kv_cluster_evicted(p, ino); /* the record may serve another file now */
 	atomic_fetch_add(&p->evictions, 1);
 	atomic_fetch_add(&p->evicted_bytes, (uint64_t)bytes);
 	p->anchors[a].evictions++;
@@ -493,6 +497,8 @@ int kv_pin(struct kv_pool *p, uint64_t ino, uint64_t gen)
 
 void kv_unpin(struct kv_pool *p, uint64_t ino)
 {
+	if (p->unpin_cb) /* cluster: the node's own count, whatever view pinned it */
+		p->unpin_cb(p->unpin_arg, ino);
 	unhold(p, ino, p->pin_count, true);
 }
 
@@ -501,6 +507,8 @@ void kv_unpin_batch(struct kv_pool *p, const uint64_t *inos, size_t n)
 	int64_t now = kv_now_ns();
 	size_t i;
 
+	for (i = 0; p->unpin_cb && i < n; i++) /* cluster: as kv_unpin() */
+		p->unpin_cb(p->unpin_arg, inos[i]);
 	pthread_mutex_lock(&p->lock);
 	for (i = 0; i < n; i++)
 		unhold_locked(p, inos[i], p->pin_count, true, now);

@@ -90,6 +90,17 @@ _Static_assert(sizeof(struct kv_super) == KV_SUPER_SIZE, "superblock is 4 KiB");
 
 /* --- journal: one redo transaction at a time --- */
 
+/*
+ * Cluster mode keeps the nodes' holds in the journal's last 1 MiB, which a
+ * cluster leader's transactions never reach: one bitmap over the inode
+ * records per node slot (bit set: that node holds the file pinned), and one
+ * more of the leader's "evicting now" marks (mm/cluster.c, kvfs(7) CLUSTER).
+ */
+#define KV_CLUSTER_HOLDS_SIZE  (1u << 20)
+#define KV_CLUSTER_SLOTS       15
+#define KV_CLUSTER_BITMAP_SIZE (KV_CLUSTER_HOLDS_SIZE / (KV_CLUSTER_SLOTS + 1))
+_Static_assert(KV_CLUSTER_HOLDS_SIZE < KV_JOURNAL_SIZE / 2, "holds leave the journal room");
+
 enum kv_journal_state {
 	KV_JOURNAL_EMPTY = 0,
 	KV_JOURNAL_COMMITTED = 0x434f4d4d49544544ull, /* "COMMITED" */

@@ -424,6 +424,32 @@ void kv_pool_cluster_changed(struct kv_pool *p);
  * nothing but counting on a coherent pool. Lock-free. Return: nothing.
  */
 void kv_pool_coh_file(struct kv_pool *p, uint64_t ino, uint64_t off, uint64_t len, bool publish);
+/* --- global holds (cluster mode): mark, check, free --- */
+
+/* Called by kv_unpin() and kv_unpin_batch() for each inode, before anything else. */
+typedef void (*kv_unpin_fn)(void *arg, uint64_t ino);
+/** kv_pool_set_unpin_hook() - set before the pool serves. Return: nothing. */
+void kv_pool_set_unpin_hook(struct kv_pool *p, kv_unpin_fn fn, void *arg);
+/** kv_pool_holds_usable() - Return: whether the hold bitmaps cover every inode record. */
+bool kv_pool_holds_usable(struct kv_pool *p);
+/**
+ * kv_pool_remote_hold() - node slot @slot holds @ino (of generation @gen):
+ * set its bit, then check that the leader is not evicting it and that it is
+ * still that live file (@gen 0: any generation). Lock-free.
+ * Return: 0, -ESTALE (bit cleared again), -EINVAL.
+ */
+int kv_pool_remote_hold(struct kv_pool *p, int slot, uint64_t ino, uint64_t gen);
+/** kv_pool_remote_release() - clear @slot's bit of @ino. Return: nothing. */
+void kv_pool_remote_release(struct kv_pool *p, int slot, uint64_t ino);
+/** kv_pool_slot_clear() - drop every hold of @slot (its node's lease ended). Return: nothing. */
+void kv_pool_slot_clear(struct kv_pool *p, int slot);
+/** kv_pool_slot_holds() - Return: how many files @slot holds. */
+uint64_t kv_pool_slot_holds(struct kv_pool *p, int slot);
+/**
+ * kv_pool_cluster_unpark() - a leader puts the files no node holds any more
+ * back in the LRU. Takes the metadata lock. Return: how many.
+ */
+int kv_pool_cluster_unpark(struct kv_pool *p);
 /** kv_pool_is_readonly() - Return: true for a pool opened read-only (a follower's view). */
 bool kv_pool_is_readonly(const struct kv_pool *p);
 

@@ -64,7 +64,8 @@ int kv_jtx_add(struct kv_pool *p, void *dst, const void *src, uint32_t len)
 	if (p->joverflow)
 		return -E2BIG;
 	/* the checked copy of the geometry: the pool's may have been changed */
-	if (need > p->geo.journal_size - sizeof(struct kv_journal_head) - p->jbytes) {
+	if (need > p->geo.journal_size - sizeof(struct kv_journal_head) - p->jbytes -
+			   (p->cluster_epoch ? KV_CLUSTER_HOLDS_SIZE : 0)) { /* cluster: holds */
 		p->joverflow = true;
 		kv_log(KV_LOG_ERR,
 		       "pool %s: a journal transaction outgrew the journal (%u bytes staged); "
@@ -525,6 +526,7 @@ void kv_pool_close(struct kv_pool *p)
 				      memory_order_release);
 	}
 	kv_index_free(p); /* and the allocator built with it */
+	free(p->parked); /* cluster.c */
 	free(p->jbuf);
 	kv_backend_close(&p->be);
 	free(p);

@@ -153,6 +153,9 @@ struct kv_pool {
 	kv_fence_fn fence;
 	void *fence_arg;
 	_Atomic uint64_t commits_refused;
+	kv_unpin_fn unpin_cb; /* a follower's node-wide hold count (fs/cluster.c) */
+	void *unpin_arg;
+	uint8_t *parked; /* leader: files out of the LRU because another node holds them */
 };
 
 static inline void kv_fault(struct kv_pool *p, enum kv_fault_point fp)
@@ -241,6 +244,13 @@ void kv_jtx_commit(struct kv_pool *p);
 int kv_cluster_open_check(struct kv_pool *p, const struct kv_open_opts *o);
 /* Before a journal commit of a cluster leader (p->cluster_epoch != 0). Return: may it write. */
 bool kv_cluster_may_commit(struct kv_pool *p);
+/*
+ * Eviction of @ino by a leader (p->lock held): mark it evicting, then look at
+ * every node's holds; held: unmark, park it out of the LRU, return false.
+ */
+bool kv_cluster_evict_ok(struct kv_pool *p, uint64_t ino);
+/* After the eviction of @ino: drop the evicting mark. */
+void kv_cluster_evicted(struct kv_pool *p, uint64_t ino);
 
 /* --- index.c; caller holds p->lock --- */
 bool kv_index_is_live_dir(struct kv_pool *p, uint64_t ino);
