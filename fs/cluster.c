@@ -18,6 +18,7 @@
  */
 #include "cluster.h"
 #include "cluster_etcd.h"
+#include "cluster_rpc.h"
 #include "coherence.h"
 #include "daemon.h"
 #include "kvfs_abi.h"
@@ -63,6 +64,14 @@ struct kv_cluster {
 	uint64_t nholds;
 	int slot; /* -1: none (pins stay local) */
 	bool slot_clear[KV_CLUSTER_SLOTS]; /* leader: a free slot it already emptied */
+	/* forwarding: a follower's calls, the leader's server, read-your-writes */
+	struct kv_rpc_client rpc;
+	pthread_t rpc_thread;
+	bool rpc_running;
+	pthread_mutex_t refresh_lock; /* one new view at a time */
+	_Atomic uint64_t view_seq; /* the view holds every change up to this */
+	_Atomic uint64_t min_seq; /* what this node committed: its next request must see it */
+	_Atomic uint64_t forwarded, served;
 };
 
 double kv_cache_timeout = KV_CACHE_TIMEOUT_DEFAULT;
@@ -269,6 +278,85 @@ static void reap_slots(struct kv_cluster *c)
 	kv_pool_cluster_unpark(c->d->pool);
 }
 
+/* --- forwarding (cluster_rpc.c): a follower's stores, run by the leader --- */
+
+static struct kv_rpc_box *my_box(struct kv_cluster *c)
+{
+	return kv_pool_rpc_box(c->d->pool, c->slot); /* the caller holds the view lock */
+}
+
+static int fwd_reserve(void *arg, uint64_t dir, const char *name, size_t len, uint64_t size,
+		       uint32_t uid, uint32_t gid, bool zero, uint64_t *ino, struct kv_extent *ext)
+{
+	struct kv_cluster *c = arg;
+
+	atomic_fetch_add(&c->forwarded, 1);
+	return kv_rpc_reserve(&c->rpc, my_box(c), dir, name, len, size, uid, gid, zero, ino, ext);
+}
+
+static int fwd_commit(void *arg, const uint64_t *inos, size_t n, uint8_t *published)
+{
+	struct kv_cluster *c = arg;
+	uint64_t seq = 0, had;
+	int rc;
+
+	atomic_fetch_add(&c->forwarded, 1);
+	rc = kv_rpc_commit(&c->rpc, my_box(c), inos, n, published, &seq);
+	had = atomic_load(&c->min_seq);
+	while (!rc && seq > had && !atomic_compare_exchange_weak(&c->min_seq, &had, seq))
+		;
+	return rc;
+}
+
+static void fwd_abort(void *arg, const uint64_t *inos, size_t n)
+{
+	struct kv_cluster *c = arg;
+
+	atomic_fetch_add(&c->forwarded, 1);
+	kv_rpc_abort(&c->rpc, my_box(c), inos, n);
+}
+
+static const struct kv_forward_ops fwd_ops = {
+	.reserve = fwd_reserve,
+	.commit = fwd_commit,
+	.abort = fwd_abort,
+};
+
+bool kv_cluster_forwards(struct kv_daemon *d)
+{
+	struct kv_cluster *c = d->cluster;
+
+	return atomic_load(&c->role) == KV_ROLE_FOLLOWER && c->slot >= 0 &&
+	       kv_pool_is_readonly(d->pool);
+}
+
+/* The leader's server: answers the followers' mailboxes while it leads. */
+static void *rpc_main(void *arg)
+{
+	struct kv_cluster *c = arg;
+	int64_t last = 0;
+
+	while (!atomic_load(&c->stop)) {
+		struct timespec ts = { 0, 1000000 };
+		int n = 0;
+
+		if (leader_ok(c)) {
+			pthread_rwlock_rdlock(&c->swap);
+			if (!kv_pool_is_readonly(c->d->pool))
+				n = kv_rpc_serve(c->d->pool, atomic_load(&c->epoch));
+			pthread_rwlock_unlock(&c->swap);
+		}
+		if (n) {
+			atomic_fetch_add(&c->served, (uint64_t)n);
+			last = mono_ns();
+		}
+		if (mono_ns() - last < 20 * 1000000LL) /* calls are coming: look again soon */
+			ts.tv_nsec = 20000;
+		nanosleep(&ts, NULL);
+	}
+	return NULL;
+}
+
 /* --- views of the pool --- */
 
 static void evicted(void *arg, uint64_t parent, uint64_t parent_gen, const char *name, size_t len,
@@ -320,6 +408,8 @@ static int open_view(struct kv_cluster *c, bool rw, uint64_t epoch, struct kv_po
 	rc = kv_pool_open(c->pool, &o, out);
 	if (!rc)
 		kv_pool_set_unpin_hook(*out, on_unpin, c);
+	if (!rc && !rw)
+		kv_pool_set_forward(*out, &fwd_ops, c);
 	return rc;
 }
 
@@ -339,14 +429,19 @@ static void install(struct kv_cluster *c, struct kv_pool *np)
 /* A follower: the leader committed since our view was made; open a new one. */
 static void follow(struct kv_cluster *c)
 {
-	uint64_t seq = kv_pool_change_seq(c->d->pool), again;
+	uint64_t seq, again;
 	struct kv_pool *np;
 
-	if (seq == c->seen_seq || !reap_views(c))
-		return; /* nothing new, or views made too fast: the next poll */
-	if (open_view(c, false, 0, &np))
-		return; /* the next poll tries again */
+	pthread_mutex_lock(&c->refresh_lock);
+	seq = kv_pool_change_seq(c->d->pool);
+	if (!kv_pool_is_readonly(c->d->pool) || seq == c->seen_seq || !reap_views(c) ||
+	    open_view(c, false, 0, &np)) {
+		pthread_mutex_unlock(&c->refresh_lock);
+		return; /* leading, nothing new, views made too fast, or no view: next poll */
+	}
 	install(c, np);
+	atomic_store(&c->view_seq, seq);
+	pthread_mutex_unlock(&c->refresh_lock);
 	/* a commit during the open may be half in the view: then look again at once */
 	again = kv_pool_change_seq(np);
 	c->seen_seq = again == seq ? seq : 0;
@@ -358,10 +453,12 @@ static int promote(struct kv_cluster *c, uint64_t epoch)
 	struct kv_pool *np;
 	int rc;
 
+	pthread_mutex_lock(&c->refresh_lock); /* no follower's view goes in after this */
 	atomic_store(&c->epoch, epoch);
 	/* the open checks the epoch it stores; the role follows the swap of the pool */
 	rc = open_view(c, true, epoch, &np);
 	if (rc) {
+		pthread_mutex_unlock(&c->refresh_lock);
 		set_role(c, KV_ROLE_FENCED, "could not open the pool read-write to lead");
 		return rc;
 	}
@@ -369,6 +466,7 @@ static int promote(struct kv_cluster *c, uint64_t epoch)
 	kv_pool_set_watermark(np, c->d->high_watermark);
 	kv_pool_set_evict_hook(np, evicted, c->d);
 	install(c, np);
+	pthread_mutex_unlock(&c->refresh_lock);
 	kv_cache_timeout = KV_CACHE_TIMEOUT_DEFAULT; /* the only writer: its kernel may cache */
 	atomic_fetch_add(&c->promotions, 1);
 	pthread_mutex_lock(&c->info_lock);
@@ -542,6 +640,8 @@ int kv_cluster_start(struct kv_daemon *d, const struct kv_cluster_opts *co, cons
 	snprintf(c->pool, sizeof(c->pool), "%s", pool);
 	pthread_mutex_init(&c->info_lock, NULL);
 	pthread_mutex_init(&c->hold_lock, NULL);
+	pthread_mutex_init(&c->refresh_lock, NULL);
+	pthread_mutex_init(&c->rpc.lock, NULL);
 	c->slot = -1;
 	pthread_rwlockattr_init(&ra);
 	pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
@@ -563,6 +663,7 @@ int kv_cluster_start(struct kv_daemon *d, const struct kv_cluster_opts *co, cons
 		 u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13],
 		 u[14], u[15]);
 	c->seen_seq = kv_pool_change_seq(view);
+	atomic_store(&c->view_seq, c->seen_seq);
 	d->pool = view;
 	rc = kv_etcd_new(co->endpoints, c->ttl * 1000 / 4 < 1000 ? c->ttl * 1000 / 4 : 1000,
 			 &c->etcd);
@@ -585,6 +686,7 @@ int kv_cluster_start(struct kv_daemon *d, const struct kv_cluster_opts *co, cons
 				       "cover; pins stay local to each node",
 		       (unsigned long long)c->nholds);
 	claim_slot(c);
+	c->rpc.timeout_ns = 2 * c->ttl * 1000000000LL + 1000000000LL; /* through a failover */
 	atomic_store(&c->role, KV_ROLE_FOLLOWER);
 	kv_cache_timeout = 0; /* a follower's kernel asks every time: the leader changes things */
 	elect(c);
@@ -617,6 +719,9 @@ int kv_cluster_run(struct kv_daemon *d)
 	if (pthread_create(&c->thread, NULL, node_main, c))
 		return -EAGAIN;
 	c->running = true;
+	if (pthread_create(&c->rpc_thread, NULL, rpc_main, c))
+		return -EAGAIN;
+	c->rpc_running = true;
 	return 0;
 }
 
@@ -633,6 +738,8 @@ void kv_cluster_stop(struct kv_daemon *d)
 	atomic_store(&c->stop, true);
 	if (c->running)
 		pthread_join(c->thread, NULL);
+	if (c->rpc_running)
+		pthread_join(c->rpc_thread, NULL);
 	key(c, k, sizeof(k), "nodes/");
 	last = kv_etcd_count(c->etcd, k, &n) == 0 && n <= 1;
 	if (leader_ok(c) && last)
@@ -648,9 +755,34 @@ void kv_cluster_stop(struct kv_daemon *d)
 	free(c);
 }
 
+/* This node committed something its view does not show yet: wait for a view that does. */
+static void catch_up(struct kv_cluster *c)
+{
+	int tries;
+
+	for (tries = 0; tries < 500 && atomic_load(&c->min_seq) > atomic_load(&c->view_seq) &&
+			kv_pool_is_readonly(c->d->pool);
+	     tries++) {
+		struct timespec ts = { 0, 200000 };
+
+		follow(c);
+		if (atomic_load(&c->min_seq) > atomic_load(&c->view_seq))
+			nanosleep(&ts, NULL);
+	}
+}
+
 void kv_cluster_enter(struct kv_daemon *d)
 {
-	pthread_rwlock_rdlock(&d->cluster->swap);
+	struct kv_cluster *c = d->cluster;
+
+	if (atomic_load(&c->min_seq) > atomic_load(&c->view_seq))
+		catch_up(c); /* read-your-writes on this node */
+	pthread_rwlock_rdlock(&c->swap);
+}
+
+void kv_cluster_enter_store(struct kv_daemon *d)
+{
+	pthread_rwlock_rdlock(&d->cluster->swap); /* forwarded: reads no index, waits for none */
 }
 
 void kv_cluster_leave(struct kv_daemon *d)
@@ -696,6 +828,9 @@ void kv_cluster_stats(struct kv_daemon *d, FILE *f, bool prometheus)
 			(long long)atomic_load(&c->members), leader,
 			(unsigned long long)atomic_load(&c->refreshes),
 			(unsigned long long)(d->pool ? kv_pool_commits_refused(d->pool) : 0));
+		fprintf(f, "cluster_forwarded %llu\ncluster_served %llu\n",
+			(unsigned long long)atomic_load(&c->forwarded),
+			(unsigned long long)atomic_load(&c->served));
 		fprintf(f, "cluster_slot %d\ncluster_holds %llu\ncluster_other_holds %llu\n",
 			c->slot,
 			(unsigned long long)(c->slot >= 0 && d->pool

@@ -57,6 +57,8 @@ int kv_cluster_run(struct kv_daemon *d);
 void kv_cluster_stop(struct kv_daemon *d);
 /** kv_cluster_may_write() - is this node the leader with a live lease? Lock-free. */
 bool kv_cluster_may_write(struct kv_daemon *d);
+/** kv_cluster_forwards() - does this follower forward fast-path stores to the leader? */
+bool kv_cluster_forwards(struct kv_daemon *d);
 /**
  * kv_cluster_hold_batch() - on a follower, make the first @found pins of a
  * lookup (@attr) global: count them for the node and mark them in its slot
@@ -73,5 +75,7 @@ extern const struct fuse_lowlevel_ops kv_cluster_fuse_ops;
 /* held shared by every wrapped op; taken exclusive to swap d->pool */
 void kv_cluster_enter(struct kv_daemon *d);
 void kv_cluster_leave(struct kv_daemon *d);
+/* kv_cluster_enter() without waiting for this node's own commits to show: forwarded stores */
+void kv_cluster_enter_store(struct kv_daemon *d);
 
 #endif /* KVFS_FS_CLUSTER_H */

@@ -227,9 +227,15 @@ static void c_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
 		    struct fuse_file_info *fi, unsigned flags, const void *in_buf, size_t in_bufsz,
 		    size_t out_bufsz)
 {
-	if (cmd == KVFS_IOC_RESERVE || cmd == KVFS_IOC_COMMIT)
+	if ((cmd == KVFS_IOC_RESERVE || cmd == KVFS_IOC_COMMIT) && !kv_cluster_forwards(D(req)))
 		WRAP_W(kv_fuse_ops.ioctl(req, ino, cmd, arg, fi, flags, in_buf, in_bufsz, out_bufsz));
-	else
+	else if (cmd == KVFS_IOC_RESERVE || cmd == KVFS_IOC_COMMIT) { /* forwarded */
+		struct kv_daemon *d = D(req); /* req is gone once answered */
+
+		kv_cluster_enter_store(d);
+		kv_fuse_ops.ioctl(req, ino, cmd, arg, fi, flags, in_buf, in_bufsz, out_bufsz);
+		kv_cluster_leave(d);
+	} else
 		WRAP_C(kv_fuse_ops.ioctl(req, ino, cmd, arg, fi, flags, in_buf, in_bufsz, out_bufsz));
 }
 

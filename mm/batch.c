@@ -123,6 +123,9 @@ int kv_reserve(struct kv_pool *p, uint64_t dir, const char *name, size_t len, ui
 	bool reclaimed = false;
 	int rc = 0;
 
+	if (p->forward) /* cluster: a follower's view; the leader reserves */
+		return p->forward->reserve(p->forward_arg, dir, name, len, size, uid, gid, zero,
+					   ino_out, ext);
 	if (p->readonly)
 		return -EROFS;
 	if (!len || len > KV_NAME_MAX || memchr(name, '/', len) || memchr(name, 0, len))
@@ -248,6 +251,8 @@ static bool same_snap(const struct kv_snap *a, const struct kv_snap *b)
 
 int kv_commit(struct kv_pool *p, const uint64_t *inos, size_t n, uint8_t *published)
 {
+	if (p->forward) /* cluster: a follower's view; the leader commits */
+		return p->forward->commit(p->forward_arg, inos, n, published);
 	uint64_t *parents = malloc(sizeof(*parents) * (n ? n : 1));
 	uint64_t *sums = malloc(sizeof(*sums) * (n ? n : 1));
 	struct kv_snap *hashed = malloc(sizeof(*hashed) * (n ? n : 1));
@@ -337,6 +342,10 @@ void kv_abort(struct kv_pool *p, const uint64_t *inos, size_t n)
 {
 	size_t i;
 
+	if (p->forward) { /* cluster: a follower's view */
+		p->forward->abort(p->forward_arg, inos, n);
+		return;
+	}
 	pthread_mutex_lock(&p->lock);
 	for (i = 0; i < n; i++)
 		if (is_reservation(p, inos[i]))

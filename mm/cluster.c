@@ -226,7 +226,7 @@ void kv_pool_coh_file(struct kv_pool *p, uint64_t ino, uint64_t off, uint64_t le
 static _Atomic uint64_t *bitmap(struct kv_pool *p, int i)
 {
 	return (_Atomic uint64_t *)(p->base + p->geo.journal_off + p->geo.journal_size -
-				    KV_CLUSTER_HOLDS_SIZE + (uint64_t)i * KV_CLUSTER_BITMAP_SIZE);
+				    KV_CLUSTER_TAIL + (uint64_t)i * KV_CLUSTER_BITMAP_SIZE);
 }
 
 static bool test_bit_shared(struct kv_pool *p, int i, uint64_t ino)
@@ -266,8 +266,7 @@ int kv_pool_remote_hold(struct kv_pool *p, int slot, uint64_t ino, uint64_t gen)
 	if (slot < 0 || slot >= KV_CLUSTER_SLOTS || !kv_ino_valid(p, ino) || !kv_pool_holds_usable(p))
 		return -EINVAL;
 	in = kv_inode(p, ino);
-	set_bit_shared(p, slot, ino, true); /* mark ... */
-	atomic_thread_fence(memory_order_seq_cst);
+	set_bit_shared(p, slot, ino, true); /* mark (a seq_cst read-modify-write: a full fence) ... */
 	kv_coh_invalidate(in, sizeof(*in));
 	/* ... check: the leader marks before it looks at the holds, so one of us sees the other */
 	if (test_bit_shared(p, KV_CLUSTER_SLOTS, ino) ||
@@ -323,8 +322,7 @@ bool kv_cluster_evict_ok(struct kv_pool *p, uint64_t ino)
 		return true;
 	if (!p->parked && !(p->parked = calloc(p->ninodes, 1)))
 		return true; /* out of memory: no global holds, as on one host */
-	set_bit_shared(p, KV_CLUSTER_SLOTS, ino, true); /* mark ... */
-	atomic_thread_fence(memory_order_seq_cst);
+	set_bit_shared(p, KV_CLUSTER_SLOTS, ino, true); /* mark (a full fence) ... */
 	if (!held_elsewhere(p, ino)) /* ... check; the caller frees, then kv_cluster_evicted() */
 		return true;
 	set_bit_shared(p, KV_CLUSTER_SLOTS, ino, false);
@@ -359,4 +357,20 @@ int kv_pool_cluster_unpark(struct kv_pool *p)
 	}
 	pthread_mutex_unlock(&p->lock);
 	return n;
+}
+
+/* --- forwarding: the mailboxes, and a view whose changes go to the leader --- */
+
+struct kv_rpc_box *kv_pool_rpc_box(struct kv_pool *p, int slot)
+{
+	if (slot < 0 || slot >= KV_CLUSTER_SLOTS)
+		return NULL;
+	return (struct kv_rpc_box *)(p->base + p->geo.journal_off + p->geo.journal_size -
+				     KV_CLUSTER_RPC_SIZE + (uint64_t)slot * KV_CLUSTER_BOX_SIZE);
+}
+
+void kv_pool_set_forward(struct kv_pool *p, const struct kv_forward_ops *ops, void *arg)
+{
+	p->forward = ops;
+	p->forward_arg = arg;
 }

@@ -99,7 +99,30 @@ _Static_assert(sizeof(struct kv_super) == KV_SUPER_SIZE, "superblock is 4 KiB");
 #define KV_CLUSTER_HOLDS_SIZE  (1u << 20)
 #define KV_CLUSTER_SLOTS       15
 #define KV_CLUSTER_BITMAP_SIZE (KV_CLUSTER_HOLDS_SIZE / (KV_CLUSTER_SLOTS + 1))
-_Static_assert(KV_CLUSTER_HOLDS_SIZE < KV_JOURNAL_SIZE / 2, "holds leave the journal room");
+
+/*
+ * ... and, below the holds, one mailbox per node slot for the calls a
+ * follower forwards to the leader (fs/cluster_rpc.c): the follower writes a
+ * request and then bumps req_seq; the leader runs it, writes the answer, and
+ * sets resp_seq to req_seq. One call at a time per node.
+ */
+#define KV_CLUSTER_RPC_SIZE (1u << 20)
+#define KV_CLUSTER_BOX_SIZE (KV_CLUSTER_RPC_SIZE / (KV_CLUSTER_SLOTS + 1))
+#define KV_CLUSTER_TAIL	    (KV_CLUSTER_HOLDS_SIZE + KV_CLUSTER_RPC_SIZE)
+_Static_assert(KV_CLUSTER_TAIL <= KV_JOURNAL_SIZE / 2, "holds and mailboxes leave the journal room");
+
+struct kv_rpc_box {
+	uint64_t req_seq; /* stored last by the follower */
+	uint64_t resp_seq; /* stored last by the leader */
+	uint64_t epoch; /* of the leader that answered */
+	uint32_t op; /* enum kv_rpc_op (fs/cluster_rpc.c) */
+	uint32_t len; /* request bytes in data[] */
+	int32_t status; /* 0 or -errno */
+	uint32_t resp_len; /* answer bytes in data[] */
+	uint8_t pad[24];
+	uint8_t data[KV_CLUSTER_BOX_SIZE - 64];
+};
+_Static_assert(sizeof(struct kv_rpc_box) == KV_CLUSTER_BOX_SIZE, "a mailbox fills its share");
 
 enum kv_journal_state {
 	KV_JOURNAL_EMPTY = 0,

@@ -450,6 +450,19 @@ uint64_t kv_pool_slot_holds(struct kv_pool *p, int slot);
  * back in the LRU. Takes the metadata lock. Return: how many.
  */
 int kv_pool_cluster_unpark(struct kv_pool *p);
+/* --- forwarding (cluster mode): a follower's view sends its stores to the leader --- */
+
+/* What kv_reserve(), kv_commit() and kv_abort() of a follower's view call instead. */
+struct kv_forward_ops {
+	int (*reserve)(void *arg, uint64_t dir, const char *name, size_t len, uint64_t size,
+		       uint32_t uid, uint32_t gid, bool zero, uint64_t *ino, struct kv_extent *ext);
+	int (*commit)(void *arg, const uint64_t *inos, size_t n, uint8_t *published);
+	void (*abort)(void *arg, const uint64_t *inos, size_t n);
+};
+/** kv_pool_set_forward() - set on a view before it serves. Return: nothing. */
+void kv_pool_set_forward(struct kv_pool *p, const struct kv_forward_ops *ops, void *arg);
+/** kv_pool_rpc_box() - node slot @slot's mailbox in the pool. Return: it, or NULL. */
+struct kv_rpc_box *kv_pool_rpc_box(struct kv_pool *p, int slot);
 /** kv_pool_is_readonly() - Return: true for a pool opened read-only (a follower's view). */
 bool kv_pool_is_readonly(const struct kv_pool *p);
 

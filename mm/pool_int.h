@@ -156,6 +156,8 @@ struct kv_pool {
 	kv_unpin_fn unpin_cb; /* a follower's node-wide hold count (fs/cluster.c) */
 	void *unpin_arg;
 	uint8_t *parked; /* leader: files out of the LRU because another node holds them */
+	const struct kv_forward_ops *forward; /* a follower's view: changes go to the leader */
+	void *forward_arg;
 };
 
 static inline void kv_fault(struct kv_pool *p, enum kv_fault_point fp)

@@ -100,8 +100,22 @@ for n in n2 n3; do
 	ok "$n finds, pins and checks the 48 blocks in place" \
 		bash -c "'$EX' --no-gpu '$WORK/$n' llama3 > '$WORK/el.$n' 2>&1 && ! grep -q '^stored' '$WORK/el.$n' && grep -q 'CPU: 48 blocks of 2048 KiB, every byte checked' '$WORK/el.$n'"
 done
-expect_fail "a follower cannot store blocks (forwarding is not built)" \
-	"$EX" --no-gpu "$WORK/n2" other
+# blocks stored through a follower: reserve and commit go to the leader through the
+# pool's mailboxes, the bytes straight into the extents; found everywhere, byte-exact
+mkdir "$WORK/n1/from2" "$WORK/n1/from3"
+wait_for 2 test -d "$WORK/n3/from3"
+ok "n2 stores 48 blocks (forwarded to the leader)" \
+	bash -c "'$EX' --no-gpu '$WORK/n2' from2 > '$WORK/st.n2' 2>&1 && grep -q 'stored 48 of 48' '$WORK/st.n2' && grep -q 'CPU: 48 blocks of 2048 KiB, every byte checked' '$WORK/st.n2'"
+ok "n3 stores a smaller model (forwarded)" \
+	bash -c "'$EX' --no-gpu --layers 4 --block-tokens 256 --blocks 8 '$WORK/n3' from3 | grep -q 'stored 8 of 8'"
+for n in n1 n3; do
+	ok "$n finds and checks n2's blocks in place" \
+		bash -c "'$EX' --no-gpu '$WORK/$n' from2 > '$WORK/ld.$n' 2>&1 && ! grep -q '^stored' '$WORK/ld.$n' && grep -q 'CPU: 48 blocks of 2048 KiB, every byte checked' '$WORK/ld.$n'"
+done
+ok "n2 finds n3's blocks" \
+	bash -c "'$EX' --no-gpu --layers 4 --block-tokens 256 --blocks 8 '$WORK/n2' from3 | grep -q 'CPU: 8 blocks of 4096 KiB, every byte checked'"
+ok "the leader served the forwarded calls" test "$(stat_at n1 cluster_served)" -gt 0
+ok "ls of n2's blocks agrees" test "$(ls "$WORK/n1/from2")" = "$(ls "$WORK/n3/from2")"
 
 # --- kill -9 of the leader under load ---
 (
