@@ -101,7 +101,7 @@ _Static_assert(sizeof(struct kv_super) == KV_SUPER_SIZE, "superblock is 4 KiB");
 #define KV_CLUSTER_BITMAP_SIZE (KV_CLUSTER_HOLDS_SIZE / (KV_CLUSTER_SLOTS + 1))
 
 /*
- * ... and, below the holds, one mailbox per node slot for the calls a
+ * ... and, after the holds (the journal's very last 1 MiB), one mailbox per node slot for the calls a
  * follower forwards to the leader (fs/cluster_rpc.c): the follower writes a
  * request and then bumps req_seq; the leader runs it, writes the answer, and
  * sets resp_seq to req_seq. One call at a time per node.

@@ -8,6 +8,9 @@
  * invalidated through their extents. Also the cluster mark: a leader's open
  * stores its epoch, a single-host open of a cluster's pool is refused, an
  * older epoch may not lead, a fenced leader's commit is dropped whole.
+ * And global holds: a node's mark keeps the leader's evictor off a file
+ * (parked until released), the leader's evicting mark refuses a new hold, a
+ * hold of a file's earlier life is refused, a cleared slot lets go.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -23,6 +26,7 @@
 #include "coherence.h"
 #include "log.h"
 #include "mm.h"
+#include "pool_int.h"
 
 static char path[64];
 static char lastlog[1024];
@@ -224,6 +228,49 @@ static void test_cluster_mark(void **state)
 	kv_pool_close(q);
 }
 
+static void test_global_holds(void **state)
+{
+	struct kv_attr a, b;
+	int rc;
+	struct kv_pool *p = open_as(true, false, 3, &rc);
+
+	assert_int_equal(rc, 0);
+	assert_true(kv_pool_holds_usable(p));
+	assert_int_equal(kv_create(p, 1, "a", 1, 0100644, 0, 0, &a), 0);
+	assert_int_equal(kv_create(p, 1, "b", 1, 0100644, 0, 0, &b), 0);
+	/* a follower in slot 2 holds a: the evictor parks it and takes b */
+	assert_int_equal(kv_pool_remote_hold(p, 2, a.ino, a.gen), 0);
+	assert_int_equal(kv_pool_slot_holds(p, 2), 1);
+	pthread_mutex_lock(&p->lock);
+	assert_false(kv_cluster_evict_ok(p, a.ino));
+	assert_true(kv_cluster_evict_ok(p, b.ino)); /* marked evicting now */
+	pthread_mutex_unlock(&p->lock);
+	/* while b is being evicted, nobody may take a hold of it */
+	assert_int_equal(kv_pool_remote_hold(p, 1, b.ino, b.gen), -ESTALE);
+	assert_int_equal(kv_pool_slot_holds(p, 1), 0);
+	kv_cluster_evicted(p, b.ino);
+	/* a hold of another life of the record is refused */
+	assert_int_equal(kv_pool_remote_hold(p, 1, a.ino, a.gen + 1), -ESTALE);
+	assert_int_equal(kv_pool_remote_hold(p, 1, 0, 0), -EINVAL);
+	assert_int_equal(kv_pool_remote_hold(p, KV_CLUSTER_SLOTS, a.ino, a.gen), -EINVAL);
+	/* still held: not back in the LRU; released (its node's lease ended): back */
+	assert_int_equal(kv_pool_cluster_unpark(p), 0);
+	kv_pool_slot_clear(p, 2);
+	assert_int_equal(kv_pool_slot_holds(p, 2), 0);
+	assert_int_equal(kv_pool_cluster_unpark(p), 1);
+	pthread_mutex_lock(&p->lock);
+	assert_true(kv_cluster_evict_ok(p, a.ino));
+	kv_cluster_evicted(p, a.ino);
+	pthread_mutex_unlock(&p->lock);
+	/* the mailboxes end the journal, past the holds */
+	assert_non_null(kv_pool_rpc_box(p, 0));
+	assert_null(kv_pool_rpc_box(p, KV_CLUSTER_SLOTS));
+	assert_true((uint8_t *)kv_pool_rpc_box(p, KV_CLUSTER_SLOTS - 1) + KV_CLUSTER_BOX_SIZE <=
+		    (uint8_t *)kv_pool_base(p) + kv_pool_geometry(p)->journal_off +
+			kv_pool_geometry(p)->journal_size);
+	kv_pool_close(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -232,6 +279,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_view_invalidates, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_file_bytes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cluster_mark, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_global_holds, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
