@@ -54,6 +54,7 @@ int main(int argc, char **argv)
 			if (b[i].status == KVFS_BLOCK_RESERVED)
 				memset(b[i].addr, (int)(i + 1), BLOCK);
 		rc = rc ? rc : kvfs_commit(kv, txn);
+		kvfs_close(kv);
 		if (rc) {
 			fprintf(stderr, "store: %s\n", strerror(-rc));
 			return 1;

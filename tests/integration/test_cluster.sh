@@ -90,7 +90,9 @@ ts.sort()
 print("median_ms %.2f max_ms %.2f" % (ts[len(ts) // 2], ts[-1]))
 EOF
 cat "$WORK/visible.txt"
-ok "commit-to-visible median <= 10 ms" awk '{ exit !($2 <= 10) }' "$WORK/visible.txt"
+bound=10
+kv_sanitized && bound=30 # an ASan build opens views three times slower
+ok "commit-to-visible median <= $bound ms" awk -v b=$bound '{ exit !($2 <= b) }' "$WORK/visible.txt"
 ok "commit-to-visible max <= 250 ms" awk '{ exit !($4 <= 250) }' "$WORK/visible.txt"
 
 # libkvfs blocks stored on the leader: found, pinned, read in place on the followers
