@@ -32,8 +32,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define KV_RETIRED_MAX 32 /* with the grace: at most 160 new views a second */
-#define KV_VIEW_GRACE_NS (200 * 1000000LL)
+#define KV_RETIRED_MAX	  32 /* with the grace: at most 160 new views a second */
+#define KV_VIEW_GRACE_NS  (200 * 1000000LL)
 #define KV_FOLLOW_POLL_NS (2 * 1000000LL) /* a follower looks at the journal this often */
 
 struct kv_cluster {
@@ -133,7 +133,8 @@ int kv_cluster_opt(struct kv_cluster_opts *co, const char *opt, const char *val)
 	}
 	co->in_endpoints = false;
 	if (strcmp(opt, "cluster") == 0 && val) {
-		if (strncmp(val, "etcd://", 7) || !val[7] || strlen(val + 7) >= sizeof(co->endpoints))
+		if (strncmp(val, "etcd://", 7) || !val[7] ||
+		    strlen(val + 7) >= sizeof(co->endpoints))
 			goto bad_list;
 		snprintf(co->endpoints, sizeof(co->endpoints), "%s", val + 7);
 		co->in_endpoints = true;
@@ -141,10 +142,12 @@ int kv_cluster_opt(struct kv_cluster_opts *co, const char *opt, const char *val)
 	}
 	if (strcmp(opt, "node") == 0 && val) {
 		if (!*val || strlen(val) > KV_CLUSTER_NODE_MAX ||
-		    strspn(val, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
+		    strspn(val,
+			   "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
 			strlen(val)) {
-			fprintf(stderr, "kvfs mount: node=%s: a node name is 1-%d of [A-Za-z0-9._-]\n",
-				val, KV_CLUSTER_NODE_MAX);
+			fprintf(stderr,
+				"kvfs mount: node=%s: a node name is 1-%d of [A-Za-z0-9._-]\n", val,
+				KV_CLUSTER_NODE_MAX);
 			return -EINVAL;
 		}
 		snprintf(co->node, sizeof(co->node), "%s", val);
@@ -160,13 +163,15 @@ int kv_cluster_opt(struct kv_cluster_opts *co, const char *opt, const char *val)
 			co->coherent = (int)v;
 			return 1;
 		}
-		fprintf(stderr, "kvfs mount: %s=%s: cluster_ttl is 1-600 seconds, coherent 0 or 1\n",
-			opt, val);
+		fprintf(stderr,
+			"kvfs mount: %s=%s: cluster_ttl is 1-600 seconds, coherent 0 or 1\n", opt,
+			val);
 		return -EINVAL;
 	}
 	return 0;
 bad_list:
-	fprintf(stderr, "kvfs mount: cluster=%s: expected cluster=etcd://HOST:PORT[,HOST:PORT...]\n",
+	fprintf(stderr,
+		"kvfs mount: cluster=%s: expected cluster=etcd://HOST:PORT[,HOST:PORT...]\n",
 		val ? val : opt);
 	return -EINVAL;
 }
@@ -239,8 +244,9 @@ static void claim_slot(struct kv_cluster *c)
 	kv_pool_slot_clear(c->d->pool, c->slot); /* a dead owner's holds end here, not before */
 	for (ino = 0; ino < c->nholds; ino++)
 		if (c->holds[ino] && kv_pool_remote_hold(c->d->pool, c->slot, ino, 0))
-			kv_log(KV_LOG_WARNING, "cluster node %s: a pinned file (record %llu) "
-					       "changed while the node had no lease",
+			kv_log(KV_LOG_WARNING,
+			       "cluster node %s: a pinned file (record %llu) "
+			       "changed while the node had no lease",
 			       c->node, (unsigned long long)ino);
 	pthread_mutex_unlock(&c->hold_lock);
 }
@@ -544,12 +550,15 @@ static void elect(struct kv_cluster *c)
 			return;
 		if (!led) {
 			promote(c, (uint64_t)rev);
-		} else if (role != KV_ROLE_FENCED) { /* lead again: only if nobody wrote meanwhile */
+		} else if (role !=
+			   KV_ROLE_FENCED) { /* lead again: only if nobody wrote meanwhile */
 			if (kv_pool_cluster_renew(c->d->pool, (uint64_t)rev) == 0) {
 				atomic_store(&c->epoch, (uint64_t)rev);
-				set_role(c, KV_ROLE_LEADER, "etcd answers again; leads on, new epoch");
+				set_role(c, KV_ROLE_LEADER,
+					 "etcd answers again; leads on, new epoch");
 			} else {
-				set_role(c, KV_ROLE_FENCED, "another leader wrote the pool meanwhile");
+				set_role(c, KV_ROLE_FENCED,
+					 "another leader wrote the pool meanwhile");
 			}
 		}
 		return;
@@ -578,9 +587,8 @@ static void *node_main(void *arg)
 				elect(c);
 				if (atomic_load(&c->role) == KV_ROLE_LEADER)
 					reap_slots(c);
-			}
-			else if (now >= atomic_load(&c->deadline_ns) &&
-				 atomic_load(&c->role) != KV_ROLE_FENCED)
+			} else if (now >= atomic_load(&c->deadline_ns) &&
+				   atomic_load(&c->role) != KV_ROLE_FENCED)
 				set_role(c, KV_ROLE_DETACHED,
 					 "etcd unreachable past the lease: metadata is read-only");
 		}
@@ -611,8 +619,9 @@ static int join_etcd(struct kv_cluster *c)
 	strncat(k, c->node, sizeof(k) - strlen(k) - 1);
 	rc = kv_etcd_create(c->etcd, k, "up", c->lease, &rev);
 	if (rc == -EEXIST)
-		fprintf(stderr, "kvfs mount: node name %s is in use in this cluster (a live node "
-				"has it); choose another node=\n",
+		fprintf(stderr,
+			"kvfs mount: node name %s is in use in this cluster (a live node "
+			"has it); choose another node=\n",
 			c->node);
 	return rc;
 }
@@ -650,25 +659,26 @@ int kv_cluster_start(struct kv_daemon *d, const struct kv_cluster_opts *co, cons
 	d->cluster = c;
 	rc = open_view(c, false, 0, &view);
 	if (rc) {
-		fprintf(stderr,
-			"kvfs mount: cannot open pool %s for the cluster: %s%s\n", pool,
+		fprintf(stderr, "kvfs mount: cannot open pool %s for the cluster: %s%s\n", pool,
 			strerror(-rc),
-			rc == -EBUSY ? " (a single-host kvfs holds it: unmount it first)"
-			: rc == -ENOENT ? " (make it first: kvfs mkfs -s SIZE POOL)" : "");
+			rc == -EBUSY	? " (a single-host kvfs holds it: unmount it first)"
+			: rc == -ENOENT ? " (make it first: kvfs mkfs -s SIZE POOL)"
+					: "");
 		goto out;
 	}
 	u = kv_pool_geometry(view)->uuid;
 	snprintf(c->prefix, sizeof(c->prefix),
-		 "/kvfs/%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x/", u[0],
-		 u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13],
-		 u[14], u[15]);
+		 "/kvfs/%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x/",
+		 u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12],
+		 u[13], u[14], u[15]);
 	c->seen_seq = kv_pool_change_seq(view);
 	atomic_store(&c->view_seq, c->seen_seq);
 	d->pool = view;
 	rc = kv_etcd_new(co->endpoints, c->ttl * 1000 / 4 < 1000 ? c->ttl * 1000 / 4 : 1000,
 			 &c->etcd);
 	if (rc) {
-		fprintf(stderr, "kvfs mount: cluster=etcd://%s: bad endpoint list\n", co->endpoints);
+		fprintf(stderr, "kvfs mount: cluster=etcd://%s: bad endpoint list\n",
+			co->endpoints);
 		goto out;
 	}
 	rc = join_etcd(c);
@@ -682,8 +692,9 @@ int kv_cluster_start(struct kv_daemon *d, const struct kv_cluster_opts *co, cons
 	if (kv_pool_holds_usable(view))
 		c->holds = calloc(c->nholds, sizeof(*c->holds));
 	else
-		kv_log(KV_LOG_WARNING, "cluster: %llu inode records are more than the hold bitmaps "
-				       "cover; pins stay local to each node",
+		kv_log(KV_LOG_WARNING,
+		       "cluster: %llu inode records are more than the hold bitmaps "
+		       "cover; pins stay local to each node",
 		       (unsigned long long)c->nholds);
 	claim_slot(c);
 	c->rpc.timeout_ns = 2 * c->ttl * 1000000000LL + 1000000000LL; /* through a failover */
@@ -841,9 +852,8 @@ void kv_cluster_stats(struct kv_daemon *d, FILE *f, bool prometheus)
 			fprintf(f, "cluster_reason %s\n", reason);
 		return;
 	}
-	fprintf(f,
-		"# HELP kvfs_cluster_role This node's role (1 for the one it has)\n"
-		"# TYPE kvfs_cluster_role gauge\n");
+	fprintf(f, "# HELP kvfs_cluster_role This node's role (1 for the one it has)\n"
+		   "# TYPE kvfs_cluster_role gauge\n");
 	for (int r = 0; r < 4; r++)
 		fprintf(f, "kvfs_cluster_role{node=\"%s\",role=\"%s\"} %d\n", c->node,
 			role_names[r], r == role);

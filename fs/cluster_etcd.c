@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define KV_ETCD_MAX_EP 8
+#define KV_ETCD_MAX_EP	  8
 #define KV_ETCD_REPLY_MAX (1u << 20)
 
 struct kv_etcd {
@@ -117,7 +117,8 @@ int kv_etcd_new(const char *endpoints, long timeout_ms, struct kv_etcd **out)
 	}
 	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		if (e->nep == KV_ETCD_MAX_EP || !*tok || strlen(tok) >= sizeof(e->ep[0]) ||
-		    strspn(tok, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]") !=
+		    strspn(tok,
+			   "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]") !=
 			strlen(tok))
 			goto out;
 		snprintf(e->ep[e->nep++], sizeof(e->ep[0]), "%s", tok);
@@ -297,8 +298,7 @@ int kv_etcd_put(struct kv_etcd *e, const char *key, const char *val, int64_t lea
 	return rc;
 }
 
-int kv_etcd_create(struct kv_etcd *e, const char *key, const char *val, int64_t lease,
-		   int64_t *rev)
+int kv_etcd_create(struct kv_etcd *e, const char *key, const char *val, int64_t lease, int64_t *rev)
 {
 	json_object *req = json_object_new_object(), *rep = NULL, *cmp = json_object_new_object();
 	json_object *put = json_object_new_object(), *op = json_object_new_object();

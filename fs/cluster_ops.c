@@ -228,7 +228,8 @@ static void c_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
 		    size_t out_bufsz)
 {
 	if ((cmd == KVFS_IOC_RESERVE || cmd == KVFS_IOC_COMMIT) && !kv_cluster_forwards(D(req)))
-		WRAP_W(kv_fuse_ops.ioctl(req, ino, cmd, arg, fi, flags, in_buf, in_bufsz, out_bufsz));
+		WRAP_W(
+		    kv_fuse_ops.ioctl(req, ino, cmd, arg, fi, flags, in_buf, in_bufsz, out_bufsz));
 	else if (cmd == KVFS_IOC_RESERVE || cmd == KVFS_IOC_COMMIT) { /* forwarded */
 		struct kv_daemon *d = D(req); /* req is gone once answered */
 
@@ -236,7 +237,8 @@ static void c_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
 		kv_fuse_ops.ioctl(req, ino, cmd, arg, fi, flags, in_buf, in_bufsz, out_bufsz);
 		kv_cluster_leave(d);
 	} else
-		WRAP_C(kv_fuse_ops.ioctl(req, ino, cmd, arg, fi, flags, in_buf, in_bufsz, out_bufsz));
+		WRAP_C(
+		    kv_fuse_ops.ioctl(req, ino, cmd, arg, fi, flags, in_buf, in_bufsz, out_bufsz));
 }
 
 const struct fuse_lowlevel_ops kv_cluster_fuse_ops = {

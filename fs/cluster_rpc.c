@@ -51,8 +51,8 @@ static void nap(long ns)
 
 /* --- the follower's side --- */
 
-int kv_rpc_call(struct kv_rpc_client *cl, struct kv_rpc_box *box, uint32_t op, const void *req, uint32_t len, void *resp,
-		uint32_t resp_max, uint32_t *resp_len)
+int kv_rpc_call(struct kv_rpc_client *cl, struct kv_rpc_box *box, uint32_t op, const void *req,
+		uint32_t len, void *resp, uint32_t resp_max, uint32_t *resp_len)
 {
 	int64_t t0 = now_ns(), waited;
 	uint64_t seq;
@@ -71,14 +71,15 @@ int kv_rpc_call(struct kv_rpc_client *cl, struct kv_rpc_box *box, uint32_t op, c
 	kv_coh_flush(&box->req_seq, sizeof(box->req_seq));
 	for (;;) {
 		kv_coh_invalidate(box, 64);
-		if (atomic_load_explicit((_Atomic uint64_t *)&box->resp_seq, memory_order_acquire) ==
-		    seq)
+		if (atomic_load_explicit((_Atomic uint64_t *)&box->resp_seq,
+					 memory_order_acquire) == seq)
 			break;
 		waited = now_ns() - t0;
 		if (waited > cl->timeout_ns) {
 			pthread_mutex_unlock(&cl->lock);
-			kv_log(KV_LOG_WARNING, "cluster: the leader did not answer a forwarded call "
-					       "in %lld ms",
+			kv_log(KV_LOG_WARNING,
+			       "cluster: the leader did not answer a forwarded call "
+			       "in %lld ms",
 			       (long long)(waited / 1000000));
 			return -ETIMEDOUT;
 		}
@@ -93,8 +94,8 @@ int kv_rpc_call(struct kv_rpc_client *cl, struct kv_rpc_box *box, uint32_t op, c
 	return rc > 0 || rc < -4095 ? -EPROTO : rc;
 }
 
-int kv_rpc_reserve(struct kv_rpc_client *cl, struct kv_rpc_box *box, uint64_t dir, const char *name, size_t len,
-		   uint64_t size, uint32_t uid, uint32_t gid, bool zero, uint64_t *ino,
+int kv_rpc_reserve(struct kv_rpc_client *cl, struct kv_rpc_box *box, uint64_t dir, const char *name,
+		   size_t len, uint64_t size, uint32_t uid, uint32_t gid, bool zero, uint64_t *ino,
 		   struct kv_extent *ext)
 {
 	struct rpc_reserve r = { .dir = dir, .size = size, .uid = uid, .gid = gid, .zero = zero };
@@ -116,8 +117,8 @@ int kv_rpc_reserve(struct kv_rpc_client *cl, struct kv_rpc_box *box, uint64_t di
 	return rc;
 }
 
-int kv_rpc_commit(struct kv_rpc_client *cl, struct kv_rpc_box *box, const uint64_t *inos, size_t n, uint8_t *published,
-		  uint64_t *seq)
+int kv_rpc_commit(struct kv_rpc_client *cl, struct kv_rpc_box *box, const uint64_t *inos, size_t n,
+		  uint8_t *published, uint64_t *seq)
 {
 	static __thread uint8_t buf[sizeof(((struct kv_rpc_box *)0)->data)];
 	uint64_t nn = n;
@@ -128,7 +129,8 @@ int kv_rpc_commit(struct kv_rpc_client *cl, struct kv_rpc_box *box, const uint64
 		return -E2BIG;
 	memcpy(buf, &nn, 8);
 	memcpy(buf + 8, inos, n * 8);
-	rc = kv_rpc_call(cl, box, KV_RPC_COMMIT, buf, (uint32_t)(8 + n * 8), buf, sizeof(buf), &got);
+	rc =
+	    kv_rpc_call(cl, box, KV_RPC_COMMIT, buf, (uint32_t)(8 + n * 8), buf, sizeof(buf), &got);
 	if (!rc && got != 8 + n)
 		rc = -EPROTO;
 	if (!rc) {
@@ -170,8 +172,8 @@ static int serve_one(struct kv_pool *p, const uint8_t *in, uint32_t op, uint32_t
 		memcpy(&r, in, sizeof(r));
 		if (r.len > KV_NAME_MAX)
 			return -EPROTO;
-		rc = kv_reserve(p, r.dir, r.name, r.len, r.size, r.uid, r.gid, r.zero != 0, &res.ino,
-				&res.ext);
+		rc = kv_reserve(p, r.dir, r.name, r.len, r.size, r.uid, r.gid, r.zero != 0,
+				&res.ino, &res.ext);
 		if (!rc) {
 			memcpy(out, &res, sizeof(res));
 			*out_len = sizeof(res);
@@ -231,7 +233,8 @@ int kv_rpc_serve(struct kv_pool *p, uint64_t epoch)
 		box->status = rc;
 		box->epoch = epoch;
 		kv_coh_flush(box, 64 + (size_t)out_len);
-		atomic_store_explicit((_Atomic uint64_t *)&box->resp_seq, seq, memory_order_release);
+		atomic_store_explicit((_Atomic uint64_t *)&box->resp_seq, seq,
+				      memory_order_release);
 		kv_coh_flush(&box->resp_seq, sizeof(box->resp_seq));
 		served++;
 	}

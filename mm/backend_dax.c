@@ -173,7 +173,8 @@ static int dax_open(struct kv_backend *be, const char *path, const struct kv_bac
 
 static int dax_map(struct kv_backend *be, const struct kv_backend_opts *o)
 {
-	int prot = PROT_READ | (o->readonly && !o->shared ? 0 : PROT_WRITE); /* cluster views: recency */
+	/* cluster views map read-write: a lookup stores the file's recency */
+	int prot = PROT_READ | (o->readonly && !o->shared ? 0 : PROT_WRITE);
 	uint8_t *area, *aligned;
 	uint64_t slack;
 	int rc;

@@ -273,7 +273,8 @@ static int bind_numa(struct kv_backend *be, int node)
 
 static int file_map(struct kv_backend *be, const struct kv_backend_opts *o)
 {
-	int prot = PROT_READ | (o->readonly && !o->shared ? 0 : PROT_WRITE); /* cluster views: recency */
+	/* cluster views map read-write: a lookup stores the file's recency */
+	int prot = PROT_READ | (o->readonly && !o->shared ? 0 : PROT_WRITE);
 	int rc;
 
 	be->base = mmap(NULL, be->size, prot, MAP_SHARED, be->fd, 0);

@@ -71,11 +71,10 @@ static int claim(struct kv_pool *p, const struct kv_open_opts *o)
 	atomic_store_explicit((_Atomic uint64_t *)&rt->cluster_epoch, o->cluster_epoch,
 			      memory_order_release);
 	kv_coh_flush(&rt->cluster_mode, offsetof(struct kv_runtime, reserved) -
-						offsetof(struct kv_runtime, cluster_mode));
+					    offsetof(struct kv_runtime, cluster_mode));
 	p->cluster_epoch = o->cluster_epoch;
-	kv_log(KV_LOG_INFO, "pool %s: node %s leads the cluster, epoch %llu (was %llu)",
-	       p->be.path, o->cluster_node, (unsigned long long)o->cluster_epoch,
-	       (unsigned long long)had);
+	kv_log(KV_LOG_INFO, "pool %s: node %s leads the cluster, epoch %llu (was %llu)", p->be.path,
+	       o->cluster_node, (unsigned long long)o->cluster_epoch, (unsigned long long)had);
 	return 0;
 }
 
@@ -132,8 +131,8 @@ uint64_t kv_pool_commits_refused(struct kv_pool *p)
 
 uint64_t kv_pool_change_seq(struct kv_pool *p)
 {
-	uint64_t *seq = (uint64_t *)(p->base + p->geo.journal_off +
-				     offsetof(struct kv_journal_head, seq));
+	uint64_t *seq =
+	    (uint64_t *)(p->base + p->geo.journal_off + offsetof(struct kv_journal_head, seq));
 
 	uint64_t *changes = &p->sb->rt.cluster_changes;
 
@@ -263,10 +262,12 @@ int kv_pool_remote_hold(struct kv_pool *p, int slot, uint64_t ino, uint64_t gen)
 {
 	struct kv_inode *in;
 
-	if (slot < 0 || slot >= KV_CLUSTER_SLOTS || !kv_ino_valid(p, ino) || !kv_pool_holds_usable(p))
+	if (slot < 0 || slot >= KV_CLUSTER_SLOTS || !kv_ino_valid(p, ino) ||
+	    !kv_pool_holds_usable(p))
 		return -EINVAL;
 	in = kv_inode(p, ino);
-	set_bit_shared(p, slot, ino, true); /* mark (a seq_cst read-modify-write: a full fence) ... */
+	set_bit_shared(p, slot, ino,
+		       true); /* mark (a seq_cst read-modify-write: a full fence) ... */
 	kv_coh_invalidate(in, sizeof(*in));
 	/* ... check: the leader marks before it looks at the holds, so one of us sees the other */
 	if (test_bit_shared(p, KV_CLUSTER_SLOTS, ino) ||

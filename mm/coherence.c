@@ -32,9 +32,11 @@ __attribute__((constructor)) static void probe_cpu(void)
 static inline void line_writeback(const char *p)
 {
 	if (have_clwb)
-		__asm__ volatile(".byte 0x66, 0x0f, 0xae, 0x30" ::"a"(p) : "memory"); /* clwb (%rax) */
+		__asm__ volatile(".byte 0x66, 0x0f, 0xae, 0x30" ::"a"(p)
+				 : "memory"); /* clwb (%rax) */
 	else if (have_clflushopt)
-		__asm__ volatile(".byte 0x66, 0x0f, 0xae, 0x38" ::"a"(p) : "memory"); /* clflushopt */
+		__asm__ volatile(".byte 0x66, 0x0f, 0xae, 0x38" ::"a"(p)
+				 : "memory"); /* clflushopt */
 	else
 		__asm__ volatile("clflush (%0)" ::"r"(p) : "memory");
 }

@@ -61,7 +61,7 @@ enum kv_pool_state {
 	KV_STATE_OPEN = 2, /* a process holds it, or died holding it */
 };
 
-#define KV_CLUSTER_MAGIC UINT64_C(0x52455453554c43) /* "CLUSTER" little-endian */
+#define KV_CLUSTER_MAGIC    UINT64_C(0x52455453554c43) /* "CLUSTER" little-endian */
 #define KV_CLUSTER_NODE_MAX 31 /* bytes of a node name */
 
 /* Changed in place, one aligned 8-byte store at a time; no checksum. */
@@ -109,7 +109,8 @@ _Static_assert(sizeof(struct kv_super) == KV_SUPER_SIZE, "superblock is 4 KiB");
 #define KV_CLUSTER_RPC_SIZE (1u << 20)
 #define KV_CLUSTER_BOX_SIZE (KV_CLUSTER_RPC_SIZE / (KV_CLUSTER_SLOTS + 1))
 #define KV_CLUSTER_TAIL	    (KV_CLUSTER_HOLDS_SIZE + KV_CLUSTER_RPC_SIZE)
-_Static_assert(KV_CLUSTER_TAIL <= KV_JOURNAL_SIZE / 2, "holds and mailboxes leave the journal room");
+_Static_assert(KV_CLUSTER_TAIL <= KV_JOURNAL_SIZE / 2,
+	       "holds and mailboxes leave the journal room");
 
 struct kv_rpc_box {
 	uint64_t req_seq; /* stored last by the follower */

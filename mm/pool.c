@@ -65,7 +65,7 @@ int kv_jtx_add(struct kv_pool *p, void *dst, const void *src, uint32_t len)
 		return -E2BIG;
 	/* the checked copy of the geometry: the pool's may have been changed */
 	if (need > p->geo.journal_size - sizeof(struct kv_journal_head) - p->jbytes -
-			   (p->cluster_epoch ? KV_CLUSTER_TAIL : 0)) { /* cluster: holds, mailboxes */
+		       (p->cluster_epoch ? KV_CLUSTER_TAIL : 0)) { /* cluster: holds, mailboxes */
 		p->joverflow = true;
 		kv_log(KV_LOG_ERR,
 		       "pool %s: a journal transaction outgrew the journal (%u bytes staged); "
