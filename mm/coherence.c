@@ -13,8 +13,9 @@
 
 #define KV_CACHE_LINE 64u
 
-static bool coherent = true;
+static bool coherent = true, counting;
 static _Atomic uint64_t n_flush, n_inval, n_lines;
+bool kv_coh_busy; /* !coherent || counting: the inline helpers call in */
 
 #if defined(__x86_64__)
 static bool have_clwb, have_clflushopt;
@@ -66,6 +67,7 @@ static inline void line_drop(const char *p)
 void kv_coh_set_coherent(bool on)
 {
 	coherent = on;
+	kv_coh_busy = !coherent || counting;
 }
 
 bool kv_coh_coherent(void)
@@ -84,9 +86,10 @@ static uint64_t for_each_line(const void *addr, size_t len, void (*fn)(const cha
 	return n;
 }
 
-void kv_coh_flush(const void *addr, size_t len)
+void kv_coh_flush_slow(const void *addr, size_t len)
 {
-	atomic_fetch_add_explicit(&n_flush, 1, memory_order_relaxed);
+	if (counting)
+		atomic_fetch_add_explicit(&n_flush, 1, memory_order_relaxed);
 	if (coherent || !len)
 		return;
 	atomic_fetch_add_explicit(&n_lines, for_each_line(addr, len, line_writeback),
@@ -94,9 +97,10 @@ void kv_coh_flush(const void *addr, size_t len)
 	store_fence();
 }
 
-void kv_coh_invalidate(const void *addr, size_t len)
+void kv_coh_invalidate_slow(const void *addr, size_t len)
 {
-	atomic_fetch_add_explicit(&n_inval, 1, memory_order_relaxed);
+	if (counting)
+		atomic_fetch_add_explicit(&n_inval, 1, memory_order_relaxed);
 	if (coherent || !len)
 		return;
 	atomic_fetch_add_explicit(&n_lines, for_each_line(addr, len, line_drop),
@@ -116,4 +120,6 @@ void kv_coh_reset_counts(void)
 	atomic_store(&n_flush, 0);
 	atomic_store(&n_inval, 0);
 	atomic_store(&n_lines, 0);
+	counting = true;
+	kv_coh_busy = true;
 }

@@ -44,6 +44,7 @@ static int setup(void **state)
 	lastlog[0] = 0;
 	kv_log_set_handler(capture_log);
 	kv_coh_set_coherent(true);
+	kv_coh_reset_counts(); /* and count */
 	assert_int_equal(kv_pool_mkfs(path, 64ull << 20, 0, false), 0);
 	return 0;
 }
