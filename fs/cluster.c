@@ -34,7 +34,7 @@
 
 #define KV_RETIRED_MAX	  32 /* with the grace: at most 160 new views a second */
 #define KV_VIEW_GRACE_NS  (200 * 1000000LL)
-#define KV_FOLLOW_POLL_NS (2 * 1000000LL) /* a follower looks at the journal this often */
+#define KV_FOLLOW_POLL_NS (1 * 1000000LL) /* a follower looks at the change count this often */
 
 struct kv_cluster {
 	struct kv_daemon *d;
