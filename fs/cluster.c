@@ -328,6 +328,22 @@ static const struct kv_forward_ops fwd_ops = {
 	.abort = fwd_abort,
 };
 
+int kv_cluster_path(struct kv_daemon *d, struct kv_rpc_path *pc, const void *data, size_t len,
+		    struct kv_rpc_path_out *out)
+{
+	struct kv_cluster *c = d->cluster;
+	uint64_t had;
+	int rc;
+
+	atomic_fetch_add(&c->forwarded, 1);
+	memset(out, 0, sizeof(*out));
+	rc = kv_rpc_path(&c->rpc, my_box(c), pc, data, len, out);
+	had = atomic_load(&c->min_seq); /* even a failed change may have changed something */
+	while (out->seq > had && !atomic_compare_exchange_weak(&c->min_seq, &had, out->seq))
+		;
+	return rc;
+}
+
 bool kv_cluster_forwards(struct kv_daemon *d)
 {
 	struct kv_cluster *c = d->cluster;
@@ -349,7 +365,7 @@ static void *rpc_main(void *arg)
 		if (leader_ok(c)) {
 			pthread_rwlock_rdlock(&c->swap);
 			if (!kv_pool_is_readonly(c->d->pool))
-				n = kv_rpc_serve(c->d->pool, atomic_load(&c->epoch));
+				n = kv_rpc_serve(c->d, atomic_load(&c->epoch));
 			pthread_rwlock_unlock(&c->swap);
 		}
 		if (n) {

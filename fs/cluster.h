@@ -57,8 +57,17 @@ int kv_cluster_run(struct kv_daemon *d);
 void kv_cluster_stop(struct kv_daemon *d);
 /** kv_cluster_may_write() - is this node the leader with a live lease? Lock-free. */
 bool kv_cluster_may_write(struct kv_daemon *d);
-/** kv_cluster_forwards() - does this follower forward fast-path stores to the leader? */
+/** kv_cluster_forwards() - does this follower forward its changes to the leader? */
 bool kv_cluster_forwards(struct kv_daemon *d);
+struct kv_rpc_path;
+struct kv_rpc_path_out;
+/**
+ * kv_cluster_path() - a follower runs a change through its mount on the
+ * leader (cluster_rpc.h); its next read waits until its view shows it.
+ * Call with the view lock held. Return: the leader's 0 or -errno, -ETIMEDOUT.
+ */
+int kv_cluster_path(struct kv_daemon *d, struct kv_rpc_path *pc, const void *data, size_t len,
+		    struct kv_rpc_path_out *out);
 /**
  * kv_cluster_hold_batch() - on a follower, make the first @found pins of a
  * lookup (@attr) global: count them for the node and mark them in its slot

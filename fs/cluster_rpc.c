@@ -11,6 +11,7 @@
  */
 #include "cluster_rpc.h"
 #include "coherence.h"
+#include "daemon.h"
 #include "log.h"
 
 #include <errno.h>
@@ -18,7 +19,12 @@
 #include <string.h>
 #include <time.h>
 
-enum kv_rpc_op { KV_RPC_RESERVE = 1, KV_RPC_COMMIT, KV_RPC_ABORT };
+enum kv_rpc_op {
+	KV_RPC_RESERVE = 1,
+	KV_RPC_COMMIT,
+	KV_RPC_ABORT,
+	KV_RPC_PATH, /* a change through a follower's mount (struct kv_rpc_path) */
+};
 
 struct rpc_reserve {
 	uint64_t dir, size;
@@ -153,16 +159,129 @@ void kv_rpc_abort(struct kv_rpc_client *cl, struct kv_rpc_box *box, const uint64
 	kv_rpc_call(cl, box, KV_RPC_ABORT, buf, (uint32_t)(8 + n * 8), buf, 0, &got);
 }
 
+int kv_rpc_path(struct kv_rpc_client *cl, struct kv_rpc_box *box, struct kv_rpc_path *pc,
+		const void *data, size_t len, struct kv_rpc_path_out *out)
+{
+	static __thread uint8_t buf[sizeof(((struct kv_rpc_box *)0)->data)];
+	uint32_t got = 0;
+	int rc;
+
+	if (len > sizeof(buf) - sizeof(*pc))
+		return -E2BIG;
+	pc->dlen = (uint32_t)len;
+	memcpy(buf, pc, sizeof(*pc));
+	memcpy(buf + sizeof(*pc), data, len);
+	rc = kv_rpc_call(cl, box, KV_RPC_PATH, buf, (uint32_t)(sizeof(*pc) + len), out,
+			 sizeof(*out), &got);
+	if (!rc && got != sizeof(*out))
+		rc = -EPROTO;
+	return rc;
+}
+
 /* --- the leader's side --- */
 
-/* Run one call from a box (copied out first: the box is input). Return: 0 or -errno. */
-static int serve_one(struct kv_pool *p, const uint8_t *in, uint32_t op, uint32_t len, uint8_t *out,
-		     uint32_t *out_len)
+/* The leader's kernel may cache @name under @parent (a negative entry, or the old file). */
+static void inval_name(struct kv_daemon *d, uint64_t parent, const char *name, size_t len)
 {
+	if (len)
+		kv_queue_inval(d, kv_node(parent, kv_gen(d->pool, parent)), name, len, 0, 0);
+}
+
+/* ... or its attributes and cached pages of file @ino (the janitor sends it). */
+static void inval_file(struct kv_daemon *d, uint64_t ino)
+{
+	uint64_t gen = kv_gen(d->pool, ino);
+
+	if (gen)
+		kv_queue_inval(d, 0, "", 0, kv_node(ino, gen), gen);
+}
+
+/* A change through a follower's mount, run on the leader's pool. Return: 0 or -errno. */
+static int serve_path(struct kv_daemon *d, const uint8_t *in, uint32_t len, struct kv_rpc_path_out *o)
+{
+	struct kv_pool *p = d->pool;
+	struct kv_rpc_path pc;
+	const char *name, *name2;
+	uint64_t replaced = 0;
+	ssize_t n;
+	int rc;
+
+	if (len < sizeof(pc))
+		return -EPROTO;
+	memcpy(&pc, in, sizeof(pc));
+	if (pc.len > KV_NAME_MAX || pc.len2 > KV_NAME_MAX || pc.len + pc.len2 > pc.dlen ||
+	    sizeof(pc) + pc.dlen != len)
+		return -EPROTO;
+	name = (const char *)in + sizeof(pc);
+	name2 = name + pc.len;
+	switch (pc.what) {
+	case KV_PATH_CREATE:
+		rc = kv_create(p, pc.ino, name, pc.len, pc.mode, pc.uid, pc.gid, &o->attr);
+		if (!rc && pc.open && (rc = kv_open(p, o->attr.ino)))
+			kv_unlink(p, pc.ino, name, pc.len);
+		inval_name(d, pc.ino, name, pc.len);
+		return rc;
+	case KV_PATH_OPEN:
+		rc = kv_open_gen(p, pc.ino, pc.gen, 0x7fffffffull);
+		if (!rc && pc.trunc) {
+			struct kv_attr zero = { .size = 0 };
+
+			rc = kv_setattr(p, pc.ino, KV_SET_SIZE, &zero, &o->attr);
+			if (rc)
+				kv_release(p, pc.ino);
+			inval_file(d, pc.ino);
+		}
+		return rc;
+	case KV_PATH_WRITE:
+		n = kv_write(p, pc.ino, name, pc.dlen, pc.off);
+		o->written = n > 0 ? (uint64_t)n : 0;
+		kv_pool_coh_file(p, pc.ino, pc.off, o->written, true);
+		return n < 0 ? (int)n : 0;
+	case KV_PATH_RELEASE:
+		kv_release(p, pc.ino);
+		inval_file(d, pc.ino); /* size and bytes, once the writer is done */
+		return 0;
+	case KV_PATH_UNLINK:
+	case KV_PATH_RMDIR:
+		rc = pc.what == KV_PATH_UNLINK ? kv_unlink(p, pc.ino, name, pc.len)
+					       : kv_rmdir(p, pc.ino, name, pc.len);
+		inval_name(d, pc.ino, name, pc.len);
+		return rc;
+	case KV_PATH_RENAME:
+		rc = kv_rename(p, pc.ino, name, pc.len, pc.ino2, name2, pc.len2, pc.flags,
+			       &replaced);
+		inval_name(d, pc.ino, name, pc.len);
+		inval_name(d, pc.ino2, name2, pc.len2);
+		return rc;
+	case KV_PATH_SETATTR:
+		rc = kv_setattr(p, pc.ino, pc.mask, &pc.attr, &o->attr);
+		inval_file(d, pc.ino);
+		return rc;
+	}
+	return -EPROTO;
+}
+
+
+/* Run one call from a box (copied out first: the box is input). Return: 0 or -errno. */
+static int serve_one(struct kv_daemon *d, const uint8_t *in, uint32_t op, uint32_t len,
+		     uint8_t *out, uint32_t *out_len)
+{
+	struct kv_pool *p = d->pool;
 	uint64_t n;
 	int rc;
 
 	*out_len = 0;
+	if (op == KV_RPC_PATH) {
+		struct kv_rpc_path_out o;
+
+		memset(&o, 0, sizeof(o));
+		rc = serve_path(d, in, len, &o);
+		kv_pool_cluster_changed(p);
+		o.seq = kv_pool_change_seq(p);
+		memcpy(out, &o, sizeof(o));
+		*out_len = sizeof(o);
+		return rc;
+	}
 	if (op == KV_RPC_RESERVE) {
 		struct rpc_reserve r;
 		struct rpc_reserved res = { 0, { 0, 0 } };
@@ -192,6 +311,14 @@ static int serve_one(struct kv_pool *p, const uint8_t *in, uint32_t op, uint32_t
 	if (op != KV_RPC_COMMIT)
 		return -EPROTO;
 	rc = kv_commit(p, (const uint64_t *)(in + 8), n, out + 8);
+	for (uint64_t i = 0; !rc && i < n; i++) { /* the leader's kernel may cache them absent */
+		char name[KV_NAME_MAX + 1];
+		uint64_t parent;
+		int l = kv_name(p, ((const uint64_t *)(in + 8))[i], name, sizeof(name), &parent);
+
+		if (l > 0)
+			inval_name(d, parent, name, (size_t)l);
+	}
 	if (!rc) {
 		uint64_t seq;
 
@@ -203,8 +330,9 @@ static int serve_one(struct kv_pool *p, const uint8_t *in, uint32_t op, uint32_t
 	return rc;
 }
 
-int kv_rpc_serve(struct kv_pool *p, uint64_t epoch)
+int kv_rpc_serve(struct kv_daemon *d, uint64_t epoch)
 {
+	struct kv_pool *p = d->pool;
 	static uint8_t in[sizeof(((struct kv_rpc_box *)0)->data)];
 	static uint8_t out[sizeof(((struct kv_rpc_box *)0)->data)];
 	int slot, served = 0;
@@ -226,7 +354,7 @@ int kv_rpc_serve(struct kv_pool *p, uint64_t epoch)
 		} else {
 			kv_coh_invalidate(box->data, len);
 			memcpy(in, box->data, len);
-			rc = serve_one(p, in, op, len, out, &out_len);
+			rc = serve_one(d, in, op, len, out, &out_len);
 		}
 		memcpy(box->data, out, out_len);
 		box->resp_len = out_len;
