@@ -80,6 +80,8 @@ for n in n1 n2 n3; do
 done
 ok "mv through a follower" mv "$WORK/n3/byn2/h4" "$WORK/n3/byn2/h4.moved"
 ok "... seen on the leader" wait_for 2 test -e "$WORK/n1/byn2/h4.moved" -a ! -e "$WORK/n1/byn2/h4"
+ok "... and on the other follower (within the visibility bound)" \
+	wait_for 2 test -e "$WORK/n2/byn2/h4.moved"
 ok "rm through a follower" rm "$WORK/n2/byn2/h4.moved"
 ok "... gone on the leader" wait_for 2 test ! -e "$WORK/n1/byn2/h4.moved"
 echo short >"$WORK/n2/byn2/sub/g1"
