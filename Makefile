@@ -33,7 +33,7 @@ endif
 LDLIBS_FS := $(shell pkg-config --libs fuse3 2>/dev/null || echo -lfuse3) -ldl
 # cluster mode (fs/cluster*.c): etcd's JSON gateway through libcurl and json-c;
 # NO_CLUSTER=1 (`make static`) leaves it out (fs/cluster_stub.c)
-CLUSTER_SRC := fs/cluster.c fs/cluster_ops.c fs/cluster_etcd.c fs/cluster_rpc.c
+CLUSTER_SRC := fs/cluster.c fs/cluster_holds.c fs/cluster_ops.c fs/cluster_etcd.c fs/cluster_rpc.c
 ifeq ($(NO_CLUSTER),)
 LDLIBS_FS += -lcurl -ljson-c
 endif

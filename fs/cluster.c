@@ -6,22 +6,20 @@
  * transaction). The epoch is the leader key's create revision: etcd makes it
  * larger at every new leader. A leader stores it in the pool before replaying
  * the journal (mm/cluster.c) and every commit checks it, and asks
- * leader_ok() here: still leader, lease not yet past its deadline.
+ * kv_cluster_leader_ok() here: still leader, lease not yet past its deadline.
  *
  * A follower serves a read-only view of the pool: it opens it again whenever
- * the journal's sequence moves (a commit of the leader) and answers the kernel
+ * the leader's change count moves (kv_pool_change_seq) and answers the kernel
  * with zero cache timeouts, so what the leader committed is seen at the next
  * lookup. The views are swapped under an rwlock every FUSE op holds shared.
- * A follower elected leader opens the pool read-write the same way.
+ * A follower elected leader opens the pool read-write the same way. Global
+ * holds and forwarding are in cluster_holds.c.
  *
  * Must not decide anything etcd has not: no timers of our own elect anyone.
  */
-#include "cluster.h"
-#include "cluster_etcd.h"
-#include "cluster_rpc.h"
+#include "cluster_int.h"
 #include "coherence.h"
 #include "daemon.h"
-#include "kvfs_abi.h"
 #include "log.h"
 
 #include <errno.h>
@@ -32,59 +30,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define KV_RETIRED_MAX	  32 /* with the grace: at most 160 new views a second */
-#define KV_VIEW_GRACE_NS  (200 * 1000000LL)
-#define KV_FOLLOW_POLL_NS (1 * 1000000LL) /* a follower looks at the change count this often */
-
-struct kv_cluster {
-	struct kv_daemon *d;
-	struct kv_etcd *etcd;
-	char node[32], prefix[96], pool[PATH_MAX];
-	struct kv_open_opts oo;
-	long ttl;
-	int64_t lease;
-	_Atomic int role;
-	_Atomic uint64_t epoch; /* ours when leading; else the pool's */
-	_Atomic int64_t members;
-	_Atomic int64_t deadline_ns; /* monotonic: the lease surely lives until then */
-	_Atomic uint64_t refreshes, promotions;
-	pthread_mutex_t info_lock; /* leader name, reason */
-	char leader[32], reason[160];
-	pthread_rwlock_t swap;
-	pthread_t thread;
-	bool running;
-	_Atomic bool stop;
-	uint64_t seen_seq; /* journal sequence of the follower's view */
-	struct kv_pool *retired[KV_RETIRED_MAX]; /* views requests may still use */
-	int64_t retired_at[KV_RETIRED_MAX];
-	int nretired;
-	/* global holds: this node's pins, whatever view took them, and its slot in the pool */
-	pthread_mutex_t hold_lock;
-	uint32_t *holds;
-	uint64_t nholds;
-	int slot; /* -1: none (pins stay local) */
-	bool slot_clear[KV_CLUSTER_SLOTS]; /* leader: a free slot it already emptied */
-	/* forwarding: a follower's calls, the leader's server, read-your-writes */
-	struct kv_rpc_client rpc;
-	pthread_t rpc_thread;
-	bool rpc_running;
-	pthread_mutex_t refresh_lock; /* one new view at a time */
-	_Atomic uint64_t view_seq; /* the view holds every change up to this */
-	_Atomic uint64_t min_seq; /* what this node committed: its next request must see it */
-	_Atomic uint64_t forwarded, served;
-};
-
 double kv_cache_timeout = KV_CACHE_TIMEOUT_DEFAULT;
 
 static const char *const role_names[] = { "detached", "follower", "leader", "fenced" };
-
-static int64_t mono_ns(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (int64_t)t.tv_sec * 1000000000LL + t.tv_nsec;
-}
 
 static void set_reason(struct kv_cluster *c, const char *why)
 {
@@ -105,16 +53,17 @@ static void set_role(struct kv_cluster *c, enum kv_cluster_role r, const char *w
 }
 
 /* Asked by every journal commit (with the pool's lock held): lock-free. */
-static bool leader_ok(void *arg)
+bool kv_cluster_leader_ok(void *arg)
 {
 	struct kv_cluster *c = arg;
 
-	return atomic_load(&c->role) == KV_ROLE_LEADER && mono_ns() < atomic_load(&c->deadline_ns);
+	return atomic_load(&c->role) == KV_ROLE_LEADER &&
+	       kv_mono_ns() < atomic_load(&c->deadline_ns);
 }
 
 bool kv_cluster_may_write(struct kv_daemon *d)
 {
-	return leader_ok(d->cluster);
+	return kv_cluster_leader_ok(d->cluster);
 }
 
 /* --- options --- */
@@ -176,209 +125,6 @@ bad_list:
 	return -EINVAL;
 }
 
-/* --- global holds (kvfs(7) CLUSTER: a follower's pins are seen by the leader) --- */
-
-static void on_unpin(void *arg, uint64_t ino)
-{
-	struct kv_cluster *c = arg;
-
-	/* counts only grow on a follower's views: a zero read without the lock is a zero */
-	if (ino >= c->nholds || !__atomic_load_n(&c->holds[ino], __ATOMIC_RELAXED))
-		return;
-	pthread_mutex_lock(&c->hold_lock);
-	if (ino < c->nholds && c->holds[ino] && --c->holds[ino] == 0)
-		kv_pool_remote_release(c->d->pool, c->slot, ino);
-	pthread_mutex_unlock(&c->hold_lock);
-}
-
-uint32_t kv_cluster_hold_batch(struct kv_daemon *d, const struct kv_attr *attr, uint32_t found)
-{
-	static __thread uint64_t rest[KVFS_IOC_LOOKUP_MAX];
-	struct kv_cluster *c = d->cluster;
-	uint32_t i, n = found;
-
-	if (!c || !c->holds || !kv_pool_is_readonly(d->pool))
-		return found; /* a leader's own pins are in its index */
-	pthread_mutex_lock(&c->hold_lock);
-	for (i = 0; i < found; i++) {
-		uint64_t ino = attr[i].ino;
-
-		if (ino >= c->nholds) {
-			n = i < n ? i : n;
-			continue;
-		}
-		if (c->holds[ino]++ == 0 && i < n && c->slot >= 0 &&
-		    kv_pool_remote_hold(d->pool, c->slot, ino, attr[i].gen))
-			n = i; /* being evicted, or gone: the prefix ends here */
-	}
-	pthread_mutex_unlock(&c->hold_lock);
-	for (i = n; i < found; i++) /* on_unpin() takes their counts back */
-		rest[i - n] = attr[i].ino;
-	if (n < found)
-		kv_unpin_batch(d->pool, rest, found - n);
-	return n;
-}
-
-/* Take a free slot through etcd (one transaction each) and mark what we hold in it. */
-static void claim_slot(struct kv_cluster *c)
-{
-	char k[160];
-	int64_t rev;
-	uint64_t ino;
-	int i;
-
-	c->slot = -1;
-	if (!c->holds)
-		return;
-	for (i = 0; i < KV_CLUSTER_SLOTS && c->slot < 0; i++) {
-		snprintf(k, sizeof(k), "%sslots/%d", c->prefix, i);
-		if (kv_etcd_create(c->etcd, k, c->node, c->lease, &rev) == 0)
-			c->slot = i;
-	}
-	if (c->slot < 0) {
-		kv_log(KV_LOG_WARNING, "cluster node %s: no hold slot free; its pins are local",
-		       c->node);
-		return;
-	}
-	pthread_mutex_lock(&c->hold_lock);
-	kv_pool_slot_clear(c->d->pool, c->slot); /* a dead owner's holds end here, not before */
-	for (ino = 0; ino < c->nholds; ino++)
-		if (c->holds[ino] && kv_pool_remote_hold(c->d->pool, c->slot, ino, 0))
-			kv_log(KV_LOG_WARNING,
-			       "cluster node %s: a pinned file (record %llu) "
-			       "changed while the node had no lease",
-			       c->node, (unsigned long long)ino);
-	pthread_mutex_unlock(&c->hold_lock);
-}
-
-/* A leader: empty the slots of nodes whose lease ended; let their files be evicted. */
-static void reap_slots(struct kv_cluster *c)
-{
-	char list[1024], k[160], *line, *save = NULL;
-	bool live[KV_CLUSTER_SLOTS] = { false };
-	int64_t rev;
-	int i;
-
-	snprintf(k, sizeof(k), "%sslots/", c->prefix);
-	if (kv_etcd_list(c->etcd, k, list, sizeof(list)) < 0)
-		return;
-	for (line = strtok_r(list, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		i = atoi(line);
-		if (i >= 0 && i < KV_CLUSTER_SLOTS)
-			live[i] = true;
-	}
-	for (i = 0; i < KV_CLUSTER_SLOTS; i++) {
-		if (live[i] || c->slot_clear[i]) {
-			c->slot_clear[i] = !live[i] && c->slot_clear[i];
-			continue;
-		}
-		snprintf(k, sizeof(k), "%sslots/%d", c->prefix, i);
-		if (kv_etcd_create(c->etcd, k, c->node, c->lease, &rev))
-			continue; /* a node took it meanwhile: it empties it itself */
-		if (kv_pool_slot_holds(c->d->pool, i))
-			kv_log(KV_LOG_NOTICE, "cluster: slot %d's node is gone; its holds end", i);
-		kv_pool_slot_clear(c->d->pool, i);
-		kv_etcd_delete(c->etcd, k);
-		c->slot_clear[i] = true;
-	}
-	kv_pool_cluster_unpark(c->d->pool);
-}
-
-/* --- forwarding (cluster_rpc.c): a follower's stores, run by the leader --- */
-
-static struct kv_rpc_box *my_box(struct kv_cluster *c)
-{
-	return kv_pool_rpc_box(c->d->pool, c->slot); /* the caller holds the view lock */
-}
-
-static int fwd_reserve(void *arg, uint64_t dir, const char *name, size_t len, uint64_t size,
-		       uint32_t uid, uint32_t gid, bool zero, uint64_t *ino, struct kv_extent *ext)
-{
-	struct kv_cluster *c = arg;
-
-	atomic_fetch_add(&c->forwarded, 1);
-	return kv_rpc_reserve(&c->rpc, my_box(c), dir, name, len, size, uid, gid, zero, ino, ext);
-}
-
-static int fwd_commit(void *arg, const uint64_t *inos, size_t n, uint8_t *published)
-{
-	struct kv_cluster *c = arg;
-	uint64_t seq = 0, had;
-	int rc;
-
-	atomic_fetch_add(&c->forwarded, 1);
-	rc = kv_rpc_commit(&c->rpc, my_box(c), inos, n, published, &seq);
-	had = atomic_load(&c->min_seq);
-	while (!rc && seq > had && !atomic_compare_exchange_weak(&c->min_seq, &had, seq))
-		;
-	return rc;
-}
-
-static void fwd_abort(void *arg, const uint64_t *inos, size_t n)
-{
-	struct kv_cluster *c = arg;
-
-	atomic_fetch_add(&c->forwarded, 1);
-	kv_rpc_abort(&c->rpc, my_box(c), inos, n);
-}
-
-static const struct kv_forward_ops fwd_ops = {
-	.reserve = fwd_reserve,
-	.commit = fwd_commit,
-	.abort = fwd_abort,
-};
-
-int kv_cluster_path(struct kv_daemon *d, struct kv_rpc_path *pc, const void *data, size_t len,
-		    struct kv_rpc_path_out *out)
-{
-	struct kv_cluster *c = d->cluster;
-	uint64_t had;
-	int rc;
-
-	atomic_fetch_add(&c->forwarded, 1);
-	memset(out, 0, sizeof(*out));
-	rc = kv_rpc_path(&c->rpc, my_box(c), pc, data, len, out);
-	had = atomic_load(&c->min_seq); /* even a failed change may have changed something */
-	while (out->seq > had && !atomic_compare_exchange_weak(&c->min_seq, &had, out->seq))
-		;
-	return rc;
-}
-
-bool kv_cluster_forwards(struct kv_daemon *d)
-{
-	struct kv_cluster *c = d->cluster;
-
-	return atomic_load(&c->role) == KV_ROLE_FOLLOWER && c->slot >= 0 &&
-	       kv_pool_is_readonly(d->pool);
-}
-
-/* The leader's server: answers the followers' mailboxes while it leads. */
-static void *rpc_main(void *arg)
-{
-	struct kv_cluster *c = arg;
-	int64_t last = 0;
-
-	while (!atomic_load(&c->stop)) {
-		struct timespec ts = { 0, 1000000 };
-		int n = 0;
-
-		if (leader_ok(c)) {
-			pthread_rwlock_rdlock(&c->swap);
-			if (!kv_pool_is_readonly(c->d->pool))
-				n = kv_rpc_serve(c->d, atomic_load(&c->epoch));
-			pthread_rwlock_unlock(&c->swap);
-		}
-		if (n) {
-			atomic_fetch_add(&c->served, (uint64_t)n);
-			last = mono_ns();
-		}
-		if (mono_ns() - last < 20 * 1000000LL) /* calls are coming: look again soon */
-			ts.tv_nsec = 20000;
-		nanosleep(&ts, NULL);
-	}
-	return NULL;
-}
-
 /* --- views of the pool --- */
 
 static void evicted(void *arg, uint64_t parent, uint64_t parent_gen, const char *name, size_t len,
@@ -399,7 +145,7 @@ static bool reap_views(struct kv_cluster *c)
 	int i, j = 0;
 
 	for (i = 0; i < c->nretired; i++)
-		if (i > 0 && mono_ns() - c->retired_at[i] > KV_VIEW_GRACE_NS)
+		if (i > 0 && kv_mono_ns() - c->retired_at[i] > KV_VIEW_GRACE_NS)
 			kv_pool_close(c->retired[i]);
 		else
 			c->retired[j] = c->retired[i], c->retired_at[j++] = c->retired_at[i];
@@ -414,7 +160,7 @@ static void retire(struct kv_cluster *c, struct kv_pool *old)
 		return;
 	}
 	c->retired[c->nretired] = old;
-	c->retired_at[c->nretired++] = mono_ns();
+	c->retired_at[c->nretired++] = kv_mono_ns();
 }
 
 static int open_view(struct kv_cluster *c, bool rw, uint64_t epoch, struct kv_pool **out)
@@ -429,9 +175,9 @@ static int open_view(struct kv_cluster *c, bool rw, uint64_t epoch, struct kv_po
 	o.create_size = 0;
 	rc = kv_pool_open(c->pool, &o, out);
 	if (!rc)
-		kv_pool_set_unpin_hook(*out, on_unpin, c);
+		kv_pool_set_unpin_hook(*out, kv_cluster_on_unpin, c);
 	if (!rc && !rw)
-		kv_pool_set_forward(*out, &fwd_ops, c);
+		kv_pool_set_forward(*out, &kv_cluster_fwd_ops, c);
 	return rc;
 }
 
@@ -484,7 +230,7 @@ static int promote(struct kv_cluster *c, uint64_t epoch)
 		set_role(c, KV_ROLE_FENCED, "could not open the pool read-write to lead");
 		return rc;
 	}
-	kv_pool_set_fence_hook(np, leader_ok, c);
+	kv_pool_set_fence_hook(np, kv_cluster_leader_ok, c);
 	kv_pool_set_watermark(np, c->d->high_watermark);
 	kv_pool_set_evict_hook(np, evicted, c->d);
 	install(c, np);
@@ -508,7 +254,7 @@ static void key(struct kv_cluster *c, char *buf, size_t size, const char *what)
 /* Renew the lease; a lease that ended takes the lead with it. Return: 0 or -errno. */
 static int keep_lease(struct kv_cluster *c)
 {
-	int64_t t0 = mono_ns();
+	int64_t t0 = kv_mono_ns();
 	char k[160];
 	long ttl;
 	int rc = kv_etcd_keepalive(c->etcd, c->lease, &ttl);
@@ -531,7 +277,7 @@ static int keep_lease(struct kv_cluster *c)
 	strncat(k, c->node, sizeof(k) - strlen(k) - 1);
 	rc = kv_etcd_put(c->etcd, k, "up", c->lease);
 	if (!rc)
-		claim_slot(c); /* the old slot went with the old lease */
+		kv_cluster_claim_slot(c); /* the old slot went with the old lease */
 	return rc;
 }
 
@@ -594,7 +340,7 @@ static void *node_main(void *arg)
 	int64_t period = (int64_t)c->ttl * 1000000000LL / 3, next = 0;
 
 	while (!atomic_load(&c->stop)) {
-		int64_t now = mono_ns();
+		int64_t now = kv_mono_ns();
 		struct timespec ts = { 0, KV_FOLLOW_POLL_NS };
 
 		if (now >= next) {
@@ -602,7 +348,7 @@ static void *node_main(void *arg)
 			if (keep_lease(c) == 0) {
 				elect(c);
 				if (atomic_load(&c->role) == KV_ROLE_LEADER)
-					reap_slots(c);
+					kv_cluster_reap_slots(c);
 			} else if (now >= atomic_load(&c->deadline_ns) &&
 				   atomic_load(&c->role) != KV_ROLE_FENCED)
 				set_role(c, KV_ROLE_DETACHED,
@@ -630,7 +376,7 @@ static int join_etcd(struct kv_cluster *c)
 	rc = kv_etcd_grant(c->etcd, c->ttl, &c->lease);
 	if (rc)
 		return rc;
-	atomic_store(&c->deadline_ns, mono_ns() + (int64_t)c->ttl * 1000000000LL);
+	atomic_store(&c->deadline_ns, kv_mono_ns() + (int64_t)c->ttl * 1000000000LL);
 	key(c, k, sizeof(k), "nodes/");
 	strncat(k, c->node, sizeof(k) - strlen(k) - 1);
 	rc = kv_etcd_create(c->etcd, k, "up", c->lease, &rev);
@@ -712,7 +458,7 @@ int kv_cluster_start(struct kv_daemon *d, const struct kv_cluster_opts *co, cons
 		       "cluster: %llu inode records are more than the hold bitmaps "
 		       "cover; pins stay local to each node",
 		       (unsigned long long)c->nholds);
-	claim_slot(c);
+	kv_cluster_claim_slot(c);
 	c->rpc.timeout_ns = 2 * c->ttl * 1000000000LL + 1000000000LL; /* through a failover */
 	atomic_store(&c->role, KV_ROLE_FOLLOWER);
 	kv_cache_timeout = 0; /* a follower's kernel asks every time: the leader changes things */
@@ -746,7 +492,7 @@ int kv_cluster_run(struct kv_daemon *d)
 	if (pthread_create(&c->thread, NULL, node_main, c))
 		return -EAGAIN;
 	c->running = true;
-	if (pthread_create(&c->rpc_thread, NULL, rpc_main, c))
+	if (pthread_create(&c->rpc_thread, NULL, kv_cluster_rpc_main, c))
 		return -EAGAIN;
 	c->rpc_running = true;
 	return 0;
@@ -769,7 +515,7 @@ void kv_cluster_stop(struct kv_daemon *d)
 		pthread_join(c->rpc_thread, NULL);
 	key(c, k, sizeof(k), "nodes/");
 	last = kv_etcd_count(c->etcd, k, &n) == 0 && n <= 1;
-	if (leader_ok(c) && last)
+	if (kv_cluster_leader_ok(c) && last)
 		kv_pool_cluster_leave(d->pool, atomic_load(&c->epoch));
 	kv_pool_close(d->pool); /* before the lease ends: no write after another leads */
 	d->pool = NULL;
@@ -819,18 +565,6 @@ void kv_cluster_leave(struct kv_daemon *d)
 
 /* --- operators --- */
 
-/* Files the other nodes hold now, in the pool's bitmaps. */
-static uint64_t other_holds(struct kv_cluster *c)
-{
-	uint64_t n = 0;
-	int i;
-
-	for (i = 0; c->d->pool && i < KV_CLUSTER_SLOTS; i++)
-		if (i != c->slot)
-			n += kv_pool_slot_holds(c->d->pool, i);
-	return n;
-}
-
 void kv_cluster_stats(struct kv_daemon *d, FILE *f, bool prometheus)
 {
 	struct kv_cluster *c = d->cluster;
@@ -840,7 +574,7 @@ void kv_cluster_stats(struct kv_daemon *d, FILE *f, bool prometheus)
 	if (!c)
 		return;
 	role = atomic_load(&c->role);
-	if (role == KV_ROLE_LEADER && !leader_ok(c))
+	if (role == KV_ROLE_LEADER && !kv_cluster_leader_ok(c))
 		role = KV_ROLE_DETACHED; /* the lease ran out; the thread has not said so yet */
 	pthread_mutex_lock(&c->info_lock);
 	snprintf(leader, sizeof(leader), "%s", c->leader[0] ? c->leader : "-");
@@ -863,7 +597,7 @@ void kv_cluster_stats(struct kv_daemon *d, FILE *f, bool prometheus)
 			(unsigned long long)(c->slot >= 0 && d->pool
 						 ? kv_pool_slot_holds(d->pool, c->slot)
 						 : 0),
-			(unsigned long long)other_holds(c));
+			(unsigned long long)kv_cluster_other_holds(c));
 		if (role != KV_ROLE_LEADER && role != KV_ROLE_FOLLOWER)
 			fprintf(f, "cluster_reason %s\n", reason);
 		return;

@@ -4,8 +4,9 @@
  * daemons, one per host, mount one pool; etcd elects the one that writes
  * metadata (the leader) and gives it a fencing epoch; the others follow.
  * cluster.c runs the node (registration, election, keepalive, promotion,
- * the follower's view); cluster_ops.c wraps the FUSE ops so that only a
- * leader that still holds its lease changes anything. Without -o cluster=
+ * the follower's view); cluster_holds.c its global holds and forwarding;
+ * cluster_ops.c wraps the FUSE ops so that only a leader that still holds
+ * its lease changes anything, and a follower's changes go to the leader. Without -o cluster=
  * none of this runs and the daemon is what it is on one host.
  */
 #ifndef KVFS_FS_CLUSTER_H

@@ -18,8 +18,9 @@ int kv_cluster_opt(struct kv_cluster_opts *co, const char *opt, const char *val)
 	if (strcmp(opt, "cluster") && strcmp(opt, "node") && strcmp(opt, "cluster_ttl") &&
 	    strcmp(opt, "coherent"))
 		return 0;
-	fprintf(stderr, "kvfs mount: %s=: this kvfs was built without cluster mode "
-			"(NO_CLUSTER=1, as in `make static`)\n",
+	fprintf(stderr,
+		"kvfs mount: %s=: this kvfs was built without cluster mode "
+		"(NO_CLUSTER=1, as in `make static`)\n",
 		opt);
 	return -EINVAL;
 }
