@@ -194,6 +194,19 @@ static void install(struct kv_cluster *c, struct kv_pool *np)
 		retire(c, old);
 }
 
+/* Files the leader changed in place: the kernel forgets their pages (the janitor tells it). */
+static void drop_changed_pages(struct kv_cluster *c)
+{
+	uint64_t ino[256], gen[256];
+	int n, i;
+
+	while ((n = kv_pool_log_read(c->d->pool, &c->log_pos, ino, gen, 256)) > 0)
+		for (i = 0; i < n; i++) {
+			kv_queue_inval(c->d, 0, "", 0, kv_node(ino[i], gen[i]), gen[i]);
+			atomic_fetch_add(&c->page_invals, 1);
+		}
+}
+
 /* A follower: the leader committed since our view was made; open a new one. */
 static void follow(struct kv_cluster *c)
 {
@@ -209,6 +222,7 @@ static void follow(struct kv_cluster *c)
 	}
 	install(c, np);
 	atomic_store(&c->view_seq, seq);
+	drop_changed_pages(c);
 	pthread_mutex_unlock(&c->refresh_lock);
 	/* a commit during the open may be half in the view: then look again at once */
 	again = kv_pool_change_seq(np);
@@ -337,22 +351,29 @@ static void elect(struct kv_cluster *c)
 static void *node_main(void *arg)
 {
 	struct kv_cluster *c = arg;
-	int64_t period = (int64_t)c->ttl * 1000000000LL / 3, next = 0;
+	int64_t period = (int64_t)c->ttl * 1000000000LL / 3, next = 0, next_look = 0;
 
 	while (!atomic_load(&c->stop)) {
 		int64_t now = kv_mono_ns();
 		struct timespec ts = { 0, KV_FOLLOW_POLL_NS };
 
+		/* a follower asks who leads four times a second: a dead leader's successor
+		 * is elected within a quarter second of its lease's end */
+		if (now < next && now >= next_look && atomic_load(&c->role) == KV_ROLE_FOLLOWER &&
+		    now < atomic_load(&c->deadline_ns)) {
+			next_look = now + 250 * 1000000LL;
+			elect(c);
+		}
 		if (now >= next) {
 			next = now + period;
+			next_look = now + 250 * 1000000LL;
 			if (keep_lease(c) == 0) {
 				elect(c);
 				if (atomic_load(&c->role) == KV_ROLE_LEADER)
 					kv_cluster_reap_slots(c);
 			} else if (now >= atomic_load(&c->deadline_ns) &&
 				   atomic_load(&c->role) != KV_ROLE_FENCED)
-				set_role(c, KV_ROLE_DETACHED,
-					 "etcd unreachable past the lease: metadata is read-only");
+				set_role(c, KV_ROLE_DETACHED, KV_REASON_NO_ETCD);
 		}
 		if (atomic_load(&c->role) == KV_ROLE_FOLLOWER ||
 		    (atomic_load(&c->role) != KV_ROLE_LEADER && c->d->pool &&
@@ -434,6 +455,7 @@ int kv_cluster_start(struct kv_daemon *d, const struct kv_cluster_opts *co, cons
 		 u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12],
 		 u[13], u[14], u[15]);
 	c->seen_seq = kv_pool_change_seq(view);
+	kv_pool_log_read(view, &c->log_pos, NULL, NULL, 0); /* from now on */
 	atomic_store(&c->view_seq, c->seen_seq);
 	d->pool = view;
 	rc = kv_etcd_new(co->endpoints, c->ttl * 1000 / 4 < 1000 ? c->ttl * 1000 / 4 : 1000,
@@ -574,12 +596,15 @@ void kv_cluster_stats(struct kv_daemon *d, FILE *f, bool prometheus)
 	if (!c)
 		return;
 	role = atomic_load(&c->role);
-	if (role == KV_ROLE_LEADER && !kv_cluster_leader_ok(c))
-		role = KV_ROLE_DETACHED; /* the lease ran out; the thread has not said so yet */
 	pthread_mutex_lock(&c->info_lock);
 	snprintf(leader, sizeof(leader), "%s", c->leader[0] ? c->leader : "-");
 	snprintf(reason, sizeof(reason), "%s", c->reason);
 	pthread_mutex_unlock(&c->info_lock);
+	if (role == KV_ROLE_LEADER &&
+	    !kv_cluster_leader_ok(c)) { /* the thread has not said so yet */
+		role = KV_ROLE_DETACHED;
+		snprintf(reason, sizeof(reason), "%s", KV_REASON_NO_ETCD);
+	}
 	if (!prometheus) {
 		fprintf(f,
 			"cluster_node %s\ncluster_role %s\ncluster_epoch %llu\n"
@@ -589,9 +614,11 @@ void kv_cluster_stats(struct kv_daemon *d, FILE *f, bool prometheus)
 			(long long)atomic_load(&c->members), leader,
 			(unsigned long long)atomic_load(&c->refreshes),
 			(unsigned long long)(d->pool ? kv_pool_commits_refused(d->pool) : 0));
-		fprintf(f, "cluster_forwarded %llu\ncluster_served %llu\n",
+		fprintf(f,
+			"cluster_forwarded %llu\ncluster_served %llu\ncluster_page_invals %llu\n",
 			(unsigned long long)atomic_load(&c->forwarded),
-			(unsigned long long)atomic_load(&c->served));
+			(unsigned long long)atomic_load(&c->served),
+			(unsigned long long)atomic_load(&c->page_invals));
 		fprintf(f, "cluster_slot %d\ncluster_holds %llu\ncluster_other_holds %llu\n",
 			c->slot,
 			(unsigned long long)(c->slot >= 0 && d->pool

@@ -20,6 +20,8 @@
 #define KV_VIEW_GRACE_NS  (200 * 1000000LL)
 #define KV_FOLLOW_POLL_NS (1 * 1000000LL) /* a follower looks at the change count this often */
 
+#define KV_REASON_NO_ETCD "etcd unreachable past the lease: metadata is read-only"
+
 struct kv_cluster {
 	struct kv_daemon *d;
 	struct kv_etcd *etcd;
@@ -56,6 +58,8 @@ struct kv_cluster {
 	_Atomic uint64_t view_seq; /* the view holds every change up to this */
 	_Atomic uint64_t min_seq; /* what this node committed: its next request must see it */
 	_Atomic uint64_t forwarded, served;
+	uint64_t log_pos; /* the change log read so far (follower) */
+	_Atomic uint64_t page_invals;
 };
 
 static inline int64_t kv_mono_ns(void)

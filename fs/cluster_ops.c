@@ -60,7 +60,7 @@ static bool writable(fuse_req_t req)
 
 /* --- a follower's changes through its mount, run by the leader (cluster_rpc.c) --- */
 
-#define KV_CLUSTER_FH (1ull << 62) /* fi->fh of a file a follower opened to write */
+#define KV_CLUSTER_FH  (1ull << 62) /* fi->fh of a file a follower opened to write */
 #define KV_WRITE_CHUNK (60u << 10) /* bytes per forwarded write: one mailbox */
 
 /* Run @pc on the leader; the view lock is held meanwhile (the mailbox is in the view). */
@@ -91,7 +91,9 @@ static void entry_of(const struct kv_attr *a, struct fuse_entry_param *e)
 static void fwd_make(fuse_req_t req, fuse_ino_t parent, const char *name, uint32_t mode,
 		     struct fuse_file_info *fi)
 {
-	struct kv_rpc_path pc = { .what = KV_PATH_CREATE, .ino = kv_node_ino(parent), .mode = mode };
+	struct kv_rpc_path pc = { .what = KV_PATH_CREATE,
+				  .ino = kv_node_ino(parent),
+				  .mode = mode };
 	struct kv_rpc_path_out o;
 	struct fuse_entry_param e;
 	int rc;
@@ -274,7 +276,8 @@ static void c_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *st, int to_se
 {
 	if (kv_cluster_forwards(D(req)) && !kv_is_virtual(D(req), kv_node_ino(ino)))
 		return fwd_setattr(req, ino, st, to_set);
-	WRAP_W(kv_fuse_ops.setattr(req, ino, st, to_set, fi));
+	WRAP_W((kv_fuse_ops.setattr(req, ino, st, to_set, fi),
+		kv_pool_log_change(d__->pool, kv_node_ino(ino)))); /* followers drop pages */
 }
 
 static void c_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
@@ -334,7 +337,9 @@ static void c_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fwd_open(req, ino, fi);
 	else if (((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) &&
 		 !kv_is_virtual(D(req), ino))
-		WRAP_W(kv_fuse_ops.open(req, ino, fi));
+		WRAP_W((kv_fuse_ops.open(req, ino, fi),
+			(fi->flags & O_TRUNC) ? kv_pool_log_change(d__->pool, kv_node_ino(ino))
+					      : (void)0));
 	else
 		WRAP(kv_fuse_ops.open(req, ino, fi));
 }
@@ -359,7 +364,8 @@ static void c_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv
 		return fwd_write(req, ino, bufv, off);
 	/* the bytes reach memory before anyone is told the file changed */
 	WRAP_W((kv_fuse_ops.write_buf(req, ino, bufv, off, fi),
-		kv_pool_coh_file(d__->pool, kv_node_ino(ino), (uint64_t)off, len, true)));
+		kv_pool_coh_file(d__->pool, kv_node_ino(ino), (uint64_t)off, len, true),
+		kv_pool_log_change(d__->pool, kv_node_ino(ino))));
 }
 
 static void c_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -376,7 +382,8 @@ static void c_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 static void c_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
 			struct fuse_file_info *fi)
 {
-	WRAP_W(kv_fuse_ops.fallocate(req, ino, mode, off, len, fi));
+	WRAP_W((kv_fuse_ops.fallocate(req, ino, mode, off, len, fi),
+		kv_pool_log_change(d__->pool, kv_node_ino(ino))));
 }
 
 static void c_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

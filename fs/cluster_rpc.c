@@ -197,7 +197,8 @@ static void inval_file(struct kv_daemon *d, uint64_t ino)
 }
 
 /* A change through a follower's mount, run on the leader's pool. Return: 0 or -errno. */
-static int serve_path(struct kv_daemon *d, const uint8_t *in, uint32_t len, struct kv_rpc_path_out *o)
+static int serve_path(struct kv_daemon *d, const uint8_t *in, uint32_t len,
+		      struct kv_rpc_path_out *o)
 {
 	struct kv_pool *p = d->pool;
 	struct kv_rpc_path pc;
@@ -230,12 +231,14 @@ static int serve_path(struct kv_daemon *d, const uint8_t *in, uint32_t len, stru
 			if (rc)
 				kv_release(p, pc.ino);
 			inval_file(d, pc.ino);
+			kv_pool_log_change(p, pc.ino);
 		}
 		return rc;
 	case KV_PATH_WRITE:
 		n = kv_write(p, pc.ino, name, pc.dlen, pc.off);
 		o->written = n > 0 ? (uint64_t)n : 0;
 		kv_pool_coh_file(p, pc.ino, pc.off, o->written, true);
+		kv_pool_log_change(p, pc.ino);
 		return n < 0 ? (int)n : 0;
 	case KV_PATH_RELEASE:
 		kv_release(p, pc.ino);
@@ -256,11 +259,11 @@ static int serve_path(struct kv_daemon *d, const uint8_t *in, uint32_t len, stru
 	case KV_PATH_SETATTR:
 		rc = kv_setattr(p, pc.ino, pc.mask, &pc.attr, &o->attr);
 		inval_file(d, pc.ino);
+		kv_pool_log_change(p, pc.ino);
 		return rc;
 	}
 	return -EPROTO;
 }
-
 
 /* Run one call from a box (copied out first: the box is input). Return: 0 or -errno. */
 static int serve_one(struct kv_daemon *d, const uint8_t *in, uint32_t op, uint32_t len,

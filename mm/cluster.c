@@ -375,3 +375,53 @@ void kv_pool_set_forward(struct kv_pool *p, const struct kv_forward_ops *ops, vo
 	p->forward = ops;
 	p->forward_arg = arg;
 }
+
+/* --- the change log (layout.h): in-place changes, for the followers' page caches --- */
+
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER; /* one leader pool a process */
+
+static struct kv_change_log *change_log(struct kv_pool *p)
+{
+	return (struct kv_change_log *)(p->base + p->geo.journal_off + p->geo.journal_size -
+					KV_CLUSTER_RPC_SIZE +
+					(uint64_t)KV_CLUSTER_SLOTS * KV_CLUSTER_BOX_SIZE);
+}
+
+void kv_pool_log_change(struct kv_pool *p, uint64_t ino)
+{
+	struct kv_change_log *log = change_log(p);
+	uint64_t h;
+
+	if (p->readonly || !p->cluster_epoch || !kv_ino_valid(p, ino))
+		return;
+	pthread_mutex_lock(&log_lock);
+	h = log->head;
+	log->ent[h % KV_CHANGE_LOG_LEN].ino = ino;
+	log->ent[h % KV_CHANGE_LOG_LEN].gen = kv_inode(p, ino)->gen;
+	kv_coh_flush(&log->ent[h % KV_CHANGE_LOG_LEN], 16);
+	atomic_store_explicit((_Atomic uint64_t *)&log->head, h + 1, memory_order_release);
+	kv_coh_flush(&log->head, sizeof(log->head));
+	pthread_mutex_unlock(&log_lock);
+}
+
+int kv_pool_log_read(struct kv_pool *p, uint64_t *pos, uint64_t *ino, uint64_t *gen, int max)
+{
+	struct kv_change_log *log = change_log(p);
+	uint64_t head;
+	int n = 0;
+
+	kv_coh_invalidate(&log->head, sizeof(log->head));
+	head = atomic_load_explicit((_Atomic uint64_t *)&log->head, memory_order_acquire);
+	if (!max) { /* a new reader: from now on */
+		*pos = head;
+		return 0;
+	}
+	if (*pos > head || head - *pos > KV_CHANGE_LOG_LEN / 2) /* fell behind: the newest half */
+		*pos = head > KV_CHANGE_LOG_LEN / 2 ? head - KV_CHANGE_LOG_LEN / 2 : 0;
+	for (; *pos < head && n < max; (*pos)++, n++) {
+		kv_coh_invalidate(&log->ent[*pos % KV_CHANGE_LOG_LEN], 16);
+		ino[n] = log->ent[*pos % KV_CHANGE_LOG_LEN].ino;
+		gen[n] = log->ent[*pos % KV_CHANGE_LOG_LEN].gen;
+	}
+	return n;
+}

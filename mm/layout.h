@@ -125,6 +125,22 @@ struct kv_rpc_box {
 };
 _Static_assert(sizeof(struct kv_rpc_box) == KV_CLUSTER_BOX_SIZE, "a mailbox fills its share");
 
+/*
+ * The last box (of slot KV_CLUSTER_SLOTS, which no node has) is the change
+ * log: files whose bytes or attributes the leader changed in place, for the
+ * followers to drop from their kernels' page caches. A ring; head counts
+ * every entry ever written and is stored after the entry.
+ */
+#define KV_CHANGE_LOG_LEN ((KV_CLUSTER_BOX_SIZE - 64) / 16)
+struct kv_change_log {
+	uint64_t head;
+	uint8_t pad[56];
+	struct {
+		uint64_t ino, gen;
+	} ent[KV_CHANGE_LOG_LEN];
+};
+_Static_assert(sizeof(struct kv_change_log) == KV_CLUSTER_BOX_SIZE, "the log fills a box");
+
 enum kv_journal_state {
 	KV_JOURNAL_EMPTY = 0,
 	KV_JOURNAL_COMMITTED = 0x434f4d4d49544544ull, /* "COMMITED" */

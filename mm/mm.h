@@ -463,6 +463,18 @@ struct kv_forward_ops {
 void kv_pool_set_forward(struct kv_pool *p, const struct kv_forward_ops *ops, void *arg);
 /** kv_pool_rpc_box() - node slot @slot's mailbox in the pool. Return: it, or NULL. */
 struct kv_rpc_box *kv_pool_rpc_box(struct kv_pool *p, int slot);
+/**
+ * kv_pool_log_change() - a leader changed @ino's bytes or attributes in place:
+ * log it for the followers' page caches. Return: nothing.
+ */
+void kv_pool_log_change(struct kv_pool *p, uint64_t ino);
+/**
+ * kv_pool_log_read() - up to @max entries of the change log from *@pos on
+ * (inode, generation), moving *@pos past them (a reader that fell behind
+ * skips to the newest half; @max 0 moves *@pos to the end). Lock-free.
+ * Return: how many.
+ */
+int kv_pool_log_read(struct kv_pool *p, uint64_t *pos, uint64_t *ino, uint64_t *gen, int max);
 /** kv_pool_is_readonly() - Return: true for a pool opened read-only (a follower's view). */
 bool kv_pool_is_readonly(const struct kv_pool *p);
 

@@ -91,6 +91,16 @@ ok "chmod through a follower shows on the leader" \
 	bash -c "chmod 600 '$WORK/n3/byn2/sub/g2' && test \"\$(stat -c %a '$WORK/n1/byn2/sub/g2')\" = 600"
 ok "the leader served them" test "$(stat_at n1 cluster_served)" -gt 5
 
+# a file the leader changes in place (same size): the followers' page caches let go
+inplace_is() { [ "$(cat "$WORK/$1/dir/inplace" 2>/dev/null)" = "$2" ]; }
+printf AAAAAA >"$WORK/n1/dir/inplace"
+ok "a follower reads it (and caches its page)" wait_for 2 inplace_is n2 AAAAAA
+printf BBBBBB >"$WORK/n1/dir/inplace"
+ok "the follower reads the new bytes (change log)" wait_for 2 inplace_is n2 BBBBBB
+printf CC | dd of="$WORK/n1/dir/inplace" conv=notrunc status=none
+ok "... and after an in-place write" wait_for 2 inplace_is n3 CCBBBB
+ok "... on both followers" wait_for 2 inplace_is n2 CCBBBB
+
 # commit on the leader -> visible on a follower: median within 10 ms, each within 250 ms
 # (the worst case is a view being opened under load on a shared 2-core machine)
 visibility() { # ROUND: 20 commits on n1, each polled for on n2
