@@ -31,6 +31,12 @@ else
 CFLAGS    += -DKVFS_NO_DAXCTL
 endif
 LDLIBS_FS := $(shell pkg-config --libs fuse3 2>/dev/null || echo -lfuse3) -ldl
+# cluster mode (fs/cluster*.c): etcd's JSON gateway through libcurl and json-c;
+# NO_CLUSTER=1 (`make static`) leaves it out (fs/cluster_stub.c)
+CLUSTER_SRC := fs/cluster.c fs/cluster_holds.c fs/cluster_ops.c fs/cluster_etcd.c fs/cluster_rpc.c
+ifeq ($(NO_CLUSTER),)
+LDLIBS_FS += -lcurl -ljson-c
+endif
 
 # a static build's libkvfs.so carries xxhash inside (machines without libxxhash)
 ifeq ($(findstring -static,$(LDFLAGS)),)
@@ -42,6 +48,11 @@ endif
 MM_SRC   := $(wildcard mm/*.c)
 PRE_SRC  := $(wildcard fs/preload*.c)
 FS_SRC   := $(filter-out fs/libkvfs.c fs/hash.c $(PRE_SRC),$(wildcard fs/*.c))
+ifeq ($(NO_CLUSTER),)
+FS_SRC   := $(filter-out fs/cluster_stub.c,$(FS_SRC))
+else
+FS_SRC   := $(filter-out $(CLUSTER_SRC),$(FS_SRC))
+endif
 LIB_SRC  := fs/libkvfs.c fs/hash.c
 PRE_OBJ  := $(PRE_SRC:%.c=$(B)/%.o)
 MM_OBJ   := $(MM_SRC:%.c=$(B)/%.o)
@@ -153,9 +164,9 @@ valgrind: all
 	@KVFS_BUILD=$(B) KVFS_VALGRIND=1 tests/run-tests.sh unit
 
 static:
-	$(MAKE) B=build-static NO_DAXCTL=1 LDFLAGS="-static" build-static/kvfs \
+	$(MAKE) B=build-static NO_DAXCTL=1 NO_CLUSTER=1 LDFLAGS="-static" build-static/kvfs \
 	  build-static/libkvfs.a build-static/libkvfs.so build-static/libkvfs_preload.so $(patsubst $(B)/%,build-static/%,$(EX_BIN)) \
-	  $(patsubst $(B)/%,build-static/%,$(BENCH_BIN))
+	  $(patsubst $(B)/%,build-static/%,$(filter-out %/cluster_bench,$(BENCH_BIN)))
 	@ldd build-static/libkvfs.so | grep -q xxhash && { echo "static libkvfs.so needs libxxhash"; exit 1; } || true
 
 bench: all

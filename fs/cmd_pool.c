@@ -198,6 +198,11 @@ static int stat_mount(const char *dir)
 	printf("mount %s\n", dir);
 	while (fgets(line, sizeof(line), f)) {
 		/* per-user lines carry two numbers: "uid_held_bytes UID BYTES" */
+		if (strncmp(line, "cluster_", 8) == 0 && sscanf(line, "%63s %31s", key, hb) == 2 &&
+		    strspn(hb, "0123456789") != strlen(hb)) { /* cluster mode: words */
+			printf("  %-22s %s\n", key, hb);
+			continue;
+		}
 		if (sscanf(line, "uid_held_bytes %u %llu", &uid, &v) == 2)
 			snprintf(key, sizeof(key), "held_bytes uid %u", uid);
 		else if (sscanf(line, "%63s %llu", key, &v) != 2)

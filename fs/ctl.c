@@ -15,6 +15,7 @@
  * write and search on the namespace. What a handle holds is charged to
  * the uid that opened it, within that uid's share (EDQUOT past it).
  */
+#include "cluster.h"
 #include "daemon.h"
 #include "handles.h"
 #include "kvfs.h"
@@ -256,6 +257,8 @@ static int do_lookup(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_io
 	found = (uint32_t)kv_lookup_pin_batch(d->pool, dir, &names[0][0], sizeof(names[0]), 32, n,
 					      attr, ext, &err);
 	d->ctl_lookups++;
+	if (d->cluster) /* cluster: a follower's pins are marked in the pool for the leader */
+		found = kv_cluster_hold_batch(d, attr, found);
 	for (i = 0; i < found; i++) {
 		const uint8_t *h = io->item[i].hash;
 		const struct kv_attr *a = &attr[i];

@@ -19,7 +19,10 @@
 #include "mm.h"
 
 /* Kernel caches what we say for this long; every change behind its back is invalidated. */
-#define KV_CACHE_TIMEOUT 3600.0
+#define KV_CACHE_TIMEOUT_DEFAULT 3600.0
+/* cluster mode: 0 on a follower, whose kernel must ask again (fs/cluster.c) */
+extern double kv_cache_timeout;
+#define KV_CACHE_TIMEOUT kv_cache_timeout
 
 /*
  * FUSE node ids: a record's index with 31 bits of its generation above it,
@@ -100,6 +103,8 @@ struct kv_daemon {
 	uint64_t pool_dev, pool_ino; /* clients check they opened this very file */
 	pthread_mutex_t users_lock; /* guards the list, not the counts (atomic) */
 	struct kv_user_hold *users;
+
+	struct kv_cluster *cluster; /* cluster mode (cluster.c); NULL on one host */
 
 	/* fast-path counters */
 	_Atomic uint64_t ctl_lookups, ctl_blocks_pinned, ctl_commits, ctl_blocks_committed;
@@ -201,6 +206,14 @@ void kv_janitor_stop(struct kv_daemon *d);
  * watermark or short of inode records. Takes inval_lock briefly.
  */
 void kv_janitor_kick(struct kv_daemon *d);
+/**
+ * kv_janitor_queue_inval() - queue a kernel invalidation of the entry
+ * (@parent, @name) and of node @ino (0: the entry only; @parent 0: the node
+ * only), sent by the janitor, outside any request. Return: nothing (no
+ * memory: the kernel's entry times out; a stale inode is refused anyway).
+ */
+void kv_janitor_queue_inval(struct kv_daemon *d, uint64_t parent, const char *name, size_t len,
+			    uint64_t ino, uint64_t gen);
 /**
  * kv_janitor_evicted() - mm/'s evict hook (kv_pool_set_evict_hook(), @arg
  * the daemon): queue the kernel invalidation of what eviction removed.

@@ -17,9 +17,8 @@
 #include <sys/sysmacros.h>
 #include <time.h>
 
-/* Queue a kernel invalidation of (parent, name) and of inode @ino (0: the entry only). */
-static void queue_inval(struct kv_daemon *d, uint64_t parent, const char *name, size_t len,
-			uint64_t ino, uint64_t gen)
+void kv_janitor_queue_inval(struct kv_daemon *d, uint64_t parent, const char *name, size_t len,
+			    uint64_t ino, uint64_t gen)
 {
 	struct kv_inval *iv = malloc(sizeof(*iv) + len + 1);
 
@@ -52,7 +51,7 @@ void kv_janitor_kick(struct kv_daemon *d)
 void kv_janitor_evicted(void *arg, uint64_t parent, uint64_t parent_gen, const char *name,
 			size_t len, uint64_t ino, uint64_t gen)
 {
-	queue_inval(arg, kv_node(parent, parent_gen), name, len, ino ? kv_node(ino, gen) : 0, gen);
+	kv_janitor_queue_inval(arg, kv_node(parent, parent_gen), name, len, ino ? kv_node(ino, gen) : 0, gen);
 }
 
 /*
@@ -101,9 +100,10 @@ static void send_invals(struct kv_daemon *d, struct kv_inval *iv)
 
 	for (; iv; iv = next) {
 		next = iv->next;
-		/* inode 0: a directory eviction emptied; its entry only */
-		if (!iv->ino ||
-		    fuse_lowlevel_notify_delete(d->se, iv->parent, iv->ino, iv->name, iv->len))
+		/* inode 0: a directory eviction emptied, its entry only; parent 0: the inode only */
+		if (iv->parent &&
+		    (!iv->ino ||
+		     fuse_lowlevel_notify_delete(d->se, iv->parent, iv->ino, iv->name, iv->len)))
 			fuse_lowlevel_notify_inval_entry(d->se, iv->parent, iv->name, iv->len);
 		if (iv->ino)
 			fuse_lowlevel_notify_inval_inode(d->se, iv->ino, 0, 0);

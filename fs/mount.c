@@ -5,6 +5,7 @@
  * unmount mark the pool clean. The janitor thread it starts is janitor.c.
  */
 #include "cli.h"
+#include "cluster.h"
 #include "daemon.h"
 #include "log.h"
 
@@ -32,6 +33,7 @@ struct mount_opts {
 	bool allow_other;
 	bool debug;
 	bool foreground;
+	struct kv_cluster_opts cluster; /* cluster mode (cluster.c) */
 };
 
 /* Options mount(8) passes along that mean nothing to kvfs. */
@@ -49,6 +51,9 @@ static int parse_one(struct mount_opts *mo, char *opt)
 
 	if (val)
 		*val++ = 0;
+	i = kv_cluster_opt(&mo->cluster, opt, val); /* cluster=, node=, cluster_ttl=, coherent= */
+	if (i)
+		return i < 0 ? -EINVAL : 0;
 	for (i = 0; ignored_opts[i]; i++)
 		if (strcmp(opt, ignored_opts[i]) == 0)
 			return 0;
@@ -258,7 +263,9 @@ static void usage(void)
 	fprintf(stderr, "usage: kvfs mount [-f] [-o OPTS] POOL MOUNTPOINT\n"
 			"  OPTS: "
 			"size=SIZE,inodes=N,high_watermark=PCT,user_share=PCT,numa=NODE,threads=N,"
-			"allow_other,debug\n");
+			"allow_other,debug\n"
+			"        cluster=etcd://HOST:PORT[,HOST:PORT...],node=NAME[,cluster_ttl=S,"
+			"coherent=0|1]\n");
 }
 
 /* Options and the two operands. Return: 0, or 2 (usage; said why). */
@@ -300,6 +307,7 @@ static int parse_args(int argc, char **argv, struct mount_opts *mo, const char *
 
 static void daemon_free(struct kv_daemon *d)
 {
+	kv_cluster_stop(d); /* cluster: closes the pool before its lease ends */
 	if (d->pool)
 		kv_pool_close(d->pool);
 	kv_user_free_all(d);
@@ -326,7 +334,8 @@ static struct kv_daemon *daemon_open(const char *pool, const char *mnt, const st
 	snprintf(d->mountpoint, sizeof(d->mountpoint), "%s", mnt);
 	oo.create_size = mo->size;
 	oo.inode_count = mo->inodes;
-	if (kv_pool_open(pool, &oo, &d->pool)) {
+	if (mo->cluster.endpoints[0] ? kv_cluster_start(d, &mo->cluster, pool, &oo) /* cluster.c */
+				     : kv_pool_open(pool, &oo, &d->pool)) {
 		d->pool = NULL;
 		goto out_free;
 	}
@@ -370,7 +379,8 @@ static int session_mount(struct kv_daemon *d, const struct mount_opts *mo, struc
 	if (fuse_opt_add_arg(args, "kvfs") || fuse_opt_add_arg(args, "-o") ||
 	    fuse_opt_add_arg(args, fuse_opts) || (mo->debug && fuse_opt_add_arg(args, "-d")))
 		return -1;
-	d->se = fuse_session_new(args, &kv_fuse_ops, sizeof(kv_fuse_ops), d);
+	d->se = fuse_session_new(args, d->cluster ? &kv_cluster_fuse_ops : &kv_fuse_ops,
+				 sizeof(kv_fuse_ops), d);
 	if (!d->se) {
 		fprintf(stderr,
 			"kvfs mount: cannot start a FUSE session (is the fuse module loaded "
@@ -419,6 +429,10 @@ static int serve(struct kv_daemon *d, const struct mount_opts *mo)
 	}
 	if (kv_janitor_start(d))
 		return 1;
+	if (d->cluster && kv_cluster_run(d)) { /* cluster: the node's etcd thread */
+		kv_janitor_stop(d);
+		return 1;
+	}
 	cfg = fuse_loop_cfg_create();
 	if (!cfg) {
 		kv_janitor_stop(d);
@@ -454,7 +468,8 @@ int kv_cmd_mount(int argc, char **argv)
 		return 1;
 	if (!realpath(mntarg, mnt))
 		return 1;
-	if (pool_is_mounted(pool, mnt_other, sizeof(mnt_other)) && !is_dead_mount(mnt_other)) {
+	if (!mo.cluster.endpoints[0] && /* cluster: one mount per node, etcd arbitrates */
+	    pool_is_mounted(pool, mnt_other, sizeof(mnt_other)) && !is_dead_mount(mnt_other)) {
 		fprintf(stderr,
 			"kvfs mount: pool %s is in use by another kvfs process (mounted on %s); "
 			"unmount it first or use another pool\n",

@@ -6,6 +6,7 @@
  * user.kvfs.pool and user.kvfs.uuid (the root). These live outside the
  * pool: inode numbers above the pool's table, contents made at open.
  */
+#include "cluster.h"
 #include "daemon.h"
 #include "handles.h"
 
@@ -398,6 +399,7 @@ char *kv_stats_text(struct kv_daemon *d, bool prometheus, size_t *len)
 	}
 	dir_stats_text(d, f, prometheus);
 	kv_user_stats(d, f, prometheus);
+	kv_cluster_stats(d, f, prometheus); /* cluster mode: cluster_* lines */
 	fclose(f);
 	*len = size;
 	return text;

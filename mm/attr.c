@@ -40,6 +40,23 @@ static int copy_name(struct kv_pool *p, uint64_t ino, char *buf, size_t size)
 	return (int)len;
 }
 
+int kv_name(struct kv_pool *p, uint64_t ino, char *buf, size_t size, uint64_t *parent)
+{
+	int rc;
+
+	if (!kv_ino_valid(p, ino))
+		return -ENOENT;
+	pthread_mutex_lock(&p->lock);
+	if (kv_inode(p, ino)->state != KV_INODE_LIVE) {
+		rc = -ENOENT;
+	} else {
+		rc = copy_name(p, ino, buf, size);
+		*parent = p->dparent[ino]; /* as linked: the pool's may have changed */
+	}
+	pthread_mutex_unlock(&p->lock);
+	return rc;
+}
+
 int kv_dir_path(struct kv_pool *p, uint64_t ino, char *buf, size_t size)
 {
 	uint64_t chain[256];

@@ -17,6 +17,7 @@ struct kv_backend_opts {
 	    create_size; /* file backend: create the file at this size when missing (0: don't) */
 	int numa_node; /* bind pages to this node; -1: no binding */
 	bool readonly; /* map PROT_READ, open O_RDONLY */
+	bool shared; /* cluster mode: etcd arbitrates writers; take the locks shared */
 };
 
 struct kv_backend;

@@ -151,13 +151,13 @@ static int dax_open(struct kv_backend *be, const char *path, const struct kv_bac
 		return rc;
 	snprintf(node, sizeof(node), "/dev/%s", dev.name);
 	snprintf(be->path, sizeof(be->path), "%s", node);
-	be->fd = open(node, (o->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	be->fd = open(node, (o->readonly && !o->shared ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 	if (be->fd < 0) {
 		rc = -errno;
 		kv_log(KV_LOG_ERR, "cannot open %s: %s", node, strerror(-rc));
 		return rc;
 	}
-	rc = kv_backend_lock(be, o->readonly);
+	rc = kv_backend_lock(be, o->readonly || o->shared); /* cluster: shared */
 	if (rc) {
 		close(be->fd);
 		be->fd = -1;
@@ -173,7 +173,8 @@ static int dax_open(struct kv_backend *be, const char *path, const struct kv_bac
 
 static int dax_map(struct kv_backend *be, const struct kv_backend_opts *o)
 {
-	int prot = PROT_READ | (o->readonly ? 0 : PROT_WRITE);
+	/* cluster views map read-write: a lookup stores the file's recency */
+	int prot = PROT_READ | (o->readonly && !o->shared ? 0 : PROT_WRITE);
 	uint8_t *area, *aligned;
 	uint64_t slack;
 	int rc;

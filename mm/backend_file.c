@@ -114,7 +114,7 @@ int kv_backend_lock(struct kv_backend *be, bool readonly)
 /* Take the pool lock: one read-write user, or any number of readers. */
 static int lock_pool(struct kv_backend *be, const struct kv_backend_opts *o)
 {
-	return kv_backend_lock(be, o->readonly);
+	return kv_backend_lock(be, o->readonly || o->shared); /* cluster: shared, see kvfs(7) */
 }
 
 /*
@@ -171,7 +171,7 @@ static int refuse_link(const char *path)
 
 static int file_open(struct kv_backend *be, const char *path, const struct kv_backend_opts *o)
 {
-	int flags = (o->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC;
+	int flags = (o->readonly && !o->shared ? O_RDONLY : O_RDWR) | O_CLOEXEC;
 	struct stat st;
 	int rc, tries;
 
@@ -273,7 +273,8 @@ static int bind_numa(struct kv_backend *be, int node)
 
 static int file_map(struct kv_backend *be, const struct kv_backend_opts *o)
 {
-	int prot = PROT_READ | (o->readonly ? 0 : PROT_WRITE);
+	/* cluster views map read-write: a lookup stores the file's recency */
+	int prot = PROT_READ | (o->readonly && !o->shared ? 0 : PROT_WRITE);
 	int rc;
 
 	be->base = mmap(NULL, be->size, prot, MAP_SHARED, be->fd, 0);

@@ -127,6 +127,9 @@ int kv_reserve(struct kv_pool *p, uint64_t dir, const char *name, size_t len, ui
 	uint32_t anchor;
 	int rc = 0;
 
+	if (p->forward) /* cluster: a follower's view; the leader reserves */
+		return p->forward->reserve(p->forward_arg, dir, name, len, size, uid, gid, zero,
+					   ino_out, ext);
 	if (p->readonly)
 		return -EROFS;
 	if (kv_index_check_name(name, len))
@@ -298,6 +301,8 @@ static int stage_publish(struct kv_pool *p, const uint64_t *inos, size_t i, uint
 
 int kv_commit(struct kv_pool *p, const uint64_t *inos, size_t n, uint8_t *published)
 {
+	if (p->forward) /* cluster: a follower's view; the leader commits */
+		return p->forward->commit(p->forward_arg, inos, n, published);
 	uint64_t *parents = malloc(sizeof(*parents) * (n ? n : 1));
 	struct batch_names seen = { 0, NULL };
 	size_t i;
@@ -346,6 +351,10 @@ void kv_abort(struct kv_pool *p, const uint64_t *inos, size_t n)
 {
 	size_t i;
 
+	if (p->forward) { /* cluster: a follower's view */
+		p->forward->abort(p->forward_arg, inos, n);
+		return;
+	}
 	pthread_mutex_lock(&p->lock);
 	for (i = 0; i < n; i++)
 		if (is_reservation(p, inos[i]))

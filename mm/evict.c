@@ -11,6 +11,7 @@
  * function says it takes it.
  */
 #include "check.h"
+#include "nodes.h"
 #include "evict.h"
 #include "ghost.h"
 #include "holds.h"
@@ -170,6 +171,8 @@ int kv_pool_reclaim_dirs(struct kv_pool *p, int max)
 {
 	int n = 0;
 
+	if (p->readonly) /* a cluster follower's view: the leader reclaims */
+		return 0;
 	pthread_mutex_lock(&p->lock);
 	if (inodes_low_locked(p))
 		n = reclaim_idle_dirs(p, max);
@@ -189,6 +192,8 @@ long kv_evict_in(struct kv_pool *p, uint32_t a)
 	long bytes = 0;
 
 	ino = p->anchors[a].lru_head;
+	while (ino && p->cluster_epoch && !kv_nodes_evict_ok(p, ino)) /* held by another node */
+		ino = p->anchors[a].lru_head;
 	if (!ino)
 		return -ENOSPC;
 	/* The name and size are the pool's (untrusted); the parent is the one linked. */
@@ -207,8 +212,12 @@ long kv_evict_in(struct kv_pool *p, uint32_t a)
 	/* a quarantined file goes too, its space kept until the next open checks it */
 	if (kv_holds_unlink(p, ino, false)) {
 		kv_lru_remove(p, ino); /* it stays, off the list: the next file goes instead */
+		if (p->cluster_epoch)
+			kv_nodes_evicted(p, ino); /* not evicting it after all */
 		return 0;
 	}
+	if (p->cluster_epoch)
+		kv_nodes_evicted(p, ino); /* the record may serve another file now */
 	atomic_fetch_add(&p->evictions, 1);
 	atomic_fetch_add(&p->evicted_bytes, (uint64_t)bytes);
 	p->anchors[a].evictions++;
@@ -334,6 +343,8 @@ long kv_pool_evict_to(struct kv_pool *p, unsigned pct)
 	bool reclaimed = false;
 	long n = 0;
 
+	if (p->readonly) /* a cluster follower's view: the leader evicts */
+		return 0;
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
 		kv_alloc_get_stats(&p->alloc, &st);

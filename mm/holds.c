@@ -219,6 +219,8 @@ int kv_pin(struct kv_pool *p, uint64_t ino, uint64_t gen)
 
 void kv_unpin(struct kv_pool *p, uint64_t ino)
 {
+	if (p->unpin_cb) /* cluster: the node's own count, whatever view pinned it */
+		p->unpin_cb(p->unpin_arg, ino);
 	unhold(p, ino, p->pin_count, true);
 }
 
@@ -227,6 +229,8 @@ void kv_unpin_batch(struct kv_pool *p, const uint64_t *inos, size_t n)
 	int64_t now = kv_now_ns();
 	size_t i;
 
+	for (i = 0; p->unpin_cb && i < n; i++) /* cluster: as kv_unpin() */
+		p->unpin_cb(p->unpin_arg, inos[i]);
 	pthread_mutex_lock(&p->lock);
 	for (i = 0; i < n; i++)
 		unhold_locked(p, inos[i], p->pin_count, true, now);

@@ -8,6 +8,7 @@
  * p->lock held (or before the pool is shared, at open).
  */
 #include "check.h"
+#include "coherence.h"
 #include "journal.h"
 #include "log.h"
 #include "pool_int.h"
@@ -37,7 +38,8 @@ int kv_jtx_add(struct kv_pool *p, void *dst, const void *src, uint32_t len)
 	if (p->joverflow)
 		return -E2BIG;
 	/* the checked copy of the geometry: the pool's may have been changed */
-	if (need > p->geo.journal_size - sizeof(struct kv_journal_head) - p->jbytes) {
+	if (need > p->geo.journal_size - sizeof(struct kv_journal_head) - p->jbytes -
+		       (p->cluster_epoch ? KV_CLUSTER_TAIL : 0)) { /* cluster: holds, mailboxes */
 		p->joverflow = true;
 		kv_log(KV_LOG_ERR,
 		       "pool %s: a journal transaction outgrew the journal (%u bytes staged); "
@@ -63,6 +65,7 @@ static void journal_apply(struct kv_pool *p, const uint8_t *recs, uint32_t nrec)
 		const struct kv_journal_rec *r = (const void *)recs;
 
 		memcpy(p->base + r->off, r + 1, r->len);
+		kv_coh_flush(p->base + r->off, r->len); /* other hosts read it (coherence.h) */
 		recs += sizeof(*r) + ((r->len + 7) & ~7u);
 	}
 }
@@ -83,19 +86,27 @@ int kv_jtx_commit(struct kv_pool *p)
 	}
 	if (!p->jnrec)
 		return 0;
+	/* fenced (nodes.c): dropped whole; the node stops writing and reopens as a follower */
+	if (p->cluster_epoch && p->up.may_commit && !p->up.may_commit(p)) {
+		kv_jtx_abort(p);
+		return -EROFS;
+	}
 	memcpy(recs, p->jbuf, p->jbytes);
 	h->seq = ++p->jseq;
 	h->nrec = p->jnrec;
 	h->bytes = p->jbytes;
 	h->checksum = XXH64(recs, p->jbytes, h->seq);
+	kv_coh_flush(h, sizeof(*h) + p->jbytes); /* the records reach memory before the mark */
 	kv_fault(p, KV_FP_JOURNAL_WRITTEN);
 	atomic_store_explicit((_Atomic uint64_t *)&h->state, KV_JOURNAL_COMMITTED,
 			      memory_order_release);
+	kv_coh_flush(&h->state, sizeof(h->state));
 	kv_fault(p, KV_FP_JOURNAL_COMMITTED);
 	journal_apply(p, p->jbuf, p->jnrec);
 	kv_fault(p, KV_FP_JOURNAL_APPLIED);
 	atomic_store_explicit((_Atomic uint64_t *)&h->state, KV_JOURNAL_EMPTY,
 			      memory_order_release);
+	kv_coh_flush(&h->state, sizeof(h->state));
 	p->jnrec = 0;
 	p->jbytes = 0;
 	return 0;

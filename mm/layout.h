@@ -61,6 +61,9 @@ enum kv_pool_state {
 	KV_STATE_OPEN = 2, /* a process holds it, or died holding it */
 };
 
+#define KV_CLUSTER_MAGIC    UINT64_C(0x52455453554c43) /* "CLUSTER" little-endian */
+#define KV_CLUSTER_NODE_MAX 31 /* bytes of a node name */
+
 /* Changed in place, one aligned 8-byte store at a time; no checksum. */
 struct kv_runtime {
 	uint64_t state; /* enum kv_pool_state */
@@ -68,9 +71,15 @@ struct kv_runtime {
 	uint64_t unclean_count; /* opens that found state OPEN */
 	int64_t last_open_ns;
 	int64_t last_close_ns;
-	uint8_t reserved[216];
+	/* cluster mode (mm/nodes.c, kvfs(7) CLUSTER): who may write metadata */
+	uint64_t cluster_mode; /* KV_CLUSTER_MAGIC: owned by a cluster; 0: one host */
+	uint64_t cluster_epoch; /* fencing epoch of the elected leader (etcd revision) */
+	char cluster_leader[32]; /* that leader's node name, NUL-padded */
+	uint64_t cluster_changes; /* bumped by the leader after each change: followers look again */
+	uint8_t reserved[160];
 };
 _Static_assert(sizeof(struct kv_runtime) == 256, "runtime is 256 bytes");
+_Static_assert(offsetof(struct kv_runtime, cluster_epoch) % 8 == 0, "epoch 8-aligned");
 
 struct kv_super {
 	struct kv_geometry geo;
@@ -80,6 +89,57 @@ struct kv_super {
 _Static_assert(sizeof(struct kv_super) == KV_SUPER_SIZE, "superblock is 4 KiB");
 
 /* --- journal: one redo transaction at a time --- */
+
+/*
+ * Cluster mode keeps the nodes' holds in the journal's last 1 MiB, which a
+ * cluster leader's transactions never reach: one bitmap over the inode
+ * records per node slot (bit set: that node holds the file pinned), and one
+ * more of the leader's "evicting now" marks (mm/nodes.c, kvfs(7) CLUSTER).
+ */
+#define KV_CLUSTER_HOLDS_SIZE  (1u << 20)
+#define KV_CLUSTER_SLOTS       15
+#define KV_CLUSTER_BITMAP_SIZE (KV_CLUSTER_HOLDS_SIZE / (KV_CLUSTER_SLOTS + 1))
+
+/*
+ * ... and, after the holds (the journal's very last 1 MiB), one mailbox per node slot for the calls a
+ * follower forwards to the leader (fs/cluster_rpc.c): the follower writes a
+ * request and then bumps req_seq; the leader runs it, writes the answer, and
+ * sets resp_seq to req_seq. One call at a time per node.
+ */
+#define KV_CLUSTER_RPC_SIZE (1u << 20)
+#define KV_CLUSTER_BOX_SIZE (KV_CLUSTER_RPC_SIZE / (KV_CLUSTER_SLOTS + 1))
+#define KV_CLUSTER_TAIL	    (KV_CLUSTER_HOLDS_SIZE + KV_CLUSTER_RPC_SIZE)
+_Static_assert(KV_CLUSTER_TAIL <= KV_JOURNAL_SIZE / 2,
+	       "holds and mailboxes leave the journal room");
+
+struct kv_rpc_box {
+	uint64_t req_seq; /* stored last by the follower */
+	uint64_t resp_seq; /* stored last by the leader */
+	uint64_t epoch; /* of the leader that answered */
+	uint32_t op; /* enum kv_rpc_op (fs/cluster_rpc.c) */
+	uint32_t len; /* request bytes in data[] */
+	int32_t status; /* 0 or -errno */
+	uint32_t resp_len; /* answer bytes in data[] */
+	uint8_t pad[24];
+	uint8_t data[KV_CLUSTER_BOX_SIZE - 64];
+};
+_Static_assert(sizeof(struct kv_rpc_box) == KV_CLUSTER_BOX_SIZE, "a mailbox fills its share");
+
+/*
+ * The last box (of slot KV_CLUSTER_SLOTS, which no node has) is the change
+ * log: files whose bytes or attributes the leader changed in place, for the
+ * followers to drop from their kernels' page caches. A ring; head counts
+ * every entry ever written and is stored after the entry.
+ */
+#define KV_CHANGE_LOG_LEN ((KV_CLUSTER_BOX_SIZE - 64) / 16)
+struct kv_change_log {
+	uint64_t head;
+	uint8_t pad[56];
+	struct {
+		uint64_t ino, gen;
+	} ent[KV_CHANGE_LOG_LEN];
+};
+_Static_assert(sizeof(struct kv_change_log) == KV_CLUSTER_BOX_SIZE, "the log fills a box");
 
 enum kv_journal_state {
 	KV_JOURNAL_EMPTY = 0,

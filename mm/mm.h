@@ -22,6 +22,7 @@
  *
  *   layout.h                 the on-pool format (no code)
  *   log.h, log.c             kv_log()
+ *   coherence.h, coherence.c flush/invalidate of shared pool memory (cluster mode)
  *   check.h, check.c         the checks of pool bytes shared by open and fsck
  *   alloc.h, alloc.c         the extent allocator of the data area
  *   backend.h, backend_*.c   where the bytes come from (file, device-DAX)
@@ -38,6 +39,8 @@
  *   ghost.h, ghost.c         directories eviction reclaimed, and their aliases
  *   holds.h, holds.c         lookups, opens, pins, free records, unlink of a
  *                            record: the only writer of the counts
+ *   nodes.h, nodes.c         cluster mode: the mark, epoch and fence, other
+ *                            nodes' holds, mailboxes, the change log
  *   evict.h, evict.c         the only code that evicts: allocate-or-evict,
  *                            take an inode record, evict to a target
  *   namespace.c              lookup, create, symlink, unlink, rmdir, rename
@@ -69,6 +72,10 @@ struct kv_open_opts {
 	uint64_t inode_count; /* for a pool formatted now; 0: one per 64 KiB of data */
 	int numa_node; /* -1: no binding */
 	bool readonly; /* inspect only (stat, fsck): nothing is written */
+	/* cluster mode (mm/nodes.c): etcd, not the pool lock, says who writes */
+	bool cluster;
+	uint64_t cluster_epoch; /* read-write: the leader's epoch, stored before replay */
+	const char *cluster_node; /* read-write: the leader's name, stored with it */
 };
 
 struct kv_attr {
@@ -299,6 +306,14 @@ int kv_rmdir(struct kv_pool *p, uint64_t parent, const char *name, size_t len);
  */
 int kv_rename(struct kv_pool *p, uint64_t parent, const char *name, size_t len, uint64_t newparent,
 	      const char *newname, size_t newlen, unsigned flags, uint64_t *replaced);
+/**
+ * kv_name() - copy a live record's name (NUL-terminated) and its parent as
+ * linked (a cluster leader invalidates its kernel's entries for what a
+ * follower published). Return: the name's length; -ENOENT (not live),
+ * -ERANGE (@size too small), -EIO (the name in the pool is invalid: the file
+ * is quarantined).
+ */
+int kv_name(struct kv_pool *p, uint64_t ino, char *buf, size_t size, uint64_t *parent);
 
 /* --- references: the kernel's lookups, opens (and maps), fast-path pins --- */
 
@@ -543,5 +558,102 @@ struct kv_pool_info {
  * fixed since mkfs. Takes no lock; cannot fail.
  */
 void kv_pool_get_info(const struct kv_pool *p, struct kv_pool_info *out);
+
+/* --- cluster mode (mm/nodes.c; kvfs(7) CLUSTER) --- */
+
+/* Asked before each journal commit of a cluster leader: may it still write metadata? */
+typedef bool (*kv_fence_fn)(void *arg);
+/**
+ * kv_pool_set_fence_hook() - in cluster mode, every journal commit first checks
+ * that the pool's epoch is still this leader's, then asks @fn; a commit either
+ * refuses is dropped whole (nothing of it reaches the pool) and counted.
+ * Set before the pool serves. Return: nothing.
+ */
+void kv_pool_set_fence_hook(struct kv_pool *p, kv_fence_fn fn, void *arg);
+/** kv_pool_cluster_epoch() - the fencing epoch stored in the pool now. Return: it, 0: none. */
+uint64_t kv_pool_cluster_epoch(struct kv_pool *p);
+/** kv_pool_cluster_leader() - the leader's name stored in the pool, into @buf. Return: @buf. */
+char *kv_pool_cluster_leader(struct kv_pool *p, char *buf, size_t size);
+/** kv_pool_commits_refused() - journal commits the fence dropped. Return: the count. */
+uint64_t kv_pool_commits_refused(struct kv_pool *p);
+/**
+ * kv_pool_change_seq() - the journal's sequence plus the leader's change count:
+ * it moves at every change of whoever leads, so a follower knows when to look again.
+ * Return: the sequence.
+ */
+uint64_t kv_pool_change_seq(struct kv_pool *p);
+/**
+ * kv_pool_cluster_leave() - the last node of a cluster unmounts: hand the pool
+ * back to single-host use (clears the cluster mark if @epoch is still the pool's).
+ * Return: 0, -ESTALE (another leader's epoch is there: left as it is), -EROFS.
+ */
+int kv_pool_cluster_leave(struct kv_pool *p, uint64_t epoch);
+/**
+ * kv_pool_cluster_renew() - a leader that lost its lease and won again with
+ * @epoch goes on with its open pool only if nobody else wrote meanwhile (the
+ * pool still holds its old epoch). Return: 0, -ESTALE (someone did), -EROFS.
+ */
+int kv_pool_cluster_renew(struct kv_pool *p, uint64_t epoch);
+/** kv_pool_cluster_changed() - a leader changed the pool: tell the followers. Return: nothing. */
+void kv_pool_cluster_changed(struct kv_pool *p);
+/**
+ * kv_pool_coh_file() - publish (flush, after writing) or refresh (invalidate,
+ * before reading) bytes [@off, @off + @len) of file @ino through mm/coherence.h;
+ * nothing but counting on a coherent pool. Lock-free. Return: nothing.
+ */
+void kv_pool_coh_file(struct kv_pool *p, uint64_t ino, uint64_t off, uint64_t len, bool publish);
+/* --- global holds (cluster mode): mark, check, free --- */
+
+/* Called by kv_unpin() and kv_unpin_batch() for each inode, before anything else. */
+typedef void (*kv_unpin_fn)(void *arg, uint64_t ino);
+/** kv_pool_set_unpin_hook() - set before the pool serves. Return: nothing. */
+void kv_pool_set_unpin_hook(struct kv_pool *p, kv_unpin_fn fn, void *arg);
+/** kv_pool_holds_usable() - Return: whether the hold bitmaps cover every inode record. */
+bool kv_pool_holds_usable(struct kv_pool *p);
+/**
+ * kv_pool_remote_hold() - node slot @slot holds @ino (of generation @gen):
+ * set its bit, then check that the leader is not evicting it and that it is
+ * still that live file (@gen 0: any generation). Lock-free.
+ * Return: 0, -ESTALE (bit cleared again), -EINVAL.
+ */
+int kv_pool_remote_hold(struct kv_pool *p, int slot, uint64_t ino, uint64_t gen);
+/** kv_pool_remote_release() - clear @slot's bit of @ino. Return: nothing. */
+void kv_pool_remote_release(struct kv_pool *p, int slot, uint64_t ino);
+/** kv_pool_slot_clear() - drop every hold of @slot (its node's lease ended). Return: nothing. */
+void kv_pool_slot_clear(struct kv_pool *p, int slot);
+/** kv_pool_slot_holds() - Return: how many files @slot holds. */
+uint64_t kv_pool_slot_holds(struct kv_pool *p, int slot);
+/**
+ * kv_pool_cluster_unpark() - a leader puts the files no node holds any more
+ * back in the LRU. Takes the metadata lock. Return: how many.
+ */
+int kv_pool_cluster_unpark(struct kv_pool *p);
+/* --- forwarding (cluster mode): a follower's view sends its stores to the leader --- */
+
+/* What kv_reserve(), kv_commit() and kv_abort() of a follower's view call instead. */
+struct kv_forward_ops {
+	int (*reserve)(void *arg, uint64_t dir, const char *name, size_t len, uint64_t size,
+		       uint32_t uid, uint32_t gid, bool zero, uint64_t *ino, struct kv_extent *ext);
+	int (*commit)(void *arg, const uint64_t *inos, size_t n, uint8_t *published);
+	void (*abort)(void *arg, const uint64_t *inos, size_t n);
+};
+/** kv_pool_set_forward() - set on a view before it serves. Return: nothing. */
+void kv_pool_set_forward(struct kv_pool *p, const struct kv_forward_ops *ops, void *arg);
+/** kv_pool_rpc_box() - node slot @slot's mailbox in the pool. Return: it, or NULL. */
+struct kv_rpc_box *kv_pool_rpc_box(struct kv_pool *p, int slot);
+/**
+ * kv_pool_log_change() - a leader changed @ino's bytes or attributes in place:
+ * log it for the followers' page caches. Return: nothing.
+ */
+void kv_pool_log_change(struct kv_pool *p, uint64_t ino);
+/**
+ * kv_pool_log_read() - up to @max entries of the change log from *@pos on
+ * (inode, generation), moving *@pos past them (a reader that fell behind
+ * skips to the newest half; @max 0 moves *@pos to the end). Lock-free.
+ * Return: how many.
+ */
+int kv_pool_log_read(struct kv_pool *p, uint64_t *pos, uint64_t *ino, uint64_t *gen, int max);
+/** kv_pool_is_readonly() - Return: true for a pool opened read-only (a follower's view). */
+bool kv_pool_is_readonly(const struct kv_pool *p);
 
 #endif /* KVFS_MM_MM_H */

@@ -14,6 +14,7 @@
  * over-allocation. Free space is derived from the inode table, never stored.
  */
 #include "check.h"
+#include "nodes.h"
 #include "data.h"
 #include "evict.h"
 #include "ghost.h"
@@ -479,7 +480,8 @@ int kv_pool_open(const char *path, const struct kv_open_opts *o, struct kv_pool 
 {
 	struct kv_backend_opts bo = { .create_size = o->create_size,
 				      .numa_node = o->numa_node,
-				      .readonly = o->readonly };
+				      .readonly = o->readonly,
+				      .shared = o->cluster };
 	struct kv_pool *p;
 	int rc, i;
 
@@ -513,6 +515,10 @@ int kv_pool_open(const char *path, const struct kv_open_opts *o, struct kv_pool 
 	p->inodes = (struct kv_inode *)(p->base + p->geo.inode_off);
 	p->ninodes = p->geo.inode_count;
 	p->up.seal = kv_data_seal;
+	p->up.may_commit = kv_nodes_may_commit;
+	rc = kv_nodes_open_check(p, o); /* cluster: the epoch goes in before the replay */
+	if (rc)
+		goto out_close;
 	rc = kv_journal_alloc(p);
 	if (rc)
 		goto out_close;
@@ -526,7 +532,7 @@ int kv_pool_open(const char *path, const struct kv_open_opts *o, struct kv_pool 
 		p->sb->rt.last_open_ns = kv_now_ns();
 		atomic_store_explicit((_Atomic uint64_t *)&p->sb->rt.state, KV_STATE_OPEN,
 				      memory_order_release);
-	} else if (kv_journal_pending(p)) {
+	} else if (kv_journal_pending(p) && !o->cluster) {
 		kv_log(KV_LOG_WARNING,
 		       "pool %s has an unreplayed journal; it is replayed at the "
 		       "next read-write open",
@@ -570,6 +576,7 @@ void kv_pool_close(struct kv_pool *p)
 	}
 	pool_free_layers(p); /* and the allocator built with them */
 	kv_journal_free(p);
+	free(p->parked); /* nodes.c */
 	kv_backend_close(&p->be);
 	free(p);
 }

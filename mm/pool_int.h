@@ -166,6 +166,8 @@ struct kv_pool {
 	/* What a lower layer asks of a higher one, set by pool.c at open (no upward calls). */
 	struct {
 		void (*seal)(struct kv_pool *p, uint64_t ino); /* holds.c's release: data.c */
+		/* journal.c's commit of a cluster leader: nodes.c's fence check */
+		bool (*may_commit)(struct kv_pool *p);
 	} up;
 
 	/* pool.c: the hooks of mm.h */
@@ -173,6 +175,17 @@ struct kv_pool {
 	void *fault_arg;
 	kv_evict_fn evict_cb;
 	void *evict_arg;
+
+	/* nodes.c: cluster mode; 0 = one host, no fencing */
+	uint64_t cluster_epoch;
+	kv_fence_fn fence;
+	void *fence_arg;
+	_Atomic uint64_t commits_refused;
+	kv_unpin_fn unpin_cb; /* a follower's node-wide hold count (fs/cluster.c) */
+	void *unpin_arg;
+	uint8_t *parked; /* leader: files out of the LRU because another node holds them */
+	const struct kv_forward_ops *forward; /* a follower's view: changes go to the leader */
+	void *forward_arg;
 };
 
 /* Allocate a zeroed DRAM array of @n for field @f of @p. Return: it, or NULL. */

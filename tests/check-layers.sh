@@ -51,10 +51,10 @@ bad=0
 # mm/'s layers, lowest first (keep in step with the top of mm/mm.h). A
 # layer is its files' stem: lru.h and lru.c are layer lru; backend_*.c are
 # backend's, data_*.c data's.
-order=(layout log check alloc backend mm pool_int snap journal extents xattr lru index policy
-       ghost holds evict namespace data attr batch pool fsck)
+order=(layout log coherence check alloc backend mm pool_int snap journal extents xattr lru index policy
+       ghost holds nodes evict namespace data attr batch pool fsck)
 # what fs/ may include of mm/
-mm_public=' mm.h log.h '
+mm_public=' mm.h log.h coherence.h ' # coherence.h: every reader and writer of shared pool bytes
 
 rank() { # file -> the place of its layer in $order, or -1
 	local stem i

@@ -6,7 +6,8 @@
 # sudo) only when something is missing.
 set -eu
 pkgs="gcc make pkg-config libfuse3-dev fuse3 libdaxctl-dev libnuma-dev libxxhash-dev
-      libcmocka-dev attr psmisc util-linux python3 man-db"
+      libcmocka-dev attr psmisc util-linux python3 man-db
+      libcurl4-openssl-dev libjson-c-dev etcd-server"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -1,0 +1,373 @@
+// SPDX-License-Identifier: MIT
+/*
+ * cluster_rpc.c - a follower's stores forwarded to the leader through the
+ * mailboxes in the pool (mm/layout.h, struct kv_rpc_box): the fast path's
+ * reserve, commit and abort. The follower writes a request into its slot's
+ * box and bumps req_seq; the leader's server thread sees it, runs the call
+ * on its pool, writes the answer and sets resp_seq. Block bytes never pass
+ * through here: the leader hands out extents and the client fills them
+ * through its own mapping. Everything read from a box is input and checked.
+ * The server polls: every 20 us while calls come, every millisecond when idle.
+ */
+#include "cluster_rpc.h"
+#include "coherence.h"
+#include "daemon.h"
+#include "log.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <time.h>
+
+enum kv_rpc_op {
+	KV_RPC_RESERVE = 1,
+	KV_RPC_COMMIT,
+	KV_RPC_ABORT,
+	KV_RPC_PATH, /* a change through a follower's mount (struct kv_rpc_path) */
+};
+
+struct rpc_reserve {
+	uint64_t dir, size;
+	uint32_t uid, gid;
+	uint32_t zero, len;
+	char name[KV_NAME_MAX + 1];
+};
+
+struct rpc_reserved {
+	uint64_t ino;
+	struct kv_extent ext;
+};
+
+#define RPC_MAX_INOS ((sizeof(((struct kv_rpc_box *)0)->data) - 16) / 9)
+
+static int64_t now_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+static void nap(long ns)
+{
+	struct timespec ts = { 0, ns };
+
+	nanosleep(&ts, NULL);
+}
+
+/* --- the follower's side --- */
+
+int kv_rpc_call(struct kv_rpc_client *cl, struct kv_rpc_box *box, uint32_t op, const void *req,
+		uint32_t len, void *resp, uint32_t resp_max, uint32_t *resp_len)
+{
+	int64_t t0 = now_ns(), waited;
+	uint64_t seq;
+	int rc;
+
+	if (!box || len > sizeof(box->data))
+		return -EINVAL;
+	pthread_mutex_lock(&cl->lock);
+	kv_coh_invalidate(box, 64);
+	seq = atomic_load((_Atomic uint64_t *)&box->req_seq) + 1;
+	box->op = op;
+	box->len = len;
+	memcpy(box->data, req, len);
+	kv_coh_flush(box, 64 + (size_t)len);
+	atomic_store_explicit((_Atomic uint64_t *)&box->req_seq, seq, memory_order_release);
+	kv_coh_flush(&box->req_seq, sizeof(box->req_seq));
+	for (;;) {
+		kv_coh_invalidate(box, 64);
+		if (atomic_load_explicit((_Atomic uint64_t *)&box->resp_seq,
+					 memory_order_acquire) == seq)
+			break;
+		waited = now_ns() - t0;
+		if (waited > cl->timeout_ns) {
+			pthread_mutex_unlock(&cl->lock);
+			kv_log(KV_LOG_WARNING,
+			       "cluster: the leader did not answer a forwarded call "
+			       "in %lld ms",
+			       (long long)(waited / 1000000));
+			return -ETIMEDOUT;
+		}
+		if (waited > 200000)
+			nap(20000);
+	}
+	rc = box->status;
+	*resp_len = box->resp_len < resp_max ? box->resp_len : resp_max;
+	kv_coh_invalidate(box->data, *resp_len);
+	memcpy(resp, box->data, *resp_len);
+	pthread_mutex_unlock(&cl->lock);
+	return rc > 0 || rc < -4095 ? -EPROTO : rc;
+}
+
+int kv_rpc_reserve(struct kv_rpc_client *cl, struct kv_rpc_box *box, uint64_t dir, const char *name,
+		   size_t len, uint64_t size, uint32_t uid, uint32_t gid, bool zero, uint64_t *ino,
+		   struct kv_extent *ext)
+{
+	struct rpc_reserve r = { .dir = dir, .size = size, .uid = uid, .gid = gid, .zero = zero };
+	struct rpc_reserved out;
+	uint32_t got = 0;
+	int rc;
+
+	if (len > KV_NAME_MAX)
+		return -ENAMETOOLONG;
+	r.len = (uint32_t)len;
+	memcpy(r.name, name, len);
+	rc = kv_rpc_call(cl, box, KV_RPC_RESERVE, &r, sizeof(r), &out, sizeof(out), &got);
+	if (!rc && got != sizeof(out))
+		rc = -EPROTO;
+	if (!rc) {
+		*ino = out.ino;
+		*ext = out.ext;
+	}
+	return rc;
+}
+
+int kv_rpc_commit(struct kv_rpc_client *cl, struct kv_rpc_box *box, const uint64_t *inos, size_t n,
+		  uint8_t *published, uint64_t *seq)
+{
+	static __thread uint8_t buf[sizeof(((struct kv_rpc_box *)0)->data)];
+	uint64_t nn = n;
+	uint32_t got = 0;
+	int rc;
+
+	if (n > RPC_MAX_INOS)
+		return -E2BIG;
+	memcpy(buf, &nn, 8);
+	memcpy(buf + 8, inos, n * 8);
+	rc =
+	    kv_rpc_call(cl, box, KV_RPC_COMMIT, buf, (uint32_t)(8 + n * 8), buf, sizeof(buf), &got);
+	if (!rc && got != 8 + n)
+		rc = -EPROTO;
+	if (!rc) {
+		memcpy(seq, buf, 8);
+		memcpy(published, buf + 8, n);
+	}
+	return rc;
+}
+
+void kv_rpc_abort(struct kv_rpc_client *cl, struct kv_rpc_box *box, const uint64_t *inos, size_t n)
+{
+	static __thread uint8_t buf[sizeof(((struct kv_rpc_box *)0)->data)];
+	uint64_t nn = n;
+	uint32_t got;
+
+	if (n > RPC_MAX_INOS)
+		return;
+	memcpy(buf, &nn, 8);
+	memcpy(buf + 8, inos, n * 8);
+	kv_rpc_call(cl, box, KV_RPC_ABORT, buf, (uint32_t)(8 + n * 8), buf, 0, &got);
+}
+
+int kv_rpc_path(struct kv_rpc_client *cl, struct kv_rpc_box *box, struct kv_rpc_path *pc,
+		const void *data, size_t len, struct kv_rpc_path_out *out)
+{
+	static __thread uint8_t buf[sizeof(((struct kv_rpc_box *)0)->data)];
+	uint32_t got = 0;
+	int rc;
+
+	if (len > sizeof(buf) - sizeof(*pc))
+		return -E2BIG;
+	pc->dlen = (uint32_t)len;
+	memcpy(buf, pc, sizeof(*pc));
+	memcpy(buf + sizeof(*pc), data, len);
+	rc = kv_rpc_call(cl, box, KV_RPC_PATH, buf, (uint32_t)(sizeof(*pc) + len), out,
+			 sizeof(*out), &got);
+	if (!rc && got != sizeof(*out))
+		rc = -EPROTO;
+	return rc;
+}
+
+/* --- the leader's side --- */
+
+/* The leader's kernel may cache @name under @parent (a negative entry, or the old file). */
+static void inval_name(struct kv_daemon *d, uint64_t parent, const char *name, size_t len)
+{
+	if (len)
+		kv_janitor_queue_inval(d, kv_node(parent, kv_gen(d->pool, parent)), name, len, 0, 0);
+}
+
+/* ... or its attributes and cached pages of file @ino (the janitor sends it). */
+static void inval_file(struct kv_daemon *d, uint64_t ino)
+{
+	uint64_t gen = kv_gen(d->pool, ino);
+
+	if (gen)
+		kv_janitor_queue_inval(d, 0, "", 0, kv_node(ino, gen), gen);
+}
+
+/* A change through a follower's mount, run on the leader's pool. Return: 0 or -errno. */
+static int serve_path(struct kv_daemon *d, const uint8_t *in, uint32_t len,
+		      struct kv_rpc_path_out *o)
+{
+	struct kv_pool *p = d->pool;
+	struct kv_rpc_path pc;
+	const char *name, *name2;
+	uint64_t replaced = 0;
+	ssize_t n;
+	int rc;
+
+	if (len < sizeof(pc))
+		return -EPROTO;
+	memcpy(&pc, in, sizeof(pc));
+	if (pc.len > KV_NAME_MAX || pc.len2 > KV_NAME_MAX || pc.len + pc.len2 > pc.dlen ||
+	    sizeof(pc) + pc.dlen != len)
+		return -EPROTO;
+	name = (const char *)in + sizeof(pc);
+	name2 = name + pc.len;
+	switch (pc.what) {
+	case KV_PATH_CREATE:
+		rc = kv_create(p, pc.ino, name, pc.len, pc.mode, pc.uid, pc.gid, &o->attr);
+		if (!rc && pc.open && (rc = kv_open(p, o->attr.ino)))
+			kv_unlink(p, pc.ino, name, pc.len);
+		inval_name(d, pc.ino, name, pc.len);
+		return rc;
+	case KV_PATH_OPEN:
+		rc = kv_open_gen(p, pc.ino, pc.gen, 0x7fffffffull);
+		if (!rc && pc.trunc) {
+			struct kv_attr zero = { .size = 0 };
+
+			rc = kv_setattr(p, pc.ino, KV_SET_SIZE, &zero, &o->attr);
+			if (rc)
+				kv_release(p, pc.ino);
+			inval_file(d, pc.ino);
+			kv_pool_log_change(p, pc.ino);
+		}
+		return rc;
+	case KV_PATH_WRITE:
+		n = kv_write(p, pc.ino, name, pc.dlen, pc.off);
+		o->written = n > 0 ? (uint64_t)n : 0;
+		kv_pool_coh_file(p, pc.ino, pc.off, o->written, true);
+		kv_pool_log_change(p, pc.ino);
+		return n < 0 ? (int)n : 0;
+	case KV_PATH_RELEASE:
+		kv_release(p, pc.ino);
+		inval_file(d, pc.ino); /* size and bytes, once the writer is done */
+		return 0;
+	case KV_PATH_UNLINK:
+	case KV_PATH_RMDIR:
+		rc = pc.what == KV_PATH_UNLINK ? kv_unlink(p, pc.ino, name, pc.len)
+					       : kv_rmdir(p, pc.ino, name, pc.len);
+		inval_name(d, pc.ino, name, pc.len);
+		return rc;
+	case KV_PATH_RENAME:
+		rc = kv_rename(p, pc.ino, name, pc.len, pc.ino2, name2, pc.len2, pc.flags,
+			       &replaced);
+		inval_name(d, pc.ino, name, pc.len);
+		inval_name(d, pc.ino2, name2, pc.len2);
+		return rc;
+	case KV_PATH_SETATTR:
+		rc = kv_setattr(p, pc.ino, pc.mask, &pc.attr, &o->attr);
+		inval_file(d, pc.ino);
+		kv_pool_log_change(p, pc.ino);
+		return rc;
+	}
+	return -EPROTO;
+}
+
+/* Run one call from a box (copied out first: the box is input). Return: 0 or -errno. */
+static int serve_one(struct kv_daemon *d, const uint8_t *in, uint32_t op, uint32_t len,
+		     uint8_t *out, uint32_t *out_len)
+{
+	struct kv_pool *p = d->pool;
+	uint64_t n;
+	int rc;
+
+	*out_len = 0;
+	if (op == KV_RPC_PATH) {
+		struct kv_rpc_path_out o;
+
+		memset(&o, 0, sizeof(o));
+		rc = serve_path(d, in, len, &o);
+		kv_pool_cluster_changed(p);
+		o.seq = kv_pool_change_seq(p);
+		memcpy(out, &o, sizeof(o));
+		*out_len = sizeof(o);
+		return rc;
+	}
+	if (op == KV_RPC_RESERVE) {
+		struct rpc_reserve r;
+		struct rpc_reserved res = { 0, { 0, 0 } };
+
+		if (len != sizeof(r))
+			return -EPROTO;
+		memcpy(&r, in, sizeof(r));
+		if (r.len > KV_NAME_MAX)
+			return -EPROTO;
+		rc = kv_reserve(p, r.dir, r.name, r.len, r.size, r.uid, r.gid, r.zero != 0,
+				&res.ino, &res.ext);
+		if (!rc) {
+			memcpy(out, &res, sizeof(res));
+			*out_len = sizeof(res);
+		}
+		return rc;
+	}
+	if (len < 8)
+		return -EPROTO;
+	memcpy(&n, in, 8);
+	if (n > RPC_MAX_INOS || len != 8 + n * 8)
+		return -EPROTO;
+	if (op == KV_RPC_ABORT) {
+		kv_abort(p, (const uint64_t *)(in + 8), n);
+		return 0;
+	}
+	if (op != KV_RPC_COMMIT)
+		return -EPROTO;
+	rc = kv_commit(p, (const uint64_t *)(in + 8), n, out + 8);
+	for (uint64_t i = 0; !rc && i < n; i++) { /* the leader's kernel may cache them absent */
+		char name[KV_NAME_MAX + 1];
+		uint64_t parent;
+		int l = kv_name(p, ((const uint64_t *)(in + 8))[i], name, sizeof(name), &parent);
+
+		if (l > 0)
+			inval_name(d, parent, name, (size_t)l);
+	}
+	if (!rc) {
+		uint64_t seq;
+
+		kv_pool_cluster_changed(p);
+		seq = kv_pool_change_seq(p);
+		memcpy(out, &seq, 8);
+		*out_len = (uint32_t)(8 + n);
+	}
+	return rc;
+}
+
+int kv_rpc_serve(struct kv_daemon *d, uint64_t epoch)
+{
+	struct kv_pool *p = d->pool;
+	static uint8_t in[sizeof(((struct kv_rpc_box *)0)->data)];
+	static uint8_t out[sizeof(((struct kv_rpc_box *)0)->data)];
+	int slot, served = 0;
+
+	for (slot = 0; slot < KV_CLUSTER_SLOTS; slot++) {
+		struct kv_rpc_box *box = kv_pool_rpc_box(p, slot);
+		uint64_t seq;
+		uint32_t len, op, out_len = 0;
+		int rc;
+
+		kv_coh_invalidate(box, 64);
+		seq = atomic_load_explicit((_Atomic uint64_t *)&box->req_seq, memory_order_acquire);
+		if (seq == atomic_load((_Atomic uint64_t *)&box->resp_seq))
+			continue;
+		op = box->op;
+		len = box->len;
+		if (len > sizeof(in)) {
+			rc = -EPROTO;
+		} else {
+			kv_coh_invalidate(box->data, len);
+			memcpy(in, box->data, len);
+			rc = serve_one(d, in, op, len, out, &out_len);
+		}
+		memcpy(box->data, out, out_len);
+		box->resp_len = out_len;
+		box->status = rc;
+		box->epoch = epoch;
+		kv_coh_flush(box, 64 + (size_t)out_len);
+		atomic_store_explicit((_Atomic uint64_t *)&box->resp_seq, seq,
+				      memory_order_release);
+		kv_coh_flush(&box->resp_seq, sizeof(box->resp_seq));
+		served++;
+	}
+	return served;
+}
