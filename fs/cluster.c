@@ -409,22 +409,13 @@ static int join_etcd(struct kv_cluster *c)
 	return rc;
 }
 
-int kv_cluster_start(struct kv_daemon *d, const struct kv_cluster_opts *co, const char *pool,
-		     const struct kv_open_opts *oo)
+/* The node's state before anything is opened. */
+static void cluster_init(struct kv_cluster *c, struct kv_daemon *d,
+			 const struct kv_cluster_opts *co, const char *pool,
+			 const struct kv_open_opts *oo)
 {
-	struct kv_cluster *c = calloc(1, sizeof(*c));
 	pthread_rwlockattr_t ra;
-	struct kv_pool *view = NULL;
-	const uint8_t *u;
-	int rc = -ENOMEM;
 
-	if (!c)
-		return rc;
-	if (!co->node[0]) {
-		fprintf(stderr, "kvfs mount: cluster= needs node=NAME (unique in the cluster)\n");
-		free(c);
-		return -EINVAL;
-	}
 	c->d = d;
 	c->oo = *oo;
 	c->ttl = co->ttl ? co->ttl : 10;
@@ -440,24 +431,55 @@ int kv_cluster_start(struct kv_daemon *d, const struct kv_cluster_opts *co, cons
 	pthread_rwlock_init(&c->swap, &ra);
 	kv_coh_set_coherent(co->coherent != 0);
 	d->cluster = c;
-	rc = open_view(c, false, 0, &view);
+}
+
+/* The first view of the pool, and the etcd prefix its UUID names. Return: 0, -errno (said). */
+static int open_first_view(struct kv_cluster *c, const char *pool)
+{
+	struct kv_pool_info info;
+	struct kv_pool *view = NULL;
+	const uint8_t *u;
+	int rc = open_view(c, false, 0, &view);
+
 	if (rc) {
 		fprintf(stderr, "kvfs mount: cannot open pool %s for the cluster: %s%s\n", pool,
 			strerror(-rc),
 			rc == -EBUSY	? " (a single-host kvfs holds it: unmount it first)"
 			: rc == -ENOENT ? " (make it first: kvfs mkfs -s SIZE POOL)"
 					: "");
-		goto out;
+		return rc;
 	}
-	u = kv_pool_geometry(view)->uuid;
+	kv_pool_get_info(view, &info);
+	u = info.uuid;
 	snprintf(c->prefix, sizeof(c->prefix),
 		 "/kvfs/%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x/",
 		 u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12],
 		 u[13], u[14], u[15]);
+	c->nholds = info.max_ino + 1;
 	c->seen_seq = kv_pool_change_seq(view);
 	kv_pool_log_read(view, &c->log_pos, NULL, NULL, 0); /* from now on */
 	atomic_store(&c->view_seq, c->seen_seq);
-	d->pool = view;
+	c->d->pool = view;
+	return 0;
+}
+
+int kv_cluster_start(struct kv_daemon *d, const struct kv_cluster_opts *co, const char *pool,
+		     const struct kv_open_opts *oo)
+{
+	struct kv_cluster *c = calloc(1, sizeof(*c));
+	int rc = -ENOMEM;
+
+	if (!c)
+		return rc;
+	if (!co->node[0]) {
+		fprintf(stderr, "kvfs mount: cluster= needs node=NAME (unique in the cluster)\n");
+		free(c);
+		return -EINVAL;
+	}
+	cluster_init(c, d, co, pool, oo);
+	rc = open_first_view(c, pool);
+	if (rc)
+		goto out;
 	rc = kv_etcd_new(co->endpoints, c->ttl * 1000 / 4 < 1000 ? c->ttl * 1000 / 4 : 1000,
 			 &c->etcd);
 	if (rc) {
@@ -472,8 +494,7 @@ int kv_cluster_start(struct kv_daemon *d, const struct kv_cluster_opts *co, cons
 				rc == -EHOSTUNREACH ? "no member answered" : strerror(-rc));
 		goto out;
 	}
-	c->nholds = kv_pool_geometry(view)->inode_count;
-	if (kv_pool_holds_usable(view))
+	if (kv_pool_holds_usable(d->pool))
 		c->holds = calloc(c->nholds, sizeof(*c->holds));
 	else
 		kv_log(KV_LOG_WARNING,

@@ -476,6 +476,28 @@ out:
 
 /* --- open and close --- */
 
+/* A read-write open replays the journal a dead holder left and marks the pool open. */
+static void recover_and_mark_open(struct kv_pool *p, const char *path,
+				  const struct kv_open_opts *o)
+{
+	if (!p->readonly) {
+		kv_journal_recover(p);
+		if (p->sb->rt.state == KV_STATE_OPEN) {
+			p->sb->rt.unclean_count++;
+			kv_log(KV_LOG_NOTICE, "pool %s was not closed cleanly: recovering", path);
+		}
+		p->sb->rt.open_count++;
+		p->sb->rt.last_open_ns = kv_now_ns();
+		atomic_store_explicit((_Atomic uint64_t *)&p->sb->rt.state, KV_STATE_OPEN,
+				      memory_order_release);
+	} else if (kv_journal_pending(p) && !o->cluster) { /* a follower's view: the leader's */
+		kv_log(KV_LOG_WARNING,
+		       "pool %s has an unreplayed journal; it is replayed at the "
+		       "next read-write open",
+		       path);
+	}
+}
+
 int kv_pool_open(const char *path, const struct kv_open_opts *o, struct kv_pool **out)
 {
 	struct kv_backend_opts bo = { .create_size = o->create_size,
@@ -522,22 +544,7 @@ int kv_pool_open(const char *path, const struct kv_open_opts *o, struct kv_pool 
 	rc = kv_journal_alloc(p);
 	if (rc)
 		goto out_close;
-	if (!p->readonly) {
-		kv_journal_recover(p);
-		if (p->sb->rt.state == KV_STATE_OPEN) {
-			p->sb->rt.unclean_count++;
-			kv_log(KV_LOG_NOTICE, "pool %s was not closed cleanly: recovering", path);
-		}
-		p->sb->rt.open_count++;
-		p->sb->rt.last_open_ns = kv_now_ns();
-		atomic_store_explicit((_Atomic uint64_t *)&p->sb->rt.state, KV_STATE_OPEN,
-				      memory_order_release);
-	} else if (kv_journal_pending(p) && !o->cluster) {
-		kv_log(KV_LOG_WARNING,
-		       "pool %s has an unreplayed journal; it is replayed at the "
-		       "next read-write open",
-		       path);
-	}
+	recover_and_mark_open(p, path, o);
 	rc = pool_build(p);
 	if (rc)
 		goto out_close;
