@@ -191,9 +191,9 @@ long kv_evict_in(struct kv_pool *p, uint32_t a)
 	size_t len;
 	long bytes = 0;
 
-	ino = p->anchors[a].lru_head;
+	ino = kv_lru_head(p, a, NULL);
 	while (ino && p->cluster_epoch && !kv_nodes_evict_ok(p, ino)) /* held by another node */
-		ino = p->anchors[a].lru_head;
+		ino = kv_lru_head(p, a, NULL);
 	if (!ino)
 		return -ENOSPC;
 	/* The name and size are the pool's (untrusted); the parent is the one linked. */
@@ -236,11 +236,10 @@ long kv_evict_one(struct kv_pool *p)
 	int64_t oldest = INT64_MAX;
 
 	for (i = 0; i < p->nanchors; i++) {
-		uint32_t head;
+		int64_t stamp;
 
-		head = p->anchors[i].lru_head;
-		if (head && kv_inode(p, head)->last_use_ns < oldest) {
-			oldest = kv_inode(p, head)->last_use_ns;
+		if (kv_lru_head(p, i, &stamp) && stamp < oldest) {
+			oldest = stamp;
 			best = i;
 		}
 	}

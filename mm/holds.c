@@ -165,8 +165,7 @@ static void unhold_locked(struct kv_pool *p, uint64_t ino, uint64_t *count, bool
 		kv_holds_reap_orphan(p, ino);
 	} else if (in->state == KV_INODE_LIVE) {
 		p->bytes_trimmed += kv_policy_trim(p, ino);
-		in->last_use_ns = now_ns;
-		kv_lru_append(p, ino);
+		kv_lru_append_at(p, ino, now_ns); /* and its last_use_ns */
 	}
 }
 

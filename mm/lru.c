@@ -1,67 +1,212 @@
 // SPDX-License-Identifier: MIT
 /*
- * lru.c - the lists of files nobody holds, least recently used first, one
- * per anchor (policy.c's directories with a policy; slot 0 the rest); the
- * heads live in struct kv_anchor. Eviction (evict.c) takes a list's head
- * in O(1). Calls nothing but pool_int.h's helpers; caller holds p->lock.
+ * lru.c - the files nobody holds, least recently used first, one set per
+ * anchor (policy.c's directories with a policy; slot 0 the rest). Eviction
+ * (evict.c) asks for an anchor's least recently used file.
+ *
+ * Each set is a binary min-heap of (stamp, inode, membership) entries kept
+ * lazily: a use of a file only writes its record's last_use_ns (a lookup
+ * reads that record anyway), and taking a file off its set only clears its
+ * in_lru mark. A doubly linked list moved on every use costs four or five
+ * DRAM misses at a million files; this costs none. The entries pay at the
+ * top: kv_lru_head() drops the ones whose file left the set (in_lru clear,
+ * or joined again since: another membership number) and puts back, at its
+ * new stamp, one whose file was used since it went in; then the top is the
+ * least recently used file, exactly. Stamps are unique and ordered by the
+ * events (clock times, made unique: a use or a join later than the last
+ * stamp given), so files that join together leave in the order they
+ * joined, as a list's tail would have them. Stale entries are compacted
+ * away once they are half the heap. Calls nothing but pool_int.h's helpers;
+ * caller holds p->lock.
  */
+#include "log.h"
 #include "lru.h"
 #include "pool_int.h"
 
 #include <errno.h>
 #include <stdlib.h>
 
-/* Each anchor (policy.c) keeps its own list; slot 0 is the unmarked rest. */
+static struct kv_anchor *anchor_of(struct kv_pool *p, uint64_t ino)
+{
+	return &p->anchors[p->file_anchor[ino] ? p->file_anchor[ino] - 1 : 0];
+}
+
+/* --- the heap --- */
+
+static void sift_up(struct kv_lru_ent *h, uint32_t i)
+{
+	struct kv_lru_ent e = h[i];
+
+	while (i && h[(i - 1) / 2].key > e.key) {
+		h[i] = h[(i - 1) / 2];
+		i = (i - 1) / 2;
+	}
+	h[i] = e;
+}
+
+static void sift_down(struct kv_lru_ent *h, uint32_t n, uint32_t i)
+{
+	struct kv_lru_ent e = h[i];
+
+	for (;;) {
+		uint32_t c = 2 * i + 1;
+
+		if (c >= n)
+			break;
+		if (c + 1 < n && h[c + 1].key < h[c].key)
+			c++;
+		if (h[c].key >= e.key)
+			break;
+		h[i] = h[c];
+		i = c;
+	}
+	h[i] = e;
+}
+
+static void pop(struct kv_anchor *a)
+{
+	a->heap[0] = a->heap[--a->nheap];
+	if (a->nheap)
+		sift_down(a->heap, a->nheap, 0);
+}
+
+static bool live(const struct kv_pool *p, const struct kv_lru_ent *e)
+{
+	return p->in_lru[e->ino] && p->lru_seq[e->ino] == e->seq;
+}
+
+/* Keep the live entries only, as a heap again. */
+static void compact(struct kv_pool *p, struct kv_anchor *a)
+{
+	uint32_t i, n = 0;
+
+	for (i = 0; i < a->nheap; i++)
+		if (live(p, &a->heap[i]))
+			a->heap[n++] = a->heap[i];
+	a->nheap = n;
+	for (i = n / 2; i-- > 0;)
+		sift_down(a->heap, n, i);
+}
+
+/* Return: 0, or -ENOMEM (the entry is not added). */
+static int push(struct kv_pool *p, struct kv_anchor *a, struct kv_lru_ent e)
+{
+	if (a->nheap > 2 * a->nlru + 1024)
+		compact(p, a);
+	if (a->nheap == a->capheap) {
+		uint32_t cap = a->capheap ? 2 * a->capheap : 1024;
+		struct kv_lru_ent *h = realloc(a->heap, sizeof(*h) * cap);
+
+		if (!h)
+			return -ENOMEM;
+		a->heap = h;
+		a->capheap = cap;
+	}
+	a->heap[a->nheap] = e;
+	sift_up(a->heap, a->nheap++);
+	return 0;
+}
+
+/* --- membership --- */
+
 void kv_lru_remove(struct kv_pool *p, uint64_t ino)
 {
 	struct kv_anchor *a;
 
 	if (!p->in_lru[ino])
 		return;
-	a = &p->anchors[p->file_anchor[ino] ? p->file_anchor[ino] - 1 : 0];
-	if (p->lru_prev[ino])
-		p->lru_next[p->lru_prev[ino]] = p->lru_next[ino];
-	else
-		a->lru_head = p->lru_next[ino];
-	if (p->lru_next[ino])
-		p->lru_prev[p->lru_next[ino]] = p->lru_prev[ino];
-	else
-		a->lru_tail = p->lru_prev[ino];
-	p->lru_prev[ino] = p->lru_next[ino] = KV_NONE;
-	p->in_lru[ino] = 0;
+	a = anchor_of(p, ino);
+	p->in_lru[ino] = 0; /* its entry goes when it reaches the top, or at a compaction */
+	a->nlru--;
 }
 
-/* Files under an `evict=never` directory go on no list: nothing can evict them. */
+/* A unique stamp at @now_ns: later than every stamp given (one event, one stamp). */
+static int64_t next_stamp(struct kv_pool *p, int64_t now_ns)
+{
+	if (now_ns <= p->lru_stamp)
+		now_ns = p->lru_stamp + 1;
+	return p->lru_stamp = now_ns;
+}
+
 void kv_lru_append(struct kv_pool *p, uint64_t ino)
 {
-	struct kv_anchor *a = &p->anchors[p->file_anchor[ino] ? p->file_anchor[ino] - 1 : 0];
+	kv_lru_append_at(p, ino, kv_now_ns());
+}
+
+/* Files under an `evict=never` directory go in no set: nothing can evict them. */
+void kv_lru_append_at(struct kv_pool *p, uint64_t ino, int64_t now_ns)
+{
+	struct kv_anchor *a = anchor_of(p, ino);
+	struct kv_lru_ent e;
 
 	if (p->in_lru[ino] || a->never)
 		return;
-	p->lru_next[ino] = KV_NONE;
-	p->lru_prev[ino] = a->lru_tail;
-	if (a->lru_tail)
-		p->lru_next[a->lru_tail] = (uint32_t)ino;
-	else
-		a->lru_head = (uint32_t)ino;
-	a->lru_tail = (uint32_t)ino;
+	/* the time it joins counts as a use; stamps are clock times, so a use another
+	 * process wrote in the record (a cluster follower's view) compares with ours */
+	e.key = next_stamp(p, now_ns);
+	e.ino = (uint32_t)ino;
+	e.seq = ++p->lru_seq[ino];
+	kv_inode(p, ino)->last_use_ns = e.key;
+	if (push(p, a, e)) {
+		kv_log(KV_LOG_WARNING,
+		       "pool %s: no memory for the eviction order: inode %llu stays until its next use",
+		       p->be.path, (unsigned long long)ino);
+		return;
+	}
 	p->in_lru[ino] = 1;
+	a->nlru++;
 }
 
-/*
- * A lookup makes the file the most recently used at once. (Marking it and
- * moving it only when it reached the head, CLOCK's second chance, was
- * cheaper at a million files but not LRU: a file read once long ago went
- * behind every file written since, and a block just stored was evicted
- * before it.)
- */
+/* A use of @ino now: its stamp. If it is in a set, its entry moves when it reaches the top. */
 void kv_lru_touch(struct kv_pool *p, uint64_t ino)
 {
-	kv_inode(p, ino)->last_use_ns = kv_now_ns();
-	if (p->in_lru[ino]) {
-		kv_lru_remove(p, ino);
-		kv_lru_append(p, ino);
+	kv_lru_touch_at(p, ino, kv_now_ns());
+}
+
+void kv_lru_touch_at(struct kv_pool *p, uint64_t ino, int64_t now_ns)
+{
+	kv_inode(p, ino)->last_use_ns = next_stamp(p, now_ns);
+}
+
+uint64_t kv_lru_head(struct kv_pool *p, uint32_t anchor, int64_t *stamp)
+{
+	struct kv_anchor *a = &p->anchors[anchor];
+	uint32_t moved = 0;
+
+	while (a->nheap) {
+		struct kv_lru_ent top = a->heap[0];
+		int64_t used;
+
+		if (!live(p, &top)) {
+			pop(a);
+			continue;
+		}
+		used = __atomic_load_n(&kv_inode(p, top.ino)->last_use_ns, __ATOMIC_RELAXED);
+		/* used since it went in: back in at its use (each once; the pool's stamp may be
+		 * scribbled, so the moves are bounded) */
+		if (used > top.key && moved++ < a->nheap) {
+			top.key = used;
+			a->heap[0] = top;
+			sift_down(a->heap, a->nheap, 0);
+			continue;
+		}
+		if (stamp)
+			*stamp = top.key;
+		return top.ino;
 	}
+	return KV_NONE;
+}
+
+void kv_lru_clear(struct kv_pool *p, uint32_t anchor)
+{
+	struct kv_anchor *a = &p->anchors[anchor];
+	uint32_t i;
+
+	for (i = 0; i < a->nheap; i++)
+		if (live(p, &a->heap[i]))
+			p->in_lru[a->heap[i].ino] = 0;
+	a->nheap = 0;
+	a->nlru = 0;
 }
 
 /* --- build at open, free at close --- */
@@ -70,16 +215,21 @@ int kv_lru_alloc(struct kv_pool *p)
 {
 	uint64_t n = p->ninodes;
 
-	if (!KV_ALLOC_ARRAY(p, lru_prev, n) || !KV_ALLOC_ARRAY(p, lru_next, n) ||
-	    !KV_ALLOC_ARRAY(p, in_lru, n))
+	if (!KV_ALLOC_ARRAY(p, lru_seq, n) || !KV_ALLOC_ARRAY(p, in_lru, n))
 		return -ENOMEM;
 	return 0;
 }
 
 void kv_lru_free(struct kv_pool *p)
 {
-	free(p->lru_prev);
-	free(p->lru_next);
+	uint32_t i;
+
+	for (i = 0; p->anchors && i < p->nanchors; i++) {
+		free(p->anchors[i].heap);
+		p->anchors[i].heap = NULL;
+		p->anchors[i].nheap = p->anchors[i].capheap = p->anchors[i].nlru = 0;
+	}
+	free(p->lru_seq);
 	free(p->in_lru);
 }
 
@@ -97,6 +247,8 @@ void kv_lru_build(struct kv_pool *p, uint32_t *files, uint64_t n)
 	uint64_t i;
 
 	qsort_r(files, n, sizeof(*files), cmp_recency, p->inodes);
+	/* stamps continue from now (the pool's may be scribbled: not from a future) */
+	p->lru_stamp = kv_now_ns();
 	for (i = 0; i < n; i++)
 		kv_lru_append(p, files[i]);
 }

@@ -10,10 +10,21 @@
 
 /* Take @ino off its anchor's list (if it is on it). */
 void kv_lru_remove(struct kv_pool *p, uint64_t ino);
-/* Put @ino at the tail of its anchor's list, unless it is on it or the anchor is evict=never. */
+/* Put @ino in its anchor's set as the newest, unless it is in it or the anchor is evict=never. */
 void kv_lru_append(struct kv_pool *p, uint64_t ino);
-/* A use of @ino now: its last_use_ns, and the tail of its list if it is on one. */
+/* The same with the clock already read (batches). */
+void kv_lru_append_at(struct kv_pool *p, uint64_t ino, int64_t now_ns);
+/* A use of @ino now: its last_use_ns (a unique stamp; its set's entry moves lazily). */
 void kv_lru_touch(struct kv_pool *p, uint64_t ino);
+/* The same with the clock already read (batches). */
+void kv_lru_touch_at(struct kv_pool *p, uint64_t ino, int64_t now_ns);
+/*
+ * kv_lru_head() - the least recently used file of anchor @anchor's set, its
+ * stamp in *@stamp (may be NULL). Return: the inode, or KV_NONE (empty).
+ */
+uint64_t kv_lru_head(struct kv_pool *p, uint32_t anchor, int64_t *stamp);
+/* Empty anchor @anchor's set (an anchor that became evict=never). */
+void kv_lru_clear(struct kv_pool *p, uint32_t anchor);
 /* kv_lru_alloc() - the lists' links for @p->ninodes records. Return: 0, -ENOMEM. */
 int kv_lru_alloc(struct kv_pool *p);
 void kv_lru_free(struct kv_pool *p);

@@ -303,8 +303,7 @@ void kv_policy_dir_gone(struct kv_pool *p, uint64_t dir)
 /* A `never` anchor keeps no list: take its files off. */
 void kv_policy_unlist(struct kv_pool *p, uint32_t a)
 {
-	while (p->anchors[a].lru_head)
-		kv_lru_remove(p, p->anchors[a].lru_head);
+	kv_lru_clear(p, a);
 }
 
 /* An anchor that became `lru`: list its unheld files (they were on none). */

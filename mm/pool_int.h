@@ -50,13 +50,20 @@ struct kv_alias {
 };
 
 /* A directory with a cache policy (policy.c; its LRU list's ends: lru.c); slot 0 is the unmarked rest. */
+/* An entry of an anchor's set of unheld files (lru.c). */
+struct kv_lru_ent {
+	int64_t key; /* the file's stamp when it went in */
+	uint32_t ino, seq; /* seq: its membership then */
+};
 struct kv_anchor {
 	uint64_t ino, gen; /* the directory; ino 0: a free slot */
 	bool never; /* user.kvfs.evict=never */
 	uint64_t quota; /* user.kvfs.quota in bytes, 0: none */
 	uint64_t used, files; /* data bytes and files below it */
 	uint64_t hits, evictions, evicted_bytes;
-	uint32_t lru_head, lru_tail; /* its unheld files, least recently used first */
+	/* its unheld files: a min-heap on their stamps, kept lazily (lru.c) */
+	struct kv_lru_ent *heap;
+	uint32_t nheap, capheap, nlru;
 };
 /* One slot of the name hash: ino KV_NONE is an empty slot. */
 struct kv_hslot {
@@ -94,7 +101,8 @@ struct kv_pool {
 	uint32_t *child_first, *child_last, *sib_next, *sib_prev;
 	uint32_t *nchild, *nsubdir;
 	/* lru.c: lists of files nobody holds, one per anchor (ends in struct kv_anchor) */
-	uint32_t *lru_prev, *lru_next;
+	uint32_t *lru_seq; /* membership number: bumped each time a file joins a set */
+	int64_t lru_stamp; /* the latest stamp given (lru.c) */
 	uint8_t *in_lru;
 	/* policy.c: anchor slots, a directory's own slot, a file's anchor (slot + 1, 0: none) */
 	struct kv_anchor *anchors;

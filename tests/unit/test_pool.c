@@ -620,6 +620,70 @@ static void test_eviction(void **state)
 	kv_pool_close(p);
 }
 
+/*
+ * Eviction takes exactly the least recently used: a lookup, an open, a pin
+ * make a file the newest, however long ago it was stored; files that become
+ * evictable together leave in the order they did.
+ */
+static void test_lru_order(void **state)
+{
+	static const int used[] = { 5, 3, 7, 0 }; /* in this order, after every store */
+	struct kv_pool *p;
+	struct kv_attr a[64], x;
+	struct kv_pool_stats st;
+	int i, n, k, order[64], gone, prefix;
+	char nm[8];
+
+	assert_int_equal(kv_pool_mkfs(path, 32 << 20, 0, false), 0);
+	p = open_pool();
+	kv_pool_get_stats(p, &st);
+	n = (int)(st.capacity_bytes / (1 << 20)) - 1;
+	assert_true(n > 12 && n < 64);
+	for (i = 0; i < n; i++) {
+		snprintf(nm, sizeof(nm), "f%d", i);
+		assert_int_equal(
+		    kv_create(p, KV_ROOT_INO, nm, strlen(nm), S_IFREG | 0644, 0, 0, &a[i]), 0);
+		assert_int_equal(kv_truncate(p, a[i].ino, 1 << 20), 0);
+	}
+	kv_pool_get_stats(p, &st);
+	assert_int_equal(st.evictions, 0);
+	assert_int_equal(kv_lookup(p, KV_ROOT_INO, "f5", 2, &x), 0);
+	kv_forget(p, x.ino, 1);
+	assert_int_equal(kv_open(p, a[3].ino), 0);
+	kv_release(p, a[3].ino);
+	assert_int_equal(kv_pin(p, a[7].ino, a[7].gen), 0);
+	kv_unpin(p, a[7].ino);
+	assert_int_equal(kv_lookup(p, KV_ROOT_INO, "f0", 2, &x), 0);
+	kv_forget(p, x.ino, 1);
+	/* the order eviction must follow */
+	for (i = 0, k = 0; i < n; i++)
+		if (i != 0 && i != 3 && i != 5 && i != 7)
+			order[k++] = i;
+	for (i = 0; i < 4; i++)
+		order[k++] = used[i];
+	/* seven more files of 1 MiB: about six of the least recently used go, nothing else */
+	for (i = 0; i < 7; i++) {
+		snprintf(nm, sizeof(nm), "n%d", i);
+		assert_int_equal(kv_create(p, KV_ROOT_INO, nm, 2, S_IFREG | 0644, 0, 0, &x), 0);
+		assert_int_equal(kv_truncate(p, x.ino, 1 << 20), 0);
+	}
+	for (i = 0, gone = 0, prefix = 1; i < n; i++) {
+		bool absent;
+
+		snprintf(nm, sizeof(nm), "f%d", order[i]);
+		absent = kv_lookup(p, KV_ROOT_INO, nm, strlen(nm), &x) == -ENOENT;
+		if (!absent)
+			kv_forget(p, x.ino, 1);
+		if (absent && !prefix)
+			fail_msg("%s was evicted before a file used less recently", nm);
+		prefix &= absent;
+		gone += absent;
+	}
+	if (gone < 5 || gone > 7)
+		fail_msg("%d files evicted for 7 MiB (n %d)", gone, n);
+	kv_pool_close(p);
+}
+
 /* Records only the kernel's cache still names are reused when none is free. */
 static void test_inode_reuse(void **state)
 {
@@ -844,6 +908,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_xattrs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unlink_open, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_eviction, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lru_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inode_reuse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rename_victim_reuse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dir_reclaim, setup, teardown),
