@@ -17,9 +17,14 @@ T_FAIL=0
 
 kv_unmount() {
 	local m=${1:-$MNT}
-	if mountpoint -q "$m" 2>/dev/null; then
-		umount "$m" 2>/dev/null || fusermount3 -u "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
-	fi
+	local _
+	# a mount just used can be busy for a moment (a release the kernel still sends): retry
+	# before a lazy unmount, which leaves the daemon serving whoever still holds it
+	for _ in $(seq 30); do
+		mountpoint -q "$m" 2>/dev/null || break
+		umount "$m" 2>/dev/null || fusermount3 -u "$m" 2>/dev/null || sleep 0.1
+	done
+	mountpoint -q "$m" 2>/dev/null && umount -l "$m" 2>/dev/null
 	# wait for the daemon to let go of the pool (it marks it clean on the way out)
 	for _ in $(seq 50); do
 		fuser -s "$POOL" 2>/dev/null || break

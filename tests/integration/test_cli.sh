@@ -261,7 +261,7 @@ if command -v mount.fuse3 >/dev/null; then
 		env PATH="$WORK/bin:$PATH" mount.fuse3 "$POOL2" "$MNT2" -t kvfs -o size=64M
 	ok "  is mounted, a fuse.kvfs mount" bash -c "grep -q ' $MNT2 fuse.kvfs ' /proc/mounts"
 	ok "  and works" bash -c "echo x > '$MNT2/y' && test \"\$(cat '$MNT2/y')\" = x"
-	umount "$MNT2"
+	kv_unmount "$MNT2"
 	gone_after "$POOL2"
 	rm -f "$POOL2"
 	# mount(8) runs helpers with a fixed PATH; in a private mount namespace,
@@ -273,11 +273,14 @@ if command -v mount.fuse3 >/dev/null; then
 			mount -t fuse.kvfs '$POOL' '$MNT' -o size=64M || exit 1
 			grep -q ' $MNT fuse.kvfs ' /proc/mounts || exit 2
 			echo via-mount-t >'$MNT/z' && test \"\$(cat '$MNT/z')\" = via-mount-t || exit 3
-			umount '$MNT' || exit 4
+			# a mount just used can be busy for a moment: retry
+			for i in \$(seq 30); do umount '$MNT' 2>/dev/null && break; sleep 0.1; done
+			! mountpoint -q '$MNT' || exit 4
 			mount --fstab '$WORK/fstab' '$MNT2' || exit 5
 			grep -q ' $MNT2 fuse.kvfs ' /proc/mounts || exit 6
 			test -r '$MNT2/.kvfs/stats' || exit 7
-			umount '$MNT2' || exit 8
+			for i in \$(seq 30); do umount '$MNT2' 2>/dev/null && break; sleep 0.1; done
+			! mountpoint -q '$MNT2' || exit 8
 			echo done" 2>&1)
 		rc=$?
 		if [ $rc -eq 9 ]; then

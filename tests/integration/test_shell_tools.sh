@@ -233,7 +233,15 @@ ok "rmdir of an empty directory" rmdir "$MNT/llama/0f/1e"
 # --- persistence across a remount ---
 used_before=$(stat_of used_bytes)
 kv_unmount
-ok "kvfs stat POOL after unmount shows the same UUID" bash -c "'$KVFS' stat '$POOL' | grep -q '$UUID'"
+stat_shows_uuid() { # kvfs stat of the pool file names $UUID; says what it printed if not
+	local out rc
+	out=$("$KVFS" stat "$POOL" 2>&1)
+	rc=$?
+	grep -q "$UUID" <<<"$out" && [ $rc -eq 0 ] && return 0
+	echo "kvfs stat $POOL: exit $rc, printed: $out"
+	return 1
+}
+ok "kvfs stat POOL after unmount shows the same UUID" stat_shows_uuid
 ok "remount" kv_mount size=256M
 ok "the user xattr survives a remount" \
 	test "$(getfattr --only-values -n user.engine.model "$H/blk0" 2>/dev/null)" = llama-3-8b
