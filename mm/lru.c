@@ -146,7 +146,8 @@ void kv_lru_append_at(struct kv_pool *p, uint64_t ino, int64_t now_ns)
 	e.key = next_stamp(p, now_ns);
 	e.ino = (uint32_t)ino;
 	e.seq = ++p->lru_seq[ino];
-	kv_inode(p, ino)->last_use_ns = e.key;
+	if (!p->readonly) /* a read-only open (stat, fsck, a follower's view) writes nothing */
+		kv_inode(p, ino)->last_use_ns = e.key;
 	if (push(p, a, e)) {
 		kv_log(KV_LOG_WARNING,
 		       "pool %s: no memory for the eviction order: inode %llu stays until its next use",
@@ -165,7 +166,10 @@ void kv_lru_touch(struct kv_pool *p, uint64_t ino)
 
 void kv_lru_touch_at(struct kv_pool *p, uint64_t ino, int64_t now_ns)
 {
-	kv_inode(p, ino)->last_use_ns = next_stamp(p, now_ns);
+	int64_t stamp = next_stamp(p, now_ns);
+
+	if (!p->readonly) /* a read-only open (stat, fsck, a follower's view) writes nothing */
+		kv_inode(p, ino)->last_use_ns = stamp;
 }
 
 uint64_t kv_lru_head(struct kv_pool *p, uint32_t anchor, int64_t *stamp)

@@ -682,6 +682,15 @@ static void test_lru_order(void **state)
 	if (gone < 5 || gone > 7)
 		fail_msg("%d files evicted for 7 MiB (n %d)", gone, n);
 	kv_pool_close(p);
+	/* a read-only open (kvfs stat) builds the same order and writes nothing */
+	{
+		struct kv_open_opts ro = { .numa_node = -1, .readonly = true };
+
+		assert_int_equal(kv_pool_open(path, &ro, &p), 0);
+		kv_pool_get_stats(p, &st);
+		assert_int_equal(st.files, (uint64_t)(n - gone + 7));
+		kv_pool_close(p);
+	}
 }
 
 /* Records only the kernel's cache still names are reused when none is free. */
