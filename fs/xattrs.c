@@ -18,6 +18,27 @@ static bool own_xattr(const char *name)
 	       strcmp(name, KV_XATTR_QUOTA) != 0;
 }
 
+/*
+ * What a change of xattr @name on @ino_node may not do: a stale node
+ * (ESTALE), a virtual file or one of kvfs's own names (EPERM), a name outside
+ * "user." (ENOTSUP). Return: true if refused (the reply is sent).
+ */
+static bool user_xattr_refused_reply(fuse_req_t req, struct kv_daemon *d, fuse_ino_t ino_node,
+				     const char *name)
+{
+	int err = 0;
+
+	if (kv_node_stale(d, ino_node))
+		err = ESTALE;
+	else if (kv_is_virtual(d, kv_node_ino(ino_node)) || own_xattr(name))
+		err = EPERM;
+	else if (strncmp(name, "user.", 5) != 0)
+		err = ENOTSUP;
+	if (err)
+		fuse_reply_err(req, err);
+	return err != 0;
+}
+
 /* setxattr: reply_err(0, EPERM, ENOTSUP, EEXIST, ENODATA, E2BIG, ENOSPC, EINVAL (a bad policy)) */
 void kv_op_setxattr(fuse_req_t req, fuse_ino_t ino_node, const char *name, const char *value,
 		    size_t size, int flags)
@@ -25,18 +46,8 @@ void kv_op_setxattr(fuse_req_t req, fuse_ino_t ino_node, const char *name, const
 	uint64_t ino = kv_node_ino(ino_node);
 	struct kv_daemon *d = KV_DAEMON(req);
 
-	if (kv_node_stale(d, ino_node)) {
-		fuse_reply_err(req, ESTALE);
+	if (user_xattr_refused_reply(req, d, ino_node, name))
 		return;
-	}
-	if (kv_is_virtual(d, ino) || own_xattr(name)) {
-		fuse_reply_err(req, EPERM);
-		return;
-	}
-	if (strncmp(name, "user.", 5) != 0) {
-		fuse_reply_err(req, ENOTSUP);
-		return;
-	}
 	fuse_reply_err(req, -kv_setxattr(d->pool, ino, name, value, size, flags));
 }
 
@@ -116,17 +127,7 @@ void kv_op_removexattr(fuse_req_t req, fuse_ino_t ino_node, const char *name)
 	uint64_t ino = kv_node_ino(ino_node);
 	struct kv_daemon *d = KV_DAEMON(req);
 
-	if (kv_node_stale(d, ino_node)) {
-		fuse_reply_err(req, ESTALE);
+	if (user_xattr_refused_reply(req, d, ino_node, name))
 		return;
-	}
-	if (kv_is_virtual(d, ino) || own_xattr(name)) {
-		fuse_reply_err(req, EPERM);
-		return;
-	}
-	if (strncmp(name, "user.", 5) != 0) {
-		fuse_reply_err(req, ENOTSUP);
-		return;
-	}
 	fuse_reply_err(req, -kv_removexattr(d->pool, ino, name));
 }

@@ -156,6 +156,16 @@ out:
 	return rc;
 }
 
+/* A record's xattr blob, with p->lock held.
+ * Return: 0 (*@blob NULL: none), -ENOENT, -EIO, -ENOMEM. */
+static int load_locked(struct kv_pool *p, uint64_t ino, uint8_t **blob, uint32_t *len,
+		       struct kv_extent *ext)
+{
+	if (kv_inode(p, ino)->state == KV_INODE_FREE)
+		return -ENOENT;
+	return kv_xattr_load(p, ino, blob, len, ext);
+}
+
 ssize_t kv_getxattr(struct kv_pool *p, uint64_t ino, const char *name, void *value, size_t size)
 {
 	const struct kv_xattr_rec *r = NULL;
@@ -167,11 +177,7 @@ ssize_t kv_getxattr(struct kv_pool *p, uint64_t ino, const char *name, void *val
 	if (!kv_ino_valid(p, ino))
 		return -ENOENT;
 	pthread_mutex_lock(&p->lock);
-	if (kv_inode(p, ino)->state == KV_INODE_FREE) {
-		rc = -ENOENT;
-		goto out;
-	}
-	rc = kv_xattr_load(p, ino, &blob, &len, &ext);
+	rc = load_locked(p, ino, &blob, &len, &ext);
 	if (rc)
 		goto out;
 	r = blob ? kv_xattr_find(blob, len, name) : NULL;
@@ -201,11 +207,7 @@ ssize_t kv_listxattr(struct kv_pool *p, uint64_t ino, char *list, size_t size)
 	if (!kv_ino_valid(p, ino))
 		return -ENOENT;
 	pthread_mutex_lock(&p->lock);
-	if (kv_inode(p, ino)->state == KV_INODE_FREE) {
-		rc = -ENOENT;
-		goto out;
-	}
-	rc = kv_xattr_load(p, ino, &blob, &len, &ext);
+	rc = load_locked(p, ino, &blob, &len, &ext);
 	if (rc)
 		goto out;
 	while (blob && pos + sizeof(struct kv_xattr_rec) <= len) {
