@@ -124,7 +124,8 @@ static int hold_locked(struct kv_pool *p, uint64_t ino, uint64_t *count, uint64_
 		p->pinned++;
 	count[ino]++;
 	kv_lru_remove(p, ino);
-	in->last_use_ns = now_ns;
+	if (!p->readonly) /* a follower's view writes no record: the leader's are its own */
+		in->last_use_ns = now_ns;
 	return 0;
 }
 
