@@ -266,13 +266,16 @@ static void mark_written(struct kv_pool *p, uint64_t ino)
  * Hash @ino's bytes outside the metadata lock, then store the sum if the
  * record is the same life (@gen), unchanged (@wgen: a write meanwhile bumps
  * it) and still waits for a checksum for the same reason (@why; a writer
- * seals only as the last one open). Return: bytes hashed.
+ * seals only as the last one open). *@stored (may be NULL): whether it did.
+ * Return: bytes hashed.
  */
-static uint64_t seal(struct kv_pool *p, uint64_t ino, uint8_t why, uint32_t wgen, uint64_t gen)
+static uint64_t seal(struct kv_pool *p, uint64_t ino, uint8_t why, uint32_t wgen, uint64_t gen,
+		     bool *stored)
 {
 	struct kv_inode *in = kv_inode(p, ino);
 	struct kv_snap snap;
 	uint64_t sum = 0, bytes = 0;
+	bool ok;
 
 	pthread_rwlock_rdlock(kv_stripe(p, ino));
 	if (!kv_snap_take(p, ino, &snap)) {
@@ -281,12 +284,15 @@ static uint64_t seal(struct kv_pool *p, uint64_t ino, uint8_t why, uint32_t wgen
 	}
 	pthread_rwlock_unlock(kv_stripe(p, ino));
 	pthread_mutex_lock(&p->lock);
-	if (sum && p->wgen[ino] == wgen && p->dirty[ino] == why && in->gen == gen &&
-	    in->state == KV_INODE_LIVE && (why != KV_DIRTY_WRITTEN || p->open_count[ino] == 1)) {
+	ok = sum && p->wgen[ino] == wgen && p->dirty[ino] == why && in->gen == gen &&
+	     in->state == KV_INODE_LIVE && (why != KV_DIRTY_WRITTEN || p->open_count[ino] == 1);
+	if (ok) {
 		atomic_store_explicit((_Atomic uint64_t *)&in->checksum, sum, memory_order_release);
 		p->dirty[ino] = 0;
 	}
 	pthread_mutex_unlock(&p->lock);
+	if (stored)
+		*stored = ok;
 	return bytes;
 }
 
@@ -302,7 +308,7 @@ void kv_data_seal(struct kv_pool *p, uint64_t ino)
 	gen = kv_inode(p, ino)->gen;
 	pthread_mutex_unlock(&p->lock);
 	if (last)
-		seal(p, ino, KV_DIRTY_WRITTEN, wgen, gen);
+		seal(p, ino, KV_DIRTY_WRITTEN, wgen, gen, NULL);
 }
 
 /*
@@ -340,7 +346,7 @@ uint64_t kv_pool_sum_queued(struct kv_pool *p, uint64_t max_bytes)
 		wgen = p->wgen[ino];
 		gen = kv_inode(p, ino)->gen;
 		pthread_mutex_unlock(&p->lock);
-		done += seal(p, ino, KV_DIRTY_QUEUED, wgen, gen) + 1;
+		done += seal(p, ino, KV_DIRTY_QUEUED, wgen, gen, NULL) + 1;
 	}
 	return done;
 }
@@ -360,7 +366,7 @@ int kv_verify(struct kv_pool *p, uint64_t ino)
 	struct kv_snap snap;
 	uint64_t want, gen;
 	uint32_t wgen;
-	bool queued;
+	bool queued, stored = false;
 	int rc;
 
 	if (!file_alive(p, ino))
@@ -371,7 +377,9 @@ int kv_verify(struct kv_pool *p, uint64_t ino)
 	gen = kv_inode(p, ino)->gen;
 	pthread_mutex_unlock(&p->lock);
 	if (queued) /* committed, its checksum not taken yet: take it now */
-		seal(p, ino, KV_DIRTY_QUEUED, wgen, gen);
+		seal(p, ino, KV_DIRTY_QUEUED, wgen, gen, &stored);
+	if (stored)
+		return 0; /* the bytes just hashed are the checksum: no second pass over them */
 	pthread_rwlock_rdlock(kv_stripe(p, ino));
 	want = __atomic_load_n(&kv_inode(p, ino)->checksum, __ATOMIC_ACQUIRE);
 	rc = kv_snap_take(p, ino, &snap);
