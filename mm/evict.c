@@ -190,6 +190,7 @@ long kv_evict_in(struct kv_pool *p, uint32_t a)
 	char name[KV_NAME_MAX + 1];
 	size_t len;
 	long bytes = 0;
+	int rc;
 
 	ino = kv_lru_head(p, a, NULL);
 	while (ino && p->cluster_epoch && !kv_nodes_evict_ok(p, ino)) /* held by another node */
@@ -210,14 +211,13 @@ long kv_evict_in(struct kv_pool *p, uint32_t a)
 	if (kv_snap_take(p, ino, &snap) == 0)
 		bytes = (long)snap.alloc;
 	/* a quarantined file goes too, its space kept until the next open checks it */
-	if (kv_holds_unlink(p, ino, false)) {
+	rc = kv_holds_unlink(p, ino, false);
+	if (p->cluster_epoch) /* evicted or not, the evicting mark goes (nodes.c) */
+		kv_nodes_evicted(p, ino);
+	if (rc) {
 		kv_lru_remove(p, ino); /* it stays, off the list: the next file goes instead */
-		if (p->cluster_epoch)
-			kv_nodes_evicted(p, ino); /* not evicting it after all */
 		return 0;
 	}
-	if (p->cluster_epoch)
-		kv_nodes_evicted(p, ino); /* the record may serve another file now */
 	atomic_fetch_add(&p->evictions, 1);
 	atomic_fetch_add(&p->evicted_bytes, (uint64_t)bytes);
 	p->anchors[a].evictions++;
