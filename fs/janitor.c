@@ -114,7 +114,7 @@ static void send_invals(struct kv_daemon *d, struct kv_inval *iv)
 static void *janitor_main(void *arg)
 {
 	struct kv_daemon *d = arg;
-	uint64_t zeroed;
+	uint64_t did; /* bytes hashed or zeroed in the background this round */
 	int rc;
 
 	/* In the background: the mount serves meanwhile, each first touch faulting. */
@@ -148,11 +148,11 @@ static void *janitor_main(void *arg)
 		/* idle: checksums of committed blocks, then zero freed space ahead of the
 		 * reservations that would wait for it */
 		pthread_mutex_unlock(&d->inval_lock);
-		zeroed = kv_pool_sum_queued(d->pool, 256u << 20);
-		if (!zeroed && d->prezero)
-			zeroed = kv_pool_zero_free(d->pool, 64u << 20);
+		did = kv_pool_sum_queued(d->pool, 256u << 20);
+		if (!did && d->prezero)
+			did = kv_pool_zero_free(d->pool, 64u << 20);
 		pthread_mutex_lock(&d->inval_lock);
-		if (zeroed)
+		if (did)
 			continue;
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_nsec += 200 * 1000000;
