@@ -22,7 +22,7 @@ int kv_parse_size(const char *s, uint64_t *out)
 {
 	char *end;
 	unsigned long long v;
-	uint64_t mul = 1;
+	uint64_t mul;
 
 	if (!s || !*s || *s == '-')
 		return -EINVAL;
@@ -30,30 +30,7 @@ int kv_parse_size(const char *s, uint64_t *out)
 	v = strtoull(s, &end, 10);
 	if (errno || end == s)
 		return -EINVAL;
-	switch (*end) {
-	case 'k':
-	case 'K':
-		mul = 1ull << 10;
-		end++;
-		break;
-	case 'm':
-	case 'M':
-		mul = 1ull << 20;
-		end++;
-		break;
-	case 'g':
-	case 'G':
-		mul = 1ull << 30;
-		end++;
-		break;
-	case 't':
-	case 'T':
-		mul = 1ull << 40;
-		end++;
-		break;
-	default:
-		break;
-	}
+	mul = kv_size_unit(&end);
 	if (mul > 1 && (strcmp(end, "iB") == 0 || strcmp(end, "B") == 0))
 		end += strlen(end);
 	if (*end || (v && mul > UINT64_MAX / v))

@@ -56,6 +56,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 
 #include "layout.h"
@@ -66,6 +67,22 @@ struct kv_pool;
 /* Per-directory cache policy, inherited from the nearest marked ancestor (kvfs(7)). */
 #define KV_XATTR_EVICT "user.kvfs.evict" /* "lru" (default) | "never" */
 #define KV_XATTR_QUOTA "user.kvfs.quota" /* bytes: "1073741824", "64M", "2G" */
+
+/*
+ * kv_size_unit() - the unit letter of a size at *@end (k, m, g or t, either
+ * case, binary multiples): its multiplier, *@end moved past it; anything
+ * else: 1, *@end left. The quota xattr and the command line's sizes share it.
+ */
+static inline uint64_t kv_size_unit(char **end)
+{
+	static const char units[] = "kmgt";
+	const char *u = **end ? strchr(units, **end | 0x20) : NULL;
+
+	if (!u)
+		return 1;
+	(*end)++;
+	return 1ull << (10 * (u - units + 1));
+}
 
 struct kv_open_opts {
 	uint64_t create_size; /* file pool: create and format at this size when missing */

@@ -38,7 +38,7 @@ static int parse_bytes(const char *s, size_t len, uint64_t *out)
 {
 	char buf[32], *end;
 	double v;
-	uint64_t mul = 1;
+	uint64_t mul;
 
 	while (len && (s[len - 1] == '\n' || s[len - 1] == ' '))
 		len--;
@@ -49,30 +49,7 @@ static int parse_bytes(const char *s, size_t len, uint64_t *out)
 	if (buf[0] < '0' || buf[0] > '9')
 		return -EINVAL;
 	v = strtod(buf, &end);
-	switch (*end) {
-	case 'k':
-	case 'K':
-		mul = 1ull << 10;
-		end++;
-		break;
-	case 'm':
-	case 'M':
-		mul = 1ull << 20;
-		end++;
-		break;
-	case 'g':
-	case 'G':
-		mul = 1ull << 30;
-		end++;
-		break;
-	case 't':
-	case 'T':
-		mul = 1ull << 40;
-		end++;
-		break;
-	default:
-		break;
-	}
+	mul = kv_size_unit(&end);
 	if (*end == 'i' && mul > 1)
 		end++;
 	if ((*end == 'B' || *end == 'b') && mul > 1)
