@@ -14,9 +14,7 @@ case "$KVFS_BUILD" in /*) ;; *) KVFS_BUILD="$top/$KVFS_BUILD" ;; esac
 export KVFS_TOP=$top KVFS_BIN=$KVFS_BUILD/kvfs
 . "$top/tests/integration/lib.sh"
 . "$top/tests/integration/cluster_lib.sh"
-command -v etcd >/dev/null || { echo "SKIP: etcd is not installed (etcd-server)"; exit 0; }
-"$KVFS" mkfs -s 512M "$POOL" >/dev/null || exit 1
-etcd_start
+cluster_setup 512M
 node_mount a || exit 1
 node_mount b || exit 1
 "$BUILD/bench/cluster_bench" "$WORK/a" "$WORK/b" || exit 1

@@ -11,6 +11,19 @@ ETCD_DIR=$WORK/etcd
 ETCD_TTL=${ETCD_TTL:-2}
 NODES=()
 
+# cluster_setup SIZE [MKFS_OPTS...]: a pool of SIZE for the nodes and a running etcd; without
+# etcd, print the SKIP line and exit 0 (tests/install-deps.sh installs etcd-server)
+cluster_setup() {
+	local size=$1
+	shift
+	if ! command -v etcd >/dev/null; then
+		echo "SKIP: etcd is not installed (tests/install-deps.sh installs etcd-server)"
+		exit 0
+	fi
+	"$KVFS" mkfs -s "$size" "$@" "$POOL" >/dev/null || { echo "FATAL: mkfs"; exit 1; }
+	etcd_start
+}
+
 free_port() {
 	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }

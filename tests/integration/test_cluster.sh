@@ -15,14 +15,9 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/cluster_lib.sh"
 
-if ! command -v etcd >/dev/null; then
-	echo "SKIP: etcd is not installed (tests/install-deps.sh installs etcd-server)"
-	exit 0
-fi
+cluster_setup 256M -i 4096
 TTL=$ETCD_TTL
 EX=$BUILD/examples/engine_load
-"$KVFS" mkfs -s 256M -i 4096 "$POOL" >/dev/null || { echo "FATAL: mkfs"; exit 1; }
-etcd_start
 
 # --- one leader, two followers ---
 ok "n1 mounts" node_mount n1

@@ -9,14 +9,9 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/cluster_lib.sh"
 
-if ! command -v etcd >/dev/null; then
-	echo "SKIP: etcd is not installed (tests/install-deps.sh installs etcd-server)"
-	exit 0
-fi
+cluster_setup 256M -i 4096
 TTL=$ETCD_TTL
 PIN=$BUILD/tests/cluster_pin
-"$KVFS" mkfs -s 256M -i 4096 "$POOL" >/dev/null || { echo "FATAL: mkfs"; exit 1; }
-etcd_start
 ok "a mounts and leads" node_mount a
 ok "b mounts and follows" node_mount b
 ok "b has a hold slot" test "$(stat_at b cluster_slot)" -ge 0
