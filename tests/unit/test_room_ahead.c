@@ -39,12 +39,42 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* Ten cached files of 1 MiB nobody holds. */
+static void store_cached(struct kv_pool *p)
+{
+	static char chunk[1 << 20];
+	struct kv_attr a;
+	char nm[32];
+	int i;
+
+	for (i = 0; i < 10; i++) {
+		snprintf(nm, sizeof(nm), "cached%d", i);
+		assert_int_equal(kv_create(p, 1, nm, strlen(nm), S_IFREG | 0644, 0, 0, &a), 0);
+		assert_int_equal(kv_write(p, a.ino, chunk, sizeof(chunk), 0), (ssize_t)sizeof(chunk));
+		kv_forget(p, a.ino, 1);
+	}
+}
+
+/* None of them was evicted. */
+static void cached_all_there(struct kv_pool *p)
+{
+	struct kv_attr a;
+	char nm[32];
+	int i;
+
+	for (i = 0; i < 10; i++) {
+		snprintf(nm, sizeof(nm), "cached%d", i);
+		assert_int_equal(kv_lookup(p, 1, nm, strlen(nm), &a), 0);
+		assert_int_equal(a.size, 1 << 20);
+	}
+}
+
 static void test_room_ahead_goes_first(void **state)
 {
 	struct kv_open_opts o = { .numa_node = -1 };
 	static struct kv_attr f[OPEN_FILES];
 	static char chunk[1 << 20];
-	struct kv_attr cached[10], big;
+	struct kv_attr big;
 	struct kv_pool_stats st;
 	struct kv_pool *p;
 	char nm[32], buf[128];
@@ -53,15 +83,7 @@ static void test_room_ahead_goes_first(void **state)
 
 	assert_int_equal(kv_pool_mkfs(path, 256ull << 20, 4096, false), 0);
 	assert_int_equal(kv_pool_open(path, &o, &p), 0);
-	/* ten cached files nobody holds: the first thing eviction would take */
-	for (i = 0; i < 10; i++) {
-		snprintf(nm, sizeof(nm), "cached%d", i);
-		assert_int_equal(kv_create(p, 1, nm, strlen(nm), S_IFREG | 0644, 0, 0, &cached[i]),
-				 0);
-		assert_int_equal(kv_write(p, cached[i].ino, chunk, sizeof(chunk), 0),
-				 (ssize_t)sizeof(chunk));
-		kv_forget(p, cached[i].ino, 1);
-	}
+	store_cached(p); /* the first thing eviction would take */
 	/* 300 open files, 100 bytes written to each, kept open */
 	memset(buf, 'x', sizeof(buf));
 	for (i = 0; i < OPEN_FILES; i++) {
@@ -81,13 +103,7 @@ static void test_room_ahead_goes_first(void **state)
 				 (ssize_t)sizeof(chunk));
 	kv_pool_get_stats(p, &st);
 	assert_int_equal(st.evictions, 0);
-	for (i = 0; i < 10; i++) {
-		struct kv_attr a;
-
-		snprintf(nm, sizeof(nm), "cached%d", i);
-		assert_int_equal(kv_lookup(p, 1, nm, strlen(nm), &a), 0);
-		assert_int_equal(a.size, sizeof(chunk));
-	}
+	cached_all_there(p);
 	/* the open files kept their bytes, and can still grow */
 	for (i = 0; i < OPEN_FILES; i++) {
 		assert_int_equal(kv_read(p, f[i].ino, buf, sizeof(buf), 0), 100);
@@ -106,8 +122,7 @@ static void test_room_ahead_reclaimed(void **state)
 {
 	struct kv_open_opts o = { .numa_node = -1 };
 	static struct kv_attr f[200];
-	static char chunk[1 << 20];
-	struct kv_attr cached[10], a;
+	struct kv_attr a;
 	struct kv_pool_stats st;
 	struct kv_pool *p;
 	char nm[32], buf[4096];
@@ -115,14 +130,7 @@ static void test_room_ahead_reclaimed(void **state)
 
 	assert_int_equal(kv_pool_mkfs(path, 256ull << 20, 4096, false), 0);
 	assert_int_equal(kv_pool_open(path, &o, &p), 0);
-	for (i = 0; i < 10; i++) {
-		snprintf(nm, sizeof(nm), "cached%d", i);
-		assert_int_equal(kv_create(p, 1, nm, strlen(nm), S_IFREG | 0644, 0, 0, &cached[i]),
-				 0);
-		assert_int_equal(kv_write(p, cached[i].ino, chunk, sizeof(chunk), 0),
-				 (ssize_t)sizeof(chunk));
-		kv_forget(p, cached[i].ino, 1);
-	}
+	store_cached(p);
 	memset(buf, 'y', sizeof(buf));
 	for (i = 0; i < 200; i++) {
 		snprintf(nm, sizeof(nm), "app%d", i);
@@ -144,10 +152,7 @@ static void test_room_ahead_reclaimed(void **state)
 	kv_pool_get_stats(p, &st);
 	assert_int_equal(st.evictions, 0);
 	assert_true(st.bytes_trimmed >= (100ull << 20));
-	for (i = 0; i < 10; i++) {
-		snprintf(nm, sizeof(nm), "cached%d", i);
-		assert_int_equal(kv_lookup(p, 1, nm, strlen(nm), &a), 0);
-	}
+	cached_all_there(p);
 	for (i = 0; i < 200; i++) {
 		assert_int_equal(kv_read(p, f[i].ino, buf, sizeof(buf), 4096), 100);
 		assert_int_equal(buf[99], 'y');
