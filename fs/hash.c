@@ -55,15 +55,20 @@ long kvfs_prefix_hashes(const char *ns, const uint32_t *tokens, size_t ntokens,
 	return (long)nblocks;
 }
 
+/* each byte's two digits: one load a byte, not two */
+#define DIGIT(n) ((n) < 10 ? '0' + (n) : 'a' + (n) - 10)
+#define PAIR(x)	 { DIGIT((x) >> 4), DIGIT((x) & 15) }
+#define PAIR4(x) PAIR(x), PAIR((x) + 1), PAIR((x) + 2), PAIR((x) + 3)
+#define PAIR16(x) PAIR4(x), PAIR4((x) + 4), PAIR4((x) + 8), PAIR4((x) + 12)
+#define PAIR64(x) PAIR16(x), PAIR16((x) + 16), PAIR16((x) + 32), PAIR16((x) + 48)
+static const char pairs[256][2] = { PAIR64(0), PAIR64(64), PAIR64(128), PAIR64(192) };
+
 void kvfs_hash_name(const kvfs_hash_t *h, char out[KVFS_HASH_NAME_LEN + 1])
 {
-	static const char hex[] = "0123456789abcdef";
 	int i;
 
-	for (i = 0; i < 16; i++) {
-		out[2 * i] = hex[h->b[i] >> 4];
-		out[2 * i + 1] = hex[h->b[i] & 15];
-	}
+	for (i = 0; i < 16; i++)
+		memcpy(out + 2 * i, pairs[h->b[i]], 2);
 	out[32] = 0;
 }
 
