@@ -51,7 +51,7 @@ void kv_op_setxattr(fuse_req_t req, fuse_ino_t ino_node, const char *name, const
 	fuse_reply_err(req, -kv_setxattr(d->pool, ino, name, value, size, flags));
 }
 
-/* getxattr: reply_xattr (size probe), reply_buf, reply_err(ENODATA, ERANGE) */
+/* getxattr: reply_xattr (size probe), reply_buf, reply_err(ENODATA, ENOTSUP, ERANGE) */
 void kv_op_getxattr(fuse_req_t req, fuse_ino_t ino_node, const char *name, size_t size)
 {
 	uint64_t ino = kv_node_ino(ino_node);
@@ -72,8 +72,8 @@ void kv_op_getxattr(fuse_req_t req, fuse_ino_t ino_node, const char *name, size_
 		n = kv_special_getxattr(d, ino, name, buf, size);
 	else if (strncmp(name, "user.", 5) == 0)
 		n = kv_getxattr(d->pool, ino, name, buf, size);
-	else
-		n = -ENODATA;
+	else /* a namespace kvfs keeps nothing in, as setxattr says: tools stop asking */
+		n = -ENOTSUP;
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
 	else if (!size)

@@ -6,7 +6,7 @@
 # sudo) only when something is missing.
 set -eu
 pkgs="gcc make pkg-config libfuse3-dev fuse3 libdaxctl-dev libnuma-dev libxxhash-dev
-      libcmocka-dev attr psmisc util-linux python3 man-db
+      libcmocka-dev attr psmisc util-linux python3 man-db strace
       libcurl4-openssl-dev libjson-c-dev etcd-server"
 missing=""
 for p in $pkgs; do
