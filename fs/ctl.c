@@ -319,7 +319,7 @@ static int do_unpin(struct kv_daemon *d, struct kv_ctl_state *s, const struct kv
 	bool last[KVFS_IOC_LOOKUP_MAX];
 	uint64_t inos[KVFS_IOC_LOOKUP_MAX];
 	struct kv_attr ns;
-	uint64_t dir;
+	uint64_t dir, freed = 0;
 	uint32_t i;
 	int rc = check_head(d, &io->h, KVFS_IOC_LOOKUP_MAX, NULL, 0, &ns); /* its own pins */
 
@@ -331,9 +331,10 @@ static int do_unpin(struct kv_daemon *d, struct kv_ctl_state *s, const struct kv
 		return rc;
 	for (i = 0; i < io->h.count; i++) {
 		if (last[i])
-			kv_user_uncharge(s->user, taken[i]->bytes);
+			freed += taken[i]->bytes;
 		inos[i] = taken[i]->ino;
 	}
+	kv_user_uncharge(s->user, freed); /* one atomic a call, not one a block */
 	kv_unpin_batch(d->pool, inos, io->h.count);
 	kv_pins_compact(&s->pins);
 	return 0;

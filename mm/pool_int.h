@@ -13,6 +13,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <stdatomic.h>
+#include <stdint.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "alloc.h"
@@ -197,7 +199,22 @@ struct kv_pool {
 };
 
 /* Allocate a zeroed DRAM array of @n for field @f of @p. Return: it, or NULL. */
-#define KV_ALLOC_ARRAY(p, f, n) ((p)->f = calloc((n), sizeof(*(p)->f)))
+/*
+ * A zeroed per-record array; one of 2 MiB or more asks for huge pages (a hint):
+ * at a million records each array is megabytes, and a lookup touching five of
+ * them at random would pay a TLB miss in each on small pages.
+ */
+static inline void *kv_calloc_array(size_t n, size_t size)
+{
+	void *a = calloc(n, size);
+	uintptr_t from = ((uintptr_t)a + (2u << 20) - 1) & ~(uintptr_t)((2u << 20) - 1);
+	uintptr_t to = ((uintptr_t)a + n * size) & ~(uintptr_t)((2u << 20) - 1);
+
+	if (a && to > from)
+		madvise((void *)from, to - from, MADV_HUGEPAGE);
+	return a;
+}
+#define KV_ALLOC_ARRAY(p, f, n) ((p)->f = kv_calloc_array((n), sizeof(*(p)->f)))
 
 static inline void kv_fault(struct kv_pool *p, enum kv_fault_point fp)
 {

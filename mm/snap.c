@@ -35,7 +35,7 @@ static uint64_t sig_mix(uint64_t h, uint64_t w)
  * nearly always. It is to catch extents changed by anything but the daemon
  * (a scribble, a damaged device), which cannot see it: it lives in DRAM.
  */
-static uint64_t ext_sig(uint16_t n, const struct kv_extent *ext, uint64_t xoff, uint32_t xlen)
+static inline uint64_t ext_sig(uint16_t n, const struct kv_extent *ext, uint64_t xoff, uint32_t xlen)
 {
 	uint64_t h = sig_mix(0x27D4EB2F165667C5ull, n | (uint64_t)xlen << 32);
 	uint16_t i;
