@@ -89,6 +89,13 @@ void kv_backend_discard(struct kv_backend *be);
  * inherited across fork). Return: 0 or -errno.
  */
 int kv_backend_populate(struct kv_backend *be, bool writable);
+/**
+ * kv_backend_holes() - call @fn for each hole of a pool file within [@from,
+ * @to): bytes never written since the file was made, which read as zero.
+ * A device has none. Return: the number of holes reported.
+ */
+int kv_backend_holes(struct kv_backend *be, uint64_t from, uint64_t to,
+		     void (*fn)(void *arg, uint64_t off, uint64_t len), void *arg);
 /** kv_backend_is_dax() - does @path name a device-DAX pool ("dax:..." or a char device)? */
 bool kv_backend_is_dax(const char *path);
 

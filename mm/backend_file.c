@@ -311,6 +311,32 @@ int kv_backend_populate(struct kv_backend *be, bool writable)
 		   : 0;
 }
 
+int kv_backend_holes(struct kv_backend *be, uint64_t from, uint64_t to,
+		     void (*fn)(void *arg, uint64_t off, uint64_t len), void *arg)
+{
+	struct stat st;
+	int n = 0;
+
+	if (be->ops != &kv_backend_file_ops || be->fd < 0 || fstat(be->fd, &st) ||
+	    !S_ISREG(st.st_mode))
+		return 0;
+	while (from < to) {
+		off_t hole = lseek(be->fd, (off_t)from, SEEK_HOLE), data;
+
+		if (hole < 0 || (uint64_t)hole >= to)
+			break; /* no SEEK_HOLE here (EINVAL), or only data left */
+		data = lseek(be->fd, hole, SEEK_DATA);
+		if (data < 0 || (uint64_t)data > to)
+			data = (off_t)to; /* ENXIO: a hole to the end of the file */
+		if (data > hole) {
+			fn(arg, (uint64_t)hole, (uint64_t)(data - hole));
+			n++;
+		}
+		from = (uint64_t)data;
+	}
+	return n;
+}
+
 static void file_close(struct kv_backend *be)
 {
 	if (be->base)

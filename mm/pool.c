@@ -498,6 +498,25 @@ static void recover_and_mark_open(struct kv_pool *p, const char *path,
 	}
 }
 
+/* A hole of the pool file reads as zero: its whole pages need no zeroing before use. */
+static void mark_hole_zeroed(void *arg, uint64_t off, uint64_t len)
+{
+	struct kv_pool *p = arg;
+	uint64_t from = (off + KV_PAGE_SIZE - 1) & ~(uint64_t)(KV_PAGE_SIZE - 1),
+		 to = (off + len) & ~(uint64_t)(KV_PAGE_SIZE - 1);
+	struct kv_extent e;
+
+	if (from < p->geo.data_off)
+		from = p->geo.data_off;
+	if (to > p->geo.data_off + p->geo.data_size)
+		to = p->geo.data_off + p->geo.data_size;
+	if (to <= from)
+		return;
+	e.off = from;
+	e.len = to - from;
+	kv_alloc_mark_zeroed(&p->alloc, &e);
+}
+
 int kv_pool_open(const char *path, const struct kv_open_opts *o, struct kv_pool **out)
 {
 	struct kv_backend_opts bo = { .create_size = o->create_size,
@@ -548,12 +567,16 @@ int kv_pool_open(const char *path, const struct kv_open_opts *o, struct kv_pool 
 	rc = pool_build(p);
 	if (rc)
 		goto out_close;
-	/* a pool file made now is all zeros; of any other, no free page is known to be */
+	/* a pool file made now is all zeros; of any other, the holes are (kv_pool_mkfs
+	 * leaves its data area one): the janitor zeroes the rest in the background */
 	if (!p->readonly && kv_alloc_track_zero(&p->alloc, p->be.created))
 		kv_log(KV_LOG_INFO,
 		       "pool %s: reservations zero all their bytes (no memory to "
 		       "track zeroed pages)",
 		       path);
+	else if (!p->readonly && !p->be.created)
+		kv_backend_holes(&p->be, p->geo.data_off, p->geo.data_off + p->geo.data_size,
+				 mark_hole_zeroed, p);
 	*out = p;
 	return 0;
 out_close:

@@ -3,7 +3,7 @@
  * test_zero.c - zeroing reservations never show old bytes, whether the
  * pages were zeroed in the background, freed just now, or come from a pool
  * reopened (whose free pages nobody knows); and the background zeroer
- * stops once every free page is zero.
+ * stops once every free page is zero; a pool file's holes count as zeroed.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -113,10 +113,40 @@ static void test_reservations_are_zero(void **state)
 	kv_pool_close(p);
 }
 
+/*
+ * A pool made by kv_pool_mkfs() and opened later: its data area is still
+ * the file's holes, known zero without a pass over it; the pages files
+ * wrote are not, and are zeroed before anyone reserves them.
+ */
+static void test_holes_are_zero(void **state)
+{
+	struct kv_open_opts o = { .numa_node = -1 };
+	struct kv_pool *p;
+
+	assert_int_equal(kv_pool_mkfs(path, 128ull << 20, 1024, false), 0);
+	assert_int_equal(kv_pool_open(path, &o, &p), 0);
+	/* holes: nothing to zero (a file system may have written a block or two at mkfs) */
+	assert_true(kv_pool_zero_free(p, ~0ull) < (2u << 20));
+	reserve_is_zero(p, 12);
+	dirty_free_space(p, 12);
+	kv_pool_close(p);
+	assert_int_equal(kv_pool_open(path, &o, &p), 0);
+	/* what the files wrote is data now, not holes: it waits for zeroing */
+	assert_true(kv_pool_zero_free(p, ~0ull) >= 12ull * BYTES);
+	kv_pool_close(p);
+	assert_int_equal(kv_pool_open(path, &o, &p), 0);
+	dirty_free_space(p, 12);
+	kv_pool_close(p);
+	assert_int_equal(kv_pool_open(path, &o, &p), 0);
+	reserve_is_zero(p, 12); /* not zeroed in the background: on reservation */
+	kv_pool_close(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_reservations_are_zero, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_holes_are_zero, setup, teardown),
 	};
 
 	kv_log_set_handler(NULL);
