@@ -77,6 +77,17 @@ int kv_cluster_path(struct kv_daemon *d, struct kv_rpc_path *pc, const void *dat
  * leading pins stand.
  */
 uint32_t kv_cluster_hold_batch(struct kv_daemon *d, const struct kv_attr *attr, uint32_t found);
+/**
+ * kv_cluster_hold_file() - on a follower, make a read-open of @ino global
+ * before its view opens it: count it for the node and mark it in its slot,
+ * checking the record is still the file the kernel named (@node_gen, the
+ * generation bits of its node id). Return: 0 (held: kv_cluster_unhold_file()
+ * lets go), 1 (nothing to hold: not a follower), -ENOENT (being evicted, or
+ * gone on the leader).
+ */
+int kv_cluster_hold_file(struct kv_daemon *d, uint64_t ino, uint64_t node_gen);
+/** kv_cluster_unhold_file() - let go of what kv_cluster_hold_file() held. */
+void kv_cluster_unhold_file(struct kv_daemon *d, uint64_t ino);
 /** kv_cluster_stats() - the cluster_* lines of .kvfs/stats (or metrics) into @f. */
 void kv_cluster_stats(struct kv_daemon *d, FILE *f, bool prometheus);
 struct fuse_lowlevel_ops;

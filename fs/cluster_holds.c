@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* --- global holds (kvfs(7) CLUSTER: a follower's pins are seen by the leader) --- */
+/* --- global holds (kvfs(7) CLUSTER: a follower's pins and opens are seen by the leader) --- */
 
 void kv_cluster_on_unpin(void *arg, uint64_t ino)
 {
@@ -57,6 +57,33 @@ uint32_t kv_cluster_hold_batch(struct kv_daemon *d, const struct kv_attr *attr, 
 	if (n < found)
 		kv_unpin_batch(d->pool, rest, found - n);
 	return n;
+}
+
+int kv_cluster_hold_file(struct kv_daemon *d, uint64_t ino, uint64_t node_gen)
+{
+	struct kv_cluster *c = d->cluster;
+	uint64_t gen;
+	int rc = 0;
+
+	if (!c || !c->holds || !kv_pool_is_readonly(d->pool))
+		return 1; /* a leader's opens are in its own index */
+	gen = kv_gen(d->pool, ino); /* the record's, as the leader left it */
+	if (ino >= c->nholds || (gen & KV_NODE_GEN_MASK) != node_gen)
+		return -ENOENT;
+	pthread_mutex_lock(&c->hold_lock);
+	if (c->holds[ino]++ == 0 && c->slot >= 0 &&
+	    kv_pool_remote_hold(d->pool, c->slot, ino, gen)) {
+		c->holds[ino]--; /* being evicted, or another file now */
+		rc = -ENOENT;
+	}
+	pthread_mutex_unlock(&c->hold_lock);
+	return rc;
+}
+
+void kv_cluster_unhold_file(struct kv_daemon *d, uint64_t ino)
+{
+	if (d->cluster)
+		kv_cluster_on_unpin(d->cluster, ino);
 }
 
 /* Take a free slot through etcd (one transaction each) and mark what we hold in it. */

@@ -61,6 +61,7 @@ static bool writable(fuse_req_t req)
 /* --- a follower's changes through its mount, run by the leader (cluster_rpc.c) --- */
 
 #define KV_CLUSTER_FH  (1ull << 62) /* fi->fh of a file a follower opened to write */
+#define KV_CLUSTER_RFH (1ull << 61) /* ... opened to read, held node-wide */
 #define KV_WRITE_CHUNK (60u << 10) /* bytes per forwarded write: one mailbox */
 
 /* Run @pc on the leader; the view lock is held meanwhile (the mailbox is in the view). */
@@ -329,6 +330,32 @@ static void c_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const c
 	WRAP_W(kv_fuse_ops.link(req, ino, newparent, newname));
 }
 
+/*
+ * open to read: on a follower the file is held node-wide first (marked in
+ * the pool, where the leader's evictor looks), as a pin is, so its extents
+ * are not given to another file while it is open or mapped here.
+ */
+static void read_open(fuse_req_t req, struct kv_daemon *d, fuse_ino_t ino,
+		      struct fuse_file_info *fi)
+{
+	int held = kv_cluster_hold_file(d, kv_node_ino(ino), kv_node_gen(ino)), rc;
+
+	rc = held < 0 ? held : kv_open_file(d, req, ino, fi);
+	if (rc) {
+		if (held == 0)
+			kv_cluster_unhold_file(d, kv_node_ino(ino));
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	if (held == 0)
+		fi->fh = KV_CLUSTER_RFH;
+	if (fuse_reply_open(req, fi)) {
+		kv_release(d->pool, kv_node_ino(ino));
+		if (held == 0)
+			kv_cluster_unhold_file(d, kv_node_ino(ino));
+	}
+}
+
 static void c_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	/* .kvfs/ctl is opened read-write by every client: lookups work everywhere */
@@ -340,6 +367,8 @@ static void c_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		WRAP_W((kv_fuse_ops.open(req, ino, fi),
 			(fi->flags & O_TRUNC) ? kv_pool_log_change(d__->pool, kv_node_ino(ino))
 					      : (void)0));
+	else if (!kv_is_virtual(D(req), kv_node_ino(ino)))
+		WRAP(read_open(req, d__, ino, fi));
 	else
 		WRAP(kv_fuse_ops.open(req, ino, fi));
 }
@@ -376,6 +405,8 @@ static void c_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, 0);
 		return;
 	}
+	if (fi->fh == KV_CLUSTER_RFH) /* the view's hold goes below, the node's here */
+		kv_cluster_unhold_file(D(req), kv_node_ino(ino));
 	WRAP_C(kv_fuse_ops.release(req, ino, fi));
 }
 

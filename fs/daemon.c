@@ -467,6 +467,40 @@ static int stale_open_errno(pid_t tid, bool is_stale)
 }
 
 /* open: reply_open, reply_err(ENOENT, ESTALE (see above), EISDIR) */
+int kv_open_file(struct kv_daemon *d, fuse_req_t req, fuse_ino_t ino_node,
+		 struct fuse_file_info *fi)
+{
+	uint64_t ino = kv_node_ino(ino_node);
+	int rc = kv_open_gen(d->pool, ino, kv_node_gen(ino_node), KV_NODE_GEN_MASK);
+
+	if (rc == -ESTALE || !rc) {
+		int stale_rc = stale_open_errno(fuse_req_ctx(req)->pid, rc == -ESTALE);
+
+		if (stale_rc) {
+			if (!rc)
+				kv_release(d->pool, ino);
+			return -stale_rc;
+		}
+	}
+	if (rc)
+		return rc;
+	if (fi->flags & O_TRUNC) {
+		struct kv_attr in = { .size = 0 }, out;
+
+		rc = kv_setattr(d->pool, ino, KV_SET_SIZE, &in, &out);
+		if (rc) {
+			kv_release(d->pool, ino);
+			return rc;
+		}
+	}
+	set_cache_mode(fi);
+	/* a reader has nothing to flush: no round trip on its close (a writer's
+	 * close still writes back dirty pages of a mapping, kernel side) */
+	if ((fi->flags & O_ACCMODE) == O_RDONLY)
+		fi->noflush = 1;
+	return 0;
+}
+
 static void op_open(fuse_req_t req, fuse_ino_t ino_node, struct fuse_file_info *fi)
 {
 	uint64_t ino = kv_node_ino(ino_node);
@@ -477,33 +511,10 @@ static void op_open(fuse_req_t req, fuse_ino_t ino_node, struct fuse_file_info *
 		kv_special_open_reply(d, req, ino, fi);
 		return;
 	}
-	rc = kv_open_gen(d->pool, ino, kv_node_gen(ino_node), KV_NODE_GEN_MASK);
-	if (rc == -ESTALE || !rc) {
-		int stale_rc = stale_open_errno(fuse_req_ctx(req)->pid, rc == -ESTALE);
-
-		if (stale_rc)
-			rc = -stale_rc;
-	}
-	if (rc) {
+	rc = kv_open_file(d, req, ino_node, fi);
+	if (rc)
 		fuse_reply_err(req, -rc);
-		return;
-	}
-	if (fi->flags & O_TRUNC) {
-		struct kv_attr in = { .size = 0 }, out;
-
-		rc = kv_setattr(d->pool, ino, KV_SET_SIZE, &in, &out);
-		if (rc) {
-			kv_release(d->pool, ino);
-			fuse_reply_err(req, -rc);
-			return;
-		}
-	}
-	set_cache_mode(fi);
-	/* a reader has nothing to flush: no round trip on its close (a writer's
-	 * close still writes back dirty pages of a mapping, kernel side) */
-	if ((fi->flags & O_ACCMODE) == O_RDONLY)
-		fi->noflush = 1;
-	if (fuse_reply_open(req, fi))
+	else if (fuse_reply_open(req, fi))
 		kv_release(d->pool, ino);
 }
 

@@ -121,6 +121,13 @@ extern const struct fuse_lowlevel_ops kv_fuse_ops;
 
 /* daemon.c: shared by the handler files */
 void kv_fill_entry(const struct kv_attr *a, struct fuse_entry_param *e);
+/**
+ * kv_open_file() - open a pool file for the kernel: the hold, O_TRUNC and the
+ * cache mode in @fi, without replying. Return: 0 (held: kv_release() undoes
+ * it) or -errno (nothing held).
+ */
+int kv_open_file(struct kv_daemon *d, fuse_req_t req, fuse_ino_t ino_node,
+		 struct fuse_file_info *fi);
 /*
  * kv_node_stale() - does @node name an earlier life of its record (a file
  * evicted, its record reused)? Then a request about it answers ESTALE.

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 #
 # test_cluster_pins.sh - pins are global in cluster mode: blocks a follower
-# pinned are never evicted by the leader, however much it writes; kill -9
+# pinned, and files it has open or mapped to read, are never evicted by the
+# leader, however much it writes; kill -9
 # of that follower keeps them held until its etcd lease ends (2 s here) and
 # not longer; then the leader evicts them like any other. A private etcd and
 # two daemons (a leads, b follows) on one pool file; fsck clean at the end.
@@ -23,6 +24,31 @@ ok "b pins all 40" wait_for 5 grep -q "pinned 40" "$WORK/hold.out"
 ok "b's slot holds 40 files" test "$(stat_at b cluster_holds)" = 40
 ok "the leader sees 40 files held by another node" test "$(stat_at a cluster_other_holds)" = 40
 
+# files opened (and mapped) to read on b are held as pins are: 10 of 2 MiB, byte i each
+mkdir -p "$WORK/a/opened"
+for i in $(seq 0 9); do
+	python3 -c 'import sys; sys.stdout.buffer.write(bytes([int(sys.argv[1])]) * (2 << 20))' \
+		"$((i + 1))" >"$WORK/a/opened/f$i"
+done
+ok "b sees the 10 files to open" wait_for 2 test -e "$WORK/b/opened/f9"
+python3 - "$WORK/b/opened" "$WORK/go" >"$WORK/open.out" 2>&1 <<'PY' &
+import mmap, os, sys, time
+d, go = sys.argv[1], sys.argv[2]
+fds = [os.open("%s/f%d" % (d, i), os.O_RDONLY) for i in range(10)]
+m = mmap.mmap(fds[9], 2 << 20, prot=mmap.PROT_READ)
+os.close(fds.pop())  # f9 is held by its mapping alone
+print("opened", flush=True)
+while not os.path.exists(go):
+    time.sleep(0.05)
+good = sum(os.pread(fd, 2 << 20, 0) == bytes([i + 1]) * (2 << 20) for i, fd in enumerate(fds))
+good += m[:] == bytes([10]) * (2 << 20)
+print("intact", good, flush=True)
+PY
+opener=$!
+ok "b opens 9 files and maps 1" wait_for 5 grep -q opened "$WORK/open.out"
+ok "b's slot holds them too" test "$(stat_at b cluster_holds)" = 50
+opened_left() { ls "$WORK/a/opened" | wc -l; }
+
 fill() { # PREFIX N: N files of 2 MiB on the leader (the pool holds about 120)
 	local i
 	mkdir -p "$WORK/a/fill"
@@ -35,6 +61,11 @@ ok "the leader writes 300 MiB: eviction makes room" fill one 150
 ok "... and every pinned block stays" test "$(pinned_left)" -eq 40
 ok "... with its bytes (the holder checks them)" kill -0 $holder
 ok "the leader evicted other files" test "$(stat_at a evictions)" -gt 0
+ok "... but no file open or mapped on b" test "$(opened_left)" -eq 10
+touch "$WORK/go"
+ok "b reads all 10 back byte-exact" wait_for 10 grep -q "intact 10" "$WORK/open.out"
+wait $opener
+ok "closed and unmapped, b holds only its pins" wait_for 3 test "$(stat_at b cluster_holds)" = 40
 
 # kill -9 of the follower: its holds last until its lease ends, not longer
 t0=$(date +%s%N)
@@ -54,6 +85,7 @@ kill $holder 2>/dev/null
 wait $holder 2>/dev/null
 ok "then the leader evicts them like any other" fill three 140
 ok "... the pinned blocks are gone" test "$(pinned_left)" -lt 40
+ok "... and so are the files b had open" test "$(opened_left)" -lt 10
 node_unmount b
 node_unmount a
 ok "fsck is clean" "$KVFS" fsck "$POOL"
