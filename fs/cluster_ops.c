@@ -63,6 +63,7 @@ static bool writable(fuse_req_t req)
 #define KV_CLUSTER_FH  (1ull << 62) /* fi->fh of a file a follower opened to write */
 #define KV_CLUSTER_RFH (1ull << 61) /* ... opened to read, held node-wide */
 #define KV_WRITE_CHUNK (60u << 10) /* bytes per forwarded write: one mailbox */
+#define KV_XATTR_VALUE_FWD_MAX (KV_WRITE_CHUNK - KV_NAME_MAX) /* a value that fits with its name */
 
 /* Run @pc on the leader; the view lock is held meanwhile (the mailbox is in the view). */
 static int forward(fuse_req_t req, struct kv_rpc_path *pc, const void *data, size_t len,
@@ -211,6 +212,34 @@ static void fwd_names(fuse_req_t req, uint32_t what, fuse_ino_t parent, const ch
 	fuse_reply_err(req, -forward(req, &pc, names, pc.len + pc.len2, &o));
 }
 
+/*
+ * setxattr, removexattr, symlink: a name, then (but for removexattr) the
+ * value or the link's target, in one mailbox. Return: as forward(), with
+ * the new link's attributes in *@o.
+ */
+static int fwd_named(fuse_req_t req, uint32_t what, fuse_ino_t ino, const char *name,
+		     const void *more, size_t more_len, int flags, struct kv_rpc_path_out *o)
+{
+	struct kv_rpc_path pc = { .what = what, .ino = kv_node_ino(ino), .flags = (uint32_t)flags };
+	char *buf;
+	int rc;
+
+	pc.len = (uint32_t)strlen(name);
+	if (pc.len > KV_NAME_MAX)
+		return -ENAMETOOLONG;
+	if (more_len > KV_XATTR_VALUE_FWD_MAX)
+		return what == KV_PATH_SYMLINK ? -ENAMETOOLONG : -E2BIG;
+	buf = malloc(pc.len + more_len + 1);
+	if (!buf)
+		return -ENOMEM;
+	memcpy(buf, name, pc.len);
+	if (more_len)
+		memcpy(buf + pc.len, more, more_len);
+	rc = forward(req, &pc, buf, pc.len + more_len, o);
+	free(buf);
+	return rc;
+}
+
 static int64_t ns_of(const struct timespec *t)
 {
 	return (int64_t)t->tv_sec * 1000000000LL + t->tv_nsec;
@@ -309,6 +338,19 @@ static void c_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 static void c_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
 {
+	if (kv_cluster_forwards(D(req))) {
+		struct kv_rpc_path_out o;
+		struct fuse_entry_param e;
+		int rc = fwd_named(req, KV_PATH_SYMLINK, parent, name, link, strlen(link), 0, &o);
+
+		if (rc) {
+			fuse_reply_err(req, -rc);
+			return;
+		}
+		entry_of(&o.attr, &e);
+		fuse_reply_entry(req, &e);
+		return;
+	}
 	WRAP_W(kv_fuse_ops.symlink(req, link, parent, name));
 }
 
@@ -413,6 +455,20 @@ static void c_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 static void c_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
 			struct fuse_file_info *fi)
 {
+	if (kv_cluster_forwards(D(req))) {
+		struct kv_rpc_path pc = { .what = KV_PATH_FALLOCATE, .ino = kv_node_ino(ino) };
+		struct kv_rpc_path_out o;
+
+		if (off < 0 || len <= 0) {
+			fuse_reply_err(req, EINVAL);
+			return;
+		}
+		pc.flags = (uint32_t)mode;
+		pc.off = (uint64_t)off;
+		pc.attr.size = (uint64_t)len;
+		fuse_reply_err(req, -forward(req, &pc, NULL, 0, &o));
+		return;
+	}
 	WRAP_W((kv_fuse_ops.fallocate(req, ino, mode, off, len, fi),
 		kv_pool_log_change(d__->pool, kv_node_ino(ino))));
 }
@@ -444,10 +500,28 @@ static void c_statfs(fuse_req_t req, fuse_ino_t ino)
 	WRAP(kv_fuse_ops.statfs(req, ino));
 }
 
+/* A follower refuses what its own mount would, under the view lock. Return: true if it replied. */
+static bool xattr_refused(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	struct kv_daemon *d = D(req); /* not read from @req once it is answered */
+	bool refused;
+
+	kv_cluster_enter(d);
+	refused = kv_user_xattr_refused_reply(req, d, ino, name);
+	kv_cluster_leave(d);
+	return refused;
+}
+
 static void c_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
 		       size_t size, int flags)
 {
-	WRAP_W(kv_fuse_ops.setxattr(req, ino, name, value, size, flags));
+	struct kv_rpc_path_out o;
+
+	if (!kv_cluster_forwards(D(req)))
+		WRAP_W(kv_fuse_ops.setxattr(req, ino, name, value, size, flags));
+	else if (!xattr_refused(req, ino, name))
+		fuse_reply_err(req, -fwd_named(req, KV_PATH_SETXATTR, ino, name, value, size, flags,
+					       &o));
 }
 
 static void c_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
@@ -462,7 +536,12 @@ static void c_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 
 static void c_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
-	WRAP_W(kv_fuse_ops.removexattr(req, ino, name));
+	struct kv_rpc_path_out o;
+
+	if (!kv_cluster_forwards(D(req)))
+		WRAP_W(kv_fuse_ops.removexattr(req, ino, name));
+	else if (!xattr_refused(req, ino, name))
+		fuse_reply_err(req, -fwd_named(req, KV_PATH_REMOVEXATTR, ino, name, NULL, 0, 0, &o));
 }
 
 static void c_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,

@@ -196,6 +196,39 @@ static void inval_file(struct kv_daemon *d, uint64_t ino)
 		kv_janitor_queue_inval(d, 0, "", 0, kv_node(ino, gen), gen);
 }
 
+/*
+ * The changes whose name (an xattr's, or a new link's) comes with more bytes
+ * after it: the value or the link's target. The follower checked what its
+ * own mount refuses; the names are checked again here. Return: 0 or -errno.
+ */
+static int serve_named(struct kv_daemon *d, const struct kv_rpc_path *pc, const char *data,
+		       struct kv_rpc_path_out *o)
+{
+	static __thread char name[KV_NAME_MAX + 1], target[KV_SYMLINK_MAX + 1];
+	size_t more = pc->dlen - pc->len;
+	int rc;
+
+	memcpy(name, data, pc->len);
+	name[pc->len] = 0;
+	if (pc->what == KV_PATH_SYMLINK) {
+		if (more > KV_SYMLINK_MAX)
+			return -ENAMETOOLONG;
+		memcpy(target, data + pc->len, more);
+		target[more] = 0;
+		rc = kv_symlink(d->pool, pc->ino, name, pc->len, target, pc->uid, pc->gid,
+				&o->attr);
+		inval_name(d, pc->ino, name, pc->len);
+		return rc;
+	}
+	if (strlen(name) != pc->len || strncmp(name, "user.", 5) != 0)
+		return -ENOTSUP;
+	rc = pc->what == KV_PATH_SETXATTR
+		     ? kv_setxattr(d->pool, pc->ino, name, data + pc->len, more, (int)pc->flags)
+		     : kv_removexattr(d->pool, pc->ino, name);
+	kv_pool_log_change(d->pool, pc->ino);
+	return rc;
+}
+
 /* A change through a follower's mount, run on the leader's pool. Return: 0 or -errno. */
 static int serve_path(struct kv_daemon *d, const uint8_t *in, uint32_t len,
 		      struct kv_rpc_path_out *o)
@@ -258,6 +291,15 @@ static int serve_path(struct kv_daemon *d, const uint8_t *in, uint32_t len,
 		return rc;
 	case KV_PATH_SETATTR:
 		rc = kv_setattr(p, pc.ino, pc.mask, &pc.attr, &o->attr);
+		inval_file(d, pc.ino);
+		kv_pool_log_change(p, pc.ino);
+		return rc;
+	case KV_PATH_SETXATTR:
+	case KV_PATH_REMOVEXATTR:
+	case KV_PATH_SYMLINK:
+		return serve_named(d, &pc, name, o);
+	case KV_PATH_FALLOCATE:
+		rc = kv_fallocate(p, pc.ino, (int)pc.flags, pc.off, pc.attr.size);
 		inval_file(d, pc.ino);
 		kv_pool_log_change(p, pc.ino);
 		return rc;

@@ -48,6 +48,10 @@ enum kv_path_op {
 	KV_PATH_RMDIR, /* ino: parent; name */
 	KV_PATH_RENAME, /* ino: parent, name; ino2: new parent, name2; flags */
 	KV_PATH_SETATTR, /* ino, mask, attr */
+	KV_PATH_SETXATTR, /* ino; name; flags; the value follows the name */
+	KV_PATH_REMOVEXATTR, /* ino; name */
+	KV_PATH_SYMLINK, /* ino: parent; name; uid, gid; the target follows the name */
+	KV_PATH_FALLOCATE, /* ino, off; flags: mode; attr.size: length */
 };
 
 struct kv_rpc_path {

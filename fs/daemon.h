@@ -146,6 +146,13 @@ void kv_op_setxattr(fuse_req_t req, fuse_ino_t ino_node, const char *name, const
 void kv_op_getxattr(fuse_req_t req, fuse_ino_t ino_node, const char *name, size_t size);
 void kv_op_listxattr(fuse_req_t req, fuse_ino_t ino_node, size_t size);
 void kv_op_removexattr(fuse_req_t req, fuse_ino_t ino_node, const char *name);
+/*
+ * What a change of xattr @name on @ino_node may not do: a stale node
+ * (ESTALE), a virtual file or one of kvfs's own names (EPERM), a name outside
+ * "user." (ENOTSUP). Return: true if refused (the reply is sent).
+ */
+bool kv_user_xattr_refused_reply(fuse_req_t req, struct kv_daemon *d, fuse_ino_t ino_node,
+				 const char *name);
 
 /* special.c */
 bool kv_is_virtual(const struct kv_daemon *d, uint64_t ino);

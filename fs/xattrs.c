@@ -18,13 +18,9 @@ static bool own_xattr(const char *name)
 	       strcmp(name, KV_XATTR_QUOTA) != 0;
 }
 
-/*
- * What a change of xattr @name on @ino_node may not do: a stale node
- * (ESTALE), a virtual file or one of kvfs's own names (EPERM), a name outside
- * "user." (ENOTSUP). Return: true if refused (the reply is sent).
- */
-static bool user_xattr_refused_reply(fuse_req_t req, struct kv_daemon *d, fuse_ino_t ino_node,
-				     const char *name)
+/* What a change of xattr @name may not do (daemon.h); a cluster follower asks too. */
+bool kv_user_xattr_refused_reply(fuse_req_t req, struct kv_daemon *d, fuse_ino_t ino_node,
+				 const char *name)
 {
 	int err = 0;
 
@@ -46,7 +42,7 @@ void kv_op_setxattr(fuse_req_t req, fuse_ino_t ino_node, const char *name, const
 	uint64_t ino = kv_node_ino(ino_node);
 	struct kv_daemon *d = KV_DAEMON(req);
 
-	if (user_xattr_refused_reply(req, d, ino_node, name))
+	if (kv_user_xattr_refused_reply(req, d, ino_node, name))
 		return;
 	fuse_reply_err(req, -kv_setxattr(d->pool, ino, name, value, size, flags));
 }
@@ -127,7 +123,7 @@ void kv_op_removexattr(fuse_req_t req, fuse_ino_t ino_node, const char *name)
 	uint64_t ino = kv_node_ino(ino_node);
 	struct kv_daemon *d = KV_DAEMON(req);
 
-	if (user_xattr_refused_reply(req, d, ino_node, name))
+	if (kv_user_xattr_refused_reply(req, d, ino_node, name))
 		return;
 	fuse_reply_err(req, -kv_removexattr(d->pool, ino, name));
 }

@@ -84,6 +84,23 @@ ok "a truncating write through a follower, read on the leader" \
 	wait_for 2 test "$(cat "$WORK/n1/byn2/sub/g1")" = short
 ok "chmod through a follower shows on the leader" \
 	bash -c "chmod 600 '$WORK/n3/byn2/sub/g2' && test \"\$(stat -c %a '$WORK/n1/byn2/sub/g2')\" = 600"
+ok "setfattr through a follower" setfattr -n user.model -v llama "$WORK/n3/byn2/sub/g2"
+ok "... read on the leader and the other follower" wait_for 2 bash -c \
+	"getfattr --only-values -n user.model '$WORK/n1/byn2/sub/g2' 2>/dev/null | grep -qx llama &&
+	 getfattr --only-values -n user.model '$WORK/n2/byn2/sub/g2' 2>/dev/null | grep -qx llama"
+ok "a directory policy set through a follower" setfattr -n user.kvfs.evict -v never "$WORK/n2/byn2"
+ok "... holds on the leader" wait_for 2 grep -q "^dir /byn2 evict never" "$WORK/n1/.kvfs/stats"
+ok "setfattr -x through a follower" setfattr -x user.model "$WORK/n2/byn2/sub/g2"
+ok "... gone on the leader" wait_for 2 bash -c "! getfattr -n user.model '$WORK/n1/byn2/sub/g2' 2>/dev/null"
+expect_fail "a follower refuses kvfs's own xattrs as the leader does" \
+	setfattr -n user.kvfs.extents -v x "$WORK/n2/byn2/sub/g2"
+expect_fail "... and names outside user." setfattr -n trusted.x -v 1 "$WORK/n2/byn2/sub/g2"
+ok "ln -s through a follower" ln -s sub/g3 "$WORK/n3/byn2/link"
+ok "... the link resolves on the leader" wait_for 2 cmp -s "$WORK/src.3" "$WORK/n1/byn2/link"
+ok "... and on the other follower" wait_for 2 test "$(readlink "$WORK/n2/byn2/link")" = sub/g3
+ok "fallocate through a follower" fallocate -l 1M "$WORK/n2/byn2/prealloc"
+ok "... the size shows on the leader" wait_for 2 test "$(stat -c %s "$WORK/n1/byn2/prealloc")" = 1048576
+setfattr -x user.kvfs.evict "$WORK/n1/byn2"
 ok "the leader served them" test "$(stat_at n1 cluster_served)" -gt 5
 
 # a file the leader changes in place (same size): the followers' page caches let go
