@@ -94,10 +94,13 @@ int kv_follow_build(struct kv_pool *p)
 {
 	uint64_t ino;
 
-	if (!KV_ALLOC_ARRAY(p, seen, p->ninodes) || !KV_ALLOC_ARRAY(p, seen_pages, p->ninodes))
+	if (!KV_ALLOC_ARRAY(p, seen, p->ninodes) || !KV_ALLOC_ARRAY(p, seen_pages, p->ninodes) ||
+	    !KV_ALLOC_ARRAY(p, seen_free, p->ninodes))
 		return -ENOMEM;
 	for (ino = KV_ROOT_INO; ino < p->ninodes; ino++) {
 		const struct kv_inode *in = kv_inode(p, ino);
+
+		p->seen_free[ino] = ino > KV_ROOT_INO && in->state == KV_INODE_FREE && !p->bad[ino];
 
 		if (in->state == KV_INODE_LIVE && !p->bad[ino]) {
 			p->seen[ino] = seen_type(in->mode);
@@ -111,8 +114,10 @@ void kv_follow_free(struct kv_pool *p)
 {
 	free(p->seen);
 	free(p->seen_pages);
+	free(p->seen_free);
 	p->seen = NULL;
 	p->seen_pages = NULL;
+	p->seen_free = NULL;
 }
 
 /* --- one record --- */
@@ -213,6 +218,8 @@ static int follow_one(struct kv_pool *p, uint64_t ino, bool *had)
 	/* its data counts in the view's use while it is in the view */
 	p->follow_used += ((int64_t)(want ? record_pages(&c) : 0) - p->seen_pages[ino]) * KV_PAGE_SIZE;
 	p->seen_pages[ino] = want ? record_pages(&c) : 0;
+	p->follow_free += (int64_t)(c.state == KV_INODE_FREE) - p->seen_free[ino];
+	p->seen_free[ino] = c.state == KV_INODE_FREE;
 	/* checked again now, as an open checks it: a bad record is left out and quarantined */
 	p->bad[ino] = 0;
 	if (why)

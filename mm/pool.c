@@ -686,6 +686,8 @@ void kv_pool_get_stats(struct kv_pool *p, struct kv_pool_stats *st)
 	}
 	st->inodes_total = p->ninodes - 1;
 	st->inodes_free = p->nfree_ino;
+	if (p->seen && (int64_t)p->nfree_ino + p->follow_free >= 0) /* a follower's view */
+		st->inodes_free = (uint64_t)((int64_t)p->nfree_ino + p->follow_free);
 	st->files = p->files;
 	st->directories = p->dirs;
 	st->held_files = p->held;

@@ -207,6 +207,8 @@ struct kv_pool {
 	/* follow.c: data pages the view counts each record for, and the change since its build */
 	uint32_t *seen_pages;
 	int64_t follow_used; /* bytes: the allocator's use plus this is the view's */
+	uint8_t *seen_free; /* counted free, as holds.c's list at open counts it */
+	int64_t follow_free; /* records: the free list's length plus this is the view's */
 };
 
 /* Allocate a zeroed DRAM array of @n for field @f of @p. Return: it, or NULL. */

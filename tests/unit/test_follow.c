@@ -125,11 +125,24 @@ static void same_as_fresh(struct kv_pool *view, const uint64_t *dirs, int n)
 		listing(fresh, dirs[i], b, sizeof(b));
 		assert_string_equal(a, b);
 	}
+	{ /* the marked directories, and the files below each (their bytes: at the next open) */
+		struct kv_dir_stats da[8], db[8];
+		int na = kv_pool_dir_stats(view, da, 8), nb = kv_pool_dir_stats(fresh, db, 8), j;
+
+		assert_int_equal(na, nb);
+		for (j = 0; j < na; j++) {
+			assert_int_equal(da[j].ino, db[j].ino);
+			assert_int_equal(da[j].never, db[j].never);
+			assert_int_equal(da[j].files, db[j].files);
+		}
+	}
 	kv_pool_get_stats(view, &sa);
 	kv_pool_get_stats(fresh, &sb);
 	assert_int_equal(sa.files, sb.files);
 	assert_int_equal(sa.directories, sb.directories);
 	assert_int_equal(sa.used_bytes, sb.used_bytes);
+	assert_int_equal(sa.free_bytes, sb.free_bytes);
+	assert_int_equal(sa.inodes_free, sb.inodes_free);
 	kv_pool_close(fresh);
 }
 
