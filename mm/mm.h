@@ -660,8 +660,9 @@ void kv_pool_set_forward(struct kv_pool *p, const struct kv_forward_ops *ops, vo
 /** kv_pool_rpc_box() - node slot @slot's mailbox in the pool. Return: it, or NULL. */
 struct kv_rpc_box *kv_pool_rpc_box(struct kv_pool *p, int slot);
 /**
- * kv_pool_log_change() - a leader changed @ino's bytes or attributes in place:
- * log it for the followers' page caches. Return: nothing.
+ * kv_pool_log_change() - a leader changed @ino's record or its bytes in place:
+ * publish the record (and its xattr blob) and log it, for the followers'
+ * views (kv_pool_follow) and page caches. Return: nothing.
  */
 void kv_pool_log_change(struct kv_pool *p, uint64_t ino);
 /**
