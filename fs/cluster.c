@@ -246,7 +246,8 @@ static void follow(struct kv_cluster *c)
 
 	pthread_mutex_lock(&c->refresh_lock);
 	seq = kv_pool_change_seq(c->d->pool);
-	if (!kv_pool_is_readonly(c->d->pool) || seq == c->seen_seq) {
+	if (!kv_pool_is_readonly(c->d->pool) ||
+	    (seq == c->seen_seq && !kv_pool_follow_behind(c->d->pool))) {
 		pthread_mutex_unlock(&c->refresh_lock);
 		return; /* leading, or nothing new */
 	}

@@ -305,8 +305,10 @@ int kv_pool_follow(struct kv_pool *p, kv_follow_fn fn, void *arg)
 
 	if (!p->seen)
 		return -EINVAL;
+	if (p->follow_err) /* entries were skipped or not applied: they are not read again */
+		return p->follow_err;
 	if (leader_changed(p))
-		return -ESTALE;
+		return p->follow_err = -ESTALE;
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
 		pos = p->follow_pos;
@@ -329,8 +331,20 @@ int kv_pool_follow(struct kv_pool *p, kv_follow_fn fn, void *arg)
 	free(l.ino);
 	if (!rc && leader_changed(p))
 		rc = -ESTALE; /* a new leader replayed or repaired meanwhile: not logged */
-	if (rc)
+	if (rc) {
+		p->follow_err = rc;
 		kv_log(KV_LOG_DEBUG, "pool %s: the view cannot follow the change log (%s)",
 		       p->be.path, rc == -ESTALE ? "entries lost or a new leader" : "bad root");
+	}
 	return rc ? rc : done;
+}
+
+bool kv_pool_follow_behind(struct kv_pool *p)
+{
+	uint64_t head;
+
+	if (!p->seen)
+		return false;
+	kv_pool_log_read(p, &head, NULL, NULL, 0);
+	return head != p->follow_pos || p->follow_err;
 }

@@ -687,9 +687,17 @@ typedef void (*kv_follow_fn)(void *arg, uint64_t ino, uint64_t gen);
  * view's place, a new leader opened the pool, or the entries do not fit
  * together: open a new view), -EUCLEAN (the root record is bad), -EINVAL
  * (not a follower's view), -ENOMEM. After an error the view is as good as
- * before but behind: open a new one.
+ * before but behind, and every later call fails the same: open a new one.
  */
 int kv_pool_follow(struct kv_pool *p, kv_follow_fn fn, void *arg);
+/**
+ * kv_pool_follow_behind() - has the change log entries past a follower's
+ * view's place (or did kv_pool_follow() fail)? A change the leader makes
+ * outside a request (eviction by its janitor) is logged without moving the
+ * change count. Lock-free; call it where kv_pool_follow() is called from.
+ * Return: true if kv_pool_follow() has work (false for any other pool).
+ */
+bool kv_pool_follow_behind(struct kv_pool *p);
 /** kv_pool_is_readonly() - Return: true for a pool opened read-only (a follower's view). */
 bool kv_pool_is_readonly(const struct kv_pool *p);
 

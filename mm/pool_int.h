@@ -204,6 +204,7 @@ struct kv_pool {
 	 */
 	uint8_t *seen;
 	uint64_t follow_pos, follow_epoch, follow_opens;
+	int follow_err; /* the view fell behind for good (kv_pool_follow's error): a new one is needed */
 	/* follow.c: data pages the view counts each record for, and the change since its build */
 	uint32_t *seen_pages;
 	int64_t follow_used; /* bytes: the allocator's use plus this is the view's */

@@ -173,7 +173,9 @@ static void test_follow_namespace(void **state)
 		snprintf(name, sizeof(name), "f%d", i);
 		f[i] = mk(lead, d1, name, S_IFREG | 0644);
 	}
+	assert_true(kv_pool_follow_behind(view));
 	assert_true(kv_pool_follow(view, NULL, NULL) > 0);
+	assert_false(kv_pool_follow_behind(view));
 	assert_int_equal(lookup(view, d1, "f3", &a), 0);
 	assert_int_equal(a.ino, f[3]);
 
@@ -249,6 +251,8 @@ static void test_follow_falls_back(void **state)
 		mk(lead, d, name, S_IFREG | 0644);
 	}
 	assert_int_equal(kv_pool_follow(view, NULL, NULL), -ESTALE);
+	mk(lead, d, "after", S_IFREG | 0644);
+	assert_int_equal(kv_pool_follow(view, NULL, NULL), -ESTALE); /* for good */
 	kv_pool_close(view);
 	view = open_view(); /* what the caller does then */
 	assert_int_equal(lookup(view, d, "x1499", &a), 0);
