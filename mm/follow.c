@@ -61,8 +61,8 @@ static void leader_marks(struct kv_pool *p, uint64_t *epoch, uint64_t *opens)
 {
 	kv_coh_invalidate(&p->sb->rt.open_count, sizeof(p->sb->rt.open_count));
 	*epoch = kv_pool_cluster_epoch(p);
-	*opens = atomic_load_explicit((_Atomic uint64_t *)&p->sb->rt.open_count,
-				      memory_order_acquire);
+	*opens =
+	    atomic_load_explicit((_Atomic uint64_t *)&p->sb->rt.open_count, memory_order_acquire);
 }
 
 /* Was a new leader at work since the view was built (or the last follow)? */
@@ -86,7 +86,8 @@ static uint32_t record_pages(const struct kv_inode *in)
 	uint64_t bytes = kv_extents_bytes(in);
 
 	if (in->xattr_off)
-		bytes += ((uint64_t)in->xattr_len + KV_PAGE_SIZE - 1) & ~(uint64_t)(KV_PAGE_SIZE - 1);
+		bytes +=
+		    ((uint64_t)in->xattr_len + KV_PAGE_SIZE - 1) & ~(uint64_t)(KV_PAGE_SIZE - 1);
 	return (uint32_t)(bytes / KV_PAGE_SIZE);
 }
 
@@ -180,6 +181,18 @@ static void copy_record(struct kv_pool *p, uint64_t ino, struct kv_inode *c)
 }
 
 /*
+ * What an open finds wrong with record @ino on its own (@c, a copy): as
+ * kv_check_records(), orphans and reservations are not checked beyond their
+ * state. Return: NULL or why it is bad.
+ */
+static const char *record_why(struct kv_pool *p, uint64_t ino, const struct kv_inode *c)
+{
+	if (ino != KV_ROOT_INO && (c->state == KV_INODE_ORPHAN || c->state == KV_INODE_RESERVED))
+		return NULL;
+	return kv_check_record(&p->geo, ino, c, p->base);
+}
+
+/*
  * Bring the view's state of @ino to what an open would make of its record
  * now. *@had: the view knew it before (the kernel may cache it).
  * Return: 0 done; 1 it does not fit the view yet (try again after the other
@@ -194,7 +207,14 @@ static int follow_one(struct kv_pool *p, uint64_t ino, bool *had)
 
 	*had = have != KV_SEEN_NONE;
 	copy_record(p, ino, &c);
-	why = kv_check_record(&p->geo, ino, &c, p->base);
+	why = record_why(p, ino, &c);
+	if (why) { /* bad, or caught while the leader writes it: then its next entry */
+		struct kv_inode again;
+
+		copy_record(p, ino, &again);
+		if (memcmp(&c, &again, sizeof(c)))
+			return 0;
+	}
 	if (ino == KV_ROOT_INO) {
 		if (why)
 			return -EUCLEAN;
@@ -216,7 +236,8 @@ static int follow_one(struct kv_pool *p, uint64_t ino, bool *had)
 			link_seen(p, ino, &c, want);
 	}
 	/* its data counts in the view's use while it is in the view */
-	p->follow_used += ((int64_t)(want ? record_pages(&c) : 0) - p->seen_pages[ino]) * KV_PAGE_SIZE;
+	p->follow_used +=
+	    ((int64_t)(want ? record_pages(&c) : 0) - p->seen_pages[ino]) * KV_PAGE_SIZE;
 	p->seen_pages[ino] = want ? record_pages(&c) : 0;
 	p->follow_free += (int64_t)(c.state == KV_INODE_FREE) - p->seen_free[ino];
 	p->seen_free[ino] = c.state == KV_INODE_FREE;

@@ -50,8 +50,9 @@ static int teardown(void **state)
 
 static struct kv_pool *open_leader(uint64_t epoch)
 {
-	struct kv_open_opts o = { .numa_node = -1, .cluster = true, .cluster_epoch = epoch,
-				  .cluster_node = "lead" };
+	struct kv_open_opts o = {
+		.numa_node = -1, .cluster = true, .cluster_epoch = epoch, .cluster_node = "lead"
+	};
 	struct kv_pool *p = NULL;
 
 	assert_int_equal(kv_pool_open(path, &o, &p), 0);
@@ -192,9 +193,8 @@ static void test_follow_namespace(void **state)
 	/* the fast path: reserve and commit a batch */
 	for (i = 0; i < 4; i++) {
 		snprintf(name, sizeof(name), "blk%d", i);
-		assert_int_equal(kv_reserve(lead, d1, name, strlen(name), 8192, 0, 0, true, &ino[i],
-					    &ext),
-				 0);
+		assert_int_equal(
+		    kv_reserve(lead, d1, name, strlen(name), 8192, 0, 0, true, &ino[i], &ext), 0);
 	}
 	assert_int_equal(kv_commit(lead, ino, 4, published), 0);
 	/* a replacing rename: the name's old file goes in the same transaction */
