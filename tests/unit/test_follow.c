@@ -2,12 +2,14 @@
 /*
  * test_follow.c - a cluster follower's view follows the change log in place
  * (mm/follow.c, kv_pool_follow): a leader's open of a pool file under /tmp
- * creates, writes, renames, unlinks, marks and evicts; a read-only cluster
+ * creates, writes, renames, unlinks, removes directories, marks and
+ * evicts; a read-only cluster
  * open of the same pool follows, and every directory it lists and every name
  * it looks up matches a view opened afresh. A log the leader wrote past the
  * view's place, and a new leader, send it back to a new open (-ESTALE); a
  * scribbled record is quarantined and left out, as an open leaves it out,
- * and a scribbled log entry is skipped; without hardware coherence the view
+ * a scribbled log entry is skipped, and a directory scribbled under its own
+ * child sends the view to a new open; without hardware coherence the view
  * invalidates what it reads again.
  */
 #include <stdarg.h>
@@ -170,6 +172,7 @@ static void test_follow_namespace(void **state)
 
 	d1 = mk(lead, KV_ROOT_INO, "d1", S_IFDIR | 0755);
 	d2 = mk(lead, KV_ROOT_INO, "d2", S_IFDIR | 0755);
+	mk(lead, KV_ROOT_INO, "e", S_IFDIR | 0755);
 	for (i = 0; i < 8; i++) {
 		snprintf(name, sizeof(name), "f%d", i);
 		f[i] = mk(lead, d1, name, S_IFREG | 0644);
@@ -199,12 +202,18 @@ static void test_follow_namespace(void **state)
 	assert_int_equal(kv_commit(lead, ino, 4, published), 0);
 	/* a replacing rename: the name's old file goes in the same transaction */
 	assert_int_equal(kv_rename(lead, d1, "f4", 2, d1, "f5", 2, 0, &moved), 0);
+	/* a directory made and removed, and one removed that the view had */
+	mk(lead, d1, "gone", S_IFDIR | 0755);
+	assert_int_equal(kv_rmdir(lead, d1, "gone", 4), 0);
+	assert_int_equal(kv_rmdir(lead, KV_ROOT_INO, "e", 1), 0);
 
 	assert_true(kv_pool_follow(view, NULL, NULL) > 0);
 	assert_int_equal(lookup(view, d1, "f1", &a), -ENOENT);
 	assert_int_equal(lookup(view, d2, "g1", &a), 0);
 	assert_int_equal(a.ino, f[1]);
 	assert_int_equal(lookup(view, d1, "f2", &a), -ENOENT);
+	assert_int_equal(lookup(view, d1, "gone", &a), -ENOENT);
+	assert_int_equal(lookup(view, KV_ROOT_INO, "e", &a), -ENOENT);
 	assert_int_equal(lookup(view, d1, "d3", &a), -ENOENT);
 	assert_int_equal(lookup(view, d2, "d3moved", &a), 0);
 	assert_int_equal(lookup(view, a.ino, "inner", &a), 0);
@@ -345,6 +354,33 @@ static void test_follow_hostile(void **state)
 	munmap(m, len);
 }
 
+/* A directory scribbled under its own child: no cycle joins the view. */
+static void test_follow_cycle(void **state)
+{
+	struct kv_pool *lead = open_leader(1), *view = open_view();
+	const struct kv_geometry *g = kv_pool_geometry(lead);
+	uint64_t top, sub, dirs[1] = { KV_ROOT_INO };
+	struct kv_attr a;
+	size_t len;
+	uint8_t *m = map_pool(&len);
+
+	top = mk(lead, KV_ROOT_INO, "top", S_IFDIR | 0755);
+	sub = mk(lead, top, "sub", S_IFDIR | 0755);
+	mk(lead, sub, "leaf", S_IFREG | 0644);
+	assert_true(kv_pool_follow(view, NULL, NULL) > 0);
+	((struct kv_inode *)(m + g->inode_off) + top)->parent = sub;
+	kv_pool_log_change(lead, top);
+	assert_int_equal(kv_pool_follow(view, NULL, NULL), -ESTALE);
+	assert_int_equal(kv_pool_follow(view, NULL, NULL), -ESTALE); /* until replaced */
+	kv_pool_close(view);
+	view = open_view(); /* an open drops the cycle */
+	assert_int_equal(lookup(view, KV_ROOT_INO, "top", &a), -ENOENT);
+	same_as_fresh(view, dirs, 1);
+	kv_pool_close(view);
+	kv_pool_close(lead);
+	munmap(m, len);
+}
+
 /* Without hardware coherence the view drops its stale copies of what it reads again. */
 static void test_follow_not_coherent(void **state)
 {
@@ -375,6 +411,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_follow_namespace, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_follow_falls_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_follow_hostile, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_follow_cycle, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_follow_not_coherent, setup, teardown),
 	};
 
