@@ -3,9 +3,8 @@
  * test_follow.c - a cluster follower's view follows the change log in place
  * (mm/follow.c, kv_pool_follow): a leader's open of a pool file under /tmp
  * creates, writes, renames, unlinks, removes directories, marks and
- * evicts; a read-only cluster
- * open of the same pool follows, and every directory it lists and every name
- * it looks up matches a view opened afresh. A log the leader wrote past the
+ * evicts; a read-only cluster open of the same pool follows, and every
+ * directory it lists and every name it looks up matches a view opened afresh. A log the leader wrote past the
  * view's place, and a new leader, send it back to a new open (-ESTALE); a
  * scribbled record is quarantined and left out, as an open leaves it out,
  * a scribbled log entry is skipped, and a directory scribbled under its own
