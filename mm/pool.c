@@ -554,7 +554,7 @@ int kv_pool_open(const char *path, const struct kv_open_opts *o, struct kv_pool 
 		rc = kv_follow_build(p);
 	if (rc)
 		goto out_close;
-	if (!p->readonly) /* from now on: a cluster leader logs each record it changes */
+	if (!p->readonly && o->cluster) /* from now on: a leader logs each record it changes */
 		p->up.changed = kv_pool_log_change;
 	/* a pool file made now is all zeros; of any other, no free page is known to be */
 	if (!p->readonly && kv_alloc_track_zero(&p->alloc, p->be.created))
