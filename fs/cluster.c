@@ -8,10 +8,14 @@
  * the journal (mm/cluster.c) and every commit checks it, and asks
  * kv_cluster_leader_ok() here: still leader, lease not yet past its deadline.
  *
- * A follower serves a read-only view of the pool: it opens it again whenever
- * the leader's change count moves (kv_pool_change_seq) and answers the kernel
- * with zero cache timeouts, so what the leader committed is seen at the next
- * lookup. The views are swapped under an rwlock every FUSE op holds shared.
+ * A follower serves a read-only view of the pool: whenever the leader's
+ * change count moves (kv_pool_change_seq) it follows the pool's change log
+ * in place (kv_pool_follow: what changed, whatever the size of the inode
+ * table), under an rwlock every FUSE op holds shared, and answers the
+ * kernel with zero cache timeouts, so what the leader committed is seen at
+ * the next lookup. Where the log cannot say (it wrapped, a new leader) and
+ * every KV_VIEW_RECHECK_NS while the leader writes, it opens a new view and
+ * swaps it in under the same rwlock.
  * A follower elected leader opens the pool read-write the same way. Global
  * holds and forwarding are in cluster_holds.c.
  *
@@ -194,40 +198,70 @@ static void install(struct kv_cluster *c, struct kv_pool *np)
 		retire(c, old);
 }
 
-/* Files the leader changed in place: the kernel forgets their pages (the janitor tells it). */
-static void drop_changed_pages(struct kv_cluster *c)
+/* A logged file or directory the view knew: the kernel forgets its pages (the janitor tells it). */
+static void drop_changed_pages(void *arg, uint64_t ino, uint64_t gen)
 {
-	uint64_t ino[256], gen[256];
-	int n, i;
+	struct kv_cluster *c = arg;
 
-	while ((n = kv_pool_log_read(c->d->pool, &c->log_pos, ino, gen, 256)) > 0)
-		for (i = 0; i < n; i++) {
-			kv_janitor_queue_inval(c->d, 0, "", 0, kv_node(ino[i], gen[i]), gen[i]);
-			atomic_fetch_add(&c->page_invals, 1);
-		}
+	kv_janitor_queue_inval(c->d, 0, "", 0, kv_node(ino, gen), gen);
+	atomic_fetch_add(&c->page_invals, 1);
 }
 
-/* A follower: the leader committed since our view was made; open a new one. */
+/* The view follows the change log in place, no request inside. Return: as kv_pool_follow(). */
+static int follow_log(struct kv_cluster *c)
+{
+	int rc;
+
+	pthread_rwlock_wrlock(&c->swap);
+	rc = kv_pool_follow(c->d->pool, drop_changed_pages, c);
+	pthread_rwlock_unlock(&c->swap);
+	if (rc >= 0)
+		atomic_fetch_add(&c->follows, 1);
+	return rc;
+}
+
+/*
+ * A new view, built beside the one serving, then brought up to what the log
+ * says was changed while it was built, and swapped in. *@rc: that follow's.
+ * Return: 0, or -EAGAIN (views made too fast, or no view: the next poll).
+ */
+static int reopen(struct kv_cluster *c, int *rc)
+{
+	struct kv_pool *np;
+
+	if (!reap_views(c) || open_view(c, false, 0, &np))
+		return -EAGAIN;
+	*rc = kv_pool_follow(np, drop_changed_pages, c);
+	install(c, np);
+	c->view_ns = kv_mono_ns();
+	atomic_fetch_add(&c->refreshes, 1);
+	return 0;
+}
+
+/* A follower: the leader committed since our view was brought up to date. */
 static void follow(struct kv_cluster *c)
 {
 	uint64_t seq, again;
-	struct kv_pool *np;
+	int rc = -ESTALE;
 
 	pthread_mutex_lock(&c->refresh_lock);
 	seq = kv_pool_change_seq(c->d->pool);
-	if (!kv_pool_is_readonly(c->d->pool) || seq == c->seen_seq || !reap_views(c) ||
-	    open_view(c, false, 0, &np)) {
+	if (!kv_pool_is_readonly(c->d->pool) ||
+	    (seq == c->seen_seq && !kv_pool_follow_behind(c->d->pool))) {
 		pthread_mutex_unlock(&c->refresh_lock);
-		return; /* leading, nothing new, views made too fast, or no view: next poll */
+		return; /* leading, or nothing new */
 	}
-	install(c, np);
-	atomic_store(&c->view_seq, seq);
-	drop_changed_pages(c);
+	if (kv_mono_ns() - c->view_ns < KV_VIEW_RECHECK_NS)
+		rc = follow_log(c);
+	if (rc < 0 && reopen(c, &rc)) {
+		pthread_mutex_unlock(&c->refresh_lock);
+		return;
+	}
+	atomic_store(&c->view_seq, seq); /* what was logged before seq moved is in the view */
 	pthread_mutex_unlock(&c->refresh_lock);
-	/* a commit during the open may be half in the view: then look again at once */
-	again = kv_pool_change_seq(np);
-	c->seen_seq = again == seq ? seq : 0;
-	atomic_fetch_add(&c->refreshes, 1);
+	/* a commit meanwhile may be half in the view: then look again at once */
+	again = kv_pool_change_seq(c->d->pool);
+	c->seen_seq = again == seq && rc >= 0 ? seq : 0;
 }
 
 static int promote(struct kv_cluster *c, uint64_t epoch)
@@ -457,7 +491,7 @@ static int open_first_view(struct kv_cluster *c, const char *pool)
 		 u[13], u[14], u[15]);
 	c->nholds = info.max_ino + 1;
 	c->seen_seq = kv_pool_change_seq(view);
-	kv_pool_log_read(view, &c->log_pos, NULL, NULL, 0); /* from now on */
+	c->view_ns = kv_mono_ns();
 	atomic_store(&c->view_seq, c->seen_seq);
 	c->d->pool = view;
 	return 0;
@@ -630,10 +664,11 @@ void kv_cluster_stats(struct kv_daemon *d, FILE *f, bool prometheus)
 		fprintf(f,
 			"cluster_node %s\ncluster_role %s\ncluster_epoch %llu\n"
 			"cluster_members %lld\ncluster_leader %s\ncluster_refreshes %llu\n"
-			"cluster_commits_refused %llu\n",
+			"cluster_follows %llu\ncluster_commits_refused %llu\n",
 			c->node, role_names[role], (unsigned long long)atomic_load(&c->epoch),
 			(long long)atomic_load(&c->members), leader,
 			(unsigned long long)atomic_load(&c->refreshes),
+			(unsigned long long)atomic_load(&c->follows),
 			(unsigned long long)(d->pool ? kv_pool_commits_refused(d->pool) : 0));
 		fprintf(f,
 			"cluster_forwarded %llu\ncluster_served %llu\ncluster_page_invals %llu\n",

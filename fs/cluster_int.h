@@ -19,6 +19,9 @@
 #define KV_RETIRED_MAX	  32 /* with the grace: at most 160 new views a second */
 #define KV_VIEW_GRACE_NS  (200 * 1000000LL)
 #define KV_FOLLOW_POLL_NS (1 * 1000000LL) /* a follower looks at the change count this often */
+/* ... and, while the leader writes, opens a new view this often: what the log does not carry
+ * (extents two records share, the allocator's and anchors' byte counts) is checked and counted */
+#define KV_VIEW_RECHECK_NS (30 * 1000000000LL)
 
 #define KV_REASON_NO_ETCD "etcd unreachable past the lease: metadata is read-only"
 
@@ -34,6 +37,7 @@ struct kv_cluster {
 	_Atomic int64_t members;
 	_Atomic int64_t deadline_ns; /* monotonic: the lease surely lives until then */
 	_Atomic uint64_t refreshes, promotions;
+	_Atomic uint64_t follows; /* times the follower's view followed the change log in place */
 	pthread_mutex_t info_lock; /* leader name, reason */
 	char leader[32], reason[160];
 	pthread_rwlock_t swap;
@@ -58,7 +62,7 @@ struct kv_cluster {
 	_Atomic uint64_t view_seq; /* the view holds every change up to this */
 	_Atomic uint64_t min_seq; /* what this node committed: its next request must see it */
 	_Atomic uint64_t forwarded, served;
-	uint64_t log_pos; /* the change log read so far (follower) */
+	int64_t view_ns; /* when the follower's view was last opened anew (monotonic) */
 	_Atomic uint64_t page_invals;
 };
 

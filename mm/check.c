@@ -173,6 +173,16 @@ const char *kv_check_xattrs(const uint8_t *blob, uint32_t len)
 	return NULL;
 }
 
+const char *kv_check_record(const struct kv_geometry *g, uint64_t ino, const struct kv_inode *in,
+			    const uint8_t *base)
+{
+	const char *why = kv_check_inode(g, ino, in);
+
+	if (!why && in->state != KV_INODE_FREE && in->xattr_off)
+		why = kv_check_xattrs(base + in->xattr_off, in->xattr_len);
+	return why;
+}
+
 /* --- the whole table --- */
 
 struct claim {
@@ -237,9 +247,7 @@ static void check_each(struct checker *c, const uint8_t *base)
 		    (ino != KV_ROOT_INO &&
 		     (s.state == KV_INODE_ORPHAN || s.state == KV_INODE_RESERVED)))
 			continue;
-		why = kv_check_inode(c->g, ino, &s);
-		if (!why && s.xattr_off)
-			why = kv_check_xattrs(base + s.xattr_off, s.xattr_len);
+		why = kv_check_record(c->g, ino, &s, base);
 		if (why)
 			mark_bad(c, ino, why, 0);
 	}

@@ -71,6 +71,16 @@ const char *kv_check_xattrs(const uint8_t *blob, uint32_t len);
  */
 uint64_t kv_data_sum(const uint8_t *base, const struct kv_extent *ext, unsigned n, uint64_t size);
 
+/**
+ * kv_check_record() - one record on its own, as open and fsck check each:
+ * kv_check_inode() of @in (a copy the caller made), then its xattr blob
+ * read through the pool mapping @base. A follower's view checks each
+ * record the change log names with it (mm/follow.c).
+ * Return: NULL (good, or FREE) or why not.
+ */
+const char *kv_check_record(const struct kv_geometry *g, uint64_t ino, const struct kv_inode *in,
+			    const uint8_t *base);
+
 struct kv_check_summary {
 	uint64_t extents; /* extents claimed by good live records, xattr blobs included */
 	uint64_t used_bytes;

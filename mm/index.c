@@ -85,17 +85,22 @@ int kv_index_check_name(const char *name, size_t len)
  * about two DRAM misses however many files there are. Deletion shifts the
  * run back (no tombstones); the table is sized for a load of at most 2/3.
  */
-void kv_index_hash_insert(struct kv_pool *p, uint64_t ino)
+static void hash_insert_h(struct kv_pool *p, uint64_t ino, uint64_t h)
 {
-	struct kv_inode *in = kv_inode(p, ino);
-	uint64_t h = kv_index_name_hash((const char *)in->name, in->name_len, in->parent),
-		 i = h & p->hmask;
+	uint64_t i = h & p->hmask;
 
 	while (p->htab[i].ino)
 		i = (i + 1) & p->hmask;
 	p->htab[i].hash = h;
 	p->htab[i].ino = ino;
 	p->hkey[ino] = h;
+}
+
+void kv_index_hash_insert(struct kv_pool *p, uint64_t ino)
+{
+	struct kv_inode *in = kv_inode(p, ino);
+
+	hash_insert_h(p, ino, kv_index_name_hash((const char *)in->name, in->name_len, in->parent));
 }
 
 /* By the hash it went in with, not by the record's name: the pool may have changed that. */
@@ -138,7 +143,8 @@ uint64_t kv_index_hash_find(struct kv_pool *p, uint64_t parent, const char *name
 
 /* --- directory child lists --- */
 
-void kv_index_child_add(struct kv_pool *p, uint64_t dir, uint64_t ino)
+/* @ino joins @dir's children, counted as a subdirectory if @is_dir. */
+static void child_add_as(struct kv_pool *p, uint64_t dir, uint64_t ino, bool is_dir)
 {
 	p->dparent[ino] = (uint32_t)dir;
 	p->sib_next[ino] = KV_NONE;
@@ -149,12 +155,17 @@ void kv_index_child_add(struct kv_pool *p, uint64_t dir, uint64_t ino)
 		p->child_first[dir] = (uint32_t)ino;
 	p->child_last[dir] = (uint32_t)ino;
 	p->nchild[dir]++;
-	if (kv_is_dir(kv_inode(p, ino)))
+	if (is_dir)
 		p->nsubdir[dir]++;
 	kv_index_edir_remove(p, dir);
 }
 
-void kv_index_child_remove(struct kv_pool *p, uint64_t dir, uint64_t ino)
+void kv_index_child_add(struct kv_pool *p, uint64_t dir, uint64_t ino)
+{
+	child_add_as(p, dir, ino, kv_is_dir(kv_inode(p, ino)));
+}
+
+static void child_remove_as(struct kv_pool *p, uint64_t dir, uint64_t ino, bool is_dir)
 {
 	if (p->sib_prev[ino])
 		p->sib_next[p->sib_prev[ino]] = p->sib_next[ino];
@@ -166,10 +177,15 @@ void kv_index_child_remove(struct kv_pool *p, uint64_t dir, uint64_t ino)
 		p->child_last[dir] = p->sib_prev[ino];
 	p->sib_next[ino] = p->sib_prev[ino] = KV_NONE;
 	p->nchild[dir]--;
-	if (kv_is_dir(kv_inode(p, ino)))
+	if (is_dir)
 		p->nsubdir[dir]--;
 	if (!p->nchild[dir])
 		kv_index_edir_add(p, dir);
+}
+
+void kv_index_child_remove(struct kv_pool *p, uint64_t dir, uint64_t ino)
+{
+	child_remove_as(p, dir, ino, kv_is_dir(kv_inode(p, ino)));
 }
 
 /* --- for batch.c; caller holds p->lock --- */
@@ -338,4 +354,31 @@ void kv_index_list_empty_dirs(struct kv_pool *p)
 		if (kv_inode(p, ino)->state == KV_INODE_LIVE && kv_is_dir(kv_inode(p, ino)) &&
 		    !p->nchild[ino])
 			kv_index_edir_add(p, ino);
+}
+
+/* --- a follower's view (follow.c): by a checked copy, not by the pool's record --- */
+
+void kv_index_add_copy(struct kv_pool *p, uint64_t ino, const struct kv_inode *in)
+{
+	hash_insert_h(p, ino, kv_index_name_hash((const char *)in->name, in->name_len, in->parent));
+	child_add_as(p, in->parent, ino, kv_is_dir(in));
+	if (kv_is_dir(in)) {
+		p->dirs++;
+		if (!p->nchild[ino])
+			kv_index_edir_add(p, ino);
+	} else {
+		p->files++;
+	}
+}
+
+void kv_index_remove_as(struct kv_pool *p, uint64_t ino, bool was_dir)
+{
+	kv_index_hash_remove(p, ino);
+	child_remove_as(p, p->dparent[ino], ino, was_dir);
+	if (was_dir) {
+		p->dirs--;
+		kv_index_edir_remove(p, ino);
+	} else {
+		p->files--;
+	}
 }

@@ -48,4 +48,12 @@ void kv_index_edir_remove(struct kv_pool *p, uint64_t dir);
 /* At open, once every record is linked: every live directory without children. */
 void kv_index_list_empty_dirs(struct kv_pool *p);
 
+/*
+ * A follower's view (follow.c): @ino joins the indexes as its checked copy
+ * @in says (name, parent, type), not as the pool's record may say by now;
+ * and leaves them as it was linked (@was_dir: it was a directory).
+ */
+void kv_index_add_copy(struct kv_pool *p, uint64_t ino, const struct kv_inode *in);
+void kv_index_remove_as(struct kv_pool *p, uint64_t ino, bool was_dir);
+
 #endif /* KVFS_MM_INDEX_H */

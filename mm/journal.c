@@ -57,6 +57,23 @@ int kv_jtx_add(struct kv_pool *p, void *dst, const void *src, uint32_t len)
 	return 0;
 }
 
+/* A cluster leader tells the followers which records a commit changed (nodes.c logs them). */
+static void journal_report(struct kv_pool *p, const uint8_t *recs, uint32_t nrec)
+{
+	uint64_t table = p->geo.inode_off, end = table + p->ninodes * KV_INODE_SIZE, last = 0;
+	uint32_t i;
+
+	for (i = 0; i < nrec; i++) {
+		const struct kv_journal_rec *r = (const void *)recs;
+		uint64_t ino = (r->off - table) / KV_INODE_SIZE;
+
+		if (r->off >= table && r->off < end && ino != last)
+			p->up.changed(p, ino);
+		last = r->off >= table && r->off < end ? ino : last;
+		recs += sizeof(*r) + ((r->len + 7) & ~7u);
+	}
+}
+
 static void journal_apply(struct kv_pool *p, const uint8_t *recs, uint32_t nrec)
 {
 	uint32_t i;
@@ -103,6 +120,8 @@ int kv_jtx_commit(struct kv_pool *p)
 	kv_coh_flush(&h->state, sizeof(h->state));
 	kv_fault(p, KV_FP_JOURNAL_COMMITTED);
 	journal_apply(p, p->jbuf, p->jnrec);
+	if (p->cluster_epoch && p->up.changed)
+		journal_report(p, p->jbuf, p->jnrec);
 	kv_fault(p, KV_FP_JOURNAL_APPLIED);
 	atomic_store_explicit((_Atomic uint64_t *)&h->state, KV_JOURNAL_EMPTY,
 			      memory_order_release);

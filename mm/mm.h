@@ -48,6 +48,7 @@
  *                            read, write, truncate, fallocate, xattrs
  *   attr.c                   attributes, directory listings, paths
  *   batch.c                  the fast path: lookup+pin, reserve, commit
+ *   follow.h, follow.c       a follower's view follows the change log
  *   pool.c                   open, format, close; composes the layers
  *   fsck.c                   fsck and repair, through open and close
  */
@@ -659,8 +660,9 @@ void kv_pool_set_forward(struct kv_pool *p, const struct kv_forward_ops *ops, vo
 /** kv_pool_rpc_box() - node slot @slot's mailbox in the pool. Return: it, or NULL. */
 struct kv_rpc_box *kv_pool_rpc_box(struct kv_pool *p, int slot);
 /**
- * kv_pool_log_change() - a leader changed @ino's bytes or attributes in place:
- * log it for the followers' page caches. Return: nothing.
+ * kv_pool_log_change() - a leader changed @ino's record or its bytes in place:
+ * publish the record (and its xattr blob) and log it, for the followers'
+ * views (kv_pool_follow) and page caches. Return: nothing.
  */
 void kv_pool_log_change(struct kv_pool *p, uint64_t ino);
 /**
@@ -670,6 +672,32 @@ void kv_pool_log_change(struct kv_pool *p, uint64_t ino);
  * Return: how many.
  */
 int kv_pool_log_read(struct kv_pool *p, uint64_t *pos, uint64_t *ino, uint64_t *gen, int max);
+/* Called by kv_pool_follow() for each logged record the view knew before (the kernel may cache it). */
+typedef void (*kv_follow_fn)(void *arg, uint64_t ino, uint64_t gen);
+/**
+ * kv_pool_follow() - bring a follower's view (a read-only cluster open) up
+ * to date with the pool in place: each record the change log names since
+ * the view's place in it is copied, checked as an open checks it (a bad
+ * one is quarantined and left out) and linked, moved or dropped in the
+ * view's index; @fn(@arg, ino, gen) is called for those the view knew.
+ * The caller keeps every other user of @p out meanwhile (fs/ holds its
+ * view lock exclusive); p's metadata lock is taken here. Costs what
+ * changed, not the size of the inode table.
+ * Return: the records applied (>= 0); -ESTALE (the log wrapped past the
+ * view's place, a new leader opened the pool, or the entries do not fit
+ * together: open a new view), -EUCLEAN (the root record is bad), -EINVAL
+ * (not a follower's view), -ENOMEM. After an error the view is as good as
+ * before but behind, and every later call fails the same: open a new one.
+ */
+int kv_pool_follow(struct kv_pool *p, kv_follow_fn fn, void *arg);
+/**
+ * kv_pool_follow_behind() - has the change log entries past a follower's
+ * view's place (or did kv_pool_follow() fail)? A change the leader makes
+ * outside a request (eviction by its janitor) is logged without moving the
+ * change count. Lock-free; call it where kv_pool_follow() is called from.
+ * Return: true if kv_pool_follow() has work (false for any other pool).
+ */
+bool kv_pool_follow_behind(struct kv_pool *p);
 /** kv_pool_is_readonly() - Return: true for a pool opened read-only (a follower's view). */
 bool kv_pool_is_readonly(const struct kv_pool *p);
 

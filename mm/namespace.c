@@ -107,6 +107,7 @@ static void publish_node(struct kv_pool *p, uint64_t ino, uint64_t parent, uint3
 	kv_snap_commit(p, ino);
 	kv_fault(p, KV_FP_CREATE_FILLED);
 	atomic_store_explicit((_Atomic uint32_t *)&in->state, KV_INODE_LIVE, memory_order_release);
+	kv_pool_log_change(p, ino); /* published: a follower's view links it (follow.c) */
 	kv_index_hash_insert(p, ino);
 	kv_index_child_add(p, parent, ino);
 	if (S_ISDIR(mode)) {

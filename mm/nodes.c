@@ -12,6 +12,7 @@
  * epoch and is dropped whole. Each field is one aligned 8-byte store.
  */
 #include "nodes.h"
+#include "check.h"
 #include "coherence.h"
 #include "log.h"
 #include "lru.h"
@@ -392,10 +393,18 @@ static struct kv_change_log *change_log(struct kv_pool *p)
 void kv_pool_log_change(struct kv_pool *p, uint64_t ino)
 {
 	struct kv_change_log *log = change_log(p);
-	uint64_t h;
+	struct kv_inode *in;
+	uint64_t h, xoff, xlen;
 
 	if (p->readonly || !p->cluster_epoch || !kv_ino_valid(p, ino))
 		return;
+	/* the record and its xattr blob reach memory before the entry that names them */
+	in = kv_inode(p, ino);
+	kv_coh_flush(in, sizeof(*in));
+	xoff = in->xattr_off;
+	xlen = ((uint64_t)in->xattr_len + KV_PAGE_SIZE - 1) & ~(uint64_t)(KV_PAGE_SIZE - 1);
+	if (xoff && in->xattr_len <= KV_XATTR_MAX_BLOB && kv_check_extent(&p->geo, xoff, xlen))
+		kv_coh_flush(p->base + xoff, in->xattr_len);
 	pthread_mutex_lock(&log_lock);
 	h = log->head;
 	log->ent[h % KV_CHANGE_LOG_LEN].ino = ino;

@@ -17,6 +17,7 @@
 #include "nodes.h"
 #include "data.h"
 #include "evict.h"
+#include "follow.h"
 #include "ghost.h"
 #include "holds.h"
 #include "index.h"
@@ -328,6 +329,7 @@ static void pool_free_layers(struct kv_pool *p)
 	kv_ghost_free(p);
 	kv_snap_free(p);
 	kv_data_free(p);
+	kv_follow_free(p);
 	if (p->alloc.by_start)
 		kv_alloc_destroy(&p->alloc);
 }
@@ -564,9 +566,15 @@ int kv_pool_open(const char *path, const struct kv_open_opts *o, struct kv_pool 
 	if (rc)
 		goto out_close;
 	recover_and_mark_open(p, path, o);
+	if (o->cluster && p->readonly) /* a follower's view: the log from before the build on */
+		kv_follow_begin(p);
 	rc = pool_build(p);
+	if (!rc && o->cluster && p->readonly)
+		rc = kv_follow_build(p);
 	if (rc)
 		goto out_close;
+	if (!p->readonly && o->cluster) /* from now on: a leader logs each record it changes */
+		p->up.changed = kv_pool_log_change;
 	/* a pool file made now is all zeros; of any other, the holes are (kv_pool_mkfs
 	 * leaves its data area one): the janitor zeroes the rest in the background */
 	if (!p->readonly && kv_alloc_track_zero(&p->alloc, p->be.created))
@@ -694,8 +702,15 @@ void kv_pool_get_stats(struct kv_pool *p, struct kv_pool_stats *st)
 	st->largest_free_bytes = as.largest_free_bytes;
 	st->fragmentation_pct = as.fragmentation_pct;
 	pthread_mutex_lock(&p->lock);
+	if (p->seen && (int64_t)st->used_bytes + p->follow_used >= 0 &&
+	    (int64_t)st->free_bytes - p->follow_used >= 0) { /* a follower's view (follow.c) */
+		st->used_bytes = (uint64_t)((int64_t)st->used_bytes + p->follow_used);
+		st->free_bytes = (uint64_t)((int64_t)st->free_bytes - p->follow_used);
+	}
 	st->inodes_total = p->ninodes - 1;
 	st->inodes_free = p->nfree_ino;
+	if (p->seen && (int64_t)p->nfree_ino + p->follow_free >= 0) /* a follower's view */
+		st->inodes_free = (uint64_t)((int64_t)p->nfree_ino + p->follow_free);
 	st->files = p->files;
 	st->directories = p->dirs;
 	st->held_files = p->held;

@@ -178,6 +178,8 @@ struct kv_pool {
 		void (*seal)(struct kv_pool *p, uint64_t ino); /* holds.c's release: data.c */
 		/* journal.c's commit of a cluster leader: nodes.c's fence check */
 		bool (*may_commit)(struct kv_pool *p);
+		/* journal.c, snap.c: a record changed in the pool; nodes.c logs it for the followers */
+		void (*changed)(struct kv_pool *p, uint64_t ino);
 	} up;
 
 	/* pool.c: the hooks of mm.h */
@@ -196,6 +198,20 @@ struct kv_pool {
 	uint8_t *parked; /* leader: files out of the LRU because another node holds them */
 	const struct kv_forward_ops *forward; /* a follower's view: changes go to the leader */
 	void *forward_arg;
+
+	/*
+	 * follow.c: a follower's view follows the change log. What it indexed
+	 * of each record (KV_SEEN_*, by file type), its place in the log, and
+	 * the leader's epoch and open count it was built under.
+	 */
+	uint8_t *seen;
+	uint64_t follow_pos, follow_epoch, follow_opens;
+	int follow_err; /* the view fell behind for good (kv_pool_follow's error): a new one is needed */
+	/* follow.c: data pages the view counts each record for, and the change since its build */
+	uint32_t *seen_pages;
+	int64_t follow_used; /* bytes: the allocator's use plus this is the view's */
+	uint8_t *seen_free; /* counted free, as holds.c's list at open counts it */
+	int64_t follow_free; /* records: the free list's length plus this is the view's */
 };
 
 /* Allocate a zeroed DRAM array of @n for field @f of @p. Return: it, or NULL. */

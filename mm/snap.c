@@ -53,11 +53,15 @@ void kv_snap_commit(struct kv_pool *p, uint64_t ino)
 
 	p->sig[ino] = ext_sig(n > KV_INLINE_EXTENTS ? 0 : n, in->ext, in->xattr_off,
 			      n > KV_INLINE_EXTENTS ? UINT32_MAX : in->xattr_len);
+	if (p->up.changed) /* a leader's new extents: the followers take them too */
+		p->up.changed(p, ino);
 }
 
 void kv_snap_commit_empty(struct kv_pool *p, uint64_t ino)
 {
 	p->sig[ino] = ext_sig(0, NULL, 0, 0);
+	if (p->up.changed)
+		p->up.changed(p, ino);
 }
 
 void kv_quarantine(struct kv_pool *p, uint64_t ino, const char *why)

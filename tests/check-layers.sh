@@ -52,7 +52,7 @@ bad=0
 # layer is its files' stem: lru.h and lru.c are layer lru; backend_*.c are
 # backend's, data_*.c data's.
 order=(layout log coherence check alloc backend mm pool_int snap journal extents xattr lru index policy
-       ghost holds nodes evict namespace data attr batch pool fsck)
+       ghost holds nodes evict namespace data attr batch follow pool fsck)
 # what fs/ may include of mm/
 mm_public=' mm.h log.h coherence.h ' # coherence.h: every reader and writer of shared pool bytes
 

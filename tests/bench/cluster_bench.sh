@@ -6,7 +6,10 @@
 # build/bench/cluster_bench on the two mounts (cross-node lookup+pin of
 # 2,048 blocks vs the leader, commit latency, commit-to-visible), then kills
 # the leader with -9 and times until the follower leads (failover), five
-# times. Usage: tests/bench/cluster_bench.sh [BUILD_DIR]   (default: build)
+# times; last, commit-to-visible again on a pool of 131,072 records holding
+# BIG_FILES (120,000) blocks (build/tests/cluster_visible): it must not grow
+# with the inode table. Usage: tests/bench/cluster_bench.sh [BUILD_DIR]
+# (default: build)
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 export KVFS_BUILD=${1:-${KVFS_BUILD:-$top/build}}
@@ -32,3 +35,12 @@ for run in 1 2 3 4 5; do
 	node_unmount "$L"
 	wait_for $((2 * ETCD_TTL + 2)) node_mount "$L" 2>/dev/null || { echo "no remount"; exit 1; }
 done
+
+# commit-to-visible on a large inode table
+node_unmount a
+node_unmount b
+"$KVFS" mkfs -f -s 1G -i 131072 "$POOL" >/dev/null || exit 1
+node_mount a || exit 1
+wait_for 5 role_is a leader || exit 1
+node_mount b || exit 1
+"$BUILD/tests/cluster_visible" "$WORK/a" "$WORK/b" "${BIG_FILES:-120000}" | grep -v '^visible_median'

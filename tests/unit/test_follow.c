@@ -1,0 +1,418 @@
+// SPDX-License-Identifier: MIT
+/*
+ * test_follow.c - a cluster follower's view follows the change log in place
+ * (mm/follow.c, kv_pool_follow): a leader's open of a pool file under /tmp
+ * creates, writes, renames, unlinks, removes directories, marks and
+ * evicts; a read-only cluster open of the same pool follows, and every
+ * directory it lists and every name it looks up matches a view opened afresh. A log the leader wrote past the
+ * view's place, and a new leader, send it back to a new open (-ESTALE); a
+ * scribbled record is quarantined and left out, as an open leaves it out,
+ * a scribbled log entry is skipped, and a directory scribbled under its own
+ * child sends the view to a new open; without hardware coherence the view
+ * invalidates what it reads again.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "coherence.h"
+#include "log.h"
+#include "mm.h"
+
+static char path[64];
+
+static void quiet_log(enum kv_log_level level, const char *fmt, va_list ap)
+{
+}
+
+static int setup(void **state)
+{
+	snprintf(path, sizeof(path), "/tmp/kvfs-unit-follow-%d.pool", getpid());
+	unlink(path);
+	kv_log_set_handler(quiet_log);
+	assert_int_equal(kv_pool_mkfs(path, 64u << 20, 4096, false), 0);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	unlink(path);
+	return 0;
+}
+
+static struct kv_pool *open_leader(uint64_t epoch)
+{
+	struct kv_open_opts o = {
+		.numa_node = -1, .cluster = true, .cluster_epoch = epoch, .cluster_node = "lead"
+	};
+	struct kv_pool *p = NULL;
+
+	assert_int_equal(kv_pool_open(path, &o, &p), 0);
+	return p;
+}
+
+static struct kv_pool *open_view(void)
+{
+	struct kv_open_opts o = { .numa_node = -1, .readonly = true, .cluster = true };
+	struct kv_pool *p = NULL;
+
+	assert_int_equal(kv_pool_open(path, &o, &p), 0);
+	return p;
+}
+
+static uint64_t mk(struct kv_pool *p, uint64_t dir, const char *name, uint32_t mode)
+{
+	struct kv_attr a;
+
+	assert_int_equal(kv_create(p, dir, name, strlen(name), mode, 0, 0, &a), 0);
+	kv_forget(p, a.ino, 1); /* no kernel here: nothing keeps it as an orphan */
+	return a.ino;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The sorted listing of @dir, one "name ino gen mode size" line each, into @buf. */
+static void listing(struct kv_pool *p, uint64_t dir, char *buf, size_t size)
+{
+	struct kv_dirent *d = NULL;
+	uint64_t n = 0, i;
+	char **line;
+	size_t off = 0;
+
+	buf[0] = 0;
+	if (kv_dir_snapshot(p, dir, &d, &n) != 0)
+		return;
+	line = calloc(n + 1, sizeof(*line));
+	for (i = 0; i < n; i++) {
+		char name[KV_NAME_MAX + 1];
+		struct kv_attr a;
+
+		line[i] = malloc(KV_NAME_MAX + 128);
+		if (kv_dirent_name(p, &d[i], name, sizeof(name), &a) < 0)
+			snprintf(line[i], KV_NAME_MAX + 128, "?");
+		else
+			snprintf(line[i], KV_NAME_MAX + 128, "%s %llu %llu %o %llu", name,
+				 (unsigned long long)a.ino, (unsigned long long)a.gen, a.mode,
+				 (unsigned long long)a.size);
+	}
+	qsort(line, n, sizeof(*line), cmp_str);
+	for (i = 0; i < n; i++) {
+		off += (size_t)snprintf(buf + off, size - off, "%s\n", line[i]);
+		free(line[i]);
+	}
+	free(line);
+	free(d);
+}
+
+/* Every directory of @dirs lists the same in the followed view and a fresh one. */
+static void same_as_fresh(struct kv_pool *view, const uint64_t *dirs, int n)
+{
+	static char a[1 << 16], b[1 << 16];
+	struct kv_pool *fresh = open_view();
+	struct kv_pool_stats sa, sb;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		listing(view, dirs[i], a, sizeof(a));
+		listing(fresh, dirs[i], b, sizeof(b));
+		assert_string_equal(a, b);
+	}
+	{ /* the marked directories, and the files below each (their bytes: at the next open) */
+		struct kv_dir_stats da[8], db[8];
+		int na = kv_pool_dir_stats(view, da, 8), nb = kv_pool_dir_stats(fresh, db, 8), j;
+
+		assert_int_equal(na, nb);
+		for (j = 0; j < na; j++) {
+			assert_int_equal(da[j].ino, db[j].ino);
+			assert_int_equal(da[j].never, db[j].never);
+			assert_int_equal(da[j].files, db[j].files);
+		}
+	}
+	kv_pool_get_stats(view, &sa);
+	kv_pool_get_stats(fresh, &sb);
+	assert_int_equal(sa.files, sb.files);
+	assert_int_equal(sa.directories, sb.directories);
+	assert_int_equal(sa.used_bytes, sb.used_bytes);
+	assert_int_equal(sa.free_bytes, sb.free_bytes);
+	assert_int_equal(sa.inodes_free, sb.inodes_free);
+	kv_pool_close(fresh);
+}
+
+static int lookup(struct kv_pool *p, uint64_t dir, const char *name, struct kv_attr *a)
+{
+	int rc = kv_lookup(p, dir, name, strlen(name), a);
+
+	if (!rc)
+		kv_forget(p, a->ino, 1);
+	return rc;
+}
+
+static void test_follow_namespace(void **state)
+{
+	struct kv_pool *lead = open_leader(1), *view = open_view();
+	uint64_t d1, d2, d3, f[8], dirs[4], ino[4], moved;
+	uint8_t published[4];
+	struct kv_extent ext;
+	struct kv_attr a;
+	char name[32];
+	int i;
+
+	d1 = mk(lead, KV_ROOT_INO, "d1", S_IFDIR | 0755);
+	d2 = mk(lead, KV_ROOT_INO, "d2", S_IFDIR | 0755);
+	mk(lead, KV_ROOT_INO, "e", S_IFDIR | 0755);
+	for (i = 0; i < 8; i++) {
+		snprintf(name, sizeof(name), "f%d", i);
+		f[i] = mk(lead, d1, name, S_IFREG | 0644);
+	}
+	assert_true(kv_pool_follow_behind(view));
+	assert_true(kv_pool_follow(view, NULL, NULL) > 0);
+	assert_false(kv_pool_follow_behind(view));
+	assert_int_equal(lookup(view, d1, "f3", &a), 0);
+	assert_int_equal(a.ino, f[3]);
+
+	/* data, a rename across directories, an unlink, a directory moved, a policy mark */
+	assert_int_equal(kv_write(lead, f[0], "hello", 5, 0), 5);
+	assert_int_equal(kv_rename(lead, d1, "f1", 2, d2, "g1", 2, 0, &moved), 0);
+	assert_int_equal(kv_unlink(lead, d1, "f2", 2), 0);
+	d3 = mk(lead, d1, "d3", S_IFDIR | 0755);
+	mk(lead, d3, "inner", S_IFREG | 0600);
+	assert_int_equal(kv_rename(lead, d1, "d3", 2, d2, "d3moved", 7, 0, &moved), 0);
+	assert_int_equal(kv_setxattr(lead, d2, KV_XATTR_EVICT, "never", 5, 0), 0);
+	assert_int_equal(kv_symlink(lead, d2, "link", 4, "d1/f0", 0, 0, &a), 0);
+	kv_forget(lead, a.ino, 1);
+	/* the fast path: reserve and commit a batch */
+	for (i = 0; i < 4; i++) {
+		snprintf(name, sizeof(name), "blk%d", i);
+		assert_int_equal(
+		    kv_reserve(lead, d1, name, strlen(name), 8192, 0, 0, true, &ino[i], &ext), 0);
+	}
+	assert_int_equal(kv_commit(lead, ino, 4, published), 0);
+	/* a replacing rename: the name's old file goes in the same transaction */
+	assert_int_equal(kv_rename(lead, d1, "f4", 2, d1, "f5", 2, 0, &moved), 0);
+	/* a directory made and removed, and one removed that the view had */
+	mk(lead, d1, "gone", S_IFDIR | 0755);
+	assert_int_equal(kv_rmdir(lead, d1, "gone", 4), 0);
+	assert_int_equal(kv_rmdir(lead, KV_ROOT_INO, "e", 1), 0);
+
+	assert_true(kv_pool_follow(view, NULL, NULL) > 0);
+	assert_int_equal(lookup(view, d1, "f1", &a), -ENOENT);
+	assert_int_equal(lookup(view, d2, "g1", &a), 0);
+	assert_int_equal(a.ino, f[1]);
+	assert_int_equal(lookup(view, d1, "f2", &a), -ENOENT);
+	assert_int_equal(lookup(view, d1, "gone", &a), -ENOENT);
+	assert_int_equal(lookup(view, KV_ROOT_INO, "e", &a), -ENOENT);
+	assert_int_equal(lookup(view, d1, "d3", &a), -ENOENT);
+	assert_int_equal(lookup(view, d2, "d3moved", &a), 0);
+	assert_int_equal(lookup(view, a.ino, "inner", &a), 0);
+	assert_int_equal(lookup(view, d1, "f5", &a), 0);
+	assert_int_equal(a.ino, f[4]);
+	assert_int_equal(lookup(view, d1, "blk3", &a), 0);
+	assert_int_equal(a.size, 8192);
+	assert_int_equal(lookup(view, d1, "f0", &a), 0);
+	assert_int_equal(a.size, 5);
+	{
+		char buf[8] = { 0 };
+
+		assert_int_equal(kv_read(view, f[0], buf, sizeof(buf), 0), 5);
+		assert_string_equal(buf, "hello");
+	}
+	dirs[0] = KV_ROOT_INO;
+	dirs[1] = d1;
+	dirs[2] = d2;
+	dirs[3] = d3;
+	same_as_fresh(view, dirs, 4);
+
+	/* eviction, then nothing new: the view follows and has nothing to do */
+	assert_true(kv_pool_evict_to(lead, 0) > 0);
+	assert_true(kv_pool_follow(view, NULL, NULL) > 0);
+	same_as_fresh(view, dirs, 4);
+	assert_int_equal(kv_pool_follow(view, NULL, NULL), 0);
+	kv_pool_close(view);
+	kv_pool_close(lead);
+}
+
+static void test_follow_falls_back(void **state)
+{
+	struct kv_pool *lead = open_leader(1), *view = open_view();
+	uint64_t d, dirs[2];
+	struct kv_attr a;
+	char name[32];
+	int i;
+
+	d = mk(lead, KV_ROOT_INO, "many", S_IFDIR | 0755);
+	assert_true(kv_pool_follow(view, NULL, NULL) > 0);
+	/* more changes than the log keeps: the view cannot tell what it missed */
+	for (i = 0; i < 1500; i++) {
+		snprintf(name, sizeof(name), "x%d", i);
+		mk(lead, d, name, S_IFREG | 0644);
+	}
+	assert_int_equal(kv_pool_follow(view, NULL, NULL), -ESTALE);
+	mk(lead, d, "after", S_IFREG | 0644);
+	assert_int_equal(kv_pool_follow(view, NULL, NULL), -ESTALE); /* for good */
+	kv_pool_close(view);
+	view = open_view(); /* what the caller does then */
+	assert_int_equal(lookup(view, d, "x1499", &a), 0);
+	dirs[0] = KV_ROOT_INO;
+	dirs[1] = d;
+	same_as_fresh(view, dirs, 2);
+
+	/* a new leader: its open's replay and repairs are not logged */
+	assert_int_equal(kv_pool_cluster_renew(lead, 2), 0);
+	assert_int_equal(kv_pool_follow(view, NULL, NULL), -ESTALE);
+	kv_pool_close(view);
+	kv_pool_close(lead);
+	/* not a follower's view */
+	lead = open_leader(3);
+	assert_int_equal(kv_pool_follow(lead, NULL, NULL), -EINVAL);
+	kv_pool_close(lead);
+}
+
+/* The record of @ino and the change log, through a mapping of the pool file of our own. */
+static uint8_t *map_pool(size_t *len)
+{
+	int fd = open(path, O_RDWR);
+	struct stat st;
+	uint8_t *m;
+
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	*len = (size_t)st.st_size;
+	m = mmap(NULL, *len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	assert_true(m != MAP_FAILED);
+	return m;
+}
+
+static void test_follow_hostile(void **state)
+{
+	struct kv_pool *lead = open_leader(1), *view = open_view();
+	const struct kv_geometry *g = kv_pool_geometry(lead);
+	uint64_t d, victim, other, dirs[2], before;
+	struct kv_pool_stats st;
+	struct kv_change_log *log;
+	struct kv_inode *in;
+	struct kv_attr a;
+	size_t len;
+	uint8_t *m = map_pool(&len);
+
+	d = mk(lead, KV_ROOT_INO, "h", S_IFDIR | 0755);
+	victim = mk(lead, d, "victim", S_IFREG | 0644);
+	other = mk(lead, d, "other", S_IFREG | 0644);
+	mk(lead, d, "third", S_IFREG | 0644);
+	assert_int_equal(kv_write(lead, victim, "abc", 3, 0), 3);
+	assert_true(kv_pool_follow(view, NULL, NULL) > 0);
+	assert_int_equal(lookup(view, d, "victim", &a), 0);
+	kv_pool_get_stats(view, &st);
+	before = st.quarantined;
+	dirs[0] = KV_ROOT_INO;
+	dirs[1] = d;
+
+	/* a scribbled extent (outside the data area), and a log entry naming no record */
+	in = (struct kv_inode *)(m + g->inode_off) + victim;
+	in->ext[0].off = g->pool_size + KV_PAGE_SIZE;
+	kv_pool_log_change(lead, victim);
+	log = (struct kv_change_log *)(m + g->journal_off + g->journal_size - KV_CLUSTER_RPC_SIZE +
+				       (uint64_t)KV_CLUSTER_SLOTS * KV_CLUSTER_BOX_SIZE);
+	log->ent[log->head % KV_CHANGE_LOG_LEN].ino = UINT64_MAX - 5;
+	log->ent[log->head % KV_CHANGE_LOG_LEN].gen = 1;
+	__atomic_store_n(&log->head, log->head + 1, __ATOMIC_RELEASE);
+	/* the victim is quarantined and left out, as an open leaves it out */
+	assert_true(kv_pool_follow(view, NULL, NULL) >= 1);
+	assert_int_equal(lookup(view, d, "victim", &a), -ENOENT);
+	assert_int_equal(kv_read(view, victim, (char[4]){ 0 }, 3, 0) < 0, 1);
+	kv_pool_get_stats(view, &st);
+	assert_true(st.quarantined > before);
+	same_as_fresh(view, dirs, 2);
+
+	/* a name another file of the directory has: not for the log to decide */
+	in = (struct kv_inode *)(m + g->inode_off) + other;
+	memcpy(in->name, "third", 5);
+	in->name_len = 5;
+	kv_pool_log_change(lead, other);
+	assert_int_equal(kv_pool_follow(view, NULL, NULL), -ESTALE);
+	assert_int_equal(lookup(view, d, "third", &a), 0); /* the view as it was */
+	kv_pool_close(view);
+	view = open_view(); /* an open keeps one of the twins */
+	assert_int_equal(lookup(view, d, "third", &a), 0);
+	assert_int_equal(kv_pool_follow(view, NULL, NULL), 0);
+	same_as_fresh(view, dirs, 2);
+	kv_pool_close(view);
+	kv_pool_close(lead);
+	munmap(m, len);
+}
+
+/* A directory scribbled under its own child: no cycle joins the view. */
+static void test_follow_cycle(void **state)
+{
+	struct kv_pool *lead = open_leader(1), *view = open_view();
+	const struct kv_geometry *g = kv_pool_geometry(lead);
+	uint64_t top, sub, dirs[1] = { KV_ROOT_INO };
+	struct kv_attr a;
+	size_t len;
+	uint8_t *m = map_pool(&len);
+
+	top = mk(lead, KV_ROOT_INO, "top", S_IFDIR | 0755);
+	sub = mk(lead, top, "sub", S_IFDIR | 0755);
+	mk(lead, sub, "leaf", S_IFREG | 0644);
+	assert_true(kv_pool_follow(view, NULL, NULL) > 0);
+	((struct kv_inode *)(m + g->inode_off) + top)->parent = sub;
+	kv_pool_log_change(lead, top);
+	assert_int_equal(kv_pool_follow(view, NULL, NULL), -ESTALE);
+	assert_int_equal(kv_pool_follow(view, NULL, NULL), -ESTALE); /* until replaced */
+	kv_pool_close(view);
+	view = open_view(); /* an open drops the cycle */
+	assert_int_equal(lookup(view, KV_ROOT_INO, "top", &a), -ENOENT);
+	same_as_fresh(view, dirs, 1);
+	kv_pool_close(view);
+	kv_pool_close(lead);
+	munmap(m, len);
+}
+
+/* Without hardware coherence the view drops its stale copies of what it reads again. */
+static void test_follow_not_coherent(void **state)
+{
+	struct kv_pool *lead = open_leader(1), *view = open_view();
+	struct kv_coh_counts c;
+	uint64_t d;
+	struct kv_attr a;
+
+	d = mk(lead, KV_ROOT_INO, "c", S_IFDIR | 0755);
+	assert_int_equal(kv_setxattr(lead, d, "user.x", "1", 1, 0), 0);
+	kv_coh_set_coherent(false);
+	kv_coh_reset_counts();
+	assert_true(kv_pool_follow(view, NULL, NULL) > 0);
+	kv_coh_counts(&c);
+	kv_coh_set_coherent(true);
+	/* the log's head and entries and the leader's marks (16 lines here), and each
+	 * record the log names (8 lines of 512 bytes; the directory's, 3 times) */
+	assert_true(c.invalidates >= 5);
+	assert_true(c.lines >= 16 + 3 * 8);
+	assert_int_equal(lookup(view, KV_ROOT_INO, "c", &a), 0);
+	kv_pool_close(view);
+	kv_pool_close(lead);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_follow_namespace, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_follow_falls_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_follow_hostile, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_follow_cycle, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_follow_not_coherent, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
