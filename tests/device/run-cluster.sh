@@ -42,8 +42,12 @@ avail_kb=$(df -k --output=avail /dev/shm | tail -1)
 [ "${avail_kb:-0}" -ge $((20 * 1024 * 1024)) ] || mount -o remount,size=40G /dev/shm || fail "grow /dev/shm"
 
 step "GPU build: libkvfs_cuda and engine_load's GPU variant"
-for f in gpu/*.cu; do "$NVCC" $FLAGS -c "$f" -o "$W/gpu/$(basename "$f" .cu).o" & done
-wait
+pids=()
+for f in gpu/*.cu; do
+	"$NVCC" $FLAGS -c "$f" -o "$W/gpu/$(basename "$f" .cu).o" &
+	pids+=($!)
+done
+wait "${pids[@]}" # not a bare wait: that would wait for the log's tee too
 ar rcs "$W/libkvfs_cuda.a" "$W"/gpu/*.o
 gcc -O2 -std=gnu11 -DKVFS_HAVE_CUDA -Iinclude -I"$CUDA_INC" -c examples/engine_load.c \
 	-o "$W/engine_load.o" &&
