@@ -8,8 +8,11 @@
  * size known up front (truncate, fallocate) gets exactly one extent; a file
  * that grows by writes gets room ahead (doubling, up to 64 MiB at a time),
  * extended in place when the next pages are free and trimmed back to its
- * size when the last holder lets go. When the inline list is full the file
- * moves to one new extent.
+ * size when the last holder lets go. When no free run is long enough, the
+ * bytes come from several (the longest first, as many as the list has
+ * slots left): a cached file is evicted only when free space is short,
+ * never because it is scattered. When the inline list is full the file
+ * moves to fewer new extents (one when the fast path asks for it).
  *
  * Invisible bytes: a file never shows bytes that were not written to it.
  * Anything that exposes unwritten space (truncate up, a write past EOF,
@@ -101,51 +104,94 @@ static bool file_alive(struct kv_pool *p, uint64_t ino)
 
 /* --- allocation (p->lock held) --- */
 
-/* Move all data into one new extent of @total bytes (the inline list is full). */
-static int migrate(struct kv_pool *p, uint64_t ino, uint64_t total)
+/*
+ * @need bytes, or @want when they come without evicting, in at most @max
+ * extents (*@e has room for KV_INLINE_EXTENTS). One extent when a hole
+ * fits; else the longest free runs; a cached file is evicted only when
+ * those are short (evict.c). Return: how many extents, or -ENOSPC.
+ */
+static int take_room(struct kv_pool *p, uint64_t need, uint64_t want, int max, struct kv_extent *e)
+{
+	if (kv_alloc_extent(&p->alloc, want, e) == 0)
+		return 1;
+	if (want != need && kv_alloc_extent(&p->alloc, need, e) == 0)
+		return 1;
+	return kv_evict_alloc_pieces(p, need, max, e);
+}
+
+/* Copy the bytes of extents @src (@ns of them) into @dst (@nd), as far as both reach. */
+static void copy_extents(struct kv_pool *p, const struct kv_extent *dst, int nd,
+			 const struct kv_extent *src, int ns)
+{
+	uint64_t doff = 0, soff = 0;
+	int d = 0, s = 0;
+
+	while (d < nd && s < ns) {
+		uint64_t n = dst[d].len - doff < src[s].len - soff ? dst[d].len - doff
+								   : src[s].len - soff;
+
+		memcpy(p->base + dst[d].off + doff, p->base + src[s].off + soff, n);
+		doff += n;
+		soff += n;
+		if (doff == dst[d].len) {
+			d++;
+			doff = 0;
+		}
+		if (soff == src[s].len) {
+			s++;
+			soff = 0;
+		}
+	}
+}
+
+/*
+ * Move all data into at most @max new extents of @need bytes (or @want,
+ * if they come easily): the inline list is full, or the fast path needs
+ * the file in one extent (@max 1). @need may be less than what is
+ * allocated (room past the size): what fits is copied.
+ */
+static int migrate(struct kv_pool *p, uint64_t ino, uint64_t need, uint64_t want, int max)
 {
 	struct kv_inode *in = kv_inode(p, ino);
-	struct kv_extent *old, e;
+	struct kv_extent e[KV_INLINE_EXTENTS];
 	struct kv_snap snap;
-	uint64_t off = 0;
-	int n, i, rc;
+	int n, rc;
 
 	rc = kv_snap_take(p, ino, &snap);
 	if (rc)
 		return rc;
-	old = snap.ext;
-	n = snap.n;
-	rc = kv_evict_alloc(p, total, &e);
-	if (rc)
-		return rc;
-	/* copy what fits: @total may be less than what is allocated (room past the size) */
-	for (i = 0; i < n && off < e.len; i++) {
-		uint64_t len = old[i].len < e.len - off ? old[i].len : e.len - off;
-
-		memcpy(p->base + e.off + off, p->base + old[i].off, len);
-		off += len;
-	}
+	n = take_room(p, need, want, max, e);
+	if (n < 0)
+		return n;
+	copy_extents(p, e, n, snap.ext, snap.n);
 	kv_jtx_begin(p);
-	KV_JTX_FIELD(p, &in->ext[0], e);
-	KV_JTX_FIELD(p, &in->extent_count, (uint16_t)1);
+	kv_jtx_add(p, in->ext, e, (uint32_t)(n * sizeof(e[0])));
+	KV_JTX_FIELD(p, &in->extent_count, (uint16_t)n);
 	rc = kv_jtx_commit(p);
 	if (rc) { /* nothing applied: the file keeps its extents */
-		kv_extents_free(p, &e, 1);
+		kv_extents_free(p, e, n);
 		return rc;
 	}
 	kv_snap_commit(p, ino);
-	kv_extents_free(p, old, n);
+	kv_extents_free(p, snap.ext, snap.n);
 	return 0;
 }
 
 int kv_data_migrate_locked(struct kv_pool *p, uint64_t ino)
 {
 	struct kv_snap snap;
+	bool was_lru = p->in_lru[ino];
+	uint64_t total;
 	int rc = kv_snap_take(p, ino, &snap);
 
 	if (rc)
 		return rc;
-	rc = migrate(p, ino, page_up(snap.size));
+	total = page_up(snap.size);
+	/* the file being moved is never the one evicted to make its hole */
+	kv_lru_remove(p, ino);
+	rc = migrate(p, ino, total, total, 1);
+	if (was_lru)
+		kv_lru_append(p, ino);
 	kv_policy_charge(p, ino, (int64_t)(kv_extents_bytes(kv_inode(p, ino)) - snap.alloc));
 	return rc;
 }
@@ -155,8 +201,8 @@ static int grow_extents(struct kv_pool *p, uint64_t ino, const struct kv_snap *s
 			uint64_t want)
 {
 	struct kv_inode *in = kv_inode(p, ino);
-	uint64_t have = snap->alloc;
-	int rc;
+	struct kv_extent e[KV_INLINE_EXTENTS];
+	int n;
 
 	if (snap->n) {
 		struct kv_extent last = snap->ext[snap->n - 1];
@@ -169,28 +215,20 @@ static int grow_extents(struct kv_pool *p, uint64_t ino, const struct kv_snap *s
 			return 0;
 		}
 	}
-	if (snap->n < KV_INLINE_EXTENTS) {
-		struct kv_extent e;
-
-		rc = kv_alloc_extent(&p->alloc, want, &e);
-		if (rc && want != need)
-			rc = kv_evict_alloc(p, need, &e);
-		else if (rc)
-			rc = kv_evict_alloc(p, want, &e);
-		if (rc)
-			return rc;
-		kv_fault(p, KV_FP_EXTENT_ALLOCATED);
-		/* Fill the slot, then publish it with the count. */
-		in->ext[snap->n] = e;
-		atomic_store_explicit((_Atomic uint16_t *)&in->extent_count,
-				      (uint16_t)(snap->n + 1), memory_order_release);
-		kv_snap_commit(p, ino);
-		return 0;
-	}
-	rc = migrate(p, ino, have + want);
-	if (rc && want != need)
-		rc = migrate(p, ino, have + need);
-	return rc;
+	/* the list full: one move into fewer extents, leaving a slot for the next growth */
+	if (snap->n >= KV_INLINE_EXTENTS)
+		return migrate(p, ino, snap->alloc + need, snap->alloc + want,
+			       KV_INLINE_EXTENTS - 1);
+	n = take_room(p, need, want, KV_INLINE_EXTENTS - snap->n, e);
+	if (n < 0)
+		return n;
+	kv_fault(p, KV_FP_EXTENT_ALLOCATED);
+	/* Fill the slots, then publish them with the count. */
+	memcpy(&in->ext[snap->n], e, (size_t)n * sizeof(e[0]));
+	atomic_store_explicit((_Atomic uint16_t *)&in->extent_count, (uint16_t)(snap->n + n),
+			      memory_order_release);
+	kv_snap_commit(p, ino);
+	return 0;
 }
 
 /* Make [0, end) allocated. @exact: the size is known, take no room ahead. */
