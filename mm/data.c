@@ -11,8 +11,9 @@
  * size when the last holder lets go. When no free run is long enough, the
  * bytes come from several (the longest first, as many as the list has
  * slots left): a cached file is evicted only when free space is short,
- * never because it is scattered. When the inline list is full the file
- * moves to fewer new extents (one when the fast path asks for it).
+ * never because it is scattered. When the inline list is full, the
+ * shortest tail of it that fits in fewer extents moves, with the growth,
+ * into new ones; the fast path asks for the whole file in one.
  *
  * Invisible bytes: a file never shows bytes that were not written to it.
  * Anything that exposes unwritten space (truncate up, a write past EOF,
@@ -145,51 +146,73 @@ static void copy_extents(struct kv_pool *p, const struct kv_extent *dst, int nd,
 }
 
 /*
- * Move all data into at most @max new extents of @need bytes (or @want,
- * if they come easily): the inline list is full, or the fast path needs
- * the file in one extent (@max 1). @need may be less than what is
- * allocated (room past the size): what fits is copied.
+ * Move a file's extents from @first on into the @n new ones in @e (which
+ * may be longer: growth), in one transaction, and free the old ones.
+ * Return: 0, or -E2BIG (nothing changed; @e freed).
  */
-static int migrate(struct kv_pool *p, uint64_t ino, uint64_t need, uint64_t want, int max)
+static int move_tail(struct kv_pool *p, uint64_t ino, struct kv_snap *snap, int first,
+		     struct kv_extent *e, int n)
 {
 	struct kv_inode *in = kv_inode(p, ino);
-	struct kv_extent e[KV_INLINE_EXTENTS];
-	struct kv_snap snap;
-	int n, rc;
+	int rc;
 
-	rc = kv_snap_take(p, ino, &snap);
-	if (rc)
-		return rc;
-	n = take_room(p, need, want, max, e);
-	if (n < 0)
-		return n;
-	copy_extents(p, e, n, snap.ext, snap.n);
+	copy_extents(p, e, n, snap->ext + first, snap->n - first);
 	kv_jtx_begin(p);
-	kv_jtx_add(p, in->ext, e, (uint32_t)(n * sizeof(e[0])));
-	KV_JTX_FIELD(p, &in->extent_count, (uint16_t)n);
+	kv_jtx_add(p, &in->ext[first], e, (uint32_t)((size_t)n * sizeof(e[0])));
+	KV_JTX_FIELD(p, &in->extent_count, (uint16_t)(first + n));
 	rc = kv_jtx_commit(p);
 	if (rc) { /* nothing applied: the file keeps its extents */
 		kv_extents_free(p, e, n);
 		return rc;
 	}
 	kv_snap_commit(p, ino);
-	kv_extents_free(p, snap.ext, snap.n);
+	kv_extents_free(p, snap->ext + first, snap->n - first);
 	return 0;
+}
+
+/*
+ * The inline list is full: the shortest tail of it that moves, with the
+ * growth, into fewer extents from free runs (copying least, evicting
+ * nothing); failing that the whole file, evicting as little as it takes.
+ * Either leaves a slot free for the next growth.
+ */
+static int grow_full(struct kv_pool *p, uint64_t ino, struct kv_snap *snap, uint64_t need,
+		     uint64_t want)
+{
+	struct kv_extent e[KV_INLINE_EXTENTS];
+	uint64_t tail = snap->ext[snap->n - 1].len;
+	int first, n;
+
+	for (first = snap->n - 2; first >= 0; first--) {
+		int max = KV_INLINE_EXTENTS - 1 - first;
+
+		tail += snap->ext[first].len;
+		n = kv_alloc_pieces(&p->alloc, tail + want, max, e);
+		if (n == -ENOSPC && want != need)
+			n = kv_alloc_pieces(&p->alloc, tail + need, max, e);
+		if (n > 0)
+			return move_tail(p, ino, snap, first, e, n);
+	}
+	n = take_room(p, snap->alloc + need, snap->alloc + want, KV_INLINE_EXTENTS - 1, e);
+	if (n < 0)
+		return n;
+	return move_tail(p, ino, snap, 0, e, n);
 }
 
 int kv_data_migrate_locked(struct kv_pool *p, uint64_t ino)
 {
 	struct kv_snap snap;
+	struct kv_extent e;
 	bool was_lru = p->in_lru[ino];
-	uint64_t total;
 	int rc = kv_snap_take(p, ino, &snap);
 
 	if (rc)
 		return rc;
-	total = page_up(snap.size);
 	/* the file being moved is never the one evicted to make its hole */
 	kv_lru_remove(p, ino);
-	rc = migrate(p, ino, total, total, 1);
+	rc = kv_evict_alloc(p, page_up(snap.size), &e);
+	if (!rc)
+		rc = move_tail(p, ino, &snap, 0, &e, 1);
 	if (was_lru)
 		kv_lru_append(p, ino);
 	kv_policy_charge(p, ino, (int64_t)(kv_extents_bytes(kv_inode(p, ino)) - snap.alloc));
@@ -197,7 +220,7 @@ int kv_data_migrate_locked(struct kv_pool *p, uint64_t ino)
 }
 
 /* Add @need (or, if it comes easily, @want) bytes to a file's extents (*@snap: as they are). */
-static int grow_extents(struct kv_pool *p, uint64_t ino, const struct kv_snap *snap, uint64_t need,
+static int grow_extents(struct kv_pool *p, uint64_t ino, struct kv_snap *snap, uint64_t need,
 			uint64_t want)
 {
 	struct kv_inode *in = kv_inode(p, ino);
@@ -215,10 +238,8 @@ static int grow_extents(struct kv_pool *p, uint64_t ino, const struct kv_snap *s
 			return 0;
 		}
 	}
-	/* the list full: one move into fewer extents, leaving a slot for the next growth */
 	if (snap->n >= KV_INLINE_EXTENTS)
-		return migrate(p, ino, snap->alloc + need, snap->alloc + want,
-			       KV_INLINE_EXTENTS - 1);
+		return grow_full(p, ino, snap, need, want);
 	n = take_room(p, need, want, KV_INLINE_EXTENTS - snap->n, e);
 	if (n < 0)
 		return n;
