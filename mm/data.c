@@ -5,7 +5,8 @@
  * data_xattr.c's, beside it).
  *
  * A file's data is a short list of extents (at most KV_INLINE_EXTENTS). A
- * size known up front (truncate, fallocate) gets exactly one extent; a file
+ * size known up front (truncate, fallocate) gets one extent when a free run
+ * that long exists; a file
  * that grows by writes gets room ahead (doubling, up to 64 MiB at a time),
  * extended in place when the next pages are free and trimmed back to its
  * size when the last holder lets go. When no free run is long enough, the

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * evict.c - the only code that evicts. Allocate-or-evict (an extent: the
- * room ahead of open files first, then least recently used files), take an
+ * evict.c - the only code that evicts. Allocate-or-evict (one extent, or
+ * several for a file's data: the room ahead of open files first, then
+ * least recently used files, only while the request does not fit), take an
  * inode record (a free one, an idle empty directory's, an orphan's, an
  * evicted file's), evict to a watermark or under a directory's quota, and
  * reclaim the empty directories eviction leaves. A name eviction removes is
