@@ -5,7 +5,8 @@
  * removed), a file larger than any hole but smaller than the free total is
  * written from several holes with nothing evicted, whether in one write or
  * in the small writes FUSE sends, and a file whose inline extent list is
- * full moves to fewer extents without evicting either. When the free total
+ * full moves its tail to fewer extents without evicting either (or, when
+ * no tail fits, the whole file, evicting at most one file). When the free total
  * is short, exactly as many least recently used files go as the shortfall
  * needs, oldest first. A reservation (one extent per block, the libkvfs
  * contract) still gets one. Every byte reads back and fsck finds the pool
@@ -221,6 +222,43 @@ static void test_full_list_moves_without_evicting(void **state)
 	close_and_fsck(p);
 }
 
+/*
+ * Holes of 1 MiB only: a full list of 1 MiB extents has no tail that fits
+ * in fewer, so the whole file moves into nine pieces, and one file (the
+ * least recently used: its holes on both sides join into 3 MiB) is all
+ * that goes for it.
+ */
+static void test_full_list_whole_move(void **state)
+{
+	struct kv_pool *p = make_pool(64 * MIB);
+	struct kv_pool_stats st;
+	struct kv_attr a;
+	uint8_t *buf = malloc(11 * MIB);
+	char nm[16];
+	int i, n, next = 0;
+
+	assert_non_null(buf);
+	n = fragment(p, MIB, 64);
+	fill(buf, 11 * MIB, "grown");
+	assert_int_equal(kv_create(p, KV_ROOT_INO, "grown", 5, S_IFREG | 0644, 0, 0, &a), 0);
+	for (i = 0; i < 11; i++) {
+		assert_int_equal(kv_fallocate(p, a.ino, 0, (uint64_t)i * MIB, MIB), 0);
+		assert_int_equal(kv_write(p, a.ino, buf + (uint64_t)i * MIB, MIB, (uint64_t)i * MIB),
+				 (ssize_t)MIB);
+	}
+	kv_forget(p, a.ino, 1);
+	kv_pool_get_stats(p, &st);
+	assert_true(st.evictions <= 1);
+	assert_true(intact(p, "grown", 11 * MIB, &next));
+	assert_true(next < KV_EXTENTS_MAX);
+	for (i = 3; i < n; i += 2) {
+		snprintf(nm, sizeof(nm), "f%d", i);
+		assert_true(intact(p, nm, MIB, NULL));
+	}
+	free(buf);
+	close_and_fsck(p);
+}
+
 /* Short by 6 MiB of 4 MiB files: the two least recently used go, no more. */
 static void test_short_evicts_just_enough(void **state)
 {
@@ -289,6 +327,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_scattered_room_is_used, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_full_list_moves_without_evicting, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_full_list_whole_move, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_short_evicts_just_enough, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reservation_is_one_extent, setup, teardown),
 	};
