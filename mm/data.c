@@ -129,8 +129,8 @@ static void copy_extents(struct kv_pool *p, const struct kv_extent *dst, int nd,
 	int d = 0, s = 0;
 
 	while (d < nd && s < ns) {
-		uint64_t n = dst[d].len - doff < src[s].len - soff ? dst[d].len - doff
-								   : src[s].len - soff;
+		uint64_t n =
+		    dst[d].len - doff < src[s].len - soff ? dst[d].len - doff : src[s].len - soff;
 
 		memcpy(p->base + dst[d].off + doff, p->base + src[s].off + soff, n);
 		doff += n;

@@ -200,8 +200,9 @@ static void test_full_list_moves_without_evicting(void **state)
 	assert_int_equal(kv_create(p, KV_ROOT_INO, "grown", 5, S_IFREG | 0644, 0, 0, &a), 0);
 	for (i = 0; i < 10; i++) {
 		assert_int_equal(kv_fallocate(p, a.ino, 0, (uint64_t)i * MIB, MIB), 0);
-		assert_int_equal(kv_write(p, a.ino, buf + (uint64_t)i * MIB, MIB, (uint64_t)i * MIB),
-				 (ssize_t)MIB);
+		assert_int_equal(
+		    kv_write(p, a.ino, buf + (uint64_t)i * MIB, MIB, (uint64_t)i * MIB),
+		    (ssize_t)MIB);
 	}
 	assert_int_equal(kv_extents(p, a.ino, (struct kv_extent[KV_EXTENTS_MAX]){ 0 },
 				    KV_EXTENTS_MAX, &(uint64_t){ 0 }),
@@ -243,8 +244,9 @@ static void test_full_list_whole_move(void **state)
 	assert_int_equal(kv_create(p, KV_ROOT_INO, "grown", 5, S_IFREG | 0644, 0, 0, &a), 0);
 	for (i = 0; i < 11; i++) {
 		assert_int_equal(kv_fallocate(p, a.ino, 0, (uint64_t)i * MIB, MIB), 0);
-		assert_int_equal(kv_write(p, a.ino, buf + (uint64_t)i * MIB, MIB, (uint64_t)i * MIB),
-				 (ssize_t)MIB);
+		assert_int_equal(
+		    kv_write(p, a.ino, buf + (uint64_t)i * MIB, MIB, (uint64_t)i * MIB),
+		    (ssize_t)MIB);
 	}
 	kv_forget(p, a.ino, 1);
 	kv_pool_get_stats(p, &st);
