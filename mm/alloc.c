@@ -289,28 +289,35 @@ static uint64_t carve(struct kv_alloc *a, struct kv_free_node *n, uint64_t len)
 	return start;
 }
 
+/*
+ * A free run of at least @len pages, a good fit (the lowest class that has
+ * one), or NULL. Caller holds the lock.
+ */
+static struct kv_free_node *fit_run(struct kv_alloc *a, uint64_t len)
+{
+	struct kv_free_node *n;
+	unsigned c = class_of(len);
+	int found, scanned = 0;
+
+	/* Every run in a class above c (or in c when len is its lower bound) fits. */
+	found = find_class(a, class_low(c) == len ? c : c + 1);
+	if (found >= 0)
+		return a->cls[found];
+	/* Fall back to the runs of len's own class that happen to be long enough. */
+	for (n = a->cls[c]; n && n->len < len && scanned < 64; n = n->cnext)
+		scanned++;
+	return n && n->len >= len ? n : NULL;
+}
+
 int kv_alloc_extent(struct kv_alloc *a, uint64_t bytes, struct kv_extent *out)
 {
 	uint64_t len = (bytes + KV_PAGE_SIZE - 1) / KV_PAGE_SIZE;
-	struct kv_free_node *n = NULL;
-	unsigned c;
-	int found, scanned = 0;
+	struct kv_free_node *n;
 
 	if (!len)
 		len = 1;
 	pthread_mutex_lock(&a->lock);
-	c = class_of(len);
-	/* Every run in a class above c (or in c when len is its lower bound) fits. */
-	found = find_class(a, class_low(c) == len ? c : c + 1);
-	if (found >= 0) {
-		n = a->cls[found];
-	} else {
-		/* Fall back to the runs of len's own class that happen to be long enough. */
-		for (n = a->cls[c]; n && n->len < len && scanned < 64; n = n->cnext)
-			scanned++;
-		if (n && n->len < len)
-			n = NULL;
-	}
+	n = fit_run(a, len);
 	if (!n) {
 		pthread_mutex_unlock(&a->lock);
 		return -ENOSPC;
@@ -319,6 +326,84 @@ int kv_alloc_extent(struct kv_alloc *a, uint64_t bytes, struct kv_extent *out)
 	out->len = len * KV_PAGE_SIZE;
 	pthread_mutex_unlock(&a->lock);
 	return 0;
+}
+
+/*
+ * Runs looked at in one class when picking the longest: in a class of
+ * thousands of holes of nearly one length, any of the first ones will do
+ * (a class spans at most an eighth of its lower bound).
+ */
+#define KV_PIECE_SCAN 256
+
+/*
+ * The @max longest free runs, longest first, into @top. Classes are walked
+ * down from the highest non-empty one; once @max runs are known at the end
+ * of a class, no lower class can hold a longer one. Caller holds the lock.
+ * Return: how many (fewer than @max when there are fewer runs).
+ */
+static int longest_runs(struct kv_alloc *a, int max, struct kv_free_node **top)
+{
+	int w, k = 0;
+
+	for (w = KV_ALLOC_CLASSES / 64 - 1; w >= 0 && k < max; w--) {
+		uint64_t bits = a->bitmap[w];
+
+		while (bits && k < max) {
+			unsigned c = (unsigned)w * 64 + 63 - (unsigned)__builtin_clzll(bits);
+			struct kv_free_node *n;
+			int seen = 0;
+
+			bits &= ~(UINT64_C(1) << (c % 64));
+			for (n = a->cls[c]; n && seen < KV_PIECE_SCAN; n = n->cnext, seen++) {
+				int i;
+
+				if (k == max && n->len <= top[k - 1]->len)
+					continue; /* not longer than the shortest kept */
+				i = k < max ? k++ : max - 1; /* when full, the shortest makes way */
+				for (; i > 0 && top[i - 1]->len < n->len; i--)
+					top[i] = top[i - 1];
+				top[i] = n;
+			}
+		}
+	}
+	return k;
+}
+
+int kv_alloc_pieces(struct kv_alloc *a, uint64_t bytes, int max, struct kv_extent *out)
+{
+	uint64_t len = (bytes + KV_PAGE_SIZE - 1) / KV_PAGE_SIZE, sum = 0, rest;
+	struct kv_free_node *top[KV_ALLOC_PIECES_MAX], *n;
+	int k, i, used;
+
+	if (max < 1)
+		return -EINVAL;
+	if (max > KV_ALLOC_PIECES_MAX)
+		max = KV_ALLOC_PIECES_MAX;
+	if (!len)
+		len = 1;
+	pthread_mutex_lock(&a->lock);
+	k = longest_runs(a, max, top);
+	for (used = 0; used < k && sum < len; used++)
+		sum += top[used]->len;
+	if (sum < len) {
+		pthread_mutex_unlock(&a->lock);
+		return -ENOSPC;
+	}
+	/* every run but the last is taken whole */
+	for (i = 0; i < used - 1; i++) {
+		out[i].off = a->base + top[i]->start * KV_PAGE_SIZE;
+		out[i].len = top[i]->len * KV_PAGE_SIZE;
+		carve(a, top[i], top[i]->len);
+	}
+	/* the last takes what is left, from a run that fits it well if there is one */
+	rest = len - (sum - top[used - 1]->len);
+	n = fit_run(a, rest);
+	if (!n)
+		n = top[used - 1];
+	out[i].off = a->base + carve(a, n, rest) * KV_PAGE_SIZE;
+	out[i].len = rest * KV_PAGE_SIZE;
+	pthread_mutex_unlock(&a->lock);
+	return used;
 }
 
 int kv_alloc_extend(struct kv_alloc *a, struct kv_extent *ext, uint64_t bytes)

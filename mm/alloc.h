@@ -57,6 +57,20 @@ void kv_alloc_destroy(struct kv_alloc *a);
  * pages). Return: 0 or -ENOSPC. Locking: takes a->lock.
  */
 int kv_alloc_extent(struct kv_alloc *a, uint64_t bytes, struct kv_extent *out);
+/* The most pieces kv_alloc_pieces() hands out at once. */
+#define KV_ALLOC_PIECES_MAX KV_INLINE_EXTENTS
+/**
+ * kv_alloc_pieces() - @bytes (rounded up to pages) in at most @max extents,
+ * for a caller that can use several: the longest free runs first, each
+ * taken whole, and the last piece carved from a run that fits what is left
+ * (so one run is used when one fits). All or nothing. Pieces are handed
+ * out as kv_alloc_extent() hands out one: their zeroed bits stay as they
+ * are. @out has room for @max (at most KV_ALLOC_PIECES_MAX are used).
+ * Return: the number of extents (1..@max), -ENOSPC when the @max longest
+ * free runs together are shorter (nothing taken), -EINVAL when @max < 1.
+ * Locking: takes a->lock.
+ */
+int kv_alloc_pieces(struct kv_alloc *a, uint64_t bytes, int max, struct kv_extent *out);
 /**
  * kv_alloc_extend() - grow @ext in place by @bytes when the pages right after
  * it are free. Return: 0 or -ENOSPC (ext unchanged). Locking: takes a->lock.

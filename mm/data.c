@@ -5,11 +5,16 @@
  * data_xattr.c's, beside it).
  *
  * A file's data is a short list of extents (at most KV_INLINE_EXTENTS). A
- * size known up front (truncate, fallocate) gets exactly one extent; a file
+ * size known up front (truncate, fallocate) gets one extent when a free run
+ * that long exists; a file
  * that grows by writes gets room ahead (doubling, up to 64 MiB at a time),
  * extended in place when the next pages are free and trimmed back to its
- * size when the last holder lets go. When the inline list is full the file
- * moves to one new extent.
+ * size when the last holder lets go. When no free run is long enough, the
+ * bytes come from several (the longest first, as many as the list has
+ * slots left): a cached file is evicted only when free space is short,
+ * never because it is scattered. When the inline list is full, the
+ * shortest tail of it that fits in fewer extents moves, with the growth,
+ * into new ones; the fast path asks for the whole file in one.
  *
  * Invisible bytes: a file never shows bytes that were not written to it.
  * Anything that exposes unwritten space (truncate up, a write past EOF,
@@ -101,62 +106,127 @@ static bool file_alive(struct kv_pool *p, uint64_t ino)
 
 /* --- allocation (p->lock held) --- */
 
-/* Move all data into one new extent of @total bytes (the inline list is full). */
-static int migrate(struct kv_pool *p, uint64_t ino, uint64_t total)
+/*
+ * @need bytes, or @want when they come without evicting, in at most @max
+ * extents (*@e has room for KV_INLINE_EXTENTS). One extent when a hole
+ * fits; else the longest free runs; a cached file is evicted only when
+ * those are short (evict.c). Return: how many extents, or -ENOSPC.
+ */
+static int take_room(struct kv_pool *p, uint64_t need, uint64_t want, int max, struct kv_extent *e)
+{
+	if (kv_alloc_extent(&p->alloc, want, e) == 0)
+		return 1;
+	if (want != need && kv_alloc_extent(&p->alloc, need, e) == 0)
+		return 1;
+	return kv_evict_alloc_pieces(p, need, max, e);
+}
+
+/* Copy the bytes of extents @src (@ns of them) into @dst (@nd), as far as both reach. */
+static void copy_extents(struct kv_pool *p, const struct kv_extent *dst, int nd,
+			 const struct kv_extent *src, int ns)
+{
+	uint64_t doff = 0, soff = 0;
+	int d = 0, s = 0;
+
+	while (d < nd && s < ns) {
+		uint64_t n =
+		    dst[d].len - doff < src[s].len - soff ? dst[d].len - doff : src[s].len - soff;
+
+		memcpy(p->base + dst[d].off + doff, p->base + src[s].off + soff, n);
+		doff += n;
+		soff += n;
+		if (doff == dst[d].len) {
+			d++;
+			doff = 0;
+		}
+		if (soff == src[s].len) {
+			s++;
+			soff = 0;
+		}
+	}
+}
+
+/*
+ * Move a file's extents from @first on into the @n new ones in @e (which
+ * may be longer: growth), in one transaction, and free the old ones.
+ * Return: 0, or -E2BIG (nothing changed; @e freed).
+ */
+static int move_tail(struct kv_pool *p, uint64_t ino, struct kv_snap *snap, int first,
+		     struct kv_extent *e, int n)
 {
 	struct kv_inode *in = kv_inode(p, ino);
-	struct kv_extent *old, e;
-	struct kv_snap snap;
-	uint64_t off = 0;
-	int n, i, rc;
+	int rc;
 
-	rc = kv_snap_take(p, ino, &snap);
-	if (rc)
-		return rc;
-	old = snap.ext;
-	n = snap.n;
-	rc = kv_evict_alloc(p, total, &e);
-	if (rc)
-		return rc;
-	/* copy what fits: @total may be less than what is allocated (room past the size) */
-	for (i = 0; i < n && off < e.len; i++) {
-		uint64_t len = old[i].len < e.len - off ? old[i].len : e.len - off;
-
-		memcpy(p->base + e.off + off, p->base + old[i].off, len);
-		off += len;
-	}
+	copy_extents(p, e, n, snap->ext + first, snap->n - first);
 	kv_jtx_begin(p);
-	KV_JTX_FIELD(p, &in->ext[0], e);
-	KV_JTX_FIELD(p, &in->extent_count, (uint16_t)1);
+	kv_jtx_add(p, &in->ext[first], e, (uint32_t)((size_t)n * sizeof(e[0])));
+	KV_JTX_FIELD(p, &in->extent_count, (uint16_t)(first + n));
 	rc = kv_jtx_commit(p);
 	if (rc) { /* nothing applied: the file keeps its extents */
-		kv_extents_free(p, &e, 1);
+		kv_extents_free(p, e, n);
 		return rc;
 	}
 	kv_snap_commit(p, ino);
-	kv_extents_free(p, old, n);
+	kv_extents_free(p, snap->ext + first, snap->n - first);
 	return 0;
+}
+
+/*
+ * The inline list is full: the shortest tail of it that moves, with the
+ * growth, into fewer extents from free runs (copying least, evicting
+ * nothing); failing that the whole file, evicting as little as it takes.
+ * Either leaves a slot free for the next growth.
+ */
+static int grow_full(struct kv_pool *p, uint64_t ino, struct kv_snap *snap, uint64_t need,
+		     uint64_t want)
+{
+	struct kv_extent e[KV_INLINE_EXTENTS];
+	uint64_t tail = snap->ext[snap->n - 1].len;
+	int first, n;
+
+	for (first = snap->n - 2; first >= 0; first--) {
+		int max = KV_INLINE_EXTENTS - 1 - first;
+
+		tail += snap->ext[first].len;
+		n = kv_alloc_pieces(&p->alloc, tail + want, max, e);
+		if (n == -ENOSPC && want != need)
+			n = kv_alloc_pieces(&p->alloc, tail + need, max, e);
+		if (n > 0)
+			return move_tail(p, ino, snap, first, e, n);
+	}
+	n = take_room(p, snap->alloc + need, snap->alloc + want, KV_INLINE_EXTENTS - 1, e);
+	if (n < 0)
+		return n;
+	return move_tail(p, ino, snap, 0, e, n);
 }
 
 int kv_data_migrate_locked(struct kv_pool *p, uint64_t ino)
 {
 	struct kv_snap snap;
+	struct kv_extent e;
+	bool was_lru = p->in_lru[ino];
 	int rc = kv_snap_take(p, ino, &snap);
 
 	if (rc)
 		return rc;
-	rc = migrate(p, ino, page_up(snap.size));
+	/* the file being moved is never the one evicted to make its hole */
+	kv_lru_remove(p, ino);
+	rc = kv_evict_alloc(p, page_up(snap.size), &e);
+	if (!rc)
+		rc = move_tail(p, ino, &snap, 0, &e, 1);
+	if (was_lru)
+		kv_lru_append(p, ino);
 	kv_policy_charge(p, ino, (int64_t)(kv_extents_bytes(kv_inode(p, ino)) - snap.alloc));
 	return rc;
 }
 
 /* Add @need (or, if it comes easily, @want) bytes to a file's extents (*@snap: as they are). */
-static int grow_extents(struct kv_pool *p, uint64_t ino, const struct kv_snap *snap, uint64_t need,
+static int grow_extents(struct kv_pool *p, uint64_t ino, struct kv_snap *snap, uint64_t need,
 			uint64_t want)
 {
 	struct kv_inode *in = kv_inode(p, ino);
-	uint64_t have = snap->alloc;
-	int rc;
+	struct kv_extent e[KV_INLINE_EXTENTS];
+	int n;
 
 	if (snap->n) {
 		struct kv_extent last = snap->ext[snap->n - 1];
@@ -169,28 +239,18 @@ static int grow_extents(struct kv_pool *p, uint64_t ino, const struct kv_snap *s
 			return 0;
 		}
 	}
-	if (snap->n < KV_INLINE_EXTENTS) {
-		struct kv_extent e;
-
-		rc = kv_alloc_extent(&p->alloc, want, &e);
-		if (rc && want != need)
-			rc = kv_evict_alloc(p, need, &e);
-		else if (rc)
-			rc = kv_evict_alloc(p, want, &e);
-		if (rc)
-			return rc;
-		kv_fault(p, KV_FP_EXTENT_ALLOCATED);
-		/* Fill the slot, then publish it with the count. */
-		in->ext[snap->n] = e;
-		atomic_store_explicit((_Atomic uint16_t *)&in->extent_count,
-				      (uint16_t)(snap->n + 1), memory_order_release);
-		kv_snap_commit(p, ino);
-		return 0;
-	}
-	rc = migrate(p, ino, have + want);
-	if (rc && want != need)
-		rc = migrate(p, ino, have + need);
-	return rc;
+	if (snap->n >= KV_INLINE_EXTENTS)
+		return grow_full(p, ino, snap, need, want);
+	n = take_room(p, need, want, KV_INLINE_EXTENTS - snap->n, e);
+	if (n < 0)
+		return n;
+	kv_fault(p, KV_FP_EXTENT_ALLOCATED);
+	/* Fill the slots, then publish them with the count. */
+	memcpy(&in->ext[snap->n], e, (size_t)n * sizeof(e[0]));
+	atomic_store_explicit((_Atomic uint16_t *)&in->extent_count, (uint16_t)(snap->n + n),
+			      memory_order_release);
+	kv_snap_commit(p, ino);
+	return 0;
 }
 
 /* Make [0, end) allocated. @exact: the size is known, take no room ahead. */

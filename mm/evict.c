@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * evict.c - the only code that evicts. Allocate-or-evict (an extent: the
- * room ahead of open files first, then least recently used files), take an
+ * evict.c - the only code that evicts. Allocate-or-evict (one extent, or
+ * several for a file's data: the room ahead of open files first, then
+ * least recently used files, only while the request does not fit), take an
  * inode record (a free one, an idle empty directory's, an orphan's, an
  * evicted file's), evict to a watermark or under a directory's quota, and
  * reclaim the empty directories eviction leaves. A name eviction removes is
@@ -299,25 +300,53 @@ uint64_t kv_evict_reclaim_ahead(struct kv_pool *p)
 }
 
 /*
- * Allocate, taking back the room ahead of open files first and then
- * evicting least recently used files: room ahead is a guess, a cached
- * file is not.
+ * Allocate @bytes in at most @max extents (one: kv_alloc_extent()), taking
+ * back the room ahead of open files first and then evicting least recently
+ * used files, one at a time, until the request fits: room ahead is a
+ * guess, a cached file is not. With several pieces allowed, a file goes
+ * only when the free space is short, not merely scattered. Return: the
+ * number of extents, or -ENOSPC.
  */
-int kv_evict_alloc(struct kv_pool *p, uint64_t bytes, struct kv_extent *e)
+static int alloc_or_evict(struct kv_pool *p, uint64_t bytes, int max, struct kv_extent *e)
 {
 	bool reclaimed = false;
 	int rc;
 
-	while ((rc = kv_alloc_extent(&p->alloc, bytes, e)) == -ENOSPC) {
+	for (;;) {
+		if (max == 1)
+			rc = kv_alloc_extent(&p->alloc, bytes, e) ? -ENOSPC : 1;
+		else
+			rc = kv_alloc_pieces(&p->alloc, bytes, max, e);
+		if (rc != -ENOSPC)
+			return rc;
 		if (!reclaimed && p->nahead) {
 			reclaimed = true;
 			if (kv_evict_reclaim_ahead(p))
 				continue;
 		}
 		if (kv_evict_one(p) < 0)
-			break;
+			return -ENOSPC;
 	}
-	return rc;
+}
+
+/*
+ * One extent, for what must be one: a reservation (libkvfs hands the
+ * client one address per block), a file made one for the fast path, an
+ * xattr blob, a link's target. Least recently used files go in order
+ * until a hole of @bytes exists, and not one more.
+ */
+int kv_evict_alloc(struct kv_pool *p, uint64_t bytes, struct kv_extent *e)
+{
+	int rc = alloc_or_evict(p, bytes, 1, e);
+
+	return rc < 0 ? rc : 0;
+}
+
+int kv_evict_alloc_pieces(struct kv_pool *p, uint64_t bytes, int max, struct kv_extent *e)
+{
+	if (max < 1)
+		return -EINVAL;
+	return alloc_or_evict(p, bytes, max, e);
 }
 
 int kv_evict_make_room_in(struct kv_pool *p, uint32_t i, uint64_t need)

@@ -19,8 +19,14 @@ long kv_evict_in(struct kv_pool *p, uint32_t anchor);
 void kv_evict_note_ahead(struct kv_pool *p, uint64_t ino);
 /* Trim the room ahead of every open file nobody is reading or writing now. Return: bytes freed. */
 uint64_t kv_evict_reclaim_ahead(struct kv_pool *p);
-/* One extent of @bytes: room ahead first, then LRU files. Return: 0, -ENOSPC. */
+/* One extent of @bytes: room ahead first, then LRU files until a hole fits. Return: 0, -ENOSPC. */
 int kv_evict_alloc(struct kv_pool *p, uint64_t bytes, struct kv_extent *e);
+/*
+ * @bytes in at most @max extents into @e (kv_alloc_pieces()): room ahead
+ * first, then LRU files, only while the @max longest free runs together
+ * are short. Return: the number of extents, -ENOSPC, -EINVAL (@max < 1).
+ */
+int kv_evict_alloc_pieces(struct kv_pool *p, uint64_t bytes, int max, struct kv_extent *e);
 /* Keep anchor @i under its quota with @need more bytes. Return: 0, -EDQUOT. */
 int kv_evict_make_room_in(struct kv_pool *p, uint32_t i, uint64_t need);
 /*

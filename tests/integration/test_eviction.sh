@@ -7,7 +7,8 @@
 # ls and stat at once; files held open or mapped by another process are
 # never evicted; ENOSPC comes only when everything left is held; and with
 # -o high_watermark=50 use drops back under 50% in the background without
-# any write failing.
+# any write failing. Free space left in holes is used for a file longer
+# than any of them, with nothing evicted.
 . "$(dirname "$0")/lib.sh"
 
 MiB=$((1 << 20))
@@ -186,4 +187,23 @@ ok "evicted names are gone from ls and stat" bash -c \
 ok "the files counter matches ls" test "$(stat_of files)" = "$(ls "$MNT" | grep -c '^w')"
 kv_unmount
 ok "fsck is clean" "$KVFS" fsck "$POOL"
+rm -f "$POOL"
+
+# --- free space in holes is used, never evicted for ---
+kv_setup size=64M
+FIT=$(($(stat_of capacity_bytes) / (4 * MiB)))
+for n in $(seq 0 $((FIT - 1))); do write_block "$n" "s$n"; done
+for n in $(seq 0 2 $((FIT - 1))); do rm "$MNT/s$n"; done
+before=$(stat_of evictions)
+ok "the free space is in holes (largest $(stat_of largest_free_bytes) of $(stat_of free_bytes))" \
+	test "$(stat_of largest_free_bytes)" -lt $((16 * MiB)) -a "$(stat_of free_bytes)" -gt $((20 * MiB))
+ok "fallocate of 16 MiB, longer than any hole, succeeds" fallocate -l 16M "$MNT/big"
+ok "... from several holes" \
+	test "$(getfattr --absolute-names --only-values -n user.kvfs.extents "$MNT/big" | wc -w)" -gt 1
+ok "... with nothing evicted" test "$(stat_of evictions)" = "$before"
+bad=0
+for n in $(seq 1 2 $((FIT - 1))); do block_ok "$n" "s$n" || bad=$((bad + 1)); done
+ok "every block kept is intact" test $bad -eq 0
+kv_unmount
+ok "fsck is clean after" "$KVFS" fsck "$POOL"
 kv_done

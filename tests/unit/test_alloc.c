@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
  * test_alloc.c - the extent allocator on its own: contiguity, reuse after
- * free, coalescing, fragmentation reporting, corrupt input at build time,
- * and many threads allocating and freeing at once.
+ * free, coalescing, fragmentation reporting, one request from several
+ * free runs, corrupt input at build time, and many threads allocating and
+ * freeing at once.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -171,6 +172,63 @@ static void *churn(void *arg)
 	return NULL;
 }
 
+/*
+ * Holes of 3, 7, 5 and 2 pages: a request no hole fits comes from several,
+ * longest first, the last piece from the hole that fits what is left; a
+ * request the @max longest cannot cover takes nothing. Known-zero pages
+ * stay known zero when handed out.
+ */
+static void test_pieces(void **state)
+{
+	static const uint64_t len[] = { 3, 1, 7, 1, 5, 1, 2 }; /* even: holes */
+	struct kv_alloc a;
+	struct kv_extent e[7], out[KV_ALLOC_PIECES_MAX], run;
+	struct kv_alloc_stats before, after;
+	int i;
+
+	memset(&before, 0, sizeof(before)); /* padding compared too */
+	memset(&after, 0, sizeof(after));
+	build_empty(&a, 20);
+	assert_int_equal(kv_alloc_track_zero(&a, true), 0);
+	for (i = 0; i < 7; i++)
+		assert_int_equal(kv_alloc_extent(&a, len[i] * PG, &e[i]), 0);
+	for (i = 0; i < 7; i += 2) {
+		kv_alloc_free(&a, &e[i]);
+		kv_alloc_mark_zeroed(&a, &e[i]);
+	}
+	kv_alloc_get_stats(&a, &before);
+	assert_int_equal(before.free_bytes, 17 * PG);
+	assert_int_equal(kv_alloc_extent(&a, 8 * PG, &out[0]), -ENOSPC);
+	/* short: the 2 longest make 12 pages, the 4 make 17 */
+	assert_int_equal(kv_alloc_pieces(&a, 13 * PG, 2, out), -ENOSPC);
+	assert_int_equal(kv_alloc_pieces(&a, 18 * PG, 4, out), -ENOSPC);
+	assert_int_equal(kv_alloc_pieces(&a, PG, 0, out), -EINVAL);
+	kv_alloc_get_stats(&a, &after);
+	assert_memory_equal(&before, &after, sizeof(before)); /* nothing taken */
+	/* 10 pages: the 7 whole, then 3 from the 3-page hole (not from the 5) */
+	assert_int_equal(kv_alloc_pieces(&a, 10 * PG, 4, out), 2);
+	assert_int_equal(out[0].off, e[2].off);
+	assert_int_equal(out[0].len, 7 * PG);
+	assert_int_equal(out[1].off, e[0].off);
+	assert_int_equal(out[1].len, 3 * PG);
+	for (i = 0; i < 2; i++) { /* still known zero */
+		kv_alloc_next_dirty(&a, &out[i], 0, &run);
+		assert_int_equal(run.len, 0);
+	}
+	/* 6 of the 7 left (5 + 2): both, the last carved to 1 page of the 2 */
+	assert_int_equal(kv_alloc_pieces(&a, 6 * PG, 4, out), 2);
+	assert_int_equal(out[0].off, e[4].off);
+	assert_int_equal(out[0].len, 5 * PG);
+	assert_int_equal(out[1].len, PG);
+	kv_alloc_get_stats(&a, &after);
+	assert_int_equal(after.free_bytes, PG);
+	/* one piece when one hole fits, as kv_alloc_extent */
+	assert_int_equal(kv_alloc_pieces(&a, PG, 4, out), 1);
+	assert_int_equal(out[0].len, PG);
+	assert_int_equal(kv_alloc_pieces(&a, PG, 4, out), -ENOSPC);
+	kv_alloc_destroy(&a);
+}
+
 static void test_threads(void **state)
 {
 	struct kv_alloc a;
@@ -250,6 +308,7 @@ int main(void)
 		cmocka_unit_test(test_extend_in_place),
 		cmocka_unit_test(test_build_from_used),
 		cmocka_unit_test(test_classes_fit),
+		cmocka_unit_test(test_pieces),
 		cmocka_unit_test(test_threads),
 		cmocka_unit_test(test_threads_no_overlap),
 	};
