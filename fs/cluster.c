@@ -463,7 +463,9 @@ static void cluster_init(struct kv_cluster *c, struct kv_daemon *d,
 	pthread_rwlockattr_init(&ra);
 	pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
 	pthread_rwlock_init(&c->swap, &ra);
-	kv_coh_set_coherent(co->coherent != 0);
+	/* unsaid: a pool file is this host's memory; a device may be behind a CXL
+	 * switch other hosts map too, where only flushes make stores visible */
+	kv_coh_set_coherent(co->coherent < 0 ? !kv_pool_path_is_device(pool) : co->coherent != 0);
 	d->cluster = c;
 }
 
@@ -681,6 +683,7 @@ void kv_cluster_stats(struct kv_daemon *d, FILE *f, bool prometheus)
 						 ? kv_pool_slot_holds(d->pool, c->slot)
 						 : 0),
 			(unsigned long long)kv_cluster_other_holds(c));
+		fprintf(f, "cluster_coherent %d\n", kv_coh_coherent());
 		if (role != KV_ROLE_LEADER && role != KV_ROLE_FOLLOWER)
 			fprintf(f, "cluster_reason %s\n", reason);
 		return;

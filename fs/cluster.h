@@ -32,7 +32,7 @@ struct kv_cluster_opts {
 	char endpoints[512]; /* "HOST:PORT[,HOST:PORT...]", empty: not a cluster */
 	char node[32];
 	unsigned ttl; /* etcd lease seconds */
-	int coherent; /* -1: default (1: one host) */
+	int coherent; /* -1: not given: 0 on a device (hosts may share it), 1 on a file */
 	bool in_endpoints; /* parsing: the last option was cluster= */
 };
 

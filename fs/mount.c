@@ -453,7 +453,8 @@ static int serve(struct kv_daemon *d, const struct mount_opts *mo)
 int kv_cmd_mount(int argc, char **argv)
 {
 	struct mount_opts mo = {
-		.numa = -1, .high_watermark = 100, .threads = 8, .user_share = 50, .prezero = 1
+		.numa = -1, .high_watermark = 100, .threads = 8, .user_share = 50, .prezero = 1,
+		.cluster = { .coherent = -1 }
 	};
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	char mnt[PATH_MAX], mnt_other[PATH_MAX];

@@ -210,6 +210,11 @@ void kv_pool_close(struct kv_pool *p);
 int kv_pool_populate(struct kv_pool *p);
 /** kv_pool_geometry() - Return: the pool's geometry, as checked at open (valid until close). */
 const struct kv_geometry *kv_pool_geometry(const struct kv_pool *p);
+/**
+ * kv_pool_path_is_device() - does @path name a device-DAX pool (memory other
+ * hosts may map too) rather than a pool file? Return: true for a device.
+ */
+bool kv_pool_path_is_device(const char *path);
 /** kv_pool_path() - Return: the path the pool was opened by (valid until close). */
 const char *kv_pool_path(const struct kv_pool *p);
 /** kv_pool_get_stats() - fill *@st with the pool's counters now (takes the metadata lock). */

@@ -626,6 +626,11 @@ const struct kv_geometry *kv_pool_geometry(const struct kv_pool *p)
 	return &p->geo;
 }
 
+bool kv_pool_path_is_device(const char *path)
+{
+	return kv_backend_is_dax(path);
+}
+
 const char *kv_pool_path(const struct kv_pool *p)
 {
 	return p->be.path;

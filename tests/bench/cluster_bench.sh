@@ -31,7 +31,7 @@ for run in 1 2 3 4 5; do
 	wait_for $((3 * ETCD_TTL)) role_is "$F" leader || { echo "no failover"; exit 1; }
 	t1=$(date +%s%N)
 	ms=$(((t1 - t0) / 1000000))
-	printf '%-56s %13d %8.2f\n' "  run $run: $L -> $F" $ms "$(echo "$ms / ($ETCD_TTL * 1000)" | bc -l)"
+	printf '%-56s %13d %8.2f\n' "  run $run: $L -> $F" $ms "$(awk -v m="$ms" -v t="$ETCD_TTL" 'BEGIN { print m / (t * 1000) }')"
 	node_unmount "$L"
 	wait_for $((2 * ETCD_TTL + 2)) node_mount "$L" 2>/dev/null || { echo "no remount"; exit 1; }
 done

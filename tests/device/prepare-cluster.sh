@@ -10,15 +10,15 @@
 # Then carry build-cluster/ (about 45 MiB).
 set -e
 cd "$(dirname "$0")/../.."
-make >/dev/null
+make >/dev/null && make build/tests/cluster_visible >/dev/null
 D=build-cluster
 rm -rf "$D"
 mkdir -p "$D/lib" "$D/libkvfs"
-cp build/kvfs build/bench/cluster_bench "$(command -v etcd)" "$D/"
+cp build/kvfs build/bench/cluster_bench build/tests/cluster_visible "$(command -v etcd)" "$D/"
 cp build/libkvfs.so "$D/libkvfs/libkvfs.so.1"
 ln -s libkvfs.so.1 "$D/libkvfs/libkvfs.so"
 cp -L "$(ldd build/libkvfs.so | awk '/libxxhash/ { print $3 }')" "$D/libkvfs/"
-for f in build/kvfs build/bench/cluster_bench "$(command -v etcd)"; do
+for f in build/kvfs build/bench/cluster_bench build/tests/cluster_visible "$(command -v etcd)"; do
 	ldd "$f" | awk '$3 ~ /^\// { print $3 }'
 done | sort -u | while read -r l; do cp -L "$l" "$D/lib/"; done
 cp -L "$(ldd build/kvfs | awk '/ld-linux/ { print $1 }')" "$D/ld.so"

@@ -25,13 +25,15 @@ step() { echo; echo "== $(date +%T) $*"; }
 fail() { echo "FAILED: $*"; failed=$((failed + 1)); }
 
 # each program through the carried loader and libraries, none of this machine's
-for p in kvfs etcd cluster_bench; do
+mkdir -p "$W/tests"
+for p in kvfs etcd cluster_bench cluster_visible; do
 	printf '#!/bin/sh\nexec %s/ld.so --library-path %s/lib %s/%s "$@"\n' "$C" "$C" "$C" "$p" \
 		>"$W/bin/$p"
 	chmod +x "$W/bin/$p"
 done
 cp "$W/bin/kvfs" "$W/kvfs"
 cp "$W/bin/cluster_bench" "$W/bench/cluster_bench"
+cp "$W/bin/cluster_visible" "$W/tests/cluster_visible"
 export PATH=$W/bin:$PATH
 
 step "machine"

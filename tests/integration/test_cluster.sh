@@ -32,6 +32,7 @@ members3() { [ "$(stat_at n1 cluster_members)" = 3 ] && [ "$(stat_at n3 cluster_
 ok "every node counts 3 members" wait_for 5 members3
 ok "the epochs agree" test "$(stat_at n1 cluster_epoch)" = "$(stat_at n2 cluster_epoch)"
 ok "cluster_node names the node" test "$(stat_at n2 cluster_node)" = n2
+ok "a pool file is one host's memory: coherent unless told" test "$(stat_at n2 cluster_coherent)" = 1
 ok "kvfs stat shows the role" bash -c "'$KVFS' stat '$WORK/n3' | grep -Eq 'cluster_role +follower'"
 ok ".kvfs/metrics has the role" grep -q 'kvfs_cluster_role{node="n1",role="leader"} 1' "$WORK/n1/.kvfs/metrics"
 expect_fail "a node name in use is refused" "$KVFS" mount -o "cluster=etcd://$ETCD_EP,node=n2" "$POOL" "$MNT"
