@@ -39,6 +39,19 @@ static bool user_xattr_refused_reply(fuse_req_t req, struct kv_daemon *d, fuse_i
 	return err != 0;
 }
 
+/*
+ * `never` makes every file below unevictable, past any share: only the
+ * pool's owner (or uid 0) may give it (kvfs(7), TRUST MODEL).
+ */
+static bool never_refused(struct kv_daemon *d, fuse_req_t req, const char *name,
+			  const char *value, size_t size)
+{
+	uid_t uid = fuse_req_ctx(req)->uid;
+
+	return strcmp(name, KV_XATTR_EVICT) == 0 && size >= 5 && memcmp(value, "never", 5) == 0 &&
+	       uid != 0 && uid != d->pool_owner;
+}
+
 /* setxattr: reply_err(0, EPERM, ENOTSUP, EEXIST, ENODATA, E2BIG, ENOSPC, EINVAL (a bad policy)) */
 void kv_op_setxattr(fuse_req_t req, fuse_ino_t ino_node, const char *name, const char *value,
 		    size_t size, int flags)
@@ -48,6 +61,10 @@ void kv_op_setxattr(fuse_req_t req, fuse_ino_t ino_node, const char *name, const
 
 	if (user_xattr_refused_reply(req, d, ino_node, name))
 		return;
+	if (never_refused(d, req, name, value, size)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
 	fuse_reply_err(req, -kv_setxattr(d->pool, ino, name, value, size, flags));
 }
 
