@@ -32,6 +32,7 @@
 struct txn {
 	uint64_t id;
 	uint64_t dir;
+	uint64_t dir_gen; /* the namespace's: a directory made later in its inode is another */
 	uint64_t *inos;
 	uint8_t (*hashes)[16];
 	size_t n, cap;
@@ -340,18 +341,19 @@ static int do_unpin(struct kv_daemon *d, struct kv_ctl_state *s, const struct kv
 }
 
 /*
- * The transaction a reserve of @n more blocks in @dir adds to: @id's, or a
- * new one (@id 0), with room for them. Return: 0, -ENOENT (no such
- * transaction in @dir), -ENOMEM (a new transaction is removed again).
+ * The transaction a reserve of @n more blocks in namespace @ns adds to:
+ * @id's, or a new one (@id 0), with room for them. Return: 0, -ENOENT (no
+ * such transaction in @ns), -ENOMEM (a new transaction is removed again).
  */
-static int txn_for_reserve(struct kv_ctl_state *s, uint64_t id, uint64_t dir, uint32_t n,
-			   struct txn **out)
+static int txn_for_reserve(struct kv_ctl_state *s, uint64_t id, const struct kv_attr *ns,
+			   uint32_t n, struct txn **out)
 {
+	uint64_t dir = ns->ino;
 	struct txn *t;
 
 	if (id) {
 		t = txn_find(s, id);
-		if (!t || t->dir != dir)
+		if (!t || t->dir != dir || t->dir_gen != ns->gen)
 			return -ENOENT;
 	} else {
 		struct txn *nt = realloc(s->txns, (s->ntxns + 1) * sizeof(*nt));
@@ -363,6 +365,7 @@ static int txn_for_reserve(struct kv_ctl_state *s, uint64_t id, uint64_t dir, ui
 		memset(t, 0, sizeof(*t));
 		t->id = s->next_txn++;
 		t->dir = dir;
+		t->dir_gen = ns->gen;
 	}
 	if (t->n + n > t->cap) {
 		size_t cap = (t->n + n) * 2;
@@ -415,7 +418,7 @@ static int do_reserve(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_i
 	for (i = 0; i < n; i++)
 		if (io->item[i].in.size == 0 || io->item[i].in.size > info.data_size)
 			return -EINVAL;
-	rc = txn_for_reserve(s, io->h.txn, dir, n, &t);
+	rc = txn_for_reserve(s, io->h.txn, &ns, n, &t);
 	if (rc)
 		return rc;
 	for (i = 0; i < n; i++) {
@@ -493,6 +496,8 @@ static int do_commit(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_io
 	rc = may_search_root(d, c);
 	if (!rc)
 		rc = kv_getattr(d->pool, t->dir, &ns);
+	if (!rc && (ns.gen != t->dir_gen || !S_ISDIR(ns.mode)))
+		rc = -ENOENT; /* the namespace was removed (its inode may serve another) */
 	if (!rc)
 		rc = kv_may_access(c, &ns, W_OK | X_OK);
 	if (rc)

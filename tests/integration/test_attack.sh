@@ -7,7 +7,10 @@
 # everything it writes there unevictable, past its share (kvfs(7), TRUST
 # MODEL), so only the pool's owner (or uid 0) may set `never`; the second
 # user may still set `lru` and a quota on its own directories, and after
-# it has written twice the pool the owner's writes still succeed.
+# it has written twice the pool the owner's writes still succeed. Then
+# ioctls on .kvfs/ctl that try to publish where they must not
+# (attack_ctl.py): a transaction outlives its namespace, whose inode a new
+# directory reuses.
 . "$(dirname "$0")/lib.sh"
 MB=1048576
 kv_setup size=64M,allow_other
@@ -46,5 +49,10 @@ as_nobody bash -c "for i in \$(seq 128); do head -c $MB /dev/urandom >'$MNT/u/fl
 mkdir "$MNT/own"
 ok "after the flood the owner writes 32 MiB" \
 	bash -c "for i in \$(seq 32); do head -c $MB /dev/urandom >'$MNT/own/f'\$i || exit 1; done"
+
+# --- the fast path (attack_ctl.py prints "ok" or what went wrong) ---
+AC=$TOP/tests/integration/attack_ctl.py
+ok "a commit into a removed namespace whose inode was reused fails, publishes nothing" \
+	test "$(python3 "$AC" "$MNT" reuse)" = ok
 
 kv_done
