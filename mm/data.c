@@ -101,7 +101,11 @@ static bool file_alive(struct kv_pool *p, uint64_t ino)
 
 /* --- allocation (p->lock held) --- */
 
-/* Move all data into one new extent of @total bytes (the inline list is full). */
+/*
+ * Move all data into one new extent of @total bytes (the inline list is
+ * full). Never a pinned file's: its client reads the old extent in place,
+ * which would be freed to other files (-EBUSY).
+ */
 static int migrate(struct kv_pool *p, uint64_t ino, uint64_t total)
 {
 	struct kv_inode *in = kv_inode(p, ino);
@@ -110,6 +114,8 @@ static int migrate(struct kv_pool *p, uint64_t ino, uint64_t total)
 	uint64_t off = 0;
 	int n, i, rc;
 
+	if (p->pin_count[ino])
+		return -EBUSY;
 	rc = kv_snap_take(p, ino, &snap);
 	if (rc)
 		return rc;

@@ -384,7 +384,12 @@ int kv_pool_dir_stats(struct kv_pool *p, struct kv_dir_stats *out, int max)
 
 uint64_t kv_policy_trim(struct kv_pool *p, uint64_t ino)
 {
-	uint64_t trimmed = kv_extents_trim(p, ino);
+	uint64_t trimmed;
+
+	/* a pinned extent is read in place: its bytes stay the file's until the last unpin */
+	if (p->pin_count[ino])
+		return 0;
+	trimmed = kv_extents_trim(p, ino);
 
 	kv_policy_charge(p, ino, -(int64_t)trimmed);
 	return trimmed;

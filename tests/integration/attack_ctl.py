@@ -8,8 +8,16 @@ otherwise.
   reuse   reserve in a namespace, remove the namespace, make directories
           until one reuses its inode; the commit (and a reserve appended to
           the transaction) must fail with ENOENT, publish nothing in the new
-          directory, and the abort must give the space back."""
-import ctypes as C, errno, fcntl, os, sys
+          directory, and the abort must give the space back.
+  truncate a block pinned through the ctl file is truncated to 0 through the
+          mount, then the pool is filled with other files: the pinned
+          extent must keep the block's bytes until it is unpinned, and the
+          space comes back after the unpin.
+  migrate grows a pinned block through the mount until it would need
+          more extents than a file may have: its bytes may not move (that
+          would free the pinned extent for other files): EBUSY, the pinned
+          bytes stay, and an append goes through after the unpin."""
+import ctypes as C, errno, fcntl, mmap, os, sys, time
 
 NS_MAX = 128
 
@@ -36,6 +44,22 @@ class Reserve(C.Structure):
     _fields_ = [("h", Head), ("item", RItem * 500)]
 
 
+class Ext(C.Structure):
+    _fields_ = [("off", C.c_uint64), ("len", C.c_uint64)]
+
+
+class LItem(C.Union):
+    _fields_ = [("hash", C.c_uint8 * 16), ("ext", Ext)]
+
+
+class Lookup(C.Structure):
+    _fields_ = [("h", Head), ("item", LItem * 1000)]
+
+
+class Unpin(C.Structure):
+    _fields_ = [("h", Head), ("hash", (C.c_uint8 * 16) * 1000)]
+
+
 class Txn(C.Structure):
     _fields_ = [("h", Head)]
 
@@ -44,6 +68,8 @@ def ioc(d, nr, size):
     return (d << 30) | (size << 16) | (ord('K') << 8) | nr
 
 
+LOOKUP = ioc(3, 1, C.sizeof(Lookup))
+UNPIN = ioc(1, 2, C.sizeof(Unpin))
 RESERVE = ioc(3, 3, C.sizeof(Reserve))
 COMMIT = ioc(3, 4, C.sizeof(Txn))
 ABORT = ioc(1, 5, C.sizeof(Txn))
@@ -70,6 +96,39 @@ def txn_call(fd, cmd, txn):
     t = Txn()
     t.h.abi, t.h.txn = 1, txn
     return call(fd, cmd, t)
+
+
+def pin_one(fd, ns, h):
+    """Pin block @h of @ns: its extent (off, len), or an errno name."""
+    lk = Lookup()
+    lk.h.abi, lk.h.count, lk.h.ns = 1, 1, ns.encode()
+    lk.item[0].hash = (C.c_uint8 * 16)(*h)
+    e = call(fd, LOOKUP, lk)
+    if e or lk.h.count != 1:
+        return errno.errorcode.get(e, "absent")
+    return lk.item[0].ext.off, lk.item[0].ext.len
+
+
+def unpin_one(fd, ns, h):
+    u = Unpin()
+    u.h.abi, u.h.count, u.h.ns = 1, 1, ns.encode()
+    u.hash[0] = (C.c_uint8 * 16)(*h)
+    return call(fd, UNPIN, u)
+
+
+def pool_map(mnt):
+    pf = os.open(os.getxattr(mnt, "user.kvfs.pool"), os.O_RDONLY)
+    m = mmap.mmap(pf, 0, prot=mmap.PROT_READ)
+    os.close(pf)
+    return m
+
+
+def churn(mnt, mib, byte):
+    """Write @mib MiB of other files (the pool evicts as it must)."""
+    os.makedirs(mnt + "/churn", exist_ok=True)
+    for i in range(mib):
+        with open("%s/churn/%d" % (mnt, i), "wb") as f:
+            f.write(bytes([byte]) * (1 << 20))
 
 
 def free_bytes(mnt):
@@ -115,7 +174,79 @@ def reuse(mnt):
     return "ok"
 
 
+def truncate(mnt):
+    fd = os.open(mnt + "/.kvfs/ctl", os.O_RDWR)
+    pm = pool_map(mnt)
+    h = bytes([0x21] * 16)
+    os.mkdir(mnt + "/pt")
+    path = mnt + "/pt/" + h.hex()
+    with open(path, "wb") as f:  # its size first: one extent, pinned at once
+        f.truncate(4 << 20)
+        f.write(b"\x41" * (4 << 20))
+    ext = pin_one(fd, "pt", h)
+    if isinstance(ext, str):
+        return "pin:" + ext
+    off, n = ext
+    os.truncate(path, 0)
+    with open(path, "wb") as f:  # an O_TRUNC open too
+        pass
+    churn(mnt, 96, 0xCC)
+    if pm[off:off + n] != b"\x41" * n:
+        return "pinned-bytes-changed"
+    before = free_bytes(mnt)
+    if unpin_one(fd, "pt", h):
+        return "unpin-failed"
+    for _ in range(30):  # the kernel sends the last close's release when it will
+        if free_bytes(mnt) >= before + (4 << 20):
+            break
+        time.sleep(0.1)
+    else:
+        return "space-not-back-after-unpin"
+    os.close(fd)
+    return "ok"
+
+
+def migrate(mnt):
+    fd = os.open(mnt + "/.kvfs/ctl", os.O_RDWR)
+    pm = pool_map(mnt)
+    h = bytes([0x22] * 16)
+    os.mkdir(mnt + "/pm")
+    os.mkdir(mnt + "/frag")
+    path = mnt + "/pm/" + h.hex()
+    with open(path, "wb") as f:
+        f.write(b"\x42" * 65536)
+    ext = pin_one(fd, "pm", h)
+    if isinstance(ext, str):
+        return "pin:" + ext
+    off, n = ext
+    refused = 0
+    for i in range(40):  # another file between appends: no extent can be extended
+        with open("%s/frag/%d" % (mnt, i), "wb") as f:
+            f.write(b"\xCC" * 65536)
+        try:  # exact growth (no room ahead): a new extent each time
+            pf = os.open(path, os.O_WRONLY)
+            try:
+                os.posix_fallocate(pf, os.fstat(pf).st_size, 65536)
+            finally:
+                os.close(pf)
+        except OSError as e:
+            if e.errno != errno.EBUSY:
+                return "append:" + errno.errorcode.get(e.errno, str(e.errno))
+            refused += 1
+    if not refused:
+        return "never-refused"
+    churn(mnt, 96, 0xCD)
+    if pm[off:off + n] != b"\x42" * n:
+        return "pinned-bytes-changed"
+    if unpin_one(fd, "pm", h):
+        return "unpin-failed"
+    with open(path, "ab") as f:
+        f.write(b"\x43" * 65536)
+    os.close(fd)
+    return "ok"
+
+
 if __name__ == "__main__":
-    out = {"reuse": reuse}[sys.argv[2]](sys.argv[1])
+    out = {"reuse": reuse, "truncate": truncate, "migrate": migrate}[sys.argv[2]](sys.argv[1])
     print(out)
     sys.exit(0 if out == "ok" else 1)

@@ -8,9 +8,11 @@
 # MODEL), so only the pool's owner (or uid 0) may set `never`; the second
 # user may still set `lru` and a quota on its own directories, and after
 # it has written twice the pool the owner's writes still succeed. Then
-# ioctls on .kvfs/ctl that try to publish where they must not
+# ioctls on .kvfs/ctl that try to publish or read what they must not
 # (attack_ctl.py): a transaction outlives its namespace, whose inode a new
-# directory reuses.
+# directory reuses; a pinned block is truncated, or appended to until its
+# bytes would move, and the pool filled: the pinned extent must never be
+# given to another file.
 . "$(dirname "$0")/lib.sh"
 MB=1048576
 kv_setup size=64M,allow_other
@@ -54,5 +56,9 @@ ok "after the flood the owner writes 32 MiB" \
 AC=$TOP/tests/integration/attack_ctl.py
 ok "a commit into a removed namespace whose inode was reused fails, publishes nothing" \
 	test "$(python3 "$AC" "$MNT" reuse)" = ok
+ok "a pinned block truncated through the mount keeps its bytes until unpinned" \
+	test "$(python3 "$AC" "$MNT" truncate)" = ok
+ok "a pinned block never moves to another extent (EBUSY past its extents)" \
+	test "$(python3 "$AC" "$MNT" migrate)" = ok
 
 kv_done
