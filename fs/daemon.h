@@ -190,6 +190,24 @@ struct kv_user_hold *kv_user_get(struct kv_daemon *d, uint32_t uid);
 int kv_user_charge(struct kv_daemon *d, struct kv_user_hold *u, uint64_t bytes);
 void kv_user_uncharge(struct kv_user_hold *u, uint64_t bytes);
 void kv_user_free_all(struct kv_daemon *d);
+/**
+ * kv_open_hold_new() - a regular file of @size bytes is being opened (or
+ * created) by @req's caller: a uid other than the pool's owner is charged
+ * @size for as long as the descriptor is open (fi->fh; 0 for the owner).
+ * Return: 0, -EDQUOT (over its share; nothing kept), -ENOMEM.
+ */
+int kv_open_hold_new(struct kv_daemon *d, fuse_req_t req, uint64_t size,
+		     struct fuse_file_info *fi);
+/**
+ * kv_open_hold_grow() - the file is about to reach @end bytes through @fi
+ * (NULL: by path): charge the descriptor's growth to the uid that opened
+ * it; by path, another uid's growth must fit its share whole.
+ * Return: 0, -EDQUOT, -ENOMEM.
+ */
+int kv_open_hold_grow(struct kv_daemon *d, fuse_req_t req, struct fuse_file_info *fi,
+		      uint64_t end);
+/** kv_open_hold_release() - the descriptor is closed: its charge goes. */
+void kv_open_hold_release(struct fuse_file_info *fi);
 /* one "uid_held_bytes UID N" line (or a Prometheus sample) per user seen */
 void kv_user_stats(struct kv_daemon *d, FILE *f, bool prometheus);
 

@@ -7,7 +7,9 @@
 # everything it writes there unevictable, past its share (kvfs(7), TRUST
 # MODEL), so only the pool's owner (or uid 0) may set `never`; the second
 # user may still set `lru` and a quota on its own directories, and after
-# it has written twice the pool the owner's writes still succeed. Then
+# it has written twice the pool the owner's writes still succeed. Files it
+# keeps open cannot be evicted either: they count against its share (open,
+# grown, truncated by path), and the owner still writes. Then
 # ioctls on .kvfs/ctl that try to publish or read what they must not
 # (attack_ctl.py): a transaction outlives its namespace, whose inode a new
 # directory reuses; a pinned block is truncated, or appended to until its
@@ -51,6 +53,54 @@ as_nobody bash -c "for i in \$(seq 128); do head -c $MB /dev/urandom >'$MNT/u/fl
 mkdir "$MNT/own"
 ok "after the flood the owner writes 32 MiB" \
 	bash -c "for i in \$(seq 32); do head -c $MB /dev/urandom >'$MNT/own/f'\$i || exit 1; done"
+
+# --- open files are held too: they count against the share (32 MiB here) ---
+# hold.py PATH MiB: write PATH a MiB at a time and keep it open; print how
+# many MiB went in and the errno that stopped it, then wait for stdin to close
+HOLD='import os, sys
+f = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT, 0o644)
+n, err = 0, "none"
+try:
+    for n in range(int(sys.argv[2])):
+        os.write(f, b"h" * 1048576)
+    n += 1
+except OSError as e:
+    err = os.strerror(e.errno)
+print(n, err, flush=True)
+sys.stdin.read()'
+rm -rf "$MNT/u/flood" "$MNT/own"
+exec 7> >(as_nobody /usr/bin/python3 -c "$HOLD" "$MNT/u/held" 48 >"$WORK/held.out")
+eventually test -s "$WORK/held.out"
+ok "an open file of the second user stops at its share ($(cat "$WORK/held.out"))" \
+	grep -q "Disk quota exceeded" "$WORK/held.out"
+ok "while it holds it, the owner writes 24 MiB" \
+	bash -c "head -c $((24 * MB)) /dev/urandom >'$MNT/own24'"
+ok "and a second open file of the same user gets EDQUOT at once" \
+	test "$(as_nobody /usr/bin/python3 -c "$HOLD" "$MNT/u/held2" 8 </dev/null)" = "0 Disk quota exceeded"
+ok "so does growing it (ftruncate)" \
+	bash -c "! setpriv --reuid=65534 --regid=65534 --clear-groups truncate -s 20M '$MNT/u/held2' 2>/dev/null"
+ok "or growing it by path (truncate(2))" \
+	test "$(as_nobody /usr/bin/python3 -c "
+import os, sys
+try:
+    os.truncate(sys.argv[1], 20 << 20)
+    print('grown')
+except OSError as e:
+    print(os.strerror(e.errno))" "$MNT/u/held2")" = "Disk quota exceeded"
+ok "a write far past the pool's size is still EFBIG" \
+	test "$(as_nobody /usr/bin/python3 -c "
+import os, sys
+f = os.open(sys.argv[1], os.O_WRONLY)
+try:
+    os.pwrite(f, b'x', 1 << 44)
+except OSError as e:
+    print(os.strerror(e.errno))" "$MNT/u/held2")" = "File too large"
+exec 7>&-
+ok "once it is closed the share is free again" \
+	eventually bash -c "[ \"\$(awk '\$1 == \"uid_held_bytes\" && \$2 == 65534 { print \$3 }' '$MNT/.kvfs/stats')\" = 0 ]"
+ok "and the second user writes 16 MiB" \
+	test "$(as_nobody /usr/bin/python3 -c "$HOLD" "$MNT/u/held2" 16 </dev/null)" = "16 none"
+rm -f "$MNT/own24" "$MNT/u/held" "$MNT/u/held2"
 
 # --- the fast path (attack_ctl.py prints "ok" or what went wrong) ---
 AC=$TOP/tests/integration/attack_ctl.py
