@@ -178,6 +178,8 @@ int kv_open_hold_new(struct kv_daemon *d, fuse_req_t req, uint64_t size,
 	h = calloc(1, sizeof(*h));
 	if (!h)
 		return -ENOMEM;
+	if (size < d->user_min_charge)
+		size = d->user_min_charge; /* it holds a record, too */
 	h->user = kv_user_get(d, uid);
 	rc = h->user ? kv_user_charge(d, h->user, size) : -ENOMEM;
 	if (rc) {

@@ -426,23 +426,27 @@ static int do_reserve(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_i
 		char name[33];
 		struct kv_extent e;
 		uint64_t size = io->item[i].in.size;
+		/* what it holds: whole pages, and a record (access.c) */
+		uint64_t cost = (size + info.page_size - 1) & ~(uint64_t)(info.page_size - 1);
 
+		if (cost < d->user_min_charge)
+			cost = d->user_min_charge;
 		memcpy(h, io->item[i].in.hash, 16);
 		hash_name(h, name);
-		rc = kv_user_charge(d, s->user, size); /* before: a refused call evicts nothing */
+		rc = kv_user_charge(d, s->user, cost); /* before: a refused call evicts nothing */
 		if (rc)
 			goto out_fail;
 		rc = kv_reserve(d->pool, dir, name, 32, size, c->uid, gid, zero, &inos[nres], &e);
 		memset(&io->item[i].out, 0, sizeof(io->item[i].out));
 		if (rc)
-			kv_user_uncharge(s->user, size);
+			kv_user_uncharge(s->user, cost);
 		if (rc == -EEXIST) {
 			io->item[i].out.status = KVFS_BLOCK_PRESENT;
 			continue;
 		}
 		if (rc)
 			goto out_fail;
-		charged += size;
+		charged += cost;
 		io->item[i].out.off = e.off;
 		io->item[i].out.len = size;
 		io->item[i].out.status = KVFS_BLOCK_RESERVED;

@@ -286,24 +286,28 @@ static void make_node_reply(fuse_req_t req, fuse_ino_t parent_node, const char *
 		fuse_reply_err(req, EEXIST);
 		return;
 	}
+	/* an open file is held: another user's share must allow it before it exists */
+	rc = fi ? kv_open_hold_new(d, req, 0, fi) : 0;
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
 	if (link)
 		rc = kv_symlink(d->pool, parent, name, strlen(name), link, ctx->uid, ctx->gid, &a);
 	else
 		rc = kv_create(d->pool, parent, name, strlen(name), mode & ~ctx->umask, ctx->uid,
 			       ctx->gid, &a);
 	if (rc) {
+		if (fi)
+			kv_open_hold_release(fi);
 		fuse_reply_err(req, -rc);
 		return;
 	}
 	kv_fill_entry(&a, &e);
 	if (fi) {
 		rc = kv_open(d->pool, a.ino);
-		if (!rc) {
-			rc = kv_open_hold_new(d, req, 0, fi);
-			if (rc)
-				kv_release(d->pool, a.ino);
-		}
 		if (rc) {
+			kv_open_hold_release(fi);
 			kv_forget(d->pool, a.ino, 1);
 			fuse_reply_err(req, -rc);
 			return;

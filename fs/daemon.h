@@ -99,6 +99,12 @@ struct kv_daemon {
 	uid_t pool_owner; /* the daemon's euid: not bound by user_share */
 	unsigned user_share; /* percent of the data area any other uid may hold */
 	uint64_t user_limit_bytes;
+	/*
+	 * What one held file or reservation counts at least: the data area's
+	 * bytes per record (page-rounded), so that a share of bytes is a share
+	 * of the records too (empty files held open would take them all).
+	 */
+	uint64_t user_min_charge;
 	struct kv_attr pool_attr; /* owner and mode of the pool file: NOZERO needs r+w on it */
 	uint64_t pool_dev, pool_ino; /* clients check they opened this very file */
 	pthread_mutex_t users_lock; /* guards the list, not the counts (atomic) */

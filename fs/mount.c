@@ -247,6 +247,8 @@ static int trust_init(struct kv_daemon *d, unsigned user_share)
 	d->user_share = user_share;
 	kv_pool_get_info(d->pool, &info);
 	d->user_limit_bytes = info.data_size / 100 * user_share;
+	d->user_min_charge = info.data_size / (info.max_ino ? info.max_ino : 1);
+	d->user_min_charge = (d->user_min_charge + info.page_size - 1) & ~(uint64_t)(info.page_size - 1);
 	return 0;
 }
 

@@ -16,7 +16,10 @@ otherwise.
   migrate grows a pinned block through the mount until it would need
           more extents than a file may have: its bytes may not move (that
           would free the pinned extent for other files): EBUSY, the pinned
-          bytes stay, and an append goes through after the unpin."""
+          bytes stay, and an append goes through after the unpin.
+  inodes  (as a second user) reserves 1-byte blocks in MNT/u until refused:
+          EDQUOT (its share), never ENOSPC (the pool's records all taken);
+          prints "ok N" and holds them until stdin closes."""
 import ctypes as C, errno, fcntl, mmap, os, sys, time
 
 NS_MAX = 128
@@ -246,7 +249,28 @@ def migrate(mnt):
     return "ok"
 
 
+def inodes(mnt):
+    fd = os.open(mnt + "/.kvfs/ctl", os.O_RDWR)
+    n = 0
+    while True:
+        hashes = [os.urandom(16) for _ in range(50)]
+        e, r = reserve(fd, "u", hashes, 1)
+        if e:
+            break
+        n += 50
+    if e != errno.EDQUOT:
+        return "%s after %d" % (errno.errorcode.get(e, str(e)), n)
+    print("ok", n, flush=True)
+    sys.stdin.read()
+    return "ok"
+
+
 if __name__ == "__main__":
+    if sys.argv[2] == "inodes":
+        out = inodes(sys.argv[1])
+        if out != "ok":
+            print(out)
+        sys.exit(0 if out == "ok" else 1)
     out = {"reuse": reuse, "truncate": truncate, "migrate": migrate}[sys.argv[2]](sys.argv[1])
     print(out)
     sys.exit(0 if out == "ok" else 1)

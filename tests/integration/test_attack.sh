@@ -9,7 +9,9 @@
 # user may still set `lru` and a quota on its own directories, and after
 # it has written twice the pool the owner's writes still succeed. Files it
 # keeps open cannot be evicted either: they count against its share (open,
-# grown, truncated by path), and the owner still writes. Then
+# grown, truncated by path), and the owner still writes; each held file
+# or reservation counts at least the data area's bytes per record, so
+# that empty files or 1-byte reservations cannot take every record. Then
 # ioctls on .kvfs/ctl that try to publish or read what they must not
 # (attack_ctl.py): a transaction outlives its namespace, whose inode a new
 # directory reuses; a pinned block is truncated, or appended to until its
@@ -58,9 +60,9 @@ ok "after the flood the owner writes 32 MiB" \
 # hold.py PATH MiB: write PATH a MiB at a time and keep it open; print how
 # many MiB went in and the errno that stopped it, then wait for stdin to close
 HOLD='import os, sys
-f = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT, 0o644)
 n, err = 0, "none"
 try:
+    f = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT, 0o644)
     for n in range(int(sys.argv[2])):
         os.write(f, b"h" * 1048576)
     n += 1
@@ -75,8 +77,10 @@ ok "an open file of the second user stops at its share ($(cat "$WORK/held.out"))
 	grep -q "Disk quota exceeded" "$WORK/held.out"
 ok "while it holds it, the owner writes 24 MiB" \
 	bash -c "head -c $((24 * MB)) /dev/urandom >'$MNT/own24'"
-ok "and a second open file of the same user gets EDQUOT at once" \
+ok "and a second file of the same user gets EDQUOT at once (not created)" \
 	test "$(as_nobody /usr/bin/python3 -c "$HOLD" "$MNT/u/held2" 8 </dev/null)" = "0 Disk quota exceeded"
+ok "it was not created" test ! -e "$MNT/u/held2"
+: >"$MNT/u/held2" && chown 65534:65534 "$MNT/u/held2" # made by the owner: the path truncate below needs one
 ok "so does growing it (ftruncate)" \
 	bash -c "! setpriv --reuid=65534 --regid=65534 --clear-groups truncate -s 20M '$MNT/u/held2' 2>/dev/null"
 ok "or growing it by path (truncate(2))" \
@@ -87,6 +91,11 @@ try:
     print('grown')
 except OSError as e:
     print(os.strerror(e.errno))" "$MNT/u/held2")" = "Disk quota exceeded"
+exec 7>&-
+ok "once it is closed the share is free again" \
+	eventually bash -c "[ \"\$(awk '\$1 == \"uid_held_bytes\" && \$2 == 65534 { print \$3 }' '$MNT/.kvfs/stats')\" = 0 ]"
+ok "and the second user writes 16 MiB" \
+	test "$(as_nobody /usr/bin/python3 -c "$HOLD" "$MNT/u/held2" 16 </dev/null)" = "16 none"
 ok "a write far past the pool's size is still EFBIG" \
 	test "$(as_nobody /usr/bin/python3 -c "
 import os, sys
@@ -95,12 +104,40 @@ try:
     os.pwrite(f, b'x', 1 << 44)
 except OSError as e:
     print(os.strerror(e.errno))" "$MNT/u/held2")" = "File too large"
-exec 7>&-
-ok "once it is closed the share is free again" \
-	eventually bash -c "[ \"\$(awk '\$1 == \"uid_held_bytes\" && \$2 == 65534 { print \$3 }' '$MNT/.kvfs/stats')\" = 0 ]"
-ok "and the second user writes 16 MiB" \
-	test "$(as_nobody /usr/bin/python3 -c "$HOLD" "$MNT/u/held2" 16 </dev/null)" = "16 none"
 rm -f "$MNT/own24" "$MNT/u/held" "$MNT/u/held2"
+
+# --- and so are the pool's records (1,023 here): empty files held open ---
+OPENS='import os, resource, sys
+lim = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+resource.setrlimit(resource.RLIMIT_NOFILE, (lim, lim))
+os.mkdir(sys.argv[1])
+n, err = 0, "none"
+try:
+    for n in range(5000):
+        os.open("%s/%d" % (sys.argv[1], n), os.O_CREAT | os.O_RDWR, 0o644)
+except OSError as e:
+    err = os.strerror(e.errno)
+print(n, err, flush=True)
+sys.stdin.read()'
+exec 7> >(as_nobody /usr/bin/python3 -c "$OPENS" "$MNT/u/empty" >"$WORK/opens.out")
+eventually test -s "$WORK/opens.out"
+ok "held empty files stop at the share, not at the last record ($(cat "$WORK/opens.out"))" \
+	grep -q "Disk quota exceeded" "$WORK/opens.out"
+ok "while they are held the owner creates 100 files" \
+	bash -c "mkdir '$MNT/own' && for i in \$(seq 100); do : >'$MNT/own/f'\$i || exit 1; done"
+exec 7>&-
+rm -rf "$MNT/own"
+eventually test "$(find "$MNT/u/empty" -type f | wc -l)" -gt 0
+rm -rf "$MNT/u/empty"
+exec 7> >(as_nobody /usr/bin/python3 "$TOP/tests/integration/attack_ctl.py" "$MNT" inodes \
+	>"$WORK/inodes.out" 2>&1)
+eventually test -s "$WORK/inodes.out"
+ok "1-byte reservations stop at the share too ($(cat "$WORK/inodes.out"))" \
+	grep -q "^ok" "$WORK/inodes.out"
+ok "while they are held the owner creates 100 files" \
+	bash -c "mkdir '$MNT/own' && for i in \$(seq 100); do : >'$MNT/own/f'\$i || exit 1; done"
+exec 7>&-
+rm -rf "$MNT/own"
 
 # --- the fast path (attack_ctl.py prints "ok" or what went wrong) ---
 AC=$TOP/tests/integration/attack_ctl.py
