@@ -263,6 +263,9 @@ static int do_lookup(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_io
 	for (i = 0; i < found; i++) {
 		const uint8_t *h = io->item[i].hash;
 		const struct kv_attr *a = &attr[i];
+		/* another user holds a record too (access.c): at least user_min_charge */
+		uint64_t cost =
+		    owner || a->size >= d->user_min_charge ? a->size : d->user_min_charge;
 		struct kv_pin *p;
 
 		/* the pin table costs two dependent DRAM misses a block: overlap them */
@@ -274,20 +277,20 @@ static int do_lookup(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_io
 		p = rc ? NULL : kv_pins_find(&s->pins, dir, h, false, a->ino);
 		if (!rc && (!p || !p->count)) { /* a handle's share counts each block once */
 			if (owner)
-				owner_bytes += a->size;
+				owner_bytes += cost;
 			else
-				rc = kv_user_charge(d, s->user, a->size);
+				rc = kv_user_charge(d, s->user, cost);
 		}
 		if (!rc && p) {
-			kv_pins_get(&s->pins, p, a->size);
+			kv_pins_get(&s->pins, p, cost);
 			at[i] = (size_t)(p - s->pins.pin);
 		} else if (!rc) {
-			rc = kv_pins_add(&s->pins, dir, h, a->ino, a->size);
+			rc = kv_pins_add(&s->pins, dir, h, a->ino, cost);
 			if (rc) { /* nothing pinned: a shorter prefix would say the rest is absent */
 				if (owner)
-					owner_bytes -= a->size;
+					owner_bytes -= cost;
 				else
-					kv_user_uncharge(s->user, a->size);
+					kv_user_uncharge(s->user, cost);
 				if (owner_bytes)
 					kv_user_charge(d, s->user, owner_bytes);
 				drop_lookup_pins(d, s, at, i);

@@ -19,7 +19,9 @@ otherwise.
           bytes stay, and an append goes through after the unpin.
   inodes  (as a second user) reserves 1-byte blocks in MNT/u until refused:
           EDQUOT (its share), never ENOSPC (the pool's records all taken);
-          prints "ok N" and holds them until stdin closes."""
+          prints "ok N" and holds them until stdin closes.
+  pins    (as a second user) writes 1-byte files in MNT/u and pins them, 50
+          at a time, until refused: EDQUOT, never ENOSPC; as inodes."""
 import ctypes as C, errno, fcntl, mmap, os, sys, time
 
 NS_MAX = 128
@@ -265,9 +267,36 @@ def inodes(mnt):
     return "ok"
 
 
+def pins(mnt):
+    fd = os.open(mnt + "/.kvfs/ctl", os.O_RDWR)
+    n, e = 0, 0
+    while not e:
+        hashes = [os.urandom(16) for _ in range(50)]
+        try:
+            for h in hashes:
+                with open("%s/u/%s" % (mnt, h.hex()), "wb") as f:
+                    f.write(b"p")
+        except OSError as err:
+            return "%s writing after %d pinned" % (errno.errorcode.get(err.errno), n)
+        for h in hashes:
+            ext = pin_one(fd, "u", h)
+            if ext == "absent":  # its release may still be on its way: once more
+                time.sleep(0.1)
+                ext = pin_one(fd, "u", h)
+            if isinstance(ext, str):
+                break
+            n += 1
+        e = ext if isinstance(ext, str) else 0
+    if e != "EDQUOT":
+        return "%s after %d pinned" % (e, n)
+    print("ok", n, flush=True)
+    sys.stdin.read()
+    return "ok"
+
+
 if __name__ == "__main__":
-    if sys.argv[2] == "inodes":
-        out = inodes(sys.argv[1])
+    if sys.argv[2] in ("inodes", "pins"):
+        out = {"inodes": inodes, "pins": pins}[sys.argv[2]](sys.argv[1])
         if out != "ok":
             print(out)
         sys.exit(0 if out == "ok" else 1)

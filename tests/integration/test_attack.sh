@@ -11,7 +11,8 @@
 # keeps open cannot be evicted either: they count against its share (open,
 # grown, truncated by path), and the owner still writes; each held file
 # or reservation counts at least the data area's bytes per record, so
-# that empty files or 1-byte reservations cannot take every record. Then
+# that empty files, 1-byte reservations or pins of 1-byte files cannot
+# take every record. Then
 # ioctls on .kvfs/ctl that try to publish or read what they must not
 # (attack_ctl.py): a transaction outlives its namespace, whose inode a new
 # directory reuses; a pinned block is truncated, or appended to until its
@@ -129,6 +130,17 @@ exec 7>&-
 rm -rf "$MNT/own"
 eventually test "$(find "$MNT/u/empty" -type f | wc -l)" -gt 0
 rm -rf "$MNT/u/empty"
+exec 7> >(as_nobody /usr/bin/python3 "$TOP/tests/integration/attack_ctl.py" "$MNT" pins \
+	>"$WORK/pins.out" 2>&1)
+eventually test -s "$WORK/pins.out"
+ok "pins of 1-byte files stop at the share too ($(cat "$WORK/pins.out"))" \
+	grep -q "^ok" "$WORK/pins.out"
+ok "while they are held the owner creates 100 files" \
+	bash -c "mkdir '$MNT/own' && for i in \$(seq 100); do : >'$MNT/own/f'\$i || exit 1; done"
+exec 7>&-
+rm -rf "$MNT/own"
+eventually stat_is pinned_files 0
+rm -f "$MNT"/u/????????????????????????????????
 exec 7> >(as_nobody /usr/bin/python3 "$TOP/tests/integration/attack_ctl.py" "$MNT" inodes \
 	>"$WORK/inodes.out" 2>&1)
 eventually test -s "$WORK/inodes.out"
