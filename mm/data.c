@@ -572,7 +572,12 @@ int kv_truncate(struct kv_pool *p, uint64_t ino, uint64_t size)
 	} else if (size < old) {
 		publish_size(in, size);
 		pthread_mutex_lock(&p->lock);
-		p->bytes_trimmed += kv_policy_trim(p, ino);
+		/*
+		 * A held file's bytes may be read in place (a pin, a zero-copy
+		 * mapping of another process): its tail goes at the last release.
+		 */
+		if (!kv_held(p, ino))
+			p->bytes_trimmed += kv_policy_trim(p, ino);
 		pthread_mutex_unlock(&p->lock);
 	}
 	in->mtime_ns = in->ctime_ns = kv_now_ns();

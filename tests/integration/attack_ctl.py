@@ -17,12 +17,15 @@ otherwise.
           more extents than a file may have: its bytes may not move (that
           would free the pinned extent for other files): EBUSY, the pinned
           bytes stay, and an append goes through after the unpin.
+  mapped  (under kvfs run: a zero-copy mapping of a block file) another
+          process truncates the file to 0 and fills the pool with other
+          files: the mapping must keep the block's bytes (as a pin would).
   inodes  (as a second user) reserves 1-byte blocks in MNT/u until refused:
           EDQUOT (its share), never ENOSPC (the pool's records all taken);
           prints "ok N" and holds them until stdin closes.
   pins    (as a second user) writes 1-byte files in MNT/u and pins them, 50
           at a time, until refused: EDQUOT, never ENOSPC; as inodes."""
-import ctypes as C, errno, fcntl, mmap, os, sys, time
+import ctypes as C, errno, fcntl, mmap, os, subprocess, sys, time
 
 NS_MAX = 128
 
@@ -179,6 +182,26 @@ def reuse(mnt):
     return "ok"
 
 
+def mapped(mnt):
+    os.mkdir(mnt + "/zc")
+    path = mnt + "/zc/blk"
+    with open(path, "wb") as f:
+        f.truncate(4 << 20)
+        f.write(b"\x44" * (4 << 20))
+    f = os.open(path, os.O_RDONLY)
+    m = mmap.mmap(f, 4 << 20, prot=mmap.PROT_READ)
+    os.close(f)
+    if m[:4] != b"\x44" * 4:
+        return "not-mapped"
+    # another process (without the library), as an engine storing the same name again would
+    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+    subprocess.run([sys.executable, sys.argv[0], mnt, "truncate-churn", path], env=env,
+                   check=True)
+    if m[:] != b"\x44" * (4 << 20):
+        return "mapped-bytes-changed"
+    return "ok"
+
+
 def truncate(mnt):
     fd = os.open(mnt + "/.kvfs/ctl", os.O_RDWR)
     pm = pool_map(mnt)
@@ -295,11 +318,16 @@ def pins(mnt):
 
 
 if __name__ == "__main__":
+    if sys.argv[2] == "truncate-churn":  # mapped's other process
+        os.truncate(sys.argv[3], 0)
+        churn(sys.argv[1], 96, 0xCE)
+        sys.exit(0)
     if sys.argv[2] in ("inodes", "pins"):
         out = {"inodes": inodes, "pins": pins}[sys.argv[2]](sys.argv[1])
         if out != "ok":
             print(out)
         sys.exit(0 if out == "ok" else 1)
-    out = {"reuse": reuse, "truncate": truncate, "migrate": migrate}[sys.argv[2]](sys.argv[1])
+    out = {"reuse": reuse, "truncate": truncate, "migrate": migrate,
+           "mapped": mapped}[sys.argv[2]](sys.argv[1])
     print(out)
     sys.exit(0 if out == "ok" else 1)

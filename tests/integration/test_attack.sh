@@ -17,7 +17,8 @@
 # (attack_ctl.py): a transaction outlives its namespace, whose inode a new
 # directory reuses; a pinned block is truncated, or appended to until its
 # bytes would move, and the pool filled: the pinned extent must never be
-# given to another file.
+# given to another file; nor the extent of a file mapped zero-copy under
+# kvfs run when another process truncates it.
 . "$(dirname "$0")/lib.sh"
 MB=1048576
 kv_setup size=64M,allow_other
@@ -159,5 +160,12 @@ ok "a pinned block truncated through the mount keeps its bytes until unpinned" \
 	test "$(python3 "$AC" "$MNT" truncate)" = ok
 ok "a pinned block never moves to another extent (EBUSY past its extents)" \
 	test "$(python3 "$AC" "$MNT" migrate)" = ok
+if kv_sanitized; then
+	echo "SKIP: kvfs run under sanitizers (see test_preload.sh)"
+else
+	rm -rf "$MNT/churn"
+	ok "a block mapped zero-copy keeps its bytes when another process truncates it" \
+		test "$("$KVFS" run -m "$MNT" -- python3 "$AC" "$MNT" mapped)" = ok
+fi
 
 kv_done
