@@ -24,6 +24,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -540,17 +541,30 @@ static int do_commit(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_io
  * through the janitor. The request holds no lock of the namespace
  * directory (an ioctl on the ctl file), and the handle's lock is let go
  * first: the kernel may make this wait for requests in flight on the
- * directory (lookups), and those never wait for a ctl handle.
+ * directory (lookups), and those never wait for a ctl handle, but they do
+ * wait for a free worker thread: one always stays out of here (with all
+ * of them waiting, the mount hung), and a commit that finds no room leaves
+ * its names to the janitor, which sends them from its own thread.
  */
 static void send_commit_notices(struct kv_daemon *d, struct commit_notices *nt)
 {
 	char name[33];
+	bool direct;
 	size_t i;
 
+	if (!nt->n) {
+		free(nt->hashes);
+		return;
+	}
+	direct = atomic_fetch_add(&d->notifying, 1) + 1 < d->threads;
 	for (i = 0; i < nt->n; i++) {
 		hash_name(nt->hashes[i], name);
-		fuse_lowlevel_notify_inval_entry(d->se, nt->dir_node, name, 32);
+		if (direct)
+			fuse_lowlevel_notify_inval_entry(d->se, nt->dir_node, name, 32);
+		else
+			kv_janitor_queue_inval(d, nt->dir_node, name, 32, 0, 0);
 	}
+	atomic_fetch_sub(&d->notifying, 1);
 	free(nt->hashes);
 }
 

@@ -112,6 +112,9 @@ struct kv_daemon {
 
 	struct kv_cluster *cluster; /* cluster mode (cluster.c); NULL on one host */
 
+	unsigned threads; /* FUSE worker threads at most */
+	_Atomic unsigned notifying; /* workers sending commit notices (ctl.c) */
+
 	/* fast-path counters */
 	_Atomic uint64_t ctl_lookups, ctl_blocks_pinned, ctl_commits, ctl_blocks_committed;
 };

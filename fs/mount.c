@@ -440,6 +440,7 @@ static int serve(struct kv_daemon *d, const struct mount_opts *mo)
 		kv_janitor_stop(d);
 		return 1;
 	}
+	d->threads = mo->threads;
 	fuse_loop_cfg_set_max_threads(cfg, mo->threads);
 	/* keep idle workers: a new one costs a fresh 1 MiB buffer and its page faults */
 	fuse_loop_cfg_set_idle_threads(cfg, mo->threads);

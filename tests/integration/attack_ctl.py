@@ -20,6 +20,11 @@ otherwise.
   mapped  (under kvfs run: a zero-copy mapping of a block file) another
           process truncates the file to 0 and fills the pool with other
           files: the mapping must keep the block's bytes (as a pin would).
+  notices 12 processes commit blocks to one namespace while 12 others look up
+          absent names in it: a commit tells the kernel to forget the names
+          it published, which waits for the directory's lookups, which wait
+          for a free daemon thread; the mount must keep going (no second
+          without progress), never hang with every thread waiting.
   inodes  (as a second user) reserves 1-byte blocks in MNT/u until refused:
           EDQUOT (its share), never ENOSPC (the pool's records all taken);
           prints "ok N" and holds them until stdin closes.
@@ -202,6 +207,45 @@ def mapped(mnt):
     return "ok"
 
 
+def notices(mnt):
+    import multiprocessing as mp
+    os.mkdir(mnt + "/nt")
+    done = mp.Array("l", 24, lock=False)
+
+    def committer(k):
+        fd = os.open(mnt + "/.kvfs/ctl", os.O_RDWR)
+        while True:
+            e, r = reserve(fd, "nt", [os.urandom(16) for _ in range(20)], 4096)
+            if not e:
+                txn_call(fd, COMMIT, r.h.txn)
+            done[k] += 1
+
+    def looker(k):
+        while True:
+            try:
+                os.stat("%s/nt/%s" % (mnt, os.urandom(16).hex()))
+            except OSError:
+                pass
+            done[k] += 1
+
+    procs = [mp.Process(target=committer if k < 12 else looker, args=(k,)) for k in range(24)]
+    for q in procs:
+        q.start()
+    out, last = "ok", None
+    for _ in range(8):
+        time.sleep(1)
+        now = sum(done)
+        if now == last:
+            out = "stalled"
+            break
+        last = now
+    for q in procs:
+        q.kill()
+    for q in procs:
+        q.join()
+    return out
+
+
 def truncate(mnt):
     fd = os.open(mnt + "/.kvfs/ctl", os.O_RDWR)
     pm = pool_map(mnt)
@@ -328,6 +372,6 @@ if __name__ == "__main__":
             print(out)
         sys.exit(0 if out == "ok" else 1)
     out = {"reuse": reuse, "truncate": truncate, "migrate": migrate,
-           "mapped": mapped}[sys.argv[2]](sys.argv[1])
+           "mapped": mapped, "notices": notices}[sys.argv[2]](sys.argv[1])
     print(out)
     sys.exit(0 if out == "ok" else 1)

@@ -18,7 +18,9 @@
 # directory reuses; a pinned block is truncated, or appended to until its
 # bytes would move, and the pool filled: the pinned extent must never be
 # given to another file; nor the extent of a file mapped zero-copy under
-# kvfs run when another process truncates it.
+# kvfs run when another process truncates it; and commits racing lookups
+# in one namespace must not leave every daemon thread waiting on the
+# kernel.
 . "$(dirname "$0")/lib.sh"
 MB=1048576
 kv_setup size=64M,allow_other
@@ -167,5 +169,9 @@ else
 	ok "a block mapped zero-copy keeps its bytes when another process truncates it" \
 		test "$("$KVFS" run -m "$MNT" -- python3 "$AC" "$MNT" mapped)" = ok
 fi
+
+ok "commits racing lookups in one namespace never hang the daemon" \
+	test "$(python3 "$AC" "$MNT" notices)" = ok
+ok "the mount still answers" timeout 5 ls "$MNT/nt" >/dev/null
 
 kv_done
