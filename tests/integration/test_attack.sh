@@ -12,7 +12,8 @@
 # grown, truncated by path), and the owner still writes; each held file
 # or reservation counts at least the data area's bytes per record, so
 # that empty files, 1-byte reservations or pins of 1-byte files cannot
-# take every record. Then
+# take every record; nor can symbolic links, which are evicted like
+# files. Then
 # ioctls on .kvfs/ctl that try to publish or read what they must not
 # (attack_ctl.py): a transaction outlives its namespace, whose inode a new
 # directory reuses; a pinned block is truncated, or appended to until its
@@ -153,6 +154,19 @@ ok "while they are held the owner creates 100 files" \
 	bash -c "mkdir '$MNT/own' && for i in \$(seq 100); do : >'$MNT/own/f'\$i || exit 1; done"
 exec 7>&-
 rm -rf "$MNT/own"
+
+# --- symbolic links hold records too: they are cache entries like files ---
+as_nobody mkdir "$MNT/u/links"
+ok "the second user makes 2,000 links (twice the records) without running out" \
+	as_nobody /usr/bin/python3 -c "
+import os, sys
+for i in range(2000):
+    os.symlink('target-%d' % i, '%s/%d' % (sys.argv[1], i))" "$MNT/u/links"
+ok "and the owner still creates 100 files" \
+	bash -c "mkdir '$MNT/own' && for i in \$(seq 100); do : >'$MNT/own/f'\$i || exit 1; done"
+ok "a link made last is there, with its target" \
+	test "$(readlink "$MNT/u/links/1999")" = target-1999
+rm -rf "$MNT/own" "$MNT/u/links"
 
 # --- the fast path (attack_ctl.py prints "ok" or what went wrong) ---
 AC=$TOP/tests/integration/attack_ctl.py
