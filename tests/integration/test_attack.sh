@@ -5,9 +5,11 @@
 # allow_other) tries to take the pool from its owner through the plain
 # file interface: a directory it marks user.kvfs.evict=never would make
 # everything it writes there unevictable, past its share (kvfs(7), TRUST
-# MODEL), so only the pool's owner (or uid 0) may set `never`; the second
-# user may still set `lru` and a quota on its own directories, and after
-# it has written twice the pool the owner's writes still succeed. Files it
+# MODEL), and a directory with any xattr (a policy too) is never
+# reclaimed, so only the pool's owner (or uid 0) sets directory xattrs;
+# the second user sets them on files, and after it has written twice the
+# pool (or made twice the records in directories) the owner's writes
+# still succeed. Files it
 # keeps open cannot be evicted either: they count against its share (open,
 # grown, truncated by path), and the owner still writes; each held file
 # or reservation counts at least the data area's bytes per record, so
@@ -28,7 +30,7 @@ kv_setup size=64M,allow_other
 chmod 755 "$WORK" # the second user must reach the mount point
 as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
 
-# --- directory policy: `never` is the owner's to give ---
+# --- directory xattrs (policy included) are the owner's to give ---
 mkdir "$MNT/u" && chown 65534:65534 "$MNT/u"
 ok "the second user makes its own directory" as_nobody mkdir "$MNT/u/cache"
 expect_fail "it may not mark it evict=never" \
@@ -44,14 +46,32 @@ try:
     print('set')
 except OSError as e:
     print(e.errno)" "$MNT/u/cache")" = 1
-ok "it may mark it evict=lru" as_nobody setfattr -n user.kvfs.evict -v lru "$MNT/u/cache"
-ok "and give it a quota" as_nobody setfattr -n user.kvfs.quota -v 8M "$MNT/u/cache"
-ok "its directory still evicts" \
-	test "$(getfattr --only-values -n user.kvfs.evict "$MNT/u/cache" 2>/dev/null)" = lru
+expect_fail "nor give it a quota (an anchor is never reclaimed)" \
+	as_nobody setfattr -n user.kvfs.quota -v 8M "$MNT/u/cache"
+expect_fail "nor any xattr (a directory with one is never reclaimed)" \
+	as_nobody setfattr -n user.tag -v x "$MNT/u/cache"
+ok "it may set xattrs on its files" \
+	bash -c "setpriv --reuid=65534 --regid=65534 --clear-groups bash -c \
+		': >\"$MNT/u/cache/f\" && setfattr -n user.tag -v x \"$MNT/u/cache/f\"'"
 ok "the owner may mark the second user's directory evict=never" \
 	setfattr -n user.kvfs.evict -v never "$MNT/u"
-ok "the second user may remove a never it was given" \
+ok "and give it a quota" setfattr -n user.kvfs.quota -v 32M "$MNT/u"
+ok "the second user may remove what it was given" \
 	as_nobody setfattr -x user.kvfs.evict "$MNT/u"
+setfattr -x user.kvfs.quota "$MNT/u"
+as_nobody mkdir "$MNT/u/xd"
+ok "so its empty directories are reclaimed: 2,000 of them (twice the records)" \
+	as_nobody /usr/bin/python3 -c "
+import os, sys
+for i in range(2000):
+    os.mkdir('%s/%d' % (sys.argv[1], i))
+    try:
+        os.setxattr('%s/%d' % (sys.argv[1], i), 'user.a', b'1')
+    except OSError:
+        pass" "$MNT/u/xd"
+ok "and the owner still creates 100 files" \
+	bash -c "mkdir '$MNT/own' && for i in \$(seq 100); do : >'$MNT/own/f'\$i || exit 1; done"
+rm -rf "$MNT/own" "$MNT/u/xd" "$MNT/u/cache"
 
 # --- the second user writes twice the pool; the owner still writes ---
 as_nobody mkdir "$MNT/u/flood"
