@@ -12,15 +12,19 @@
  * set. Nothing here touches the pool.
  *
  * Shares: every byte a ctl handle holds (pinned blocks and reservations)
- * is charged to the uid that opened the handle. A uid other than the
- * pool's owner may hold at most user_share percent of the data area;
- * beyond that a pin or a reservation gets EDQUOT, so no other user can
- * starve the owner by holding the pool.
+ * is charged to the uid that opened the handle, and so is every byte of a
+ * file another uid holds open (or mapped) through the mount: its size at
+ * the open, and as far as it grows through that descriptor. A uid other
+ * than the pool's owner may hold at most user_share percent of the data
+ * area; beyond that a pin, a reservation, an open or a write gets EDQUOT,
+ * so no other user can starve the owner by holding the pool.
  */
 #include "daemon.h"
+#include "handles.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -141,4 +145,90 @@ void kv_user_free_all(struct kv_daemon *d)
 		d->users = u->next;
 		free(u);
 	}
+}
+
+/* --- files other users hold open --- */
+
+/* A descriptor another uid opened: what it holds, charged to that uid. */
+struct open_hold {
+	struct kv_user_hold *user;
+	pthread_mutex_t lock; /* writes through one descriptor may run in parallel */
+	uint64_t bytes;
+};
+
+static void open_hold_destroy(void *obj)
+{
+	struct open_hold *h = obj;
+
+	kv_user_uncharge(h->user, h->bytes);
+	pthread_mutex_destroy(&h->lock);
+	free(h);
+}
+
+int kv_open_hold_new(struct kv_daemon *d, fuse_req_t req, uint64_t size,
+		     struct fuse_file_info *fi)
+{
+	uint32_t uid = fuse_req_ctx(req)->uid;
+	struct open_hold *h;
+	int rc;
+
+	fi->fh = 0;
+	if (uid == d->pool_owner)
+		return 0;
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	if (size < d->user_min_charge)
+		size = d->user_min_charge; /* it holds a record, too */
+	h->user = kv_user_get(d, uid);
+	rc = h->user ? kv_user_charge(d, h->user, size) : -ENOMEM;
+	if (rc) {
+		free(h);
+		return rc;
+	}
+	h->bytes = size;
+	pthread_mutex_init(&h->lock, NULL);
+	if (kv_handle_new(h, open_hold_destroy, &fi->fh)) {
+		open_hold_destroy(h);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int kv_open_hold_grow(struct kv_daemon *d, fuse_req_t req, struct fuse_file_info *fi,
+		      uint64_t end)
+{
+	uint32_t uid = fuse_req_ctx(req)->uid;
+	struct kv_pool_info info;
+	struct kv_user_hold *u;
+	struct open_hold *h;
+	int rc = 0;
+
+	kv_pool_get_info(d->pool, &info);
+	if (end > info.data_size)
+		return 0; /* no file grows that far: the pool refuses it (EFBIG) */
+	if (fi && fi->fh && (h = kv_handle_get(fi->fh))) {
+		pthread_mutex_lock(&h->lock);
+		if (end > h->bytes && !(rc = kv_user_charge(d, h->user, end - h->bytes)))
+			h->bytes = end;
+		pthread_mutex_unlock(&h->lock);
+		kv_handle_put(fi->fh);
+		return rc;
+	}
+	if (fi || uid == d->pool_owner)
+		return 0; /* the owner's descriptor */
+	/* by path: the file may be held by a descriptor charged less; it must fit whole */
+	u = kv_user_get(d, uid);
+	if (!u)
+		return -ENOMEM;
+	rc = kv_user_charge(d, u, end);
+	if (!rc)
+		kv_user_uncharge(u, end);
+	return rc;
+}
+
+void kv_open_hold_release(struct fuse_file_info *fi)
+{
+	if (fi->fh)
+		kv_handle_close(fi->fh);
 }

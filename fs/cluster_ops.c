@@ -61,7 +61,8 @@ static bool writable(fuse_req_t req)
 /* --- a follower's changes through its mount, run by the leader (cluster_rpc.c) --- */
 
 #define KV_CLUSTER_FH  (1ull << 62) /* fi->fh of a file a follower opened to write */
-#define KV_CLUSTER_RFH (1ull << 61) /* ... opened to read, held node-wide */
+#define KV_CLUSTER_RFH (1ull << 61) /* a mark on the fh of a file opened to read, held node-wide
+				     (handles.c leaves a fh's top bits free) */
 #define KV_WRITE_CHUNK (60u << 10) /* bytes per forwarded write: one mailbox */
 #define KV_XATTR_VALUE_FWD_MAX (KV_WRITE_CHUNK - KV_NAME_MAX) /* a value that fits with its name */
 
@@ -390,8 +391,10 @@ static void read_open(fuse_req_t req, struct kv_daemon *d, fuse_ino_t ino,
 		return;
 	}
 	if (held == 0)
-		fi->fh = KV_CLUSTER_RFH;
+		fi->fh |= KV_CLUSTER_RFH; /* on the share's handle, if the opener has one */
 	if (fuse_reply_open(req, fi)) {
+		fi->fh &= ~KV_CLUSTER_RFH;
+		kv_open_hold_release(fi);
 		kv_release(d->pool, kv_node_ino(ino));
 		if (held == 0)
 			kv_cluster_unhold_file(d, kv_node_ino(ino));
@@ -447,8 +450,10 @@ static void c_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, 0);
 		return;
 	}
-	if (fi->fh == KV_CLUSTER_RFH) /* the view's hold goes below, the node's here */
+	if (fi->fh & KV_CLUSTER_RFH) { /* the view's hold goes below, the node's here */
 		kv_cluster_unhold_file(D(req), kv_node_ino(ino));
+		fi->fh &= ~KV_CLUSTER_RFH;
+	}
 	WRAP_C(kv_fuse_ops.release(req, ino, fi));
 }
 

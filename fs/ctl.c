@@ -24,6 +24,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -32,6 +33,7 @@
 struct txn {
 	uint64_t id;
 	uint64_t dir;
+	uint64_t dir_gen; /* the namespace's: a directory made later in its inode is another */
 	uint64_t *inos;
 	uint8_t (*hashes)[16];
 	size_t n, cap;
@@ -262,6 +264,9 @@ static int do_lookup(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_io
 	for (i = 0; i < found; i++) {
 		const uint8_t *h = io->item[i].hash;
 		const struct kv_attr *a = &attr[i];
+		/* another user holds a record too (access.c): at least user_min_charge */
+		uint64_t cost =
+		    owner || a->size >= d->user_min_charge ? a->size : d->user_min_charge;
 		struct kv_pin *p;
 
 		/* the pin table costs two dependent DRAM misses a block: overlap them */
@@ -273,20 +278,20 @@ static int do_lookup(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_io
 		p = rc ? NULL : kv_pins_find(&s->pins, dir, h, false, a->ino);
 		if (!rc && (!p || !p->count)) { /* a handle's share counts each block once */
 			if (owner)
-				owner_bytes += a->size;
+				owner_bytes += cost;
 			else
-				rc = kv_user_charge(d, s->user, a->size);
+				rc = kv_user_charge(d, s->user, cost);
 		}
 		if (!rc && p) {
-			kv_pins_get(&s->pins, p, a->size);
+			kv_pins_get(&s->pins, p, cost);
 			at[i] = (size_t)(p - s->pins.pin);
 		} else if (!rc) {
-			rc = kv_pins_add(&s->pins, dir, h, a->ino, a->size);
+			rc = kv_pins_add(&s->pins, dir, h, a->ino, cost);
 			if (rc) { /* nothing pinned: a shorter prefix would say the rest is absent */
 				if (owner)
-					owner_bytes -= a->size;
+					owner_bytes -= cost;
 				else
-					kv_user_uncharge(s->user, a->size);
+					kv_user_uncharge(s->user, cost);
 				if (owner_bytes)
 					kv_user_charge(d, s->user, owner_bytes);
 				drop_lookup_pins(d, s, at, i);
@@ -341,18 +346,19 @@ static int do_unpin(struct kv_daemon *d, struct kv_ctl_state *s, const struct kv
 }
 
 /*
- * The transaction a reserve of @n more blocks in @dir adds to: @id's, or a
- * new one (@id 0), with room for them. Return: 0, -ENOENT (no such
- * transaction in @dir), -ENOMEM (a new transaction is removed again).
+ * The transaction a reserve of @n more blocks in namespace @ns adds to:
+ * @id's, or a new one (@id 0), with room for them. Return: 0, -ENOENT (no
+ * such transaction in @ns), -ENOMEM (a new transaction is removed again).
  */
-static int txn_for_reserve(struct kv_ctl_state *s, uint64_t id, uint64_t dir, uint32_t n,
-			   struct txn **out)
+static int txn_for_reserve(struct kv_ctl_state *s, uint64_t id, const struct kv_attr *ns,
+			   uint32_t n, struct txn **out)
 {
+	uint64_t dir = ns->ino;
 	struct txn *t;
 
 	if (id) {
 		t = txn_find(s, id);
-		if (!t || t->dir != dir)
+		if (!t || t->dir != dir || t->dir_gen != ns->gen)
 			return -ENOENT;
 	} else {
 		struct txn *nt = realloc(s->txns, (s->ntxns + 1) * sizeof(*nt));
@@ -364,6 +370,7 @@ static int txn_for_reserve(struct kv_ctl_state *s, uint64_t id, uint64_t dir, ui
 		memset(t, 0, sizeof(*t));
 		t->id = s->next_txn++;
 		t->dir = dir;
+		t->dir_gen = ns->gen;
 	}
 	if (t->n + n > t->cap) {
 		size_t cap = (t->n + n) * 2;
@@ -416,7 +423,7 @@ static int do_reserve(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_i
 	for (i = 0; i < n; i++)
 		if (io->item[i].in.size == 0 || io->item[i].in.size > info.data_size)
 			return -EINVAL;
-	rc = txn_for_reserve(s, io->h.txn, dir, n, &t);
+	rc = txn_for_reserve(s, io->h.txn, &ns, n, &t);
 	if (rc)
 		return rc;
 	for (i = 0; i < n; i++) {
@@ -424,23 +431,27 @@ static int do_reserve(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_i
 		char name[33];
 		struct kv_extent e;
 		uint64_t size = io->item[i].in.size;
+		/* what it holds: whole pages, and a record (access.c) */
+		uint64_t cost = (size + info.page_size - 1) & ~(uint64_t)(info.page_size - 1);
 
+		if (cost < d->user_min_charge)
+			cost = d->user_min_charge;
 		memcpy(h, io->item[i].in.hash, 16);
 		hash_name(h, name);
-		rc = kv_user_charge(d, s->user, size); /* before: a refused call evicts nothing */
+		rc = kv_user_charge(d, s->user, cost); /* before: a refused call evicts nothing */
 		if (rc)
 			goto out_fail;
 		rc = kv_reserve(d->pool, dir, name, 32, size, c->uid, gid, zero, &inos[nres], &e);
 		memset(&io->item[i].out, 0, sizeof(io->item[i].out));
 		if (rc)
-			kv_user_uncharge(s->user, size);
+			kv_user_uncharge(s->user, cost);
 		if (rc == -EEXIST) {
 			io->item[i].out.status = KVFS_BLOCK_PRESENT;
 			continue;
 		}
 		if (rc)
 			goto out_fail;
-		charged += size;
+		charged += cost;
 		io->item[i].out.off = e.off;
 		io->item[i].out.len = size;
 		io->item[i].out.status = KVFS_BLOCK_RESERVED;
@@ -494,6 +505,8 @@ static int do_commit(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_io
 	rc = may_search_root(d, c);
 	if (!rc)
 		rc = kv_getattr(d->pool, t->dir, &ns);
+	if (!rc && (ns.gen != t->dir_gen || !S_ISDIR(ns.mode)))
+		rc = -ENOENT; /* the namespace was removed (its inode may serve another) */
 	if (!rc)
 		rc = kv_may_access(c, &ns, W_OK | X_OK);
 	if (rc)
@@ -529,17 +542,30 @@ static int do_commit(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_io
  * through the janitor. The request holds no lock of the namespace
  * directory (an ioctl on the ctl file), and the handle's lock is let go
  * first: the kernel may make this wait for requests in flight on the
- * directory (lookups), and those never wait for a ctl handle.
+ * directory (lookups), and those never wait for a ctl handle, but they do
+ * wait for a free worker thread: one always stays out of here (with all
+ * of them waiting, the mount hung), and a commit that finds no room leaves
+ * its names to the janitor, which sends them from its own thread.
  */
 static void send_commit_notices(struct kv_daemon *d, struct commit_notices *nt)
 {
 	char name[33];
+	bool direct;
 	size_t i;
 
+	if (!nt->n) {
+		free(nt->hashes);
+		return;
+	}
+	direct = atomic_fetch_add(&d->notifying, 1) + 1 < d->threads;
 	for (i = 0; i < nt->n; i++) {
 		hash_name(nt->hashes[i], name);
-		fuse_lowlevel_notify_inval_entry(d->se, nt->dir_node, name, 32);
+		if (direct)
+			fuse_lowlevel_notify_inval_entry(d->se, nt->dir_node, name, 32);
+		else
+			kv_janitor_queue_inval(d, nt->dir_node, name, 32, 0, 0);
 	}
+	atomic_fetch_sub(&d->notifying, 1);
 	free(nt->hashes);
 }
 

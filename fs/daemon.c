@@ -204,8 +204,19 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino_node, struct stat *st, int
 		in.gid = st->st_gid;
 	}
 	if (to_set & FUSE_SET_ATTR_SIZE) {
+		struct kv_attr cur;
+
 		mask |= KV_SET_SIZE;
 		in.size = (uint64_t)st->st_size;
+		/* another user's file grows: within its share (access.c) */
+		rc = fuse_req_ctx(req)->uid == d->pool_owner || kv_getattr(d->pool, ino, &cur) ||
+			     in.size <= cur.size
+			 ? 0
+			 : kv_open_hold_grow(d, req, fi, in.size);
+		if (rc) {
+			fuse_reply_err(req, -rc);
+			return;
+		}
 	}
 	if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_ATIME_NOW)) {
 		mask |= KV_SET_ATIME;
@@ -275,12 +286,20 @@ static void make_node_reply(fuse_req_t req, fuse_ino_t parent_node, const char *
 		fuse_reply_err(req, EEXIST);
 		return;
 	}
+	/* an open file is held: another user's share must allow it before it exists */
+	rc = fi ? kv_open_hold_new(d, req, 0, fi) : 0;
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
 	if (link)
 		rc = kv_symlink(d->pool, parent, name, strlen(name), link, ctx->uid, ctx->gid, &a);
 	else
 		rc = kv_create(d->pool, parent, name, strlen(name), mode & ~ctx->umask, ctx->uid,
 			       ctx->gid, &a);
 	if (rc) {
+		if (fi)
+			kv_open_hold_release(fi);
 		fuse_reply_err(req, -rc);
 		return;
 	}
@@ -288,12 +307,14 @@ static void make_node_reply(fuse_req_t req, fuse_ino_t parent_node, const char *
 	if (fi) {
 		rc = kv_open(d->pool, a.ino);
 		if (rc) {
+			kv_open_hold_release(fi);
 			kv_forget(d->pool, a.ino, 1);
 			fuse_reply_err(req, -rc);
 			return;
 		}
 		set_cache_mode(fi);
 		if (fuse_reply_create(req, &e, fi)) {
+			kv_open_hold_release(fi);
 			kv_release(d->pool, a.ino);
 			kv_forget(d->pool, a.ino, 1);
 		}
@@ -467,6 +488,16 @@ static int stale_open_errno(pid_t tid, bool is_stale)
 }
 
 /* open: reply_open, reply_err(ENOENT, ESTALE (see above), EISDIR) */
+/* An open file cannot be evicted: another user's counts against its share. */
+static int open_hold(struct kv_daemon *d, fuse_req_t req, uint64_t ino, struct fuse_file_info *fi)
+{
+	struct kv_attr a = { .size = 0 };
+
+	if (fuse_req_ctx(req)->uid != d->pool_owner && kv_getattr(d->pool, ino, &a))
+		a.size = 0;
+	return kv_open_hold_new(d, req, a.size, fi);
+}
+
 int kv_open_file(struct kv_daemon *d, fuse_req_t req, fuse_ino_t ino_node,
 		 struct fuse_file_info *fi)
 {
@@ -493,6 +524,11 @@ int kv_open_file(struct kv_daemon *d, fuse_req_t req, fuse_ino_t ino_node,
 			return rc;
 		}
 	}
+	rc = open_hold(d, req, ino, fi);
+	if (rc) {
+		kv_release(d->pool, ino);
+		return rc;
+	}
 	set_cache_mode(fi);
 	/* a reader has nothing to flush: no round trip on its close (a writer's
 	 * close still writes back dirty pages of a mapping, kernel side) */
@@ -514,8 +550,10 @@ static void op_open(fuse_req_t req, fuse_ino_t ino_node, struct fuse_file_info *
 	rc = kv_open_file(d, req, ino_node, fi);
 	if (rc)
 		fuse_reply_err(req, -rc);
-	else if (fuse_reply_open(req, fi))
+	else if (fuse_reply_open(req, fi)) {
+		kv_open_hold_release(fi);
 		kv_release(d->pool, ino);
+	}
 }
 
 /* read: reply_data (straight from the pool), reply_err(EISDIR, ENOENT) */
@@ -560,7 +598,9 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino_node, struct fuse_bufvec
 		fuse_reply_err(req, EPERM);
 		return;
 	}
-	rc = kv_write_begin(d->pool, ino, (uint64_t)off, size, iov, KV_IOV_MAX, &niov);
+	rc = fi->fh ? kv_open_hold_grow(d, req, fi, (uint64_t)off + size) : 0;
+	if (!rc)
+		rc = kv_write_begin(d->pool, ino, (uint64_t)off, size, iov, KV_IOV_MAX, &niov);
 	if (rc) {
 		fuse_reply_err(req, -rc);
 		return;
@@ -605,10 +645,12 @@ static void op_release(fuse_req_t req, fuse_ino_t ino_node, struct fuse_file_inf
 	uint64_t ino = kv_node_ino(ino_node);
 	struct kv_daemon *d = KV_DAEMON(req);
 
-	if (kv_is_virtual(d, ino))
+	if (kv_is_virtual(d, ino)) {
 		kv_special_release(d, req, ino, fi);
-	else
+	} else {
+		kv_open_hold_release(fi);
 		kv_release(d->pool, ino);
+	}
 	fuse_reply_err(req, 0);
 }
 
@@ -618,12 +660,17 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino_node, int mode, off_t of
 {
 	uint64_t ino = kv_node_ino(ino_node);
 	struct kv_daemon *d = KV_DAEMON(req);
+	int rc;
 
 	if (kv_is_virtual(d, ino)) {
 		fuse_reply_err(req, EOPNOTSUPP);
 		return;
 	}
-	fuse_reply_err(req, -kv_fallocate(d->pool, ino, mode, (uint64_t)off, (uint64_t)len));
+	rc = fi->fh && off >= 0 && len > 0
+		 ? kv_open_hold_grow(d, req, fi, (uint64_t)off + (uint64_t)len)
+		 : 0;
+	fuse_reply_err(req,
+		       rc ? -rc : -kv_fallocate(d->pool, ino, mode, (uint64_t)off, (uint64_t)len));
 }
 
 /* statfs: reply_statfs */

@@ -99,12 +99,21 @@ struct kv_daemon {
 	uid_t pool_owner; /* the daemon's euid: not bound by user_share */
 	unsigned user_share; /* percent of the data area any other uid may hold */
 	uint64_t user_limit_bytes;
+	/*
+	 * What one held file or reservation counts at least: the data area's
+	 * bytes per record (page-rounded), so that a share of bytes is a share
+	 * of the records too (empty files held open would take them all).
+	 */
+	uint64_t user_min_charge;
 	struct kv_attr pool_attr; /* owner and mode of the pool file: NOZERO needs r+w on it */
 	uint64_t pool_dev, pool_ino; /* clients check they opened this very file */
 	pthread_mutex_t users_lock; /* guards the list, not the counts (atomic) */
 	struct kv_user_hold *users;
 
 	struct kv_cluster *cluster; /* cluster mode (cluster.c); NULL on one host */
+
+	unsigned threads; /* FUSE worker threads at most */
+	_Atomic unsigned notifying; /* workers sending commit notices (ctl.c) */
 
 	/* fast-path counters */
 	_Atomic uint64_t ctl_lookups, ctl_blocks_pinned, ctl_commits, ctl_blocks_committed;
@@ -204,6 +213,24 @@ struct kv_user_hold *kv_user_get(struct kv_daemon *d, uint32_t uid);
 int kv_user_charge(struct kv_daemon *d, struct kv_user_hold *u, uint64_t bytes);
 void kv_user_uncharge(struct kv_user_hold *u, uint64_t bytes);
 void kv_user_free_all(struct kv_daemon *d);
+/**
+ * kv_open_hold_new() - a regular file of @size bytes is being opened (or
+ * created) by @req's caller: a uid other than the pool's owner is charged
+ * @size for as long as the descriptor is open (fi->fh; 0 for the owner).
+ * Return: 0, -EDQUOT (over its share; nothing kept), -ENOMEM.
+ */
+int kv_open_hold_new(struct kv_daemon *d, fuse_req_t req, uint64_t size,
+		     struct fuse_file_info *fi);
+/**
+ * kv_open_hold_grow() - the file is about to reach @end bytes through @fi
+ * (NULL: by path): charge the descriptor's growth to the uid that opened
+ * it; by path, another uid's growth must fit its share whole.
+ * Return: 0, -EDQUOT, -ENOMEM.
+ */
+int kv_open_hold_grow(struct kv_daemon *d, fuse_req_t req, struct fuse_file_info *fi,
+		      uint64_t end);
+/** kv_open_hold_release() - the descriptor is closed: its charge goes. */
+void kv_open_hold_release(struct fuse_file_info *fi);
 /* one "uid_held_bytes UID N" line (or a Prometheus sample) per user seen */
 void kv_user_stats(struct kv_daemon *d, FILE *f, bool prometheus);
 

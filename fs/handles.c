@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
  * handles.c - a table of slots under one mutex: fh = generation << 32 |
- * slot + 1. Gets and puts are a lock each, cheap next to the FUSE round
- * trip they sit in. Destructors run outside the lock.
+ * slot + 1, the generation 28 bits (KV_HANDLE_GEN_MASK): the top four bits
+ * of a fh are never a handle's, free for the cluster's marks (cluster_ops.c).
+ * Gets and puts are a lock each, cheap next to the FUSE round trip they sit
+ * in. Destructors run outside the lock.
  */
 #include "handles.h"
 
@@ -10,6 +12,8 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
+
+#define KV_HANDLE_GEN_MASK 0x0fffffffu
 
 struct slot {
 	void *obj;
@@ -58,7 +62,7 @@ int kv_handle_new(void *obj, kv_handle_destroy_fn destroy, uint64_t *fh)
 	i = free_slots[--nfree];
 	slots[i].obj = obj;
 	slots[i].destroy = destroy;
-	slots[i].gen++;
+	slots[i].gen = (slots[i].gen + 1) & KV_HANDLE_GEN_MASK;
 	slots[i].refs = 1;
 	slots[i].open = true;
 	*fh = (uint64_t)slots[i].gen << 32 | (i + 1);

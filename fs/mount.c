@@ -247,6 +247,8 @@ static int trust_init(struct kv_daemon *d, unsigned user_share)
 	d->user_share = user_share;
 	kv_pool_get_info(d->pool, &info);
 	d->user_limit_bytes = info.data_size / 100 * user_share;
+	d->user_min_charge = info.data_size / (info.max_ino ? info.max_ino : 1);
+	d->user_min_charge = (d->user_min_charge + info.page_size - 1) & ~(uint64_t)(info.page_size - 1);
 	return 0;
 }
 
@@ -438,6 +440,7 @@ static int serve(struct kv_daemon *d, const struct mount_opts *mo)
 		kv_janitor_stop(d);
 		return 1;
 	}
+	d->threads = mo->threads;
 	fuse_loop_cfg_set_max_threads(cfg, mo->threads);
 	/* keep idle workers: a new one costs a fresh 1 MiB buffer and its page faults */
 	fuse_loop_cfg_set_idle_threads(cfg, mo->threads);

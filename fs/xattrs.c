@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* kvfs's read-only xattrs; the policy ones (kvfs(7)) are stored like any other */
 static bool own_xattr(const char *name)
@@ -35,6 +36,23 @@ bool kv_user_xattr_refused_reply(fuse_req_t req, struct kv_daemon *d, fuse_ino_t
 	return err != 0;
 }
 
+/*
+ * A directory's xattrs are the pool owner's (or uid 0's) to set: `never`
+ * makes every file below unevictable, past any share, and a directory
+ * that carries an xattr (a policy, or anything else) is never reclaimed,
+ * so another user's empty directories with one would take every inode
+ * record of the pool for good (kvfs(7), TRUST MODEL). Files are anyone's
+ * who may write them: they are evicted with their xattrs.
+ */
+static bool dir_xattr_refused(struct kv_daemon *d, fuse_req_t req, uint64_t ino)
+{
+	uid_t uid = fuse_req_ctx(req)->uid;
+	struct kv_attr a;
+
+	return uid != 0 && uid != d->pool_owner && kv_getattr(d->pool, ino, &a) == 0 &&
+	       S_ISDIR(a.mode);
+}
+
 /* setxattr: reply_err(0, EPERM, ENOTSUP, EEXIST, ENODATA, E2BIG, ENOSPC, EINVAL (a bad policy)) */
 void kv_op_setxattr(fuse_req_t req, fuse_ino_t ino_node, const char *name, const char *value,
 		    size_t size, int flags)
@@ -44,6 +62,10 @@ void kv_op_setxattr(fuse_req_t req, fuse_ino_t ino_node, const char *name, const
 
 	if (kv_user_xattr_refused_reply(req, d, ino_node, name))
 		return;
+	if (dir_xattr_refused(d, req, ino)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
 	fuse_reply_err(req, -kv_setxattr(d->pool, ino, name, value, size, flags));
 }
 

@@ -184,6 +184,9 @@ static int grow_full(struct kv_pool *p, uint64_t ino, struct kv_snap *snap, uint
 	uint64_t tail = snap->ext[snap->n - 1].len;
 	int first, n;
 
+	/* a pinned file's client reads its extents in place: they are never freed under it */
+	if (p->pin_count[ino])
+		return -EBUSY;
 	for (first = snap->n - 2; first >= 0; first--) {
 		int max = KV_INLINE_EXTENTS - 1 - first;
 
@@ -209,6 +212,8 @@ int kv_data_migrate_locked(struct kv_pool *p, uint64_t ino)
 
 	if (rc)
 		return rc;
+	if (p->pin_count[ino])
+		return -EBUSY; /* as grow_full() */
 	/* the file being moved is never the one evicted to make its hole */
 	kv_lru_remove(p, ino);
 	rc = kv_evict_alloc(p, page_up(snap.size), &e);
@@ -626,7 +631,12 @@ int kv_truncate(struct kv_pool *p, uint64_t ino, uint64_t size)
 	} else if (size < old) {
 		publish_size(in, size);
 		pthread_mutex_lock(&p->lock);
-		p->bytes_trimmed += kv_policy_trim(p, ino);
+		/*
+		 * A held file's bytes may be read in place (a pin, a zero-copy
+		 * mapping of another process): its tail goes at the last release.
+		 */
+		if (!kv_held(p, ino))
+			p->bytes_trimmed += kv_policy_trim(p, ino);
 		pthread_mutex_unlock(&p->lock);
 	}
 	in->mtime_ns = in->ctime_ns = kv_now_ns();

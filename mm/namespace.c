@@ -116,7 +116,8 @@ static void publish_node(struct kv_pool *p, uint64_t ino, uint64_t parent, uint3
 	} else {
 		p->files++;
 		kv_policy_attach(p, ino);
-		if (S_ISREG(mode))
+		/* links are cache entries too: never evicted, they would take every record */
+		if (S_ISREG(mode) || S_ISLNK(mode))
 			kv_lru_append(p, ino);
 	}
 	dir->mtime_ns = dir->ctime_ns = now;

@@ -189,7 +189,7 @@ static void reattach_file(struct kv_pool *p, uint64_t ino)
 	kv_policy_detach(p, ino);
 	kv_policy_attach(p, ino);
 	if (listed || (!kv_held(p, ino) && kv_inode(p, ino)->state == KV_INODE_LIVE &&
-		       S_ISREG(kv_inode(p, ino)->mode)))
+		       (S_ISREG(kv_inode(p, ino)->mode) || S_ISLNK(kv_inode(p, ino)->mode))))
 		kv_lru_append(p, ino);
 }
 
@@ -288,7 +288,8 @@ void kv_policy_unlist(struct kv_pool *p, uint32_t a)
 static void relist_one(struct kv_pool *p, uint64_t ino, uint32_t a)
 {
 	if (p->file_anchor[ino] == a + 1 && !p->in_lru[ino] && !kv_held(p, ino) &&
-	    S_ISREG(kv_inode(p, ino)->mode) && kv_inode(p, ino)->state == KV_INODE_LIVE)
+	    (S_ISREG(kv_inode(p, ino)->mode) || S_ISLNK(kv_inode(p, ino)->mode)) &&
+	    kv_inode(p, ino)->state == KV_INODE_LIVE)
 		kv_lru_append(p, ino);
 }
 
@@ -384,7 +385,12 @@ int kv_pool_dir_stats(struct kv_pool *p, struct kv_dir_stats *out, int max)
 
 uint64_t kv_policy_trim(struct kv_pool *p, uint64_t ino)
 {
-	uint64_t trimmed = kv_extents_trim(p, ino);
+	uint64_t trimmed;
+
+	/* a pinned extent is read in place: its bytes stay the file's until the last unpin */
+	if (p->pin_count[ino])
+		return 0;
+	trimmed = kv_extents_trim(p, ino);
 
 	kv_policy_charge(p, ino, -(int64_t)trimmed);
 	return trimmed;

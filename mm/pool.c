@@ -423,7 +423,7 @@ static int pool_link_records(struct kv_pool *p, uint32_t *lru, uint64_t *nlru)
 		if (ino == KV_ROOT_INO)
 			continue;
 		kv_index_add_record(p, ino);
-		if (S_ISREG(in->mode)) /* links are structure, not cache: never evicted */
+		if (S_ISREG(in->mode) || S_ISLNK(in->mode)) /* links too (namespace.c) */
 			lru[(*nlru)++] = (uint32_t)ino;
 	}
 	rc = kv_alloc_build(&p->alloc, p->geo.data_off, p->geo.data_size / KV_PAGE_SIZE, used,
