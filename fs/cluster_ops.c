@@ -457,6 +457,16 @@ static void c_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	WRAP_C(kv_fuse_ops.release(req, ino, fi));
 }
 
+/* flush: a leader's writer is whole now; a follower's writes are the leader's, whole at release */
+static void c_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	if (fi->fh == KV_CLUSTER_FH) {
+		fuse_reply_err(req, 0);
+		return;
+	}
+	WRAP(kv_fuse_ops.flush(req, ino, fi));
+}
+
 static void c_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
 			struct fuse_file_info *fi)
 {
@@ -593,6 +603,7 @@ const struct fuse_lowlevel_ops kv_cluster_fuse_ops = {
 	.open = c_open,
 	.read = c_read,
 	.write_buf = c_write_buf,
+	.flush = c_flush,
 	.release = c_release,
 	.opendir = c_opendir,
 	.readdir = c_readdir,

@@ -633,11 +633,23 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino_node, struct fuse_bufvec
 }
 
 /*
- * No flush, fsync or fsyncdir handlers: the pool is memory and a completed
- * write is in it. The kernel takes the ENOSYS libfuse answers once as "not
- * needed" and stops asking, so close() and fsync() cost no round trip (dirty
- * pages of a mapping are still written back first, by the kernel).
+ * flush: reply_err(0). The kernel sends it at each close() of a writer
+ * (readers' opens say noflush), before close() returns; dirty pages of a
+ * mapping are written back first. It tells the pool the bytes written are
+ * whole, so fast-path lookups find the file again (kv_flush()): a release,
+ * which also would, arrives after close() has returned. No fsync or
+ * fsyncdir handlers: the pool is memory and a completed write is in it (the
+ * kernel takes libfuse's ENOSYS once as "not needed" and stops asking).
  */
+static void op_flush(fuse_req_t req, fuse_ino_t ino_node, struct fuse_file_info *fi)
+{
+	uint64_t ino = kv_node_ino(ino_node);
+	struct kv_daemon *d = KV_DAEMON(req);
+
+	if (!kv_is_virtual(d, ino))
+		kv_flush(d->pool, ino);
+	fuse_reply_err(req, 0);
+}
 
 /* release: reply_err(0) */
 static void op_release(fuse_req_t req, fuse_ino_t ino_node, struct fuse_file_info *fi)
@@ -760,6 +772,7 @@ const struct fuse_lowlevel_ops kv_fuse_ops = {
 	.open = op_open,
 	.read = op_read,
 	.write_buf = op_write_buf,
+	.flush = op_flush,
 	.release = op_release,
 	.opendir = kv_op_opendir,
 	.readdir = kv_op_readdir,

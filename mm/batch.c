@@ -35,6 +35,8 @@ static int pin_found_locked(struct kv_pool *p, uint64_t ino, int64_t now_ns, str
 
 	if (!ino || !S_ISREG(kv_inode(p, ino)->mode))
 		return -ENOENT; /* the caller counts hits and misses */
+	if (p->unflushed[ino] && p->open_count[ino])
+		return -ENOENT; /* being written through the mount: not a whole block yet */
 	kv_policy_hit(p, ino);
 	in = kv_inode(p, ino);
 	rc = kv_snap_take(p, ino, &snap);

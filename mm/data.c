@@ -321,6 +321,7 @@ static void mark_written(struct kv_pool *p, uint64_t ino)
 	pthread_mutex_lock(&p->lock);
 	p->wgen[ino]++;
 	p->dirty[ino] = KV_DIRTY_WRITTEN;
+	p->unflushed[ino] = 1;
 	if (kv_inode(p, ino)->checksum)
 		atomic_store_explicit((_Atomic uint64_t *)&kv_inode(p, ino)->checksum, 0,
 				      memory_order_release);
@@ -361,6 +362,15 @@ static uint64_t seal(struct kv_pool *p, uint64_t ino, uint8_t why, uint32_t wgen
 	return bytes;
 }
 
+void kv_flush(struct kv_pool *p, uint64_t ino)
+{
+	if (!kv_ino_valid(p, ino))
+		return;
+	pthread_mutex_lock(&p->lock);
+	p->unflushed[ino] = 0;
+	pthread_mutex_unlock(&p->lock);
+}
+
 void kv_data_seal(struct kv_pool *p, uint64_t ino)
 {
 	uint64_t gen;
@@ -369,6 +379,8 @@ void kv_data_seal(struct kv_pool *p, uint64_t ino)
 
 	pthread_mutex_lock(&p->lock);
 	last = p->open_count[ino] == 1 && p->dirty[ino] == KV_DIRTY_WRITTEN;
+	if (p->open_count[ino] == 1)
+		p->unflushed[ino] = 0; /* its last opener lets go */
 	wgen = p->wgen[ino];
 	gen = kv_inode(p, ino)->gen;
 	pthread_mutex_unlock(&p->lock);
@@ -710,7 +722,7 @@ ssize_t kv_readlink(struct kv_pool *p, uint64_t ino, char *buf, size_t size)
 int kv_data_alloc(struct kv_pool *p)
 {
 	if (!KV_ALLOC_ARRAY(p, dirty, p->ninodes) || !KV_ALLOC_ARRAY(p, wgen, p->ninodes) ||
-	    !KV_ALLOC_ARRAY(p, sumq, p->ninodes))
+	    !KV_ALLOC_ARRAY(p, sumq, p->ninodes) || !KV_ALLOC_ARRAY(p, unflushed, p->ninodes))
 		return -ENOMEM;
 	return 0;
 }
@@ -719,5 +731,6 @@ void kv_data_free(struct kv_pool *p)
 {
 	free(p->dirty);
 	free(p->wgen);
+	free(p->unflushed);
 	free(p->sumq);
 }

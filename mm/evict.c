@@ -427,6 +427,7 @@ uint64_t kv_evict_new_inode(struct kv_pool *p, uint64_t parent, const char *name
 	memcpy(in->name, name, len);
 	in->checksum = 0; /* stored at the last writer's close, or at kv_commit() */
 	p->dirty[ino] = 0;
+	p->unflushed[ino] = 0;
 	p->bad[ino] = 0;
 	return ino;
 }

@@ -369,6 +369,13 @@ uint64_t kv_gen(struct kv_pool *p, uint64_t ino);
  */
 void kv_release(struct kv_pool *p, uint64_t ino);
 /**
+ * kv_flush() - a writer closed a descriptor of @ino: what was written
+ * through the mount is whole. Until then (or the last kv_release()), a file
+ * written while open is not found by kv_lookup_pin() and
+ * kv_lookup_pin_batch(): a client must not map half a block. Return: nothing.
+ */
+void kv_flush(struct kv_pool *p, uint64_t ino);
+/**
  * kv_pin() - hold @ino for the fast path, if its generation is @gen (0:
  * any). Return: 0; -ENOENT (not an inode number), -ESTALE (another life, or
  * not live).

@@ -160,6 +160,8 @@ struct kv_pool {
 	 */
 	uint8_t *dirty; /* KV_DIRTY_*: why the record has no checksum yet */
 	uint32_t *wgen;
+	/* written through the mount since a writer last closed it: no fast-path lookup finds it */
+	uint8_t *unflushed;
 	/* data.c: committed blocks waiting for their checksum, a ring of ninodes */
 	uint32_t *sumq;
 	uint64_t sumq_head, sumq_tail;

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 # examples/python/kvfs.py, its libkvfs half (no GPU, no torch needed) against
 # a real mount: hash vectors, reserve/fill/commit, lookup and bytes in place,
-# unpin, and its errors. Keeps the Python binding from rotting in CI.
+# unpin, and its errors; a block file being written through the mount is
+# found only once its writer closed it. Keeps the Python binding from rotting in CI.
 . "$(dirname "$0")/lib.sh"
 kv_setup size=64M
 mkdir -p "$MNT/py"
@@ -62,6 +63,26 @@ with kvfs.Kvfs(mnt, readonly=True) as ro:
         check(False, "a read-only handle cannot store")
     except kvfs.KvfsError as e:
         check(e.errno == errno.EROFS, "read-only store: EROFS")
+# a block file still being written through the mount is not a whole block:
+# a lookup does not find it until the writer's close() has returned
+wh = kvfs.prefix_hashes("py", [i * 11 for i in range(16)], 16)
+path = os.path.join(mnt, "py", kvfs.hash_name(wh[0]))
+with kvfs.Kvfs(mnt) as kv:
+    f = open(path, "wb", buffering=0)
+    f.write(b"H" * 4096)
+    check(len(kv.lookup("py", wh)) == 0, "half written and open: not found")
+    f.write(b"T" * 4096)
+    check(len(kv.lookup("py", wh)) == 0, "still open for writing: not found")
+    f.close()
+    found = kv.lookup("py", wh)
+    check(len(found) == 1, "found as soon as close() returned")
+    check(len(found) == 1 and ctypes.string_at(found[0].addr, found[0].length) ==
+          b"H" * 4096 + b"T" * 4096, "whole, in place")
+    kv.unpin("py", wh[:len(found)])
+    r = open(path, "rb")  # a reader's open changes nothing
+    check(len(kv.lookup("py", wh)) == 1, "found while open to read")
+    r.close()
+    kv.unpin("py", wh[:1])
 print("python binding: %d failed" % fails)
 sys.exit(1 if fails else 0)
 PY
