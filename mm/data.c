@@ -167,7 +167,8 @@ static int move_tail(struct kv_pool *p, uint64_t ino, struct kv_snap *snap, int 
 		return rc;
 	}
 	kv_snap_commit(p, ino);
-	kv_extents_free(p, snap->ext + first, snap->n - first);
+	/* the old ones may be read in place (a zero-copy mapping): not another's while held */
+	kv_extents_free_unheld(p, ino, snap->ext + first, snap->n - first);
 	return 0;
 }
 

@@ -8,11 +8,13 @@
  */
 #include "extents.h"
 #include "journal.h"
+#include "log.h"
 #include "pool_int.h"
 #include "snap.h"
 
 #include <errno.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 
 static uint64_t page_up(uint64_t x)
 {
@@ -25,6 +27,54 @@ void kv_extents_free(struct kv_pool *p, struct kv_extent *ext, int n)
 
 	for (i = 0; i < n; i++)
 		kv_alloc_free(&p->alloc, &ext[i]);
+}
+
+void kv_extents_free_unheld(struct kv_pool *p, uint64_t ino, const struct kv_extent *ext, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		if (!kv_held(p, ino)) {
+			kv_alloc_free(&p->alloc, &ext[i]);
+			continue;
+		}
+		if (p->ndeferred == p->deferred_cap) {
+			uint32_t cap = p->deferred_cap ? 2 * p->deferred_cap : 64;
+			struct kv_deferred *d = realloc(p->deferred, cap * sizeof(*d));
+
+			if (!d) {
+				kv_log(KV_LOG_WARNING,
+				       "pool %s: %llu bytes a held file moved from stay taken until "
+				       "the next open (no memory to remember them)",
+				       p->be.path, (unsigned long long)ext[i].len);
+				continue;
+			}
+			p->deferred = d;
+			p->deferred_cap = cap;
+		}
+		p->deferred[p->ndeferred++] = (struct kv_deferred){ ino, ext[i] };
+	}
+}
+
+void kv_extents_release_deferred(struct kv_pool *p, uint64_t ino)
+{
+	uint32_t i = 0;
+
+	while (i < p->ndeferred) {
+		if (p->deferred[i].ino != ino) {
+			i++;
+			continue;
+		}
+		kv_alloc_free(&p->alloc, &p->deferred[i].e);
+		p->deferred[i] = p->deferred[--p->ndeferred];
+	}
+}
+
+void kv_extents_deferred_free(struct kv_pool *p)
+{
+	free(p->deferred);
+	p->deferred = NULL;
+	p->ndeferred = p->deferred_cap = 0;
 }
 
 int kv_extents_drop(struct kv_pool *p, uint64_t ino, struct kv_extent *freed, int *nfreed)

@@ -22,6 +22,18 @@ int kv_extents_drop(struct kv_pool *p, uint64_t ino, struct kv_extent *freed, in
 /* Give @n extents back to the allocator. */
 void kv_extents_free(struct kv_pool *p, struct kv_extent *ext, int n);
 /*
+ * Give back @n extents a move took from @ino: now if nobody holds it, else
+ * when the last hold ends (kv_extents_release_deferred): a pinned block or
+ * a zero-copy mapping reads the old extents in place. Without memory to
+ * remember them they stay taken until the next open (logged): never handed
+ * to another file under a reader.
+ */
+void kv_extents_free_unheld(struct kv_pool *p, uint64_t ino, const struct kv_extent *ext, int n);
+/* @ino is held no more: give back what kv_extents_free_unheld() kept for it. */
+void kv_extents_release_deferred(struct kv_pool *p, uint64_t ino);
+/* The deferred list, at close (its extents go with the allocator). */
+void kv_extents_deferred_free(struct kv_pool *p);
+/*
  * Trim allocation beyond the size (page-rounded), with single stores.
  * The directory quotas are not charged (kv_policy_trim does both).
  * Return: bytes trimmed.

@@ -162,6 +162,7 @@ static void unhold_locked(struct kv_pool *p, uint64_t ino, uint64_t *count, bool
 	if (kv_held(p, ino) || kv_is_dir(in))
 		return;
 	p->held--;
+	kv_extents_release_deferred(p, ino); /* what a move kept from under its readers */
 	if (in->state == KV_INODE_ORPHAN) {
 		kv_holds_reap_orphan(p, ino);
 	} else if (in->state == KV_INODE_LIVE) {

@@ -17,6 +17,7 @@
 #include "nodes.h"
 #include "data.h"
 #include "evict.h"
+#include "extents.h"
 #include "follow.h"
 #include "ghost.h"
 #include "holds.h"
@@ -330,6 +331,7 @@ static void pool_free_layers(struct kv_pool *p)
 	kv_snap_free(p);
 	kv_data_free(p);
 	kv_follow_free(p);
+	kv_extents_deferred_free(p);
 	if (p->alloc.by_start)
 		kv_alloc_destroy(&p->alloc);
 }

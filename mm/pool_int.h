@@ -90,6 +90,16 @@ struct kv_pool {
 	/* Data of files: readers/writers of a file's bytes vs. changes of its extents. */
 	pthread_rwlock_t stripes[KV_STRIPES];
 
+	/*
+	 * extents.c: extents a move replaced while the file was held (a client
+	 * may read them in place): given back once nobody holds it
+	 */
+	struct kv_deferred {
+		uint64_t ino;
+		struct kv_extent e;
+	} *deferred;
+	uint32_t ndeferred, deferred_cap;
+
 	/* journal.c: the transaction being staged (DRAM) */
 	uint8_t *jbuf;
 	uint32_t jbytes, jnrec;

@@ -9,8 +9,9 @@
  * no tail fits, the whole file, evicting at most one file). When the free total
  * is short, exactly as many least recently used files go as the shortfall
  * needs, oldest first. A reservation (one extent per block, the libkvfs
- * contract) still gets one. Every byte reads back and fsck finds the pool
- * clean.
+ * contract) still gets one. A held file's move keeps its old extents
+ * from other files until the last hold ends. Every byte reads back and
+ * fsck finds the pool clean.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,6 +21,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -323,6 +326,87 @@ static void test_reservation_is_one_extent(void **state)
 	close_and_fsck(p);
 }
 
+/*
+ * A move of a held file (open, pinned, or mapped in place by `kvfs run`)
+ * keeps its old extents from everyone else until the last hold ends: a
+ * reader of the old extents must never see another file's bytes.
+ */
+static void test_move_keeps_old_extents_while_held(void **state)
+{
+	struct kv_pool *p = make_pool(64 * MIB);
+	struct kv_extent old[KV_EXTENTS_MAX];
+	struct kv_pool_stats st;
+	uint64_t size, held_free;
+	uint8_t *buf = malloc(12 * MIB), *filler = malloc(MIB);
+	const uint8_t *base;
+	struct kv_attr a;
+	struct stat sb;
+	char nm[16];
+	int i, n, fd;
+
+	assert_non_null(buf);
+	assert_non_null(filler);
+	for (i = 0; i < 14; i++) { /* ten 1 MiB holes and four of 4 MiB */
+		snprintf(nm, sizeof(nm), "h%d", i);
+		store(p, nm, i < 10 ? MIB : 4 * MIB, MIB);
+		snprintf(nm, sizeof(nm), "k%d", i);
+		store(p, nm, MIB, MIB);
+	}
+	for (kv_pool_get_stats(p, &st), i = 0; st.free_bytes > 2 * MIB; i++) {
+		snprintf(nm, sizeof(nm), "rest%d", i);
+		store(p, nm, MIB, MIB);
+		kv_pool_get_stats(p, &st);
+	}
+	for (i = 0; i < 14; i++) {
+		snprintf(nm, sizeof(nm), "h%d", i);
+		assert_int_equal(kv_unlink(p, KV_ROOT_INO, nm, strlen(nm)), 0);
+	}
+	fill(buf, 12 * MIB, "grown");
+	assert_int_equal(kv_create(p, KV_ROOT_INO, "grown", 5, S_IFREG | 0644, 0, 0, &a), 0);
+	assert_int_equal(kv_open(p, a.ino), 0); /* a reader holds it, mapped in place */
+	for (i = 0; i < 10; i++) {
+		assert_int_equal(kv_fallocate(p, a.ino, 0, (uint64_t)i * MIB, MIB), 0);
+		assert_int_equal(
+		    kv_write(p, a.ino, buf + (uint64_t)i * MIB, MIB, (uint64_t)i * MIB),
+		    (ssize_t)MIB);
+	}
+	n = kv_extents(p, a.ino, old, KV_EXTENTS_MAX, &size);
+	assert_int_equal(n, KV_EXTENTS_MAX);
+	assert_int_equal(kv_fallocate(p, a.ino, 0, 10 * MIB, 2 * MIB), 0); /* moves */
+	assert_int_equal(kv_write(p, a.ino, buf + 10 * MIB, 2 * MIB, 10 * MIB), (ssize_t)(2 * MIB));
+	/* everything free now goes to other files, written with other bytes */
+	memset(filler, 0xEE, MIB);
+	for (kv_pool_get_stats(p, &st), i = 0; st.free_bytes >= MIB; i++) {
+		snprintf(nm, sizeof(nm), "after%d", i);
+		assert_int_equal(kv_create(p, KV_ROOT_INO, nm, strlen(nm), S_IFREG | 0644, 0, 0, &a),
+				 0);
+		assert_int_equal(kv_write(p, a.ino, filler, MIB, 0), (ssize_t)MIB);
+		kv_forget(p, a.ino, 1);
+		kv_pool_get_stats(p, &st);
+	}
+	assert_int_equal(st.evictions, 0);
+	/* the held file's old extents still hold its bytes, as its reader sees them */
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &sb), 0);
+	base = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_SHARED, fd, 0);
+	close(fd);
+	assert_true(base != MAP_FAILED);
+	for (i = 0, size = 0; i < n; size += old[i].len, i++)
+		assert_memory_equal(base + old[i].off, buf + size, old[i].len);
+	munmap((void *)base, (size_t)sb.st_size);
+	held_free = st.free_bytes;
+	assert_int_equal(kv_lookup(p, KV_ROOT_INO, "grown", 5, &a), 0);
+	kv_forget(p, a.ino, 1);
+	kv_release(p, a.ino); /* the last hold: the moved-from extents come back */
+	kv_pool_get_stats(p, &st);
+	assert_true(st.free_bytes >= held_free + MIB);
+	assert_true(intact(p, "grown", 12 * MIB, NULL));
+	free(buf);
+	free(filler);
+	close_and_fsck(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -332,6 +416,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_full_list_whole_move, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_short_evicts_just_enough, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reservation_is_one_extent, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_move_keeps_old_extents_while_held, setup,
+						teardown),
 	};
 
 	kv_log_set_handler(NULL);
