@@ -560,6 +560,10 @@ static void send_commit_notices(struct kv_daemon *d, struct commit_notices *nt)
 	direct = atomic_fetch_add(&d->notifying, 1) + 1 < d->threads;
 	for (i = 0; i < nt->n; i++) {
 		hash_name(nt->hashes[i], name);
+		/* a name the kernel never asked for is in none of its caches */
+		atomic_thread_fence(memory_order_seq_cst); /* the commit, then the bits */
+		if (!kv_neg_maybe(d, nt->dir_node, name, 32))
+			continue;
 		if (direct)
 			fuse_lowlevel_notify_inval_entry(d->se, nt->dir_node, name, 32);
 		else

@@ -114,6 +114,13 @@ struct kv_daemon {
 
 	unsigned threads; /* FUSE worker threads at most */
 	_Atomic unsigned notifying; /* workers sending commit notices (ctl.c) */
+	/*
+	 * Names the kernel asked for by path, hashed with their parent's node
+	 * into KV_NEG_BITS bits (never cleared): only those can sit in its
+	 * cache as absent, so only those need an invalidation when a
+	 * fast-path commit makes them. NULL: every name does.
+	 */
+	_Atomic uint64_t *neg_bits;
 
 	/* fast-path counters */
 	_Atomic uint64_t ctl_lookups, ctl_blocks_pinned, ctl_commits, ctl_blocks_committed;
@@ -130,6 +137,11 @@ extern const struct fuse_lowlevel_ops kv_fuse_ops;
 
 /* daemon.c: shared by the handler files */
 void kv_fill_entry(const struct kv_attr *a, struct fuse_entry_param *e);
+#define KV_NEG_BITS (1u << 20)
+/* kv_neg_note() - the kernel is asking for @name in @parent_node: it may cache it as absent. */
+void kv_neg_note(struct kv_daemon *d, uint64_t parent_node, const char *name, size_t len);
+/* kv_neg_maybe() - Return: whether the kernel may hold @name in @parent_node as absent. */
+bool kv_neg_maybe(struct kv_daemon *d, uint64_t parent_node, const char *name, size_t len);
 /**
  * kv_open_file() - open a pool file for the kernel: the hold, O_TRUNC and the
  * cache mode in @fi, without replying. Return: 0 (held: kv_release() undoes

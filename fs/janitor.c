@@ -179,4 +179,12 @@ void kv_janitor_stop(struct kv_daemon *d)
 	pthread_cond_signal(&d->inval_cond);
 	pthread_mutex_unlock(&d->inval_lock);
 	pthread_join(d->janitor, NULL);
+	/* the session is going: what the kernel was not told it forgets with the mount */
+	while (d->inval_head) {
+		struct kv_inval *iv = d->inval_head;
+
+		d->inval_head = iv->next;
+		free(iv);
+	}
+	d->inval_tail = &d->inval_head;
 }

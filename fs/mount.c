@@ -313,6 +313,7 @@ static void daemon_free(struct kv_daemon *d)
 	if (d->pool)
 		kv_pool_close(d->pool);
 	kv_user_free_all(d);
+	free((void *)d->neg_bits);
 	free(d);
 }
 
@@ -331,6 +332,7 @@ static struct kv_daemon *daemon_open(const char *pool, const char *mnt, const st
 	pthread_cond_init(&d->inval_cond, NULL);
 	pthread_mutex_init(&d->users_lock, NULL);
 	d->inval_tail = &d->inval_head;
+	d->neg_bits = calloc(KV_NEG_BITS / 64, sizeof(*d->neg_bits)); /* NULL: notify every name */
 	d->high_watermark = mo->high_watermark;
 	d->prezero = mo->prezero != 0;
 	snprintf(d->mountpoint, sizeof(d->mountpoint), "%s", mnt);

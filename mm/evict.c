@@ -211,6 +211,10 @@ long kv_evict_in(struct kv_pool *p, uint32_t a)
 		len = 0; /* nothing the kernel could have cached under it */
 	if (kv_snap_take(p, ino, &snap) == 0)
 		bytes = (long)snap.alloc;
+	/* the kernel caches an entry and pages only of what it looked up (a block the
+	 * fast path alone used is in none of its caches: nothing to tell it) */
+	if (!p->kref[ino])
+		len = 0;
 	/* a quarantined file goes too, its space kept until the next open checks it */
 	rc = kv_holds_unlink(p, ino, false);
 	if (p->cluster_epoch) /* evicted or not, the evicting mark goes (nodes.c) */
