@@ -170,19 +170,18 @@ static void test_scattered_room_is_used(void **state)
 }
 
 /*
- * A file whose inline list is full grows by moving to fewer extents, from
- * holes, with nothing evicted: ten 1 MiB holes, then four of 4 MiB.
+ * Ten 1 MiB holes and four of 4 MiB in an otherwise full pool (files k<i>
+ * kept between them), then "grown" written in ten exact 1 MiB steps, which
+ * take the ten 1 MiB holes: its inline list is full. @hold: opened first,
+ * as a reader that maps it in place would. Return: its inode.
  */
-static void test_full_list_moves_without_evicting(void **state)
+static uint64_t full_list_file(struct kv_pool *p, uint8_t *buf, bool hold)
 {
-	struct kv_pool *p = make_pool(64 * MIB);
 	struct kv_pool_stats st;
 	struct kv_attr a;
-	uint8_t *buf = malloc(12 * MIB);
 	char nm[16];
-	int i, next = 0;
+	int i;
 
-	assert_non_null(buf);
 	for (i = 0; i < 14; i++) { /* keep k<i>, remove h<i> */
 		snprintf(nm, sizeof(nm), "h%d", i);
 		store(p, nm, i < 10 ? MIB : 4 * MIB, MIB);
@@ -198,15 +197,34 @@ static void test_full_list_moves_without_evicting(void **state)
 		snprintf(nm, sizeof(nm), "h%d", i);
 		assert_int_equal(kv_unlink(p, KV_ROOT_INO, nm, strlen(nm)), 0);
 	}
-	/* ten exact 1 MiB steps take the ten 1 MiB holes: the list is full */
 	fill(buf, 12 * MIB, "grown");
 	assert_int_equal(kv_create(p, KV_ROOT_INO, "grown", 5, S_IFREG | 0644, 0, 0, &a), 0);
+	if (hold)
+		assert_int_equal(kv_open(p, a.ino), 0);
 	for (i = 0; i < 10; i++) {
 		assert_int_equal(kv_fallocate(p, a.ino, 0, (uint64_t)i * MIB, MIB), 0);
 		assert_int_equal(
 		    kv_write(p, a.ino, buf + (uint64_t)i * MIB, MIB, (uint64_t)i * MIB),
 		    (ssize_t)MIB);
 	}
+	return a.ino;
+}
+
+/*
+ * A file whose inline list is full grows by moving to fewer extents, from
+ * holes, with nothing evicted: ten 1 MiB holes, then four of 4 MiB.
+ */
+static void test_full_list_moves_without_evicting(void **state)
+{
+	struct kv_pool *p = make_pool(64 * MIB);
+	struct kv_pool_stats st;
+	struct kv_attr a;
+	uint8_t *buf = malloc(12 * MIB);
+	char nm[16];
+	int i, next = 0;
+
+	assert_non_null(buf);
+	a.ino = full_list_file(p, buf, false);
 	assert_int_equal(kv_extents(p, a.ino, (struct kv_extent[KV_EXTENTS_MAX]){ 0 },
 				    KV_EXTENTS_MAX, &(uint64_t){ 0 }),
 			 KV_EXTENTS_MAX);
@@ -346,30 +364,7 @@ static void test_move_keeps_old_extents_while_held(void **state)
 
 	assert_non_null(buf);
 	assert_non_null(filler);
-	for (i = 0; i < 14; i++) { /* ten 1 MiB holes and four of 4 MiB */
-		snprintf(nm, sizeof(nm), "h%d", i);
-		store(p, nm, i < 10 ? MIB : 4 * MIB, MIB);
-		snprintf(nm, sizeof(nm), "k%d", i);
-		store(p, nm, MIB, MIB);
-	}
-	for (kv_pool_get_stats(p, &st), i = 0; st.free_bytes > 2 * MIB; i++) {
-		snprintf(nm, sizeof(nm), "rest%d", i);
-		store(p, nm, MIB, MIB);
-		kv_pool_get_stats(p, &st);
-	}
-	for (i = 0; i < 14; i++) {
-		snprintf(nm, sizeof(nm), "h%d", i);
-		assert_int_equal(kv_unlink(p, KV_ROOT_INO, nm, strlen(nm)), 0);
-	}
-	fill(buf, 12 * MIB, "grown");
-	assert_int_equal(kv_create(p, KV_ROOT_INO, "grown", 5, S_IFREG | 0644, 0, 0, &a), 0);
-	assert_int_equal(kv_open(p, a.ino), 0); /* a reader holds it, mapped in place */
-	for (i = 0; i < 10; i++) {
-		assert_int_equal(kv_fallocate(p, a.ino, 0, (uint64_t)i * MIB, MIB), 0);
-		assert_int_equal(
-		    kv_write(p, a.ino, buf + (uint64_t)i * MIB, MIB, (uint64_t)i * MIB),
-		    (ssize_t)MIB);
-	}
+	a.ino = full_list_file(p, buf, true); /* a reader holds it, mapped in place */
 	n = kv_extents(p, a.ino, old, KV_EXTENTS_MAX, &size);
 	assert_int_equal(n, KV_EXTENTS_MAX);
 	assert_int_equal(kv_fallocate(p, a.ino, 0, 10 * MIB, 2 * MIB), 0); /* moves */
