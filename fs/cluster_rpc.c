@@ -18,6 +18,10 @@
 #include <stdatomic.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
+#include <stdbool.h>
+#include <unistd.h>
+#include <stdlib.h>
 
 enum kv_rpc_op {
 	KV_RPC_RESERVE = 1,
@@ -229,8 +233,49 @@ static int serve_named(struct kv_daemon *d, const struct kv_rpc_path *pc, const 
 	return rc;
 }
 
+/*
+ * A call the leader before us took and may have run before it died (the
+ * box says it took it; no answer came): answer it from its effect when the
+ * effect is there, rather than run it twice (a create would answer EEXIST,
+ * an unlink ENOENT). Return: 1 answered (status in *@rc), 0 run it.
+ */
+static int already_done(struct kv_daemon *d, const struct kv_rpc_path *pc, const char *name,
+			const char *name2, struct kv_rpc_path_out *o, int *rc)
+{
+	struct kv_pool *p = d->pool;
+	struct kv_attr a;
+	int found = pc->len ? kv_lookup(p, pc->ino, name, pc->len, &a) : -ENOENT;
+
+	if (!found)
+		kv_forget(p, a.ino, 1); /* no kernel lookup behind it */
+	switch (pc->what) {
+	case KV_PATH_CREATE:
+	case KV_PATH_SYMLINK:
+		if (found || (a.mode & S_IFMT) != (pc->what == KV_PATH_SYMLINK ? S_IFLNK
+									      : (pc->mode & S_IFMT)))
+			return 0;
+		o->attr = a;
+		*rc = pc->open ? kv_open(p, a.ino) : 0;
+		return 1;
+	case KV_PATH_UNLINK:
+	case KV_PATH_RMDIR:
+		*rc = 0;
+		return found == -ENOENT;
+	case KV_PATH_RENAME: {
+		struct kv_attr b;
+
+		if (found != -ENOENT || kv_lookup(p, pc->ino2, name2, pc->len2, &b))
+			return 0;
+		kv_forget(p, b.ino, 1);
+		*rc = 0;
+		return 1;
+	}
+	}
+	return 0; /* the others do the same when run again */
+}
+
 /* A change through a follower's mount, run on the leader's pool. Return: 0 or -errno. */
-static int serve_path(struct kv_daemon *d, const uint8_t *in, uint32_t len,
+static int serve_path(struct kv_daemon *d, const uint8_t *in, uint32_t len, bool maybe_run,
 		      struct kv_rpc_path_out *o)
 {
 	struct kv_pool *p = d->pool;
@@ -248,6 +293,8 @@ static int serve_path(struct kv_daemon *d, const uint8_t *in, uint32_t len,
 		return -EPROTO;
 	name = (const char *)in + sizeof(pc);
 	name2 = name + pc.len;
+	if (maybe_run && already_done(d, &pc, name, name2, o, &rc))
+		return rc;
 	switch (pc.what) {
 	case KV_PATH_CREATE:
 		rc = kv_create(p, pc.ino, name, pc.len, pc.mode, pc.uid, pc.gid, &o->attr);
@@ -308,8 +355,20 @@ static int serve_path(struct kv_daemon *d, const uint8_t *in, uint32_t len,
 }
 
 /* Run one call from a box (copied out first: the box is input). Return: 0 or -errno. */
+/* Every block of a commit the leader before us may have run is a live file now. */
+static bool committed_before(struct kv_pool *p, const uint64_t *inos, uint64_t n)
+{
+	struct kv_attr a;
+	uint64_t i;
+
+	for (i = 0; i < n; i++)
+		if (kv_getattr(p, inos[i], &a) || !S_ISREG(a.mode))
+			return false;
+	return n > 0;
+}
+
 static int serve_one(struct kv_daemon *d, const uint8_t *in, uint32_t op, uint32_t len,
-		     uint8_t *out, uint32_t *out_len)
+		     bool maybe_run, uint8_t *out, uint32_t *out_len)
 {
 	struct kv_pool *p = d->pool;
 	uint64_t n;
@@ -320,7 +379,7 @@ static int serve_one(struct kv_daemon *d, const uint8_t *in, uint32_t op, uint32
 		struct kv_rpc_path_out o;
 
 		memset(&o, 0, sizeof(o));
-		rc = serve_path(d, in, len, &o);
+		rc = serve_path(d, in, len, maybe_run, &o);
 		kv_pool_cluster_changed(p);
 		o.seq = kv_pool_change_seq(p);
 		memcpy(out, &o, sizeof(o));
@@ -356,6 +415,10 @@ static int serve_one(struct kv_daemon *d, const uint8_t *in, uint32_t op, uint32
 	if (op != KV_RPC_COMMIT)
 		return -EPROTO;
 	rc = kv_commit(p, (const uint64_t *)(in + 8), n, out + 8);
+	if (rc && maybe_run && committed_before(p, (const uint64_t *)(in + 8), n)) {
+		memset(out + 8, 1, n); /* the leader before us published them */
+		rc = 0;
+	}
 	for (uint64_t i = 0; !rc && i < n; i++) { /* the leader's kernel may cache them absent */
 		char name[KV_NAME_MAX + 1];
 		uint64_t parent;
@@ -375,6 +438,13 @@ static int serve_one(struct kv_daemon *d, const uint8_t *in, uint32_t op, uint32
 	return rc;
 }
 
+/*
+ * For the failover test alone (test_cluster.sh): a leader mounted with
+ * KVFS_TEST_LEADER_DIES_AFTER_RUN=1 in its environment exits right after it
+ * has run a forwarded change through the mount, before answering it.
+ */
+static int fault_exit_after_run = -1;
+
 int kv_rpc_serve(struct kv_daemon *d, uint64_t epoch)
 {
 	struct kv_pool *p = d->pool;
@@ -382,10 +452,14 @@ int kv_rpc_serve(struct kv_daemon *d, uint64_t epoch)
 	static uint8_t out[sizeof(((struct kv_rpc_box *)0)->data)];
 	int slot, served = 0;
 
+	if (fault_exit_after_run < 0) /* one server thread: no race */
+		fault_exit_after_run = getenv("KVFS_TEST_LEADER_DIES_AFTER_RUN") != NULL;
+
 	for (slot = 0; slot < KV_CLUSTER_SLOTS; slot++) {
 		struct kv_rpc_box *box = kv_pool_rpc_box(p, slot);
 		uint64_t seq;
 		uint32_t len, op, out_len = 0;
+		bool maybe_run;
 		int rc;
 
 		kv_coh_invalidate(box, 64);
@@ -394,13 +468,19 @@ int kv_rpc_serve(struct kv_daemon *d, uint64_t epoch)
 			continue;
 		op = box->op;
 		len = box->len;
+		/* taken by a leader before us, which died before answering: it may have run */
+		maybe_run = atomic_load((_Atomic uint64_t *)&box->taken_seq) == seq;
+		atomic_store((_Atomic uint64_t *)&box->taken_seq, seq);
+		kv_coh_flush(&box->taken_seq, sizeof(box->taken_seq));
 		if (len > sizeof(in)) {
 			rc = -EPROTO;
 		} else {
 			kv_coh_invalidate(box->data, len);
 			memcpy(in, box->data, len);
-			rc = serve_one(d, in, op, len, out, &out_len);
+			rc = serve_one(d, in, op, len, maybe_run, out, &out_len);
 		}
+		if (fault_exit_after_run && op == KV_RPC_PATH && !maybe_run)
+			_exit(9); /* tests: die between the change and its answer */
 		memcpy(box->data, out, out_len);
 		box->resp_len = out_len;
 		box->status = rc;

@@ -120,7 +120,8 @@ struct kv_rpc_box {
 	uint32_t len; /* request bytes in data[] */
 	int32_t status; /* 0 or -errno */
 	uint32_t resp_len; /* answer bytes in data[] */
-	uint8_t pad[24];
+	uint64_t taken_seq; /* stored by the leader before it runs the call: it may have run */
+	uint8_t pad[16];
 	uint8_t data[KV_CLUSTER_BOX_SIZE - 64];
 };
 _Static_assert(sizeof(struct kv_rpc_box) == KV_CLUSTER_BOX_SIZE, "a mailbox fills its share");
