@@ -21,13 +21,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/xattr.h>
-#include <xxhash.h>
 
 void kv_stat_from_attr(const struct kv_attr *a, struct stat *st)
 {
@@ -82,29 +80,6 @@ static bool reserved_name(uint64_t parent, const char *name)
  * lookup: reply_entry (also a negative entry with ino 0, which the kernel
  * caches: absent names are asked for often), reply_err(ENAMETOOLONG, ENOTDIR)
  */
-static uint64_t neg_bit(uint64_t parent_node, const char *name, size_t len)
-{
-	return XXH3_64bits_withSeed(name, len, parent_node) & (KV_NEG_BITS - 1);
-}
-
-void kv_neg_note(struct kv_daemon *d, uint64_t parent_node, const char *name, size_t len)
-{
-	uint64_t b = neg_bit(parent_node, name, len);
-
-	/* before the index is asked: a commit after that sees the bit (seq_cst) */
-	if (d->neg_bits && !(atomic_load_explicit(&d->neg_bits[b / 64], memory_order_relaxed) &
-			     (1ull << (b % 64))))
-		atomic_fetch_or(&d->neg_bits[b / 64], 1ull << (b % 64));
-	atomic_thread_fence(memory_order_seq_cst);
-}
-
-bool kv_neg_maybe(struct kv_daemon *d, uint64_t parent_node, const char *name, size_t len)
-{
-	uint64_t b = neg_bit(parent_node, name, len);
-
-	return !d->neg_bits || (atomic_load(&d->neg_bits[b / 64]) & (1ull << (b % 64)));
-}
-
 static void op_lookup(fuse_req_t req, fuse_ino_t parent_node, const char *name)
 {
 	uint64_t parent = kv_node_ino(parent_node);

@@ -5,17 +5,21 @@
  * the evict hook while mm/ holds its lock), reclaims idle directories when
  * inode records run low, evicts down from the high watermark, and zeroes
  * freed space while idle. It never answers a request; handlers only wake it.
+ * Also the filter of names the kernel asked for by path (kv_neg_note), the
+ * only ones a commit's invalidations need to name.
  */
 #include "daemon.h"
 #include "log.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <time.h>
+#include <xxhash.h>
 
 void kv_janitor_queue_inval(struct kv_daemon *d, uint64_t parent, const char *name, size_t len,
 			    uint64_t ino, uint64_t gen)
@@ -36,6 +40,31 @@ void kv_janitor_queue_inval(struct kv_daemon *d, uint64_t parent, const char *na
 	d->inval_tail = &iv->next;
 	pthread_cond_signal(&d->inval_cond);
 	pthread_mutex_unlock(&d->inval_lock);
+}
+
+/* --- which names the kernel may hold as absent (daemon.h) --- */
+
+static uint64_t neg_bit(uint64_t parent_node, const char *name, size_t len)
+{
+	return XXH3_64bits_withSeed(name, len, parent_node) & (KV_NEG_BITS - 1);
+}
+
+void kv_neg_note(struct kv_daemon *d, uint64_t parent_node, const char *name, size_t len)
+{
+	uint64_t b = neg_bit(parent_node, name, len);
+
+	/* before the index is asked: a commit after that sees the bit (seq_cst) */
+	if (d->neg_bits && !(atomic_load_explicit(&d->neg_bits[b / 64], memory_order_relaxed) &
+			     (1ull << (b % 64))))
+		atomic_fetch_or(&d->neg_bits[b / 64], 1ull << (b % 64));
+	atomic_thread_fence(memory_order_seq_cst);
+}
+
+bool kv_neg_maybe(struct kv_daemon *d, uint64_t parent_node, const char *name, size_t len)
+{
+	uint64_t b = neg_bit(parent_node, name, len);
+
+	return !d->neg_bits || (atomic_load(&d->neg_bits[b / 64]) & (1ull << (b % 64)));
 }
 
 void kv_janitor_kick(struct kv_daemon *d)
