@@ -186,11 +186,23 @@ static int open_view(struct kv_cluster *c, bool rw, uint64_t epoch, struct kv_po
 }
 
 /* Swap d->pool for @np with no request inside. */
+/*
+ * The view lock, exclusive: a forwarded call waiting in its mailbox holds it
+ * shared, so it is asked to let go meanwhile (cluster_rpc.h); otherwise the
+ * node thread would wait for the call, and the call for this node to lead.
+ */
+static void swap_lock(struct kv_cluster *c)
+{
+	atomic_store(&c->rpc.view_wanted, true);
+	pthread_rwlock_wrlock(&c->swap);
+	atomic_store(&c->rpc.view_wanted, false);
+}
+
 static void install(struct kv_cluster *c, struct kv_pool *np)
 {
 	struct kv_pool *old;
 
-	pthread_rwlock_wrlock(&c->swap);
+	swap_lock(c);
 	old = c->d->pool;
 	c->d->pool = np;
 	pthread_rwlock_unlock(&c->swap);
@@ -212,7 +224,7 @@ static int follow_log(struct kv_cluster *c)
 {
 	int rc;
 
-	pthread_rwlock_wrlock(&c->swap);
+	swap_lock(c);
 	rc = kv_pool_follow(c->d->pool, drop_changed_pages, c);
 	pthread_rwlock_unlock(&c->swap);
 	if (rc >= 0)

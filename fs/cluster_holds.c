@@ -195,16 +195,32 @@ const struct kv_forward_ops kv_cluster_fwd_ops = {
 	.abort = fwd_abort,
 };
 
+/* A waiting path call lets the view go while this node is promoted (cluster_rpc.h). */
+static void path_let_go(void *arg)
+{
+	kv_cluster_leave(arg);
+}
+
+static struct kv_rpc_box *path_take_back(void *arg)
+{
+	struct kv_daemon *d = arg;
+
+	kv_cluster_enter_store(d);
+	return d->cluster->slot >= 0 ? my_box(d->cluster) : NULL;
+}
+
 int kv_cluster_path(struct kv_daemon *d, struct kv_rpc_path *pc, const void *data, size_t len,
 		    struct kv_rpc_path_out *out)
 {
 	struct kv_cluster *c = d->cluster;
+	/* nothing else of the view is held here: the call may let it go and take the next */
+	const struct kv_rpc_yield y = { path_let_go, path_take_back, d };
 	uint64_t had;
 	int rc;
 
 	atomic_fetch_add(&c->forwarded, 1);
 	memset(out, 0, sizeof(*out));
-	rc = kv_rpc_path(&c->rpc, my_box(c), pc, data, len, out);
+	rc = kv_rpc_path(&c->rpc, &y, my_box(c), pc, data, len, out);
 	had = atomic_load(&c->min_seq); /* even a failed change may have changed something */
 	while (out->seq > had && !atomic_compare_exchange_weak(&c->min_seq, &had, out->seq))
 		;

@@ -61,8 +61,24 @@ static void nap(long ns)
 
 /* --- the follower's side --- */
 
-int kv_rpc_call(struct kv_rpc_client *cl, struct kv_rpc_box *box, uint32_t op, const void *req,
-		uint32_t len, void *resp, uint32_t resp_max, uint32_t *resp_len)
+/*
+ * The node thread wants the view exclusive while this call waits (a new
+ * view, a promotion): let it go, wait for the swap, hold the view again. If
+ * this node was elected, it answers the box itself now. Return: the box in
+ * the view now held, or NULL (none: the call fails).
+ */
+static struct kv_rpc_box *yield_view(struct kv_rpc_client *cl, const struct kv_rpc_yield *y,
+				     int64_t t0)
+{
+	y->let_go(y->arg);
+	while (atomic_load(&cl->view_wanted) && now_ns() - t0 < cl->timeout_ns)
+		nap(1000000);
+	return y->take_back(y->arg);
+}
+
+int kv_rpc_call(struct kv_rpc_client *cl, const struct kv_rpc_yield *y, struct kv_rpc_box *box,
+		uint32_t op, const void *req, uint32_t len, void *resp, uint32_t resp_max,
+		uint32_t *resp_len)
 {
 	int64_t t0 = now_ns(), waited;
 	uint64_t seq;
@@ -93,6 +109,14 @@ int kv_rpc_call(struct kv_rpc_client *cl, struct kv_rpc_box *box, uint32_t op, c
 			       (long long)(waited / 1000000));
 			return -ETIMEDOUT;
 		}
+		if (y && atomic_load(&cl->view_wanted)) {
+			box = yield_view(cl, y, t0);
+			if (!box) {
+				pthread_mutex_unlock(&cl->lock);
+				return -EIO;
+			}
+			continue;
+		}
 		if (waited > 200000)
 			nap(20000);
 	}
@@ -117,7 +141,7 @@ int kv_rpc_reserve(struct kv_rpc_client *cl, struct kv_rpc_box *box, uint64_t di
 		return -ENAMETOOLONG;
 	r.len = (uint32_t)len;
 	memcpy(r.name, name, len);
-	rc = kv_rpc_call(cl, box, KV_RPC_RESERVE, &r, sizeof(r), &out, sizeof(out), &got);
+	rc = kv_rpc_call(cl, NULL, box, KV_RPC_RESERVE, &r, sizeof(r), &out, sizeof(out), &got);
 	if (!rc && got != sizeof(out))
 		rc = -EPROTO;
 	if (!rc) {
@@ -140,7 +164,8 @@ int kv_rpc_commit(struct kv_rpc_client *cl, struct kv_rpc_box *box, const uint64
 	memcpy(buf, &nn, 8);
 	memcpy(buf + 8, inos, n * 8);
 	rc =
-	    kv_rpc_call(cl, box, KV_RPC_COMMIT, buf, (uint32_t)(8 + n * 8), buf, sizeof(buf), &got);
+	    kv_rpc_call(cl, NULL, box, KV_RPC_COMMIT, buf, (uint32_t)(8 + n * 8), buf, sizeof(buf),
+			&got);
 	if (!rc && got != 8 + n)
 		rc = -EPROTO;
 	if (!rc) {
@@ -160,11 +185,11 @@ void kv_rpc_abort(struct kv_rpc_client *cl, struct kv_rpc_box *box, const uint64
 		return;
 	memcpy(buf, &nn, 8);
 	memcpy(buf + 8, inos, n * 8);
-	kv_rpc_call(cl, box, KV_RPC_ABORT, buf, (uint32_t)(8 + n * 8), buf, 0, &got);
+	kv_rpc_call(cl, NULL, box, KV_RPC_ABORT, buf, (uint32_t)(8 + n * 8), buf, 0, &got);
 }
 
-int kv_rpc_path(struct kv_rpc_client *cl, struct kv_rpc_box *box, struct kv_rpc_path *pc,
-		const void *data, size_t len, struct kv_rpc_path_out *out)
+int kv_rpc_path(struct kv_rpc_client *cl, const struct kv_rpc_yield *y, struct kv_rpc_box *box,
+		struct kv_rpc_path *pc, const void *data, size_t len, struct kv_rpc_path_out *out)
 {
 	static __thread uint8_t buf[sizeof(((struct kv_rpc_box *)0)->data)];
 	uint32_t got = 0;
@@ -175,7 +200,7 @@ int kv_rpc_path(struct kv_rpc_client *cl, struct kv_rpc_box *box, struct kv_rpc_
 	pc->dlen = (uint32_t)len;
 	memcpy(buf, pc, sizeof(*pc));
 	memcpy(buf + sizeof(*pc), data, len);
-	rc = kv_rpc_call(cl, box, KV_RPC_PATH, buf, (uint32_t)(sizeof(*pc) + len), out,
+	rc = kv_rpc_call(cl, y, box, KV_RPC_PATH, buf, (uint32_t)(sizeof(*pc) + len), out,
 			 sizeof(*out), &got);
 	if (!rc && got != sizeof(*out))
 		rc = -EPROTO;

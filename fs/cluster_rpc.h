@@ -17,14 +17,29 @@
 struct kv_rpc_client {
 	pthread_mutex_t lock;
 	int64_t timeout_ns;
+	_Atomic bool view_wanted; /* the node thread wants the view exclusive: a waiting call lets go */
+};
+
+/*
+ * How a waiting call lets its view go while the node thread wants it
+ * exclusive (a new view, a promotion: this node may answer the call itself,
+ * from the mailbox, once it leads): @let_go releases the view,
+ * @take_back holds the new one again and returns the box in it (NULL: none).
+ */
+struct kv_rpc_yield {
+	void (*let_go)(void *arg);
+	struct kv_rpc_box *(*take_back)(void *arg);
+	void *arg;
 };
 
 /**
  * kv_rpc_call() - send one call through @box (the node's mailbox, in a mapping
  * that stays while the call runs) and wait for its answer (at most cl->timeout_ns).
+ * With @y (may be NULL), lets the view go while cl->view_wanted is set.
  * Return: the leader's status (0 or -errno), -ETIMEDOUT, -EPROTO (a bad answer).
  */
-int kv_rpc_call(struct kv_rpc_client *cl, struct kv_rpc_box *box, uint32_t op, const void *req,
+int kv_rpc_call(struct kv_rpc_client *cl, const struct kv_rpc_yield *y, struct kv_rpc_box *box,
+		uint32_t op, const void *req,
 		uint32_t len, void *resp, uint32_t resp_max, uint32_t *resp_len);
 /** kv_rpc_reserve() - kv_reserve() on the leader. Return: as kv_reserve(), or as kv_rpc_call(). */
 int kv_rpc_reserve(struct kv_rpc_client *cl, struct kv_rpc_box *box, uint64_t dir, const char *name,
@@ -75,8 +90,8 @@ struct kv_rpc_path_out {
  * bytes) on the leader. Return: the leader's status (0 or -errno), -E2BIG,
  * or as kv_rpc_call().
  */
-int kv_rpc_path(struct kv_rpc_client *cl, struct kv_rpc_box *box, struct kv_rpc_path *pc,
-		const void *data, size_t len, struct kv_rpc_path_out *out);
+int kv_rpc_path(struct kv_rpc_client *cl, const struct kv_rpc_yield *y, struct kv_rpc_box *box,
+		struct kv_rpc_path *pc, const void *data, size_t len, struct kv_rpc_path_out *out);
 
 struct kv_daemon;
 /**
