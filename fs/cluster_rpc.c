@@ -466,7 +466,8 @@ static int serve_one(struct kv_daemon *d, const uint8_t *in, uint32_t op, uint32
 /*
  * For the failover test alone (test_cluster.sh): a leader mounted with
  * KVFS_TEST_LEADER_DIES_AFTER_RUN=1 in its environment exits right after it
- * has run a forwarded change through the mount, before answering it.
+ * has run a forwarded change (through the mount, or a fast-path commit),
+ * before answering it.
  */
 static int fault_exit_after_run = -1;
 
@@ -504,7 +505,7 @@ int kv_rpc_serve(struct kv_daemon *d, uint64_t epoch)
 			memcpy(in, box->data, len);
 			rc = serve_one(d, in, op, len, maybe_run, out, &out_len);
 		}
-		if (fault_exit_after_run && op == KV_RPC_PATH && !maybe_run)
+		if (fault_exit_after_run && (op == KV_RPC_PATH || op == KV_RPC_COMMIT) && !maybe_run)
 			_exit(9); /* tests: die between the change and its answer */
 		memcpy(box->data, out, out_len);
 		box->resp_len = out_len;

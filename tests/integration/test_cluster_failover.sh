@@ -10,7 +10,8 @@
 # and its answer; y makes the file; z or y leads next, and y's create
 # succeeds either way: never EEXIST, the file made once. Then two nodes,
 # where the waiting caller's own node is elected: its call lets go of the
-# view the promotion swaps, and the node answers its own mailbox. fsck clean.
+# view the promotion swaps, and the node answers its own mailbox. Last, a
+# fast-path commit the dead leader ran is answered committed. fsck clean.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/cluster_lib.sh"
 
@@ -75,5 +76,29 @@ second() { [ "$(cat "$WORK/w/second" 2>/dev/null)" = "made by the caller's own n
 ok "... whose bytes are there" wait_for 3 second
 node_unmount w
 node_unmount v
+
+# A fast-path commit from a follower, run by a leader that dies before
+# answering: the next leader finds the blocks live and answers it committed.
+PIN=$BUILD/tests/cluster_pin
+KVFS_TEST_LEADER_DIES_AFTER_RUN=1 node_mount s
+ok "s mounts and leads" wait_for 5 role_is s leader
+ok "t follows" node_mount t
+ok "u follows" node_mount u
+mkdir "$WORK/s/fast" # on the leader itself: nothing forwarded
+ok "t sees the namespace" wait_for 2 test -d "$WORK/t/fast"
+"$PIN" store "$WORK/t" fast 4 >"$WORK/store.out" 2>&1
+cat "$WORK/store.out"
+ok "the leader died after running the commit" test -z "$(node_pid s)"
+leads_tu() { role_is t leader || role_is u leader; }
+ok "another node leads" wait_for $((3 * ETCD_TTL)) leads_tu
+ok "the commit was answered committed" grep -q "^stored 4" "$WORK/store.out"
+"$PIN" hold "$WORK/u" fast 4 >"$WORK/hold.out" 2>&1 &
+holder=$!
+ok "... and all 4 blocks are found on the other node" wait_for 5 grep -q "pinned 4" "$WORK/hold.out"
+kill $holder 2>/dev/null
+wait $holder 2>/dev/null
+node_unmount t
+node_unmount u
+node_unmount s
 ok "fsck is clean" "$KVFS" fsck "$POOL"
 kv_done
