@@ -131,6 +131,21 @@ except OSError as e:
     print(os.strerror(e.errno))" "$MNT/u/held2")" = "File too large"
 rm -f "$MNT/own24" "$MNT/u/held" "$MNT/u/held2"
 
+# the pool's owner still makes files while another user holds what it could
+# (held through fd 7), then that user lets go
+owner_creates_then_release() {
+	ok "while they are held the owner creates 100 files" \
+		bash -c "mkdir '$MNT/own' && for i in \$(seq 100); do : >'$MNT/own/f'\$i || exit 1; done"
+	exec 7>&-
+	rm -rf "$MNT/own"
+}
+# attack_ctl.py MODE as another user, holding what it took until fd 7 closes
+ctl_attack() {
+	exec 7> >(as_nobody /usr/bin/python3 "$TOP/tests/integration/attack_ctl.py" "$MNT" "$1" \
+		>"$WORK/$1.out" 2>&1)
+	eventually test -s "$WORK/$1.out"
+}
+
 # --- and so are the pool's records (1,023 here): empty files held open ---
 OPENS='import os, resource, sys
 lim = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
@@ -148,32 +163,19 @@ exec 7> >(as_nobody /usr/bin/python3 -c "$OPENS" "$MNT/u/empty" >"$WORK/opens.ou
 eventually test -s "$WORK/opens.out"
 ok "held empty files stop at the share, not at the last record ($(cat "$WORK/opens.out"))" \
 	grep -q "Disk quota exceeded" "$WORK/opens.out"
-ok "while they are held the owner creates 100 files" \
-	bash -c "mkdir '$MNT/own' && for i in \$(seq 100); do : >'$MNT/own/f'\$i || exit 1; done"
-exec 7>&-
-rm -rf "$MNT/own"
+owner_creates_then_release
 eventually test "$(find "$MNT/u/empty" -type f | wc -l)" -gt 0
 rm -rf "$MNT/u/empty"
-exec 7> >(as_nobody /usr/bin/python3 "$TOP/tests/integration/attack_ctl.py" "$MNT" pins \
-	>"$WORK/pins.out" 2>&1)
-eventually test -s "$WORK/pins.out"
+ctl_attack pins
 ok "pins of 1-byte files stop at the share too ($(cat "$WORK/pins.out"))" \
 	grep -q "^ok" "$WORK/pins.out"
-ok "while they are held the owner creates 100 files" \
-	bash -c "mkdir '$MNT/own' && for i in \$(seq 100); do : >'$MNT/own/f'\$i || exit 1; done"
-exec 7>&-
-rm -rf "$MNT/own"
+owner_creates_then_release
 eventually stat_is pinned_files 0
 rm -f "$MNT"/u/????????????????????????????????
-exec 7> >(as_nobody /usr/bin/python3 "$TOP/tests/integration/attack_ctl.py" "$MNT" inodes \
-	>"$WORK/inodes.out" 2>&1)
-eventually test -s "$WORK/inodes.out"
+ctl_attack inodes
 ok "1-byte reservations stop at the share too ($(cat "$WORK/inodes.out"))" \
 	grep -q "^ok" "$WORK/inodes.out"
-ok "while they are held the owner creates 100 files" \
-	bash -c "mkdir '$MNT/own' && for i in \$(seq 100); do : >'$MNT/own/f'\$i || exit 1; done"
-exec 7>&-
-rm -rf "$MNT/own"
+owner_creates_then_release
 
 # --- symbolic links hold records too: they are cache entries like files ---
 as_nobody mkdir "$MNT/u/links"
