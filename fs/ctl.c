@@ -558,10 +558,10 @@ static void send_commit_notices(struct kv_daemon *d, struct commit_notices *nt)
 		return;
 	}
 	direct = atomic_fetch_add(&d->notifying, 1) + 1 < d->threads;
+	atomic_thread_fence(memory_order_seq_cst); /* the commit, then the bits (kv_neg_note) */
 	for (i = 0; i < nt->n; i++) {
 		hash_name(nt->hashes[i], name);
 		/* a name the kernel never asked for is in none of its caches */
-		atomic_thread_fence(memory_order_seq_cst); /* the commit, then the bits */
 		if (!kv_neg_maybe(d, nt->dir_node, name, 32))
 			continue;
 		if (direct)
