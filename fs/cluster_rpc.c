@@ -216,6 +216,17 @@ static void inval_name(struct kv_daemon *d, uint64_t parent, const char *name, s
 		kv_janitor_queue_inval(d, kv_node(parent, kv_gen(d->pool, parent)), name, len, 0, 0);
 }
 
+/*
+ * A name made now: the leader's kernel can hold it only as absent, and only
+ * if a path lookup asked for it (the filter of names asked, daemon.h).
+ */
+static void inval_new_name(struct kv_daemon *d, uint64_t parent, const char *name, size_t len)
+{
+	atomic_thread_fence(memory_order_seq_cst); /* the name made, then the bits (kv_neg_note) */
+	if (len && kv_neg_maybe(d, kv_node(parent, kv_gen(d->pool, parent)), name, len))
+		inval_name(d, parent, name, len);
+}
+
 /* ... or its attributes and cached pages of file @ino (the janitor sends it). */
 static void inval_file(struct kv_daemon *d, uint64_t ino)
 {
@@ -246,7 +257,7 @@ static int serve_named(struct kv_daemon *d, const struct kv_rpc_path *pc, const 
 		target[more] = 0;
 		rc = kv_symlink(d->pool, pc->ino, name, pc->len, target, pc->uid, pc->gid,
 				&o->attr);
-		inval_name(d, pc->ino, name, pc->len);
+		inval_new_name(d, pc->ino, name, pc->len);
 		return rc;
 	}
 	if (strlen(name) != pc->len || strncmp(name, "user.", 5) != 0)
@@ -325,7 +336,7 @@ static int serve_path(struct kv_daemon *d, const uint8_t *in, uint32_t len, bool
 		rc = kv_create(p, pc.ino, name, pc.len, pc.mode, pc.uid, pc.gid, &o->attr);
 		if (!rc && pc.open && (rc = kv_open(p, o->attr.ino)))
 			kv_unlink(p, pc.ino, name, pc.len);
-		inval_name(d, pc.ino, name, pc.len);
+		inval_new_name(d, pc.ino, name, pc.len);
 		return rc;
 	case KV_PATH_OPEN:
 		rc = kv_open_gen(p, pc.ino, pc.gen, 0x7fffffffull);
@@ -450,7 +461,7 @@ static int serve_one(struct kv_daemon *d, const uint8_t *in, uint32_t op, uint32
 		int l = kv_name(p, ((const uint64_t *)(in + 8))[i], name, sizeof(name), &parent);
 
 		if (l > 0)
-			inval_name(d, parent, name, (size_t)l);
+			inval_new_name(d, parent, name, (size_t)l);
 	}
 	if (!rc) {
 		uint64_t seq;
