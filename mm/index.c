@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <linux/fs.h>
 #include <xxhash.h>
@@ -268,36 +267,6 @@ void kv_index_edir_remove(struct kv_pool *p, uint64_t dir)
 
 /* --- build at open, free at close --- */
 
-/*
- * The name hash is read at random: on 2 MiB pages a probe costs one cache
- * miss rather than a miss and a page walk. Return: zeroed slots, or NULL.
- */
-static struct kv_hslot *hash_table_alloc(uint64_t slots)
-{
-	size_t bytes = slots * sizeof(struct kv_hslot);
-	void *t;
-
-	if (bytes < (2u << 20))
-		return calloc(slots, sizeof(struct kv_hslot));
-	t = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (t == MAP_FAILED)
-		return NULL;
-	madvise(t, bytes, MADV_HUGEPAGE); /* a hint: without it, small pages */
-	return t;
-}
-
-static void hash_table_free(struct kv_hslot *t, uint64_t slots)
-{
-	size_t bytes = slots * sizeof(struct kv_hslot);
-
-	if (!t)
-		return;
-	if (bytes < (2u << 20))
-		free(t);
-	else
-		munmap(t, bytes);
-}
-
 int kv_index_alloc(struct kv_pool *p)
 {
 	uint64_t n = p->ninodes, hb = 1;
@@ -305,7 +274,7 @@ int kv_index_alloc(struct kv_pool *p)
 	while (hb < n + n / 2)
 		hb <<= 1;
 	p->hmask = hb - 1;
-	if (!(p->htab = hash_table_alloc(hb)) || !KV_ALLOC_ARRAY(p, child_first, n) ||
+	if (!KV_ALLOC_ARRAY(p, htab, hb) || !KV_ALLOC_ARRAY(p, child_first, n) ||
 	    !KV_ALLOC_ARRAY(p, child_last, n) || !KV_ALLOC_ARRAY(p, sib_next, n) ||
 	    !KV_ALLOC_ARRAY(p, sib_prev, n) || !KV_ALLOC_ARRAY(p, nchild, n) ||
 	    !KV_ALLOC_ARRAY(p, nsubdir, n) || !KV_ALLOC_ARRAY(p, dparent, n) ||
@@ -318,7 +287,7 @@ int kv_index_alloc(struct kv_pool *p)
 
 void kv_index_free(struct kv_pool *p)
 {
-	hash_table_free(p->htab, p->hmask + 1);
+	free(p->htab);
 	p->htab = NULL;
 	free(p->child_first);
 	free(p->child_last);
