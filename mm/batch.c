@@ -72,8 +72,8 @@ int kv_lookup_pin(struct kv_pool *p, uint64_t dir, const char *name, size_t len,
 
 	pthread_mutex_lock(&p->lock);
 	rc = pin_found_locked(p, kv_index_find(p, dir, name, len), kv_now_ns(), attr, ext);
+	kv_count_locked(rc == -ENOENT ? &p->misses : &p->hits, 1);
 	pthread_mutex_unlock(&p->lock);
-	atomic_fetch_add(rc == -ENOENT ? &p->misses : &p->hits, 1);
 	return rc;
 }
 
@@ -110,11 +110,11 @@ size_t kv_lookup_pin_batch(struct kv_pool *p, uint64_t dir, const char *names, s
 		if (rc)
 			break;
 	}
-	pthread_mutex_unlock(&p->lock);
-	/* one atomic add a batch, not one a block */
-	atomic_fetch_add(&p->hits, i + (rc && rc != -ENOENT));
+	/* counted once a batch, not once a block */
+	kv_count_locked(&p->hits, i + (rc && rc != -ENOENT));
 	if (rc == -ENOENT)
-		atomic_fetch_add(&p->misses, 1);
+		kv_count_locked(&p->misses, 1);
+	pthread_mutex_unlock(&p->lock);
 	*err = rc;
 	return i;
 }

@@ -79,11 +79,11 @@ int kv_lookup(struct kv_pool *p, uint64_t parent, const char *name, size_t len, 
 		}
 	}
 	if (!ino) {
-		atomic_fetch_add(&p->misses, 1);
+		kv_count_locked(&p->misses, 1);
 		rc = -ENOENT;
 		goto out;
 	}
-	atomic_fetch_add(&p->hits, 1);
+	kv_count_locked(&p->hits, 1);
 	if (!kv_is_dir(kv_inode(p, ino))) {
 		kv_lru_touch(p, ino);
 		kv_policy_hit(p, ino);

@@ -250,6 +250,17 @@ static inline void kv_fault(struct kv_pool *p, enum kv_fault_point fp)
 		p->fault(fp, p->fault_arg);
 }
 
+/*
+ * A counter every writer of which holds p->lock: no locked instruction
+ * (on x86 one is a full fence: the loads of the rest of a lookup would wait
+ * for it), readers without the lock still see whole values.
+ */
+static inline void kv_count_locked(_Atomic uint64_t *c, uint64_t n)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+			      memory_order_relaxed);
+}
+
 static inline struct kv_inode *kv_inode(struct kv_pool *p, uint64_t ino)
 {
 	return &p->inodes[ino];
