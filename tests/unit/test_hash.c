@@ -110,12 +110,36 @@ static void test_prefix_property_and_input(void **state)
 	assert_int_equal(kvfs_hash_parse(name, &back), -EINVAL);
 }
 
+/* every byte value at every position: its two lowercase digits, high first */
+static void test_name_digits(void **state)
+{
+	static const char digits[] = "0123456789abcdef";
+	char name[KVFS_HASH_NAME_LEN + 1];
+	kvfs_hash_t h;
+	int v, pos, i;
+
+	(void)state;
+	for (pos = 0; pos < 16; pos++)
+		for (v = 0; v < 256; v++) {
+			for (i = 0; i < 16; i++)
+				h.b[i] = (uint8_t)(i == pos ? v : (v * 7 + i * 29) & 0xff);
+			memset(name, 'x', sizeof(name));
+			kvfs_hash_name(&h, name);
+			assert_int_equal(name[32], 0);
+			for (i = 0; i < 16; i++) {
+				assert_int_equal(name[2 * i], digits[h.b[i] >> 4]);
+				assert_int_equal(name[2 * i + 1], digits[h.b[i] & 15]);
+			}
+		}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_vectors),
 		cmocka_unit_test(test_chain_rule),
 		cmocka_unit_test(test_prefix_property_and_input),
+		cmocka_unit_test(test_name_digits),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
