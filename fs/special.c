@@ -370,6 +370,8 @@ char *kv_stats_text(struct kv_daemon *d, bool prometheus, size_t *len)
 		{ "ctl_lookups", "Fast-path lookup calls", d->ctl_lookups, true },
 		{ "ctl_blocks_pinned", "Blocks pinned by fast-path lookups", d->ctl_blocks_pinned,
 		  true },
+		{ "ctl_lookup_us", "Microseconds the daemon spent in fast-path lookup calls",
+		  d->ctl_lookup_ns / 1000, true },
 		{ "ctl_commits", "Fast-path commits", d->ctl_commits, true },
 		{ "ctl_blocks_committed", "Blocks published by fast-path commits",
 		  d->ctl_blocks_committed, true },
