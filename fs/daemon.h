@@ -124,7 +124,7 @@ struct kv_daemon {
 
 	/* fast-path counters */
 	_Atomic uint64_t ctl_lookups, ctl_blocks_pinned, ctl_commits, ctl_blocks_committed;
-	_Atomic uint64_t ctl_lookup_ns; /* spent in fast-path lookup calls, reply included */
+	_Atomic uint64_t ctl_lookup_ns; /* spent in fast-path lookup calls, up to the reply */
 };
 
 /* virtual inodes, relative to ino_base */

@@ -121,7 +121,7 @@ int main(int argc, char **argv)
 		}
 		kvfs_unpin(kv, "bench", h, NBLOCKS);
 	}
-	/* the daemon's share of a lookup (mean; its calls, reply included): the rest is the
+	/* the daemon's share of a lookup (mean; its calls up to the reply): the rest is the
 	 * round trips through the kernel and the client's own work */
 	double us1 = stat_of(mnt, "ctl_lookup_us"), calls1 = stat_of(mnt, "ctl_lookups");
 	for (r = 0; r < LOOKUP_RUNS; r++) {
