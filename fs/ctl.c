@@ -16,6 +16,7 @@
  * the uid that opened it, within that uid's share (EDQUOT past it).
  */
 #include "cluster.h"
+#include "ctl_int.h"
 #include "daemon.h"
 #include "handles.h"
 #include "kvfs.h"
@@ -26,9 +27,9 @@
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <stdlib.h>
-#include <time.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 struct txn {
@@ -147,7 +148,7 @@ static int may_search_root(struct kv_daemon *d, struct kv_cred *c)
  * caller who may not search the root learns nothing, not even ENOENT).
  * Return: 0 or -errno.
  */
-static int check_head(struct kv_daemon *d, const struct kvfs_ioc_head *h, uint32_t max,
+int kv_ctl_check_head(struct kv_daemon *d, const struct kvfs_ioc_head *h, uint32_t max,
 		      struct kv_cred *c, int mask, struct kv_attr *ns)
 {
 	struct kv_attr a;
@@ -235,7 +236,7 @@ static int verify_pinned(struct kv_daemon *d, struct kv_ctl_state *s, const stru
  * ENOSPC past KV_PINS_MAX entries) the call fails and pins nothing: a
  * shorter prefix would tell the client the rest is absent.
  */
-static int do_lookup(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_ioc_lookup *io,
+int kv_ctl_lookup(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_ioc_lookup *io,
 		     struct kv_cred *c)
 {
 	/* per FUSE thread, not per call: a batch allocates nothing */
@@ -249,7 +250,7 @@ static int do_lookup(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_io
 	/* the pool's owner has no share to keep within: its charge is added once */
 	bool owner = s->user->uid == d->pool_owner;
 	uint64_t owner_bytes = 0;
-	int err, rc = check_head(d, &io->h, KVFS_IOC_LOOKUP_MAX, c, X_OK, &ns);
+	int err, rc = kv_ctl_check_head(d, &io->h, KVFS_IOC_LOOKUP_MAX, c, X_OK, &ns);
 
 	if (rc)
 		return rc;
@@ -259,7 +260,6 @@ static int do_lookup(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_io
 		hash_name(io->item[i].hash, names[i]);
 	found = (uint32_t)kv_lookup_pin_batch(d->pool, dir, &names[0][0], sizeof(names[0]), 32, n,
 					      attr, ext, &err);
-	d->ctl_lookups++;
 	if (d->cluster) /* cluster: a follower's pins are marked in the pool for the leader */
 		found = kv_cluster_hold_batch(d, attr, found);
 	for (i = 0; i < found; i++) {
@@ -319,7 +319,7 @@ static int do_lookup(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_io
 	return i == 0 && (rc == -EACCES || rc == -EDQUOT) ? rc : 0;
 }
 
-static int do_unpin(struct kv_daemon *d, struct kv_ctl_state *s, const struct kvfs_ioc_unpin *io)
+int kv_ctl_unpin(struct kv_daemon *d, struct kv_ctl_state *s, const struct kvfs_ioc_unpin *io)
 {
 	struct kv_pin *taken[KVFS_IOC_LOOKUP_MAX];
 	bool last[KVFS_IOC_LOOKUP_MAX];
@@ -327,7 +327,7 @@ static int do_unpin(struct kv_daemon *d, struct kv_ctl_state *s, const struct kv
 	struct kv_attr ns;
 	uint64_t dir, freed = 0;
 	uint32_t i;
-	int rc = check_head(d, &io->h, KVFS_IOC_LOOKUP_MAX, NULL, 0, &ns); /* its own pins */
+	int rc = kv_ctl_check_head(d, &io->h, KVFS_IOC_LOOKUP_MAX, NULL, 0, &ns); /* its own pins */
 
 	if (rc)
 		return rc;
@@ -412,7 +412,7 @@ static int do_reserve(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_i
 
 	if (!s->writable)
 		return -EPERM;
-	rc = check_head(d, &io->h, KVFS_IOC_RESERVE_MAX, c, W_OK | X_OK, &ns);
+	rc = kv_ctl_check_head(d, &io->h, KVFS_IOC_RESERVE_MAX, c, W_OK | X_OK, &ns);
 	if (rc)
 		return rc;
 	dir = ns.ino;
@@ -494,7 +494,7 @@ static int do_commit(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_io
 	uint8_t *published;
 	uint32_t done = 0;
 	size_t i;
-	int rc = check_head(d, &io->h, 0, NULL, 0, NULL);
+	int rc = kv_ctl_check_head(d, &io->h, 0, NULL, 0, NULL);
 
 	if (rc)
 		return rc;
@@ -577,7 +577,7 @@ static void send_commit_notices(struct kv_daemon *d, struct commit_notices *nt)
 static int do_abort(struct kv_daemon *d, struct kv_ctl_state *s, const struct kvfs_ioc_txn *io)
 {
 	struct txn *t;
-	int rc = check_head(d, &io->h, 0, NULL, 0, NULL);
+	int rc = kv_ctl_check_head(d, &io->h, 0, NULL, 0, NULL);
 
 	if (rc)
 		return rc;
@@ -625,13 +625,15 @@ void kv_ctl_ioctl_reply(struct kv_daemon *d, fuse_req_t req, unsigned int cmd, v
 	struct commit_notices nt = { 0 };
 	struct timespec t0 = { 0 }, t1;
 	struct kv_ctl_state *s;
+	bool lookup;
 	struct kv_cred cred;
 	void *buf;
 	int rc;
 
 	if ((flags & FUSE_IOCTL_COMPAT) ||
 	    (cmd != KVFS_IOC_LOOKUP && cmd != KVFS_IOC_UNPIN && cmd != KVFS_IOC_RESERVE &&
-	     cmd != KVFS_IOC_COMMIT && cmd != KVFS_IOC_ABORT && cmd != KVFS_IOC_INFO)) {
+	     cmd != KVFS_IOC_COMMIT && cmd != KVFS_IOC_ABORT && cmd != KVFS_IOC_INFO &&
+	     cmd != KVFS_IOC_LOOKUPV && cmd != KVFS_IOC_UNPINV)) {
 		fuse_reply_err(req, ENOTTY);
 		return;
 	}
@@ -650,16 +652,17 @@ void kv_ctl_ioctl_reply(struct kv_daemon *d, fuse_req_t req, unsigned int cmd, v
 		goto out_put;
 	}
 	memcpy(buf, in_buf, size);
-	if (cmd == KVFS_IOC_LOOKUP)
+	lookup = cmd == KVFS_IOC_LOOKUP || cmd == KVFS_IOC_LOOKUPV;
+	if (lookup)
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 	kv_cred_init(&cred, req);
 	pthread_mutex_lock(&s->lock);
 	switch (cmd) {
 	case KVFS_IOC_LOOKUP:
-		rc = do_lookup(d, s, buf, &cred);
+		rc = kv_ctl_lookup(d, s, buf, &cred);
 		break;
 	case KVFS_IOC_UNPIN:
-		rc = do_unpin(d, s, buf);
+		rc = kv_ctl_unpin(d, s, buf);
 		break;
 	case KVFS_IOC_RESERVE:
 		rc = do_reserve(d, s, buf, &cred);
@@ -670,13 +673,20 @@ void kv_ctl_ioctl_reply(struct kv_daemon *d, fuse_req_t req, unsigned int cmd, v
 	case KVFS_IOC_INFO:
 		rc = do_info(d, buf);
 		break;
+	case KVFS_IOC_LOOKUPV:
+		rc = kv_ctl_lookupv(d, s, buf, &cred, fuse_req_ctx(req)->pid);
+		break;
+	case KVFS_IOC_UNPINV:
+		rc = kv_ctl_unpinv(d, s, buf, fuse_req_ctx(req)->pid);
+		break;
 	default:
 		rc = do_abort(d, s, buf);
 		break;
 	}
 	pthread_mutex_unlock(&s->lock);
 	send_commit_notices(d, &nt);
-	if (cmd == KVFS_IOC_LOOKUP) { /* what fastpath_bench tells from the round trips */
+	if (lookup) { /* what fastpath_bench tells from the round trips */
+		d->ctl_lookups++;
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		d->ctl_lookup_ns += (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000 +
 					       (t1.tv_nsec - t0.tv_nsec));

@@ -3,7 +3,8 @@
  * kvfs_abi.h - the ioctls on <mnt>/.kvfs/ctl, shared by the daemon (ctl.c)
  * and libkvfs. FUSE restricted ioctls carry a fixed size encoded in the
  * command, at most 16 KiB each way, so each call carries a bounded batch and
- * the library splits larger requests. Everything is validated by the
+ * the library splits larger requests (or, where the daemon may read and
+ * write its memory, hands over addresses: LOOKUPV, UNPINV). Everything is validated by the
  * daemon; a malformed request gets EINVAL/EFAULT/EPERM and changes nothing.
  * The daemon checks the caller as the kernel would for the same operation
  * through the mount: EACCES when the modes say no, EDQUOT past the
@@ -49,6 +50,27 @@ struct kvfs_ioc_unpin {
 	struct kvfs_ioc_head h;
 	uint8_t hash[KVFS_IOC_LOOKUP_MAX][16];
 };
+
+/*
+ * LOOKUPV, UNPINV: LOOKUP and UNPIN of up to KVFS_IOC_VEC_MAX blocks in one
+ * round trip (a 16 KiB restricted ioctl holds 1,000 hashes: a 2,048-block
+ * prefix took three). The call carries addresses in the caller's memory:
+ * the daemon reads h.count 16-byte hashes at @hashes (process_vm_readv) and,
+ * for LOOKUPV, writes the leading present blocks' {off, len} pairs at @ext
+ * (process_vm_writev); h.count says how many. The caller's thread waits in
+ * the call meanwhile, so the process it names cannot go away. A daemon that
+ * cannot reach the caller's memory (not allowed to, or the caller not
+ * visible from its PID namespace) answers EOPNOTSUPP, and the library falls
+ * back to LOOKUP and UNPIN; a bad address answers EFAULT. Same checks, same
+ * answers, all or nothing as the library's loop of LOOKUPs.
+ */
+struct kvfs_ioc_vec {
+	struct kvfs_ioc_head h;
+	uint64_t hashes; /* address of h.count hashes */
+	uint64_t ext; /* LOOKUPV: address of room for h.count {off, len} pairs; UNPINV: 0 */
+	uint64_t reserved[2]; /* 0 */
+};
+#define KVFS_IOC_VEC_MAX (1u << 16)
 
 /* RESERVE: in hash+size; out extent+status (enum kvfs_block_status); h.txn set. */
 struct kvfs_ioc_reserve {
@@ -101,11 +123,14 @@ struct kvfs_ioc_info {
 #define KVFS_IOC_COMMIT	 _IOWR(KVFS_IOC_MAGIC, 4, struct kvfs_ioc_txn)
 #define KVFS_IOC_ABORT	 _IOW(KVFS_IOC_MAGIC, 5, struct kvfs_ioc_txn)
 #define KVFS_IOC_INFO	 _IOWR(KVFS_IOC_MAGIC, 6, struct kvfs_ioc_info)
+#define KVFS_IOC_LOOKUPV _IOWR(KVFS_IOC_MAGIC, 7, struct kvfs_ioc_vec)
+#define KVFS_IOC_UNPINV	 _IOW(KVFS_IOC_MAGIC, 8, struct kvfs_ioc_vec)
 
 _Static_assert(sizeof(struct kvfs_ioc_lookup) < (1 << 14), "fits a restricted ioctl");
 _Static_assert(sizeof(struct kvfs_ioc_unpin) < (1 << 14), "fits a restricted ioctl");
 _Static_assert(sizeof(struct kvfs_ioc_reserve) < (1 << 14), "fits a restricted ioctl");
 _Static_assert(sizeof(struct kvfs_ioc_head) == 152, "head is 152 bytes");
 _Static_assert(sizeof(struct kvfs_ioc_info) == 96, "info is 96 bytes");
+_Static_assert(sizeof(struct kvfs_ioc_vec) == 184, "vec is 184 bytes");
 
 #endif /* KVFS_FS_ABI_H */

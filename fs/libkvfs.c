@@ -3,8 +3,10 @@
  * libkvfs.c - the client side of the fast path: open a mount's ctl file,
  * map the data area of the pool the mount names (never its metadata: the
  * daemon says where the data area is), and turn lookup / unpin / reserve /
- * commit into as few restricted ioctls as the 16 KiB limit allows. The
- * library never prints; every call returns 0 (or a count) or -errno.
+ * commit into as few restricted ioctls as the 16 KiB limit allows (a lookup
+ * or unpin of any length into one, where the daemon may read and write our
+ * memory: LOOKUPV, UNPINV). The library never prints; every call returns 0
+ * (or a count) or -errno.
  */
 #include "kvfs.h"
 #include "kvfs_abi.h"
@@ -12,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +34,8 @@ struct kvfs {
 	bool rdonly;
 	bool nozero;
 	bool verify; /* KVFS_VERIFY: lookups check checksums */
+	/* LOOKUPV and UNPINV answered EOPNOTSUPP or ENOTTY (or KVFS_NO_VECTOR): batches only */
+	atomic_bool no_vec;
 	char pool[PATH_MAX];
 };
 
@@ -124,6 +129,8 @@ int kvfs_open(const char *mountpoint, int flags, kvfs_t **out)
 	kv->rdonly = flags & KVFS_RDONLY;
 	kv->nozero = flags & KVFS_NOZERO;
 	kv->verify = flags & KVFS_VERIFY;
+	/* the batches of 1,000 only (a check of that path, or a daemon that should not read us) */
+	kv->no_vec = getenv("KVFS_NO_VECTOR") && strcmp(getenv("KVFS_NO_VECTOR"), "0") != 0;
 	snprintf(path, sizeof(path), "%s/.kvfs/ctl", mountpoint);
 	kv->ctl = open(path, (kv->rdonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 	if (kv->ctl < 0) {
@@ -202,6 +209,70 @@ static int do_ioctl(const kvfs_t *kv, unsigned long cmd, void *arg)
 	return ioctl(kv->ctl, cmd, arg) < 0 ? -errno : 0;
 }
 
+/*
+ * One LOOKUPV or UNPINV of @n (<= KVFS_IOC_VEC_MAX) blocks; @pairs: room for
+ * @n {off, len} (LOOKUPV). Return: the count answered, or -errno;
+ * -EOPNOTSUPP when the daemon cannot serve them (the caller falls back).
+ */
+static long vec_call(kvfs_t *kv, unsigned long cmd, const char *ns, const kvfs_hash_t *hashes,
+		     size_t n, uint64_t (*pairs)[2])
+{
+	struct kvfs_ioc_vec io;
+	int rc;
+
+	memset(&io, 0, sizeof(io));
+	rc = set_ns(&io.h, ns);
+	if (rc)
+		return rc;
+	io.h.count = (uint32_t)n;
+	io.h.flags = cmd == KVFS_IOC_LOOKUPV && kv->verify ? KVFS_IOC_F_VERIFY : 0;
+	io.hashes = (uint64_t)(uintptr_t)hashes;
+	io.ext = (uint64_t)(uintptr_t)pairs;
+	rc = do_ioctl(kv, cmd, &io);
+	if (rc == -ENOTTY || rc == -EOPNOTSUPP) { /* an older daemon, or our memory out of its reach */
+		atomic_store_explicit(&kv->no_vec, true, memory_order_relaxed);
+		return -EOPNOTSUPP;
+	}
+	return rc ? rc : (long)io.h.count;
+}
+
+/* kvfs_lookup() in LOOKUPV calls: one round trip up to 65,536 blocks. */
+static long lookup_vec(kvfs_t *kv, const char *ns, const kvfs_hash_t *hashes, size_t n,
+		       struct kvfs_block *out)
+{
+	size_t done = 0, i;
+	uint64_t(*pairs)[2] = malloc((n < KVFS_IOC_VEC_MAX ? n : KVFS_IOC_VEC_MAX) * 16);
+	long got = 0;
+
+	if (!pairs)
+		return -ENOMEM;
+	while (done < n) {
+		size_t batch = n - done > KVFS_IOC_VEC_MAX ? KVFS_IOC_VEC_MAX : n - done;
+
+		got = vec_call(kv, KVFS_IOC_LOOKUPV, ns, hashes + done, batch, pairs);
+		if (got < 0 && done && (got == -EACCES || got == -EDQUOT))
+			got = 0; /* refused past the first block: the prefix ends there */
+		if (got < 0)
+			break;
+		for (i = 0; i < (size_t)got; i++) {
+			struct kvfs_block *b = &out[done + i];
+
+			b->offset = pairs[i][0];
+			b->length = pairs[i][1];
+			b->addr = kv->base + b->offset;
+			b->status = KVFS_BLOCK_PINNED;
+			b->reserved = 0;
+		}
+		done += (size_t)got;
+		if ((size_t)got < batch)
+			break;
+	}
+	free(pairs);
+	if (got < 0 && done)
+		kvfs_unpin(kv, ns, hashes, done); /* all or nothing */
+	return got < 0 ? got : (long)done;
+}
+
 long kvfs_lookup(kvfs_t *kv, const char *ns, const kvfs_hash_t *hashes, size_t n,
 		 struct kvfs_block *out)
 {
@@ -211,6 +282,12 @@ long kvfs_lookup(kvfs_t *kv, const char *ns, const kvfs_hash_t *hashes, size_t n
 
 	if (!kv || (n && (!hashes || !out)))
 		return -EINVAL;
+	if (n && !atomic_load_explicit(&kv->no_vec, memory_order_relaxed)) {
+		long got = lookup_vec(kv, ns, hashes, n, out);
+
+		if (got != -EOPNOTSUPP)
+			return got;
+	}
 	io = malloc(sizeof(*io));
 	if (!io)
 		return -ENOMEM;
@@ -226,6 +303,8 @@ long kvfs_lookup(kvfs_t *kv, const char *ns, const kvfs_hash_t *hashes, size_t n
 		for (i = 0; i < batch; i++)
 			memcpy(io->item[i].hash, hashes[done + i].b, 16);
 		rc = do_ioctl(kv, KVFS_IOC_LOOKUP, io);
+		if (rc && done && (rc == -EACCES || rc == -EDQUOT))
+			rc = 0; /* refused past the first block: the prefix ends there */
 		if (rc)
 			break;
 		for (i = 0; i < io->h.count; i++) {
@@ -255,6 +334,20 @@ int kvfs_unpin(kvfs_t *kv, const char *ns, const kvfs_hash_t *hashes, size_t n)
 
 	if (!kv || (n && !hashes))
 		return -EINVAL;
+	if (n && !atomic_load_explicit(&kv->no_vec, memory_order_relaxed)) {
+		long got = 0;
+
+		/* tail first (the daemon turns each call around): the head stays most recent */
+		while (done < n && got >= 0) {
+			size_t batch = n - done > KVFS_IOC_VEC_MAX ? KVFS_IOC_VEC_MAX : n - done;
+
+			got = vec_call(kv, KVFS_IOC_UNPINV, ns, hashes + n - done - batch, batch,
+				       NULL);
+			done += got >= 0 ? batch : 0;
+		}
+		if (got != -EOPNOTSUPP || done)
+			return got < 0 ? (int)got : 0;
+	}
 	io = malloc(sizeof(*io));
 	if (!io)
 		return -ENOMEM;

@@ -130,8 +130,8 @@ const char *kvfs_pool_path(const kvfs_t *kv);
  * Return: the number of leading blocks present (0..n), -EACCES (no search
  * permission on the namespace, or the first block unreadable), -EDQUOT
  * (the first block past the share), -EIO (KVFS_VERIFY: a block's bytes
- * changed since it was stored; nothing is pinned by that batch of at most
- * 1,000 blocks), or another -errno.
+ * changed since it was stored; nothing is pinned by the call), -EFAULT
+ * (@hashes or @out not the caller's memory), or another -errno.
  */
 long kvfs_lookup(kvfs_t *kv, const char *ns, const kvfs_hash_t *hashes, size_t n,
 		 struct kvfs_block *out);

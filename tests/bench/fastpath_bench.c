@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * fastpath_bench.c - the fast path against the file path, in one run:
- *  1. lookup+pin of a 2,048-block prefix: one libkvfs call (a few ioctls)
+ *  1. lookup+pin of a 2,048-block prefix: one libkvfs call (one ioctl)
  *     vs per block stat + open + getxattr(user.kvfs.extents) through the mount;
  *  2. reading 2,048 blocks of 2 MiB: memcpy from the client's pool mapping
  *     vs read() on the mount (first pass and page-cache pass) vs memcpy from
@@ -194,7 +194,7 @@ int main(int argc, char **argv)
 	printf("fastpath_bench: %d blocks of %u MiB, medians of %d runs\n", NBLOCKS, BLOCK >> 20,
 	       RUNS);
 	printf("%-52s %13s %13s %7s\n", "lookup+pin of a 2,048-block prefix", "time", "", "x");
-	print_row("  libkvfs: kvfs_lookup (3 ioctls)", m_ioctl, m_file, 0);
+	print_row("  libkvfs: kvfs_lookup (one call)", m_ioctl, m_file, 0);
 	if (us0 >= 0 && calls1 > calls0)
 		printf("    in the daemon: %.3f ms a lookup (%.0f ns a block) in %.0f calls; the "
 		       "rest: round trips and client\n",

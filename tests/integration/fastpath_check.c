@@ -6,7 +6,8 @@
  * and die with their process, concurrent stores of one prefix publish each
  * block once, bad requests get clear errors and change nothing, and fuzzed
  * ioctl payloads never take the daemon down.
- *   fastpath_check MOUNTPOINT
+ *   fastpath_check MOUNTPOINT [FUZZ_SECONDS]
+ *   fastpath_check MOUNTPOINT fallback   (a daemon that cannot see this process)
  */
 #include <dirent.h>
 #include <errno.h>
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -286,6 +288,139 @@ static void test_longest_prefix(kvfs_t *kv)
 		free(bb);
 		free(tt);
 	}
+}
+
+/* A raw LOOKUPV or UNPINV on @kv's ctl file. Return: 0 or -errno; *count: h.count after. */
+static int vec_raw(unsigned long cmd, const char *ns, uint64_t hashes, uint64_t ext, uint32_t n,
+		   uint64_t reserved, uint32_t *count)
+{
+	struct kvfs_ioc_vec io;
+	char path[512];
+	int fd, rc;
+
+	memset(&io, 0, sizeof(io));
+	io.h.abi = KVFS_ABI_VERSION;
+	io.h.count = n;
+	strcpy(io.h.ns, ns);
+	io.hashes = hashes;
+	io.ext = ext;
+	io.reserved[1] = reserved;
+	snprintf(path, sizeof(path), "%s/.kvfs/ctl", mnt);
+	fd = open(path, O_RDWR);
+	if (fd < 0)
+		return -errno;
+	rc = ioctl(fd, cmd, &io) < 0 ? -errno : 0;
+	if (count)
+		*count = io.h.count;
+	/* nothing may stay pinned by a failed call: UNPIN of the first block says so (-EBUSY) */
+	if (rc && cmd == KVFS_IOC_LOOKUPV && hashes > 4096) {
+		struct kvfs_ioc_unpin *u = calloc(1, sizeof(*u));
+
+		u->h = io.h;
+		u->h.count = 1;
+		memcpy(u->hash[0], (const void *)(uintptr_t)hashes, 16);
+		if (ioctl(fd, KVFS_IOC_UNPIN, u) == 0)
+			rc = -EBUSY; /* it was pinned: the failure kept a pin */
+		free(u);
+	}
+	close(fd);
+	return rc;
+}
+
+/*
+ * A lookup or unpin of any length is one call (LOOKUPV, UNPINV): the same
+ * answers as the batches of 1,000 (KVFS_NO_VECTOR), all or nothing, and bad
+ * addresses or fields refused. Uses test_longest_prefix's "long" chain.
+ */
+static void test_vector(kvfs_t *kv)
+{
+	size_t big = 2500, i;
+	kvfs_hash_t *hh = calloc(big, sizeof(*hh));
+	struct kvfs_block *bv = calloc(big, sizeof(*bv)), *bb = calloc(big, sizeof(*bb));
+	uint32_t *tt = calloc(big * 4, sizeof(*tt)), cnt = 0;
+	uint64_t *pairs = calloc(big, 16);
+	char path[1024];
+	kvfs_t *kb = NULL;
+	long calls, nv, nb;
+	int same = 1, rc;
+
+	tokens_for(tt, big * 4, 3);
+	kvfs_prefix_hashes("long", tt, big * 4, 4, hh, big);
+	calls = stat_value("ctl_lookups");
+	nv = kvfs_lookup(kv, "long", hh, big, bv);
+	CHECK(nv == 2100 && stat_value("ctl_lookups") == calls + 1,
+	      "2,500 hashes, 2,100 present: %ld found in %ld call(s), want 2100 in 1", nv,
+	      stat_value("ctl_lookups") - calls);
+	setenv("KVFS_NO_VECTOR", "1", 1);
+	CHECK(kvfs_open(mnt, 0, &kb) == 0, "a handle that uses the batches of 1,000 only");
+	unsetenv("KVFS_NO_VECTOR");
+	if (!kb)
+		goto out;
+	calls = stat_value("ctl_lookups");
+	nb = kvfs_lookup(kb, "long", hh, big, bb);
+	CHECK(nb == 2100 && stat_value("ctl_lookups") == calls + 3,
+	      "the batches: %ld found in %ld calls, want 2100 in 3", nb,
+	      stat_value("ctl_lookups") - calls);
+	for (i = 0; nv == nb && i < (size_t)(nv > 0 ? nv : 0); i++)
+		same &= bv[i].offset == bb[i].offset && bv[i].length == bb[i].length &&
+			bv[i].status == KVFS_BLOCK_PINNED;
+	CHECK(same && nv == nb, "both say the same extents for every block");
+	CHECK(nv > 0 && verify(bv[nv - 1].addr, &hh[nv - 1], 4096) == 0, "the last block's bytes");
+	CHECK(kvfs_unpin(kb, "long", hh, nb > 0 ? (size_t)nb : 0) == 0, "unpin by batches");
+	CHECK(kvfs_unpin(kv, "long", hh, nv > 0 ? (size_t)nv : 0) == 0, "unpin in one call");
+	CHECK(kvfs_unpin(kv, "long", hh, 1) == -EINVAL, "one unpin too many: EINVAL");
+	/* a prefix that ends in the second batch of 1,000: both stop at the same block */
+	path_of(path, "long", &hh[1500]);
+	CHECK(unlink(path) == 0, "remove block 1500");
+	nv = kvfs_lookup(kv, "long", hh, big, bv);
+	nb = kvfs_lookup(kb, "long", hh, big, bb);
+	CHECK(nv == 1500 && nb == 1500, "the prefix ends at 1500: one call %ld, batches %ld", nv,
+	      nb);
+	kvfs_unpin(kv, "long", hh, nv > 0 ? (size_t)nv : 0);
+	kvfs_unpin(kb, "long", hh, nb > 0 ? (size_t)nb : 0);
+	/* bad addresses and fields: refused, nothing pinned */
+	rc = vec_raw(KVFS_IOC_LOOKUPV, "long", 4096, (uint64_t)(uintptr_t)pairs, 100, 0, &cnt);
+	CHECK(rc == -EFAULT, "hashes at an unmapped address: EFAULT (%d)", rc);
+	rc = vec_raw(KVFS_IOC_LOOKUPV, "long", (uint64_t)(uintptr_t)hh, 8192, 100, 0, &cnt);
+	CHECK(rc == -EFAULT, "room for the answer unmapped: EFAULT, nothing pinned (%d)", rc);
+	{ /* room for 1,024 of the 1,500 pairs: the copy stops partway */
+		uint8_t *room = mmap(NULL, 32768, PROT_READ | PROT_WRITE,
+				     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		munmap(room + 16384, 16384);
+		rc = vec_raw(KVFS_IOC_LOOKUPV, "long", (uint64_t)(uintptr_t)hh,
+			     (uint64_t)(uintptr_t)room, (uint32_t)big, 0, &cnt);
+		CHECK(rc == -EFAULT, "room for the answer ends partway: EFAULT, nothing pinned (%d)",
+		      rc);
+		munmap(room, 16384);
+	}
+	rc = vec_raw(KVFS_IOC_LOOKUPV, "long", (uint64_t)(uintptr_t)hh,
+		     (uint64_t)(uintptr_t)pairs, 100, 0, &cnt);
+	CHECK(rc == 0 && cnt == 100 && pairs[0] == bv[0].offset,
+	      "a good raw call: 100 found at the same extents (%d, %u)", rc, cnt);
+	rc = vec_raw(KVFS_IOC_LOOKUPV, "long", (uint64_t)(uintptr_t)hh,
+		     (uint64_t)(uintptr_t)pairs, 100, 1, &cnt);
+	CHECK(rc == -EINVAL, "a reserved field set: EINVAL (%d)", rc);
+	rc = vec_raw(KVFS_IOC_LOOKUPV, "long", (uint64_t)(uintptr_t)hh,
+		     (uint64_t)(uintptr_t)pairs, 0, 0, &cnt);
+	CHECK(rc == -EINVAL, "no blocks: EINVAL (%d)", rc);
+	rc = vec_raw(KVFS_IOC_LOOKUPV, "long", (uint64_t)(uintptr_t)hh,
+		     (uint64_t)(uintptr_t)pairs, KVFS_IOC_VEC_MAX + 1, 0, &cnt);
+	CHECK(rc == -EINVAL, "more than KVFS_IOC_VEC_MAX: EINVAL (%d)", rc);
+	rc = vec_raw(KVFS_IOC_UNPINV, "long", (uint64_t)(uintptr_t)hh,
+		     (uint64_t)(uintptr_t)pairs, 1, 0, &cnt);
+	CHECK(rc == -EINVAL, "UNPINV with an answer address: EINVAL (%d)", rc);
+	rc = vec_raw(KVFS_IOC_UNPINV, "long", 4096, 0, 1, 0, &cnt);
+	CHECK(rc == -EFAULT, "UNPINV of hashes at an unmapped address: EFAULT (%d)", rc);
+	rc = vec_raw(KVFS_IOC_UNPINV, "nosuch", (uint64_t)(uintptr_t)hh, 0, 1, 0, &cnt);
+	CHECK(rc == -ENOENT, "UNPINV in a missing namespace: ENOENT (%d)", rc);
+out:
+	kvfs_close(kb);
+	free(pairs);
+	free(tt);
+	free(bb);
+	free(bv);
+	free(hh);
 }
 
 /* Pins hold through rm; pins die with their process. */
@@ -585,7 +720,8 @@ static void test_fuzz(int seconds)
 {
 	static const unsigned long cmds[] = {
 		KVFS_IOC_LOOKUP, KVFS_IOC_UNPIN, KVFS_IOC_RESERVE,
-		KVFS_IOC_COMMIT, KVFS_IOC_ABORT, _IOWR('K', 9, struct kvfs_ioc_txn)
+		KVFS_IOC_COMMIT, KVFS_IOC_ABORT, _IOWR('K', 9, struct kvfs_ioc_txn),
+		KVFS_IOC_LOOKUPV, KVFS_IOC_UNPINV
 	};
 	char path[512];
 	uint8_t *buf = malloc(1 << 14);
@@ -598,7 +734,7 @@ static void test_fuzz(int seconds)
 	fd = open(path, O_RDWR);
 	CHECK(fd >= 0, "open ctl");
 	while (time(NULL) < end) {
-		unsigned long cmd = cmds[rand_r(&seed) % 6];
+		unsigned long cmd = cmds[rand_r(&seed) % 8];
 		struct kvfs_ioc_head *h = (void *)buf;
 		size_t i;
 
@@ -623,6 +759,48 @@ static void test_fuzz(int seconds)
 	free(buf);
 }
 
+/*
+ * A daemon that cannot reach this process's memory (its PID namespace does
+ * not see us): LOOKUPV and UNPINV answer EOPNOTSUPP, and libkvfs falls back
+ * to the batches of 1,000 with the same answers.
+ */
+static void test_fallback(kvfs_t *kv)
+{
+	size_t n = 2100;
+	kvfs_hash_t *h = calloc(n, sizeof(*h));
+	struct kvfs_block *b = calloc(n, sizeof(*b));
+	uint32_t *t = calloc(n * 4, sizeof(*t));
+	uint64_t *pairs = calloc(n, 16);
+	long calls, got;
+	int rc;
+
+	mkns("fb");
+	tokens_for(t, n * 4, 11);
+	kvfs_prefix_hashes("fb", t, n * 4, 4, h, n);
+	CHECK(store(kv, "fb", h, n, 4096) == 0, "store 2,100 blocks");
+	rc = vec_raw(KVFS_IOC_LOOKUPV, "fb", (uint64_t)(uintptr_t)h, (uint64_t)(uintptr_t)pairs,
+		     (uint32_t)n, 0, NULL);
+	CHECK(rc == -EOPNOTSUPP, "LOOKUPV from a process the daemon cannot see: EOPNOTSUPP (%d)",
+	      rc);
+	rc = vec_raw(KVFS_IOC_UNPINV, "fb", (uint64_t)(uintptr_t)h, 0, 1, 0, NULL);
+	CHECK(rc == -EOPNOTSUPP, "UNPINV too (%d)", rc);
+	got = kvfs_lookup(kv, "fb", h, n, b);
+	CHECK(got == (long)n, "kvfs_lookup falls back and finds all 2,100 (%ld)", got);
+	CHECK(got > 0 && verify(b[got - 1].addr, &h[got - 1], 4096) == 0, "the last block's bytes");
+	CHECK(kvfs_unpin(kv, "fb", h, n) == 0, "unpin by batches");
+	calls = stat_value("ctl_lookups");
+	got = kvfs_lookup(kv, "fb", h, n, b);
+	CHECK(got == (long)n && stat_value("ctl_lookups") == calls + 3,
+	      "and keeps to the batches: %ld found in %ld calls, want 3", got,
+	      stat_value("ctl_lookups") - calls);
+	CHECK(kvfs_unpin(kv, "fb", h, n) == 0, "unpin");
+	CHECK(kvfs_unpin(kv, "fb", h, 1) == -EINVAL, "one unpin too many: EINVAL");
+	free(pairs);
+	free(t);
+	free(b);
+	free(h);
+}
+
 int main(int argc, char **argv)
 {
 	kvfs_t *kv;
@@ -637,10 +815,17 @@ int main(int argc, char **argv)
 	CHECK(rc == 0, "kvfs_open: %s", strerror(-rc));
 	if (rc)
 		return 1;
+	if (argc > 2 && strcmp(argv[2], "fallback") == 0) {
+		test_fallback(kv);
+		kvfs_close(kv);
+		printf("%d passed, %d failed\n", passed, failed);
+		return failed ? 1 : 0;
+	}
 	test_zeroing(); /* first: the pool is mostly free, so freed extents come back */
 	test_store_is_files(kv);
 	test_verify(kv);
 	test_longest_prefix(kv);
+	test_vector(kv);
 	test_pins(kv);
 	test_concurrent_stores();
 	test_bad_input(kv);

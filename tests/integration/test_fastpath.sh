@@ -16,4 +16,18 @@ ok "examples/inspect.sh walks through them (mount and pool agree)" \
 ok "inspect shows the extents xattr" grep -q 'user.kvfs.extents=' "$WORK/inspect.out"
 kv_unmount
 ok "fsck clean after the fast path and fuzzing" "$KVFS" fsck "$POOL"
+
+# A daemon in a PID namespace of its own sees no caller's pid (0 in its
+# requests): it cannot reach their memory, and libkvfs falls back to the
+# batches of 1,000 (LOOKUPV answers EOPNOTSUPP).
+POOL=/dev/shm/kvfs-it-$$-pidns.pool
+unshare --pid --fork --kill-child "$KVFS" mount -f -o size=64M,inodes=4096 "$POOL" "$MNT" &
+for _ in $(seq 50); do
+	mountpoint -q "$MNT" && break
+	sleep 0.1
+done
+ok "a daemon in its own PID namespace is mounted" mountpoint -q "$MNT"
+ok "fastpath_check fallback" "$BUILD/tests/fastpath_check" "$MNT" fallback
+kv_unmount
+wait
 kv_done
