@@ -157,7 +157,14 @@ int kv_pins_unpin(struct kv_pins *t, uint64_t dir, const uint8_t (*h)[16], uint3
 
 	/* take the counts down, and put them back if one is not pinned */
 	for (i = 0; i < n; i++) {
-		struct kv_pin *p = kv_pins_find(t, dir, h[i], true, 0);
+		struct kv_pin *p;
+
+		/* two dependent misses a block (slot, then entry): overlap them, as lookups do */
+		if (i + 16 < n)
+			kv_pins_prefetch(t, dir, h[i + 16], false);
+		if (i + 8 < n)
+			kv_pins_prefetch(t, dir, h[i + 8], true);
+		p = kv_pins_find(t, dir, h[i], true, 0);
 
 		if (!p) {
 			while (i-- > 0)

@@ -233,8 +233,12 @@ void kv_unpin_batch(struct kv_pool *p, const uint64_t *inos, size_t n)
 	for (i = 0; p->unpin_cb && i < n; i++) /* cluster: as kv_unpin() */
 		p->unpin_cb(p->unpin_arg, inos[i]);
 	pthread_mutex_lock(&p->lock);
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
+		/* what the last unpin of a file reads and writes, 8 files ahead (as lookups do) */
+		if (i + 8 < n && kv_ino_valid(p, inos[i + 8]))
+			kv_prefetch_record(p, inos[i + 8]);
 		unhold_locked(p, inos[i], p->pin_count, true, now);
+	}
 	pthread_mutex_unlock(&p->lock);
 }
 

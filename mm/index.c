@@ -212,19 +212,8 @@ void kv_index_prefetch_inode(struct kv_pool *p, uint64_t h)
 		if (p->htab[i].hash == h) {
 			const struct kv_inode *in = kv_inode(p, p->htab[i].ino);
 
-			uint64_t ino = p->htab[i].ino;
-
-			__builtin_prefetch(in);
-			__builtin_prefetch((const char *)in + 64);
 			__builtin_prefetch(in->name);
-			/* and the per-record words a pin reads or writes: one line each */
-			__builtin_prefetch(&p->sig[ino]);
-			__builtin_prefetch(&p->bad[ino]);
-			__builtin_prefetch(&p->unflushed[ino]);
-			__builtin_prefetch(&p->open_count[ino]);
-			__builtin_prefetch(&p->pin_count[ino], 1);
-			__builtin_prefetch(&p->file_anchor[ino]);
-			__builtin_prefetch(&p->in_lru[ino], 1);
+			kv_prefetch_record(p, p->htab[i].ino);
 			return;
 		}
 }
