@@ -236,8 +236,8 @@ static int verify_pinned(struct kv_daemon *d, struct kv_ctl_state *s, const stru
  * ENOSPC past KV_PINS_MAX entries) the call fails and pins nothing: a
  * shorter prefix would tell the client the rest is absent.
  */
-int kv_ctl_lookup(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_ioc_lookup *io,
-		     struct kv_cred *c)
+int kv_ctl_lookup(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_ioc_head *hd,
+		  union kvfs_ioc_lookup_item *item, struct kv_cred *c)
 {
 	/* per FUSE thread, not per call: a batch allocates nothing */
 	static __thread char names[KVFS_IOC_LOOKUP_MAX][33];
@@ -250,20 +250,20 @@ int kv_ctl_lookup(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_ioc_l
 	/* the pool's owner has no share to keep within: its charge is added once */
 	bool owner = s->user->uid == d->pool_owner;
 	uint64_t owner_bytes = 0;
-	int err, rc = kv_ctl_check_head(d, &io->h, KVFS_IOC_LOOKUP_MAX, c, X_OK, &ns);
+	int err, rc = kv_ctl_check_head(d, hd, KVFS_IOC_LOOKUP_MAX, c, X_OK, &ns);
 
 	if (rc)
 		return rc;
 	dir = ns.ino;
-	n = io->h.count;
+	n = hd->count;
 	for (i = 0; i < n; i++)
-		hash_name(io->item[i].hash, names[i]);
+		hash_name(item[i].hash, names[i]);
 	found = (uint32_t)kv_lookup_pin_batch(d->pool, dir, &names[0][0], sizeof(names[0]), 32, n,
 					      attr, ext, &err);
 	if (d->cluster) /* cluster: a follower's pins are marked in the pool for the leader */
 		found = kv_cluster_hold_batch(d, attr, found);
 	for (i = 0; i < found; i++) {
-		const uint8_t *h = io->item[i].hash;
+		const uint8_t *h = item[i].hash;
 		const struct kv_attr *a = &attr[i];
 		/* another user holds a record too (access.c): at least user_min_charge */
 		uint64_t cost =
@@ -272,9 +272,9 @@ int kv_ctl_lookup(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_ioc_l
 
 		/* the pin table costs two dependent DRAM misses a block: overlap them */
 		if (i + 16 < found)
-			kv_pins_prefetch(&s->pins, dir, io->item[i + 16].hash, false);
+			kv_pins_prefetch(&s->pins, dir, item[i + 16].hash, false);
 		if (i + 8 < found)
-			kv_pins_prefetch(&s->pins, dir, io->item[i + 8].hash, true);
+			kv_pins_prefetch(&s->pins, dir, item[i + 8].hash, true);
 		rc = kv_may_access(c, a, R_OK);
 		p = rc ? NULL : kv_pins_find(&s->pins, dir, h, false, a->ino);
 		if (!rc && (!p || !p->count)) { /* a handle's share counts each block once */
@@ -297,24 +297,24 @@ int kv_ctl_lookup(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_ioc_l
 					kv_user_charge(d, s->user, owner_bytes);
 				drop_lookup_pins(d, s, at, i);
 				unpin_unrecorded(d, attr, i, found);
-				io->h.count = 0;
+				hd->count = 0;
 				return rc;
 			}
 			at[i] = s->pins.n - 1;
 		}
 		if (rc)
 			break;
-		io->item[i].ext.off = ext[i].off;
-		io->item[i].ext.len = a->size;
+		item[i].ext.off = ext[i].off;
+		item[i].ext.len = a->size;
 	}
 	if (owner_bytes)
 		kv_user_charge(d, s->user, owner_bytes); /* cannot fail for the owner */
 	unpin_unrecorded(d, attr, i, found); /* the prefix ends at block i: let go of the rest */
-	if ((io->h.flags & KVFS_IOC_F_VERIFY) && verify_pinned(d, s, attr, at, i)) {
-		io->h.count = 0;
+	if ((hd->flags & KVFS_IOC_F_VERIFY) && verify_pinned(d, s, attr, at, i)) {
+		hd->count = 0;
 		return -EIO;
 	}
-	io->h.count = i;
+	hd->count = i;
 	d->ctl_blocks_pinned += i;
 	return i == 0 && (rc == -EACCES || rc == -EDQUOT) ? rc : 0;
 }
@@ -659,7 +659,8 @@ void kv_ctl_ioctl_reply(struct kv_daemon *d, fuse_req_t req, unsigned int cmd, v
 	pthread_mutex_lock(&s->lock);
 	switch (cmd) {
 	case KVFS_IOC_LOOKUP:
-		rc = kv_ctl_lookup(d, s, buf, &cred);
+		rc = kv_ctl_lookup(d, s, &((struct kvfs_ioc_lookup *)buf)->h,
+				   ((struct kvfs_ioc_lookup *)buf)->item, &cred);
 		break;
 	case KVFS_IOC_UNPIN:
 		rc = kv_ctl_unpin(d, s, buf);

@@ -22,12 +22,13 @@ struct kv_ctl_state;
 int kv_ctl_check_head(struct kv_daemon *d, const struct kvfs_ioc_head *h, uint32_t max,
 		      struct kv_cred *c, int mask, struct kv_attr *ns);
 /**
- * kv_ctl_lookup() - LOOKUP: pin the leading present blocks @c may read.
- * Return: 0 (io->h.count: how many), -EACCES or -EDQUOT (the first block
+ * kv_ctl_lookup() - LOOKUP: pin the leading present blocks of @hd->count
+ * hashes in @item that @c may read, their extents written over the hashes.
+ * Return: 0 (@hd->count: how many), -EACCES or -EDQUOT (the first block
  * refused), -EIO (KVFS_VERIFY), -ENOMEM, -ENOSPC, or the head's errors.
  */
-int kv_ctl_lookup(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_ioc_lookup *io,
-		  struct kv_cred *c);
+int kv_ctl_lookup(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_ioc_head *hd,
+		  union kvfs_ioc_lookup_item *item, struct kv_cred *c);
 /** kv_ctl_unpin() - UNPIN: drop one of the handle's pins per hash, all or nothing. Return: 0 or -errno. */
 int kv_ctl_unpin(struct kv_daemon *d, struct kv_ctl_state *s, const struct kvfs_ioc_unpin *io);
 /**

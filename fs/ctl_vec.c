@@ -69,47 +69,43 @@ static int unpin_range(struct kv_daemon *d, struct kv_ctl_state *s, const struct
  * included).
  */
 int kv_ctl_lookupv(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_ioc_vec *io,
-		      struct kv_cred *c, pid_t pid)
+		   struct kv_cred *c, pid_t pid)
 {
 	uint32_t n = io->h.count, done = 0;
-	struct kvfs_ioc_lookup *chunk = NULL;
+	union kvfs_ioc_lookup_item *item;
 	uint8_t(*hashes)[16] = NULL;
-	uint64_t(*ext)[2] = NULL;
 	int rc = kv_ctl_check_head(d, &io->h, KVFS_IOC_VEC_MAX, NULL, 0, NULL);
 
 	if (!rc && (io->reserved[0] || io->reserved[1]))
 		rc = -EINVAL;
 	if (rc)
 		return rc;
-	hashes = malloc((size_t)n * 16);
-	ext = malloc((size_t)n * 16);
-	chunk = malloc(sizeof(*chunk));
-	rc = hashes && ext && chunk ? caller_copy(pid, hashes, io->hashes, (size_t)n * 16, false)
-				    : -ENOMEM;
-	while (!rc && done < n) {
-		uint32_t m = n - done > KVFS_IOC_LOOKUP_MAX ? KVFS_IOC_LOOKUP_MAX : n - done;
+	item = malloc((size_t)n * sizeof(*item));
+	rc = item ? caller_copy(pid, item, io->hashes, (size_t)n * sizeof(*item), false) : -ENOMEM;
+	while (!rc && done < n) { /* the extents are written over the hashes, in place */
+		struct kvfs_ioc_head h = io->h;
 
-		chunk->h = io->h;
-		chunk->h.count = m;
-		memcpy(chunk->item, hashes[done], (size_t)m * 16);
-		rc = kv_ctl_lookup(d, s, chunk, c);
+		h.count = n - done > KVFS_IOC_LOOKUP_MAX ? KVFS_IOC_LOOKUP_MAX : n - done;
+		rc = kv_ctl_lookup(d, s, &h, item + done, c);
 		if (rc && done && (rc == -EACCES || rc == -EDQUOT))
 			rc = 0; /* refused past the first block: the prefix ends there */
 		if (rc)
 			break;
-		memcpy(ext[done], chunk->item, (size_t)chunk->h.count * 16);
-		done += chunk->h.count;
-		if (chunk->h.count < m)
+		done += h.count;
+		if (h.count < KVFS_IOC_LOOKUP_MAX)
 			break;
 	}
 	if (!rc && done)
-		rc = caller_copy(pid, ext, io->ext, (size_t)done * 16, true);
-	if (rc && done)
-		unpin_range(d, s, &io->h, (const uint8_t(*)[16])hashes, 0, done); /* all or nothing */
+		rc = caller_copy(pid, item, io->ext, (size_t)done * sizeof(*item), true);
+	if (rc && done) { /* all or nothing: the hashes again, for the unpins (a caller that
+			   * changed them meanwhile keeps pins of its own handle until its close) */
+		hashes = malloc((size_t)done * 16);
+		if (hashes && !caller_copy(pid, hashes, io->hashes, (size_t)done * 16, false))
+			unpin_range(d, s, &io->h, (const uint8_t(*)[16])hashes, 0, done);
+		free(hashes);
+	}
 	io->h.count = rc ? 0 : done;
-	free(chunk);
-	free(ext);
-	free(hashes);
+	free(item);
 	return rc;
 }
 

@@ -35,14 +35,16 @@ struct kvfs_ioc_head {
 };
 
 /* LOOKUP: in hashes; out the extents of the leading present blocks (pinned). */
+union kvfs_ioc_lookup_item {
+	uint8_t hash[16];
+	struct {
+		uint64_t off, len;
+	} ext;
+};
+
 struct kvfs_ioc_lookup {
 	struct kvfs_ioc_head h;
-	union {
-		uint8_t hash[16];
-		struct {
-			uint64_t off, len;
-		} ext;
-	} item[KVFS_IOC_LOOKUP_MAX];
+	union kvfs_ioc_lookup_item item[KVFS_IOC_LOOKUP_MAX];
 };
 
 /* UNPIN: drop one pin for each hash. */
