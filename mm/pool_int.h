@@ -161,6 +161,7 @@ struct kv_pool {
 	/* snap.c: distrust of the shared pool, DRAM copies of what the index needs */
 	uint8_t *bad; /* quarantined: EIO until the next open checks it again */
 	uint64_t *sig; /* signature of the extents and xattr extent the daemon gave */
+	uint64_t sig_key; /* the signatures' key, drawn at open (snap.c) */
 	uint32_t *dparent; /* index.c: parent, as linked in the child list */
 	/* index.c: full name hash, as inserted: removal never rehashes the pool's name */
 	uint64_t *hkey;

@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 
 static uint64_t page_up(uint64_t x)
@@ -33,17 +34,23 @@ static uint64_t sig_mix(uint64_t h, uint64_t w)
  * The daemon's signature of a record's extents. Not a hash call: it runs
  * twice for each block a lookup pins and unpins, and a file has one extent
  * nearly always. It is to catch extents changed by anything but the daemon
- * (a scribble, a damaged device), which cannot see it: it lives in DRAM.
+ * (a scribble, a damaged device), which cannot see it: it lives in DRAM,
+ * from a key drawn at each open (@key), so nobody who reads the pool can
+ * work out which other extents would give the same signature. Two lanes
+ * (offsets; lengths and the xattr extent) mixed side by side, then
+ * together: half the chain of multiplies a pin waits for.
  */
-static inline uint64_t ext_sig(uint16_t n, const struct kv_extent *ext, uint64_t xoff, uint32_t xlen)
+static inline uint64_t ext_sig(uint64_t key, uint16_t n, const struct kv_extent *ext,
+			       uint64_t xoff, uint32_t xlen)
 {
-	uint64_t h = sig_mix(0x27D4EB2F165667C5ull, n | (uint64_t)xlen << 32);
+	uint64_t a = sig_mix(key, n | (uint64_t)xlen << 32), b = sig_mix(~key, xoff);
 	uint16_t i;
 
-	h = sig_mix(h, xoff);
-	for (i = 0; i < n; i++)
-		h = sig_mix(sig_mix(h, ext[i].off), ext[i].len);
-	return sig_mix(h, h >> 29);
+	for (i = 0; i < n; i++) {
+		a = sig_mix(a, ext[i].off);
+		b = sig_mix(b, ext[i].len);
+	}
+	return sig_mix(a, b + (b >> 29));
 }
 
 void kv_snap_commit(struct kv_pool *p, uint64_t ino)
@@ -51,7 +58,7 @@ void kv_snap_commit(struct kv_pool *p, uint64_t ino)
 	const struct kv_inode *in = kv_inode(p, ino);
 	uint16_t n = in->extent_count;
 
-	p->sig[ino] = ext_sig(n > KV_INLINE_EXTENTS ? 0 : n, in->ext, in->xattr_off,
+	p->sig[ino] = ext_sig(p->sig_key, n > KV_INLINE_EXTENTS ? 0 : n, in->ext, in->xattr_off,
 			      n > KV_INLINE_EXTENTS ? UINT32_MAX : in->xattr_len);
 	if (p->up.changed) /* a leader's new extents: the followers take them too */
 		p->up.changed(p, ino);
@@ -59,7 +66,7 @@ void kv_snap_commit(struct kv_pool *p, uint64_t ino)
 
 void kv_snap_commit_empty(struct kv_pool *p, uint64_t ino)
 {
-	p->sig[ino] = ext_sig(0, NULL, 0, 0);
+	p->sig[ino] = ext_sig(p->sig_key, 0, NULL, 0, 0);
 	if (p->up.changed)
 		p->up.changed(p, ino);
 }
@@ -122,7 +129,7 @@ int kv_snap_take(struct kv_pool *p, uint64_t ino, struct kv_snap *s)
 	if (kv_quarantined(p, ino))
 		return -EIO;
 	why = snap_copy(p, ino, s);
-	if (!why && ext_sig(s->n, s->ext, s->xattr_off, s->xattr_len) != p->sig[ino])
+	if (!why && ext_sig(p->sig_key, s->n, s->ext, s->xattr_off, s->xattr_len) != p->sig[ino])
 		why = "has extents the daemon did not give it";
 	if (why) {
 		kv_quarantine(p, ino, why);
@@ -135,6 +142,9 @@ int kv_snap_alloc(struct kv_pool *p)
 {
 	if (!KV_ALLOC_ARRAY(p, bad, p->ninodes) || !KV_ALLOC_ARRAY(p, sig, p->ninodes))
 		return -ENOMEM;
+	/* without the entropy pool a time and an address still differ between opens */
+	if (getrandom(&p->sig_key, sizeof(p->sig_key), GRND_NONBLOCK) != sizeof(p->sig_key))
+		p->sig_key = (uint64_t)kv_now_ns() ^ (uint64_t)(uintptr_t)p->sig;
 	return 0;
 }
 
