@@ -19,12 +19,46 @@ static void canonical(XXH128_hash_t h, kvfs_hash_t *out)
 	memcpy(out->b, c.digest, 16);
 }
 
+/* Block @i's hash, chained on *@prev: XXH3-128 of prev || the tokens as little-endian uint32. */
+static void block_hash(XXH3_state_t *st, const kvfs_hash_t *prev, const uint32_t *tokens,
+		       uint32_t block_tokens, kvfs_hash_t *out)
+{
+	size_t j, bytes = (size_t)block_tokens * 4;
+
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	/* the ids are little-endian already: hash them where they are (4-byte updates, one a
+	 * token, took 160 us for 32k tokens); a short block in one call from the stack */
+	if (16 + bytes <= 1024) {
+		uint8_t buf[1024];
+
+		memcpy(buf, prev->b, 16);
+		memcpy(buf + 16, tokens, bytes);
+		canonical(XXH3_128bits(buf, 16 + bytes), out);
+		return;
+	}
+	XXH3_128bits_reset(st);
+	XXH3_128bits_update(st, prev->b, 16);
+	XXH3_128bits_update(st, tokens, bytes);
+	(void)j;
+#else
+	XXH3_128bits_reset(st);
+	XXH3_128bits_update(st, prev->b, 16);
+	for (j = 0; j < block_tokens; j++) {
+		uint8_t le[4] = { (uint8_t)tokens[j], (uint8_t)(tokens[j] >> 8),
+				  (uint8_t)(tokens[j] >> 16), (uint8_t)(tokens[j] >> 24) };
+
+		XXH3_128bits_update(st, le, 4);
+	}
+#endif
+	canonical(XXH3_128bits_digest(st), out);
+}
+
 long kvfs_prefix_hashes(const char *ns, const uint32_t *tokens, size_t ntokens,
 			uint32_t block_tokens, kvfs_hash_t *out, size_t max_out)
 {
 	XXH3_state_t *st;
 	kvfs_hash_t prev;
-	size_t nblocks, i, j;
+	size_t nblocks, i;
 
 	if (!ns || !block_tokens || (ntokens && !tokens) || (max_out && !out))
 		return -EINVAL;
@@ -39,16 +73,7 @@ long kvfs_prefix_hashes(const char *ns, const uint32_t *tokens, size_t ntokens,
 	if (nblocks > max_out)
 		nblocks = max_out;
 	for (i = 0; i < nblocks; i++) {
-		XXH3_128bits_reset(st);
-		XXH3_128bits_update(st, prev.b, 16);
-		for (j = 0; j < block_tokens; j++) {
-			uint32_t t = tokens[i * block_tokens + j];
-			uint8_t le[4] = { (uint8_t)t, (uint8_t)(t >> 8), (uint8_t)(t >> 16),
-					  (uint8_t)(t >> 24) };
-
-			XXH3_128bits_update(st, le, 4);
-		}
-		canonical(XXH3_128bits_digest(st), &out[i]);
+		block_hash(st, &prev, tokens + i * block_tokens, block_tokens, &out[i]);
 		prev = out[i];
 	}
 	XXH3_freeState(st);

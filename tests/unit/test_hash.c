@@ -9,6 +9,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
 
@@ -46,34 +47,49 @@ static void test_vectors(void **state)
 	}
 }
 
-/* h[i] = XXH3_128(h[i-1] || LE32 tokens), seed = XXH3_128("kvfs-v1:" ns), big-endian bytes */
-static void test_chain_rule(void **state)
+/*
+ * h[i] = XXH3_128(h[i-1] || LE32 tokens), seed = XXH3_128("kvfs-v1:" ns), big-endian bytes,
+ * for block sizes hashed in one call and in a streamed one (past 252 tokens).
+ */
+static void check_chain_rule(uint32_t bt)
 {
-	uint32_t t[40];
-	kvfs_hash_t h[5];
-	uint8_t buf[16 + 8 * 4], prev[16];
+	enum { BLOCKS = 5 };
+	uint32_t *t = calloc((size_t)bt * BLOCKS, sizeof(*t));
+	uint8_t *buf = malloc(16 + (size_t)bt * 4), prev[16];
+	kvfs_hash_t h[BLOCKS];
 	XXH128_canonical_t c;
-	int i, j;
+	uint32_t i, j;
 
-	for (i = 0; i < 40; i++)
-		t[i] = 0x01020304u * (uint32_t)(i + 1);
-	assert_int_equal(kvfs_prefix_hashes("llama", t, 40, 8, h, 5), 5);
+	for (i = 0; i < bt * BLOCKS; i++)
+		t[i] = 0x01020304u * (i + 1);
+	assert_int_equal(kvfs_prefix_hashes("llama", t, (size_t)bt * BLOCKS, bt, h, BLOCKS), BLOCKS);
 	XXH128_canonicalFromHash(&c, XXH3_128bits("kvfs-v1:llama", 13));
 	memcpy(prev, c.digest, 16);
-	for (i = 0; i < 5; i++) {
+	for (i = 0; i < BLOCKS; i++) {
 		memcpy(buf, prev, 16);
-		for (j = 0; j < 8; j++) {
-			uint32_t v = t[i * 8 + j];
+		for (j = 0; j < bt; j++) {
+			uint32_t v = t[i * bt + j];
 
 			buf[16 + 4 * j] = (uint8_t)v;
 			buf[17 + 4 * j] = (uint8_t)(v >> 8);
 			buf[18 + 4 * j] = (uint8_t)(v >> 16);
 			buf[19 + 4 * j] = (uint8_t)(v >> 24);
 		}
-		XXH128_canonicalFromHash(&c, XXH3_128bits(buf, sizeof(buf)));
+		XXH128_canonicalFromHash(&c, XXH3_128bits(buf, 16 + (size_t)bt * 4));
 		assert_memory_equal(h[i].b, c.digest, 16);
 		memcpy(prev, c.digest, 16);
 	}
+	free(buf);
+	free(t);
+}
+
+static void test_chain_rule(void **state)
+{
+	(void)state;
+	check_chain_rule(8);
+	check_chain_rule(252); /* the largest hashed in one call */
+	check_chain_rule(253);
+	check_chain_rule(4096);
 }
 
 static void test_prefix_property_and_input(void **state)
