@@ -24,6 +24,7 @@ and the self-test use it). The libraries are found in $KVFS_LIB_DIR, else in
 Self-test on a GPU machine (no mount needed): python3 kvfs.py selftest
 """
 
+import array
 import ctypes
 import ctypes.util
 import errno
@@ -221,7 +222,9 @@ def _hash_array(hashes):
 def prefix_hashes(ns, tokens, block_tokens):
     """Chained 16-byte hashes of the full blocks of a token id list."""
     L = _libkvfs()
-    toks = (ctypes.c_uint32 * len(tokens))(*tokens)
+    # array('I') converts at C speed (a ctypes array from *tokens took 2.8 ms for 32k ids)
+    ids = array.array("I", tokens)
+    toks = (ctypes.c_uint32 * max(len(ids), 1)).from_buffer(ids) if ids else None
     nmax = len(tokens) // block_tokens if block_tokens > 0 else 0
     out = (_Hash * max(nmax, 1))()
     n = _check(L.kvfs_prefix_hashes(ns.encode(), toks, len(tokens), block_tokens, out,

@@ -30,6 +30,8 @@ check([kvfs.hash_name(x) for x in h] == [
     "a508d223c5e0466b72f269c496ae2c7d", "b7e3358eb0f4e6670119dce7a47f292b",
     "2b5904d004c3835911116e57976fb04b", "1b24073fe10a17d05100c2a73adcb4fd"], "hash vectors")
 check(kvfs.hash_parse(kvfs.hash_name(h[2])) == h[2], "hash_parse(hash_name(h)) == h")
+check(kvfs.prefix_hashes("demo", range(64), 16) == h, "any iterable of ids: the same hashes")
+check(kvfs.prefix_hashes("demo", [], 16) == [], "no tokens: no hashes")
 
 hashes = kvfs.prefix_hashes("py", [i * 7 for i in range(3 * 16)], 16)
 with kvfs.Kvfs(mnt) as kv:
