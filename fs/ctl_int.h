@@ -34,7 +34,8 @@ int kv_ctl_unpin(struct kv_daemon *d, struct kv_ctl_state *s, const struct kvfs_
 /**
  * kv_ctl_lookupv() - LOOKUPV for the caller process @pid (the request's).
  * Return: as kv_ctl_lookup(), and -EFAULT (an address not mapped in the
- * caller), -EOPNOTSUPP (its memory out of the daemon's reach).
+ * caller), -EOPNOTSUPP (its memory out of the daemon's reach), -EAGAIN
+ * (enough workers in such calls now: do this one by value).
  */
 int kv_ctl_lookupv(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_ioc_vec *io,
 		   struct kv_cred *c, pid_t pid);

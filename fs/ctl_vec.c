@@ -8,6 +8,8 @@
 #include "ctl_int.h"
 
 #include <errno.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -35,6 +37,28 @@ static int caller_copy(pid_t pid, void *here, uint64_t there, size_t len, bool t
 	if (n >= 0 || errno == EFAULT)
 		return -EFAULT;
 	return errno == ENOMEM ? -ENOMEM : -EOPNOTSUPP; /* EPERM, ESRCH */
+}
+
+/*
+ * A worker copying from a caller's memory waits for whatever backs it: a
+ * page in swap, or a file on a FUSE filesystem (this one, or one whose
+ * daemon never answers), for as long as that takes. So at most a quarter
+ * of the workers are in such calls at once (none with fewer than 4): a
+ * caller can never take them all, and the others serve the reads its
+ * pages may need. Return: whether the call may go on (else EAGAIN: the
+ * library does this one by value).
+ */
+static bool vec_call_begin(struct kv_daemon *d)
+{
+	if (atomic_fetch_add(&d->vec_calls, 1) < d->threads / 4)
+		return true;
+	atomic_fetch_sub(&d->vec_calls, 1);
+	return false;
+}
+
+static void vec_call_end(struct kv_daemon *d)
+{
+	atomic_fetch_sub(&d->vec_calls, 1);
 }
 
 /* Unpin hashes[from, to) through UNPIN's calls, the last first (the first stays most recent). */
@@ -80,6 +104,8 @@ int kv_ctl_lookupv(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_ioc_
 		rc = -EINVAL;
 	if (rc)
 		return rc;
+	if (!vec_call_begin(d))
+		return -EAGAIN;
 	item = malloc((size_t)n * sizeof(*item));
 	rc = item ? caller_copy(pid, item, io->hashes, (size_t)n * sizeof(*item), false) : -ENOMEM;
 	while (!rc && done < n) { /* the extents are written over the hashes, in place */
@@ -106,6 +132,7 @@ int kv_ctl_lookupv(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_ioc_
 	}
 	io->h.count = rc ? 0 : done;
 	free(item);
+	vec_call_end(d);
 	return rc;
 }
 
@@ -121,10 +148,13 @@ int kv_ctl_unpinv(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_ioc_v
 		rc = -EINVAL;
 	if (rc)
 		return rc;
+	if (!vec_call_begin(d))
+		return -EAGAIN;
 	hashes = malloc((size_t)n * 16);
 	rc = hashes ? caller_copy(pid, hashes, io->hashes, (size_t)n * 16, false) : -ENOMEM;
 	if (!rc)
 		rc = unpin_range(d, s, &io->h, (const uint8_t(*)[16])hashes, 0, n);
 	free(hashes);
+	vec_call_end(d);
 	return rc;
 }

@@ -113,6 +113,7 @@ struct kv_daemon {
 	struct kv_cluster *cluster; /* cluster mode (cluster.c); NULL on one host */
 
 	unsigned threads; /* FUSE worker threads at most */
+	_Atomic unsigned vec_calls; /* LOOKUPV and UNPINV calls in a worker now (ctl_vec.c) */
 	_Atomic unsigned notifying; /* workers sending commit notices (ctl.c) */
 	/*
 	 * Names the kernel asked for by path, hashed with their parent's node

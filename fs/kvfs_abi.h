@@ -63,7 +63,8 @@ struct kvfs_ioc_unpin {
  * the call meanwhile, so the process it names cannot go away. A daemon that
  * cannot reach the caller's memory (not allowed to, or the caller not
  * visible from its PID namespace) answers EOPNOTSUPP, and the library falls
- * back to LOOKUP and UNPIN; a bad address answers EFAULT. Same checks, same
+ * back to LOOKUP and UNPIN; one with a quarter of its workers in such calls
+ * answers EAGAIN (that call goes by value); a bad address answers EFAULT. Same checks, same
  * answers, all or nothing as the library's loop of LOOKUPs.
  */
 struct kvfs_ioc_vec {

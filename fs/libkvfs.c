@@ -34,7 +34,8 @@ struct kvfs {
 	bool rdonly;
 	bool nozero;
 	bool verify; /* KVFS_VERIFY: lookups check checksums */
-	/* LOOKUPV and UNPINV answered EOPNOTSUPP or ENOTTY (or KVFS_NO_VECTOR): batches only */
+	/* LOOKUPV and UNPINV answered EOPNOTSUPP or ENOTTY (or KVFS_NO_VECTOR): batches only
+	 * (EAGAIN sends one call by value) */
 	atomic_bool no_vec;
 	char pool[PATH_MAX];
 };
@@ -212,7 +213,8 @@ static int do_ioctl(const kvfs_t *kv, unsigned long cmd, void *arg)
 /*
  * One LOOKUPV or UNPINV of @n (<= KVFS_IOC_VEC_MAX) blocks; @pairs: room for
  * @n {off, len} (LOOKUPV). Return: the count answered, or -errno;
- * -EOPNOTSUPP when the daemon cannot serve them (the caller falls back).
+ * -EOPNOTSUPP when the daemon cannot serve them, or not now (EAGAIN: enough
+ * of its workers are in such calls): the caller does this call by value.
  */
 static long vec_call(kvfs_t *kv, unsigned long cmd, const char *ns, const kvfs_hash_t *hashes,
 		     size_t n, uint64_t (*pairs)[2])
@@ -233,6 +235,8 @@ static long vec_call(kvfs_t *kv, unsigned long cmd, const char *ns, const kvfs_h
 		atomic_store_explicit(&kv->no_vec, true, memory_order_relaxed);
 		return -EOPNOTSUPP;
 	}
+	if (rc == -EAGAIN)
+		return -EOPNOTSUPP; /* this call only */
 	return rc ? rc : (long)io.h.count;
 }
 
@@ -345,8 +349,9 @@ int kvfs_unpin(kvfs_t *kv, const char *ns, const kvfs_hash_t *hashes, size_t n)
 				       NULL);
 			done += got >= 0 ? batch : 0;
 		}
-		if (got != -EOPNOTSUPP || done)
+		if (got != -EOPNOTSUPP)
 			return got < 0 ? (int)got : 0;
+		/* the rest by value, still tail first */
 	}
 	io = malloc(sizeof(*io));
 	if (!io)

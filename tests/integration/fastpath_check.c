@@ -8,10 +8,13 @@
  * ioctl payloads never take the daemon down.
  *   fastpath_check MOUNTPOINT [FUZZ_SECONDS]
  *   fastpath_check MOUNTPOINT fallback   (a daemon that cannot see this process)
+ *   fastpath_check MOUNTPOINT stall FILE PID   (FILE on another FUSE mount, served by PID)
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -313,7 +316,7 @@ static int vec_raw(unsigned long cmd, const char *ns, uint64_t hashes, uint64_t 
 	if (count)
 		*count = io.h.count;
 	/* nothing may stay pinned by a failed call: UNPIN of the first block says so (-EBUSY) */
-	if (rc && cmd == KVFS_IOC_LOOKUPV && hashes > 4096) {
+	if (rc && rc != -EAGAIN && cmd == KVFS_IOC_LOOKUPV && hashes > 4096) {
 		struct kvfs_ioc_unpin *u = calloc(1, sizeof(*u));
 
 		u->h = io.h;
@@ -801,6 +804,91 @@ static void test_fallback(kvfs_t *kv)
 	free(h);
 }
 
+struct stall_call {
+	pthread_t t;
+	uint64_t hashes;
+	_Atomic int done;
+	int rc;
+};
+
+static void *stall_thread(void *arg)
+{
+	struct stall_call *sc = arg;
+	static uint64_t pairs[100][2];
+
+	sc->rc = vec_raw(KVFS_IOC_LOOKUPV, "stall", sc->hashes, (uint64_t)(uintptr_t)pairs, 100, 0,
+			 NULL);
+	atomic_store(&sc->done, 1);
+	return NULL;
+}
+
+/*
+ * Hashes on pages of a file whose FUSE daemon (@stopped_pid, stopped here)
+ * does not answer: a worker copying them waits as long as it does. Three
+ * such calls: at most a quarter of the 8 workers may be in one (2), so the
+ * third is answered EAGAIN at once, the mount serves everyone meanwhile
+ * (kvfs_lookup then goes by value), and the two finish when it answers.
+ */
+static void test_stall(const char *stuck_file, pid_t stopped_pid)
+{
+	enum { CALLS = 3 };
+	struct stall_call sc[CALLS];
+	size_t n = 2100, i;
+	kvfs_hash_t *hh = calloc(n, sizeof(*hh));
+	struct kvfs_block *bb = calloc(n, sizeof(*bb));
+	uint32_t *tt = calloc(n * 4, sizeof(*tt));
+	int fd = open(stuck_file, O_RDONLY), waited, finished = 0, eagain = 0;
+	uint8_t *map = fd < 0 ? MAP_FAILED : mmap(NULL, CALLS << 16, PROT_READ, MAP_SHARED, fd, 0);
+	struct stat st;
+	kvfs_t *kv;
+	long got;
+
+	CHECK(map != MAP_FAILED, "map %s", stuck_file);
+	if (map == MAP_FAILED || kvfs_open(mnt, 0, &kv))
+		return;
+	mkns("stall");
+	tokens_for(tt, n * 4, 5);
+	kvfs_prefix_hashes("stall", tt, n * 4, 4, hh, n);
+	CHECK(store(kv, "stall", hh, n, 4096) == 0, "store 2,100 blocks");
+	CHECK(kill(stopped_pid, SIGSTOP) == 0, "stop the other daemon");
+	for (i = 0; i < CALLS; i++) {
+		sc[i].hashes = (uint64_t)(uintptr_t)(map + (i << 16));
+		atomic_store(&sc[i].done, 0);
+		pthread_create(&sc[i].t, NULL, stall_thread, &sc[i]);
+	}
+	for (waited = 0; waited < 100 && !finished; waited++) { /* up to 10 s for one */
+		usleep(100000);
+		for (i = 0, finished = 0; i < CALLS; i++)
+			finished += atomic_load(&sc[i].done);
+	}
+	usleep(500000); /* and half a second more: nothing else finishes */
+	for (i = 0, finished = 0; i < CALLS; i++)
+		if (atomic_load(&sc[i].done)) {
+			finished++;
+			eagain += sc[i].rc == -EAGAIN;
+		}
+	CHECK(finished == 1 && eagain == 1,
+	      "two calls wait on the stopped daemon, the third is answered EAGAIN (%d done, %d EAGAIN)",
+	      finished, eagain);
+	CHECK(stat(mnt, &st) == 0, "the mount answers meanwhile");
+	got = kvfs_lookup(kv, "stall", hh, n, bb);
+	CHECK(got == (long)n, "and a lookup goes by value: %ld found, want 2100", got);
+	CHECK(got > 0 && verify(bb[got - 1].addr, &hh[got - 1], 4096) == 0, "the last block's bytes");
+	CHECK(kvfs_unpin(kv, "stall", hh, got > 0 ? (size_t)got : 0) == 0, "unpin by value");
+	CHECK(kill(stopped_pid, SIGCONT) == 0, "let the other daemon go on");
+	for (i = 0; i < CALLS; i++)
+		pthread_join(sc[i].t, NULL);
+	for (i = 0, finished = 0; i < CALLS; i++)
+		finished += sc[i].rc == 0;
+	CHECK(finished == 2, "the two waiting calls end well (%d)", finished);
+	kvfs_close(kv);
+	munmap(map, CALLS << 16);
+	close(fd);
+	free(tt);
+	free(bb);
+	free(hh);
+}
+
 int main(int argc, char **argv)
 {
 	kvfs_t *kv;
@@ -811,6 +899,11 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	mnt = argv[1];
+	if (argc > 4 && strcmp(argv[2], "stall") == 0) {
+		test_stall(argv[3], (pid_t)atoi(argv[4]));
+		printf("%d passed, %d failed\n", passed, failed);
+		return failed ? 1 : 0;
+	}
 	rc = kvfs_open(mnt, 0, &kv);
 	CHECK(rc == 0, "kvfs_open: %s", strerror(-rc));
 	if (rc)

@@ -5,6 +5,26 @@
 . "$(dirname "$0")/lib.sh"
 kv_setup size=128M,inodes=8192
 ok "fastpath_check" "$BUILD/tests/fastpath_check" "$MNT" "${KVFS_FUZZ_SECONDS:-3}"
+
+# A LOOKUPV whose hashes lie on pages of another FUSE mount whose daemon is
+# stopped: the workers that copy them wait; no more than a quarter of them
+# may, and the mount keeps serving (fastpath_check stall).
+SMNT=$WORK/stuck
+SPOOL=/dev/shm/kvfs-it-$$-stuck.pool
+mkdir -p "$SMNT"
+stuck_cleanup() {
+	pkill -CONT -f "$SPOOL" 2>/dev/null
+	kv_unmount "$SMNT"
+	kv_cleanup
+}
+trap stuck_cleanup EXIT
+"$KVFS" mount -o size=64M,inodes=1024 "$SPOOL" "$SMNT"
+truncate -s 192K "$SMNT/pages"
+SPID=$(pgrep -f "mount.*$SPOOL" | head -n 1)
+ok "the other mount and its daemon" test -n "$SPID" -a -f "$SMNT/pages"
+ok "fastpath_check stall" timeout 60 "$BUILD/tests/fastpath_check" "$MNT" stall "$SMNT/pages" "${SPID:-0}"
+pkill -CONT -f "$SPOOL" 2>/dev/null
+kv_unmount "$SMNT"
 mkdir -p "$MNT/example"
 ok "examples/store_load stores, then finds the prefix from another process" \
 	"$BUILD/examples/store_load" "$MNT" example
