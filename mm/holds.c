@@ -123,7 +123,7 @@ static int hold_locked(struct kv_pool *p, uint64_t ino, uint64_t *count, uint64_
 	if (pin && !p->pin_count[ino])
 		p->pinned++;
 	count[ino]++;
-	kv_lru_remove(p, ino);
+	/* it stays in its LRU set: kv_lru_head() takes held files off when they reach the top */
 	if (!p->readonly) /* a follower's view writes no record: the leader's are its own */
 		in->last_use_ns = now_ns;
 	return 0;
@@ -167,7 +167,7 @@ static void unhold_locked(struct kv_pool *p, uint64_t ino, uint64_t *count, bool
 		kv_holds_reap_orphan(p, ino);
 	} else if (in->state == KV_INODE_LIVE) {
 		p->bytes_trimmed += kv_policy_trim(p, ino);
-		kv_lru_append_at(p, ino, now_ns); /* and its last_use_ns */
+		kv_lru_append_at(p, ino, now_ns); /* back in, or a use if still in; its last_use_ns */
 	}
 }
 

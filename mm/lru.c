@@ -11,8 +11,11 @@
  * DRAM misses at a million files; this costs none. The entries pay at the
  * top: kv_lru_head() drops the ones whose file left the set (in_lru clear,
  * or joined again since: another membership number) and puts back, at its
- * new stamp, one whose file was used since it went in; then the top is the
- * least recently used file, exactly. Stamps are unique and ordered by the
+ * new stamp, one whose file was used since it went in, and takes off the
+ * set one that is held (open or pinned: a hold does not touch the set, so
+ * a lookup's pin and unpin cost no heap work; the last release puts a file
+ * taken off back in); then the top is the least recently used unheld file,
+ * exactly. Stamps are unique and ordered by the
  * events (clock times, made unique: a use or a join later than the last
  * stamp given), so files that join together leave in the order they
  * joined, as a list's tail would have them. Stale entries are compacted
@@ -139,8 +142,12 @@ void kv_lru_append_at(struct kv_pool *p, uint64_t ino, int64_t now_ns)
 	struct kv_anchor *a = anchor_of(p, ino);
 	struct kv_lru_ent e;
 
-	if (p->in_lru[ino] || a->never)
+	if (a->never)
 		return;
+	if (p->in_lru[ino]) { /* still in (a held file is until it reaches the top): a use */
+		kv_lru_touch_at(p, ino, now_ns);
+		return;
+	}
 	/* the time it joins counts as a use; stamps are clock times, so a use another
 	 * process wrote in the record (a cluster follower's view) compares with ours */
 	e.key = next_stamp(p, now_ns);
@@ -158,9 +165,9 @@ void kv_lru_append_at(struct kv_pool *p, uint64_t ino, int64_t now_ns)
 	a->nlru++;
 }
 
-/* A use of @ino now: its stamp. If it is in a set, its entry moves when it reaches the top. */
 /*
- * The coarse clock (a tick, 1-4 ms): the precise one's vDSO read fences
+ * A use of @ino now: its stamp. If it is in a set, its entry moves when it
+ * reaches the top. The coarse clock (a tick, 1-4 ms): the precise one's vDSO read fences
  * (rdtsc after lfence), so every lookup hit would wait for its own DRAM
  * misses and the one before it: 3.5x the time at a million files. Order
  * needs no precision: stamps stay unique and ordered (next_stamp()).
@@ -191,6 +198,11 @@ uint64_t kv_lru_head(struct kv_pool *p, uint32_t anchor, int64_t *stamp)
 		int64_t used;
 
 		if (!live(p, &top)) {
+			pop(a);
+			continue;
+		}
+		if (kv_held(p, top.ino)) { /* open or pinned: off the set; its last release puts it back */
+			kv_lru_remove(p, top.ino);
 			pop(a);
 			continue;
 		}

@@ -693,6 +693,68 @@ static void test_lru_order(void **state)
 	}
 }
 
+/* Is the file @a still there? Asked without a lookup, which would count as a use. */
+static int still_there(struct kv_pool *p, const struct kv_attr *a)
+{
+	struct kv_attr x;
+
+	return kv_getattr(p, a->ino, &x) == 0 && x.gen == a->gen && x.nlink == 1;
+}
+
+/*
+ * A hold leaves a file in its LRU set: eviction passes over it (taking it
+ * off the set) while it is held, and its last release puts it back as just
+ * used, after which it goes in its turn.
+ */
+static void test_lru_held_at_top(void **state)
+{
+	struct kv_pool *p;
+	struct kv_attr a[64], b[3], x;
+	struct kv_pool_stats st;
+	int i, n;
+	char nm[8];
+
+	(void)state;
+	assert_int_equal(kv_pool_mkfs(path, 32 << 20, 0, false), 0);
+	p = open_pool();
+	kv_pool_get_stats(p, &st);
+	n = (int)(st.capacity_bytes / (1 << 20)) - 1;
+	for (i = 0; i < n; i++) {
+		snprintf(nm, sizeof(nm), "f%d", i);
+		assert_int_equal(
+		    kv_create(p, KV_ROOT_INO, nm, strlen(nm), S_IFREG | 0644, 0, 0, &a[i]), 0);
+		assert_int_equal(kv_truncate(p, a[i].ino, 1 << 20), 0);
+	}
+	kv_pool_get_stats(p, &st);
+	assert_int_equal(st.evictions, 0);
+	assert_int_equal(kv_pin(p, a[0].ino, a[0].gen), 0); /* the oldest, pinned */
+	for (i = 0; i < 3; i++) { /* the oldest after f0 go for these, f0 stays */
+		snprintf(nm, sizeof(nm), "n%d", i);
+		assert_int_equal(kv_create(p, KV_ROOT_INO, nm, 2, S_IFREG | 0644, 0, 0, &b[i]), 0);
+		assert_int_equal(kv_truncate(p, b[i].ino, 1 << 20), 0);
+	}
+	kv_pool_get_stats(p, &st);
+	assert_true(st.evictions >= 1);
+	assert_false(still_there(p, &a[1]));
+	assert_true(still_there(p, &a[0]));
+	kv_unpin(p, a[0].ino); /* back in, as used now: after f2 .. f(n-1) and n0 .. n2 */
+	for (i = 3; i < n + 6 && still_there(p, &a[0]); i++) {
+		snprintf(nm, sizeof(nm), "n%d", i);
+		assert_int_equal(kv_create(p, KV_ROOT_INO, nm, strlen(nm), S_IFREG | 0644, 0, 0,
+					   &x), 0);
+		assert_int_equal(kv_truncate(p, x.ino, 1 << 20), 0);
+	}
+	/* f0 went in its turn (not lost off the set), after every file used before its unpin */
+	assert_false(still_there(p, &a[0]));
+	for (i = 2; i < n; i++)
+		if (still_there(p, &a[i]))
+			fail_msg("f0 went while f%d, used less recently, stayed", i);
+	for (i = 0; i < 3; i++)
+		if (still_there(p, &b[i]))
+			fail_msg("f0 went while n%d, used less recently, stayed", i);
+	kv_pool_close(p);
+}
+
 /* Records only the kernel's cache still names are reused when none is free. */
 static void test_inode_reuse(void **state)
 {
@@ -917,6 +979,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_xattrs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unlink_open, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_eviction, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lru_held_at_top, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lru_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inode_reuse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rename_victim_reuse, setup, teardown),
