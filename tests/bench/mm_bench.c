@@ -216,6 +216,20 @@ int main(int argc, char **argv)
 				(unsigned long long)sizes[i]);
 			return 1;
 		}
+	{ /* 1,000 creates take under a millisecond: the 1k create rate is a median of 5 fills */
+		double c[5];
+		struct row r;
+		int k;
+
+		c[0] = rows[0].create;
+		for (k = 1; k < 5; k++) {
+			if (measure(path, sizes[0], &r))
+				return 1;
+			c[k] = r.create;
+		}
+		qsort(c, 5, sizeof(double), cmp_double);
+		rows[0].create = c[2];
+	}
 	printf("mm_bench: operations per second (median of 5), one directory\n");
 	printf("%-8s %11s %11s %11s %11s %11s %21s %10s\n", "files", "create", "lookup-hit",
 	       "lookup-miss", "alloc+free", "mem-touch", "ratio-vs-1k", "hit/touch");
