@@ -29,7 +29,10 @@ int kv_ctl_check_head(struct kv_daemon *d, const struct kvfs_ioc_head *h, uint32
  */
 int kv_ctl_lookup(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_ioc_head *hd,
 		  union kvfs_ioc_lookup_item *item, struct kv_cred *c);
-/** kv_ctl_unpin() - UNPIN: drop one of the handle's pins per hash, all or nothing. Return: 0 or -errno. */
+/**
+ * kv_ctl_unpin() - UNPIN: drop one of the handle's pins per hash, all or
+ * nothing. Return: 0 or -errno.
+ */
 int kv_ctl_unpin(struct kv_daemon *d, struct kv_ctl_state *s, const struct kvfs_ioc_unpin *io);
 /**
  * kv_ctl_lookupv() - LOOKUPV for the caller process @pid (the request's).
@@ -39,7 +42,10 @@ int kv_ctl_unpin(struct kv_daemon *d, struct kv_ctl_state *s, const struct kvfs_
  */
 int kv_ctl_lookupv(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_ioc_vec *io,
 		   struct kv_cred *c, pid_t pid);
-/** kv_ctl_unpinv() - UNPINV for the caller process @pid. Return: as kv_ctl_unpin() and kv_ctl_lookupv(). */
+/**
+ * kv_ctl_unpinv() - UNPINV for the caller process @pid.
+ * Return: as kv_ctl_unpin() and kv_ctl_lookupv().
+ */
 int kv_ctl_unpinv(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_ioc_vec *io, pid_t pid);
 
 #endif /* KVFS_FS_CTL_INT_H */

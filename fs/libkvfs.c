@@ -231,7 +231,8 @@ static long vec_call(kvfs_t *kv, unsigned long cmd, const char *ns, const kvfs_h
 	io.hashes = (uint64_t)(uintptr_t)hashes;
 	io.ext = (uint64_t)(uintptr_t)pairs;
 	rc = do_ioctl(kv, cmd, &io);
-	if (rc == -ENOTTY || rc == -EOPNOTSUPP) { /* an older daemon, or our memory out of its reach */
+	/* an older daemon, or our memory out of its reach */
+	if (rc == -ENOTTY || rc == -EOPNOTSUPP) {
 		atomic_store_explicit(&kv->no_vec, true, memory_order_relaxed);
 		return -EOPNOTSUPP;
 	}

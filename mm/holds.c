@@ -167,7 +167,8 @@ static void unhold_locked(struct kv_pool *p, uint64_t ino, uint64_t *count, bool
 		kv_holds_reap_orphan(p, ino);
 	} else if (in->state == KV_INODE_LIVE) {
 		p->bytes_trimmed += kv_policy_trim(p, ino);
-		kv_lru_append_at(p, ino, now_ns); /* back in, or a use if still in; its last_use_ns */
+		/* back in its set, or a use if still in; and its last_use_ns */
+		kv_lru_append_at(p, ino, now_ns);
 	}
 }
 

@@ -201,7 +201,8 @@ uint64_t kv_lru_head(struct kv_pool *p, uint32_t anchor, int64_t *stamp)
 			pop(a);
 			continue;
 		}
-		if (kv_held(p, top.ino)) { /* open or pinned: off the set; its last release puts it back */
+		/* open or pinned: off the set; its last release puts it back */
+		if (kv_held(p, top.ino)) {
 			kv_lru_remove(p, top.ino);
 			pop(a);
 			continue;
