@@ -17,8 +17,9 @@
 /*
  * Copy @len bytes between the daemon and the memory of the caller's process
  * @pid (@to_caller: into it). The caller's thread waits in its ioctl until
- * the reply (a request the daemon has read is waited out even by SIGKILL),
- * so @pid is that process throughout. Return: 0, -EFAULT (an address the
+ * the reply (a request the daemon has read is waited out even by SIGKILL;
+ * only root's forced abort of the connection ends the wait), so @pid is
+ * that process throughout. Return: 0, -EFAULT (an address the
  * caller does not have mapped), -EOPNOTSUPP (pid 0: the caller is not
  * visible from the daemon's PID namespace; or the daemon may not reach its
  * memory), -ENOMEM.
