@@ -260,7 +260,8 @@ static void test_random_kills(void **state)
 
 	srand(42);
 	for (round = 0; round < 12; round++) {
-		crash_run(NULL, (2 + rand() % 25) * scale, first, 300, completed, sizeof(completed));
+		crash_run(NULL, (2 + rand() % 25) * scale, first, 300, completed,
+			  sizeof(completed));
 		found = verify(completed, sizeof(completed));
 		first += 300;
 	}
