@@ -285,7 +285,8 @@ static void test_longest_prefix(kvfs_t *kv)
 			}
 			CHECK(again == 40, "40 rounds of lookup+unpin found all 2100 (%ld)", again);
 			CHECK(stat_value("held_files") == held0, "and left nothing held");
-			CHECK(kvfs_unpin(kv, "long", hh, 1) == -EINVAL, "one unpin too many: EINVAL");
+			CHECK(kvfs_unpin(kv, "long", hh, 1) == -EINVAL,
+			      "one unpin too many: EINVAL");
 		}
 		free(hh);
 		free(bb);
@@ -387,31 +388,31 @@ static void test_vector(kvfs_t *kv)
 	rc = vec_raw(KVFS_IOC_LOOKUPV, "long", (uint64_t)(uintptr_t)hh, 8192, 100, 0, &cnt);
 	CHECK(rc == -EFAULT, "room for the answer unmapped: EFAULT, nothing pinned (%d)", rc);
 	{ /* room for 1,024 of the 1,500 pairs: the copy stops partway */
-		uint8_t *room = mmap(NULL, 32768, PROT_READ | PROT_WRITE,
-				     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		uint8_t *room =
+		    mmap(NULL, 32768, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
 		munmap(room + 16384, 16384);
 		rc = vec_raw(KVFS_IOC_LOOKUPV, "long", (uint64_t)(uintptr_t)hh,
 			     (uint64_t)(uintptr_t)room, (uint32_t)big, 0, &cnt);
-		CHECK(rc == -EFAULT, "room for the answer ends partway: EFAULT, nothing pinned (%d)",
-		      rc);
+		CHECK(rc == -EFAULT,
+		      "room for the answer ends partway: EFAULT, nothing pinned (%d)", rc);
 		munmap(room, 16384);
 	}
-	rc = vec_raw(KVFS_IOC_LOOKUPV, "long", (uint64_t)(uintptr_t)hh,
-		     (uint64_t)(uintptr_t)pairs, 100, 0, &cnt);
+	rc = vec_raw(KVFS_IOC_LOOKUPV, "long", (uint64_t)(uintptr_t)hh, (uint64_t)(uintptr_t)pairs,
+		     100, 0, &cnt);
 	CHECK(rc == 0 && cnt == 100 && pairs[0] == bv[0].offset,
 	      "a good raw call: 100 found at the same extents (%d, %u)", rc, cnt);
-	rc = vec_raw(KVFS_IOC_LOOKUPV, "long", (uint64_t)(uintptr_t)hh,
-		     (uint64_t)(uintptr_t)pairs, 100, 1, &cnt);
+	rc = vec_raw(KVFS_IOC_LOOKUPV, "long", (uint64_t)(uintptr_t)hh, (uint64_t)(uintptr_t)pairs,
+		     100, 1, &cnt);
 	CHECK(rc == -EINVAL, "a reserved field set: EINVAL (%d)", rc);
-	rc = vec_raw(KVFS_IOC_LOOKUPV, "long", (uint64_t)(uintptr_t)hh,
-		     (uint64_t)(uintptr_t)pairs, 0, 0, &cnt);
+	rc = vec_raw(KVFS_IOC_LOOKUPV, "long", (uint64_t)(uintptr_t)hh, (uint64_t)(uintptr_t)pairs,
+		     0, 0, &cnt);
 	CHECK(rc == -EINVAL, "no blocks: EINVAL (%d)", rc);
-	rc = vec_raw(KVFS_IOC_LOOKUPV, "long", (uint64_t)(uintptr_t)hh,
-		     (uint64_t)(uintptr_t)pairs, KVFS_IOC_VEC_MAX + 1, 0, &cnt);
+	rc = vec_raw(KVFS_IOC_LOOKUPV, "long", (uint64_t)(uintptr_t)hh, (uint64_t)(uintptr_t)pairs,
+		     KVFS_IOC_VEC_MAX + 1, 0, &cnt);
 	CHECK(rc == -EINVAL, "more than KVFS_IOC_VEC_MAX: EINVAL (%d)", rc);
-	rc = vec_raw(KVFS_IOC_UNPINV, "long", (uint64_t)(uintptr_t)hh,
-		     (uint64_t)(uintptr_t)pairs, 1, 0, &cnt);
+	rc = vec_raw(KVFS_IOC_UNPINV, "long", (uint64_t)(uintptr_t)hh, (uint64_t)(uintptr_t)pairs,
+		     1, 0, &cnt);
 	CHECK(rc == -EINVAL, "UNPINV with an answer address: EINVAL (%d)", rc);
 	rc = vec_raw(KVFS_IOC_UNPINV, "long", 4096, 0, 1, 0, &cnt);
 	CHECK(rc == -EFAULT, "UNPINV of hashes at an unmapped address: EFAULT (%d)", rc);
@@ -424,6 +425,59 @@ out:
 	free(bb);
 	free(bv);
 	free(hh);
+}
+
+/*
+ * KVFS_VERIFY over one call of many batches: a block changed in the second
+ * batch fails the whole call with EIO and leaves nothing pinned, the first
+ * batch's pins included.
+ */
+static void test_vector_verify(kvfs_t *kv)
+{
+	size_t n = 1500;
+	kvfs_hash_t *h = calloc(n, sizeof(*h));
+	struct kvfs_block *b = calloc(n, sizeof(*b));
+	uint32_t *t = calloc(n * 4, sizeof(*t));
+	long calls, pinned, got;
+	kvfs_t *vk = NULL;
+	uint8_t *p, saved;
+
+	mkns("vverify");
+	tokens_for(t, n * 4, 21);
+	kvfs_prefix_hashes("vverify", t, n * 4, 4, h, n);
+	CHECK(store(kv, "vverify", h, n, 4096) == 0, "store 1,500 blocks");
+	CHECK(stat_eventually("sums_queued", 0) == 0, "their checksums taken");
+	CHECK(kvfs_open(mnt, KVFS_VERIFY, &vk) == 0, "open with KVFS_VERIFY");
+	if (!vk)
+		goto out;
+	calls = stat_value("ctl_lookups");
+	got = kvfs_lookup(vk, "vverify", h, n, b);
+	CHECK(got == (long)n && stat_value("ctl_lookups") == calls + 1,
+	      "verified, all 1,500 in one call (%ld)", got);
+	kvfs_unpin(vk, "vverify", h, got > 0 ? (size_t)got : 0);
+	got = kvfs_lookup(kv, "vverify", h, n, b);
+	CHECK(got == (long)n, "plain lookup (%ld)", got);
+	if (got != (long)n)
+		goto out;
+	p = (uint8_t *)b[1200].addr + 99;
+	saved = *p;
+	*p ^= 0x81; /* block 1,200: in the second batch of 1,000 */
+	kvfs_unpin(kv, "vverify", h, n);
+	pinned = stat_value("pinned_files");
+	got = kvfs_lookup(vk, "vverify", h, n, b);
+	CHECK(got == -EIO, "a verified lookup over the changed block: EIO (%ld)", got);
+	CHECK(stat_value("pinned_files") == pinned, "nothing left pinned (%ld, %ld before)",
+	      stat_value("pinned_files"), pinned);
+	*p = saved;
+	got = kvfs_lookup(vk, "vverify", h, n, b);
+	CHECK(got == (long)n, "with the byte back, all verify again (%ld)", got);
+	if (got > 0)
+		kvfs_unpin(vk, "vverify", h, (size_t)got);
+out:
+	kvfs_close(vk);
+	free(t);
+	free(b);
+	free(h);
 }
 
 /* Pins hold through rm; pins die with their process. */
@@ -721,11 +775,10 @@ static void test_zeroing(void)
 /* Raw ioctls with random payloads: errors, never a crash. */
 static void test_fuzz(int seconds)
 {
-	static const unsigned long cmds[] = {
-		KVFS_IOC_LOOKUP, KVFS_IOC_UNPIN, KVFS_IOC_RESERVE,
-		KVFS_IOC_COMMIT, KVFS_IOC_ABORT, _IOWR('K', 9, struct kvfs_ioc_txn),
-		KVFS_IOC_LOOKUPV, KVFS_IOC_UNPINV
-	};
+	static const unsigned long cmds[] = { KVFS_IOC_LOOKUP,	KVFS_IOC_UNPIN,
+					      KVFS_IOC_RESERVE, KVFS_IOC_COMMIT,
+					      KVFS_IOC_ABORT,	_IOWR('K', 9, struct kvfs_ioc_txn),
+					      KVFS_IOC_LOOKUPV, KVFS_IOC_UNPINV };
 	char path[512];
 	uint8_t *buf = malloc(1 << 14);
 	time_t end = time(NULL) + seconds;
@@ -822,6 +875,38 @@ static void *stall_thread(void *arg)
 	return NULL;
 }
 
+/* Is every thread of @pid stopped (state T in /proc)? */
+static int all_stopped(pid_t pid)
+{
+	char dir[64], sp[400], line[256], state;
+	struct dirent *e;
+	int n = 0, stopped = 0;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "/proc/%d/task", (int)pid);
+	d = opendir(dir);
+	if (!d)
+		return 0;
+	while ((e = readdir(d))) {
+		FILE *f;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(sp, sizeof(sp), "%s/%s/status", dir, e->d_name);
+		f = fopen(sp, "r");
+		state = '?';
+		while (f && fgets(line, sizeof(line), f))
+			if (sscanf(line, "State: %c", &state) == 1)
+				break;
+		if (f)
+			fclose(f);
+		n++;
+		stopped += state == 'T' || state == 't';
+	}
+	closedir(d);
+	return n > 0 && stopped == n;
+}
+
 /*
  * Hashes on pages of a file whose FUSE daemon (@stopped_pid, stopped here)
  * does not answer: a worker copying them waits as long as it does. Three
@@ -851,6 +936,16 @@ static void test_stall(const char *stuck_file, pid_t stopped_pid)
 	kvfs_prefix_hashes("stall", tt, n * 4, 4, hh, n);
 	CHECK(store(kv, "stall", hh, n, 4096) == 0, "store 2,100 blocks");
 	CHECK(kill(stopped_pid, SIGSTOP) == 0, "stop the other daemon");
+	{ /* SIGSTOP lands asynchronously: wait until every thread of it has stopped */
+		unsigned char vec[CALLS << 4];
+		int all = 0;
+
+		for (waited = 0; waited < 100 && !(all = all_stopped(stopped_pid)); waited++)
+			usleep(20000);
+		CHECK(all, "every thread of the other daemon is stopped");
+		CHECK(mincore(map, CALLS << 16, vec) == 0 && memchr(vec, 1, sizeof(vec)) == NULL,
+		      "none of its pages are cached yet");
+	}
 	for (i = 0; i < CALLS; i++) {
 		sc[i].hashes = (uint64_t)(uintptr_t)(map + (i << 16));
 		atomic_store(&sc[i].done, 0);
@@ -868,12 +963,14 @@ static void test_stall(const char *stuck_file, pid_t stopped_pid)
 			eagain += sc[i].rc == -EAGAIN;
 		}
 	CHECK(finished == 1 && eagain == 1,
-	      "two calls wait on the stopped daemon, the third is answered EAGAIN (%d done, %d EAGAIN)",
+	      "two calls wait on the stopped daemon, the third is answered EAGAIN (%d done, %d "
+	      "EAGAIN)",
 	      finished, eagain);
 	CHECK(stat(mnt, &st) == 0, "the mount answers meanwhile");
 	got = kvfs_lookup(kv, "stall", hh, n, bb);
 	CHECK(got == (long)n, "and a lookup goes by value: %ld found, want 2100", got);
-	CHECK(got > 0 && verify(bb[got - 1].addr, &hh[got - 1], 4096) == 0, "the last block's bytes");
+	CHECK(got > 0 && verify(bb[got - 1].addr, &hh[got - 1], 4096) == 0,
+	      "the last block's bytes");
 	CHECK(kvfs_unpin(kv, "stall", hh, got > 0 ? (size_t)got : 0) == 0, "unpin by value");
 	CHECK(kill(stopped_pid, SIGCONT) == 0, "let the other daemon go on");
 	for (i = 0; i < CALLS; i++)
@@ -919,6 +1016,7 @@ int main(int argc, char **argv)
 	test_verify(kv);
 	test_longest_prefix(kv);
 	test_vector(kv);
+	test_vector_verify(kv);
 	test_pins(kv);
 	test_concurrent_stores();
 	test_bad_input(kv);
