@@ -100,19 +100,6 @@ int kv_extents_drop(struct kv_pool *p, uint64_t ino, struct kv_extent *freed, in
 	return 0;
 }
 
-/* Is the record's allocation within its size's pages (read as it stands, unchecked)? */
-static bool nothing_past(const struct kv_inode *in)
-{
-	uint16_t n = __atomic_load_n(&in->extent_count, __ATOMIC_ACQUIRE), i;
-	uint64_t alloc = 0;
-
-	if (n > KV_INLINE_EXTENTS)
-		return false;
-	for (i = 0; i < n; i++)
-		alloc += __atomic_load_n(&in->ext[i].len, __ATOMIC_RELAXED);
-	return alloc <= page_up(__atomic_load_n(&in->size, __ATOMIC_RELAXED));
-}
-
 uint64_t kv_extents_trim(struct kv_pool *p, uint64_t ino)
 {
 	struct kv_inode *in = kv_inode(p, ino);
@@ -126,7 +113,7 @@ uint64_t kv_extents_trim(struct kv_pool *p, uint64_t ino)
 	 * from the record's words, without the checked copy and its signature.
 	 * A scribbled record can only make this skip a trim, never free a byte.
 	 */
-	if (nothing_past(in))
+	if (in->extent_count <= KV_INLINE_EXTENTS && kv_extents_bytes(in) <= page_up(in->size))
 		return 0;
 	if (kv_snap_take(p, ino, &snap))
 		return 0;
