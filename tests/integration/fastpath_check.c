@@ -150,6 +150,25 @@ static void mkns(const char *ns)
 	mkdir(p, 0755);
 }
 
+/*
+ * A chain of @n blocks of 4 tokens (ids from @seed) in namespace @ns, made
+ * if need be, stored as 4 KiB blocks: *@h its hashes, *@b room for as many
+ * blocks (the caller frees both).
+ */
+static void stored_chain(kvfs_t *kv, const char *ns, size_t n, uint32_t seed, kvfs_hash_t **h,
+			 struct kvfs_block **b)
+{
+	uint32_t *t = calloc(n * 4, sizeof(*t));
+
+	*h = calloc(n, sizeof(**h));
+	*b = calloc(n, sizeof(**b));
+	mkns(ns);
+	tokens_for(t, n * 4, seed);
+	kvfs_prefix_hashes(ns, t, n * 4, 4, *h, n);
+	CHECK(store(kv, ns, *h, n, 4096) == 0, "store %zu blocks in %s", n, ns);
+	free(t);
+}
+
 /* Blocks stored by the fast path are ordinary files with the right bytes. */
 static void test_store_is_files(kvfs_t *kv)
 {
@@ -435,17 +454,13 @@ out:
 static void test_vector_verify(kvfs_t *kv)
 {
 	size_t n = 1500;
-	kvfs_hash_t *h = calloc(n, sizeof(*h));
-	struct kvfs_block *b = calloc(n, sizeof(*b));
-	uint32_t *t = calloc(n * 4, sizeof(*t));
+	struct kvfs_block *b;
 	long calls, pinned, got;
 	kvfs_t *vk = NULL;
 	uint8_t *p, saved;
+	kvfs_hash_t *h;
 
-	mkns("vverify");
-	tokens_for(t, n * 4, 21);
-	kvfs_prefix_hashes("vverify", t, n * 4, 4, h, n);
-	CHECK(store(kv, "vverify", h, n, 4096) == 0, "store 1,500 blocks");
+	stored_chain(kv, "vverify", n, 21, &h, &b);
 	CHECK(stat_eventually("sums_queued", 0) == 0, "their checksums taken");
 	CHECK(kvfs_open(mnt, KVFS_VERIFY, &vk) == 0, "open with KVFS_VERIFY");
 	if (!vk)
@@ -475,7 +490,6 @@ static void test_vector_verify(kvfs_t *kv)
 		kvfs_unpin(vk, "vverify", h, (size_t)got);
 out:
 	kvfs_close(vk);
-	free(t);
 	free(b);
 	free(h);
 }
@@ -823,17 +837,13 @@ static void test_fuzz(int seconds)
 static void test_fallback(kvfs_t *kv)
 {
 	size_t n = 2100;
-	kvfs_hash_t *h = calloc(n, sizeof(*h));
-	struct kvfs_block *b = calloc(n, sizeof(*b));
-	uint32_t *t = calloc(n * 4, sizeof(*t));
 	uint64_t *pairs = calloc(n, 16);
+	struct kvfs_block *b;
 	long calls, got;
+	kvfs_hash_t *h;
 	int rc;
 
-	mkns("fb");
-	tokens_for(t, n * 4, 11);
-	kvfs_prefix_hashes("fb", t, n * 4, 4, h, n);
-	CHECK(store(kv, "fb", h, n, 4096) == 0, "store 2,100 blocks");
+	stored_chain(kv, "fb", n, 11, &h, &b);
 	rc = vec_raw(KVFS_IOC_LOOKUPV, "fb", (uint64_t)(uintptr_t)h, (uint64_t)(uintptr_t)pairs,
 		     (uint32_t)n, 0, NULL);
 	CHECK(rc == -EOPNOTSUPP, "LOOKUPV from a process the daemon cannot see: EOPNOTSUPP (%d)",
@@ -852,7 +862,6 @@ static void test_fallback(kvfs_t *kv)
 	CHECK(kvfs_unpin(kv, "fb", h, n) == 0, "unpin");
 	CHECK(kvfs_unpin(kv, "fb", h, 1) == -EINVAL, "one unpin too many: EINVAL");
 	free(pairs);
-	free(t);
 	free(b);
 	free(h);
 }
@@ -919,9 +928,8 @@ static void test_stall(const char *stuck_file, pid_t stopped_pid)
 	enum { CALLS = 3 };
 	struct stall_call sc[CALLS];
 	size_t n = 2100, i;
-	kvfs_hash_t *hh = calloc(n, sizeof(*hh));
-	struct kvfs_block *bb = calloc(n, sizeof(*bb));
-	uint32_t *tt = calloc(n * 4, sizeof(*tt));
+	struct kvfs_block *bb;
+	kvfs_hash_t *hh;
 	int fd = open(stuck_file, O_RDONLY), waited, finished = 0, eagain = 0;
 	uint8_t *map = fd < 0 ? MAP_FAILED : mmap(NULL, CALLS << 16, PROT_READ, MAP_SHARED, fd, 0);
 	struct stat st;
@@ -931,10 +939,7 @@ static void test_stall(const char *stuck_file, pid_t stopped_pid)
 	CHECK(map != MAP_FAILED, "map %s", stuck_file);
 	if (map == MAP_FAILED || kvfs_open(mnt, 0, &kv))
 		return;
-	mkns("stall");
-	tokens_for(tt, n * 4, 5);
-	kvfs_prefix_hashes("stall", tt, n * 4, 4, hh, n);
-	CHECK(store(kv, "stall", hh, n, 4096) == 0, "store 2,100 blocks");
+	stored_chain(kv, "stall", n, 5, &hh, &bb);
 	CHECK(kill(stopped_pid, SIGSTOP) == 0, "stop the other daemon");
 	{ /* SIGSTOP lands asynchronously: wait until every thread of it has stopped */
 		unsigned char vec[CALLS << 4];
@@ -981,7 +986,6 @@ static void test_stall(const char *stuck_file, pid_t stopped_pid)
 	kvfs_close(kv);
 	munmap(map, CALLS << 16);
 	close(fd);
-	free(tt);
 	free(bb);
 	free(hh);
 }

@@ -621,6 +621,34 @@ static void test_eviction(void **state)
 }
 
 /*
+ * A fresh 32 MiB pool all but full of files f0, f1, ... of 1 MiB each,
+ * stored in that order, none evicted. @a: room for 64. Return: the pool;
+ * *@n: how many files.
+ */
+static struct kv_pool *open_full_pool(struct kv_attr *a, int *n)
+{
+	struct kv_pool_stats st;
+	struct kv_pool *p;
+	char nm[16];
+	int i;
+
+	assert_int_equal(kv_pool_mkfs(path, 32 << 20, 0, false), 0);
+	p = open_pool();
+	kv_pool_get_stats(p, &st);
+	*n = (int)(st.capacity_bytes / (1 << 20)) - 1;
+	assert_true(*n > 12 && *n < 64);
+	for (i = 0; i < *n; i++) {
+		snprintf(nm, sizeof(nm), "f%d", i);
+		assert_int_equal(
+		    kv_create(p, KV_ROOT_INO, nm, strlen(nm), S_IFREG | 0644, 0, 0, &a[i]), 0);
+		assert_int_equal(kv_truncate(p, a[i].ino, 1 << 20), 0);
+	}
+	kv_pool_get_stats(p, &st);
+	assert_int_equal(st.evictions, 0);
+	return p;
+}
+
+/*
  * Eviction takes exactly the least recently used: a lookup, an open, a pin
  * make a file the newest, however long ago it was stored; files that become
  * evictable together leave in the order they did.
@@ -634,19 +662,7 @@ static void test_lru_order(void **state)
 	int i, n, k, order[64], gone, prefix;
 	char nm[8];
 
-	assert_int_equal(kv_pool_mkfs(path, 32 << 20, 0, false), 0);
-	p = open_pool();
-	kv_pool_get_stats(p, &st);
-	n = (int)(st.capacity_bytes / (1 << 20)) - 1;
-	assert_true(n > 12 && n < 64);
-	for (i = 0; i < n; i++) {
-		snprintf(nm, sizeof(nm), "f%d", i);
-		assert_int_equal(
-		    kv_create(p, KV_ROOT_INO, nm, strlen(nm), S_IFREG | 0644, 0, 0, &a[i]), 0);
-		assert_int_equal(kv_truncate(p, a[i].ino, 1 << 20), 0);
-	}
-	kv_pool_get_stats(p, &st);
-	assert_int_equal(st.evictions, 0);
+	p = open_full_pool(a, &n);
 	assert_int_equal(kv_lookup(p, KV_ROOT_INO, "f5", 2, &x), 0);
 	kv_forget(p, x.ino, 1);
 	assert_int_equal(kv_open(p, a[3].ino), 0);
@@ -712,21 +728,10 @@ static void test_lru_held_at_top(void **state)
 	struct kv_attr a[64], b[3], x;
 	struct kv_pool_stats st;
 	int i, n;
-	char nm[8];
+	char nm[16];
 
 	(void)state;
-	assert_int_equal(kv_pool_mkfs(path, 32 << 20, 0, false), 0);
-	p = open_pool();
-	kv_pool_get_stats(p, &st);
-	n = (int)(st.capacity_bytes / (1 << 20)) - 1;
-	for (i = 0; i < n; i++) {
-		snprintf(nm, sizeof(nm), "f%d", i);
-		assert_int_equal(
-		    kv_create(p, KV_ROOT_INO, nm, strlen(nm), S_IFREG | 0644, 0, 0, &a[i]), 0);
-		assert_int_equal(kv_truncate(p, a[i].ino, 1 << 20), 0);
-	}
-	kv_pool_get_stats(p, &st);
-	assert_int_equal(st.evictions, 0);
+	p = open_full_pool(a, &n);
 	assert_int_equal(kv_pin(p, a[0].ino, a[0].gen), 0); /* the oldest, pinned */
 	for (i = 0; i < 3; i++) { /* the oldest after f0 go for these, f0 stays */
 		snprintf(nm, sizeof(nm), "n%d", i);
@@ -740,8 +745,8 @@ static void test_lru_held_at_top(void **state)
 	kv_unpin(p, a[0].ino); /* back in, as used now: after f2 .. f(n-1) and n0 .. n2 */
 	for (i = 3; i < n + 6 && still_there(p, &a[0]); i++) {
 		snprintf(nm, sizeof(nm), "n%d", i);
-		assert_int_equal(kv_create(p, KV_ROOT_INO, nm, strlen(nm), S_IFREG | 0644, 0, 0,
-					   &x), 0);
+		assert_int_equal(
+		    kv_create(p, KV_ROOT_INO, nm, strlen(nm), S_IFREG | 0644, 0, 0, &x), 0);
 		assert_int_equal(kv_truncate(p, x.ino, 1 << 20), 0);
 	}
 	/* f0 went in its turn (not lost off the set), after every file used before its unpin */
