@@ -23,7 +23,7 @@ static void canonical(XXH128_hash_t h, kvfs_hash_t *out)
 static void block_hash(XXH3_state_t *st, const kvfs_hash_t *prev, const uint32_t *tokens,
 		       uint32_t block_tokens, kvfs_hash_t *out)
 {
-	size_t j, bytes = (size_t)block_tokens * 4;
+	size_t bytes = (size_t)block_tokens * 4;
 
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 	/* the ids are little-endian already: hash them where they are (4-byte updates, one a
@@ -39,8 +39,9 @@ static void block_hash(XXH3_state_t *st, const kvfs_hash_t *prev, const uint32_t
 	XXH3_128bits_reset(st);
 	XXH3_128bits_update(st, prev->b, 16);
 	XXH3_128bits_update(st, tokens, bytes);
-	(void)j;
 #else
+	size_t j;
+
 	XXH3_128bits_reset(st);
 	XXH3_128bits_update(st, prev->b, 16);
 	for (j = 0; j < block_tokens; j++) {
