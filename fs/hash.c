@@ -23,9 +23,9 @@ static void canonical(XXH128_hash_t h, kvfs_hash_t *out)
 static void block_hash(XXH3_state_t *st, const kvfs_hash_t *prev, const uint32_t *tokens,
 		       uint32_t block_tokens, kvfs_hash_t *out)
 {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 	size_t bytes = (size_t)block_tokens * 4;
 
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 	/* the ids are little-endian already: hash them where they are (4-byte updates, one a
 	 * token, took 160 us for 32k tokens); a short block in one call from the stack */
 	if (16 + bytes <= 1024) {
