@@ -19,7 +19,7 @@ static void canonical(XXH128_hash_t h, kvfs_hash_t *out)
 	memcpy(out->b, c.digest, 16);
 }
 
-/* Block @i's hash, chained on *@prev: XXH3-128 of prev || the tokens as little-endian uint32. */
+/* A block's hash, chained on *@prev: XXH3-128 of prev || the tokens as little-endian uint32. */
 static void block_hash(XXH3_state_t *st, const kvfs_hash_t *prev, const uint32_t *tokens,
 		       uint32_t block_tokens, kvfs_hash_t *out)
 {
