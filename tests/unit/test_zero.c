@@ -125,8 +125,12 @@ static void test_holes_are_zero(void **state)
 
 	assert_int_equal(kv_pool_mkfs(path, 128ull << 20, 1024, false), 0);
 	assert_int_equal(kv_pool_open(path, &o, &p), 0);
-	/* holes: nothing to zero (a file system may have written a block or two at mkfs) */
-	assert_true(kv_pool_zero_free(p, ~0ull) < (2u << 20));
+	/*
+	 * holes: nothing to zero, but where mkfs wrote the header: a file system
+	 * with large folios (ext4 on 6.x kernels) calls data the whole 2 MiB
+	 * folio around the header's last page, the data area's first bytes too
+	 */
+	assert_true(kv_pool_zero_free(p, ~0ull) <= (2u << 20));
 	reserve_is_zero(p, 12);
 	dirty_free_space(p, 12);
 	kv_pool_close(p);
