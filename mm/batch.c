@@ -35,14 +35,14 @@ static int pin_found_locked(struct kv_pool *p, uint64_t ino, int64_t now_ns, str
 
 	if (!ino || !S_ISREG(kv_inode(p, ino)->mode))
 		return -ENOENT; /* the caller counts hits and misses */
-	if (p->unflushed[ino] && p->open_count[ino])
+	if (p->hot[ino].unflushed && p->hot[ino].open_count)
 		return -ENOENT; /* being written through the mount: not a whole block yet */
 	kv_policy_hit(p, ino);
 	in = kv_inode(p, ino);
 	rc = kv_snap_take(p, ino, &snap);
 	if (rc)
 		return rc;
-	if (snap.n > 1 && !p->open_count[ino]) {
+	if (snap.n > 1 && !p->hot[ino].open_count) {
 		/* Written in pieces through the mount: make it one extent the client can address. */
 		rc = kv_data_migrate_locked(p, ino);
 		if (!rc)
@@ -219,7 +219,7 @@ static void drop_reservation(struct kv_pool *p, uint64_t ino)
 static bool is_reservation(struct kv_pool *p, uint64_t ino)
 {
 	return kv_ino_valid(p, ino) && kv_inode(p, ino)->state == KV_INODE_RESERVED &&
-	       p->pin_count[ino] == 1;
+	       p->hot[ino].pin_count == 1;
 }
 
 /* The names a commit publishes, so that a name twice in one batch is found without a scan. */

@@ -186,7 +186,7 @@ static int grow_full(struct kv_pool *p, uint64_t ino, struct kv_snap *snap, uint
 	int first, n;
 
 	/* a pinned file's client reads its extents in place: they are never freed under it */
-	if (p->pin_count[ino])
+	if (p->hot[ino].pin_count)
 		return -EBUSY;
 	for (first = snap->n - 2; first >= 0; first--) {
 		int max = KV_INLINE_EXTENTS - 1 - first;
@@ -208,12 +208,12 @@ int kv_data_migrate_locked(struct kv_pool *p, uint64_t ino)
 {
 	struct kv_snap snap;
 	struct kv_extent e;
-	bool was_lru = p->in_lru[ino];
+	bool was_lru = p->hot[ino].in_lru;
 	int rc = kv_snap_take(p, ino, &snap);
 
 	if (rc)
 		return rc;
-	if (p->pin_count[ino])
+	if (p->hot[ino].pin_count)
 		return -EBUSY; /* as grow_full() */
 	/* the file being moved is never the one evicted to make its hole */
 	kv_lru_remove(p, ino);
@@ -276,7 +276,7 @@ static int grow(struct kv_pool *p, uint64_t ino, uint64_t end, bool exact)
 	if (end <= have)
 		goto out;
 	/* Never evict the file being grown, held or not. */
-	was_lru = p->in_lru[ino];
+	was_lru = p->hot[ino].in_lru;
 	kv_lru_remove(p, ino);
 	need = page_up(end) - have;
 	step = have < GROW_MAX_STEP ? have : GROW_MAX_STEP;
@@ -321,8 +321,8 @@ static void mark_written(struct kv_pool *p, uint64_t ino)
 {
 	pthread_mutex_lock(&p->lock);
 	p->wgen[ino]++;
-	p->dirty[ino] = KV_DIRTY_WRITTEN;
-	p->unflushed[ino] = 1;
+	p->hot[ino].dirty = KV_DIRTY_WRITTEN;
+	p->hot[ino].unflushed = 1;
 	if (kv_inode(p, ino)->checksum)
 		atomic_store_explicit((_Atomic uint64_t *)&kv_inode(p, ino)->checksum, 0,
 				      memory_order_release);
@@ -351,11 +351,11 @@ static uint64_t seal(struct kv_pool *p, uint64_t ino, uint8_t why, uint32_t wgen
 	}
 	pthread_rwlock_unlock(kv_stripe(p, ino));
 	pthread_mutex_lock(&p->lock);
-	ok = sum && p->wgen[ino] == wgen && p->dirty[ino] == why && in->gen == gen &&
-	     in->state == KV_INODE_LIVE && (why != KV_DIRTY_WRITTEN || p->open_count[ino] == 1);
+	ok = sum && p->wgen[ino] == wgen && p->hot[ino].dirty == why && in->gen == gen &&
+	     in->state == KV_INODE_LIVE && (why != KV_DIRTY_WRITTEN || p->hot[ino].open_count == 1);
 	if (ok) {
 		atomic_store_explicit((_Atomic uint64_t *)&in->checksum, sum, memory_order_release);
-		p->dirty[ino] = 0;
+		p->hot[ino].dirty = 0;
 	}
 	pthread_mutex_unlock(&p->lock);
 	if (stored)
@@ -368,7 +368,7 @@ void kv_flush(struct kv_pool *p, uint64_t ino)
 	if (!kv_ino_valid(p, ino))
 		return;
 	pthread_mutex_lock(&p->lock);
-	p->unflushed[ino] = 0;
+	p->hot[ino].unflushed = 0;
 	pthread_mutex_unlock(&p->lock);
 }
 
@@ -379,9 +379,9 @@ void kv_data_seal(struct kv_pool *p, uint64_t ino)
 	bool last;
 
 	pthread_mutex_lock(&p->lock);
-	last = p->open_count[ino] == 1 && p->dirty[ino] == KV_DIRTY_WRITTEN;
-	if (p->open_count[ino] == 1)
-		p->unflushed[ino] = 0; /* its last opener lets go */
+	last = p->hot[ino].open_count == 1 && p->hot[ino].dirty == KV_DIRTY_WRITTEN;
+	if (p->hot[ino].open_count == 1)
+		p->hot[ino].unflushed = 0; /* its last opener lets go */
 	wgen = p->wgen[ino];
 	gen = kv_inode(p, ino)->gen;
 	pthread_mutex_unlock(&p->lock);
@@ -401,7 +401,7 @@ void kv_data_queue_sum_locked(struct kv_pool *p, uint64_t ino)
 {
 	if (p->sumq_tail - p->sumq_head >= p->ninodes)
 		return;
-	p->dirty[ino] = KV_DIRTY_QUEUED;
+	p->hot[ino].dirty = KV_DIRTY_QUEUED;
 	p->sumq[p->sumq_tail++ % p->ninodes] = (uint32_t)ino;
 }
 
@@ -417,7 +417,7 @@ uint64_t kv_pool_sum_queued(struct kv_pool *p, uint64_t max_bytes)
 			break;
 		}
 		ino = p->sumq[p->sumq_head++ % p->ninodes];
-		if (p->dirty[ino] != KV_DIRTY_QUEUED || kv_inode(p, ino)->state != KV_INODE_LIVE) {
+		if (p->hot[ino].dirty != KV_DIRTY_QUEUED || kv_inode(p, ino)->state != KV_INODE_LIVE) {
 			pthread_mutex_unlock(&p->lock);
 			continue;
 		}
@@ -450,7 +450,7 @@ int kv_verify(struct kv_pool *p, uint64_t ino)
 	if (!file_alive(p, ino))
 		return -ENOENT;
 	pthread_mutex_lock(&p->lock);
-	queued = p->dirty[ino] == KV_DIRTY_QUEUED;
+	queued = p->hot[ino].dirty == KV_DIRTY_QUEUED;
 	wgen = p->wgen[ino];
 	gen = kv_inode(p, ino)->gen;
 	pthread_mutex_unlock(&p->lock);
@@ -722,16 +722,13 @@ ssize_t kv_readlink(struct kv_pool *p, uint64_t ino, char *buf, size_t size)
 
 int kv_data_alloc(struct kv_pool *p)
 {
-	if (!KV_ALLOC_ARRAY(p, dirty, p->ninodes) || !KV_ALLOC_ARRAY(p, wgen, p->ninodes) ||
-	    !KV_ALLOC_ARRAY(p, sumq, p->ninodes) || !KV_ALLOC_ARRAY(p, unflushed, p->ninodes))
+	if (!KV_ALLOC_ARRAY(p, wgen, p->ninodes) || !KV_ALLOC_ARRAY(p, sumq, p->ninodes))
 		return -ENOMEM;
 	return 0;
 }
 
 void kv_data_free(struct kv_pool *p)
 {
-	free(p->dirty);
 	free(p->wgen);
-	free(p->unflushed);
 	free(p->sumq);
 }

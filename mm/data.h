@@ -13,7 +13,7 @@ int kv_data_migrate_locked(struct kv_pool *p, uint64_t ino);
 /* A writer is closing: store the checksum of the file's bytes if it was the last (p->lock not
  * held). Set as p->ops.seal by pool.c: holds.c calls it at kv_release(). */
 void kv_data_seal(struct kv_pool *p, uint64_t ino);
-/* p->dirty[ino]: 0 the checksum (or none) is current; WRITTEN: changed through the
+/* p->hot[ino].dirty: 0 the checksum (or none) is current; WRITTEN: changed through the
  * file API, sealed at the last close; QUEUED: committed, summed in the background. */
 #define KV_DIRTY_WRITTEN 1
 #define KV_DIRTY_QUEUED	 2

@@ -213,7 +213,7 @@ long kv_evict_in(struct kv_pool *p, uint32_t a)
 		bytes = (long)snap.alloc;
 	/* the kernel caches an entry and pages only of what it looked up (a block the
 	 * fast path alone used is in none of its caches: nothing to tell it) */
-	if (!p->kref[ino])
+	if (!p->hot[ino].kref)
 		len = 0;
 	/* a quarantined file goes too, its space kept until the next open checks it */
 	rc = kv_holds_unlink(p, ino, false);
@@ -366,7 +366,7 @@ int kv_evict_make_room_in(struct kv_pool *p, uint32_t i, uint64_t need)
 
 int kv_evict_make_room(struct kv_pool *p, uint64_t ino, uint64_t need)
 {
-	return kv_evict_make_room_in(p, p->file_anchor[ino] ? p->file_anchor[ino] - 1 : 0, need);
+	return kv_evict_make_room_in(p, p->hot[ino].file_anchor ? p->hot[ino].file_anchor - 1 : 0, need);
 }
 
 long kv_pool_evict_to(struct kv_pool *p, unsigned pct)
@@ -430,8 +430,8 @@ uint64_t kv_evict_new_inode(struct kv_pool *p, uint64_t parent, const char *name
 	in->name_len = (uint16_t)len;
 	memcpy(in->name, name, len);
 	in->checksum = 0; /* stored at the last writer's close, or at kv_commit() */
-	p->dirty[ino] = 0;
-	p->unflushed[ino] = 0;
-	p->bad[ino] = 0;
+	p->hot[ino].dirty = 0;
+	p->hot[ino].unflushed = 0;
+	p->hot[ino].bad = 0;
 	return ino;
 }

@@ -101,9 +101,9 @@ int kv_follow_build(struct kv_pool *p)
 	for (ino = KV_ROOT_INO; ino < p->ninodes; ino++) {
 		const struct kv_inode *in = kv_inode(p, ino);
 
-		p->seen_free[ino] = ino > KV_ROOT_INO && in->state == KV_INODE_FREE && !p->bad[ino];
+		p->seen_free[ino] = ino > KV_ROOT_INO && in->state == KV_INODE_FREE && !p->hot[ino].bad;
 
-		if (in->state == KV_INODE_LIVE && !p->bad[ino]) {
+		if (in->state == KV_INODE_LIVE && !p->hot[ino].bad) {
 			p->seen[ino] = seen_type(in->mode);
 			p->seen_pages[ino] = record_pages(in);
 		}
@@ -201,7 +201,7 @@ static const char *record_why(struct kv_pool *p, uint64_t ino, const struct kv_i
 static int follow_one(struct kv_pool *p, uint64_t ino, bool *had)
 {
 	uint8_t have = p->seen[ino], want = KV_SEEN_NONE;
-	uint64_t old_sig = p->sig[ino], old_parent = p->dparent[ino], h = 0;
+	uint64_t old_sig = p->hot[ino].sig, old_parent = p->dparent[ino], h = 0;
 	struct kv_inode c;
 	const char *why;
 
@@ -242,12 +242,12 @@ static int follow_one(struct kv_pool *p, uint64_t ino, bool *had)
 	p->follow_free += (int64_t)(c.state == KV_INODE_FREE) - p->seen_free[ino];
 	p->seen_free[ino] = c.state == KV_INODE_FREE;
 	/* checked again now, as an open checks it: a bad record is left out and quarantined */
-	p->bad[ino] = 0;
+	p->hot[ino].bad = 0;
 	if (why)
 		kv_quarantine(p, ino, why);
 	kv_snap_commit(p, ino);
 	if (want == KV_SEEN_DIR &&
-	    (p->sig[ino] != old_sig || (have && old_parent != c.parent && p->nanchors > 1)) &&
+	    (p->hot[ino].sig != old_sig || (have && old_parent != c.parent && p->nanchors > 1)) &&
 	    (c.xattr_off || p->anchor_idx[ino] || p->nanchors > 1))
 		kv_policy_refresh_dir(p, ino); /* its policy xattrs, or its place, changed */
 	return 0;

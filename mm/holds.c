@@ -58,8 +58,8 @@ uint64_t kv_holds_take_orphan(struct kv_pool *p)
 				kv_snap_commit_empty(p, ino);
 				kv_extents_free(p, freed, nfreed);
 			}
-			p->kref_debt[ino] += p->kref[ino];
-			p->kref[ino] = 0;
+			p->kref_debt[ino] += p->hot[ino].kref;
+			p->hot[ino].kref = 0;
 			p->dir_reclaimed[ino] = 0;
 			atomic_store_explicit((_Atomic uint32_t *)&in->state, KV_INODE_FREE,
 					      memory_order_release);
@@ -86,7 +86,7 @@ void kv_ref(struct kv_pool *p, uint64_t ino, uint64_t n)
 	if (!kv_ino_valid(p, ino))
 		return;
 	pthread_mutex_lock(&p->lock);
-	p->kref[ino] += (uint32_t)n;
+	p->hot[ino].kref += (uint32_t)n;
 	pthread_mutex_unlock(&p->lock);
 }
 
@@ -101,17 +101,17 @@ void kv_forget(struct kv_pool *p, uint64_t ino, uint64_t n)
 		p->kref_debt[ino] -= paid;
 		n -= paid;
 	}
-	p->kref[ino] = p->kref[ino] > n ? p->kref[ino] - (uint32_t)n : 0;
-	if (!p->kref[ino])
+	p->hot[ino].kref = p->hot[ino].kref > n ? p->hot[ino].kref - (uint32_t)n : 0;
+	if (!p->hot[ino].kref)
 		kv_holds_reap_orphan(p, ino);
 	pthread_mutex_unlock(&p->lock);
 }
 
 /* Add a hold (open or pin) on a live file. Caller holds p->lock. */
-static int hold_locked(struct kv_pool *p, uint64_t ino, uint64_t *count, uint64_t gen, bool pin,
-		       int64_t now_ns)
+static int hold_locked(struct kv_pool *p, uint64_t ino, uint64_t gen, bool pin, int64_t now_ns)
 {
 	struct kv_inode *in = kv_inode(p, ino);
+	uint64_t *count = pin ? &p->hot[ino].pin_count : &p->hot[ino].open_count;
 
 	/* an orphan serves those who hold it, and opens of a rename's kept victim */
 	if ((in->state != KV_INODE_LIVE &&
@@ -120,44 +120,45 @@ static int hold_locked(struct kv_pool *p, uint64_t ino, uint64_t *count, uint64_
 		return -ESTALE;
 	if (!kv_held(p, ino) && !kv_is_dir(in))
 		p->held++;
-	if (pin && !p->pin_count[ino])
+	if (pin && !p->hot[ino].pin_count)
 		p->pinned++;
-	count[ino]++;
+	(*count)++;
 	/* it stays in its LRU set: kv_lru_head() takes held files off when they reach the top */
 	if (!p->readonly) /* a follower's view writes no record: the leader's are its own */
 		in->last_use_ns = now_ns;
 	return 0;
 }
 
-static int hold(struct kv_pool *p, uint64_t ino, uint64_t *count, uint64_t gen, bool pin)
+static int hold(struct kv_pool *p, uint64_t ino, uint64_t gen, bool pin)
 {
 	int rc;
 
 	if (!kv_ino_valid(p, ino))
 		return -ENOENT;
 	pthread_mutex_lock(&p->lock);
-	rc = hold_locked(p, ino, count, gen, pin, kv_now_ns());
+	rc = hold_locked(p, ino, gen, pin, kv_now_ns());
 	pthread_mutex_unlock(&p->lock);
 	return rc;
 }
 
 int kv_holds_pin_locked(struct kv_pool *p, uint64_t ino, int64_t now_ns)
 {
-	return hold_locked(p, ino, p->pin_count, 0, true, now_ns);
+	return hold_locked(p, ino, 0, true, now_ns);
 }
 
-static void unhold_locked(struct kv_pool *p, uint64_t ino, uint64_t *count, bool pin,
-			  int64_t now_ns)
+static void unhold_locked(struct kv_pool *p, uint64_t ino, bool pin, int64_t now_ns)
 {
 	struct kv_inode *in;
+	uint64_t *count;
 
 	if (!kv_ino_valid(p, ino))
 		return;
 	in = kv_inode(p, ino);
-	if (!count[ino])
+	count = pin ? &p->hot[ino].pin_count : &p->hot[ino].open_count;
+	if (!*count)
 		return;
-	count[ino]--;
-	if (pin && !p->pin_count[ino])
+	(*count)--;
+	if (pin && !p->hot[ino].pin_count)
 		p->pinned--;
 	if (kv_held(p, ino) || kv_is_dir(in))
 		return;
@@ -172,12 +173,12 @@ static void unhold_locked(struct kv_pool *p, uint64_t ino, uint64_t *count, bool
 	}
 }
 
-static void unhold(struct kv_pool *p, uint64_t ino, uint64_t *count, bool pin)
+static void unhold(struct kv_pool *p, uint64_t ino, bool pin)
 {
 	if (!kv_ino_valid(p, ino))
 		return;
 	pthread_mutex_lock(&p->lock);
-	unhold_locked(p, ino, count, pin, kv_now_ns());
+	unhold_locked(p, ino, pin, kv_now_ns());
 	pthread_mutex_unlock(&p->lock);
 }
 
@@ -189,7 +190,7 @@ int kv_open_gen(struct kv_pool *p, uint64_t ino, uint64_t gen, uint64_t gen_mask
 		return -ENOENT;
 	pthread_mutex_lock(&p->lock);
 	if ((kv_inode(p, ino)->gen & gen_mask) == (gen & gen_mask))
-		rc = hold_locked(p, ino, p->open_count, 0, false, kv_now_ns());
+		rc = hold_locked(p, ino, 0, false, kv_now_ns());
 	pthread_mutex_unlock(&p->lock);
 	return rc;
 }
@@ -204,26 +205,26 @@ uint64_t kv_gen(struct kv_pool *p, uint64_t ino)
 
 int kv_open(struct kv_pool *p, uint64_t ino)
 {
-	return hold(p, ino, p->open_count, 0, false);
+	return hold(p, ino, 0, false);
 }
 
 void kv_release(struct kv_pool *p, uint64_t ino)
 {
-	if (kv_ino_valid(p, ino) && __atomic_load_n(&p->dirty[ino], __ATOMIC_RELAXED))
+	if (kv_ino_valid(p, ino) && __atomic_load_n(&p->hot[ino].dirty, __ATOMIC_RELAXED))
 		p->up.seal(p, ino); /* kv_data_seal() */
-	unhold(p, ino, p->open_count, false);
+	unhold(p, ino, false);
 }
 
 int kv_pin(struct kv_pool *p, uint64_t ino, uint64_t gen)
 {
-	return hold(p, ino, p->pin_count, gen, true);
+	return hold(p, ino, gen, true);
 }
 
 void kv_unpin(struct kv_pool *p, uint64_t ino)
 {
 	if (p->unpin_cb) /* cluster: the node's own count, whatever view pinned it */
 		p->unpin_cb(p->unpin_arg, ino);
-	unhold(p, ino, p->pin_count, true);
+	unhold(p, ino, true);
 }
 
 void kv_unpin_batch(struct kv_pool *p, const uint64_t *inos, size_t n)
@@ -238,7 +239,7 @@ void kv_unpin_batch(struct kv_pool *p, const uint64_t *inos, size_t n)
 		/* what the last unpin of a file reads and writes, 8 files ahead (as lookups do) */
 		if (i + 8 < n && kv_ino_valid(p, inos[i + 8]))
 			kv_prefetch_record(p, inos[i + 8]);
-		unhold_locked(p, inos[i], p->pin_count, true, now);
+		unhold_locked(p, inos[i], true, now);
 	}
 	pthread_mutex_unlock(&p->lock);
 }
@@ -250,8 +251,8 @@ int kv_holds_unlink_stage(struct kv_pool *p, uint64_t ino, struct kv_unlink_plan
 	struct kv_inode *in = kv_inode(p, ino);
 
 	u->ino = ino;
-	u->keep_data = kv_held(p, ino) || (p->kept[ino] && p->kref[ino]);
-	u->keep_record = u->keep_data || p->kref[ino];
+	u->keep_data = kv_held(p, ino) || (p->kept[ino] && p->hot[ino].kref);
+	u->keep_record = u->keep_data || p->hot[ino].kref;
 	u->nfreed = 0;
 	if ((!u->keep_data && kv_extents_drop(p, ino, u->freed, &u->nfreed)) ||
 	    KV_JTX_FIELD(p, &in->state, u->keep_record ? KV_INODE_ORPHAN : KV_INODE_FREE))
@@ -328,18 +329,18 @@ void kv_holds_put_free(struct kv_pool *p, uint64_t ino)
 
 void kv_holds_ref_locked(struct kv_pool *p, uint64_t ino)
 {
-	p->kref[ino]++;
+	p->hot[ino].kref++;
 }
 
 void kv_holds_reserve(struct kv_pool *p, uint64_t ino)
 {
-	p->pin_count[ino] = 1; /* the reserver holds it: never evicted, data kept */
+	p->hot[ino].pin_count = 1; /* the reserver holds it: never evicted, data kept */
 	p->held++;
 }
 
 void kv_holds_unreserve(struct kv_pool *p, uint64_t ino)
 {
-	p->pin_count[ino] = 0;
+	p->hot[ino].pin_count = 0;
 	p->held--;
 }
 
@@ -347,8 +348,7 @@ int kv_holds_alloc(struct kv_pool *p)
 {
 	uint64_t n = p->ninodes;
 
-	if (!KV_ALLOC_ARRAY(p, kref, n) || !KV_ALLOC_ARRAY(p, open_count, n) ||
-	    !KV_ALLOC_ARRAY(p, pin_count, n) || !KV_ALLOC_ARRAY(p, free_ino, n) ||
+	if (!KV_ALLOC_ARRAY(p, free_ino, n) ||
 	    !KV_ALLOC_ARRAY(p, reclaim, n) || !KV_ALLOC_ARRAY(p, in_reclaim, n) ||
 	    !KV_ALLOC_ARRAY(p, kref_debt, n) || !KV_ALLOC_ARRAY(p, kept, n) ||
 	    !KV_ALLOC_ARRAY(p, dir_reclaimed, n))
@@ -358,9 +358,6 @@ int kv_holds_alloc(struct kv_pool *p)
 
 void kv_holds_free(struct kv_pool *p)
 {
-	free(p->kref);
-	free(p->open_count);
-	free(p->pin_count);
 	free(p->free_ino);
 	free(p->reclaim);
 	free(p->in_reclaim);
@@ -374,6 +371,6 @@ void kv_holds_build(struct kv_pool *p)
 	uint64_t ino;
 
 	for (ino = p->ninodes - 1; ino > KV_ROOT_INO; ino--)
-		if (kv_inode(p, ino)->state == KV_INODE_FREE && !p->bad[ino])
+		if (kv_inode(p, ino)->state == KV_INODE_FREE && !p->hot[ino].bad)
 			p->free_ino[p->nfree_ino++] = (uint32_t)ino;
 }

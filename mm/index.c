@@ -130,8 +130,17 @@ static uint64_t hash_find_h(struct kv_pool *p, uint64_t h, uint64_t parent, cons
 	uint64_t i;
 
 	for (i = h & p->hmask; p->htab[i].ino; i = (i + 1) & p->hmask)
-		if (p->htab[i].hash == h && name_eq(kv_inode(p, p->htab[i].ino), parent, name, len))
-			return p->htab[i].ino;
+		if (p->htab[i].hash == h) {
+			uint64_t ino = p->htab[i].ino;
+			const struct kv_inode *in = kv_inode(p, ino);
+
+			/* the lines a hit reads, at once rather than each after the last */
+			kv_prefetch_hit(p, ino);
+			__builtin_prefetch(in->name);
+			__builtin_prefetch(in->name + len - 1);
+			if (name_eq(in, parent, name, len))
+				return ino;
+		}
 	return KV_NONE;
 }
 

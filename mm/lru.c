@@ -31,7 +31,7 @@
 
 static struct kv_anchor *anchor_of(struct kv_pool *p, uint64_t ino)
 {
-	return &p->anchors[p->file_anchor[ino] ? p->file_anchor[ino] - 1 : 0];
+	return &p->anchors[p->hot[ino].file_anchor ? p->hot[ino].file_anchor - 1 : 0];
 }
 
 /* --- the heap --- */
@@ -75,7 +75,7 @@ static void pop(struct kv_anchor *a)
 
 static bool live(const struct kv_pool *p, const struct kv_lru_ent *e)
 {
-	return p->in_lru[e->ino] && p->lru_seq[e->ino] == e->seq;
+	return p->hot[e->ino].in_lru && p->lru_seq[e->ino] == e->seq;
 }
 
 /* Keep the live entries only, as a heap again. */
@@ -116,10 +116,10 @@ void kv_lru_remove(struct kv_pool *p, uint64_t ino)
 {
 	struct kv_anchor *a;
 
-	if (!p->in_lru[ino])
+	if (!p->hot[ino].in_lru)
 		return;
 	a = anchor_of(p, ino);
-	p->in_lru[ino] = 0; /* its entry goes when it reaches the top, or at a compaction */
+	p->hot[ino].in_lru = 0; /* its entry goes when it reaches the top, or at a compaction */
 	a->nlru--;
 }
 
@@ -144,7 +144,7 @@ void kv_lru_append_at(struct kv_pool *p, uint64_t ino, int64_t now_ns)
 
 	if (a->never)
 		return;
-	if (p->in_lru[ino]) { /* still in (a held file is until it reaches the top): a use */
+	if (p->hot[ino].in_lru) { /* still in (a held file is until it reaches the top): a use */
 		kv_lru_touch_at(p, ino, now_ns);
 		return;
 	}
@@ -161,7 +161,7 @@ void kv_lru_append_at(struct kv_pool *p, uint64_t ino, int64_t now_ns)
 		       p->be.path, (unsigned long long)ino);
 		return;
 	}
-	p->in_lru[ino] = 1;
+	p->hot[ino].in_lru = 1;
 	a->nlru++;
 }
 
@@ -230,7 +230,7 @@ void kv_lru_clear(struct kv_pool *p, uint32_t anchor)
 
 	for (i = 0; i < a->nheap; i++)
 		if (live(p, &a->heap[i]))
-			p->in_lru[a->heap[i].ino] = 0;
+			p->hot[a->heap[i].ino].in_lru = 0;
 	a->nheap = 0;
 	a->nlru = 0;
 }
@@ -241,7 +241,7 @@ int kv_lru_alloc(struct kv_pool *p)
 {
 	uint64_t n = p->ninodes;
 
-	if (!KV_ALLOC_ARRAY(p, lru_seq, n) || !KV_ALLOC_ARRAY(p, in_lru, n))
+	if (!KV_ALLOC_ARRAY(p, lru_seq, n))
 		return -ENOMEM;
 	return 0;
 }
@@ -256,7 +256,6 @@ void kv_lru_free(struct kv_pool *p)
 		p->anchors[i].nheap = p->anchors[i].capheap = p->anchors[i].nlru = 0;
 	}
 	free(p->lru_seq);
-	free(p->in_lru);
 }
 
 static int cmp_recency(const void *a, const void *b, void *arg)

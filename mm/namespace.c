@@ -53,11 +53,13 @@ static int create_node(struct kv_pool *p, uint64_t parent, const char *name, siz
 int kv_lookup(struct kv_pool *p, uint64_t parent, const char *name, size_t len, struct kv_attr *out)
 {
 	struct kv_ghost ghost;
-	uint64_t ino;
+	uint64_t ino, h;
 	int rc = kv_index_check_name(name, len);
 
 	if (rc)
 		return rc;
+	h = kv_index_hash(parent, name, len);
+	kv_index_prefetch(p, h); /* its slot's miss overlaps taking the lock */
 	pthread_mutex_lock(&p->lock);
 	/* a lookup in a directory eviction reclaimed: the kernel still names it */
 	if (!kv_index_is_live_dir(p, parent) && !kv_dir_revive_locked(p, parent)) {
@@ -66,7 +68,7 @@ int kv_lookup(struct kv_pool *p, uint64_t parent, const char *name, size_t len, 
 			 : -ENOENT;
 		goto out;
 	}
-	ino = kv_index_hash_find(p, parent, name, len);
+	ino = kv_index_find_hashed(p, h, parent, name, len);
 	if (!ino && kv_ghost_find(p, parent, name, len, &ghost)) {
 		if (kv_ghost_revive_locked(p, &ghost)) {
 			ino = ghost.ino;
@@ -146,6 +148,8 @@ static int create_node(struct kv_pool *p, uint64_t parent, const char *name, siz
 		return -EPERM;
 	if (p->readonly)
 		return -EROFS;
+	/* the name's slot: a miss at a million files, overlapping taking the lock */
+	kv_index_prefetch(p, kv_index_hash(parent, name, len));
 	pthread_mutex_lock(&p->lock);
 	if (!kv_index_is_live_dir(p, parent) && !kv_dir_revive_locked(p, parent)) {
 		rc = -ENOENT;

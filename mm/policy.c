@@ -146,9 +146,9 @@ void kv_policy_charge(struct kv_pool *p, uint64_t ino, int64_t delta)
 {
 	struct kv_anchor *a;
 
-	if (!p->file_anchor[ino])
+	if (!p->hot[ino].file_anchor)
 		return; /* not counted: an orphan, or a record being built */
-	a = &p->anchors[p->file_anchor[ino] - 1];
+	a = &p->anchors[p->hot[ino].file_anchor - 1];
 	a->used = (int64_t)a->used + delta < 0 ? 0 : (uint64_t)((int64_t)a->used + delta);
 }
 
@@ -156,9 +156,9 @@ void kv_policy_attach(struct kv_pool *p, uint64_t ino)
 {
 	uint32_t i = kv_policy_anchor_of_dir(p, kv_inode(p, ino)->parent);
 
-	if (p->file_anchor[ino])
+	if (p->hot[ino].file_anchor)
 		return;
-	p->file_anchor[ino] = i + 1;
+	p->hot[ino].file_anchor = i + 1;
 	p->anchors[i].files++;
 	kv_policy_charge(p, ino, (int64_t)kv_extents_bytes(kv_inode(p, ino)));
 }
@@ -167,22 +167,22 @@ void kv_policy_detach(struct kv_pool *p, uint64_t ino)
 {
 	struct kv_anchor *a;
 
-	if (!p->file_anchor[ino])
+	if (!p->hot[ino].file_anchor)
 		return;
 	kv_policy_charge(p, ino, -(int64_t)kv_extents_bytes(kv_inode(p, ino)));
-	a = &p->anchors[p->file_anchor[ino] - 1];
+	a = &p->anchors[p->hot[ino].file_anchor - 1];
 	if (a->files)
 		a->files--;
-	p->file_anchor[ino] = 0;
+	p->hot[ino].file_anchor = 0;
 }
 
 /* Move one file to the anchor its place in the tree gives it now. */
 static void reattach_file(struct kv_pool *p, uint64_t ino)
 {
 	uint32_t to = kv_policy_anchor_of_dir(p, kv_inode(p, ino)->parent);
-	bool listed = p->in_lru[ino];
+	bool listed = p->hot[ino].in_lru;
 
-	if (!p->file_anchor[ino] || to + 1 == p->file_anchor[ino])
+	if (!p->hot[ino].file_anchor || to + 1 == p->hot[ino].file_anchor)
 		return;
 	if (listed)
 		kv_lru_remove(p, ino);
@@ -287,7 +287,7 @@ void kv_policy_unlist(struct kv_pool *p, uint32_t a)
 /* List @ino if it is an unheld live file of anchor @a and on no list. */
 static void relist_one(struct kv_pool *p, uint64_t ino, uint32_t a)
 {
-	if (p->file_anchor[ino] == a + 1 && !p->in_lru[ino] && !kv_held(p, ino) &&
+	if (p->hot[ino].file_anchor == a + 1 && !p->hot[ino].in_lru && !kv_held(p, ino) &&
 	    (S_ISREG(kv_inode(p, ino)->mode) || S_ISLNK(kv_inode(p, ino)->mode)) &&
 	    kv_inode(p, ino)->state == KV_INODE_LIVE)
 		kv_lru_append(p, ino);
@@ -302,7 +302,7 @@ void kv_policy_relist(struct kv_pool *p, uint32_t a, uint64_t dir)
 
 uint64_t kv_policy_room(struct kv_pool *p, uint64_t ino)
 {
-	uint32_t i = p->file_anchor[ino] ? p->file_anchor[ino] - 1 : 0;
+	uint32_t i = p->hot[ino].file_anchor ? p->hot[ino].file_anchor - 1 : 0;
 	const struct kv_anchor *a = &p->anchors[i];
 
 	if (!i || !a->quota)
@@ -312,8 +312,8 @@ uint64_t kv_policy_room(struct kv_pool *p, uint64_t ino)
 
 void kv_policy_hit(struct kv_pool *p, uint64_t ino)
 {
-	if (p->file_anchor[ino])
-		p->anchors[p->file_anchor[ino] - 1].hits++;
+	if (p->hot[ino].file_anchor)
+		p->anchors[p->hot[ino].file_anchor - 1].hits++;
 }
 
 /* --- at open --- */
@@ -350,7 +350,6 @@ int kv_policy_build(struct kv_pool *p)
 void kv_policy_free(struct kv_pool *p)
 {
 	free(p->anchor_idx);
-	free(p->file_anchor);
 	free(p->anchors);
 	p->anchors = NULL;
 	p->nanchors = p->anchors_cap = 0;
@@ -388,7 +387,7 @@ uint64_t kv_policy_trim(struct kv_pool *p, uint64_t ino)
 	uint64_t trimmed;
 
 	/* a pinned extent is read in place: its bytes stay the file's until the last unpin */
-	if (p->pin_count[ino])
+	if (p->hot[ino].pin_count)
 		return 0;
 	trimmed = kv_extents_trim(p, ino);
 
@@ -398,8 +397,7 @@ uint64_t kv_policy_trim(struct kv_pool *p, uint64_t ino)
 
 int kv_policy_alloc(struct kv_pool *p)
 {
-	if (!KV_ALLOC_ARRAY(p, anchor_idx, p->ninodes) ||
-	    !KV_ALLOC_ARRAY(p, file_anchor, p->ninodes))
+	if (!KV_ALLOC_ARRAY(p, anchor_idx, p->ninodes))
 		return -ENOMEM;
 	return 0;
 }

@@ -313,6 +313,14 @@ int kv_pool_mkfs(const char *path, uint64_t size, uint64_t inode_count, bool for
 /* Each layer's DRAM arrays for @p->ninodes records. Return: 0, -ENOMEM. */
 static int pool_alloc_layers(struct kv_pool *p)
 {
+	/* page-aligned, so line-aligned: each record's words are one line */
+	p->hot = mmap(NULL, p->ninodes * sizeof(*p->hot), PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p->hot == MAP_FAILED) {
+		p->hot = NULL;
+		return -ENOMEM;
+	}
+	madvise(p->hot, p->ninodes * sizeof(*p->hot), MADV_HUGEPAGE); /* a hint, as kv_calloc_array's */
 	if (kv_index_alloc(p) || kv_lru_alloc(p) || kv_holds_alloc(p) || kv_snap_alloc(p) ||
 	    kv_data_alloc(p) || kv_policy_alloc(p) || kv_ghost_alloc(p))
 		return -ENOMEM;
@@ -328,12 +336,14 @@ static void pool_free_layers(struct kv_pool *p)
 	kv_evict_free(p);
 	kv_policy_free(p);
 	kv_ghost_free(p);
-	kv_snap_free(p);
 	kv_data_free(p);
 	kv_follow_free(p);
 	kv_extents_deferred_free(p);
 	if (p->alloc.by_start)
 		kv_alloc_destroy(&p->alloc);
+	if (p->hot)
+		munmap(p->hot, p->ninodes * sizeof(*p->hot));
+	p->hot = NULL;
 }
 
 /*
@@ -344,9 +354,12 @@ static void pool_free_layers(struct kv_pool *p)
  */
 static int pool_check_records(struct kv_pool *p)
 {
+	uint8_t *bad = calloc(p->ninodes, 1);
 	uint64_t ino;
 	long checked;
 
+	if (!bad)
+		return -ENOMEM;
 	for (ino = KV_ROOT_INO + 1; ino < p->ninodes && !p->readonly; ino++) {
 		struct kv_inode *in = kv_inode(p, ino);
 
@@ -359,12 +372,14 @@ static int pool_check_records(struct kv_pool *p)
 			p->orphans_freed++;
 		}
 	}
-	checked =
-	    kv_check_records(&p->geo, p->inodes, p->base, p->be.path, !p->readonly, p->bad, NULL);
+	checked = kv_check_records(&p->geo, p->inodes, p->base, p->be.path, !p->readonly, bad, NULL);
+	for (ino = KV_ROOT_INO; checked > 0 && ino < p->ninodes; ino++)
+		p->hot[ino].bad = bad[ino];
+	free(bad);
 	if (checked < 0)
 		return (int)checked;
 	p->quarantined += (uint64_t)checked;
-	if (p->bad[KV_ROOT_INO]) {
+	if (p->hot[KV_ROOT_INO].bad) {
 		kv_log(KV_LOG_ERR,
 		       "pool %s: the root directory record is damaged; a read-write mount "
 		       "repairs it",
@@ -418,7 +433,7 @@ static int pool_link_records(struct kv_pool *p, uint32_t *lru, uint64_t *nlru)
 		struct kv_inode *in = kv_inode(p, ino);
 
 		kv_snap_commit(p, ino);
-		if (in->state != KV_INODE_LIVE || p->bad[ino])
+		if (in->state != KV_INODE_LIVE || p->hot[ino].bad)
 			continue; /* read-only: orphans, reservations, bad records stay out */
 		if (note_used(in, &used, &nused))
 			goto out;

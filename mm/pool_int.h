@@ -74,6 +74,27 @@ struct kv_hslot {
 };
 #define KV_NONE 0u /* "no inode" in the DRAM link arrays: record 0 is never used */
 
+/*
+ * The DRAM words of one record that a lookup, a pin or an unpin reads or
+ * writes, one cache line a record. As separate arrays they were seven
+ * lines a block, each a DRAM miss at a million files; a batch of pins
+ * waits on the number of lines in flight, not on any one of them. Each
+ * field is its layer's alone, as the arrays were.
+ */
+struct kv_hot {
+	uint64_t sig; /* snap.c: signature of the extents and xattr extent the daemon gave */
+	/* holds.c: opens and pins, 64-bit: one handle pins millions a second */
+	uint64_t open_count, pin_count;
+	uint32_t kref; /* holds.c: the kernel's lookups */
+	uint32_t file_anchor; /* policy.c: the file's anchor (slot + 1, 0: none) */
+	uint8_t bad; /* snap.c: quarantined: EIO until the next open checks it again */
+	uint8_t dirty; /* data.c: KV_DIRTY_*: why the record has no checksum yet */
+	/* data.c: written through the mount since a writer last closed it: no fast-path lookup finds it */
+	uint8_t unflushed;
+	uint8_t in_lru; /* lru.c: in its anchor's set */
+} __attribute__((aligned(64)));
+_Static_assert(sizeof(struct kv_hot) == 64, "one line a record");
+
 struct kv_pool {
 	/* pool.c: the mapping and its checked geometry, the allocator built at open */
 	struct kv_backend be;
@@ -84,6 +105,7 @@ struct kv_pool {
 	uint64_t ninodes;
 	bool readonly;
 	struct kv_alloc alloc;
+	struct kv_hot *hot; /* ninodes of them (pool.c allocates, the layers own the fields) */
 
 	/* Metadata: the index, the journal, the references. */
 	pthread_mutex_t lock;
@@ -115,11 +137,10 @@ struct kv_pool {
 	/* lru.c: lists of files nobody holds, one per anchor (ends in struct kv_anchor) */
 	uint32_t *lru_seq; /* membership number: bumped each time a file joins a set */
 	int64_t lru_stamp; /* the latest stamp given (lru.c) */
-	uint8_t *in_lru;
 	/* policy.c: anchor slots, a directory's own slot, a file's anchor (slot + 1, 0: none) */
 	struct kv_anchor *anchors;
 	uint32_t nanchors, anchors_cap;
-	uint32_t *anchor_idx, *file_anchor;
+	uint32_t *anchor_idx;
 	/*
 	 * holds.c: directories eviction emptied that the kernel still knows
 	 * (ORPHAN records); set by evict.c, cleared by ghost.c's revival
@@ -147,9 +168,6 @@ struct kv_pool {
 	uint32_t alias_next;
 	/* made anew from a ghost: has an alias (cleared by evict.c's constructor) */
 	uint8_t *recreated;
-	/* holds.c: the kernel's lookups, opens and pins */
-	uint32_t *kref;
-	uint64_t *open_count, *pin_count; /* 64-bit: one handle pins millions a second */
 	/* holds.c: free records */
 	uint32_t *free_ino;
 	uint64_t nfree_ino;
@@ -159,8 +177,6 @@ struct kv_pool {
 	uint64_t nreclaim;
 	uint64_t *kref_debt; /* kernel lookups of a reused record's earlier life */
 	/* snap.c: distrust of the shared pool, DRAM copies of what the index needs */
-	uint8_t *bad; /* quarantined: EIO until the next open checks it again */
-	uint64_t *sig; /* signature of the extents and xattr extent the daemon gave */
 	uint64_t sig_key; /* the signatures' key, drawn at open (snap.c) */
 	uint32_t *dparent; /* index.c: parent, as linked in the child list */
 	/* index.c: full name hash, as inserted: removal never rehashes the pool's name */
@@ -169,10 +185,7 @@ struct kv_pool {
 	 * data.c: changes since the record's checksum, and a change count
 	 * (cleared for a new record by evict.c's constructor)
 	 */
-	uint8_t *dirty; /* KV_DIRTY_*: why the record has no checksum yet */
 	uint32_t *wgen;
-	/* written through the mount since a writer last closed it: no fast-path lookup finds it */
-	uint8_t *unflushed;
 	/* data.c: committed blocks waiting for their checksum, a ring of ninodes */
 	uint32_t *sumq;
 	uint64_t sumq_head, sumq_tail;
@@ -269,8 +282,8 @@ static inline struct kv_inode *kv_inode(struct kv_pool *p, uint64_t ino)
 
 /*
  * Start loading what pinning or unpinning @ino reads and writes: the
- * record's first two lines and its per-record words (one line each, in as
- * many arrays). A batch calls it some files ahead: its misses overlap.
+ * record's first two lines and its DRAM words (struct kv_hot). A batch
+ * calls it some files ahead: its misses overlap.
  */
 static inline void kv_prefetch_record(struct kv_pool *p, uint64_t ino)
 {
@@ -278,13 +291,28 @@ static inline void kv_prefetch_record(struct kv_pool *p, uint64_t ino)
 
 	__builtin_prefetch(in, 1);
 	__builtin_prefetch(in + 64, 1);
-	__builtin_prefetch(&p->sig[ino]);
-	__builtin_prefetch(&p->bad[ino]);
-	__builtin_prefetch(&p->unflushed[ino]);
-	__builtin_prefetch(&p->open_count[ino]);
-	__builtin_prefetch(&p->pin_count[ino], 1);
-	__builtin_prefetch(&p->file_anchor[ino]);
-	__builtin_prefetch(&p->in_lru[ino], 1);
+	__builtin_prefetch(&p->hot[ino], 1);
+}
+
+/*
+ * Start loading what a lookup hit on @ino reads and writes besides its name
+ * (index.c fetches that): the record's first two lines (attributes, the use
+ * stamp), the kernel's lookup count and the file's policy anchor. Each is a
+ * DRAM miss of its own at a million files; issued together they overlap.
+ */
+/*
+ * Start loading what a lookup hit on @ino reads and writes besides its name
+ * (index.c fetches that): the record's first two lines (attributes, the use
+ * stamp) and its DRAM words. Each is a miss at a million files; issued
+ * together they overlap.
+ */
+static inline void kv_prefetch_hit(struct kv_pool *p, uint64_t ino)
+{
+	const char *in = (const char *)kv_inode(p, ino);
+
+	__builtin_prefetch(in);
+	__builtin_prefetch(in + 64, 1);
+	__builtin_prefetch(&p->hot[ino], 1);
 }
 
 static inline bool kv_ino_valid(const struct kv_pool *p, uint64_t ino)
@@ -300,7 +328,7 @@ static inline bool kv_is_dir(const struct kv_inode *in)
 /* Open, mapped or pinned: never evicted, data kept. */
 static inline bool kv_held(const struct kv_pool *p, uint64_t ino)
 {
-	return p->open_count[ino] || p->pin_count[ino];
+	return p->hot[ino].open_count || p->hot[ino].pin_count;
 }
 
 static inline pthread_rwlock_t *kv_stripe(struct kv_pool *p, uint64_t ino)

@@ -58,7 +58,7 @@ void kv_snap_commit(struct kv_pool *p, uint64_t ino)
 	const struct kv_inode *in = kv_inode(p, ino);
 	uint16_t n = in->extent_count;
 
-	p->sig[ino] = ext_sig(p->sig_key, n > KV_INLINE_EXTENTS ? 0 : n, in->ext, in->xattr_off,
+	p->hot[ino].sig = ext_sig(p->sig_key, n > KV_INLINE_EXTENTS ? 0 : n, in->ext, in->xattr_off,
 			      n > KV_INLINE_EXTENTS ? UINT32_MAX : in->xattr_len);
 	if (p->up.changed) /* a leader's new extents: the followers take them too */
 		p->up.changed(p, ino);
@@ -66,14 +66,14 @@ void kv_snap_commit(struct kv_pool *p, uint64_t ino)
 
 void kv_snap_commit_empty(struct kv_pool *p, uint64_t ino)
 {
-	p->sig[ino] = ext_sig(p->sig_key, 0, NULL, 0, 0);
+	p->hot[ino].sig = ext_sig(p->sig_key, 0, NULL, 0, 0);
 	if (p->up.changed)
 		p->up.changed(p, ino);
 }
 
 void kv_quarantine(struct kv_pool *p, uint64_t ino, const char *why)
 {
-	if (__atomic_exchange_n(&p->bad[ino], 1, __ATOMIC_RELAXED))
+	if (__atomic_exchange_n(&p->hot[ino].bad, 1, __ATOMIC_RELAXED))
 		return;
 	atomic_fetch_add(&p->quarantined, 1);
 	kv_log(KV_LOG_ERR,
@@ -84,7 +84,7 @@ void kv_quarantine(struct kv_pool *p, uint64_t ino, const char *why)
 
 bool kv_quarantined(const struct kv_pool *p, uint64_t ino)
 {
-	return __atomic_load_n(&p->bad[ino], __ATOMIC_RELAXED);
+	return __atomic_load_n(&p->hot[ino].bad, __ATOMIC_RELAXED);
 }
 
 /* Copy and check what kv_snap_take() checks, but the signature. Return: NULL or why not. */
@@ -129,7 +129,7 @@ int kv_snap_take(struct kv_pool *p, uint64_t ino, struct kv_snap *s)
 	if (kv_quarantined(p, ino))
 		return -EIO;
 	why = snap_copy(p, ino, s);
-	if (!why && ext_sig(p->sig_key, s->n, s->ext, s->xattr_off, s->xattr_len) != p->sig[ino])
+	if (!why && ext_sig(p->sig_key, s->n, s->ext, s->xattr_off, s->xattr_len) != p->hot[ino].sig)
 		why = "has extents the daemon did not give it";
 	if (why) {
 		kv_quarantine(p, ino, why);
@@ -140,16 +140,8 @@ int kv_snap_take(struct kv_pool *p, uint64_t ino, struct kv_snap *s)
 
 int kv_snap_alloc(struct kv_pool *p)
 {
-	if (!KV_ALLOC_ARRAY(p, bad, p->ninodes) || !KV_ALLOC_ARRAY(p, sig, p->ninodes))
-		return -ENOMEM;
 	/* without the entropy pool a time and an address still differ between opens */
 	if (getrandom(&p->sig_key, sizeof(p->sig_key), GRND_NONBLOCK) != sizeof(p->sig_key))
-		p->sig_key = (uint64_t)kv_now_ns() ^ (uint64_t)(uintptr_t)p->sig;
+		p->sig_key = (uint64_t)kv_now_ns() ^ (uint64_t)(uintptr_t)p->hot;
 	return 0;
-}
-
-void kv_snap_free(struct kv_pool *p)
-{
-	free(p->bad);
-	free(p->sig);
 }

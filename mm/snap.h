@@ -29,8 +29,7 @@ void kv_snap_commit_empty(struct kv_pool *p, uint64_t ino);
 /* Mark a record bad: EIO from now on; logged and counted once. */
 void kv_quarantine(struct kv_pool *p, uint64_t ino, const char *why);
 bool kv_quarantined(const struct kv_pool *p, uint64_t ino);
-/* kv_snap_alloc() - the signatures and quarantine marks of @p->ninodes records. Return: 0, -ENOMEM. */
+/* kv_snap_alloc() - draw the signatures' key (they and the marks are in p->hot). Return: 0. */
 int kv_snap_alloc(struct kv_pool *p);
-void kv_snap_free(struct kv_pool *p);
 
 #endif /* KVFS_MM_SNAP_H */
