@@ -310,17 +310,43 @@ int kv_pool_mkfs(const char *path, uint64_t size, uint64_t inode_count, bool for
 
 /* --- build the DRAM state at open: pool.c composes the layers --- */
 
+#define KV_HUGE (2ul << 20)
+
+/*
+ * Zeroed DRAM of @bytes on 2 MiB boundaries, huge pages asked for (a hint):
+ * a mapping that is not aligned gets small pages at both ends, and a table
+ * read at random pays a TLB miss a line there. Return: it, or NULL.
+ */
+static void *kv_map_huge(size_t bytes)
+{
+	size_t len = (bytes + KV_HUGE - 1) & ~(KV_HUGE - 1);
+	uint8_t *m = mmap(NULL, len + KV_HUGE, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	uint8_t *a;
+
+	if (m == MAP_FAILED)
+		return NULL;
+	a = (uint8_t *)(((uintptr_t)m + KV_HUGE - 1) & ~(uintptr_t)(KV_HUGE - 1));
+	if (a > m)
+		munmap(m, (size_t)(a - m));
+	if (a + len < m + len + KV_HUGE)
+		munmap(a + len, (size_t)(m + len + KV_HUGE - (a + len)));
+	madvise(a, len, MADV_HUGEPAGE);
+	return a;
+}
+
+static void kv_unmap_huge(void *a, size_t bytes)
+{
+	if (a)
+		munmap(a, (bytes + KV_HUGE - 1) & ~(KV_HUGE - 1));
+}
+
 /* Each layer's DRAM arrays for @p->ninodes records. Return: 0, -ENOMEM. */
 static int pool_alloc_layers(struct kv_pool *p)
 {
-	/* page-aligned, so line-aligned: each record's words are one line */
-	p->hot = mmap(NULL, p->ninodes * sizeof(*p->hot), PROT_READ | PROT_WRITE,
-		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p->hot == MAP_FAILED) {
-		p->hot = NULL;
+	p->hot = kv_map_huge(p->ninodes * sizeof(*p->hot));
+	if (!p->hot)
 		return -ENOMEM;
-	}
-	madvise(p->hot, p->ninodes * sizeof(*p->hot), MADV_HUGEPAGE); /* a hint, as kv_calloc_array's */
 	if (kv_index_alloc(p) || kv_lru_alloc(p) || kv_holds_alloc(p) || kv_snap_alloc(p) ||
 	    kv_data_alloc(p) || kv_policy_alloc(p) || kv_ghost_alloc(p))
 		return -ENOMEM;
@@ -341,8 +367,7 @@ static void pool_free_layers(struct kv_pool *p)
 	kv_extents_deferred_free(p);
 	if (p->alloc.by_start)
 		kv_alloc_destroy(&p->alloc);
-	if (p->hot)
-		munmap(p->hot, p->ninodes * sizeof(*p->hot));
+	kv_unmap_huge(p->hot, p->ninodes * sizeof(*p->hot));
 	p->hot = NULL;
 }
 
