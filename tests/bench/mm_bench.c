@@ -105,12 +105,16 @@ static int measure(const char *path, uint64_t files, struct row *r)
 		volatile uint64_t sink = 0;
 		uint64_t idx = 1;
 
-		/* touched first: untouched pages would all read the one shared zero page */
-		memset(tab, 0, files * 512);
+		/*
+		 * Touched first, and not with zeros: the compiler makes malloc() and
+		 * memset(0) one calloc(), whose untouched pages are all the one
+		 * shared zero page (the reference then timed a cached page, not DRAM).
+		 */
+		memset(tab, 2, files * 512);
 		/* each read's address depends on the previous read, as a lookup's do */
-		/* a full-period 64-bit LCG: (idx * 7919 + 1) % files cycled through a few records */
+		/* a full-period 64-bit LCG (the byte read, 2, keeps its increment odd) */
 		r->touch = MEDIAN5(for (uint64_t j = 0; j < probes; j++) idx =
-				       idx * 6364136223846793005ull + 1442695040888963407ull +
+				       idx * 6364136223846793005ull + 1442695040888963405ull +
 				       tab[((idx >> 24) % files) * 512 + 8];
 				   , (double)probes);
 		sink = idx;
