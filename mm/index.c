@@ -9,6 +9,7 @@
  * directories ghost.c's. Nothing here writes the pool. Caller holds p->lock.
  */
 #include "extents.h"
+#include "hex.h"
 #include "index.h"
 #include "lru.h"
 #include "pool_int.h"
@@ -84,22 +85,26 @@ int kv_index_check_name(const char *name, size_t len)
  * about two DRAM misses however many files there are. Deletion shifts the
  * run back (no tombstones); the table is sized for a load of at most 2/3.
  */
-static void hash_insert_h(struct kv_pool *p, uint64_t ino, uint64_t h)
+/* @ino under the name and parent of @in (its record, or a follower's checked copy of it). */
+static void hash_insert_h(struct kv_pool *p, uint64_t ino, const struct kv_inode *in)
 {
+	uint64_t h = kv_index_name_hash((const char *)in->name, in->name_len, in->parent);
 	uint64_t i = h & p->hmask;
+	struct kv_hot *hot = &p->hot[ino];
 
 	while (p->htab[i].ino)
 		i = (i + 1) & p->hmask;
 	p->htab[i].hash = h;
 	p->htab[i].ino = ino;
 	p->hkey[ino] = h;
+	hot->parent = (uint32_t)in->parent;
+	hot->hexname = in->name_len == 32 && in->parent <= UINT32_MAX &&
+		       kv_unhex32(in->name, hot->name16);
 }
 
 void kv_index_hash_insert(struct kv_pool *p, uint64_t ino)
 {
-	struct kv_inode *in = kv_inode(p, ino);
-
-	hash_insert_h(p, ino, kv_index_name_hash((const char *)in->name, in->name_len, in->parent));
+	hash_insert_h(p, ino, kv_inode(p, ino));
 }
 
 /* By the hash it went in with, not by the record's name: the pool may have changed that. */
@@ -124,6 +129,19 @@ void kv_index_hash_remove(struct kv_pool *p, uint64_t ino)
 	p->htab[i].hash = 0;
 }
 
+/*
+ * Whether indexed @ino is (@parent, @name): a block's name is compared in
+ * DRAM (struct kv_hot, which a hit reads anyway), any other in the record.
+ */
+static bool slot_is(struct kv_pool *p, uint64_t ino, uint64_t parent, const char *name, size_t len)
+{
+	const struct kv_hot *hot = &p->hot[ino];
+
+	if (hot->hexname)
+		return len == 32 && hot->parent == parent && kv_hex16_eq(hot->name16, name);
+	return name_eq(kv_inode(p, ino), parent, name, len);
+}
+
 static uint64_t hash_find_h(struct kv_pool *p, uint64_t h, uint64_t parent, const char *name,
 			    size_t len)
 {
@@ -136,9 +154,11 @@ static uint64_t hash_find_h(struct kv_pool *p, uint64_t h, uint64_t parent, cons
 
 			/* the lines a hit reads, at once rather than each after the last */
 			kv_prefetch_hit(p, ino);
-			__builtin_prefetch(in->name);
-			__builtin_prefetch(in->name + len - 1);
-			if (name_eq(in, parent, name, len))
+			if (len != 32) { /* not a block's name: the record's name is compared */
+				__builtin_prefetch(in->name);
+				__builtin_prefetch(in->name + len - 1);
+			}
+			if (slot_is(p, ino, parent, name, len))
 				return ino;
 		}
 	return KV_NONE;
@@ -218,10 +238,7 @@ void kv_index_prefetch_inode(struct kv_pool *p, uint64_t h)
 	uint64_t i;
 
 	for (i = h & p->hmask; p->htab[i].ino; i = (i + 1) & p->hmask)
-		if (p->htab[i].hash == h) {
-			const struct kv_inode *in = kv_inode(p, p->htab[i].ino);
-
-			__builtin_prefetch(in->name);
+		if (p->htab[i].hash == h) { /* a block's name is compared in struct kv_hot */
 			kv_prefetch_record(p, p->htab[i].ino);
 			return;
 		}
@@ -337,7 +354,7 @@ void kv_index_list_empty_dirs(struct kv_pool *p)
 
 void kv_index_add_copy(struct kv_pool *p, uint64_t ino, const struct kv_inode *in)
 {
-	hash_insert_h(p, ino, kv_index_name_hash((const char *)in->name, in->name_len, in->parent));
+	hash_insert_h(p, ino, in);
 	child_add_as(p, in->parent, ino, kv_is_dir(in));
 	if (kv_is_dir(in)) {
 		p->dirs++;

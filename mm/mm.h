@@ -16,12 +16,13 @@
  * only headers of layers below it); where a lower layer must have a higher
  * one act, it calls through a pointer pool.c sets at open (p->up.seal).
  * No mm/ file includes a header of fs/ or gpu/, and fs/ sees mm/ through
- * this header (and log.h), never through the
+ * this header (and log.h, hex.h), never through the
  * layers' own headers. tests/check-layers.sh checks the #include lines
  * (its order is this one); the build compiles mm/ with -Imm -Iinclude only.
  *
  *   layout.h                 the on-pool format (no code)
  *   log.h, log.c             kv_log()
+ *   hex.h                    block names: 16 bytes as 32 hex digits (no state)
  *   coherence.h, coherence.c flush/invalidate of shared pool memory (cluster mode)
  *   check.h, check.c         the checks of pool bytes shared by open and fsck
  *   alloc.h, alloc.c         the extent allocator of the data area

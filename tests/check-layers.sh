@@ -5,7 +5,7 @@
 # of mm/mm.h writes down: no mm/ file includes a header of fs/ or gpu/, no
 # mm/ file includes the header of a layer above its own (a header: only
 # headers of layers below it), every mm/ file belongs to a layer of the
-# order, and fs/ reaches mm/ through mm.h (and log.h), never through its
+# order, and fs/ reaches mm/ through mm.h (and log.h, hex.h), never through its
 # private headers nor the on-pool format (layout.h: clients learn what they
 # need through the ctl file's INFO ioctl, the daemon through mm.h).
 # Reads only the #include lines. Usage: check-layers.sh [TOP] (default: the
@@ -51,10 +51,11 @@ bad=0
 # mm/'s layers, lowest first (keep in step with the top of mm/mm.h). A
 # layer is its files' stem: lru.h and lru.c are layer lru; backend_*.c are
 # backend's, data_*.c data's.
-order=(layout log coherence check alloc backend mm pool_int snap journal extents xattr lru index policy
+order=(layout log hex coherence check alloc backend mm pool_int snap journal extents xattr lru index policy
        ghost holds nodes evict namespace data attr batch follow pool fsck)
 # what fs/ may include of mm/
-mm_public=' mm.h log.h coherence.h ' # coherence.h: every reader and writer of shared pool bytes
+# coherence.h: every reader and writer of shared pool bytes; hex.h: libkvfs names blocks as the index keeps them
+mm_public=' mm.h log.h hex.h coherence.h '
 
 rank() { # file -> the place of its layer in $order, or -1
 	local stem i

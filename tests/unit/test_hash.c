@@ -13,6 +13,7 @@
 #include <string.h>
 #include <xxhash.h>
 
+#include "hex.h"
 #include "kvfs.h"
 
 static void test_vectors(void **state)
@@ -149,6 +150,40 @@ static void test_name_digits(void **state)
 		}
 }
 
+/*
+ * The index's compare of a block's name (mm/hex.h): the bytes back from
+ * their digits, lowercase only; equal to their own digits and to no name
+ * one character off, at any position, whatever the character.
+ */
+static void test_index_name_compare(void **state)
+{
+	char name[KVFS_HASH_NAME_LEN + 1], other[32];
+	uint8_t back[16];
+	kvfs_hash_t h;
+	int pos, c, i, k;
+
+	(void)state;
+	for (k = 0; k < 64; k++) {
+		for (i = 0; i < 16; i++)
+			h.b[i] = (uint8_t)(k * 37 + i * 91 + (k >> 2));
+		kvfs_hash_name(&h, name);
+		assert_true(kv_unhex32((const uint8_t *)name, back));
+		assert_memory_equal(back, h.b, 16);
+		assert_true(kv_hex16_eq(h.b, name));
+		for (pos = 0; pos < 32; pos++)
+			for (c = 1; c < 256; c++) {
+				memcpy(other, name, 32);
+				if ((char)c == name[pos])
+					continue;
+				other[pos] = (char)c;
+				assert_false(kv_hex16_eq(h.b, other));
+				/* only the 16 lowercase digits make a block's name */
+				assert_int_equal(kv_unhex32((const uint8_t *)other, back),
+						 (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'));
+			}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -156,6 +191,7 @@ int main(void)
 		cmocka_unit_test(test_chain_rule),
 		cmocka_unit_test(test_prefix_property_and_input),
 		cmocka_unit_test(test_name_digits),
+		cmocka_unit_test(test_index_name_compare),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

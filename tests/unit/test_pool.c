@@ -393,6 +393,80 @@ static void test_names(void **state)
 	assert_int_equal(kv_pool_fsck(path), 0);
 }
 
+/*
+ * Block names (32 lowercase hex digits) are compared in DRAM, every other
+ * name in its record: each kind is found by its own name only, in its own
+ * directory, across renames from one kind to the other, a reopen, and a
+ * record whose name in the pool was changed behind the daemon's back.
+ */
+static void test_block_names(void **state)
+{
+	static const char blk[] = "0123456789abcdef0123456789abcdef";
+	struct kv_pool *p;
+	struct kv_attr d1, d2, a, b, c, u, g, x;
+	struct kv_extent e;
+	char upper[33], near[33], odd[33];
+	uint64_t replaced;
+	int i;
+
+	assert_int_equal(kv_pool_mkfs(path, 64 << 20, 0, false), 0);
+	p = open_pool();
+	assert_int_equal(kv_create(p, KV_ROOT_INO, "d1", 2, S_IFDIR | 0755, 0, 0, &d1), 0);
+	assert_int_equal(kv_create(p, KV_ROOT_INO, "d2", 2, S_IFDIR | 0755, 0, 0, &d2), 0);
+	assert_int_equal(kv_create(p, d1.ino, blk, 32, S_IFREG | 0644, 0, 0, &a), 0);
+	assert_int_equal(kv_create(p, d2.ino, blk, 32, S_IFREG | 0644, 0, 0, &b), 0);
+	/* the same digits in capitals: another name, and no block's */
+	for (i = 0; i < 32; i++)
+		upper[i] = (char)(blk[i] >= 'a' ? blk[i] - 'a' + 'A' : blk[i]);
+	assert_int_equal(kv_lookup(p, d1.ino, upper, 32, &x), -ENOENT);
+	assert_int_equal(kv_create(p, d1.ino, upper, 32, S_IFREG | 0644, 0, 0, &u), 0);
+	/* one digit off, and 32 characters that are not all digits */
+	memcpy(near, blk, 32);
+	near[31] = 'e';
+	assert_int_equal(kv_lookup(p, d1.ino, near, 32, &x), -ENOENT);
+	memcpy(odd, blk, 32);
+	odd[0] = 'g';
+	assert_int_equal(kv_create(p, d1.ino, odd, 32, S_IFREG | 0644, 0, 0, &g), 0);
+	assert_int_equal(kv_lookup(p, d1.ino, blk, 32, &x), 0);
+	assert_int_equal(x.ino, a.ino);
+	assert_int_equal(kv_lookup(p, d2.ino, blk, 32, &x), 0);
+	assert_int_equal(x.ino, b.ino);
+	assert_int_equal(kv_lookup(p, d1.ino, upper, 32, &x), 0);
+	assert_int_equal(x.ino, u.ino);
+	assert_int_equal(kv_lookup(p, d1.ino, odd, 32, &x), 0);
+	assert_int_equal(x.ino, g.ino);
+	assert_int_equal(kv_lookup_pin(p, d2.ino, blk, 32, &x, &e), 0);
+	assert_int_equal(x.ino, b.ino);
+	kv_unpin(p, b.ino);
+	/* a block's name renamed to another kind and back, across directories */
+	assert_int_equal(kv_rename(p, d1.ino, blk, 32, d1.ino, "plain", 5, 0, &replaced), 0);
+	assert_int_equal(kv_lookup(p, d1.ino, blk, 32, &x), -ENOENT);
+	assert_int_equal(kv_lookup(p, d1.ino, "plain", 5, &x), 0);
+	assert_int_equal(x.ino, a.ino);
+	assert_int_equal(kv_rename(p, d1.ino, "plain", 5, d2.ino, near, 32, 0, &replaced), 0);
+	assert_int_equal(kv_lookup(p, d2.ino, near, 32, &x), 0);
+	assert_int_equal(x.ino, a.ino);
+	assert_int_equal(kv_lookup(p, d1.ino, near, 32, &x), -ENOENT);
+	assert_int_equal(kv_lookup(p, d1.ino, "plain", 5, &x), -ENOENT);
+	/* renamed over another block: the victim's name finds the one renamed */
+	assert_int_equal(kv_rename(p, d2.ino, near, 32, d2.ino, blk, 32, 0, &replaced), 0);
+	assert_int_equal(replaced, b.ino);
+	assert_int_equal(kv_lookup(p, d2.ino, blk, 32, &x), 0);
+	assert_int_equal(x.ino, a.ino);
+	assert_int_equal(kv_lookup(p, d2.ino, near, 32, &c), -ENOENT);
+	kv_pool_close(p);
+	p = open_pool(); /* rebuilt from the records */
+	assert_int_equal(kv_lookup(p, d2.ino, blk, 32, &x), 0);
+	assert_int_equal(x.ino, a.ino);
+	assert_int_equal(kv_lookup(p, d1.ino, blk, 32, &x), -ENOENT);
+	assert_int_equal(kv_lookup(p, d1.ino, upper, 32, &x), 0);
+	assert_int_equal(x.ino, u.ino);
+	assert_int_equal(kv_lookup(p, d1.ino, odd, 32, &x), 0);
+	assert_int_equal(x.ino, g.ino);
+	kv_pool_close(p);
+	assert_int_equal(kv_pool_fsck(path), 0);
+}
+
 static void fill(uint8_t *buf, size_t n, unsigned seed)
 {
 	size_t i;
@@ -979,6 +1053,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dax_discovery, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dax_mkfs_probe, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_names, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_block_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_data, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_appends, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_xattrs, setup, teardown),
