@@ -166,6 +166,8 @@ ok "held empty files stop at the share, not at the last record ($(cat "$WORK/ope
 owner_creates_then_release
 eventually test "$(find "$MNT/u/empty" -type f | wc -l)" -gt 0
 rm -rf "$MNT/u/empty"
+# its releases reach the daemon after its exit: its share is free once they have
+eventually stat_is held_files 0
 ctl_attack pins
 ok "pins of 1-byte files stop at the share too ($(cat "$WORK/pins.out"))" \
 	grep -q "^ok" "$WORK/pins.out"
