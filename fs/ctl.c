@@ -250,6 +250,8 @@ int kv_ctl_lookup(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_ioc_h
 	/* the pool's owner has no share to keep within: its charge is added once */
 	bool owner = s->user->uid == d->pool_owner;
 	uint64_t owner_bytes = 0;
+	/* where the next block's pin entry is if this prefix was pinned before (pin order) */
+	size_t next = SIZE_MAX;
 	int err, rc = kv_ctl_check_head(d, hd, KVFS_IOC_LOOKUP_MAX, c, X_OK, &ns);
 
 	if (rc)
@@ -270,13 +272,18 @@ int kv_ctl_lookup(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_ioc_h
 		    owner || a->size >= d->user_min_charge ? a->size : d->user_min_charge;
 		struct kv_pin *p;
 
-		/* the pin table costs two dependent DRAM misses a block: overlap them */
-		if (i + 16 < found)
+		/*
+		 * A probe of the pin table is two dependent misses a block (the
+		 * handle's last call ran on another core): overlap them, unless the
+		 * entries come in pin order, read one after the other
+		 */
+		if (next >= s->pins.n && i + 16 < found)
 			kv_pins_prefetch(&s->pins, dir, item[i + 16].hash, false);
-		if (i + 8 < found)
+		if (next >= s->pins.n && i + 8 < found)
 			kv_pins_prefetch(&s->pins, dir, item[i + 8].hash, true);
 		rc = kv_may_access(c, a, R_OK);
-		p = rc ? NULL : kv_pins_find(&s->pins, dir, h, false, a->ino);
+		p = rc ? NULL : kv_pins_find_at(&s->pins, next, dir, h, a->ino);
+		next = p ? (size_t)(p - s->pins.pin) + 1 : SIZE_MAX;
 		if (!rc && (!p || !p->count)) { /* a handle's share counts each block once */
 			if (owner)
 				owner_bytes += cost;

@@ -44,6 +44,14 @@ struct kv_pin *kv_pins_find(struct kv_pins *t, uint64_t dir, const uint8_t h[16]
 			    uint64_t ino);
 
 /**
+ * kv_pins_find_at() - kv_pins_find(@t, @dir, @h, false, @ino), trying entry
+ * @at first: a prefix pinned again finds its entries in pin order, one after
+ * the other, without a probe of the slots. Return: as kv_pins_find().
+ */
+struct kv_pin *kv_pins_find_at(struct kv_pins *t, size_t at, uint64_t dir, const uint8_t h[16],
+			       uint64_t ino);
+
+/**
  * kv_pins_prefetch() - start loading what kv_pins_find() of (@dir, @h) will
  * read first: its slot, or (@entry, once the slot is in cache) the entry
  * the slot names. A hint only; it changes nothing.

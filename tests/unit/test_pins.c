@@ -139,6 +139,63 @@ static void test_unpin_batch(void **state)
 	kv_pins_free(&t);
 }
 
+/*
+ * A prefix pinned again: kv_pins_find_at() takes the entry at the place
+ * given when it is the one (name and inode), and finds it anywhere else
+ * when not; an unpin in pin order, in the reverse order, or of a name pinned
+ * for two inodes takes each pin it names, the same as kv_pins_find().
+ */
+static void test_pin_order(void **state)
+{
+	enum { N = 100 };
+	struct kv_pins t = { 0 };
+	uint8_t h[N][16], rev[N][16];
+	struct kv_pin *taken[N];
+	bool last[N];
+	uint64_t i;
+
+	for (i = 0; i < N; i++) {
+		hash_of(1000 + i, h[i]);
+		memcpy(rev[N - 1 - i], h[i], 16);
+		assert_int_equal(kv_pins_add(&t, 5, h[i], 500 + i, 1), 0);
+	}
+	for (i = 0; i < N; i++) {
+		assert_ptr_equal(kv_pins_find_at(&t, i, 5, h[i], 500 + i), &t.pin[i]);
+		/* the place of another block, past the end, another inode, namespace */
+		assert_ptr_equal(kv_pins_find_at(&t, (i + 1) % N, 5, h[i], 500 + i), &t.pin[i]);
+		assert_ptr_equal(kv_pins_find_at(&t, SIZE_MAX, 5, h[i], 500 + i), &t.pin[i]);
+		assert_null(kv_pins_find_at(&t, i, 5, h[i], 501 + i));
+		assert_null(kv_pins_find_at(&t, i, 6, h[i], 500 + i));
+	}
+	/* in pin order, then again after a revival of each, then in the reverse order */
+	assert_int_equal(kv_pins_unpin(&t, 5, (const uint8_t(*)[16])h, N, taken, last), 0);
+	for (i = 0; i < N; i++) {
+		assert_ptr_equal(taken[i], &t.pin[i]);
+		assert_true(last[i]);
+		assert_true(kv_pins_get(&t, kv_pins_find_at(&t, i, 5, h[i], 500 + i), 1));
+	}
+	assert_int_equal(kv_pins_unpin(&t, 5, (const uint8_t(*)[16])rev, N, taken, last), 0);
+	for (i = 0; i < N; i++)
+		assert_ptr_equal(taken[i], &t.pin[N - 1 - i]);
+	assert_int_equal(t.live, 0);
+	/* all unpinned: one more is refused, nothing changes */
+	assert_int_equal(kv_pins_unpin(&t, 5, (const uint8_t(*)[16])h, 2, taken, last), -EINVAL);
+	assert_int_equal(t.pin[0].count, 0);
+	/* a name pinned for two inodes (a block replaced): two unpins take both */
+	assert_true(kv_pins_get(&t, &t.pin[1], 1));
+	assert_int_equal(kv_pins_add(&t, 5, h[1], 900, 1), 0);
+	assert_ptr_equal(kv_pins_find_at(&t, 1, 5, h[1], 900), &t.pin[N]);
+	assert_ptr_equal(kv_pins_find_at(&t, N, 5, h[1], 500 + 1), &t.pin[1]);
+	assert_int_equal(kv_pins_unpin(&t, 5, (const uint8_t(*)[16])h, 2, taken, last), -EINVAL);
+	memcpy(rev[0], h[1], 16);
+	memcpy(rev[1], h[1], 16);
+	assert_int_equal(kv_pins_unpin(&t, 5, (const uint8_t(*)[16])rev, 2, taken, last), 0);
+	assert_ptr_not_equal(taken[0], taken[1]);
+	assert_int_equal(t.pin[1].count + t.pin[N].count, 0);
+	assert_int_equal(t.live, 0);
+	kv_pins_free(&t);
+}
+
 static void test_compact_keeps_order(void **state)
 {
 	struct kv_pins t = { 0 };
@@ -250,6 +307,7 @@ int main(void)
 		cmocka_unit_test(test_two_inodes_one_name),
 		cmocka_unit_test(test_revive),
 		cmocka_unit_test(test_unpin_batch),
+		cmocka_unit_test(test_pin_order),
 		cmocka_unit_test(test_compact_keeps_order),
 		cmocka_unit_test(test_compact_threshold),
 		cmocka_unit_test(test_growth),
