@@ -48,6 +48,14 @@ struct kv_pin *kv_pins_find(struct kv_pins *t, uint64_t dir, const uint8_t h[16]
 	return NULL;
 }
 
+/* Entry @at when it is a counted pin of (@dir, @h), else NULL. */
+static struct kv_pin *counted_at(struct kv_pins *t, size_t at, uint64_t dir, const uint8_t h[16])
+{
+	if (at < t->n && t->pin[at].count && t->pin[at].dir == dir && same_hash(t->pin[at].hash, h))
+		return &t->pin[at];
+	return NULL;
+}
+
 struct kv_pin *kv_pins_find_at(struct kv_pins *t, size_t at, uint64_t dir, const uint8_t h[16],
 			       uint64_t ino)
 {
@@ -163,7 +171,8 @@ bool kv_pins_put(struct kv_pins *t, struct kv_pin *p)
 int kv_pins_unpin(struct kv_pins *t, uint64_t dir, const uint8_t (*h)[16], uint32_t n,
 		  struct kv_pin **taken, bool *last)
 {
-	size_t next = SIZE_MAX; /* a prefix pinned in one call: its entries in pin order */
+	/* a prefix pinned in one call: its entries in pin order (unpins come last first) */
+	size_t at = SIZE_MAX;
 	uint32_t i;
 
 	/* take the counts down, and put them back if one is not pinned */
@@ -171,17 +180,17 @@ int kv_pins_unpin(struct kv_pins *t, uint64_t dir, const uint8_t (*h)[16], uint3
 		struct kv_pin *p;
 
 		/* two dependent misses a block (slot, then entry): overlap them, as lookups do */
-		if (next >= t->n && i + 16 < n)
+		if (at >= t->n && i + 16 < n)
 			kv_pins_prefetch(t, dir, h[i + 16], false);
-		if (next >= t->n && i + 8 < n)
+		if (at >= t->n && i + 8 < n)
 			kv_pins_prefetch(t, dir, h[i + 8], true);
 		/* (any counted entry of the name will do: each is a pin of it this handle holds) */
-		if (next < t->n && t->pin[next].count && t->pin[next].dir == dir &&
-		    same_hash(t->pin[next].hash, h[i]))
-			p = &t->pin[next];
-		else
+		p = at < t->n ? counted_at(t, at - 1, dir, h[i]) : NULL;
+		if (!p && at < t->n)
+			p = counted_at(t, at + 1, dir, h[i]);
+		if (!p)
 			p = kv_pins_find(t, dir, h[i], true, 0);
-		next = p ? (size_t)(p - t->pin) + 1 : SIZE_MAX;
+		at = p ? (size_t)(p - t->pin) : SIZE_MAX;
 
 		if (!p) {
 			while (i-- > 0)
