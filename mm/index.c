@@ -80,12 +80,15 @@ int kv_index_check_name(const char *name, size_t len)
 
 /*
  * Open addressing with linear probing over (full 64-bit hash, inode) slots,
- * four to a cache line: a probe reads one line of this table, and an inode
- * record (its name) only when the whole hash matches, so a lookup costs
- * about two DRAM misses however many files there are. Deletion shifts the
- * run back (no tombstones); the table is sized for a load of at most 2/3.
+ * four to a cache line: a probe reads one line of this table, and the name
+ * only when the whole hash matches (a block's in struct kv_hot, any other in
+ * its record), so a lookup costs about two DRAM misses however many files
+ * there are. Deletion shifts the run back (no tombstones); the table is
+ * sized for a load of at most 2/3.
+ *
+ * hash_insert_h() indexes @ino under the name and parent of @in (its record,
+ * or a follower's checked copy of it).
  */
-/* @ino under the name and parent of @in (its record, or a follower's checked copy of it). */
 static void hash_insert_h(struct kv_pool *p, uint64_t ino, const struct kv_inode *in)
 {
 	uint64_t h = kv_index_name_hash((const char *)in->name, in->name_len, in->parent);
