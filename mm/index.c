@@ -101,6 +101,7 @@ static void hash_insert_h(struct kv_pool *p, uint64_t ino, const struct kv_inode
 	p->htab[i].ino = ino;
 	p->hkey[ino] = h;
 	hot->parent = (uint32_t)in->parent;
+	hot->gen = (uint32_t)in->gen;
 	hot->hexname = in->name_len == 32 && in->parent <= UINT32_MAX &&
 		       kv_unhex32(in->name, hot->name16);
 }
@@ -135,13 +136,18 @@ void kv_index_hash_remove(struct kv_pool *p, uint64_t ino)
 /*
  * Whether indexed @ino is (@parent, @name): a block's name is compared in
  * DRAM (struct kv_hot, which a hit reads anyway), any other in the record.
+ * A block's record must still be the generation indexed (its first line,
+ * which a hit reads too): a follower's view, until it follows the leader's
+ * reuse of the record for another file, then misses, as the name compare in
+ * the record did, rather than finding that file's extents unsigned (EIO).
  */
 static bool slot_is(struct kv_pool *p, uint64_t ino, uint64_t parent, const char *name, size_t len)
 {
 	const struct kv_hot *hot = &p->hot[ino];
 
 	if (hot->hexname)
-		return len == 32 && hot->parent == parent && kv_hex16_eq(hot->name16, name);
+		return len == 32 && hot->parent == parent && kv_hex16_eq(hot->name16, name) &&
+		       hot->gen == (uint32_t)__atomic_load_n(&kv_inode(p, ino)->gen, __ATOMIC_RELAXED);
 	return name_eq(kv_inode(p, ino), parent, name, len);
 }
 

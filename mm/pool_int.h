@@ -94,12 +94,14 @@ struct kv_hot {
 	uint8_t in_lru; /* lru.c: in its anchor's set */
 	/*
 	 * index.c: a block's name (32 lowercase hex digits) as its 16 bytes,
-	 * and its parent, as indexed: a lookup compares them here instead of
-	 * in the record's two lines of name (@hexname 0: another kind of name)
+	 * its parent and the record's generation, as indexed: a lookup compares
+	 * them here instead of in the record's two lines of name (@hexname 0:
+	 * another kind of name)
 	 */
 	uint8_t hexname;
 	uint32_t parent;
 	uint8_t name16[16];
+	uint32_t gen; /* low bits: a record reused for another file is another name */
 } __attribute__((aligned(64)));
 _Static_assert(sizeof(struct kv_hot) == 64, "one line a record");
 
