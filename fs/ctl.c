@@ -229,6 +229,52 @@ static int verify_pinned(struct kv_daemon *d, struct kv_ctl_state *s, const stru
 }
 
 /*
+ * The handle records pinned block @a, named @h in @dir: its entry (tried at
+ * *@next first, which then points past it) counts one more pin, or a new
+ * entry is added; *@at is the entry's index. The block's user is charged its
+ * cost the first time the handle holds it; the pool's owner has no share to
+ * keep within, and its charge adds up in *@owner_bytes, made once a call.
+ * Return: 0; -EACCES or -EDQUOT (the prefix ends here); -ENOSPC or -ENOMEM
+ * (no entry: the charge for this block is taken back).
+ */
+static int record_pin(struct kv_daemon *d, struct kv_ctl_state *s, struct kv_cred *c,
+		      uint64_t dir, const uint8_t *h, const struct kv_attr *a,
+		      uint64_t *owner_bytes, size_t *next, size_t *at)
+{
+	bool owner = s->user->uid == d->pool_owner;
+	/* another user holds a record too (access.c): at least user_min_charge */
+	uint64_t cost = owner || a->size >= d->user_min_charge ? a->size : d->user_min_charge;
+	struct kv_pin *p;
+	int rc = kv_may_access(c, a, R_OK);
+
+	p = rc ? NULL : kv_pins_find_at(&s->pins, *next, dir, h, a->ino);
+	*next = p ? (size_t)(p - s->pins.pin) + 1 : SIZE_MAX;
+	if (rc)
+		return rc;
+	if (!p || !p->count) { /* a handle's share counts each block once */
+		if (owner)
+			*owner_bytes += cost;
+		else if ((rc = kv_user_charge(d, s->user, cost)))
+			return rc;
+	}
+	if (p) {
+		kv_pins_get(&s->pins, p, cost);
+		*at = (size_t)(p - s->pins.pin);
+		return 0;
+	}
+	rc = kv_pins_add(&s->pins, dir, h, a->ino, cost);
+	if (rc) {
+		if (owner)
+			*owner_bytes -= cost;
+		else
+			kv_user_uncharge(s->user, cost);
+		return rc;
+	}
+	*at = s->pins.n - 1;
+	return 0;
+}
+
+/*
  * Pin the leading present blocks the caller may read. A block it may not
  * read, or cannot hold within its share, ends the prefix there; when that
  * is the first block the call fails with EACCES or EDQUOT rather than
@@ -247,9 +293,7 @@ int kv_ctl_lookup(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_ioc_h
 	struct kv_attr ns;
 	uint64_t dir;
 	uint32_t i, n, found;
-	/* the pool's owner has no share to keep within: its charge is added once */
-	bool owner = s->user->uid == d->pool_owner;
-	uint64_t owner_bytes = 0;
+	uint64_t owner_bytes = 0; /* the pool owner's charge, added once (record_pin) */
 	/* where the next block's pin entry is if this prefix was pinned before (pin order) */
 	size_t next = SIZE_MAX;
 	int err, rc = kv_ctl_check_head(d, hd, KVFS_IOC_LOOKUP_MAX, c, X_OK, &ns);
@@ -265,13 +309,6 @@ int kv_ctl_lookup(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_ioc_h
 	if (d->cluster) /* cluster: a follower's pins are marked in the pool for the leader */
 		found = kv_cluster_hold_batch(d, attr, found);
 	for (i = 0; i < found; i++) {
-		const uint8_t *h = item[i].hash;
-		const struct kv_attr *a = &attr[i];
-		/* another user holds a record too (access.c): at least user_min_charge */
-		uint64_t cost =
-		    owner || a->size >= d->user_min_charge ? a->size : d->user_min_charge;
-		struct kv_pin *p;
-
 		/*
 		 * A probe of the pin table is two dependent misses a block (the
 		 * handle's last call ran on another core): overlap them, unless the
@@ -281,38 +318,19 @@ int kv_ctl_lookup(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_ioc_h
 			kv_pins_prefetch(&s->pins, dir, item[i + 16].hash, false);
 		if (next >= s->pins.n && i + 8 < found)
 			kv_pins_prefetch(&s->pins, dir, item[i + 8].hash, true);
-		rc = kv_may_access(c, a, R_OK);
-		p = rc ? NULL : kv_pins_find_at(&s->pins, next, dir, h, a->ino);
-		next = p ? (size_t)(p - s->pins.pin) + 1 : SIZE_MAX;
-		if (!rc && (!p || !p->count)) { /* a handle's share counts each block once */
-			if (owner)
-				owner_bytes += cost;
-			else
-				rc = kv_user_charge(d, s->user, cost);
+		rc = record_pin(d, s, c, dir, item[i].hash, &attr[i], &owner_bytes, &next, &at[i]);
+		if (rc == -EACCES || rc == -EDQUOT)
+			break; /* the prefix ends at this block */
+		if (rc) { /* nothing pinned: a shorter prefix would say the rest is absent */
+			if (owner_bytes)
+				kv_user_charge(d, s->user, owner_bytes);
+			drop_lookup_pins(d, s, at, i);
+			unpin_unrecorded(d, attr, i, found);
+			hd->count = 0;
+			return rc;
 		}
-		if (!rc && p) {
-			kv_pins_get(&s->pins, p, cost);
-			at[i] = (size_t)(p - s->pins.pin);
-		} else if (!rc) {
-			rc = kv_pins_add(&s->pins, dir, h, a->ino, cost);
-			if (rc) { /* nothing pinned: a shorter prefix would say the rest is absent */
-				if (owner)
-					owner_bytes -= cost;
-				else
-					kv_user_uncharge(s->user, cost);
-				if (owner_bytes)
-					kv_user_charge(d, s->user, owner_bytes);
-				drop_lookup_pins(d, s, at, i);
-				unpin_unrecorded(d, attr, i, found);
-				hd->count = 0;
-				return rc;
-			}
-			at[i] = s->pins.n - 1;
-		}
-		if (rc)
-			break;
 		item[i].ext.off = ext[i].off;
-		item[i].ext.len = a->size;
+		item[i].ext.len = attr[i].size;
 	}
 	if (owner_bytes)
 		kv_user_charge(d, s->user, owner_bytes); /* cannot fail for the owner */
