@@ -48,22 +48,29 @@ struct kv_pin *kv_pins_find(struct kv_pins *t, uint64_t dir, const uint8_t h[16]
 	return NULL;
 }
 
+/* Entry @at when it is one of (@dir, @h), else NULL. */
+static struct kv_pin *named_at(struct kv_pins *t, size_t at, uint64_t dir, const uint8_t h[16])
+{
+	if (at < t->n && t->pin[at].dir == dir && same_hash(t->pin[at].hash, h))
+		return &t->pin[at];
+	return NULL;
+}
+
 /* Entry @at when it is a counted pin of (@dir, @h), else NULL. */
 static struct kv_pin *counted_at(struct kv_pins *t, size_t at, uint64_t dir, const uint8_t h[16])
 {
-	if (at < t->n && t->pin[at].count && t->pin[at].dir == dir && same_hash(t->pin[at].hash, h))
-		return &t->pin[at];
-	return NULL;
+	struct kv_pin *p = named_at(t, at, dir, h);
+
+	return p && p->count ? p : NULL;
 }
 
 struct kv_pin *kv_pins_find_at(struct kv_pins *t, size_t at, uint64_t dir, const uint8_t h[16],
 			       uint64_t ino)
 {
 	/* one entry of (dir, h) belongs to an inode (kv_pins_add follows a miss): it, if here */
-	if (at < t->n && t->pin[at].ino == ino && t->pin[at].dir == dir &&
-	    same_hash(t->pin[at].hash, h))
-		return &t->pin[at];
-	return kv_pins_find(t, dir, h, false, ino);
+	struct kv_pin *p = named_at(t, at, dir, h);
+
+	return p && p->ino == ino ? p : kv_pins_find(t, dir, h, false, ino);
 }
 
 void kv_pins_prefetch(const struct kv_pins *t, uint64_t dir, const uint8_t h[16], bool entry)
