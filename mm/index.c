@@ -162,7 +162,7 @@ static uint64_t hash_find_h(struct kv_pool *p, uint64_t h, uint64_t parent, cons
 			const struct kv_inode *in = kv_inode(p, ino);
 
 			/* the lines a hit reads, at once rather than each after the last */
-			kv_prefetch_hit(p, ino);
+			kv_prefetch_record(p, ino);
 			if (len != 32) { /* not a block's name: the record's name is compared */
 				__builtin_prefetch(in->name);
 				__builtin_prefetch(in->name + len - 1);

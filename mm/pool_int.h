@@ -291,32 +291,12 @@ static inline struct kv_inode *kv_inode(struct kv_pool *p, uint64_t ino)
 }
 
 /*
- * Start loading what pinning or unpinning @ino reads and writes: the
- * record's first two lines and its DRAM words (struct kv_hot). A batch
- * calls it some files ahead: its misses overlap.
+ * Start loading what a lookup hit, a pin or an unpin of @ino reads and
+ * writes: the record's first line (read), its second (the use stamp) and
+ * its DRAM words (struct kv_hot). Each is a miss at a million files; issued
+ * together they overlap. A batch calls it some files ahead.
  */
 static inline void kv_prefetch_record(struct kv_pool *p, uint64_t ino)
-{
-	const char *in = (const char *)kv_inode(p, ino);
-
-	__builtin_prefetch(in, 1);
-	__builtin_prefetch(in + 64, 1);
-	__builtin_prefetch(&p->hot[ino], 1);
-}
-
-/*
- * Start loading what a lookup hit on @ino reads and writes besides its name
- * (index.c fetches that): the record's first two lines (attributes, the use
- * stamp), the kernel's lookup count and the file's policy anchor. Each is a
- * DRAM miss of its own at a million files; issued together they overlap.
- */
-/*
- * Start loading what a lookup hit on @ino reads and writes besides its name
- * (index.c fetches that): the record's first two lines (attributes, the use
- * stamp) and its DRAM words. Each is a miss at a million files; issued
- * together they overlap.
- */
-static inline void kv_prefetch_hit(struct kv_pool *p, uint64_t ino)
 {
 	const char *in = (const char *)kv_inode(p, ino);
 
