@@ -61,6 +61,70 @@ struct row {
 		r_[2];                                                                             \
 	})
 
+/*
+ * mm_bench's reference: random reads of one 512-byte record of a table of
+ * @files records, each read's address depending on the previous read, as a
+ * lookup's do; @probes reads a run, operations per second (median of 5).
+ */
+static double measure_touch(uint64_t files, uint64_t probes)
+{
+	uint8_t *tab = malloc(files * 512);
+	volatile uint64_t sink = 0;
+	uint64_t idx = 1;
+	double rate;
+
+	/*
+	 * Touched first, and not with zeros: the compiler makes malloc() and
+	 * memset(0) one calloc(), whose untouched pages are all the one shared
+	 * zero page (the reference then timed a cached page, not DRAM).
+	 */
+	memset(tab, 2, files * 512);
+	/* a full-period 64-bit LCG (the byte read, 2, keeps its increment odd) */
+	rate = MEDIAN5(for (uint64_t j = 0; j < probes; j++) idx =
+			   idx * 6364136223846793005ull + 1442695040888963405ull +
+			   tab[((idx >> 24) % files) * 512 + 8];
+		       , (double)probes);
+	sink = idx;
+	(void)sink;
+	free(tab);
+	return rate;
+}
+
+/*
+ * The fast path's batch over files nobody touched lately: lookup+pin of
+ * 2,048 random files of @dir (@files of them), a new set each round, then
+ * their unpin. *@ns: the median batch's ns a file. @names: room for 2,048.
+ */
+static int measure_random_pins(struct kv_pool *p, uint64_t dir, uint64_t files,
+			       char (*names)[40], double *ns)
+{
+	enum { NB = 2048, ROUNDS = 33 };
+	static struct kv_attr at[NB];
+	static struct kv_extent ex[NB];
+	static uint64_t inos[NB];
+	double t[ROUNDS];
+	uint64_t i;
+	int k, err;
+
+	for (k = 0; k < ROUNDS; k++) {
+		double tb;
+
+		for (i = 0; i < NB; i++)
+			name_of(names[i], ((uint64_t)(k * NB + i) * 2654435761u) % files);
+		tb = now();
+		if (kv_lookup_pin_batch(p, dir, &names[0][0], sizeof(names[0]), 32, NB, at, ex,
+					&err) != NB)
+			return -1;
+		t[k] = now() - tb;
+		for (i = 0; i < NB; i++)
+			inos[i] = at[i].ino;
+		kv_unpin_batch(p, inos, NB);
+	}
+	qsort(t, ROUNDS, sizeof(double), cmp_double);
+	*ns = t[ROUNDS / 2] * 1e9 / NB;
+	return 0;
+}
+
 static int measure(const char *path, uint64_t files, struct row *r)
 {
 	struct kv_open_opts o = { .numa_node = -1 };
@@ -98,55 +162,12 @@ static int measure(const char *path, uint64_t files, struct row *r)
 	r->lookup_miss = MEDIAN5(
 	    for (uint64_t j = 0; j < probes; j++) kv_lookup(p, d.ino, hit_names[j], 32, &a);
 	    , (double)probes);
-	{ /* the fast path's batch over files nobody touched lately: a new random set each round */
-		enum { NB = 2048, ROUNDS = 33 };
-		static struct kv_attr at[NB];
-		static struct kv_extent ex[NB];
-		static uint64_t inos[NB];
-		double t[ROUNDS];
-		int k, err;
-
-		for (k = 0; k < ROUNDS; k++) {
-			double tb;
-
-			for (i = 0; i < NB; i++)
-				name_of(hit_names[i], ((uint64_t)(k * NB + i) * 2654435761u) % files);
-			tb = now();
-			if (kv_lookup_pin_batch(p, d.ino, &hit_names[0][0], sizeof(hit_names[0]), 32,
-						NB, at, ex, &err) != NB)
-				return -1;
-			t[k] = now() - tb;
-			for (i = 0; i < NB; i++)
-				inos[i] = at[i].ino;
-			kv_unpin_batch(p, inos, NB);
-		}
-		qsort(t, ROUNDS, sizeof(double), cmp_double);
-		r->pin_ns = t[ROUNDS / 2] * 1e9 / NB;
-	}
+	if (measure_random_pins(p, d.ino, files, hit_names, &r->pin_ns))
+		return -1;
 	kv_pool_close(p);
 
 	/* reference: the memory cost of touching one random record of a table this size */
-	{
-		uint8_t *tab = malloc(files * 512);
-		volatile uint64_t sink = 0;
-		uint64_t idx = 1;
-
-		/*
-		 * Touched first, and not with zeros: the compiler makes malloc() and
-		 * memset(0) one calloc(), whose untouched pages are all the one
-		 * shared zero page (the reference then timed a cached page, not DRAM).
-		 */
-		memset(tab, 2, files * 512);
-		/* each read's address depends on the previous read, as a lookup's do */
-		/* a full-period 64-bit LCG (the byte read, 2, keeps its increment odd) */
-		r->touch = MEDIAN5(for (uint64_t j = 0; j < probes; j++) idx =
-				       idx * 6364136223846793005ull + 1442695040888963405ull +
-				       tab[((idx >> 24) % files) * 512 + 8];
-				   , (double)probes);
-		sink = idx;
-		(void)sink;
-		free(tab);
-	}
+	r->touch = measure_touch(files, probes);
 
 	/* the allocator with @files extents live (fragmented: every other one freed) */
 	{
