@@ -30,7 +30,8 @@ static int copy_name(struct kv_pool *p, uint64_t ino, char *buf, size_t size)
 	if (len <= KV_NAME_MAX)
 		memcpy(name, kv_inode(p, ino)->name, len);
 	if (len > KV_NAME_MAX || !kv_check_name(name, len)) {
-		kv_quarantine(p, ino, "has an invalid name");
+		if (kv_snap_damaged(p, ino))
+			kv_quarantine(p, ino, "has an invalid name");
 		return -EIO;
 	}
 	if (len >= size)

@@ -9,6 +9,7 @@
  * writes to the pool.
  */
 #include "check.h"
+#include "coherence.h"
 #include "log.h"
 #include "pool_int.h"
 #include "snap.h"
@@ -17,6 +18,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 
 static uint64_t page_up(uint64_t x)
 {
@@ -122,6 +124,89 @@ static const char *snap_copy(struct kv_pool *p, uint64_t ino, struct kv_snap *s)
 	return why;
 }
 
+/*
+ * Is @ino (of generation @gen) named in the change log past a follower's
+ * view's place? The leader logs each record it changes, just after
+ * changing it (nodes.c). A log the leader wrote past the view's place, or a
+ * view that failed to follow, says the view is behind on everything.
+ */
+static bool logged_since_view(struct kv_pool *p, uint64_t ino, uint32_t gen)
+{
+	uint64_t pos = p->follow_pos, before, inos[64], gens[64];
+	int n, i;
+
+	if (p->follow_err)
+		return true;
+	for (;;) {
+		before = pos;
+		n = kv_pool_log_read(p, &pos, inos, gens, 64);
+		if (n <= 0)
+			return false;
+		if (pos - (uint64_t)n != before)
+			return true;
+		for (i = 0; i < n; i++)
+			if (inos[i] == ino && (uint32_t)gens[i] == gen)
+				return true;
+	}
+}
+
+/*
+ * A follower's view signs the extents it followed (follow.c), and the
+ * leader may have changed them since: that is the view being behind, not
+ * damage, when the record is still the generation the view indexed, its
+ * copy passes every check but the signature, and the log names it since
+ * the view's place; then the read uses the leader's extents, and the view
+ * takes them when it follows. A copy caught while the leader changes the
+ * record, or before it logs the change, is tried again for up to
+ * SNAP_AHEAD_TRIES x 100 us. A record reused for another file is not the
+ * file the view knows, whatever its extents (-ESTALE, nothing
+ * quarantined: the leader may have given it the same pages); anything
+ * else is damage. @why: what the first copy failed, or NULL.
+ */
+#define SNAP_AHEAD_TRIES 20
+static int snap_follower(struct kv_pool *p, uint64_t ino, struct kv_snap *s, const char *why)
+{
+	struct kv_inode *in = kv_inode(p, ino);
+	int tries;
+
+	for (tries = 0; tries < SNAP_AHEAD_TRIES; tries++) {
+		struct timespec ts = { 0, 100000 };
+		uint32_t gen;
+
+		if (tries) {
+			nanosleep(&ts, NULL);
+			kv_coh_invalidate(in, sizeof(*in));
+		}
+		gen = (uint32_t)__atomic_load_n(&in->gen, __ATOMIC_ACQUIRE);
+		if (gen != p->hot[ino].gen && ino != KV_ROOT_INO) /* the root: never reused, not indexed */
+			return -ESTALE;
+		if (!why)
+			return 0;
+		if (!snap_copy(p, ino, s) && logged_since_view(p, ino, gen) &&
+		    (uint32_t)__atomic_load_n(&in->gen, __ATOMIC_ACQUIRE) == gen)
+			return 0;
+	}
+	kv_quarantine(p, ino, why);
+	return -EIO;
+}
+
+bool kv_snap_damaged(struct kv_pool *p, uint64_t ino)
+{
+	struct kv_inode *in = kv_inode(p, ino);
+	int tries;
+
+	for (tries = 0; p->seen && tries < SNAP_AHEAD_TRIES; tries++) {
+		struct timespec ts = { 0, 100000 };
+
+		if (tries)
+			nanosleep(&ts, NULL);
+		kv_coh_invalidate(in, sizeof(*in));
+		if (logged_since_view(p, ino, (uint32_t)__atomic_load_n(&in->gen, __ATOMIC_ACQUIRE)))
+			return false;
+	}
+	return true;
+}
+
 int kv_snap_take(struct kv_pool *p, uint64_t ino, struct kv_snap *s)
 {
 	const char *why;
@@ -131,6 +216,8 @@ int kv_snap_take(struct kv_pool *p, uint64_t ino, struct kv_snap *s)
 	why = snap_copy(p, ino, s);
 	if (!why && ext_sig(p->sig_key, s->n, s->ext, s->xattr_off, s->xattr_len) != p->hot[ino].sig)
 		why = "has extents the daemon did not give it";
+	if (p->seen) /* a cluster follower's view */
+		return snap_follower(p, ino, s, why);
 	if (why) {
 		kv_quarantine(p, ino, why);
 		return -EIO;

@@ -26,6 +26,15 @@ int kv_snap_take(struct kv_pool *p, uint64_t ino, struct kv_snap *s);
 void kv_snap_commit(struct kv_pool *p, uint64_t ino);
 /* ... or that it now has none (the change is staged in the open transaction). */
 void kv_snap_commit_empty(struct kv_pool *p, uint64_t ino);
+/*
+ * kv_snap_damaged() - a check of @ino's record (its name, its xattr blob)
+ * failed: is that damage? Not in a cluster follower's view while the
+ * change log names the record past the view's place (waited for a moment:
+ * the leader logs just after it changes a record): the copy caught the
+ * leader changing it, and the view checks it again when it follows.
+ * Return: true (quarantine it), false (a transient -EIO).
+ */
+bool kv_snap_damaged(struct kv_pool *p, uint64_t ino);
 /* Mark a record bad: EIO from now on; logged and counted once. */
 void kv_quarantine(struct kv_pool *p, uint64_t ino, const char *why);
 bool kv_quarantined(const struct kv_pool *p, uint64_t ino);

@@ -67,7 +67,8 @@ int kv_xattr_load(struct kv_pool *p, uint64_t ino, uint8_t **blob, uint32_t *len
 	memcpy(*blob, p->base + snap.xattr_off, snap.xattr_len);
 	why = kv_check_xattrs(*blob, snap.xattr_len);
 	if (why) {
-		kv_quarantine(p, ino, why);
+		if (kv_snap_damaged(p, ino))
+			kv_quarantine(p, ino, why);
 		free(*blob);
 		*blob = NULL;
 		return -EIO;

@@ -404,6 +404,136 @@ static void test_follow_not_coherent(void **state)
 	kv_pool_close(lead);
 }
 
+/*
+ * A view behind the leader reads what the leader wrote since (its log names
+ * the file) without quarantining it; extents changed that no log entry
+ * names are still a scribble (EIO, quarantined).
+ */
+static void test_follow_read_ahead(void **state)
+{
+	struct kv_pool *lead = open_leader(1), *view = open_view();
+	const struct kv_geometry *g = kv_pool_geometry(lead);
+	static char big[300000], got[300000];
+	uint64_t d, f, s, reused;
+	struct kv_pool_stats st;
+	struct kv_inode *in;
+	struct kv_attr a;
+	size_t len, i;
+	uint8_t *m = map_pool(&len);
+
+	for (i = 0; i < sizeof(big); i++)
+		big[i] = (char)(i * 7 + 1);
+	d = mk(lead, KV_ROOT_INO, "r", S_IFDIR | 0755);
+	f = mk(lead, d, "grows", S_IFREG | 0644);
+	s = mk(lead, d, "scribbled", S_IFREG | 0644);
+	assert_int_equal(kv_write(lead, s, "abc", 3, 0), 3);
+	assert_true(kv_pool_follow(view, NULL, NULL) > 0);
+	assert_int_equal(lookup(view, d, "grows", &a), 0);
+
+	/* the leader writes, grows and rewrites the file; the view has not followed */
+	assert_int_equal(kv_write(lead, f, big, 5000, 0), 5000);
+	assert_true(kv_pool_follow_behind(view));
+	memset(got, 0, sizeof(got));
+	assert_int_equal(kv_read(view, f, got, sizeof(got), 0), 5000);
+	assert_memory_equal(got, big, 5000);
+	assert_int_equal(kv_write(lead, f, big, sizeof(big), 0), (ssize_t)sizeof(big));
+	assert_int_equal(kv_read(view, f, got, sizeof(got), 0), (ssize_t)sizeof(big));
+	assert_memory_equal(got, big, sizeof(big));
+	assert_int_equal(kv_truncate(lead, f, 100), 0);
+	assert_int_equal(kv_read(view, f, got, sizeof(got), 0), 100);
+	kv_pool_get_stats(view, &st);
+	assert_int_equal(st.quarantined, 0);
+	/* followed: the same, from the view's own signature; the root's xattrs too */
+	assert_int_equal(kv_setxattr(lead, KV_ROOT_INO, "user.r", "root", 4, 0), 0);
+	assert_true(kv_pool_follow(view, NULL, NULL) > 0);
+	assert_int_equal(kv_getxattr(view, KV_ROOT_INO, "user.r", got, sizeof(got)), 4);
+	assert_int_equal(kv_read(view, f, got, sizeof(got), 0), 100);
+	assert_memory_equal(got, big, 100);
+
+	/* the record reused for another file since: not this view's file to read */
+	assert_int_equal(kv_unlink(lead, d, "grows", 5), 0);
+	reused = mk(lead, d, "new", S_IFREG | 0644);
+	/* the leader takes the freed record again, and the same page for its bytes */
+	assert_int_equal(reused, f);
+	assert_int_equal(kv_write(lead, reused, "zz", 2, 0), 2);
+	assert_int_equal(kv_read(view, f, got, sizeof(got), 0), -EIO);
+	kv_pool_get_stats(view, &st);
+	assert_int_equal(st.quarantined, 0);
+
+	/* a scribble: the extents moved in the pool, no log entry names the file */
+	in = (struct kv_inode *)(m + g->inode_off) + s;
+	assert_true(kv_pool_follow(view, NULL, NULL) >= 0);
+	assert_false(kv_pool_follow_behind(view));
+	in->ext[0].off += KV_PAGE_SIZE;
+	assert_int_equal(kv_read(view, s, got, 3, 0), -EIO);
+	kv_pool_get_stats(view, &st);
+	assert_int_equal(st.quarantined, 1);
+	/* and while the view is behind on other files */
+	kv_pool_close(view);
+	in->ext[0].off -= KV_PAGE_SIZE;
+	view = open_view();
+	assert_int_equal(kv_write(lead, mk(lead, d, "other", S_IFREG | 0644), "x", 1, 0), 1);
+	assert_true(kv_pool_follow_behind(view));
+	in->ext[0].off += KV_PAGE_SIZE;
+	assert_int_equal(kv_read(view, s, got, 3, 0), -EIO);
+	kv_pool_get_stats(view, &st);
+	assert_int_equal(st.quarantined, 1);
+	kv_pool_close(view);
+	kv_pool_close(lead);
+	munmap(m, len);
+}
+
+/*
+ * A name or an xattr blob a follower's copy catches mid-change (the log
+ * names the record past the view's place): EIO for that call, nothing
+ * quarantined, and the right answer once the change is whole; the same
+ * bytes with no entry naming the record are damage (quarantined).
+ */
+static void test_follow_caught_changing(void **state)
+{
+	struct kv_pool *lead = open_leader(1), *view = open_view();
+	const struct kv_geometry *g = kv_pool_geometry(lead);
+	struct kv_xattr_rec *rec;
+	struct kv_pool_stats st;
+	struct kv_inode *in;
+	uint64_t d, f, parent;
+	char buf[KV_NAME_MAX + 1];
+	size_t len;
+	uint8_t *m = map_pool(&len);
+
+	d = mk(lead, KV_ROOT_INO, "t", S_IFDIR | 0755);
+	f = mk(lead, d, "name", S_IFREG | 0644);
+	assert_int_equal(kv_setxattr(lead, f, "user.a", "1", 1, 0), 0);
+	assert_true(kv_pool_follow(view, NULL, NULL) > 0);
+	in = (struct kv_inode *)(m + g->inode_off) + f;
+	rec = (struct kv_xattr_rec *)(m + in->xattr_off);
+
+	in->name[0] = '/'; /* as a copy may catch a rename */
+	kv_pool_log_change(lead, f);
+	assert_int_equal(kv_name(view, f, buf, sizeof(buf), &parent), -EIO);
+	in->name[0] = 'n';
+	assert_int_equal(kv_name(view, f, buf, sizeof(buf), &parent), 4);
+	assert_string_equal(buf, "name");
+	rec->name_len = 0;
+	assert_int_equal(kv_getxattr(view, f, "user.a", buf, sizeof(buf)), -EIO);
+	rec->name_len = 6;
+	assert_int_equal(kv_getxattr(view, f, "user.a", buf, sizeof(buf)), 1);
+	kv_pool_get_stats(view, &st);
+	assert_int_equal(st.quarantined, 0);
+
+	/* followed: the same bytes and no entry are damage */
+	assert_true(kv_pool_follow(view, NULL, NULL) > 0);
+	assert_false(kv_pool_follow_behind(view));
+	rec->name_len = 0;
+	assert_int_equal(kv_getxattr(view, f, "user.a", buf, sizeof(buf)), -EIO);
+	kv_pool_get_stats(view, &st);
+	assert_int_equal(st.quarantined, 1);
+	rec->name_len = 6;
+	kv_pool_close(view);
+	kv_pool_close(lead);
+	munmap(m, len);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -412,6 +542,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_follow_hostile, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_follow_cycle, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_follow_not_coherent, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_follow_read_ahead, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_follow_caught_changing, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
