@@ -286,7 +286,6 @@ int kv_ctl_lookup(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_ioc_h
 		  union kvfs_ioc_lookup_item *item, struct kv_cred *c)
 {
 	/* per FUSE thread, not per call: a batch allocates nothing */
-	static __thread char names[KVFS_IOC_LOOKUP_MAX][33];
 	static __thread struct kv_attr attr[KVFS_IOC_LOOKUP_MAX];
 	static __thread struct kv_extent ext[KVFS_IOC_LOOKUP_MAX];
 	static __thread size_t at[KVFS_IOC_LOOKUP_MAX];
@@ -302,10 +301,9 @@ int kv_ctl_lookup(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_ioc_h
 		return rc;
 	dir = ns.ino;
 	n = hd->count;
-	for (i = 0; i < n; i++)
-		hash_name(item[i].hash, names[i]);
-	found = (uint32_t)kv_lookup_pin_batch(d->pool, dir, &names[0][0], sizeof(names[0]), 32, n,
-					      attr, ext, &err);
+	/* a block's name is its hash's digits: the index takes the 16 bytes */
+	found = (uint32_t)kv_lookup_pin_batch(d->pool, dir, item[0].hash, sizeof(item[0]), n, attr,
+					      ext, &err);
 	if (d->cluster) /* cluster: a follower's pins are marked in the pool for the leader */
 		found = kv_cluster_hold_batch(d, attr, found);
 	for (i = 0; i < found; i++) {

@@ -80,9 +80,8 @@ int kv_lookup_pin(struct kv_pool *p, uint64_t dir, const char *name, size_t len,
 /* Names hashed and their slots prefetched this far ahead of the probes, their records half as far. */
 #define PIN_AHEAD 16
 
-size_t kv_lookup_pin_batch(struct kv_pool *p, uint64_t dir, const char *names, size_t stride,
-			   size_t len, size_t n, struct kv_attr *attr, struct kv_extent *ext,
-			   int *err)
+size_t kv_lookup_pin_batch(struct kv_pool *p, uint64_t dir, const uint8_t *blocks, size_t stride,
+			   size_t n, struct kv_attr *attr, struct kv_extent *ext, int *err)
 {
 	uint64_t h[PIN_AHEAD];
 	int64_t now = kv_now_ns();
@@ -90,23 +89,22 @@ size_t kv_lookup_pin_batch(struct kv_pool *p, uint64_t dir, const char *names, s
 	int rc = 0;
 
 	for (j = 0; j < n && j < PIN_AHEAD; j++) {
-		h[j] = kv_index_hash(dir, names + j * stride, len);
+		h[j] = kv_index_block_hash(p, dir, blocks + j * stride);
 		kv_index_prefetch(p, h[j]);
 	}
 	pthread_mutex_lock(&p->lock);
 	for (i = 0; i < n; i++) {
-		const char *name = names + i * stride;
 		uint64_t hi = h[i % PIN_AHEAD];
 
 		if (j < n) { /* the name PIN_AHEAD later takes this one's place */
-			h[j % PIN_AHEAD] = kv_index_hash(dir, names + j * stride, len);
+			h[j % PIN_AHEAD] = kv_index_block_hash(p, dir, blocks + j * stride);
 			kv_index_prefetch(p, h[j % PIN_AHEAD]);
 			j++;
 		}
 		if (i + PIN_AHEAD / 2 < j)
 			kv_index_prefetch_inode(p, h[(i + PIN_AHEAD / 2) % PIN_AHEAD]);
-		rc = pin_found_locked(p, kv_index_find_hashed(p, hi, dir, name, len), now, &attr[i],
-				      &ext[i]);
+		rc = pin_found_locked(p, kv_index_find_block(p, hi, dir, blocks + i * stride), now,
+				      &attr[i], &ext[i]);
 		if (rc)
 			break;
 	}
@@ -249,7 +247,7 @@ static int batch_names_init(struct batch_names *b, size_t n)
 static bool batch_names_seen(struct kv_pool *p, struct batch_names *b, const uint64_t *inos,
 			     size_t i, uint64_t dir, const uint8_t *name, size_t len)
 {
-	uint64_t h = kv_index_hash(dir, (const char *)name, len), s;
+	uint64_t h = kv_index_name_hash(p, (const char *)name, len, dir), s;
 
 	for (s = h & b->mask; b->slot[s].i != SIZE_MAX; s = (s + 1) & b->mask) {
 		const struct kv_inode *o = kv_inode(p, inos[b->slot[s].i]);

@@ -224,7 +224,7 @@ static int follow_one(struct kv_pool *p, uint64_t ino, bool *had)
 	if (!why && c.state == KV_INODE_LIVE)
 		want = seen_type(c.mode);
 	if (want)
-		h = kv_index_name_hash((const char *)c.name, c.name_len, c.parent);
+		h = kv_index_name_hash(p, (const char *)c.name, c.name_len, c.parent);
 	if (!(have && want == have && old_parent == c.parent && p->hkey[ino] == h)) {
 		if (want && !may_link(p, ino, &c))
 			return 1;

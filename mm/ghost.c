@@ -64,7 +64,7 @@ void kv_ghost_add(struct kv_pool *p, uint64_t dir, bool top)
 		ghost_unlink(p, slot);
 	g->parent = p->dparent[dir];
 	g->parent_gen = kv_inode(p, g->parent)->gen;
-	g->hash = kv_index_name_hash((const char *)in->name, in->name_len, g->parent) | 1;
+	g->hash = kv_index_name_hash(p, (const char *)in->name, in->name_len, g->parent) | 1;
 	g->ino = dir;
 	g->gen = in->gen;
 	g->top = top;
@@ -87,7 +87,7 @@ bool kv_ghost_take(struct kv_pool *p, uint64_t parent, uint64_t parent_gen, cons
 
 	if (!p->ghosts)
 		return false;
-	h = kv_index_name_hash(name, len, parent) | 1;
+	h = kv_index_name_hash(p, name, len, parent) | 1;
 	for (s = p->ghost_bucket[h % KV_GHOST_BUCKETS]; s; s = p->ghosts[s - 1].next) {
 		struct kv_ghost *g = &p->ghosts[s - 1];
 

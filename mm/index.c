@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <linux/fs.h>
 #include <xxhash.h>
@@ -31,10 +32,39 @@ bool kv_index_is_live_dir(struct kv_pool *p, uint64_t ino)
 	       kv_is_dir(kv_inode(p, ino));
 }
 
-/* The name hash: XXH3 of the name, seeded with the parent's inode number. */
-uint64_t kv_index_name_hash(const char *name, size_t len, uint64_t parent)
+/*
+ * The name hash, keyed by a secret drawn at each open (p->hseed): whoever
+ * makes names cannot make them collide on purpose, into one run of the
+ * open-addressed table that every lookup landing in it walks (seeded with
+ * the parent alone, XXH3 was anyone's to compute). A block's name, 32
+ * lowercase hex digits, is hashed from its 16 bytes with one multiply, so a
+ * batch of block lookups given the bytes neither formats nor hashes digits
+ * (kv_index_find_block); any other name by XXH3.
+ */
+static uint64_t bin_hash(const struct kv_pool *p, uint64_t parent, const uint8_t b[16])
 {
-	return XXH3_64bits_withSeed(name, len, parent);
+	uint64_t lo, hi;
+	unsigned __int128 m;
+
+	memcpy(&lo, b, 8);
+	memcpy(&hi, b + 8, 8);
+	m = (unsigned __int128)(lo ^ p->hseed[0]) *
+	    (hi ^ p->hseed[1] ^ (parent * 0x9E3779B97F4A7C15ull));
+	return (uint64_t)m ^ (uint64_t)(m >> 64);
+}
+
+uint64_t kv_index_name_hash(const struct kv_pool *p, const char *name, size_t len, uint64_t parent)
+{
+	uint8_t b[16];
+
+	if (len == 32 && kv_unhex32((const uint8_t *)name, b))
+		return bin_hash(p, parent, b);
+	return XXH3_64bits_withSeed(name, len, parent ^ p->hseed[0]);
+}
+
+uint64_t kv_index_block_hash(const struct kv_pool *p, uint64_t parent, const uint8_t b[16])
+{
+	return bin_hash(p, parent, b);
 }
 
 static bool name_eq(const struct kv_inode *in, uint64_t parent, const char *name, size_t len)
@@ -91,7 +121,7 @@ int kv_index_check_name(const char *name, size_t len)
  */
 static void hash_insert_h(struct kv_pool *p, uint64_t ino, const struct kv_inode *in)
 {
-	uint64_t h = kv_index_name_hash((const char *)in->name, in->name_len, in->parent);
+	uint64_t h = kv_index_name_hash(p, (const char *)in->name, in->name_len, in->parent);
 	uint64_t i = h & p->hmask;
 	struct kv_hot *hot = &p->hot[ino];
 
@@ -175,7 +205,35 @@ static uint64_t hash_find_h(struct kv_pool *p, uint64_t h, uint64_t parent, cons
 
 uint64_t kv_index_hash_find(struct kv_pool *p, uint64_t parent, const char *name, size_t len)
 {
-	return hash_find_h(p, kv_index_name_hash(name, len, parent), parent, name, len);
+	return hash_find_h(p, kv_index_name_hash(p, name, len, parent), parent, name, len);
+}
+
+/* slot_is() of a block's name given as its 16 bytes */
+static bool block_is(struct kv_pool *p, uint64_t ino, uint64_t parent, const uint8_t b[16])
+{
+	const struct kv_hot *hot = &p->hot[ino];
+	char name[32];
+
+	if (hot->hexname)
+		return hot->parent == parent && memcmp(hot->name16, b, 16) == 0 &&
+		       hot->gen == (uint32_t)__atomic_load_n(&kv_inode(p, ino)->gen, __ATOMIC_RELAXED);
+	kv_hex16(b, name);
+	return name_eq(kv_inode(p, ino), parent, name, 32);
+}
+
+uint64_t kv_index_find_block(struct kv_pool *p, uint64_t h, uint64_t parent, const uint8_t b[16])
+{
+	uint64_t i;
+
+	for (i = h & p->hmask; p->htab[i].ino; i = (i + 1) & p->hmask)
+		if (p->htab[i].hash == h) {
+			uint64_t ino = p->htab[i].ino;
+
+			kv_prefetch_record(p, ino); /* the lines a hit reads, at once */
+			if (block_is(p, ino, parent, b))
+				return ino;
+		}
+	return KV_NONE;
 }
 
 /* --- directory child lists --- */
@@ -230,11 +288,6 @@ void kv_index_child_remove(struct kv_pool *p, uint64_t dir, uint64_t ino)
 uint64_t kv_index_find(struct kv_pool *p, uint64_t parent, const char *name, size_t len)
 {
 	return kv_index_hash_find(p, parent, name, len);
-}
-
-uint64_t kv_index_hash(uint64_t parent, const char *name, size_t len)
-{
-	return kv_index_name_hash(name, len, parent);
 }
 
 void kv_index_prefetch(struct kv_pool *p, uint64_t h)
@@ -308,6 +361,11 @@ int kv_index_alloc(struct kv_pool *p)
 	while (hb < n + n / 2)
 		hb <<= 1;
 	p->hmask = hb - 1;
+	/* without the entropy pool a time and an address still differ between opens */
+	if (getrandom(p->hseed, sizeof(p->hseed), GRND_NONBLOCK) != sizeof(p->hseed)) {
+		p->hseed[0] = (uint64_t)kv_now_ns() * 0x9E3779B97F4A7C15ull;
+		p->hseed[1] = (uint64_t)(uintptr_t)p ^ (p->hseed[0] >> 29);
+	}
 	if (!KV_ALLOC_ARRAY(p, htab, hb) || !KV_ALLOC_ARRAY(p, child_first, n) ||
 	    !KV_ALLOC_ARRAY(p, child_last, n) || !KV_ALLOC_ARRAY(p, sib_next, n) ||
 	    !KV_ALLOC_ARRAY(p, sib_prev, n) || !KV_ALLOC_ARRAY(p, nchild, n) ||

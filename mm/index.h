@@ -19,7 +19,8 @@ void kv_index_add_record(struct kv_pool *p, uint64_t ino);
 /* Is @name a name a create or lookup may use? Return: 0, -EINVAL, -ENAMETOOLONG. */
 int kv_index_check_name(const char *name, size_t len);
 bool kv_index_is_live_dir(struct kv_pool *p, uint64_t ino);
-uint64_t kv_index_name_hash(const char *name, size_t len, uint64_t parent);
+/* The name hash of (@parent, @name), keyed at each open: DRAM only. */
+uint64_t kv_index_name_hash(const struct kv_pool *p, const char *name, size_t len, uint64_t parent);
 /* A record's attributes as kvfs shows them (size published, alloc incl. xattrs). */
 void kv_index_fill_attr(struct kv_pool *p, uint64_t ino, struct kv_attr *a);
 
@@ -28,13 +29,15 @@ void kv_index_hash_insert(struct kv_pool *p, uint64_t ino);
 void kv_index_hash_remove(struct kv_pool *p, uint64_t ino);
 uint64_t kv_index_hash_find(struct kv_pool *p, uint64_t parent, const char *name, size_t len);
 uint64_t kv_index_find(struct kv_pool *p, uint64_t parent, const char *name, size_t len);
-/* The same in steps, for batches: hash, prefetch its slot, then find. */
-uint64_t kv_index_hash(uint64_t parent, const char *name, size_t len);
+/* The same in steps, for batches: hash (kv_index_name_hash), prefetch its slot, then find. */
 void kv_index_prefetch(struct kv_pool *p, uint64_t h);
 /* its slot read: the record it names */
 void kv_index_prefetch_inode(struct kv_pool *p, uint64_t h);
 uint64_t kv_index_find_hashed(struct kv_pool *p, uint64_t h, uint64_t parent, const char *name,
 			      size_t len);
+/* A block's name given as its 16 bytes (the name is their 32 lowercase hex digits): its hash, its find. */
+uint64_t kv_index_block_hash(const struct kv_pool *p, uint64_t parent, const uint8_t b[16]);
+uint64_t kv_index_find_block(struct kv_pool *p, uint64_t h, uint64_t parent, const uint8_t b[16]);
 
 /* Link @ino last in @dir's child list; @dir becomes its parent as linked (dparent). */
 void kv_index_child_add(struct kv_pool *p, uint64_t dir, uint64_t ino);

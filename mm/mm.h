@@ -510,15 +510,15 @@ int kv_dirent_name_ref(struct kv_pool *p, const struct kv_dirent *d, char *buf, 
 int kv_lookup_pin(struct kv_pool *p, uint64_t dir, const char *name, size_t len,
 		  struct kv_attr *attr, struct kv_extent *ext);
 /**
- * kv_lookup_pin_batch() - kv_lookup_pin() of the leading names of a batch
- * under one lock, stopping at the first that fails. @names: @n names of
- * @len bytes, @stride bytes apart. attr[i] and ext[i] are filled for each
- * name pinned. Return: how many leading names were pinned; *err says why
+ * kv_lookup_pin_batch() - kv_lookup_pin() of the leading blocks of a batch
+ * under one lock, stopping at the first that fails. @blocks: @n block
+ * names given as their 16 bytes (a block's name is their 32 lowercase hex
+ * digits), @stride bytes apart. attr[i] and ext[i] are filled for each
+ * block pinned. Return: how many leading blocks were pinned; *err says why
  * the batch stopped (0: all were pinned; else as kv_lookup_pin()).
  */
-size_t kv_lookup_pin_batch(struct kv_pool *p, uint64_t dir, const char *names, size_t stride,
-			   size_t len, size_t n, struct kv_attr *attr, struct kv_extent *ext,
-			   int *err);
+size_t kv_lookup_pin_batch(struct kv_pool *p, uint64_t dir, const uint8_t *blocks, size_t stride,
+			   size_t n, struct kv_attr *attr, struct kv_extent *ext, int *err);
 /**
  * kv_reserve() - an invisible file of @size bytes in one extent (zeroed if @zero), held
  * until kv_commit() or kv_abort() (or freed at the next open after a crash).

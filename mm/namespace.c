@@ -58,7 +58,7 @@ int kv_lookup(struct kv_pool *p, uint64_t parent, const char *name, size_t len, 
 
 	if (rc)
 		return rc;
-	h = kv_index_hash(parent, name, len);
+	h = kv_index_name_hash(p, name, len, parent);
 	kv_index_prefetch(p, h); /* its slot's miss overlaps taking the lock */
 	pthread_mutex_lock(&p->lock);
 	/* a lookup in a directory eviction reclaimed: the kernel still names it */
@@ -149,7 +149,7 @@ static int create_node(struct kv_pool *p, uint64_t parent, const char *name, siz
 	if (p->readonly)
 		return -EROFS;
 	/* the name's slot: a miss at a million files, overlapping taking the lock */
-	kv_index_prefetch(p, kv_index_hash(parent, name, len));
+	kv_index_prefetch(p, kv_index_name_hash(p, name, len, parent));
 	pthread_mutex_lock(&p->lock);
 	if (!kv_index_is_live_dir(p, parent) && !kv_dir_revive_locked(p, parent)) {
 		rc = -ENOENT;

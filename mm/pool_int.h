@@ -140,6 +140,7 @@ struct kv_pool {
 
 	/* index.c: the name hash, open addressing over (hash of parent and name, inode) */
 	struct kv_hslot *htab;
+	uint64_t hseed[2]; /* index.c: the name hash's key, drawn at each open */
 	uint64_t hmask;
 	/* index.c: directory children in creation order */
 	uint32_t *child_first, *child_last, *sib_next, *sib_prev;

@@ -27,6 +27,7 @@
 #include "layout.h"
 #include "log.h"
 #include "mm.h"
+#include "index.h"
 
 static char path[64];
 static char lastlog[1024];
@@ -498,6 +499,77 @@ static void test_block_names(void **state)
 	assert_int_equal(x.ino, a.ino);
 	kv_pool_close(p);
 	assert_int_equal(kv_pool_fsck(path), 0);
+}
+
+/* The 16 bytes whose 32 lowercase hex digits @name is. */
+static void bytes_of(const char *name, uint8_t b[16])
+{
+	int i;
+
+	for (i = 0; i < 16; i++) {
+		unsigned v;
+
+		assert_int_equal(sscanf(name + 2 * i, "%2x", &v), 1);
+		b[i] = (uint8_t)v;
+	}
+}
+
+/*
+ * The fast path hands the index a block's name as its 16 bytes
+ * (kv_lookup_pin_batch): it finds what the digits find, in that directory
+ * only, never a name in capitals or one digit off; the name hash is keyed
+ * at each open and the same from the digits as from the bytes.
+ */
+static void test_block_bytes(void **state)
+{
+	static const char blk[] = "00112233445566778899aabbccddeeff";
+	static const char caps[] = "FFEEDDCCBBAA99887766554433221100";
+	uint8_t b[4][16], other[16];
+	struct kv_attr d1, d2, a, a2, c, x[4];
+	struct kv_extent e[4];
+	struct kv_pool *p;
+	uint64_t replaced, h[2];
+	int err;
+
+	assert_int_equal(kv_pool_mkfs(path, 64 << 20, 0, false), 0);
+	p = open_pool();
+	assert_int_equal(kv_create(p, KV_ROOT_INO, "d1", 2, S_IFDIR | 0755, 0, 0, &d1), 0);
+	assert_int_equal(kv_create(p, KV_ROOT_INO, "d2", 2, S_IFDIR | 0755, 0, 0, &d2), 0);
+	assert_int_equal(kv_create(p, d1.ino, blk, 32, S_IFREG | 0644, 0, 0, &a), 0);
+	assert_int_equal(kv_create(p, d2.ino, blk, 32, S_IFREG | 0644, 0, 0, &a2), 0);
+	assert_int_equal(kv_create(p, d1.ino, caps, 32, S_IFREG | 0644, 0, 0, &c), 0);
+	bytes_of(blk, b[0]);
+	/* the bytes of the capitals' digits: their name is "ffee..", not a file here */
+	bytes_of("ffeeddccbbaa99887766554433221100", b[1]);
+	assert_int_equal(kv_lookup_pin_batch(p, d1.ino, b[0], 16, 2, x, e, &err), 1);
+	assert_int_equal(err, -ENOENT);
+	assert_int_equal(x[0].ino, a.ino);
+	kv_unpin(p, a.ino);
+	assert_int_equal(kv_lookup_pin_batch(p, d2.ino, b[0], 16, 1, x, e, &err), 1);
+	assert_int_equal(x[0].ino, a2.ino);
+	kv_unpin(p, a2.ino);
+	memcpy(other, b[0], 16);
+	other[15] ^= 1;
+	assert_int_equal(kv_lookup_pin_batch(p, d1.ino, other, 16, 1, x, e, &err), 0);
+	assert_int_equal(err, -ENOENT);
+	/* the hash: the same from the digits as from the bytes; another at the next open */
+	assert_int_equal(kv_index_name_hash(p, blk, 32, d1.ino),
+			 kv_index_block_hash(p, d1.ino, b[0]));
+	assert_true(kv_index_name_hash(p, blk, 32, d1.ino) != kv_index_name_hash(p, blk, 32, d2.ino));
+	h[0] = kv_index_name_hash(p, blk, 32, d1.ino);
+	h[1] = kv_index_name_hash(p, "plain", 5, d1.ino);
+	/* renamed away and back, and found again after a reopen (a new key) */
+	assert_int_equal(kv_rename(p, d1.ino, blk, 32, d1.ino, "plain", 5, 0, &replaced), 0);
+	assert_int_equal(kv_lookup_pin_batch(p, d1.ino, b[0], 16, 1, x, e, &err), 0);
+	assert_int_equal(kv_rename(p, d1.ino, "plain", 5, d1.ino, blk, 32, 0, &replaced), 0);
+	kv_pool_close(p);
+	p = open_pool();
+	assert_true(kv_index_name_hash(p, blk, 32, d1.ino) != h[0]);
+	assert_true(kv_index_name_hash(p, "plain", 5, d1.ino) != h[1]);
+	assert_int_equal(kv_lookup_pin_batch(p, d1.ino, b[0], 16, 1, x, e, &err), 1);
+	assert_int_equal(x[0].ino, a.ino);
+	kv_unpin(p, a.ino);
+	kv_pool_close(p);
 }
 
 static void fill(uint8_t *buf, size_t n, unsigned seed)
@@ -1087,6 +1159,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dax_mkfs_probe, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_block_names, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_block_bytes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_data, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_appends, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_xattrs, setup, teardown),
