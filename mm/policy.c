@@ -390,8 +390,8 @@ uint64_t kv_policy_trim(struct kv_pool *p, uint64_t ino)
 	if (p->hot[ino].pin_count)
 		return 0;
 	trimmed = kv_extents_trim(p, ino);
-
-	kv_policy_charge(p, ino, -(int64_t)trimmed);
+	if (trimmed) /* nearly never: a block is stored whole */
+		kv_policy_charge(p, ino, -(int64_t)trimmed);
 	return trimmed;
 }
 

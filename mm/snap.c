@@ -89,39 +89,61 @@ bool kv_quarantined(const struct kv_pool *p, uint64_t ino)
 	return __atomic_load_n(&p->hot[ino].bad, __ATOMIC_RELAXED);
 }
 
-/* Copy and check what kv_snap_take() checks, but the signature. Return: NULL or why not. */
-static const char *snap_copy(struct kv_pool *p, uint64_t ino, struct kv_snap *s)
+/*
+ * Copy the record's words kv_snap_take() uses, once. Return: NULL, or why
+ * not (more extents than a record holds: none are copied).
+ */
+static const char *snap_load(struct kv_pool *p, uint64_t ino, struct kv_snap *s, uint32_t *mode)
 {
 	const struct kv_inode *in = kv_inode(p, ino);
-	const char *why = NULL;
-	uint32_t mode;
+	uint16_t i;
 
 	s->n = __atomic_load_n(&in->extent_count, __ATOMIC_ACQUIRE);
 	s->size = __atomic_load_n(&in->size, __ATOMIC_ACQUIRE);
 	s->xattr_off = __atomic_load_n(&in->xattr_off, __ATOMIC_RELAXED);
 	s->xattr_len = __atomic_load_n(&in->xattr_len, __ATOMIC_RELAXED);
-	mode = __atomic_load_n(&in->mode, __ATOMIC_RELAXED);
+	*mode = __atomic_load_n(&in->mode, __ATOMIC_RELAXED);
 	s->alloc = 0;
-	if (s->n > KV_INLINE_EXTENTS) {
-		why = "has too many extents";
-	} else {
-		uint16_t i;
-
-		/* word loads, not memcpy: one extent is the common case, and an
-		 * inlined rep movs costs more to start than the copy */
-		for (i = 0; i < s->n; i++) {
-			s->ext[i].off = __atomic_load_n(&in->ext[i].off, __ATOMIC_RELAXED);
-			s->ext[i].len = __atomic_load_n(&in->ext[i].len, __ATOMIC_RELAXED);
-		}
-		why = kv_check_extents(&p->geo, s->ext, s->n, &s->alloc);
+	if (s->n > KV_INLINE_EXTENTS)
+		return "has too many extents";
+	/* word loads, not memcpy: one extent is the common case, and an inlined
+	 * rep movs costs more to start than the copy */
+	for (i = 0; i < s->n; i++) {
+		s->ext[i].off = __atomic_load_n(&in->ext[i].off, __ATOMIC_RELAXED);
+		s->ext[i].len = __atomic_load_n(&in->ext[i].len, __ATOMIC_RELAXED);
+		s->alloc += s->ext[i].len;
 	}
-	if (!why && (mode & S_IFMT) != S_IFDIR && s->size > s->alloc)
-		why = "is larger than its extents";
+	return NULL;
+}
+
+/* The size within the extents (not signed: a write publishes it alone). */
+static const char *snap_size_why(const struct kv_snap *s, uint32_t mode)
+{
+	return (mode & S_IFMT) != S_IFDIR && s->size > s->alloc ? "is larger than its extents"
+								 : NULL;
+}
+
+/* What an open checks of the copy's extents and xattr extent. Return: NULL or why not. */
+static const char *snap_geometry_why(struct kv_pool *p, struct kv_snap *s)
+{
+	const char *why = kv_check_extents(&p->geo, s->ext, s->n, &s->alloc);
+
 	if (!why &&
 	    ((s->xattr_off == 0) != (s->xattr_len == 0) || s->xattr_len > KV_XATTR_MAX_BLOB ||
 	     (s->xattr_off && !kv_check_extent(&p->geo, s->xattr_off, page_up(s->xattr_len)))))
 		why = "has an xattr extent outside the data area";
 	return why;
+}
+
+/* Copy and check what kv_snap_take() checks, but the signature. Return: NULL or why not. */
+static const char *snap_copy(struct kv_pool *p, uint64_t ino, struct kv_snap *s)
+{
+	uint32_t mode;
+	const char *why = snap_load(p, ino, s, &mode);
+
+	if (!why)
+		why = snap_geometry_why(p, s);
+	return why ? why : snap_size_why(s, mode);
 }
 
 /*
@@ -210,12 +232,19 @@ bool kv_snap_damaged(struct kv_pool *p, uint64_t ino)
 int kv_snap_take(struct kv_pool *p, uint64_t ino, struct kv_snap *s)
 {
 	const char *why;
+	uint32_t mode;
 
 	if (kv_quarantined(p, ino))
 		return -EIO;
-	why = snap_copy(p, ino, s);
-	if (!why && ext_sig(p->sig_key, s->n, s->ext, s->xattr_off, s->xattr_len) != p->hot[ino].sig)
-		why = "has extents the daemon did not give it";
+	why = snap_load(p, ino, s, &mode);
+	/* the daemon's signature first: extents it gave were checked when it gave them */
+	if (!why && ext_sig(p->sig_key, s->n, s->ext, s->xattr_off, s->xattr_len) != p->hot[ino].sig) {
+		why = snap_geometry_why(p, s);
+		if (!why)
+			why = "has extents the daemon did not give it";
+	}
+	if (!why)
+		why = snap_size_why(s, mode);
 	if (p->seen) /* a cluster follower's view */
 		return snap_follower(p, ino, s, why);
 	if (why) {
