@@ -108,6 +108,8 @@ uint64_t kv_extents_trim(struct kv_pool *p, uint64_t ino)
 	struct kv_snap snap;
 	int i, nfree = 0, count, new_count, partial = -1;
 
+	if (p->readonly) /* a cluster follower's view: the leader trims its records */
+		return 0;
 	/*
 	 * Nearly always there is nothing to trim (a block stored whole): say so
 	 * from the record's words, without the checked copy and its signature.

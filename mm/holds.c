@@ -74,8 +74,8 @@ void kv_holds_reap_orphan(struct kv_pool *p, uint64_t ino)
 {
 	struct kv_inode *in = kv_inode(p, ino);
 
-	if (in->state != KV_INODE_ORPHAN || kv_held(p, ino))
-		return;
+	if (in->state != KV_INODE_ORPHAN || kv_held(p, ino) || p->readonly)
+		return; /* p->readonly: a cluster follower's view; the leader frees its records */
 	kv_holds_unlink(p, ino, true); /* -E2BIG: it stays an orphan, until the next open */
 }
 

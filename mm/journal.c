@@ -103,6 +103,12 @@ int kv_jtx_commit(struct kv_pool *p)
 	}
 	if (!p->jnrec)
 		return 0;
+	/* a read-only open, a cluster follower's view among them, writes no record (its mapping
+	 * may be writable: a follower's mailboxes and holds are in the pool) */
+	if (p->readonly) {
+		kv_jtx_abort(p);
+		return -EROFS;
+	}
 	/* fenced (nodes.c): dropped whole; the node stops writing and reopens as a follower */
 	if (p->cluster_epoch && p->up.may_commit && !p->up.may_commit(p)) {
 		kv_jtx_abort(p);

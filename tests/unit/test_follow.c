@@ -534,6 +534,63 @@ static void test_follow_caught_changing(void **state)
 	munmap(m, len);
 }
 
+/*
+ * A follower's view writes nothing of the pool (its mapping is writable,
+ * for the mailboxes and holds): a read open of a file the leader is still
+ * writing, closed on the follower, leaves the leader's room ahead alone
+ * (it trimmed the record in place, and the leader then found its own file
+ * changed behind its back); a pin of a file in pieces does not move it.
+ */
+static void test_follow_writes_nothing(void **state)
+{
+	struct kv_pool *lead = open_leader(1), *view = open_view();
+	const struct kv_geometry *g = kv_pool_geometry(lead);
+	static char buf[1 << 16], got[1 << 16];
+	struct kv_inode *in, before;
+	struct kv_pool_stats st;
+	struct kv_extent e;
+	struct kv_attr a;
+	uint64_t d, f;
+	size_t len;
+	uint8_t *m = map_pool(&len);
+
+	memset(buf, 7, sizeof(buf));
+	d = mk(lead, KV_ROOT_INO, "w", S_IFDIR | 0755);
+	f = mk(lead, d, "open", S_IFREG | 0644);
+	assert_int_equal(kv_open(lead, f), 0); /* a writer: room ahead until its last close */
+	assert_int_equal(kv_write(lead, f, buf, 1000, 0), 1000);
+	assert_int_equal(kv_write(lead, f, buf, 8000, 1000), 8000); /* grows again: room ahead */
+	in = (struct kv_inode *)(m + g->inode_off) + f;
+	assert_int_equal(in->extent_count, 1);
+	assert_true(in->ext[0].len > 12288);
+	assert_true(kv_pool_follow(view, NULL, NULL) > 0);
+	memcpy(&before, in, sizeof(before));
+	assert_int_equal(kv_open(view, f), 0);
+	assert_int_equal(kv_read(view, f, got, sizeof(got), 0), 9000);
+	kv_release(view, f);
+	assert_memory_equal(&before, in, sizeof(before));
+	assert_int_equal(kv_write(lead, f, buf, sizeof(buf), 9000), (ssize_t)sizeof(buf));
+	kv_release(lead, f);
+	assert_int_equal(kv_read(lead, f, got, sizeof(got), 9000), (ssize_t)sizeof(got));
+	assert_memory_equal(got, buf, sizeof(got));
+	kv_pool_get_stats(lead, &st);
+	assert_int_equal(st.quarantined, 0);
+	/* a pin of a file the view sees in several extents: EBUSY, nothing moved */
+	in->extent_count = 2;
+	in->ext[1] = in->ext[0];
+	in->ext[0].len = 4096;
+	in->ext[1].off += 4096;
+	in->ext[1].len -= 4096;
+	kv_pool_log_change(lead, f);
+	assert_true(kv_pool_follow(view, NULL, NULL) > 0);
+	memcpy(&before, in, sizeof(before));
+	assert_int_equal(kv_lookup_pin(view, d, "open", 4, &a, &e), -EBUSY);
+	assert_memory_equal(&before, in, sizeof(before));
+	kv_pool_close(view);
+	kv_pool_close(lead);
+	munmap(m, len);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -544,6 +601,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_follow_not_coherent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_follow_read_ahead, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_follow_caught_changing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_follow_writes_nothing, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
