@@ -74,6 +74,22 @@ by_followers() { # NODE
 for n in n1 n2 n3; do
 	ok "$n reads the followers' files byte-exact" wait_for 2 by_followers $n
 done
+# a follower reads a file the leader is still writing (its room ahead not yet trimmed):
+# the follower's close leaves the leader's record alone
+exec 7>"$WORK/n1/dir/growing"
+head -c 5000 "$WORK/src.12" >&7
+head -c 300000 "$WORK/src.12" >&7
+ok "a follower reads a file the leader is writing" wait_for 2 bash -c \
+	"cat '$WORK/n2/dir/growing' >/dev/null && cat '$WORK/n3/dir/growing' >/dev/null"
+head -c 100000 "$WORK/src.11" >&7
+exec 7>&-
+{ head -c 5000 "$WORK/src.12"; head -c 300000 "$WORK/src.12"; head -c 100000 "$WORK/src.11"; } >"$WORK/growing"
+ok "... and the leader's file is whole after" cmp "$WORK/growing" "$WORK/n1/dir/growing"
+ok "... on the followers too" wait_for 2 bash -c \
+	"cmp -s '$WORK/growing' '$WORK/n2/dir/growing' && cmp -s '$WORK/growing' '$WORK/n3/dir/growing'"
+for n in n1 n2 n3; do
+	ok "... nothing quarantined on $n" test "$(stat_at $n quarantined)" = 0
+done
 ok "mv through a follower" mv "$WORK/n3/byn2/h4" "$WORK/n3/byn2/h4.moved"
 ok "... seen on the leader" wait_for 2 test -e "$WORK/n1/byn2/h4.moved" -a ! -e "$WORK/n1/byn2/h4"
 ok "... and on the other follower (within the visibility bound)" \
