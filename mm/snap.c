@@ -55,24 +55,6 @@ static inline uint64_t ext_sig(uint64_t key, uint16_t n, const struct kv_extent 
 	return sig_mix(a, b + (b >> 29));
 }
 
-void kv_snap_commit(struct kv_pool *p, uint64_t ino)
-{
-	const struct kv_inode *in = kv_inode(p, ino);
-	uint16_t n = in->extent_count;
-
-	p->hot[ino].sig = ext_sig(p->sig_key, n > KV_INLINE_EXTENTS ? 0 : n, in->ext, in->xattr_off,
-			      n > KV_INLINE_EXTENTS ? UINT32_MAX : in->xattr_len);
-	if (p->up.changed) /* a leader's new extents: the followers take them too */
-		p->up.changed(p, ino);
-}
-
-void kv_snap_commit_empty(struct kv_pool *p, uint64_t ino)
-{
-	p->hot[ino].sig = ext_sig(p->sig_key, 0, NULL, 0, 0);
-	if (p->up.changed)
-		p->up.changed(p, ino);
-}
-
 void kv_quarantine(struct kv_pool *p, uint64_t ino, const char *why)
 {
 	if (__atomic_exchange_n(&p->hot[ino].bad, 1, __ATOMIC_RELAXED))
@@ -144,6 +126,39 @@ static const char *snap_copy(struct kv_pool *p, uint64_t ino, struct kv_snap *s)
 	if (!why)
 		why = snap_geometry_why(p, s);
 	return why ? why : snap_size_why(s, mode);
+}
+
+/*
+ * The signature of what the record holds now, read once: only of extents
+ * that pass an open's geometry checks (kv_snap_take() checks no more than
+ * the size of a copy whose signature matches). Extents that fail them, or
+ * more than a record holds (a record the daemon is told of at open or by
+ * the change log, changed since it was checked), get a signature no copy
+ * matches but by a 2^-64 chance: the next take finds them bad.
+ */
+void kv_snap_commit(struct kv_pool *p, uint64_t ino)
+{
+	struct kv_snap s;
+	uint32_t mode;
+	uint64_t sig;
+
+	if (snap_load(p, ino, &s, &mode)) {
+		sig = ~ext_sig(p->sig_key, 0, NULL, 0, 0);
+	} else {
+		sig = ext_sig(p->sig_key, s.n, s.ext, s.xattr_off, s.xattr_len);
+		if (snap_geometry_why(p, &s))
+			sig = ~sig;
+	}
+	p->hot[ino].sig = sig;
+	if (p->up.changed) /* a leader's new extents: the followers take them too */
+		p->up.changed(p, ino);
+}
+
+void kv_snap_commit_empty(struct kv_pool *p, uint64_t ino)
+{
+	p->hot[ino].sig = ext_sig(p->sig_key, 0, NULL, 0, 0);
+	if (p->up.changed)
+		p->up.changed(p, ino);
 }
 
 /*

@@ -33,6 +33,7 @@
 #include "layout.h"
 #include "log.h"
 #include "mm.h"
+#include "snap.h"
 
 #define POOL_SIZE (16u << 20)
 #define NFILES	  24
@@ -774,6 +775,50 @@ static void test_runtime_scribble(void **state)
 	assert_int_equal(kv_pool_fsck(path), 0);
 }
 
+/*
+ * A record changed between an open's checks and its signature (the
+ * daemon signs what the record holds when it signs): the signature matches
+ * no copy, and the next use finds the record bad (EIO), instead of taking
+ * extents no check saw (a take checks only the size of a copy whose
+ * signature matches).
+ */
+static void test_signed_after_scribble(void **state)
+{
+	struct kv_pool *p;
+	uint8_t *img = restore();
+	const struct kv_geometry *g;
+	struct kv_pool_stats st;
+	struct kv_inode *tab;
+	uint8_t buf[256];
+	uint64_t f1, f6;
+	int i;
+
+	p = open_rw(path, 0);
+	g = kv_pool_geometry(p);
+	tab = (struct kv_inode *)(img + g->inode_off);
+	f1 = files[1].ino;
+	f6 = files[6].ino;
+	/* file 1: an extent at base + 2^50, signed as the daemon signs a record it is told of */
+	tab[f1].ext[0].off = g->data_off + (1ull << 50);
+	kv_snap_commit(p, f1);
+	assert_int_equal(kv_read(p, f1, buf, sizeof(buf), 0), -EIO);
+	/* file 6: signed with 60,000 extents, then none and an xattr blob of 4 GiB */
+	assert_true(tab[f6].xattr_off != 0);
+	tab[f6].extent_count = 60000;
+	kv_snap_commit(p, f6);
+	tab[f6].extent_count = 0;
+	tab[f6].size = 0;
+	tab[f6].xattr_len = UINT32_MAX;
+	assert_int_equal(kv_getxattr(p, f6, "user.k", buf, sizeof(buf)), -EIO);
+	kv_pool_get_stats(p, &st);
+	assert_int_equal(st.quarantined, 2);
+	unmap_image(img);
+	for (i = 0; i < NFILES; i++)
+		if (i != 1 && i != 6)
+			expect_served(p, i);
+	kv_pool_close(p);
+}
+
 /* --- data checksums --- */
 
 static void test_checksums(void **state)
@@ -846,6 +891,7 @@ int main(void)
 		cmocka_unit_test(test_bad_name_and_fields),
 		cmocka_unit_test(test_shared_extent_repair),
 		cmocka_unit_test(test_runtime_scribble),
+		cmocka_unit_test(test_signed_after_scribble),
 		cmocka_unit_test(test_checksums),
 		cmocka_unit_test(test_fuzz),
 	};
