@@ -42,7 +42,8 @@ static int pin_found_locked(struct kv_pool *p, uint64_t ino, int64_t now_ns, str
 	rc = kv_snap_take(p, ino, &snap);
 	if (rc)
 		return rc;
-	if (snap.n > 1 && !p->hot[ino].open_count && !p->readonly) {
+	if (snap.n > 1 && !p->hot[ino].open_count && !p->readonly &&
+	    !(p->up.held_elsewhere && p->up.held_elsewhere(p, ino))) {
 		/* Written in pieces through the mount: make it one extent the client can address. */
 		rc = kv_data_migrate_locked(p, ino);
 		if (!rc)
@@ -50,7 +51,8 @@ static int pin_found_locked(struct kv_pool *p, uint64_t ino, int64_t now_ns, str
 		if (rc)
 			return rc;
 	}
-	if (snap.n > 1) /* still being written through the mount, or a follower's view */
+	/* still being written through the mount, held by another node, or a follower's view */
+	if (snap.n > 1)
 		return -EBUSY;
 	rc = kv_holds_pin_locked(p, ino, now_ns);
 	if (rc)

@@ -648,7 +648,7 @@ int kv_truncate(struct kv_pool *p, uint64_t ino, uint64_t size)
 		 * A held file's bytes may be read in place (a pin, a zero-copy
 		 * mapping of another process): its tail goes at the last release.
 		 */
-		if (!kv_held(p, ino))
+		if (!kv_held(p, ino) && !(p->up.held_elsewhere && p->up.held_elsewhere(p, ino)))
 			p->bytes_trimmed += kv_policy_trim(p, ino);
 		pthread_mutex_unlock(&p->lock);
 	}

@@ -70,6 +70,12 @@ uint64_t kv_holds_take_orphan(struct kv_pool *p)
 }
 
 /* An orphan whose last holder went: free its data, and its record when unreferenced. */
+/* Another node holds @ino (a cluster leader only: it is then parked, nodes.c)? */
+static bool held_elsewhere(struct kv_pool *p, uint64_t ino)
+{
+	return p->up.held_elsewhere && p->up.held_elsewhere(p, ino);
+}
+
 void kv_holds_reap_orphan(struct kv_pool *p, uint64_t ino)
 {
 	struct kv_inode *in = kv_inode(p, ino);
@@ -150,6 +156,7 @@ static void unhold_locked(struct kv_pool *p, uint64_t ino, bool pin, int64_t now
 {
 	struct kv_inode *in;
 	uint64_t *count;
+	bool elsewhere;
 
 	if (!kv_ino_valid(p, ino))
 		return;
@@ -163,11 +170,15 @@ static void unhold_locked(struct kv_pool *p, uint64_t ino, bool pin, int64_t now
 	if (kv_held(p, ino) || kv_is_dir(in))
 		return;
 	p->held--;
-	kv_extents_release_deferred(p, ino); /* what a move kept from under its readers */
+	/* another node's hold keeps the rest too (kv_pool_cluster_unpark() does it then) */
+	elsewhere = held_elsewhere(p, ino);
+	if (!elsewhere)
+		kv_extents_release_deferred(p, ino); /* what a move kept from under its readers */
 	if (in->state == KV_INODE_ORPHAN) {
 		kv_holds_reap_orphan(p, ino);
 	} else if (in->state == KV_INODE_LIVE) {
-		p->bytes_trimmed += kv_policy_trim(p, ino);
+		if (!elsewhere)
+			p->bytes_trimmed += kv_policy_trim(p, ino);
 		/* back in its set, or a use if still in; and its last_use_ns */
 		kv_lru_append_at(p, ino, now_ns);
 	}
@@ -251,12 +262,18 @@ int kv_holds_unlink_stage(struct kv_pool *p, uint64_t ino, struct kv_unlink_plan
 	struct kv_inode *in = kv_inode(p, ino);
 
 	u->ino = ino;
-	u->keep_data = kv_held(p, ino) || (p->kept[ino] && p->hot[ino].kref);
+	/* another node's hold keeps the bytes as this node's does: free_ok() marks the file
+	 * against new holds until kv_holds_unlink_finish(), or parks it when held */
+	u->keep_data = kv_held(p, ino) || (p->kept[ino] && p->hot[ino].kref) ||
+		       (p->up.free_ok && !p->up.free_ok(p, ino));
 	u->keep_record = u->keep_data || p->hot[ino].kref;
 	u->nfreed = 0;
 	if ((!u->keep_data && kv_extents_drop(p, ino, u->freed, &u->nfreed)) ||
-	    KV_JTX_FIELD(p, &in->state, u->keep_record ? KV_INODE_ORPHAN : KV_INODE_FREE))
+	    KV_JTX_FIELD(p, &in->state, u->keep_record ? KV_INODE_ORPHAN : KV_INODE_FREE)) {
+		if (p->up.freed)
+			p->up.freed(p, ino);
 		return -E2BIG;
+	}
 	return 0;
 }
 
@@ -291,6 +308,8 @@ void kv_holds_unlink_detach(struct kv_pool *p, struct kv_unlink_plan *u, bool of
 void kv_holds_unlink_finish(struct kv_pool *p, struct kv_unlink_plan *u)
 {
 	kv_extents_free(p, u->freed, u->nfreed);
+	if (p->up.freed) /* the bytes went (or stayed for their holders): new holds may come */
+		p->up.freed(p, u->ino);
 	if (!u->keep_record) {
 		kv_holds_put_free(p, u->ino);
 	} else if ((!u->keep_data || p->kept[u->ino]) && !p->in_reclaim[u->ino]) {

@@ -14,8 +14,11 @@
 #include "nodes.h"
 #include "check.h"
 #include "coherence.h"
+#include "extents.h"
+#include "holds.h"
 #include "log.h"
 #include "lru.h"
+#include "policy.h"
 #include "pool_int.h"
 
 #include <errno.h>
@@ -335,6 +338,20 @@ bool kv_nodes_evict_ok(struct kv_pool *p, uint64_t ino)
 	return false;
 }
 
+bool kv_nodes_held_elsewhere(struct kv_pool *p, uint64_t ino)
+{
+	if (!kv_pool_holds_usable(p) || !kv_ino_valid(p, ino))
+		return false;
+	/* the caller's changes of the record before, the holds read after: a node that marks
+	 * its hold after this look reads the record as changed (kv_pool_remote_hold) */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (!held_elsewhere(p, ino))
+		return false;
+	if (p->parked || (p->parked = calloc(p->ninodes, 1)))
+		p->parked[ino] = 1; /* kv_pool_cluster_unpark() finishes it (else the next open) */
+	return true;
+}
+
 void kv_nodes_evicted(struct kv_pool *p, uint64_t ino)
 {
 	if (kv_pool_holds_usable(p) && kv_ino_valid(p, ino))
@@ -353,8 +370,14 @@ int kv_pool_cluster_unpark(struct kv_pool *p)
 		if (!p->parked[ino] || held_elsewhere(p, ino))
 			continue;
 		p->parked[ino] = 0;
-		if (kv_inode(p, ino)->state == KV_INODE_LIVE && !kv_held(p, ino) &&
-		    !kv_is_dir(kv_inode(p, ino))) {
+		if (kv_held(p, ino) || kv_is_dir(kv_inode(p, ino)))
+			continue; /* this node's last release does the rest */
+		/* what waited for the other nodes: a moved extent's free, a trim, an unlink */
+		kv_extents_release_deferred(p, ino);
+		if (kv_inode(p, ino)->state == KV_INODE_ORPHAN) {
+			kv_holds_reap_orphan(p, ino);
+		} else if (kv_inode(p, ino)->state == KV_INODE_LIVE) {
+			p->bytes_trimmed += kv_policy_trim(p, ino);
 			kv_lru_append(p, ino);
 			n++;
 		}

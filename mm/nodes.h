@@ -21,6 +21,12 @@ bool kv_nodes_may_commit(struct kv_pool *p);
  * every node's holds; held: unmark, park it out of the LRU. Return: may it go.
  */
 bool kv_nodes_evict_ok(struct kv_pool *p, uint64_t ino);
+/*
+ * kv_nodes_held_elsewhere() - does another node hold @ino? If so it is
+ * parked: kv_pool_cluster_unpark() trims it and frees what its moves left
+ * once no node does. Lock: p->lock. Return: true if held elsewhere.
+ */
+bool kv_nodes_held_elsewhere(struct kv_pool *p, uint64_t ino);
 /* After the eviction of @ino (or its failure): drop the evicting mark. */
 void kv_nodes_evicted(struct kv_pool *p, uint64_t ino);
 

@@ -615,8 +615,13 @@ int kv_pool_open(const char *path, const struct kv_open_opts *o, struct kv_pool 
 		rc = kv_follow_build(p);
 	if (rc)
 		goto out_close;
-	if (!p->readonly && o->cluster) /* from now on: a leader logs each record it changes */
+	if (!p->readonly && o->cluster) { /* from now on: a leader logs each record it changes */
 		p->up.changed = kv_pool_log_change;
+		/* and frees nothing another node holds */
+		p->up.held_elsewhere = kv_nodes_held_elsewhere;
+		p->up.free_ok = kv_nodes_evict_ok;
+		p->up.freed = kv_nodes_evicted;
+	}
 	/* a pool file made now is all zeros; of any other, the holes are (kv_pool_mkfs
 	 * leaves its data area one): the janitor zeroes the rest in the background */
 	if (!p->readonly && kv_alloc_track_zero(&p->alloc, p->be.created))

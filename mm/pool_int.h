@@ -217,6 +217,16 @@ struct kv_pool {
 		bool (*may_commit)(struct kv_pool *p);
 		/* journal.c, snap.c: a record changed in the pool; nodes.c logs it for the followers */
 		void (*changed)(struct kv_pool *p, uint64_t ino);
+		/*
+		 * A cluster leader (nodes.c; NULL elsewhere): another node holds the
+		 * file (a follower's open, map or pin)? Then a trim or a moved
+		 * extent's free waits (the file is parked until no node holds it).
+		 * free_ok(): may its bytes and record go? (marks it against new
+		 * holds, or parks it); freed() once they went, or did not.
+		 */
+		bool (*held_elsewhere)(struct kv_pool *p, uint64_t ino);
+		bool (*free_ok)(struct kv_pool *p, uint64_t ino);
+		void (*freed)(struct kv_pool *p, uint64_t ino);
 	} up;
 
 	/* pool.c: the hooks of mm.h */

@@ -591,6 +591,64 @@ static void test_follow_writes_nothing(void **state)
 	munmap(m, len);
 }
 
+/*
+ * A leader frees nothing another node holds (a follower's open, map or pin,
+ * marked in its slot): an unlinked file keeps its bytes, a truncated one
+ * its tail, and nothing new is written over them; both go in
+ * kv_pool_cluster_unpark() once no node holds the file.
+ */
+static void test_leader_waits_for_holds(void **state)
+{
+	struct kv_pool *lead = open_leader(1);
+	static char buf[300000], got[300000];
+	struct kv_pool_stats st0, st1;
+	uint64_t d, f, t;
+	size_t i;
+
+	for (i = 0; i < sizeof(buf); i++)
+		buf[i] = (char)(i % 251);
+	d = mk(lead, KV_ROOT_INO, "h", S_IFDIR | 0755);
+	f = mk(lead, d, "gone", S_IFREG | 0644);
+	t = mk(lead, d, "cut", S_IFREG | 0644);
+	assert_int_equal(kv_write(lead, f, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
+	assert_int_equal(kv_write(lead, t, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
+	assert_int_equal(kv_pool_remote_hold(lead, 0, f, 0), 0);
+	assert_int_equal(kv_pool_remote_hold(lead, 0, t, 0), 0);
+	kv_pool_get_stats(lead, &st0);
+	assert_int_equal(kv_unlink(lead, d, "gone", 4), 0);
+	assert_int_equal(kv_truncate(lead, t, 4096), 0);
+	kv_pool_get_stats(lead, &st1);
+	assert_int_equal(st1.free_bytes, st0.free_bytes); /* nothing freed while held */
+	for (i = 0; i < 3; i++) { /* nor reused: the holder's bytes stay as they were */
+		char name[16];
+		uint64_t x;
+
+		snprintf(name, sizeof(name), "new%zu", i);
+		x = mk(lead, d, name, S_IFREG | 0644);
+		assert_int_equal(kv_write(lead, x, got, sizeof(got), 0), (ssize_t)sizeof(got));
+	}
+	{
+		const struct kv_geometry *g = kv_pool_geometry(lead);
+		size_t len;
+		uint8_t *m = map_pool(&len);
+		const struct kv_inode *in = (const struct kv_inode *)(m + g->inode_off) + f;
+
+		assert_memory_equal(m + in->ext[0].off, buf, 4096); /* what the holder maps */
+		in = (const struct kv_inode *)(m + g->inode_off) + t;
+		assert_memory_equal(m + in->ext[0].off + 8192, buf + 8192, 4096);
+		munmap(m, len);
+	}
+	/* the holds end: the sweep frees what waited */
+	kv_pool_remote_release(lead, 0, f);
+	kv_pool_remote_release(lead, 0, t);
+	kv_pool_get_stats(lead, &st0);
+	assert_true(kv_pool_cluster_unpark(lead) >= 1);
+	kv_pool_get_stats(lead, &st1);
+	assert_true(st1.free_bytes >= st0.free_bytes + 300000 - 4096);
+	kv_pool_close(lead);
+	assert_int_equal(kv_pool_fsck(path), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -602,6 +660,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_follow_read_ahead, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_follow_caught_changing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_follow_writes_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_leader_waits_for_holds, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
