@@ -289,8 +289,10 @@ uint64_t kv_evict_reclaim_ahead(struct kv_pool *p)
 			p->in_ahead[ino] = 0;
 			continue;
 		}
-		/* Someone is reading or writing it (perhaps we are): its room stays for now. */
-		if (pthread_rwlock_trywrlock(stripe)) {
+		/* Someone is reading or writing it (perhaps we are), or another node holds it
+		 * (it may read up to a size from before a truncate): its room stays for now. */
+		if ((p->up.held_elsewhere && p->up.held_elsewhere(p, ino)) ||
+		    pthread_rwlock_trywrlock(stripe)) {
 			p->ahead[kept++] = (uint32_t)ino;
 			continue;
 		}
