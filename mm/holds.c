@@ -69,13 +69,13 @@ uint64_t kv_holds_take_orphan(struct kv_pool *p)
 	return 0;
 }
 
-/* An orphan whose last holder went: free its data, and its record when unreferenced. */
 /* Another node holds @ino (a cluster leader only: it is then parked, nodes.c)? */
 static bool held_elsewhere(struct kv_pool *p, uint64_t ino)
 {
 	return p->up.held_elsewhere && p->up.held_elsewhere(p, ino);
 }
 
+/* An orphan whose last holder went: free its data, and its record when unreferenced. */
 void kv_holds_reap_orphan(struct kv_pool *p, uint64_t ino)
 {
 	struct kv_inode *in = kv_inode(p, ino);
