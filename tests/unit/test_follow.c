@@ -594,8 +594,9 @@ static void test_follow_writes_nothing(void **state)
 /*
  * A leader frees nothing another node holds (a follower's open, map or pin,
  * marked in its slot): an unlinked file keeps its bytes, a truncated one
- * its tail, and nothing new is written over them; both go in
- * kv_pool_cluster_unpark() once no node holds the file.
+ * its tail, and nothing new is written over them; a pin does not move a
+ * file in pieces into one; the sweep (kv_pool_cluster_unpark) frees what
+ * waited once no node holds the file.
  */
 static void test_leader_waits_for_holds(void **state)
 {
@@ -636,6 +637,31 @@ static void test_leader_waits_for_holds(void **state)
 		assert_memory_equal(m + in->ext[0].off, buf, 4096); /* what the holder maps */
 		in = (const struct kv_inode *)(m + g->inode_off) + t;
 		assert_memory_equal(m + in->ext[0].off + 8192, buf + 8192, 4096);
+		munmap(m, len);
+	}
+	/* a file in pieces is not moved into one for a pin while another node holds it */
+	{
+		uint64_t pa = mk(lead, d, "pieces", S_IFREG | 0644), pb;
+		const struct kv_geometry *g = kv_pool_geometry(lead);
+		struct kv_extent e;
+		struct kv_attr a;
+		size_t len;
+		uint8_t *m = map_pool(&len);
+		const struct kv_inode *in = (const struct kv_inode *)(m + g->inode_off) + pa;
+
+		assert_int_equal(kv_write(lead, pa, buf, 4096, 0), 4096);
+		pb = mk(lead, d, "after", S_IFREG | 0644); /* its page right after the first */
+		assert_int_equal(kv_write(lead, pb, buf, 4096, 0), 4096);
+		assert_int_equal(kv_write(lead, pa, buf, 8192, 4096), 8192);
+		assert_int_equal(in->extent_count, 2);
+		assert_int_equal(kv_pool_remote_hold(lead, 0, pa, 0), 0);
+		assert_int_equal(kv_lookup_pin(lead, d, "pieces", 6, &a, &e), -EBUSY);
+		assert_int_equal(in->extent_count, 2);
+		kv_pool_remote_release(lead, 0, pa);
+		assert_int_equal(kv_lookup_pin(lead, d, "pieces", 6, &a, &e), 0); /* moved now */
+		assert_int_equal(in->extent_count, 1);
+		assert_memory_equal(m + e.off, buf, 4096);
+		kv_unpin(lead, pa);
 		munmap(m, len);
 	}
 	/* the holds end: the sweep frees what waited */
