@@ -226,6 +226,24 @@ int kv_data_migrate_locked(struct kv_pool *p, uint64_t ino)
 	return rc;
 }
 
+int kv_data_join_pieces_locked(struct kv_pool *p, uint64_t ino)
+{
+	struct kv_snap snap;
+	struct kv_extent e;
+	int rc;
+
+	if (kv_held(p, ino) || kv_snap_take(p, ino, &snap) || snap.n < 2 || !snap.size ||
+	    (p->up.held_elsewhere && p->up.held_elsewhere(p, ino)))
+		return 0;
+	/* a hole that takes it whole, or it stays in pieces (a pin here evicts for one) */
+	if (kv_alloc_extent(&p->alloc, page_up(snap.size), &e))
+		return 0;
+	rc = move_tail(p, ino, &snap, 0, &e, 1);
+	if (!rc)
+		kv_policy_charge(p, ino, (int64_t)(kv_extents_bytes(kv_inode(p, ino)) - snap.alloc));
+	return rc;
+}
+
 /* Add @need (or, if it comes easily, @want) bytes to a file's extents (*@snap: as they are). */
 static int grow_extents(struct kv_pool *p, uint64_t ino, struct kv_snap *snap, uint64_t need,
 			uint64_t want)

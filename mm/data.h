@@ -10,6 +10,14 @@
 /* Move a file's data into one extent (nobody may be reading or writing it). Caller holds
  * p->lock. Return: 0, -ENOSPC, -EIO. */
 int kv_data_migrate_locked(struct kv_pool *p, uint64_t ino);
+/*
+ * A cluster leader's last release of a file in pieces: move it into one
+ * extent if a free one takes it whole, nobody here or on another node holds
+ * it, without evicting anything (a follower's view cannot move it, and its
+ * pins want one extent). Set as p->up.join_pieces by pool.c. Caller holds
+ * p->lock. Return: 0, or as move_tail (the file keeps its pieces).
+ */
+int kv_data_join_pieces_locked(struct kv_pool *p, uint64_t ino);
 /* A writer is closing: store the checksum of the file's bytes if it was the last (p->lock not
  * held). Set as p->ops.seal by pool.c: holds.c calls it at kv_release(). */
 void kv_data_seal(struct kv_pool *p, uint64_t ino);

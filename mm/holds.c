@@ -179,6 +179,9 @@ static void unhold_locked(struct kv_pool *p, uint64_t ino, bool pin, int64_t now
 	} else if (in->state == KV_INODE_LIVE) {
 		if (!elsewhere)
 			p->bytes_trimmed += kv_policy_trim(p, ino);
+		/* a cluster leader: a follower's pin wants one extent, and its view cannot move it */
+		if (!elsewhere && p->up.join_pieces)
+			p->up.join_pieces(p, ino);
 		/* back in its set, or a use if still in; and its last_use_ns */
 		kv_lru_append_at(p, ino, now_ns);
 	}

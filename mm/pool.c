@@ -621,6 +621,7 @@ int kv_pool_open(const char *path, const struct kv_open_opts *o, struct kv_pool 
 		p->up.held_elsewhere = kv_nodes_held_elsewhere;
 		p->up.free_ok = kv_nodes_evict_ok;
 		p->up.freed = kv_nodes_evicted;
+		p->up.join_pieces = kv_data_join_pieces_locked;
 	}
 	/* a pool file made now is all zeros; of any other, the holes are (kv_pool_mkfs
 	 * leaves its data area one): the janitor zeroes the rest in the background */

@@ -227,6 +227,8 @@ struct kv_pool {
 		bool (*held_elsewhere)(struct kv_pool *p, uint64_t ino);
 		bool (*free_ok)(struct kv_pool *p, uint64_t ino);
 		void (*freed)(struct kv_pool *p, uint64_t ino);
+		/* holds.c's last release, a cluster leader's: data.c joins a file's pieces */
+		int (*join_pieces)(struct kv_pool *p, uint64_t ino);
 	} up;
 
 	/* pool.c: the hooks of mm.h */

@@ -675,6 +675,61 @@ static void test_leader_waits_for_holds(void **state)
 	assert_int_equal(kv_pool_fsck(path), 0);
 }
 
+/*
+ * A file written in pieces is moved into one extent at the leader's last
+ * release (a follower's pin wants one, and its view moves nothing): the
+ * follower then pins it; still held by another node, it stays in pieces.
+ */
+static void test_leader_joins_pieces(void **state)
+{
+	struct kv_pool *lead = open_leader(1), *view = open_view();
+	const struct kv_geometry *g = kv_pool_geometry(lead);
+	static char buf[16384], got[16384];
+	const struct kv_inode *in;
+	struct kv_extent e;
+	struct kv_attr a;
+	uint64_t d, pa, pb, pc;
+	size_t len, i;
+	uint8_t *m = map_pool(&len);
+
+	for (i = 0; i < sizeof(buf); i++)
+		buf[i] = (char)(i % 253);
+	d = mk(lead, KV_ROOT_INO, "j", S_IFDIR | 0755);
+	pa = mk(lead, d, "pieces", S_IFREG | 0644);
+	pc = mk(lead, d, "held", S_IFREG | 0644);
+	in = (const struct kv_inode *)(m + g->inode_off) + pa;
+	/* written 4 KiB, then another file's page right after, then 8 KiB more */
+	assert_int_equal(kv_open(lead, pa), 0);
+	assert_int_equal(kv_open(lead, pc), 0);
+	assert_int_equal(kv_write(lead, pa, buf, 4096, 0), 4096);
+	assert_int_equal(kv_write(lead, pc, buf, 4096, 0), 4096);
+	pb = mk(lead, d, "after", S_IFREG | 0644);
+	assert_int_equal(kv_write(lead, pb, buf, 4096, 0), 4096);
+	assert_int_equal(kv_write(lead, pa, buf + 4096, 8192, 4096), 8192);
+	assert_int_equal(kv_write(lead, pc, buf + 4096, 8192, 4096), 8192);
+	assert_int_equal(in->extent_count, 2);
+	assert_int_equal(((const struct kv_inode *)(m + g->inode_off) + pc)->extent_count, 2);
+	kv_release(lead, pa);
+	assert_int_equal(in->extent_count, 1);
+	/* another node holds the second: its pieces stay */
+	assert_int_equal(kv_pool_remote_hold(lead, 0, pc, 0), 0);
+	kv_release(lead, pc);
+	assert_int_equal(((const struct kv_inode *)(m + g->inode_off) + pc)->extent_count, 2);
+	kv_pool_remote_release(lead, 0, pc);
+	assert_true(kv_pool_follow(view, NULL, NULL) > 0);
+	assert_int_equal(kv_lookup_pin(view, d, "pieces", 6, &a, &e), 0);
+	assert_int_equal(a.size, 12288);
+	assert_memory_equal(m + e.off, buf, 12288);
+	kv_unpin(view, pa);
+	assert_int_equal(kv_lookup_pin(view, d, "held", 4, &a, &e), -EBUSY);
+	assert_int_equal(kv_read(view, pc, got, sizeof(got), 0), 12288); /* read() takes pieces */
+	assert_memory_equal(got, buf, 12288);
+	kv_pool_close(view);
+	kv_pool_close(lead);
+	munmap(m, len);
+	assert_int_equal(kv_pool_fsck(path), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -687,6 +742,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_follow_caught_changing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_follow_writes_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_leader_waits_for_holds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_leader_joins_pieces, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
