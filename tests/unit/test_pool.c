@@ -572,6 +572,49 @@ static void test_block_bytes(void **state)
 	kv_pool_close(p);
 }
 
+/*
+ * Names made to share one home slot of the name hash as it was (XXH3
+ * seeded with the parent's inode number: anyone could compute it and make
+ * one run of the table that every lookup landing in it walks) land in
+ * slots of their own under the key drawn at each open.
+ */
+static void test_hash_flood(void **state)
+{
+	enum { N = 64 };
+	static char names[N][24];
+	uint64_t home[N], want;
+	struct kv_pool *p;
+	struct kv_attr d, a;
+	int n = 0, i, j, distinct = 0;
+	unsigned k;
+
+	assert_int_equal(kv_pool_mkfs(path, 64 << 20, 0, false), 0);
+	p = open_pool();
+	assert_int_equal(kv_create(p, KV_ROOT_INO, "flood", 5, S_IFDIR | 0755, 0, 0, &d), 0);
+	want = XXH3_64bits_withSeed("x0", 2, d.ino) & p->hmask;
+	for (k = 0; n < N; k++) {
+		char nm[24];
+		int len = snprintf(nm, sizeof(nm), "x%u", k);
+
+		if ((XXH3_64bits_withSeed(nm, (size_t)len, d.ino) & p->hmask) == want)
+			memcpy(names[n++], nm, (size_t)len + 1);
+	}
+	for (i = 0; i < N; i++) {
+		home[i] = kv_index_name_hash(p, names[i], strlen(names[i]), d.ino) & p->hmask;
+		for (j = 0; j < i && home[j] != home[i]; j++)
+			;
+		distinct += j == i;
+		assert_int_equal(kv_create(p, d.ino, names[i], strlen(names[i]), S_IFREG | 0644, 0,
+					   0, &a),
+				 0);
+	}
+	assert_true(p->hmask + 1 >= 16 * N); /* the slots drawn at random: nearly all differ */
+	assert_true(distinct >= N * 3 / 4);
+	for (i = 0; i < N; i++)
+		assert_int_equal(kv_lookup(p, d.ino, names[i], strlen(names[i]), &a), 0);
+	kv_pool_close(p);
+}
+
 static void fill(uint8_t *buf, size_t n, unsigned seed)
 {
 	size_t i;
@@ -1160,6 +1203,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_block_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_block_bytes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hash_flood, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_data, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_appends, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_xattrs, setup, teardown),
