@@ -655,8 +655,11 @@ void kv_pool_slot_clear(struct kv_pool *p, int slot);
 /** kv_pool_slot_holds() - Return: how many files @slot holds. */
 uint64_t kv_pool_slot_holds(struct kv_pool *p, int slot);
 /**
- * kv_pool_cluster_unpark() - a leader puts the files no node holds any more
- * back in the LRU. Takes the metadata lock. Return: how many.
+ * kv_pool_cluster_unpark() - a leader finishes what waited for other
+ * nodes' holds, for each parked file no node holds any more: an unlinked
+ * file's bytes and record are freed, a trim and the free of extents a move
+ * left are done, and a live file goes back in the LRU. Takes the metadata
+ * lock. Return: how many live files went back.
  */
 int kv_pool_cluster_unpark(struct kv_pool *p);
 /* --- forwarding (cluster mode): a follower's view sends its stores to the leader --- */
