@@ -42,8 +42,7 @@ static int pin_found_locked(struct kv_pool *p, uint64_t ino, int64_t now_ns, str
 	rc = kv_snap_take(p, ino, &snap);
 	if (rc)
 		return rc;
-	if (snap.n > 1 && !p->hot[ino].open_count && !p->readonly &&
-	    !(p->up.held_elsewhere && p->up.held_elsewhere(p, ino))) {
+	if (snap.n > 1 && !p->hot[ino].open_count && !p->readonly && !kv_held_elsewhere(p, ino)) {
 		/* Written in pieces through the mount: make it one extent the client can address. */
 		rc = kv_data_migrate_locked(p, ino);
 		if (!rc)

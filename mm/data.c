@@ -233,7 +233,7 @@ int kv_data_join_pieces_locked(struct kv_pool *p, uint64_t ino)
 	int rc;
 
 	if (kv_held(p, ino) || kv_snap_take(p, ino, &snap) || snap.n < 2 || !snap.size ||
-	    (p->up.held_elsewhere && p->up.held_elsewhere(p, ino)))
+	    kv_held_elsewhere(p, ino))
 		return 0;
 	/* a hole that takes it whole, or it stays in pieces (a pin here evicts for one) */
 	if (kv_alloc_extent(&p->alloc, page_up(snap.size), &e))
@@ -666,7 +666,7 @@ int kv_truncate(struct kv_pool *p, uint64_t ino, uint64_t size)
 		 * A held file's bytes may be read in place (a pin, a zero-copy
 		 * mapping of another process): its tail goes at the last release.
 		 */
-		if (!kv_held(p, ino) && !(p->up.held_elsewhere && p->up.held_elsewhere(p, ino)))
+		if (!kv_held(p, ino) && !kv_held_elsewhere(p, ino))
 			p->bytes_trimmed += kv_policy_trim(p, ino);
 		pthread_mutex_unlock(&p->lock);
 	}

@@ -291,8 +291,7 @@ uint64_t kv_evict_reclaim_ahead(struct kv_pool *p)
 		}
 		/* Someone is reading or writing it (perhaps we are), or another node holds it
 		 * (it may read up to a size from before a truncate): its room stays for now. */
-		if ((p->up.held_elsewhere && p->up.held_elsewhere(p, ino)) ||
-		    pthread_rwlock_trywrlock(stripe)) {
+		if (kv_held_elsewhere(p, ino) || pthread_rwlock_trywrlock(stripe)) {
 			p->ahead[kept++] = (uint32_t)ino;
 			continue;
 		}

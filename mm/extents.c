@@ -34,7 +34,7 @@ void kv_extents_free_unheld(struct kv_pool *p, uint64_t ino, const struct kv_ext
 	int i;
 
 	/* held here, or by another node (a cluster leader's: then parked, nodes.c) */
-	bool held = kv_held(p, ino) || (p->up.held_elsewhere && p->up.held_elsewhere(p, ino));
+	bool held = kv_held(p, ino) || kv_held_elsewhere(p, ino);
 
 	for (i = 0; i < n; i++) {
 		if (!held) {

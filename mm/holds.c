@@ -69,12 +69,6 @@ uint64_t kv_holds_take_orphan(struct kv_pool *p)
 	return 0;
 }
 
-/* Another node holds @ino (a cluster leader only: it is then parked, nodes.c)? */
-static bool held_elsewhere(struct kv_pool *p, uint64_t ino)
-{
-	return p->up.held_elsewhere && p->up.held_elsewhere(p, ino);
-}
-
 /* An orphan whose last holder went: free its data, and its record when unreferenced. */
 void kv_holds_reap_orphan(struct kv_pool *p, uint64_t ino)
 {
@@ -171,7 +165,7 @@ static void unhold_locked(struct kv_pool *p, uint64_t ino, bool pin, int64_t now
 		return;
 	p->held--;
 	/* another node's hold keeps the rest too (kv_pool_cluster_unpark() does it then) */
-	elsewhere = held_elsewhere(p, ino);
+	elsewhere = kv_held_elsewhere(p, ino);
 	if (!elsewhere)
 		kv_extents_release_deferred(p, ino); /* what a move kept from under its readers */
 	if (in->state == KV_INODE_ORPHAN) {

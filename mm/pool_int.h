@@ -334,6 +334,12 @@ static inline bool kv_held(const struct kv_pool *p, uint64_t ino)
 	return p->hot[ino].open_count || p->hot[ino].pin_count;
 }
 
+/* Held by another node (a cluster leader's question: nodes.c parks it then; false elsewhere). */
+static inline bool kv_held_elsewhere(struct kv_pool *p, uint64_t ino)
+{
+	return p->up.held_elsewhere && p->up.held_elsewhere(p, ino);
+}
+
 static inline pthread_rwlock_t *kv_stripe(struct kv_pool *p, uint64_t ino)
 {
 	return &p->stripes[ino % KV_STRIPES];
