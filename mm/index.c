@@ -163,6 +163,13 @@ void kv_index_hash_remove(struct kv_pool *p, uint64_t ino)
 	p->htab[i].hash = 0;
 }
 
+/* a block indexed under @parent whose record is still the generation indexed */
+static bool hot_block_in(struct kv_pool *p, uint64_t ino, uint64_t parent)
+{
+	return p->hot[ino].parent == parent &&
+	       p->hot[ino].gen == (uint32_t)__atomic_load_n(&kv_inode(p, ino)->gen, __ATOMIC_RELAXED);
+}
+
 /*
  * Whether indexed @ino is (@parent, @name): a block's name is compared in
  * DRAM (struct kv_hot, which a hit reads anyway), any other in the record.
@@ -176,8 +183,7 @@ static bool slot_is(struct kv_pool *p, uint64_t ino, uint64_t parent, const char
 	const struct kv_hot *hot = &p->hot[ino];
 
 	if (hot->hexname)
-		return len == 32 && hot->parent == parent && kv_hex16_eq(hot->name16, name) &&
-		       hot->gen == (uint32_t)__atomic_load_n(&kv_inode(p, ino)->gen, __ATOMIC_RELAXED);
+		return len == 32 && kv_hex16_eq(hot->name16, name) && hot_block_in(p, ino, parent);
 	return name_eq(kv_inode(p, ino), parent, name, len);
 }
 
@@ -215,8 +221,7 @@ static bool block_is(struct kv_pool *p, uint64_t ino, uint64_t parent, const uin
 	char name[32];
 
 	if (hot->hexname)
-		return hot->parent == parent && memcmp(hot->name16, b, 16) == 0 &&
-		       hot->gen == (uint32_t)__atomic_load_n(&kv_inode(p, ino)->gen, __ATOMIC_RELAXED);
+		return memcmp(hot->name16, b, 16) == 0 && hot_block_in(p, ino, parent);
 	kv_hex16(b, name);
 	return name_eq(kv_inode(p, ino), parent, name, 32);
 }
