@@ -204,6 +204,15 @@ static int grow_full(struct kv_pool *p, uint64_t ino, struct kv_snap *snap, uint
 	return move_tail(p, ino, snap, 0, e, n);
 }
 
+/* The whole file into @e (taken for it), its anchor charged the change. Return: as move_tail(). */
+static int move_whole(struct kv_pool *p, uint64_t ino, struct kv_snap *snap, struct kv_extent *e)
+{
+	int rc = move_tail(p, ino, snap, 0, e, 1);
+
+	kv_policy_charge(p, ino, (int64_t)(kv_extents_bytes(kv_inode(p, ino)) - snap->alloc));
+	return rc;
+}
+
 int kv_data_migrate_locked(struct kv_pool *p, uint64_t ino)
 {
 	struct kv_snap snap;
@@ -219,10 +228,9 @@ int kv_data_migrate_locked(struct kv_pool *p, uint64_t ino)
 	kv_lru_remove(p, ino);
 	rc = kv_evict_alloc(p, page_up(snap.size), &e);
 	if (!rc)
-		rc = move_tail(p, ino, &snap, 0, &e, 1);
+		rc = move_whole(p, ino, &snap, &e);
 	if (was_lru)
 		kv_lru_append(p, ino);
-	kv_policy_charge(p, ino, (int64_t)(kv_extents_bytes(kv_inode(p, ino)) - snap.alloc));
 	return rc;
 }
 
@@ -230,7 +238,6 @@ int kv_data_join_pieces_locked(struct kv_pool *p, uint64_t ino)
 {
 	struct kv_snap snap;
 	struct kv_extent e;
-	int rc;
 
 	if (kv_held(p, ino) || kv_snap_take(p, ino, &snap) || snap.n < 2 || !snap.size ||
 	    kv_held_elsewhere(p, ino))
@@ -238,10 +245,7 @@ int kv_data_join_pieces_locked(struct kv_pool *p, uint64_t ino)
 	/* a hole that takes it whole, or it stays in pieces (a pin here evicts for one) */
 	if (kv_alloc_extent(&p->alloc, page_up(snap.size), &e))
 		return 0;
-	rc = move_tail(p, ino, &snap, 0, &e, 1);
-	if (!rc)
-		kv_policy_charge(p, ino, (int64_t)(kv_extents_bytes(kv_inode(p, ino)) - snap.alloc));
-	return rc;
+	return move_whole(p, ino, &snap, &e);
 }
 
 /* Add @need (or, if it comes easily, @want) bytes to a file's extents (*@snap: as they are). */
