@@ -19,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <linux/fs.h>
 #include <xxhash.h>
@@ -366,11 +365,7 @@ int kv_index_alloc(struct kv_pool *p)
 	while (hb < n + n / 2)
 		hb <<= 1;
 	p->hmask = hb - 1;
-	/* without the entropy pool a time and an address still differ between opens */
-	if (getrandom(p->hseed, sizeof(p->hseed), GRND_NONBLOCK) != sizeof(p->hseed)) {
-		p->hseed[0] = (uint64_t)kv_now_ns() * 0x9E3779B97F4A7C15ull;
-		p->hseed[1] = (uint64_t)(uintptr_t)p ^ (p->hseed[0] >> 29);
-	}
+	kv_draw_key(p->hseed, 2, p);
 	if (!KV_ALLOC_ARRAY(p, htab, hb) || !KV_ALLOC_ARRAY(p, child_first, n) ||
 	    !KV_ALLOC_ARRAY(p, child_last, n) || !KV_ALLOC_ARRAY(p, sib_next, n) ||
 	    !KV_ALLOC_ARRAY(p, sib_prev, n) || !KV_ALLOC_ARRAY(p, nchild, n) ||

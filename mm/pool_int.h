@@ -15,6 +15,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <time.h>
 
 #include "alloc.h"
@@ -351,6 +352,21 @@ static inline int64_t kv_now_ns(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/*
+ * @n words of a DRAM key drawn at each open (the extents' signatures, the
+ * name hash), which nobody who reads the pool can know. Without the entropy
+ * pool a time and an address (@where) still differ between opens.
+ */
+static inline void kv_draw_key(uint64_t *k, size_t n, const void *where)
+{
+	size_t i;
+
+	if (getrandom(k, n * sizeof(*k), GRND_NONBLOCK) == (ssize_t)(n * sizeof(*k)))
+		return;
+	for (i = 0; i < n; i++)
+		k[i] = ((uint64_t)kv_now_ns() + i) * 0x9E3779B97F4A7C15ull ^ (uint64_t)(uintptr_t)where;
 }
 
 /*

@@ -16,7 +16,6 @@
 
 #include <errno.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -274,8 +273,6 @@ int kv_snap_take(struct kv_pool *p, uint64_t ino, struct kv_snap *s)
 
 int kv_snap_alloc(struct kv_pool *p)
 {
-	/* without the entropy pool a time and an address still differ between opens */
-	if (getrandom(&p->sig_key, sizeof(p->sig_key), GRND_NONBLOCK) != sizeof(p->sig_key))
-		p->sig_key = (uint64_t)kv_now_ns() ^ (uint64_t)(uintptr_t)p->hot;
+	kv_draw_key(&p->sig_key, 1, p->hot);
 	return 0;
 }
