@@ -423,6 +423,21 @@ static void generation_moved_is_a_miss(struct kv_pool *p, uint64_t dir, const ch
 	close(fd);
 }
 
+/* A new pool with directories d1 and d2 and a file named @blk in each (*@a, *@b). */
+static struct kv_pool *block_in_two_dirs(const char *blk, struct kv_attr *d1, struct kv_attr *d2,
+					  struct kv_attr *a, struct kv_attr *b)
+{
+	struct kv_pool *p;
+
+	assert_int_equal(kv_pool_mkfs(path, 64 << 20, 0, false), 0);
+	p = open_pool();
+	assert_int_equal(kv_create(p, KV_ROOT_INO, "d1", 2, S_IFDIR | 0755, 0, 0, d1), 0);
+	assert_int_equal(kv_create(p, KV_ROOT_INO, "d2", 2, S_IFDIR | 0755, 0, 0, d2), 0);
+	assert_int_equal(kv_create(p, d1->ino, blk, 32, S_IFREG | 0644, 0, 0, a), 0);
+	assert_int_equal(kv_create(p, d2->ino, blk, 32, S_IFREG | 0644, 0, 0, b), 0);
+	return p;
+}
+
 /*
  * Block names (32 lowercase hex digits) are compared in DRAM, every other
  * name in its record: each kind is found by its own name only, in its own
@@ -440,12 +455,7 @@ static void test_block_names(void **state)
 	uint64_t replaced;
 	int i;
 
-	assert_int_equal(kv_pool_mkfs(path, 64 << 20, 0, false), 0);
-	p = open_pool();
-	assert_int_equal(kv_create(p, KV_ROOT_INO, "d1", 2, S_IFDIR | 0755, 0, 0, &d1), 0);
-	assert_int_equal(kv_create(p, KV_ROOT_INO, "d2", 2, S_IFDIR | 0755, 0, 0, &d2), 0);
-	assert_int_equal(kv_create(p, d1.ino, blk, 32, S_IFREG | 0644, 0, 0, &a), 0);
-	assert_int_equal(kv_create(p, d2.ino, blk, 32, S_IFREG | 0644, 0, 0, &b), 0);
+	p = block_in_two_dirs(blk, &d1, &d2, &a, &b);
 	/* the same digits in capitals: another name, and no block's */
 	for (i = 0; i < 32; i++)
 		upper[i] = (char)(blk[i] >= 'a' ? blk[i] - 'a' + 'A' : blk[i]);
@@ -531,12 +541,7 @@ static void test_block_bytes(void **state)
 	uint64_t replaced, h[2];
 	int err;
 
-	assert_int_equal(kv_pool_mkfs(path, 64 << 20, 0, false), 0);
-	p = open_pool();
-	assert_int_equal(kv_create(p, KV_ROOT_INO, "d1", 2, S_IFDIR | 0755, 0, 0, &d1), 0);
-	assert_int_equal(kv_create(p, KV_ROOT_INO, "d2", 2, S_IFDIR | 0755, 0, 0, &d2), 0);
-	assert_int_equal(kv_create(p, d1.ino, blk, 32, S_IFREG | 0644, 0, 0, &a), 0);
-	assert_int_equal(kv_create(p, d2.ino, blk, 32, S_IFREG | 0644, 0, 0, &a2), 0);
+	p = block_in_two_dirs(blk, &d1, &d2, &a, &a2);
 	assert_int_equal(kv_create(p, d1.ino, caps, 32, S_IFREG | 0644, 0, 0, &c), 0);
 	bytes_of(blk, b[0]);
 	/* the bytes of the capitals' digits: their name is "ffee..", not a file here */
