@@ -125,6 +125,10 @@ $(B)/examples/%: examples/%.c $(B)/libkvfs.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Iinclude -MMD -MP -MF $@.d -MT $@ $(LDFLAGS) -o $@ $^ -lxxhash -lpthread
 
+# fs_bench runs an empty FUSE server beside kvfs (fuse_floor.h)
+$(B)/bench/fs_bench: CFLAGS += $(shell pkg-config --cflags fuse3 2>/dev/null)
+$(B)/bench/fs_bench: LDLIBS_MM += $(LDLIBS_FS)
+
 -include $(MM_OBJ:.o=.d) $(FS_OBJ:.o=.d) $(LIB_OBJ:.o=.d) $(PRE_OBJ:.o=.d) $(UNIT_BIN:=.d) $(ITEST_BIN:=.d) \
          $(BENCH_BIN:=.d) $(EX_BIN:=.d)
 
