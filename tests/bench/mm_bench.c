@@ -309,6 +309,11 @@ int main(int argc, char **argv)
 	    "the 1k rate.\n"
 	    "mem-touch: reference, random reads of one 512-byte record from a table of that many\n"
 	    "records (the DRAM cost any index pays); hit/touch: lookup-hit over that reference.\n");
+	printf("the memory's own ratio-vs-1k (mem-touch at this size over mem-touch at 1k): %.2f / %.2f "
+	       "at %llu / %llu files (reads from DRAM against reads from "
+	       "the caches, as lookup-hit's own)\n",
+	       rows[1].touch / rows[0].touch, rows[2].touch / rows[0].touch,
+	       (unsigned long long)rows[1].files, (unsigned long long)rows[2].files);
 	printf("lookup+pin batches of 2,048 random files (a new set each, medians of 33): %.1f / %.1f / "
 	       "%.1f ns a file at %llu / %llu / %llu files\n",
 	       rows[0].pin_ns, rows[1].pin_ns, rows[2].pin_ns, (unsigned long long)rows[0].files,
