@@ -10,7 +10,10 @@
 #      calls, alternated ROUNDS times;
 #   3. ls -l and du -s of 100k files on kvfs twice each, with the daemon's
 #      lookups counted (kvfs_hits_total): each a name the kernel had to ask
-#      for again.
+#      for again; the xattr calls `ls -l` makes (xattr_count.c, built here
+#      with the host's gcc), and ls -l with listxattr answered ENOTSUP by
+#      the shim (what kvfs without listxattr would cost).
+# PROBE="host lookup ls" (the default) picks the parts.
 #   build machine: make static
 #   device tool:   run(command="bash tests/device/run-probe.sh", carry=["build-static"])
 ROUNDS=${ROUNDS:-3}
@@ -30,6 +33,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
+PROBE=${PROBE:-host lookup ls}
 echo "== host"
 echo "cores $(nproc), load $(cut -d' ' -f1-3 /proc/loadavg), $(grep MemTotal /proc/meminfo)"
 lscpu | grep -E 'Model name|Socket|NUMA node|Thread|Core|MHz|Hypervisor' | sed 's/  */ /g'
@@ -38,8 +42,9 @@ for f in current_driver current_governor; do
 done
 echo "cpufreq governor: $(cat /sys/devices/system/cpu/cpu0/cpufreq/scaling_governor 2>/dev/null || echo none)"
 
-echo "== kvfs_lookup of 2,048 blocks (lookup_ab against itself): idle / every core spinning at SCHED_IDLE"
-for r in $(seq "$ROUNDS"); do
+echo "ls: $(ls --version | head -1); $(grep PRETTY_NAME /etc/os-release 2>/dev/null)"
+[[ $PROBE == *lookup* ]] && echo "== kvfs_lookup of 2,048 blocks (lookup_ab against itself): idle / every core spinning at SCHED_IDLE"
+[[ $PROBE == *lookup* ]] && for r in $(seq "$ROUNDS"); do
 	echo "-- round $r, idle"
 	timeout 120 "$bin/bench/lookup_ab" | tail -2
 	for c in $(seq "$(nproc)"); do
@@ -54,6 +59,7 @@ while True: pass' &
 	stop_spin
 done
 
+[[ $PROBE == *ls* ]] || exit 0
 echo "== ls -l and du -s of 100k files: seconds, and names the daemon was asked for (hits)"
 mkdir -p "$tmp/m"
 "$bin/kvfs" mount -o size=3G,inodes=262144 /dev/shm/kvfs-probe.pool "$tmp/m" || exit 1
@@ -74,3 +80,20 @@ for t in "ls -l" "ls -l" "du -s" "du -s"; do
 	echo "$t: kvfs $(awk "BEGIN{print $e - $s}") s ($((h1 - h0)) lookups), tmpfs $(awk "BEGIN{print $e2 - $s2}") s"
 done
 echo "dentry-state: $(cat /proc/sys/fs/dentry-state)"
+shim=$tmp/xattr_count.so
+if gcc -shared -fPIC -O2 -o "$shim" "$top/tests/device/xattr_count.c" -ldl; then
+	for d in "$tmp/m/many" /dev/shm/kvfs-probe-many; do
+		rm -f "$tmp/xlog"
+		XATTR_COUNT_LOG=$tmp/xlog LD_PRELOAD=$shim ls -l "$d" >/dev/null
+		echo "ls -l $d: $(cat "$tmp/xlog")"
+	done
+	for r in 1 2; do
+		s=$(date +%s.%N)
+		XATTR_NOLIST=1 LD_PRELOAD=$shim ls -l "$tmp/m/many" >/dev/null
+		e=$(date +%s.%N)
+		s2=$(date +%s.%N); ls -l "$tmp/m/many" >/dev/null; e2=$(date +%s.%N)
+		echo "ls -l on kvfs, listxattr answered ENOTSUP by the shim: $(awk "BEGIN{print $e - $s}") s; as it is: $(awk "BEGIN{print $e2 - $s2}") s"
+	done
+else
+	echo "no gcc here: xattr calls not counted"
+fi
