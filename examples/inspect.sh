@@ -17,8 +17,9 @@ du -sh "$mnt/$ns"
 ls "$mnt/$ns" | wc -l
 say "getfattr -n user.kvfs.extents $mnt/$ns/$block   # OFFSET:LENGTH in the pool"
 getfattr --absolute-names -n user.kvfs.extents "$mnt/$ns/$block"
-say "getfattr -d -m user.kvfs $mnt   # which pool, which UUID"
-getfattr --absolute-names -d -m user.kvfs "$mnt"
+say "getfattr -n user.kvfs.pool $mnt; getfattr -n user.kvfs.uuid $mnt   # which pool, which UUID"
+getfattr --absolute-names -n user.kvfs.pool "$mnt"
+getfattr --absolute-names -n user.kvfs.uuid "$mnt"
 say "od -A d -t x1 -N 32 $mnt/$ns/$block   # the bytes, through the mount"
 od -A d -t x1 -N 32 "$mnt/$ns/$block"
 pool=$(getfattr --absolute-names --only-values -n user.kvfs.pool "$mnt")

@@ -193,8 +193,6 @@ void kv_special_readdir_reply(struct kv_daemon *d, fuse_req_t req, size_t size, 
 /* getxattr of kvfs's own read-only attributes; -ENODATA when @name is not one */
 ssize_t kv_special_getxattr(struct kv_daemon *d, uint64_t ino, const char *name, char *buf,
 			    size_t size);
-/* The list of kvfs's own attributes of @ino ("user.kvfs.*"), NUL-separated. */
-size_t kv_special_listxattr(struct kv_daemon *d, uint64_t ino, char *buf, size_t size);
 /* text of .kvfs/stats or .kvfs/metrics, malloc'ed */
 char *kv_stats_text(struct kv_daemon *d, bool prometheus, size_t *len);
 void kv_stat_from_attr(const struct kv_attr *a, struct stat *st);

@@ -241,24 +241,6 @@ ssize_t kv_special_getxattr(struct kv_daemon *d, uint64_t ino, const char *name,
 	return put(text, len, buf, size);
 }
 
-size_t kv_special_listxattr(struct kv_daemon *d, uint64_t ino, char *buf, size_t size)
-{
-	static const char root[] = "user.kvfs.pool\0user.kvfs.uuid\0";
-	static const char file[] = "user.kvfs.extents\0";
-	struct kv_attr a;
-
-	if (kv_is_virtual(d, ino))
-		return 0;
-	if (ino == FUSE_ROOT_ID) {
-		memcpy(buf, root, sizeof(root) - 1);
-		return sizeof(root) - 1;
-	}
-	if (kv_getattr(d->pool, ino, &a) || !S_ISREG(a.mode))
-		return 0;
-	memcpy(buf, file, sizeof(file) - 1);
-	return sizeof(file) - 1;
-}
-
 /* --- stats --- */
 
 #define KV_DIR_STATS_MAX 256

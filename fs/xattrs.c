@@ -101,13 +101,20 @@ void kv_op_getxattr(fuse_req_t req, fuse_ino_t ino_node, const char *name, size_
 	free(buf);
 }
 
-/* listxattr: reply_xattr (size probe), reply_buf, reply_err(ERANGE) */
+/*
+ * listxattr: reply_xattr (size probe), reply_buf, reply_err(ERANGE, ENOTSUP)
+ * The attributes stored on the file, set by setxattr; the computed ones
+ * (user.kvfs.extents, .pool, .uuid) are read by name. Nothing stored is
+ * ENOTSUP, not an empty list: GNU ls -l (coreutils 9.4 on) asks listxattr
+ * of every file it lists and stops asking a filesystem only once it answers
+ * ENOTSUP (100k files on an H200 host: 1.55 s, 0.33 s without the round
+ * trips, tests/device/run-probe.sh); cp, tar, rsync and Python's shutil
+ * read ENOTSUP as "no attributes".
+ */
 void kv_op_listxattr(fuse_req_t req, fuse_ino_t ino_node, size_t size)
 {
 	uint64_t ino = kv_node_ino(ino_node);
 	struct kv_daemon *d = KV_DAEMON(req);
-	char own[256];
-	size_t nown = kv_special_listxattr(d, ino, own, sizeof(own));
 	ssize_t n = kv_is_virtual(d, ino) ? 0 : kv_listxattr(d->pool, ino, NULL, 0);
 	char *buf;
 
@@ -115,27 +122,30 @@ void kv_op_listxattr(fuse_req_t req, fuse_ino_t ino_node, size_t size)
 		fuse_reply_err(req, ESTALE);
 		return;
 	}
-	if (n < 0) {
-		fuse_reply_err(req, (int)-n);
+	if (n <= 0) {
+		fuse_reply_err(req, n ? (int)-n : ENOTSUP);
 		return;
 	}
 	if (!size) {
-		fuse_reply_xattr(req, nown + (size_t)n);
+		fuse_reply_xattr(req, (size_t)n);
 		return;
 	}
-	if (size < nown + (size_t)n) {
+	if (size < (size_t)n) {
 		fuse_reply_err(req, ERANGE);
 		return;
 	}
-	buf = malloc(nown + (size_t)n + 1);
+	buf = malloc((size_t)n);
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	memcpy(buf, own, nown);
-	if (n && kv_listxattr(d->pool, ino, buf + nown, (size_t)n) != n)
-		n = 0; /* changed meanwhile; report ours */
-	fuse_reply_buf(req, buf, nown + (size_t)n);
+	n = kv_listxattr(d->pool, ino, buf, (size_t)n);
+	if (n < 0) /* grew meanwhile (ERANGE: the caller asks again) or went */
+		fuse_reply_err(req, (int)-n);
+	else if (!n)
+		fuse_reply_err(req, ENOTSUP);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
 	free(buf);
 }
 
