@@ -215,7 +215,7 @@ ssize_t kv_special_getxattr(struct kv_daemon *d, uint64_t ino, const char *name,
 {
 	struct kv_extent ext[KV_EXTENTS_MAX];
 	char text[KV_EXTENTS_MAX * 48 + 64];
-	uint64_t fsize;
+	uint64_t fsize = 0;
 	size_t len = 0;
 	int n, i;
 
