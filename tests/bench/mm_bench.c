@@ -263,9 +263,9 @@ static int pin_rounds(struct kv_pool *p, uint64_t dir, const uint8_t (*blocks)[1
 }
 
 struct pin_result {
-	double pin_ns, unpin_ns;      /* medians, ns a block */
-	double busy_p50, busy_p99;    /* the batch (us) while freed space is zeroed beside it */
-	double quiet_p99;             /* the batch's 99th percentile (us) with nothing beside it */
+	double pin_ns, unpin_ns; /* medians, ns a block */
+	double busy_p50, busy_p99; /* the batch (us) while freed space is zeroed beside it */
+	double quiet_p99; /* the batch's 99th percentile (us) with nothing beside it */
 };
 
 /*
@@ -318,8 +318,9 @@ static int measure_pin_batch(const char *path, struct pin_result *res)
 		pthread_join(th, NULL);
 		res->busy_p50 = tp[ROUNDS / 2] * 1e6;
 		res->busy_p99 = tp[ROUNDS * 99 / 100] * 1e6;
+		/* nothing zeroed beside the batches: the row would mean nothing */
 		if (!c.zeroed)
-			rc = -1; /* nothing was zeroed beside the batches: the row would mean nothing */
+			rc = -1;
 	}
 	kv_pool_close(p);
 	unlink(path);
@@ -370,9 +371,9 @@ int main(int argc, char **argv)
 	    "the 1k rate.\n"
 	    "mem-touch: reference, random reads of one 512-byte record from a table of that many\n"
 	    "records (the DRAM cost any index pays); hit/touch: lookup-hit over that reference.\n");
-	printf("the memory's own ratio-vs-1k (mem-touch at this size over mem-touch at 1k): %.2f / %.2f "
-	       "at %llu / %llu files (reads from DRAM against reads from "
-	       "the caches, as lookup-hit's own)\n",
+	printf("the memory's own ratio-vs-1k (mem-touch at this size over mem-touch at 1k): "
+	       "%.2f / %.2f at %llu / %llu files (reads from DRAM against reads from the caches, "
+	       "as lookup-hit's own)\n",
 	       rows[1].touch / rows[0].touch, rows[2].touch / rows[0].touch,
 	       (unsigned long long)rows[1].files, (unsigned long long)rows[2].files);
 	printf("lookup+pin batches of 2,048 random files (a new set each, medians of 33): %.1f / %.1f / "
@@ -386,11 +387,12 @@ int main(int argc, char **argv)
 			fprintf(stderr, "mm_bench: pin batch setup failed\n");
 			return 1;
 		}
-		printf("fast path in mm/, 2,048 blocks among 65,536 files: lookup+pin batch %.1f ns a "
-		       "block, unpin batch %.1f ns a block (medians of 501)\n",
+		printf("fast path in mm/, 2,048 blocks among 65,536 files: lookup+pin batch "
+		       "%.1f ns a block, unpin batch %.1f ns a block (medians of 501)\n",
 		       pr.pin_ns, pr.unpin_ns);
-		printf("the same lookup+pin batch, 99th percentile %.1f us; while a thread removes 64 MiB "
-		       "files and zeroes the freed space: median %.1f us, 99th percentile %.1f us\n",
+		printf("the same lookup+pin batch, 99th percentile %.1f us; while a thread removes "
+		       "64 MiB files and zeroes the freed space: median %.1f us, 99th percentile "
+		       "%.1f us\n",
 		       pr.quiet_p99, pr.busy_p50, pr.busy_p99);
 	}
 	return 0;

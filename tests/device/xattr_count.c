@@ -28,31 +28,31 @@ static void count_name(const char *name)
 		n_acl++;
 }
 
-#define GET(fn, T)                                                                         \
-	ssize_t fn(T path, const char *name, void *v, size_t s)                                \
-	{                                                                                  \
-		static ssize_t (*real)(T, const char *, void *, size_t);                    \
-		if (!real)                                                                 \
-			real = dlsym(RTLD_NEXT, #fn);                                      \
-		count_name(name);                                                          \
-		return real(path, name, v, s);                                             \
+#define GET(fn, T)                                                                                 \
+	ssize_t fn(T path, const char *name, void *v, size_t s)                                    \
+	{                                                                                          \
+		static ssize_t (*real)(T, const char *, void *, size_t);                           \
+		if (!real)                                                                         \
+			real = dlsym(RTLD_NEXT, #fn);                                              \
+		count_name(name);                                                                  \
+		return real(path, name, v, s);                                                     \
 	}
 GET(getxattr, const char *)
 GET(lgetxattr, const char *)
 GET(fgetxattr, int)
 
-#define LIST(fn, T)                                                                        \
-	ssize_t fn(T path, char *l, size_t s)                                                  \
-	{                                                                                  \
-		static ssize_t (*real)(T, char *, size_t);                                 \
-		if (!real)                                                                 \
-			real = dlsym(RTLD_NEXT, #fn);                                      \
-		n_list++;                                                                  \
-		if (getenv("XATTR_NOLIST")) {                                              \
-			errno = ENOTSUP;                                                   \
-			return -1;                                                         \
-		}                                                                          \
-		return real(path, l, s);                                                   \
+#define LIST(fn, T)                                                                                \
+	ssize_t fn(T path, char *l, size_t s)                                                      \
+	{                                                                                          \
+		static ssize_t (*real)(T, char *, size_t);                                         \
+		if (!real)                                                                         \
+			real = dlsym(RTLD_NEXT, #fn);                                              \
+		n_list++;                                                                          \
+		if (getenv("XATTR_NOLIST")) {                                                      \
+			errno = ENOTSUP;                                                           \
+			return -1;                                                                 \
+		}                                                                                  \
+		return real(path, l, s);                                                           \
 	}
 LIST(listxattr, const char *)
 LIST(llistxattr, const char *)
