@@ -260,6 +260,15 @@ for k in hits misses evictions evicted_bytes; do
 	ok "metrics has counter kvfs_${k}_total" grep -qE "^kvfs_${k}_total [0-9]+$" "$WORK/metrics"
 done
 
+# --- tools that walk the whole mount, .kvfs included ---
+ok "cat .kvfs/ctl reads nothing (it takes ioctls)" \
+	bash -c "out=\$(cat '$MNT/.kvfs/ctl') && test -z \"\$out\""
+ok "grep -r of the mount finds no error (1: no match, 2 would be an error)" \
+	bash -c "grep -r -q no-such-text-anywhere '$MNT'; test \$? = 1"
+ok "cp -a of the whole mount goes through" cp -a "$MNT" "$WORK/copy"
+ok "the copy holds the files" cmp "$H/blk1" "$WORK/copy/${H#"$MNT"/}/blk1"
+rm -rf "$WORK/copy"
+
 # --- removal ---
 ok "rm of a file" rm "$MNT/llama/ab/ce/small0"
 ok "the removed file is gone" test ! -e "$MNT/llama/ab/ce/small0"
