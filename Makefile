@@ -127,7 +127,7 @@ $(B)/tests/%: tests/integration/%.c $(B)/libkvfs.a
 
 $(B)/bench/%: tests/bench/%.c $(B)/libkvfs_mm.a $(B)/libkvfs.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(TEST_INC) -MMD -MP -MF $@.d -MT $@ $(LDFLAGS) -o $@ $^ $(LDLIBS_MM)
+	$(CC) $(CFLAGS) $(TEST_INC) -MMD -MP -MF $@.d -MT $@ $(LDFLAGS) -o $@ $(filter %.c %.a,$^) $(LDLIBS_MM)
 
 $(B)/examples/%: examples/%.c $(B)/libkvfs.a
 	@mkdir -p $(dir $@)

@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -53,7 +54,9 @@ static void *floor_main(void *arg)
 	return NULL;
 }
 
-/* Mount the empty server at @dir (an empty directory). Return: 0, or -1. */
+static inline void floor_unmount(void);
+
+/* Mount the empty server at @dir (an empty directory); unmounted at exit too. Return: 0, or -1. */
 static inline int floor_mount(const char *dir)
 {
 	char *argv[] = { "fuse_floor", NULL };
@@ -68,6 +71,7 @@ static inline int floor_mount(const char *dir)
 		floor_se = NULL;
 		return -1;
 	}
+	atexit(floor_unmount); /* a failed check exits with the mount up */
 	return 0;
 }
 
