@@ -101,6 +101,10 @@ $(B)/libkvfs.a: $(LIB_OBJ)
 $(B)/libkvfs.so: $(LIB_OBJ)
 	$(CC) -shared -Wl,-soname,libkvfs.so.1 -o $@ $^ $(LIBKVFS_SO_LIBS) -lpthread
 
+# what programs outside kvfs link (libkvfs, the preload library) carries no
+# LTO bytecode: a program built with -flto and another gcc would reject it
+$(LIB_OBJ) $(PRE_OBJ): LTO :=
+
 # libkvfs_preload.so defines open/open64, mmap/mmap64, ...: each under its own
 # name, so the headers must not rename them to their 64-bit twins.
 $(PRE_OBJ): CFLAGS += -U_FILE_OFFSET_BITS
