@@ -16,9 +16,9 @@ OPT       ?= -O2 -g
 # across mm/ and fs/ (index, snapshot, holds, permission, pin table), and
 # inlining them took a 2,048-block kvfs_lookup to 0.86-0.92 of its time
 # (tests/bench/lookup_ab, the 2-core machine; -O3 alone: 0.99-1.00). The
-# objects are fat (both forms), so every other link of them (tests, the
-# libraries, nvcc, a program linking libkvfs.a) works as before without it.
-# LTO= turns it off (`make asan` does).
+# mm/ and daemon objects are fat (both forms), so the tests and benchmarks
+# that link them without -flto work as before; libkvfs and the preload
+# library are built without it (below). LTO= turns it off (`make asan` does).
 LTO       ?= -flto=auto -ffat-lto-objects
 CFLAGS    += $(OPT) -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wshadow -fPIC \
              -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 \
