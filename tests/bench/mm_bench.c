@@ -222,7 +222,6 @@ static void *churn_main(void *arg)
 {
 	struct churn *c = arg;
 	struct kv_attr a;
-	int k = 0;
 
 	while (!c->stop) {
 		if (kv_create(c->p, c->dir, "churn", 5, S_IFREG | 0644, 0, 0, &a) == 0) {
@@ -230,31 +229,33 @@ static void *churn_main(void *arg)
 			kv_unlink(c->p, c->dir, "churn", 5);
 		}
 		c->zeroed += kv_pool_zero_free(c->p, 64 << 20);
-		k++;
 	}
 	return NULL;
 }
 
-/* ROUNDS lookup+pin and unpin batches of @blocks: their times in @tp, @tu (seconds). */
-static int pin_rounds(struct kv_pool *p, uint64_t dir, const uint8_t (*blocks)[16], int nb,
-		      int rounds, double *tp, double *tu)
+/* the fast path's prefix: blocks a lookup+pin batch takes */
+#define PIN_BATCH 2048
+
+/* @rounds lookup+pin and unpin batches of @blocks: their times in @tp, @tu (seconds). */
+static int pin_rounds(struct kv_pool *p, uint64_t dir, const uint8_t (*blocks)[16], int rounds,
+		      double *tp, double *tu)
 {
-	static struct kv_attr at[2048];
-	static struct kv_extent ex[2048];
-	static uint64_t inos[2048];
+	static struct kv_attr at[PIN_BATCH];
+	static struct kv_extent ex[PIN_BATCH];
+	static uint64_t inos[PIN_BATCH];
 	int r, i, err;
 
 	for (r = 0; r < rounds; r++) {
 		double t0 = now();
-		size_t n = kv_lookup_pin_batch(p, dir, blocks[0], 16, (size_t)nb, at, ex, &err);
+		size_t n = kv_lookup_pin_batch(p, dir, blocks[0], 16, PIN_BATCH, at, ex, &err);
 
 		tp[r] = now() - t0;
-		if (n != (size_t)nb)
+		if (n != PIN_BATCH)
 			return -1;
-		for (i = 0; i < nb; i++)
+		for (i = 0; i < PIN_BATCH; i++)
 			inos[i] = at[i].ino;
 		t0 = now();
-		kv_unpin_batch(p, inos, (size_t)nb);
+		kv_unpin_batch(p, inos, PIN_BATCH);
 		tu[r] = now() - t0;
 	}
 	qsort(tp, (size_t)rounds, sizeof(double), cmp_double);
@@ -277,7 +278,7 @@ struct pin_result {
  */
 static int measure_pin_batch(const char *path, struct pin_result *res)
 {
-	enum { NB = 2048, FILES = 65536, ROUNDS = 501 };
+	enum { NB = PIN_BATCH, FILES = 65536, ROUNDS = 501 };
 	static uint8_t blocks[NB][16];
 	static double tp[ROUNDS], tu[ROUNDS];
 	struct kv_open_opts o = { .numa_node = -1 };
@@ -306,14 +307,14 @@ static int measure_pin_batch(const char *path, struct pin_result *res)
 				return -1;
 		}
 	}
-	rc = pin_rounds(p, d.ino, (const uint8_t(*)[16])blocks, NB, ROUNDS, tp, tu);
+	rc = pin_rounds(p, d.ino, (const uint8_t(*)[16])blocks, ROUNDS, tp, tu);
 	res->pin_ns = tp[ROUNDS / 2] * 1e9 / NB;
 	res->unpin_ns = tu[ROUNDS / 2] * 1e9 / NB;
 	res->quiet_p99 = tp[ROUNDS * 99 / 100] * 1e6;
 	c.p = p;
 	c.dir = d.ino;
 	if (!rc && pthread_create(&th, NULL, churn_main, &c) == 0) {
-		rc = pin_rounds(p, d.ino, (const uint8_t(*)[16])blocks, NB, ROUNDS, tp, tu);
+		rc = pin_rounds(p, d.ino, (const uint8_t(*)[16])blocks, ROUNDS, tp, tu);
 		c.stop = 1;
 		pthread_join(th, NULL);
 		res->busy_p50 = tp[ROUNDS / 2] * 1e6;
