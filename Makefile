@@ -131,13 +131,14 @@ $(B)/tests/%: tests/integration/%.c $(B)/libkvfs.a
 
 $(B)/bench/%: tests/bench/%.c $(B)/libkvfs_mm.a $(B)/libkvfs.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(TEST_INC) -MMD -MP -MF $@.d -MT $@ $(LDFLAGS) -o $@ $(filter %.c %.a,$^) $(LDLIBS_MM)
+	$(CC) $(CFLAGS) $(TEST_INC) -MMD -MP -MF $@.d -MT $@ $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(filter %.a,$^) $(LDLIBS_MM)
 
 $(B)/examples/%: examples/%.c $(B)/libkvfs.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Iinclude -MMD -MP -MF $@.d -MT $@ $(LDFLAGS) -o $@ $^ -lxxhash -lpthread
 
-# fs_bench runs an empty FUSE server beside kvfs (fuse_floor.h)
+# fs_bench runs an empty FUSE server beside kvfs (fuse_floor.h), on either loop
+$(B)/bench/fs_bench: $(B)/fs/loop.o
 $(B)/bench/fs_bench: CFLAGS += $(shell pkg-config --cflags fuse3 2>/dev/null)
 $(B)/bench/fs_bench: LDLIBS_MM += $(LDLIBS_FS)
 

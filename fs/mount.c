@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "cluster.h"
 #include "daemon.h"
+#include "loop.h"
 #include "log.h"
 
 #include <errno.h>
@@ -420,7 +421,6 @@ static void session_unmount(struct kv_daemon *d)
 /* Daemonize, start the janitor, serve until unmounted. Return: the command's exit code. */
 static int serve(struct kv_daemon *d, const struct mount_opts *mo)
 {
-	struct fuse_loop_config *cfg;
 	int rc;
 
 	if (mo->debug)
@@ -437,20 +437,10 @@ static int serve(struct kv_daemon *d, const struct mount_opts *mo)
 		kv_janitor_stop(d);
 		return 1;
 	}
-	cfg = fuse_loop_cfg_create();
-	if (!cfg) {
-		kv_janitor_stop(d);
-		return 1;
-	}
 	d->threads = mo->threads;
-	fuse_loop_cfg_set_max_threads(cfg, mo->threads);
-	/* keep idle workers: a new one costs a fresh 1 MiB buffer and its page faults */
-	fuse_loop_cfg_set_idle_threads(cfg, mo->threads);
-	fuse_loop_cfg_set_clone_fd(cfg, 0);
-	rc = fuse_session_loop_mt(d->se, cfg) ? 1 : 0;
+	rc = kv_loop_serve(d->se, mo->threads) ? 1 : 0;
 	/* unmounted: a `kvfs mount` of this pool now waits for us rather than fail */
 	kv_pool_stop_serving(d->pool);
-	fuse_loop_cfg_destroy(cfg);
 	kv_janitor_stop(d);
 	return rc;
 }

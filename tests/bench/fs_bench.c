@@ -5,15 +5,18 @@
  * of 2 MiB files, readdir, `ls -l` and `du -s` of 100k files, 4 KiB random
  * reads and random stores through a shared mapping of a 64 MiB file. Each
  * row prints kvfs's and tmpfs's rate (medians) and their ratio (kvfs /
- * tmpfs; 1.0 = as fast). Stat of absent names is also run on an empty FUSE
- * server (fuse_floor.h): one round trip with no work behind it, the most any
- * FUSE filesystem can do for a name the kernel has not seen.
+ * tmpfs; 1.0 = as fast). Stat of absent names, from one thread and from 8
+ * at once, is also run on an empty FUSE server (fuse_floor.h): one round
+ * trip with no work behind it, the most any FUSE filesystem can do for a
+ * name the kernel has not seen; the server runs once on kvfs's request loop
+ * and once on libfuse's, which compares the two.
  *   fs_bench [FILES_2MIB] [READDIR_FILES]   (defaults 512 and 100000)
  */
 #include <dirent.h>
 #include <stdbool.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -97,6 +100,52 @@ static double run_stat(const char *dir, int n, bool present)
 			}
 		}
 	return 20.0 * n / (bench_now() - t0);
+}
+
+#define STAT_THREADS 8
+
+struct stat_job {
+	const char *dir;
+	int n, round, t;
+};
+
+static void *stat_absent_thread(void *arg)
+{
+	const struct stat_job *j = arg;
+	char p[3 * PATH_MAX];
+	struct stat st;
+	int i;
+
+	for (i = 0; i < j->n; i++) {
+		snprintf(p, sizeof(p), "%s/absent-mt%d-%d-%d", j->dir, j->round, j->t, i);
+		if (stat(p, &st) == 0) {
+			fprintf(stderr, "stat %s: unexpected\n", p);
+			exit(1);
+		}
+	}
+	return NULL;
+}
+
+/* STAT_THREADS threads stat @n absent names each, all at once: the rate of them all */
+static double run_stat_threads(const char *dir, int n)
+{
+	static int round;
+	struct stat_job jobs[STAT_THREADS];
+	pthread_t th[STAT_THREADS];
+	double t0 = bench_now();
+	int t;
+
+	round++;
+	for (t = 0; t < STAT_THREADS; t++) {
+		jobs[t] = (struct stat_job){ dir, n, round, t };
+		if (pthread_create(&th[t], NULL, stat_absent_thread, &jobs[t])) {
+			fprintf(stderr, "fs_bench: pthread_create failed\n");
+			exit(1);
+		}
+	}
+	for (t = 0; t < STAT_THREADS; t++)
+		pthread_join(th[t], NULL);
+	return (double)STAT_THREADS * n / (bench_now() - t0);
 }
 
 static void make_many(const char *dir, int n)
@@ -233,9 +282,9 @@ int main(int argc, char **argv)
 {
 	int nfiles = argc > 1 ? atoi(argv[1]) : 512, ndir = argc > 2 ? atoi(argv[2]) : 100000;
 	char dirs[2][PATH_MAX], many[2][2 * PATH_MAX];
-	double v[2][RUNS], fl[RUNS];
-	char floor_dir[64];
-	struct result create, rd, st_hit, st_miss, rdir, lsl, du, rread, mwrite;
+	double v[2][RUNS], vt[2][RUNS], fl[2][RUNS], flt[2][RUNS], floor1[2], floor8[2];
+	char floor_dir[2][64];
+	struct result create, rd, st_hit, st_miss, st_miss8, rdir, lsl, du, rread, mwrite;
 	int r, k;
 
 	buf = aligned_alloc(4096, 2 << 20);
@@ -266,19 +315,33 @@ int main(int argc, char **argv)
 		for (k = 0; k < 2; k++)
 			v[k][r] = run_stat(dirs[k], nfiles, true);
 	st_hit = (struct result){ bench_median(v[0], RUNS), bench_median(v[1], RUNS) };
-	snprintf(floor_dir, sizeof(floor_dir), "/tmp/kvfs-fsbench-floor.%d", getpid());
-	mkdir(floor_dir, 0755);
-	if (floor_mount(floor_dir)) {
-		fprintf(stderr, "fs_bench: cannot mount the empty FUSE server at %s\n", floor_dir);
-		return 1;
+	for (k = 0; k < 2; k++) { /* the empty server on kvfs's loop [0] and on libfuse's [1] */
+		snprintf(floor_dir[k], sizeof(floor_dir[k]), "/tmp/kvfs-fsbench-floor%d.%d", k,
+			 getpid());
+		mkdir(floor_dir[k], 0755);
+		if (floor_mount(floor_dir[k], k)) {
+			fprintf(stderr, "fs_bench: cannot mount the empty FUSE server at %s\n",
+				floor_dir[k]);
+			return 1;
+		}
 	}
 	for (r = 0; r < RUNS; r++) {
-		for (k = 0; k < 2; k++)
+		for (k = 0; k < 2; k++) {
 			v[k][r] = run_stat(dirs[k], nfiles, false);
-		fl[r] = run_stat(floor_dir, nfiles, false);
+			vt[k][r] = run_stat_threads(dirs[k], nfiles * 4);
+		}
+		for (k = 0; k < 2; k++) {
+			fl[k][r] = run_stat(floor_dir[k], nfiles, false);
+			flt[k][r] = run_stat_threads(floor_dir[k], nfiles * 4);
+		}
 	}
 	floor_unmount();
-	rmdir(floor_dir);
+	for (k = 0; k < 2; k++) {
+		rmdir(floor_dir[k]);
+		floor1[k] = bench_median(fl[k], RUNS);
+		floor8[k] = bench_median(flt[k], RUNS);
+	}
+	st_miss8 = (struct result){ bench_median(vt[0], RUNS), bench_median(vt[1], RUNS) };
 	st_miss = (struct result){ bench_median(v[0], RUNS), bench_median(v[1], RUNS) };
 	for (k = 0; k < 2; k++)
 		make_many(many[k], ndir);
@@ -312,6 +375,7 @@ int main(int argc, char **argv)
 	row("read 2 MiB files (open+read+close)", "GB/s", 1e9, rd);
 	row("stat, present names", "k/s", 1e3, st_hit);
 	row("stat, absent names (first time each)", "k/s", 1e3, st_miss);
+	row("stat, absent names, 8 threads", "k/s", 1e3, st_miss8);
 	row("readdir (entries)", "k/s", 1e3, rdir);
 	row("ls -l (entries)", "k/s", 1e3, lsl);
 	row("du -s (entries)", "k/s", 1e3, du);
@@ -320,8 +384,12 @@ int main(int argc, char **argv)
 	printf("ratio: kvfs / tmpfs (higher is better; 1.00 = as fast as tmpfs)\n");
 	printf("stat, absent names: an empty FUSE server %.1f k/s (one round trip, no work); "
 	       "kvfs at %.2f of it, tmpfs %.1fx it\n",
-	       bench_median(fl, RUNS) / 1e3, st_miss.kvfs / bench_median(fl, RUNS),
-	       st_miss.tmpfs / bench_median(fl, RUNS));
+	       floor1[0] / 1e3, st_miss.kvfs / floor1[0], st_miss.tmpfs / floor1[0]);
+	printf("  8 threads: the empty server %.1f k/s, kvfs at %.2f of it\n", floor8[0] / 1e3,
+	       st_miss8.kvfs / floor8[0]);
+	printf("  the empty server on libfuse's loop: %.1f k/s, 8 threads %.1f k/s "
+	       "(kvfs's loop at %.2f / %.2f of it)\n",
+	       floor1[1] / 1e3, floor8[1] / 1e3, floor1[0] / floor1[1], floor8[0] / floor8[1]);
 	{
 		char cmd[PATH_MAX + 64];
 
