@@ -11,7 +11,8 @@
 #   build machine: make static
 #   device tool:   run(command="bash tests/device/run-workers.sh", carry=["build-static"])
 # BIN=DIR takes kvfs and the benchmarks from another static build (default build-static).
-# STEPS picks the experiments (default: all of "fresh burst pin threads1 threads2 full").
+# STEPS picks the experiments (default: all of "fresh burst pin threads1 threads2 full";
+# also "phases": a full run's phases one at a time, "place": the daemon and the client pinned).
 top=$(pwd)
 bin=$top/${BIN:-build-static}
 tmp=$(mktemp -d /tmp/kvfs-workers.XXXXXX)
@@ -77,6 +78,44 @@ for n in 1 2; do
 	step "burst of opens+reads (16 at once)" burst
 	for i in 1 2; do lookup "threads=$n after burst $i"; done
 done
+if [[ $STEPS == *phases* ]]; then # what a full fastpath_bench run does between lookups, a phase at a time
+	mnt ""
+	for i in 1 2; do lookup "phases: fresh $i"; done
+	step "2,048 stat+open+getxattr x31" python3 -c '
+import os, sys
+d = sys.argv[1]
+names = [os.path.join(d, n) for n in os.listdir(d)]
+for r in range(31):
+    fds = []
+    for n in names:
+        os.stat(n); fd = os.open(n, os.O_RDONLY); os.getxattr(fd, "user.kvfs.extents"); fds.append(fd)
+    for fd in fds: os.close(fd)' "$m/bench"
+	for i in 1 2; do lookup "after the opens $i"; done
+	step "2,048 open+read 2 MiB x8" python3 -c '
+import os, sys
+d = sys.argv[1]
+names = [os.path.join(d, n) for n in os.listdir(d)]
+for r in range(8):
+    for n in names:
+        with open(n, "rb", buffering=0) as f: f.read(2 << 20)' "$m/bench"
+	for i in 1 2; do lookup "after the reads $i"; done
+	echo 3 >/proc/sys/vm/drop_caches
+	for i in 1 2; do lookup "after drop_caches $i"; done
+fi
+if [[ $STEPS == *place* ]]; then # the daemon's threads on one CPU, two SMT siblings, two cores
+	mnt ""
+	lookup "placement: fresh"
+	sib=$(cat /sys/devices/system/cpu/cpu2/topology/thread_siblings_list 2>/dev/null || echo 2)
+	echo "cpus (lscpu -e): $(lscpu -e=CPU,CORE,CACHE 2>/dev/null | tail -n +2 | tr -s ' ' | tr '\n' ';')"
+	for set in 2 "$sib" 2,5 2-5; do
+		taskset -a -p -c "$set" "$pid" >/dev/null
+		lookup "daemon on cpus $set"
+		step "  client on cpu 2 too" taskset -c 2 "$bin/bench/fastpath_bench" "$m" lookup
+		step "  client on cpu 9" taskset -c 9 "$bin/bench/fastpath_bench" "$m" lookup
+	done
+	taskset -a -p -c "0-$(($(nproc) - 1))" "$pid" >/dev/null
+	lookup "unpinned"
+fi
 if [[ $STEPS == *full* ]]; then
 	mnt ""
 	for i in 1 2 3; do step "full fastpath_bench $i" bash -c "timeout 200 '$bin/bench/fastpath_bench' '$m' | grep 'kvfs_lookup (one'"; done
