@@ -583,9 +583,11 @@ int kv_cluster_run(struct kv_daemon *d)
 	if (pthread_create(&c->thread, NULL, node_main, c))
 		return -EAGAIN;
 	c->running = true;
+	pthread_setname_np(c->thread, "kvfs-node");
 	if (pthread_create(&c->rpc_thread, NULL, kv_cluster_rpc_main, c))
 		return -EAGAIN;
 	c->rpc_running = true;
+	pthread_setname_np(c->rpc_thread, "kvfs-rpc");
 	return 0;
 }
 

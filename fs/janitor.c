@@ -198,7 +198,10 @@ static void *janitor_main(void *arg)
 int kv_janitor_start(struct kv_daemon *d)
 {
 	d->stopping = false;
-	return pthread_create(&d->janitor, NULL, janitor_main, d) ? -EAGAIN : 0;
+	if (pthread_create(&d->janitor, NULL, janitor_main, d))
+		return -EAGAIN;
+	pthread_setname_np(d->janitor, "kvfs-janitor");
+	return 0;
 }
 
 void kv_janitor_stop(struct kv_daemon *d)
