@@ -8,9 +8,11 @@
  * so once a burst of concurrent requests has started eight of them, even one
  * client's calls made one after another go round all eight, each on a core
  * where the call's lines (the worker's buffers, the records and pin table it
- * touched last time) went cold since. A 2,048-block lookup on an H200 host
- * took 1.6x as long after the first burst as on a fresh mount, where the
- * same calls alternate between two workers.
+ * touched last time) went cold since. A 2,048-block lookup on H200 hosts
+ * took 0.124-0.141 ms after a burst (a process's opens one after another
+ * are one: the kernel's RELEASEs overlap the next call) against 0.072-0.076
+ * on a fresh mount, where the same calls alternate between two workers
+ * (tests/device/results-h200-meta.txt, runs 18-20).
  *
  * Here at most KV_LOOP_READERS workers wait in read(); the others wait on a
  * stack of their own, and the one that finished last is woken first, only
