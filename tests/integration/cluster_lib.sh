@@ -1,13 +1,16 @@
 # SPDX-License-Identifier: MIT
 #
 # cluster_lib.sh - for the cluster tests and bench, after lib.sh: start and
-# stop a private etcd (free ports, a data directory under $WORK, always
+# stop a private etcd (free ports, a data directory in /dev/shm, always
 # killed on exit), mount and unmount cluster nodes on $WORK/nX (always
 # unmounted on exit, a stopped daemon continued first), read a node's role.
 # Sets ETCD_EP (HOST:PORT). Needs etcd (Debian's etcd-server) and python3.
 
 ETCD_PID=""
-ETCD_DIR=$WORK/etcd
+# in memory: etcd syncs every write, and a disk shared with other work can
+# stall that past a 2 s lease (a leader lost its lease while its follower
+# mounted, and the follower took the lead)
+ETCD_DIR=$(mktemp -d /dev/shm/kvfs-it-etcd.XXXXXX)
 ETCD_TTL=${ETCD_TTL:-2}
 NODES=()
 
@@ -130,6 +133,7 @@ cluster_cleanup() {
 		node_unmount "$n"
 	done
 	etcd_stop
+	rm -rf "$ETCD_DIR"
 	kv_cleanup
 }
 trap cluster_cleanup EXIT
