@@ -87,14 +87,13 @@ static int start_worker(struct kv_loop *lp)
 	pthread_sigmask(SIG_BLOCK, &block, &old);
 	rc = pthread_create(&w->tid, NULL, worker_main, w);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (!rc)
-		pthread_setname_np(w->tid, "kvfs-worker"); /* ps -L, top -H */
 	if (rc) {
 		kv_log(KV_LOG_ERR, "cannot start a FUSE worker: %s", strerror(rc));
 		pthread_cond_destroy(&w->wake);
 		free(w);
 		return -rc;
 	}
+	pthread_setname_np(w->tid, "kvfs-worker"); /* ps -L, top -H */
 	w->all_next = lp->all;
 	lp->all = w;
 	lp->workers++;
