@@ -148,6 +148,50 @@ static double run_stat_threads(const char *dir, int n)
 	return (double)STAT_THREADS * n / (bench_now() - t0);
 }
 
+/*
+ * Stat of absent names, from one thread and from STAT_THREADS, on kvfs and
+ * tmpfs (@dirs) and on the empty FUSE server on each loop, runs alternated:
+ * the medians in *@one and *@many, the server's in @floor1 and @floor8
+ * ([0] kvfs's loop, [1] libfuse's). Return: 0, or 1 (said why).
+ */
+static int run_absent(char dirs[2][PATH_MAX], int nfiles, struct result *one, struct result *many,
+		      double floor1[2], double floor8[2])
+{
+	double v[2][RUNS], vt[2][RUNS], fl[2][RUNS], flt[2][RUNS];
+	char floor_dir[2][64];
+	int r, k;
+
+	for (k = 0; k < 2; k++) {
+		snprintf(floor_dir[k], sizeof(floor_dir[k]), "/tmp/kvfs-fsbench-floor%d.%d", k,
+			 getpid());
+		mkdir(floor_dir[k], 0755);
+		if (floor_mount(floor_dir[k], k)) {
+			fprintf(stderr, "fs_bench: cannot mount the empty FUSE server at %s\n",
+				floor_dir[k]);
+			return 1;
+		}
+	}
+	for (r = 0; r < RUNS; r++) {
+		for (k = 0; k < 2; k++) {
+			v[k][r] = run_stat(dirs[k], nfiles, false);
+			vt[k][r] = run_stat_threads(dirs[k], nfiles * 4);
+		}
+		for (k = 0; k < 2; k++) {
+			fl[k][r] = run_stat(floor_dir[k], nfiles, false);
+			flt[k][r] = run_stat_threads(floor_dir[k], nfiles * 4);
+		}
+	}
+	floor_unmount();
+	for (k = 0; k < 2; k++) {
+		rmdir(floor_dir[k]);
+		floor1[k] = bench_median(fl[k], RUNS);
+		floor8[k] = bench_median(flt[k], RUNS);
+	}
+	*one = (struct result){ bench_median(v[0], RUNS), bench_median(v[1], RUNS) };
+	*many = (struct result){ bench_median(vt[0], RUNS), bench_median(vt[1], RUNS) };
+	return 0;
+}
+
 static void make_many(const char *dir, int n)
 {
 	char p[3 * PATH_MAX];
@@ -282,8 +326,7 @@ int main(int argc, char **argv)
 {
 	int nfiles = argc > 1 ? atoi(argv[1]) : 512, ndir = argc > 2 ? atoi(argv[2]) : 100000;
 	char dirs[2][PATH_MAX], many[2][2 * PATH_MAX];
-	double v[2][RUNS], vt[2][RUNS], fl[2][RUNS], flt[2][RUNS], floor1[2], floor8[2];
-	char floor_dir[2][64];
+	double v[2][RUNS], floor1[2], floor8[2];
 	struct result create, rd, st_hit, st_miss, st_miss8, rdir, lsl, du, rread, mwrite;
 	int r, k;
 
@@ -315,34 +358,8 @@ int main(int argc, char **argv)
 		for (k = 0; k < 2; k++)
 			v[k][r] = run_stat(dirs[k], nfiles, true);
 	st_hit = (struct result){ bench_median(v[0], RUNS), bench_median(v[1], RUNS) };
-	for (k = 0; k < 2; k++) { /* the empty server on kvfs's loop [0] and on libfuse's [1] */
-		snprintf(floor_dir[k], sizeof(floor_dir[k]), "/tmp/kvfs-fsbench-floor%d.%d", k,
-			 getpid());
-		mkdir(floor_dir[k], 0755);
-		if (floor_mount(floor_dir[k], k)) {
-			fprintf(stderr, "fs_bench: cannot mount the empty FUSE server at %s\n",
-				floor_dir[k]);
-			return 1;
-		}
-	}
-	for (r = 0; r < RUNS; r++) {
-		for (k = 0; k < 2; k++) {
-			v[k][r] = run_stat(dirs[k], nfiles, false);
-			vt[k][r] = run_stat_threads(dirs[k], nfiles * 4);
-		}
-		for (k = 0; k < 2; k++) {
-			fl[k][r] = run_stat(floor_dir[k], nfiles, false);
-			flt[k][r] = run_stat_threads(floor_dir[k], nfiles * 4);
-		}
-	}
-	floor_unmount();
-	for (k = 0; k < 2; k++) {
-		rmdir(floor_dir[k]);
-		floor1[k] = bench_median(fl[k], RUNS);
-		floor8[k] = bench_median(flt[k], RUNS);
-	}
-	st_miss8 = (struct result){ bench_median(vt[0], RUNS), bench_median(vt[1], RUNS) };
-	st_miss = (struct result){ bench_median(v[0], RUNS), bench_median(v[1], RUNS) };
+	if (run_absent(dirs, nfiles, &st_miss, &st_miss8, floor1, floor8))
+		return 1;
 	for (k = 0; k < 2; k++)
 		make_many(many[k], ndir);
 	for (r = 0; r < RUNS; r++)
