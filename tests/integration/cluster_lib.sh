@@ -7,9 +7,9 @@
 # Sets ETCD_EP (HOST:PORT). Needs etcd (Debian's etcd-server) and python3.
 
 ETCD_PID=""
-# in memory: etcd syncs every write, and a disk shared with other work can
-# stall that past a 2 s lease (a leader lost its lease while its follower
-# mounted, and the follower took the lead)
+# in memory: etcd syncs every write, and a disk shared with other work may
+# stall that past the tests' 2 s leases (once in CI a leader was no longer
+# leader 10 s after its mount; not reproduced since, cause not shown)
 ETCD_DIR=$(mktemp -d /dev/shm/kvfs-it-etcd.XXXXXX)
 ETCD_TTL=${ETCD_TTL:-2}
 NODES=()
