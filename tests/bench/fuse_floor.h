@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -78,6 +79,7 @@ static inline int floor_mount(const char *dir, int libfuse_loop)
 	char *argv[] = { "fuse_floor", NULL };
 	struct fuse_args args = FUSE_ARGS_INIT(1, argv);
 	struct floor *f = &floors[!!libfuse_loop];
+	bool first = !floors[0].se && !floors[1].se;
 
 	f->se = fuse_session_new(&args, &floor_ops, sizeof(floor_ops), NULL);
 	if (!f->se)
@@ -87,7 +89,8 @@ static inline int floor_mount(const char *dir, int libfuse_loop)
 		f->se = NULL;
 		return -1;
 	}
-	atexit(floor_unmount); /* a failed check exits with the mount up */
+	if (first)
+		atexit(floor_unmount); /* a failed check exits with the mount up */
 	return 0;
 }
 
