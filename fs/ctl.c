@@ -290,6 +290,7 @@ int kv_ctl_lookup(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_ioc_h
 	static __thread struct kv_extent ext[KVFS_IOC_LOOKUP_MAX];
 	static __thread size_t at[KVFS_IOC_LOOKUP_MAX];
 	struct kv_attr ns;
+	struct timespec t0, t1; /* the index's share, for .kvfs/stats */
 	uint64_t dir;
 	uint32_t i, n, found;
 	uint64_t owner_bytes = 0; /* the pool owner's charge, added once (record_pin) */
@@ -302,8 +303,12 @@ int kv_ctl_lookup(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_ioc_h
 	dir = ns.ino;
 	n = hd->count;
 	/* a block's name is its hash's digits: the index takes the 16 bytes */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	found = (uint32_t)kv_lookup_pin_batch(d->pool, dir, item[0].hash, sizeof(item[0]), n, attr,
 					      ext, &err);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	d->ctl_index_ns +=
+	    (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000 + (t1.tv_nsec - t0.tv_nsec));
 	if (d->cluster) /* cluster: a follower's pins are marked in the pool for the leader */
 		found = kv_cluster_hold_batch(d, attr, found);
 	for (i = 0; i < found; i++) {

@@ -126,6 +126,7 @@ struct kv_daemon {
 	/* fast-path counters */
 	_Atomic uint64_t ctl_lookups, ctl_blocks_pinned, ctl_commits, ctl_blocks_committed;
 	_Atomic uint64_t ctl_lookup_ns; /* spent in fast-path lookup calls, up to the reply */
+	_Atomic uint64_t ctl_index_ns; /* of which in the pool's index (kv_lookup_pin_batch) */
 };
 
 /* virtual inodes, relative to ino_base */

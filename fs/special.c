@@ -364,6 +364,8 @@ char *kv_stats_text(struct kv_daemon *d, bool prometheus, size_t *len)
 		  true },
 		{ "ctl_lookup_us", "Microseconds the daemon spent in fast-path lookup calls",
 		  d->ctl_lookup_ns / 1000, true },
+		{ "ctl_index_us", "Of those, microseconds in the pool's index (find and pin)",
+		  d->ctl_index_ns / 1000, true },
 		{ "ctl_commits", "Fast-path commits", d->ctl_commits, true },
 		{ "ctl_blocks_committed", "Blocks published by fast-path commits",
 		  d->ctl_blocks_committed, true },

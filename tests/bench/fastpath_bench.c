@@ -26,6 +26,7 @@
 #define FILE_RUNS   31	/* the per-file path takes about 100 ms */
 
 #include "bench_util.h"
+#include "index_ref.h"
 
 #define now    bench_now
 #define median bench_median
@@ -58,27 +59,33 @@ static void print_row(const char *what, double seconds, double ref_seconds, doub
 		       ref_seconds / seconds);
 }
 
+/* The times of LOOKUP_RUNS lookups (s), each run's */
+struct lookup_times {
+	double ioctl[LOOKUP_RUNS]; /* the call */
+	double daemon[LOOKUP_RUNS]; /* the daemon's share, up to its reply (.kvfs/stats) */
+	double index[LOOKUP_RUNS]; /* of which in the pool's index (kv_lookup_pin_batch) */
+};
+
 /*
- * LOOKUP_RUNS lookups of the prefix, each unpinned after: their times in
- * @t_ioctl and the daemon's share of each (its time up to the reply, from
- * .kvfs/stats, read outside the timing) in @t_daemon. Return: the daemon's
- * LOOKUP calls per kvfs_lookup (-1 without its counters), or -2 when a
- * lookup did not find the whole prefix.
+ * LOOKUP_RUNS lookups of the prefix, each unpinned after, the stats read
+ * outside the timing. Return: the daemon's LOOKUP calls per kvfs_lookup (-1
+ * without its counters), or -2 when a lookup did not find the whole prefix.
  */
 static double lookup_runs(kvfs_t *kv, const char *mnt, const kvfs_hash_t *h, struct kvfs_block *b,
-			  double *t_ioctl, double *t_daemon)
+			  struct lookup_times *t)
 {
 	double calls0 = stat_of(mnt, "ctl_lookups"), calls1, t0;
 	int r;
 
 	for (r = 0; r < LOOKUP_RUNS; r++) {
-		double us = stat_of(mnt, "ctl_lookup_us");
+		double us = stat_of(mnt, "ctl_lookup_us"), ius = stat_of(mnt, "ctl_index_us");
 		long n;
 
 		t0 = now();
 		n = kvfs_lookup(kv, "bench", h, NBLOCKS, b);
-		t_ioctl[r] = now() - t0;
-		t_daemon[r] = (stat_of(mnt, "ctl_lookup_us") - us) / 1e6;
+		t->ioctl[r] = now() - t0;
+		t->daemon[r] = (stat_of(mnt, "ctl_lookup_us") - us) / 1e6;
+		t->index[r] = (stat_of(mnt, "ctl_index_us") - ius) / 1e6;
 		if (n != NBLOCKS) {
 			fprintf(stderr, "fastpath_bench: lookup found %ld\n", n);
 			return -2;
@@ -87,6 +94,27 @@ static double lookup_runs(kvfs_t *kv, const char *mnt, const kvfs_hash_t *h, str
 	}
 	calls1 = stat_of(mnt, "ctl_lookups");
 	return calls0 >= 0 && calls1 > calls0 ? (calls1 - calls0) / LOOKUP_RUNS : -1;
+}
+
+/*
+ * The same index code in this process (index_ref.h), on a pool of its own:
+ * the median of 51 lookup+pin batches, ns a block, or -1 without that pool.
+ * Run just before and after the lookups, not between them (its 2,048
+ * records would push the daemon's out of a small machine's caches): the
+ * host's speed at those moments, which drifts up to 2x on the H200 hosts
+ * (tests/device/results-h200-meta.txt, run 24).
+ */
+static double index_here(struct index_ref *iref)
+{
+	double tp[51], tu;
+	int k;
+
+	if (!iref->p)
+		return -1;
+	for (k = 0; k < 51; k++)
+		if (index_ref_batch(iref, &tp[k], &tu))
+			return -1;
+	return median(tp, 51) * 1e9 / NBLOCKS;
 }
 
 /* Wait (up to 60 s) for the daemon to checksum what was committed. Return: the sums left. */
@@ -110,8 +138,11 @@ int main(int argc, char **argv)
 	static int fds[NBLOCKS];
 	uint32_t *tokens = malloc(NBLOCKS * 16 * sizeof(*tokens));
 	uint8_t *dst = aligned_alloc(4096, BLOCK), *ref;
-	double t_busy[LOOKUP_RUNS], t_busy_daemon[LOOKUP_RUNS], m_busy, m_busy_daemon;
-	double t_ioctl[LOOKUP_RUNS], t_daemon[LOOKUP_RUNS], t_file[FILE_RUNS], t_map[RUNS], t_read1 = 0, t_read[RUNS], t_ref[RUNS], t0;
+	static struct lookup_times busy, quiet;
+	static struct index_ref iref;
+	char iref_path[64];
+	double m_busy, m_busy_daemon;
+	double t_file[FILE_RUNS], t_map[RUNS], t_read1 = 0, t_read[RUNS], t_ref[RUNS], t0;
 	char path[PATH_MAX + 64], name[KVFS_HASH_NAME_LEN + 1], xbuf[512];
 	uint64_t txn;
 	kvfs_t *kv;
@@ -123,6 +154,11 @@ int main(int argc, char **argv)
 		fprintf(stderr,
 			"fastpath_bench: cannot mount a pool (is build/kvfs built? root?)\n");
 		return 1;
+	}
+	snprintf(iref_path, sizeof(iref_path), "/dev/shm/kvfs-fastpath-ref.%d.pool", (int)getpid());
+	if (index_ref_open(&iref, iref_path, 1)) { /* the rows without their reference */
+		fprintf(stderr, "fastpath_bench: no pool of its own for the index reference\n");
+		index_ref_close(&iref);
 	}
 	rc = kvfs_open(mnt, 0, &kv);
 	if (rc) {
@@ -163,17 +199,21 @@ int main(int argc, char **argv)
 	 * beyond the daemon's share is the round trip through the kernel and the client
 	 */
 	double sums_busy = stat_of(mnt, "sums_queued");
-	double calls_busy = lookup_runs(kv, mnt, h, b, t_busy, t_busy_daemon);
+	double calls_busy = lookup_runs(kv, mnt, h, b, &busy);
 	double sums_after = stat_of(mnt, "sums_queued"), sums_left = wait_sums(mnt);
-	double calls = lookup_runs(kv, mnt, h, b, t_ioctl, t_daemon);
+	double here0 = index_here(&iref);
+	double calls = lookup_runs(kv, mnt, h, b, &quiet);
+	double here1 = index_here(&iref);
 
 	if (calls_busy < -1 || calls < -1)
 		return 1;
 	if (argc > 2 && strcmp(argv[2], "lookup") == 0) {
-		printf("kvfs_lookup of %d blocks: %.3f ms (daemon %.0f ns a block); right after the "
-		       "store %.3f ms\n",
-		       NBLOCKS, median(t_ioctl, LOOKUP_RUNS) * 1e3,
-		       median(t_daemon, LOOKUP_RUNS) * 1e9 / NBLOCKS, median(t_busy, LOOKUP_RUNS) * 1e3);
+		printf("kvfs_lookup of %d blocks: %.3f ms (daemon %.0f ns a block, index %.0f; the "
+		       "index in this process %.0f / %.0f); right after the store %.3f ms\n",
+		       NBLOCKS, median(quiet.ioctl, LOOKUP_RUNS) * 1e3,
+		       median(quiet.daemon, LOOKUP_RUNS) * 1e9 / NBLOCKS,
+		       median(quiet.index, LOOKUP_RUNS) * 1e9 / NBLOCKS, here0, here1,
+		       median(busy.ioctl, LOOKUP_RUNS) * 1e3);
 		kvfs_close(kv);
 		return 0;
 	}
@@ -242,22 +282,26 @@ int main(int argc, char **argv)
 	}
 	kvfs_unpin(kv, "bench", h, NBLOCKS);
 
-	double bytes = (double)NBLOCKS * BLOCK, m_ioctl = median(t_ioctl, LOOKUP_RUNS),
-	       m_daemon = median(t_daemon, LOOKUP_RUNS), m_file = median(t_file, FILE_RUNS),
+	double bytes = (double)NBLOCKS * BLOCK, m_ioctl = median(quiet.ioctl, LOOKUP_RUNS),
+	       m_daemon = median(quiet.daemon, LOOKUP_RUNS), m_file = median(t_file, FILE_RUNS),
 	       m_ref = median(t_ref, RUNS);
 	printf("fastpath_bench: %d blocks of %u MiB, medians of %d runs (lookups: %d)\n", NBLOCKS,
 	       BLOCK >> 20, RUNS, LOOKUP_RUNS);
 	printf("%-52s %13s %13s %7s\n", "lookup+pin of a 2,048-block prefix", "time", "", "x");
 	print_row("  libkvfs: kvfs_lookup (one call)", m_ioctl, m_file, 0);
 	if (calls > 0)
-		printf("    in the daemon: %.3f ms (%.0f ns a block) in %.0f call(s); the rest: "
-		       "round trip and client\n",
-		       m_daemon * 1e3, m_daemon * 1e9 / NBLOCKS, calls);
+		printf("    in the daemon: %.3f ms (%.0f ns a block, %.0f of them in the pool's "
+		       "index) in %.0f call(s); the rest: round trip and client\n",
+		       m_daemon * 1e3, m_daemon * 1e9 / NBLOCKS,
+		       median(quiet.index, LOOKUP_RUNS) * 1e9 / NBLOCKS, calls);
+	printf("    the same index batch in this process, just before and after the calls: %.0f / "
+	       "%.0f ns a block (the host's speed then; -1: not run)\n",
+	       here0, here1);
 	if (sums_left > 0)
 		printf("    (%.0f checksums still queued after 60 s: not a quiet daemon)\n",
 		       sums_left);
-	m_busy = median(t_busy, LOOKUP_RUNS);
-	m_busy_daemon = median(t_busy_daemon, LOOKUP_RUNS);
+	m_busy = median(busy.ioctl, LOOKUP_RUNS);
+	m_busy_daemon = median(busy.daemon, LOOKUP_RUNS);
 	print_row("  the same right after the store, its checksums beside", m_busy, m_file, 0);
 	printf("    in the daemon: %.3f ms (%.0f ns a block); blocks left to checksum "
 	       "%.0f -> %.0f\n",

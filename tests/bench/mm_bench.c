@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "index_ref.h"
 #include "log.h"
 #include "mm.h"
 
@@ -27,24 +28,6 @@ static double now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int name_of(char *buf, uint64_t i)
-{
-	return snprintf(buf, 40, "%016llx%016llx", (unsigned long long)(i * 0x9E3779B97F4A7C15ull),
-			(unsigned long long)i);
-}
-
-/* The 16 bytes whose digits name_of(@i) is: how the fast path hands a block to the index. */
-static void block_of(uint8_t b[16], uint64_t i)
-{
-	uint64_t hi = i * 0x9E3779B97F4A7C15ull;
-	int k;
-
-	for (k = 0; k < 8; k++) {
-		b[k] = (uint8_t)(hi >> (56 - 8 * k));
-		b[8 + k] = (uint8_t)(i >> (56 - 8 * k));
-	}
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -123,7 +106,7 @@ static int measure_random_pins(struct kv_pool *p, uint64_t dir, uint64_t files, 
 		double tb;
 
 		for (i = 0; i < NB; i++)
-			block_of(blocks[i], ((uint64_t)(k * NB + i) * 2654435761u) % files);
+			index_ref_block(blocks[i], ((uint64_t)(k * NB + i) * 2654435761u) % files);
 		tb = now();
 		if (kv_lookup_pin_batch(p, dir, blocks[0], sizeof(blocks[0]), NB, at, ex, &err) !=
 		    NB)
@@ -157,7 +140,7 @@ static int measure(const char *path, uint64_t files, struct row *r)
 	kv_create(p, KV_ROOT_INO, "ns", 2, S_IFDIR | 0755, 0, 0, &d);
 	t0 = now();
 	for (i = 0; i < files; i++) {
-		int len = name_of(nm, i);
+		int len = index_ref_name(nm, i);
 
 		if (kv_create(p, d.ino, nm, (size_t)len, S_IFREG | 0644, 0, 0, &a))
 			return -1;
@@ -166,12 +149,12 @@ static int measure(const char *path, uint64_t files, struct row *r)
 	r->create = (double)files / (now() - t0);
 	/* names made before the clock starts: a caller (FUSE, the fast path) hands them over */
 	for (i = 0; i < probes; i++)
-		name_of(hit_names[i], (i * 7919) % files);
+		index_ref_name(hit_names[i], (i * 7919) % files);
 	r->lookup_hit = MEDIAN5(
 	    for (uint64_t j = 0; j < probes; j++) kv_lookup(p, d.ino, hit_names[j], 32, &a);
 	    , (double)probes);
 	for (i = 0; i < probes; i++)
-		name_of(hit_names[i], files + i);
+		index_ref_name(hit_names[i], files + i);
 	r->lookup_miss = MEDIAN5(
 	    for (uint64_t j = 0; j < probes; j++) kv_lookup(p, d.ino, hit_names[j], 32, &a);
 	    , (double)probes);
@@ -233,31 +216,14 @@ static void *churn_main(void *arg)
 	return NULL;
 }
 
-/* the fast path's prefix: blocks a lookup+pin batch takes */
-#define PIN_BATCH 2048
-
-/* @rounds lookup+pin and unpin batches of @blocks: their times in @tp, @tu (seconds). */
-static int pin_rounds(struct kv_pool *p, uint64_t dir, const uint8_t (*blocks)[16], int rounds,
-		      double *tp, double *tu)
+/* @rounds lookup+pin and unpin batches of @r's 2,048: their times in @tp, @tu (seconds), sorted. */
+static int pin_rounds(struct index_ref *r, int rounds, double *tp, double *tu)
 {
-	static struct kv_attr at[PIN_BATCH];
-	static struct kv_extent ex[PIN_BATCH];
-	static uint64_t inos[PIN_BATCH];
-	int r, i, err;
+	int k;
 
-	for (r = 0; r < rounds; r++) {
-		double t0 = now();
-		size_t n = kv_lookup_pin_batch(p, dir, blocks[0], 16, PIN_BATCH, at, ex, &err);
-
-		tp[r] = now() - t0;
-		if (n != PIN_BATCH)
+	for (k = 0; k < rounds; k++)
+		if (index_ref_batch(r, &tp[k], &tu[k]))
 			return -1;
-		for (i = 0; i < PIN_BATCH; i++)
-			inos[i] = at[i].ino;
-		t0 = now();
-		kv_unpin_batch(p, inos, PIN_BATCH);
-		tu[r] = now() - t0;
-	}
 	qsort(tp, (size_t)rounds, sizeof(double), cmp_double);
 	qsort(tu, (size_t)rounds, sizeof(double), cmp_double);
 	return 0;
@@ -278,43 +244,22 @@ struct pin_result {
  */
 static int measure_pin_batch(const char *path, struct pin_result *res)
 {
-	enum { NB = PIN_BATCH, FILES = 65536, ROUNDS = 501 };
-	static uint8_t blocks[NB][16];
+	enum { ROUNDS = 501 };
+	static struct index_ref r;
 	static double tp[ROUNDS], tu[ROUNDS];
-	struct kv_open_opts o = { .numa_node = -1 };
 	struct churn c = { 0 };
 	pthread_t th;
-	struct kv_pool *p;
-	struct kv_attr a, d;
-	char nm[40];
-	uint64_t i;
-	int rc;
+	int rc = index_ref_open(&r, path, 0);
 
-	unlink(path);
-	if (kv_pool_mkfs(path, (uint64_t)NB * (64 << 10) + (FILES + 1000) * 512 + (256ull << 20),
-			 FILES + 1000, false) ||
-	    kv_pool_open(path, &o, &p))
-		return -1;
-	kv_create(p, KV_ROOT_INO, "ns", 2, S_IFDIR | 0755, 0, 0, &d);
-	for (i = 0; i < FILES; i++) {
-		int len = name_of(nm, i);
-
-		if (kv_create(p, d.ino, nm, (size_t)len, S_IFREG | 0644, 0, 0, &a))
-			return -1;
-		if (i < NB) {
-			block_of(blocks[i], i);
-			if (kv_fallocate(p, a.ino, 0, 0, 64 << 10))
-				return -1;
-		}
-	}
-	rc = pin_rounds(p, d.ino, (const uint8_t(*)[16])blocks, ROUNDS, tp, tu);
-	res->pin_ns = tp[ROUNDS / 2] * 1e9 / NB;
-	res->unpin_ns = tu[ROUNDS / 2] * 1e9 / NB;
+	if (!rc)
+		rc = pin_rounds(&r, ROUNDS, tp, tu);
+	res->pin_ns = tp[ROUNDS / 2] * 1e9 / IREF_BLOCKS;
+	res->unpin_ns = tu[ROUNDS / 2] * 1e9 / IREF_BLOCKS;
 	res->quiet_p99 = tp[ROUNDS * 99 / 100] * 1e6;
-	c.p = p;
-	c.dir = d.ino;
+	c.p = r.p;
+	c.dir = r.dir;
 	if (!rc && pthread_create(&th, NULL, churn_main, &c) == 0) {
-		rc = pin_rounds(p, d.ino, (const uint8_t(*)[16])blocks, ROUNDS, tp, tu);
+		rc = pin_rounds(&r, ROUNDS, tp, tu);
 		c.stop = 1;
 		pthread_join(th, NULL);
 		res->busy_p50 = tp[ROUNDS / 2] * 1e6;
@@ -323,7 +268,7 @@ static int measure_pin_batch(const char *path, struct pin_result *res)
 		if (!c.zeroed)
 			rc = -1;
 	}
-	kv_pool_close(p);
+	index_ref_close(&r);
 	unlink(path);
 	return rc;
 }

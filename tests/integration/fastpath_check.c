@@ -374,6 +374,12 @@ static void test_vector(kvfs_t *kv)
 	CHECK(nv == 2100 && stat_value("ctl_lookups") == calls + 1,
 	      "2,500 hashes, 2,100 present: %ld found in %ld call(s), want 2100 in 1", nv,
 	      stat_value("ctl_lookups") - calls);
+	{ /* the index's share is counted, and is a share */
+		long in_index = stat_value("ctl_index_us"), in_lookups = stat_value("ctl_lookup_us");
+
+		CHECK(in_index >= 0 && in_lookups >= in_index,
+		      "stats: ctl_index_us %ld of ctl_lookup_us %ld", in_index, in_lookups);
+	}
 	setenv("KVFS_NO_VECTOR", "1", 1);
 	CHECK(kvfs_open(mnt, 0, &kb) == 0, "a handle that uses the batches of 1,000 only");
 	unsetenv("KVFS_NO_VECTOR");
