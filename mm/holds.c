@@ -150,7 +150,6 @@ static void unhold_locked(struct kv_pool *p, uint64_t ino, bool pin, int64_t now
 {
 	struct kv_inode *in;
 	uint64_t *count;
-	bool elsewhere;
 
 	if (!kv_ino_valid(p, ino))
 		return;
@@ -165,20 +164,30 @@ static void unhold_locked(struct kv_pool *p, uint64_t ino, bool pin, int64_t now
 		return;
 	p->held--;
 	/* another node's hold keeps the rest too (kv_pool_cluster_unpark() does it then) */
-	elsewhere = kv_held_elsewhere(p, ino);
+	kv_holds_released_locked(p, ino, kv_held_elsewhere(p, ino), true, now_ns);
+}
+
+bool kv_holds_released_locked(struct kv_pool *p, uint64_t ino, bool elsewhere, bool join,
+			      int64_t now_ns)
+{
+	uint32_t state = kv_inode(p, ino)->state;
+
 	if (!elsewhere)
 		kv_extents_release_deferred(p, ino); /* what a move kept from under its readers */
-	if (in->state == KV_INODE_ORPHAN) {
+	if (state == KV_INODE_ORPHAN) {
 		kv_holds_reap_orphan(p, ino);
-	} else if (in->state == KV_INODE_LIVE) {
-		if (!elsewhere)
-			p->bytes_trimmed += kv_policy_trim(p, ino);
-		/* a cluster leader: a follower's pin wants one extent, and its view cannot move it */
-		if (!elsewhere && p->up.join_pieces)
-			p->up.join_pieces(p, ino);
-		/* back in its set, or a use if still in; and its last_use_ns */
-		kv_lru_append_at(p, ino, now_ns);
+		return false;
 	}
+	if (state != KV_INODE_LIVE)
+		return false;
+	if (!elsewhere)
+		p->bytes_trimmed += kv_policy_trim(p, ino);
+	/* a cluster leader: a follower's pin wants one extent, and its view cannot move it */
+	if (!elsewhere && join && p->up.join_pieces)
+		p->up.join_pieces(p, ino);
+	/* back in its set, or a use if still in; and its last_use_ns */
+	kv_lru_append_at(p, ino, now_ns);
+	return true;
 }
 
 static void unhold(struct kv_pool *p, uint64_t ino, bool pin)

@@ -30,6 +30,16 @@ uint64_t kv_holds_take_orphan(struct kv_pool *p);
 void kv_holds_reap_orphan(struct kv_pool *p, uint64_t ino);
 /* A pin on a live file (fast path). Return: 0, -ESTALE (not live). */
 int kv_holds_pin_locked(struct kv_pool *p, uint64_t ino, int64_t now_ns);
+/*
+ * What a file's last release on this node does (caller holds p->lock): give
+ * back what its moves kept from under its readers, then reap an orphan, or
+ * trim a live file's room ahead and put it back in its eviction set. With
+ * @elsewhere (another node still holds it) only the set and its last use;
+ * @join: a cluster leader's join of its pieces too. Return: a live file
+ * went back in its set.
+ */
+bool kv_holds_released_locked(struct kv_pool *p, uint64_t ino, bool elsewhere, bool join,
+			      int64_t now_ns);
 
 /* An unlink being made: what it keeps, and the extents it gives back after the commit. */
 struct kv_unlink_plan {

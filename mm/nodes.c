@@ -373,14 +373,8 @@ int kv_pool_cluster_unpark(struct kv_pool *p)
 		if (kv_held(p, ino) || kv_is_dir(kv_inode(p, ino)))
 			continue; /* this node's last release does the rest */
 		/* what waited for the other nodes: a moved extent's free, a trim, an unlink */
-		kv_extents_release_deferred(p, ino);
-		if (kv_inode(p, ino)->state == KV_INODE_ORPHAN) {
-			kv_holds_reap_orphan(p, ino);
-		} else if (kv_inode(p, ino)->state == KV_INODE_LIVE) {
-			p->bytes_trimmed += kv_policy_trim(p, ino);
-			kv_lru_append(p, ino);
+		if (kv_holds_released_locked(p, ino, false, false, kv_now_ns()))
 			n++;
-		}
 	}
 	pthread_mutex_unlock(&p->lock);
 	return n;
