@@ -228,6 +228,15 @@ static int verify_pinned(struct kv_daemon *d, struct kv_ctl_state *s, const stru
 	return -EIO;
 }
 
+/* Nanoseconds since @t0 (CLOCK_MONOTONIC): the lookup counters of .kvfs/stats. */
+static uint64_t ns_since(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (uint64_t)((t1.tv_sec - t0->tv_sec) * 1000000000 + (t1.tv_nsec - t0->tv_nsec));
+}
+
 /*
  * The handle records pinned block @a, named @h in @dir: its entry (tried at
  * *@next first, which then points past it) counts one more pin, or a new
@@ -290,7 +299,7 @@ int kv_ctl_lookup(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_ioc_h
 	static __thread struct kv_extent ext[KVFS_IOC_LOOKUP_MAX];
 	static __thread size_t at[KVFS_IOC_LOOKUP_MAX];
 	struct kv_attr ns;
-	struct timespec t0, t1; /* the index's share, for .kvfs/stats */
+	struct timespec t0; /* the index's share, for .kvfs/stats */
 	uint64_t dir;
 	uint32_t i, n, found;
 	uint64_t owner_bytes = 0; /* the pool owner's charge, added once (record_pin) */
@@ -306,9 +315,7 @@ int kv_ctl_lookup(struct kv_daemon *d, struct kv_ctl_state *s, struct kvfs_ioc_h
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	found = (uint32_t)kv_lookup_pin_batch(d->pool, dir, item[0].hash, sizeof(item[0]), n, attr,
 					      ext, &err);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	d->ctl_index_ns +=
-	    (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000 + (t1.tv_nsec - t0.tv_nsec));
+	d->ctl_index_ns += ns_since(&t0);
 	if (d->cluster) /* cluster: a follower's pins are marked in the pool for the leader */
 		found = kv_cluster_hold_batch(d, attr, found);
 	for (i = 0; i < found; i++) {
@@ -651,7 +658,7 @@ void kv_ctl_ioctl_reply(struct kv_daemon *d, fuse_req_t req, unsigned int cmd, v
 	size_t size = _IOC_SIZE(cmd);
 	bool out = _IOC_DIR(cmd) & _IOC_READ;
 	struct commit_notices nt = { 0 };
-	struct timespec t0 = { 0 }, t1;
+	struct timespec t0 = { 0 };
 	struct kv_ctl_state *s;
 	bool lookup;
 	struct kv_cred cred;
@@ -716,9 +723,7 @@ void kv_ctl_ioctl_reply(struct kv_daemon *d, fuse_req_t req, unsigned int cmd, v
 	send_commit_notices(d, &nt);
 	if (lookup) { /* what fastpath_bench tells from the round trips */
 		d->ctl_lookups++;
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		d->ctl_lookup_ns += (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000 +
-					       (t1.tv_nsec - t0.tv_nsec));
+		d->ctl_lookup_ns += ns_since(&t0);
 	}
 	if (rc)
 		fuse_reply_err(req, -rc);
