@@ -31,21 +31,33 @@
 #define now    bench_now
 #define median bench_median
 
-/* A counter from MOUNT/.kvfs/stats, or -1. */
-static double stat_of(const char *mnt, const char *key)
+/* The @n counters @keys from one read of MOUNT/.kvfs/stats into @v (-1 each one absent). */
+static void stats_of(const char *mnt, const char *const *keys, double *v, int n)
 {
 	char path[PATH_MAX + 64], k[64];
-	double v = -1, x;
+	double x;
 	FILE *f;
+	int i;
 
+	for (i = 0; i < n; i++)
+		v[i] = -1;
 	snprintf(path, sizeof(path), "%s/.kvfs/stats", mnt);
 	f = fopen(path, "r");
 	if (!f)
-		return -1;
+		return;
 	while (fscanf(f, "%63s %lf", k, &x) == 2)
-		if (strcmp(k, key) == 0)
-			v = x;
+		for (i = 0; i < n; i++)
+			if (strcmp(k, keys[i]) == 0)
+				v[i] = x;
 	fclose(f);
+}
+
+/* A counter from MOUNT/.kvfs/stats, or -1. */
+static double stat_of(const char *mnt, const char *key)
+{
+	double v;
+
+	stats_of(mnt, &key, &v, 1);
 	return v;
 }
 
@@ -78,14 +90,17 @@ static double lookup_runs(kvfs_t *kv, const char *mnt, const kvfs_hash_t *h, str
 	int r;
 
 	for (r = 0; r < LOOKUP_RUNS; r++) {
-		double us = stat_of(mnt, "ctl_lookup_us"), ius = stat_of(mnt, "ctl_index_us");
+		static const char *const keys[2] = { "ctl_lookup_us", "ctl_index_us" };
+		double us0[2], us1[2];
 		long n;
 
+		stats_of(mnt, keys, us0, 2);
 		t0 = now();
 		n = kvfs_lookup(kv, "bench", h, NBLOCKS, b);
 		t->ioctl[r] = now() - t0;
-		t->daemon[r] = (stat_of(mnt, "ctl_lookup_us") - us) / 1e6;
-		t->index[r] = (stat_of(mnt, "ctl_index_us") - ius) / 1e6;
+		stats_of(mnt, keys, us1, 2);
+		t->daemon[r] = (us1[0] - us0[0]) / 1e6;
+		t->index[r] = (us1[1] - us0[1]) / 1e6;
 		if (n != NBLOCKS) {
 			fprintf(stderr, "fastpath_bench: lookup found %ld\n", n);
 			return -2;
