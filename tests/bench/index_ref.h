@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "mm.h"
 
 #define IREF_BLOCKS 2048
@@ -48,14 +49,6 @@ static inline void index_ref_block(uint8_t b[16], uint64_t i)
 		b[k] = (uint8_t)(hi >> (56 - 8 * k));
 		b[8 + k] = (uint8_t)(i >> (56 - 8 * k));
 	}
-}
-
-static inline double index_ref_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /*
@@ -101,17 +94,17 @@ static inline int index_ref_open(struct index_ref *r, const char *path, int unli
 /* One lookup+pin batch of the 2,048 and their unpin: the times in @t_pin, @t_unpin (s). Return: 0, or -1. */
 static inline int index_ref_batch(struct index_ref *r, double *t_pin, double *t_unpin)
 {
-	double t0 = index_ref_now();
+	double t0 = bench_now();
 	int i, err;
 	size_t n =
 	    kv_lookup_pin_batch(r->p, r->dir, r->blocks[0], 16, IREF_BLOCKS, r->at, r->ex, &err);
 
-	*t_pin = index_ref_now() - t0;
+	*t_pin = bench_now() - t0;
 	for (i = 0; i < (int)n; i++)
 		r->inos[i] = r->at[i].ino;
-	t0 = index_ref_now();
+	t0 = bench_now();
 	kv_unpin_batch(r->p, r->inos, n);
-	*t_unpin = index_ref_now() - t0;
+	*t_unpin = bench_now() - t0;
 	return n == IREF_BLOCKS ? 0 : -1;
 }
 
